@@ -1,0 +1,91 @@
+//! Printing a job's log file, and following it while the job runs.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use crate::engine::Engine;
+use crate::store::logfile::{self, LogTail, Stream};
+use crate::{Error, Result};
+
+/// What ended a follow.
+pub enum FollowEnd {
+    JobEnded,
+    Detached,
+}
+
+struct Printer {
+    timestamps: bool,
+}
+
+impl Printer {
+    /// Program output goes to the stream it came from; mlbench's own notes go to stderr.
+    fn print(&self, line: &[u8], out: &mut impl Write, err: &mut impl Write) -> io::Result<()> {
+        let Some(record) = logfile::parse_record(line) else {
+            return Ok(());
+        };
+        let target: &mut dyn Write = if record.stream == Stream::Stdout {
+            out
+        } else {
+            err
+        };
+        if self.timestamps {
+            target.write_all(record.ts.as_bytes())?;
+            target.write_all(b" ")?;
+        }
+        if record.stream == Stream::Note {
+            target.write_all(b"[mlbench] ")?;
+        }
+        target.write_all(record.text)?;
+        target.write_all(b"\n")
+    }
+}
+
+/// Prints the log (the last `tail` lines, if given) and, with `follow`, what comes after
+/// until the job ends or Ctrl-C detaches.
+pub async fn print_log(
+    engine: &Engine,
+    job: i64,
+    follow: bool,
+    tail: Option<usize>,
+    timestamps: bool,
+) -> Result<FollowEnd> {
+    let path = engine.home.job_log(job);
+    let printer = Printer { timestamps };
+    let mut reader: Option<LogTail> = None;
+    let stdout = io::stdout();
+    let stderr = io::stderr();
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    loop {
+        // The state is read before the file, so a job seen as ended has all its lines on disk.
+        let ended = engine.store.job(job)?.state.is_final();
+        if reader.is_none() && path.exists() {
+            let offset = match tail {
+                Some(n) => logfile::offset_of_last_lines(&path, n)
+                    .map_err(Error::at(&path, "cannot read"))?,
+                None => 0,
+            };
+            reader = Some(LogTail::open(&path, offset).map_err(Error::at(&path, "cannot read"))?);
+        }
+        if let Some(reader) = reader.as_mut() {
+            let (mut out, mut err) = (
+                io::BufWriter::new(stdout.lock()),
+                io::BufWriter::new(stderr.lock()),
+            );
+            let printed = reader
+                .read_new(|line| printer.print(line, &mut out, &mut err))
+                .and_then(|_| out.flush())
+                .and_then(|_| err.flush());
+            match printed {
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(FollowEnd::Detached),
+                other => other.map_err(|e| Error::io("cannot print the log", e))?,
+            }
+        }
+        if !follow || ended {
+            return Ok(FollowEnd::JobEnded);
+        }
+        tokio::select! {
+            _ = &mut ctrl_c => return Ok(FollowEnd::Detached),
+            _ = tokio::time::sleep(Duration::from_millis(25)) => {}
+        }
+    }
+}

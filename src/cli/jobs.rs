@@ -1,0 +1,239 @@
+//! `mlbench run`, `jobs`, `logs`, `stop` and `demo`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::follow::{FollowEnd, print_log};
+use super::{RunArgs, table};
+use crate::domain::{EnvVar, JobSpec, JobState, PortMapping, Source};
+use crate::engine::{self, AnyRuntime, Engine};
+use crate::runtime::images::runtime_tag;
+use crate::store::JobRecord;
+use crate::{Error, Result};
+
+const DEMO_DATA: &[u8] = include_bytes!("../../examples/salary/data/sal.csv");
+
+pub async fn run(engine: &mut Engine, args: RunArgs) -> Result<ExitCode> {
+    let env = args
+        .env
+        .iter()
+        .map(|e| e.parse::<EnvVar>())
+        .collect::<Result<Vec<_>>>()?;
+    let ports = args
+        .ports
+        .iter()
+        .map(|p| p.parse::<PortMapping>())
+        .collect::<Result<Vec<_>>>()?;
+    let image = args
+        .image
+        .or_else(|| {
+            args.dockerfile
+                .as_ref()
+                .map(|_| format!("mlbench-build/{}:latest", args.project))
+        })
+        .or_else(|| engine.config.default_image.clone())
+        .unwrap_or_else(runtime_tag);
+    let spec = JobSpec {
+        project: args.project,
+        machine: args
+            .machine
+            .unwrap_or_else(|| engine.config.default_machine.clone()),
+        image,
+        build_dockerfile: args.dockerfile,
+        source: Source::parse(&args.repo, args.reference),
+        command: args.command,
+        env,
+        ports,
+    };
+    submit_and_report(engine, spec, args.follow).await
+}
+
+async fn submit_and_report(engine: &mut Engine, spec: JobSpec, follow: bool) -> Result<ExitCode> {
+    let runtime = AnyRuntime::choose(|notice| eprintln!("mlbench: {notice}")).await?;
+    let submitted = engine::submit(engine, &runtime, spec, |line| eprintln!("{line}")).await?;
+    let job = submitted.job;
+    let commit = submitted
+        .commit
+        .map(|c| format!(", commit {}", &c[..c.len().min(12)]))
+        .unwrap_or_default();
+    eprintln!("job {job} submitted{commit}");
+    let record = wait_until_started(engine, job).await?;
+    match record.state {
+        JobState::Queued => eprintln!("job {job} queued: {}", record.detail.unwrap_or_default()),
+        JobState::Failed if record.handle.is_none() => {
+            return Err(Error::Other(format!(
+                "job {job} failed before its command ran: {}",
+                record.detail.unwrap_or_default()
+            )));
+        }
+        state => eprintln!("job {job} {state}{}", handle_note(&record)),
+    }
+    if !follow {
+        println!("{job}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    follow_to_exit(engine, job).await
+}
+
+fn handle_note(record: &JobRecord) -> String {
+    match (&record.handle, record.runtime) {
+        (Some(h), crate::runtime::RuntimeKind::Docker) => {
+            format!(" in container {}", &h[..h.len().min(12)])
+        }
+        (Some(h), crate::runtime::RuntimeKind::Local) => format!(" as process {h}"),
+        (None, _) => String::new(),
+    }
+}
+
+/// Waits while the job is being prepared (image builds can take a while); a job waiting for
+/// capacity is reported at once.
+async fn wait_until_started(engine: &Engine, job: i64) -> Result<JobRecord> {
+    loop {
+        let record = engine.store.job(job)?;
+        let waiting = record.state == JobState::Queued && record.detail.is_some();
+        if waiting || !matches!(record.state, JobState::Queued | JobState::Preparing) {
+            return Ok(record);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Follows the job's output to its end; the exit code is the job's, as with `docker run`.
+async fn follow_to_exit(engine: &Engine, job: i64) -> Result<ExitCode> {
+    match print_log(engine, job, true, None, false).await? {
+        FollowEnd::Detached => {
+            eprintln!(
+                "detached: job {job} keeps running; follow it again with `mlbench logs -f {job}`"
+            );
+            Ok(ExitCode::from(130))
+        }
+        FollowEnd::JobEnded => {
+            let record = engine.store.job(job)?;
+            let detail = record
+                .detail
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
+            eprintln!("job {job} {}{}{detail}", record.state, exit_note(&record));
+            let code = match record.state {
+                JobState::Succeeded => 0,
+                _ => record
+                    .exit_code
+                    .and_then(|c| u8::try_from(c).ok())
+                    .filter(|c| *c != 0)
+                    .unwrap_or(1),
+            };
+            Ok(ExitCode::from(code))
+        }
+    }
+}
+
+fn exit_note(record: &JobRecord) -> String {
+    record
+        .exit_code
+        .map(|c| format!(" (exit code {c})"))
+        .unwrap_or_default()
+}
+
+pub fn list(engine: &Engine, project: Option<&str>, json: bool) -> Result<()> {
+    engine::reconcile(&engine.home, &engine.store)?;
+    let jobs = engine.store.jobs(project)?;
+    if json {
+        return table::print_json(&jobs);
+    }
+    let rows: Vec<Vec<String>> = jobs
+        .iter()
+        .map(|j| {
+            let age = table::secs_between(&j.created_at, None)
+                .map(table::short_duration)
+                .unwrap_or_default();
+            let ran = j
+                .started_at
+                .as_deref()
+                .and_then(|s| table::secs_between(s, j.finished_at.as_deref()))
+                .map(table::short_duration)
+                .unwrap_or_default();
+            vec![
+                j.id.to_string(),
+                j.spec.project.clone(),
+                j.state.to_string(),
+                j.spec.machine.clone(),
+                j.spec.image.clone(),
+                age,
+                ran,
+                j.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+                j.spec.command.join(" "),
+            ]
+        })
+        .collect();
+    table::print(
+        &[
+            "ID", "PROJECT", "STATE", "MACHINE", "IMAGE", "AGE", "RAN", "EXIT", "COMMAND",
+        ],
+        &rows,
+    );
+    Ok(())
+}
+
+pub async fn logs(
+    engine: &Engine,
+    job: i64,
+    follow: bool,
+    tail: Option<usize>,
+    timestamps: bool,
+) -> Result<()> {
+    engine.store.job(job)?;
+    engine::reconcile(&engine.home, &engine.store)?;
+    if let FollowEnd::Detached = print_log(engine, job, follow, tail, timestamps).await? {
+        eprintln!(
+            "detached: job {job} keeps running; follow it again with `mlbench logs -f {job}`"
+        );
+    }
+    Ok(())
+}
+
+pub async fn stop(engine: &mut Engine, job: i64, grace: Option<u64>) -> Result<()> {
+    let grace = Duration::from_secs(grace.unwrap_or(engine.config.stop_grace_secs));
+    let before = engine.store.job(job)?.state;
+    let state = engine::stop(engine, job, grace).await?;
+    if before.is_final() {
+        println!("job {job} had already ended: {state}");
+    } else {
+        println!("job {job} {state}");
+    }
+    Ok(())
+}
+
+/// The salary example: project `salary`, the tutorial's data, the built-in trainer.
+pub async fn demo(engine: &mut Engine, detach: bool) -> Result<ExitCode> {
+    if !engine.store.projects()?.iter().any(|p| p.name == "salary") {
+        engine.store.create_project("salary")?;
+    }
+    let folder = engine.home.root().join("demo").join("salary");
+    let data = folder.join("data");
+    std::fs::create_dir_all(&data).map_err(Error::at(&data, "cannot create"))?;
+    std::fs::write(data.join("sal.csv"), DEMO_DATA).map_err(Error::at(&data, "cannot write to"))?;
+    let command = [
+        "mlbench",
+        "train",
+        "-i",
+        "data/sal.csv",
+        "-o",
+        "/storage/salary",
+    ];
+    let spec = JobSpec {
+        project: "salary".into(),
+        machine: engine.config.default_machine.clone(),
+        image: engine
+            .config
+            .default_image
+            .clone()
+            .unwrap_or_else(runtime_tag),
+        build_dockerfile: None,
+        source: Source::Folder { path: folder },
+        command: command.iter().map(|s| s.to_string()).collect(),
+        env: vec![],
+        ports: vec![],
+    };
+    submit_and_report(engine, spec, !detach).await
+}

@@ -1,0 +1,266 @@
+//! The command line: every workbench action has a twin here, for scripts.
+
+mod follow;
+mod images;
+mod jobs;
+mod project;
+mod storage;
+mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::Result;
+use crate::engine::Engine;
+
+#[derive(Parser)]
+#[command(
+    name = "mlbench",
+    version,
+    about = "A terminal workbench for machine learning: jobs run as local Docker containers"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Projects: the boundary around jobs and their shared /storage.
+    Project {
+        #[command(subcommand)]
+        action: ProjectAction,
+    },
+    /// List projects.
+    Projects {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The machine-type catalogue and which types fit this host.
+    Machines {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Local images; build, pull, or build mlbench's runtime image.
+    Images {
+        #[command(subcommand)]
+        action: Option<ImagesAction>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a job: machine type + image + code + command.
+    Run(RunArgs),
+    /// List jobs (and pick up jobs left running by an earlier mlbench).
+    Jobs {
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a job's output; -f follows it until the job ends.
+    Logs {
+        job: i64,
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines.
+        #[arg(long, value_name = "N")]
+        tail: Option<usize>,
+        /// Show each line's time.
+        #[arg(short, long)]
+        timestamps: bool,
+    },
+    /// Stop a job: SIGTERM, then SIGKILL after the grace period.
+    Stop {
+        job: i64,
+        /// Seconds between SIGTERM and SIGKILL (default from the config, 10).
+        #[arg(long, value_name = "SECS")]
+        grace: Option<u64>,
+    },
+    /// A project's persistent /storage.
+    Storage {
+        #[command(subcommand)]
+        action: StorageAction,
+    },
+    /// Run the built-in demo job: the salary example in project `salary`.
+    Demo {
+        /// Return once submitted instead of following the output.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Follows one job to its end (started by mlbench itself, detached from the terminal).
+    #[command(name = "__supervise", hide = true)]
+    Supervise { job: i64 },
+}
+
+#[derive(Subcommand)]
+enum ProjectAction {
+    /// Create a project.
+    Create { name: String },
+    /// List projects.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImagesAction {
+    /// Build an image from a Dockerfile in a folder or git repo; output is streamed.
+    Build {
+        #[arg(long)]
+        repo: String,
+        #[arg(long = "ref")]
+        reference: Option<String>,
+        /// Path of the Dockerfile inside the repo.
+        #[arg(long, default_value = "Dockerfile")]
+        dockerfile: String,
+        #[arg(short = 't', long = "tag")]
+        tag: String,
+    },
+    /// Pull an image, with progress.
+    Pull { name: String },
+    /// Build mlbench/runtime:<version> from this mlbench binary (no registry needed).
+    BuildRuntime {
+        /// Build even when the image already holds this binary.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum StorageAction {
+    /// List files under /storage (or a folder in it).
+    Ls {
+        project: String,
+        path: Option<String>,
+    },
+    /// Copy a file or folder out of /storage.
+    Get {
+        project: String,
+        path: String,
+        /// Where to put it (default: its name, in the current folder).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    #[arg(long)]
+    project: String,
+    /// Machine type (`mlbench machines`); default from the config.
+    #[arg(long)]
+    machine: Option<String>,
+    /// Container image; default mlbench/runtime:<version>.
+    #[arg(long)]
+    image: Option<String>,
+    /// Build the image from this Dockerfile in the repo first (tagged with --image).
+    #[arg(long)]
+    dockerfile: Option<String>,
+    /// A folder or git URL with the code.
+    #[arg(long, default_value = ".")]
+    repo: String,
+    /// Branch, tag or commit of a git repo.
+    #[arg(long = "ref")]
+    reference: Option<String>,
+    /// KEY=VALUE, repeatable.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// [HOST_IP:]HOST_PORT:CONTAINER_PORT, repeatable.
+    #[arg(long = "port", value_name = "MAPPING")]
+    ports: Vec<String>,
+    /// Follow the output until the job ends, and exit with its exit code.
+    #[arg(short, long)]
+    follow: bool,
+    /// The command, after `--`.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+/// Parses the arguments, runs the command and turns any error into one line and exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("mlbench: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("mlbench: {}", err.to_string().replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> Result<ExitCode> {
+    let mut engine = Engine::open()?;
+    let ok = Ok(ExitCode::SUCCESS);
+    match command {
+        Command::Project {
+            action: ProjectAction::Create { name },
+        } => project::create(&engine, &name).and(ok),
+        Command::Project {
+            action: ProjectAction::List { json },
+        }
+        | Command::Projects { json } => project::list(&engine, json).and(ok),
+        Command::Machines { json } => project::machines(&engine, json).await.and(ok),
+        Command::Images { action: None, json } => images::list(json).await.and(ok),
+        Command::Images {
+            action:
+                Some(ImagesAction::Build {
+                    repo,
+                    reference,
+                    dockerfile,
+                    tag,
+                }),
+            ..
+        } => images::build(&engine, &repo, reference, &dockerfile, &tag)
+            .await
+            .and(ok),
+        Command::Images {
+            action: Some(ImagesAction::Pull { name }),
+            ..
+        } => images::pull(&name).await.and(ok),
+        Command::Images {
+            action: Some(ImagesAction::BuildRuntime { force }),
+            ..
+        } => images::build_runtime(force).await.and(ok),
+        Command::Run(args) => jobs::run(&mut engine, args).await,
+        Command::Jobs { project, json } => jobs::list(&engine, project.as_deref(), json).and(ok),
+        Command::Logs {
+            job,
+            follow,
+            tail,
+            timestamps,
+        } => jobs::logs(&engine, job, follow, tail, timestamps)
+            .await
+            .and(ok),
+        Command::Stop { job, grace } => jobs::stop(&mut engine, job, grace).await.and(ok),
+        Command::Storage {
+            action: StorageAction::Ls { project, path },
+        } => storage::ls(&engine, &project, path.as_deref()).and(ok),
+        Command::Storage {
+            action:
+                StorageAction::Get {
+                    project,
+                    path,
+                    output,
+                },
+        } => storage::get(&engine, &project, &path, output).and(ok),
+        Command::Demo { detach } => jobs::demo(&mut engine, detach).await,
+        Command::Supervise { job } => {
+            let runtime = crate::engine::AnyRuntime::of(engine.store.job(job)?.runtime).await?;
+            crate::with_runtime!(&runtime, rt => crate::engine::supervisor::supervise(&mut engine, rt, job).await)
+                .and(ok)
+        }
+    }
+}

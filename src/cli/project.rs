@@ -1,0 +1,92 @@
+//! `mlbench project`, `projects` and `machines`.
+
+use serde::Serialize;
+
+use super::table;
+use crate::Result;
+use crate::domain::machine::{fmt_cpus, format_bytes};
+use crate::engine::{AnyRuntime, Engine};
+use crate::runtime::Runtime;
+
+pub fn create(engine: &Engine, name: &str) -> Result<()> {
+    engine.store.create_project(name)?;
+    let storage = engine.home.storage_dir(name);
+    std::fs::create_dir_all(&storage).map_err(crate::Error::at(&storage, "cannot create"))?;
+    println!("created project {name} (storage: {})", storage.display());
+    Ok(())
+}
+
+pub fn list(engine: &Engine, json: bool) -> Result<()> {
+    let projects = engine.store.projects()?;
+    if json {
+        return table::print_json(&projects);
+    }
+    let rows: Vec<Vec<String>> = projects
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.jobs.to_string(),
+                p.running.to_string(),
+                p.created_at.clone(),
+            ]
+        })
+        .collect();
+    table::print(&["NAME", "JOBS", "RUNNING", "CREATED"], &rows);
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct MachineRow<'a> {
+    #[serde(flatten)]
+    machine: &'a crate::domain::MachineType,
+    fits: bool,
+    why_not: Option<String>,
+}
+
+pub async fn machines(engine: &Engine, json: bool) -> Result<()> {
+    let runtime = AnyRuntime::choose(|notice| eprintln!("mlbench: {notice}")).await?;
+    let host = crate::with_runtime!(&runtime, rt => rt.capacity().await)?;
+    let rows: Vec<MachineRow> = engine
+        .config
+        .machines
+        .iter()
+        .map(|m| {
+            let why_not = m.shortfall(&host);
+            MachineRow {
+                machine: m,
+                fits: why_not.is_none(),
+                why_not,
+            }
+        })
+        .collect();
+    if json {
+        return table::print_json(&rows);
+    }
+    let table_rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.machine.name.clone(),
+                fmt_cpus(r.machine.cpus),
+                format_bytes(r.machine.memory_bytes),
+                r.machine.gpus.to_string(),
+                r.why_not
+                    .as_ref()
+                    .map_or("yes".to_string(), |w| format!("no: {w}")),
+            ]
+        })
+        .collect();
+    table::print(
+        &["NAME", "VCPU", "MEMORY", "GPU", "FITS THIS HOST"],
+        &table_rows,
+    );
+    println!(
+        "host: {} vCPU, {}, {} GPU ({})",
+        fmt_cpus(host.cpus),
+        format_bytes(host.memory_bytes),
+        host.gpus,
+        runtime.kind()
+    );
+    Ok(())
+}

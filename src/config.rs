@@ -1,0 +1,161 @@
+//! The config file (TOML): defaults and user machine types. An embedded default documents
+//! every key and is what a missing file means.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::domain::machine::{self, MachineType, builtin_catalogue};
+use crate::{Error, Result};
+
+pub const DEFAULT_CONFIG: &str = include_str!("../assets/config.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MachineEntry {
+    cpus: f64,
+    memory: String,
+    #[serde(default)]
+    gpus: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    default_machine: String,
+    default_image: String,
+    stop_grace_secs: u64,
+    #[serde(default)]
+    machines: BTreeMap<String, MachineEntry>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub default_machine: String,
+    /// `None` means mlbench's runtime image.
+    pub default_image: Option<String>,
+    pub stop_grace_secs: u64,
+    pub machines: Vec<MachineType>,
+}
+
+impl Config {
+    /// `MLBENCH_CONFIG`, else `$XDG_CONFIG_HOME/mlbench/config.toml`.
+    pub fn path() -> Option<PathBuf> {
+        std::env::var_os("MLBENCH_CONFIG")
+            .map(PathBuf::from)
+            .or_else(|| dirs::config_dir().map(|d| d.join("mlbench").join("config.toml")))
+    }
+
+    pub fn load() -> Result<Config> {
+        match Config::path() {
+            Some(path) if path.exists() => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(Error::at(&path, "cannot read config"))?;
+                Config::parse(&text)
+                    .map_err(|e| Error::Invalid(format!("config {}: {e}", path.display())))
+            }
+            _ => Config::parse(DEFAULT_CONFIG),
+        }
+    }
+
+    /// Parses a config; keys the file leaves out take the embedded default's value.
+    pub fn parse(text: &str) -> Result<Config> {
+        let mut merged: toml::Table = DEFAULT_CONFIG
+            .parse()
+            .map_err(|e| Error::Other(format!("{e}")))?;
+        let user: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| Error::Invalid(one_line(&e)))?;
+        merged.extend(user);
+        let file: ConfigFile = merged
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::Invalid(one_line(&e)))?;
+        let mut machines = builtin_catalogue();
+        for (name, entry) in file.machines {
+            if !(entry.cpus > 0.0 && entry.cpus.is_finite()) {
+                return Err(Error::Invalid(format!(
+                    "machine type {name}: cpus must be above zero"
+                )));
+            }
+            let custom = MachineType {
+                name: name.clone(),
+                cpus: entry.cpus,
+                memory_bytes: machine::parse_bytes(&entry.memory)
+                    .map_err(|e| Error::Invalid(format!("machine type {name}: {e}")))?,
+                gpus: entry.gpus,
+            };
+            match machines.iter_mut().find(|m| m.name == name) {
+                Some(existing) => *existing = custom,
+                None => machines.push(custom),
+            }
+        }
+        let config = Config {
+            default_machine: file.default_machine,
+            default_image: Some(file.default_image).filter(|s| !s.trim().is_empty()),
+            stop_grace_secs: file.stop_grace_secs,
+            machines,
+        };
+        config.machine(&config.default_machine)?;
+        Ok(config)
+    }
+
+    pub fn machine(&self, name: &str) -> Result<&MachineType> {
+        self.machines
+            .iter()
+            .find(|m| m.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.machines.iter().map(|m| m.name.as_str()).collect();
+                Error::Invalid(format!(
+                    "machine type {name:?} is unknown: choose one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+fn one_line(err: &toml::de::Error) -> String {
+    let span = err
+        .span()
+        .map(|s| format!(" (at byte {})", s.start))
+        .unwrap_or_default();
+    format!("{}{span}", err.message())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_parses() {
+        let config = Config::parse(DEFAULT_CONFIG).unwrap();
+        assert_eq!(config.default_machine, "G1");
+        assert_eq!(config.default_image, None);
+        assert!(config.machine("c3").is_ok());
+    }
+
+    #[test]
+    fn user_machines_join_the_catalogue() {
+        let config = Config::parse("[machines.TINY]\ncpus = 0.5\nmemory = \"64MiB\"\n").unwrap();
+        let tiny = config.machine("TINY").unwrap();
+        assert_eq!(
+            (tiny.cpus, tiny.memory_bytes, tiny.gpus),
+            (0.5, 64 << 20, 0)
+        );
+        assert_eq!(config.stop_grace_secs, 10);
+    }
+
+    #[test]
+    fn bad_config_says_what_is_wrong() {
+        let err = Config::parse("[machines.X]\ncpus = 1\nmemory = \"lots\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("machine type X"), "{err}");
+        let err = Config::parse("colour = 1\n").unwrap_err().to_string();
+        assert!(err.contains("unknown field"), "{err}");
+        let err = Config::parse("default_machine = \"Z9\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"Z9\" is unknown"), "{err}");
+    }
+}

@@ -1,0 +1,297 @@
+//! Jobs: what to run (the spec) and where it is in its life (the state machine).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+use super::PortMapping;
+
+/// Where a job's code comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Source {
+    /// A folder on this machine, copied into the job's workspace.
+    Folder { path: PathBuf },
+    /// A git repository cloned at a branch, tag or commit.
+    Git {
+        url: String,
+        reference: Option<String>,
+    },
+}
+
+impl Source {
+    /// Tells a git URL from a folder: URLs with a scheme or scp-like `user@host:path`, or any
+    /// path when a ref is asked for (only git knows refs).
+    pub fn parse(repo: &str, reference: Option<String>) -> Source {
+        let is_url = repo.contains("://")
+            || (repo.contains('@') && repo.contains(':') && !repo.starts_with('/'));
+        if is_url || reference.is_some() {
+            Source::Git {
+                url: repo.to_string(),
+                reference,
+            }
+        } else {
+            Source::Folder {
+                path: PathBuf::from(repo),
+            }
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Folder { path } => write!(f, "{}", path.display()),
+            Source::Git {
+                url,
+                reference: Some(r),
+            } => write!(f, "{url}@{r}"),
+            Source::Git {
+                url,
+                reference: None,
+            } => write!(f, "{url}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: String,
+}
+
+impl FromStr for EnvVar {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self, Error> {
+        let (name, value) = text.split_once('=').ok_or_else(|| {
+            Error::Invalid(format!("environment variable {text:?} is not KEY=VALUE"))
+        })?;
+        let valid = !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(Error::Invalid(format!(
+                "environment variable name {name:?} is not valid: use letters, digits and '_'"
+            )));
+        }
+        Ok(EnvVar {
+            name: name.to_string(),
+            value: value.to_string(),
+        })
+    }
+}
+
+/// Everything a job needs to run: machine type + image + code + command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    pub project: String,
+    pub machine: String,
+    pub image: String,
+    /// Build `image` from the workspace's Dockerfile (at this path inside it) before running.
+    pub build_dockerfile: Option<String>,
+    pub source: Source,
+    pub command: Vec<String>,
+    pub env: Vec<EnvVar>,
+    pub ports: Vec<PortMapping>,
+}
+
+impl JobSpec {
+    /// Rules that hold whatever the machine: a command to run, and no host port twice.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.command.first().is_none_or(|c| c.trim().is_empty()) {
+            return Err(Error::Invalid(
+                "the command is empty: give it after `--`, e.g. `-- python train.py`".into(),
+            ));
+        }
+        for (i, a) in self.ports.iter().enumerate() {
+            if self.ports[..i]
+                .iter()
+                .any(|b| b.host_port == a.host_port && b.host_ip == a.host_ip)
+            {
+                return Err(Error::Invalid(format!(
+                    "host port {} is mapped twice",
+                    a.host_port
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// queued → preparing → running → succeeded | failed | stopped | oom-killed | lost
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobState {
+    Queued,
+    Preparing,
+    Running,
+    Succeeded,
+    Failed,
+    Stopped,
+    OomKilled,
+    Lost,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 8] = [
+        JobState::Queued,
+        JobState::Preparing,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Stopped,
+        JobState::OomKilled,
+        JobState::Lost,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Preparing => "preparing",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Stopped => "stopped",
+            JobState::OomKilled => "oom-killed",
+            JobState::Lost => "lost",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        !matches!(
+            self,
+            JobState::Queued | JobState::Preparing | JobState::Running
+        )
+    }
+
+    /// The moves the engine may make. A job can be stopped or lost from any live state, and
+    /// fail while preparing; final states never change.
+    pub fn can_become(self, next: JobState) -> bool {
+        use JobState::*;
+        match (self, next) {
+            (Queued, Preparing) | (Preparing, Running) => true,
+            (Preparing, Queued) => true, // its supervisor died before the launch; it starts over
+            (Queued | Preparing, Failed | Stopped | Lost) => true,
+            (Running, Succeeded | Failed | Stopped | OomKilled | Lost) => true,
+            _ => false,
+        }
+    }
+
+    /// The final state of a job whose process has ended.
+    pub fn from_exit(exit_code: i64, oom_killed: bool, stop_requested: bool) -> JobState {
+        if stop_requested {
+            JobState::Stopped
+        } else if oom_killed {
+            JobState::OomKilled
+        } else if exit_code == 0 {
+            JobState::Succeeded
+        } else {
+            JobState::Failed
+        }
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobState {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self, Error> {
+        JobState::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| Error::Invalid(format!("job state {text:?} is unknown")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip_and_only_live_states_move() {
+        for s in JobState::ALL {
+            assert_eq!(s.as_str().parse::<JobState>().unwrap(), s);
+            if s.is_final() {
+                assert!(JobState::ALL.iter().all(|n| !s.can_become(*n)), "{s} moved");
+            }
+        }
+        assert!(JobState::Queued.can_become(JobState::Preparing));
+        assert!(!JobState::Queued.can_become(JobState::Succeeded));
+        assert!(JobState::Running.can_become(JobState::OomKilled));
+    }
+
+    #[test]
+    fn exit_decides_the_final_state() {
+        assert_eq!(JobState::from_exit(0, false, false), JobState::Succeeded);
+        assert_eq!(JobState::from_exit(3, false, false), JobState::Failed);
+        assert_eq!(JobState::from_exit(137, true, false), JobState::OomKilled);
+        assert_eq!(JobState::from_exit(143, false, true), JobState::Stopped);
+    }
+
+    #[test]
+    fn env_and_command_are_checked() {
+        assert_eq!("A=b=c".parse::<EnvVar>().unwrap().value, "b=c");
+        assert!("=x".parse::<EnvVar>().is_err());
+        assert!(
+            "NOEQUALS"
+                .parse::<EnvVar>()
+                .unwrap_err()
+                .to_string()
+                .contains("KEY=VALUE")
+        );
+        let spec = JobSpec {
+            project: "p".into(),
+            machine: "G1".into(),
+            image: "i".into(),
+            build_dockerfile: None,
+            source: Source::Folder { path: ".".into() },
+            command: vec![],
+            env: vec![],
+            ports: vec!["80:80".parse().unwrap(), "80:81".parse().unwrap()],
+        };
+        assert!(
+            spec.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("command is empty")
+        );
+        let spec = JobSpec {
+            command: vec!["true".into()],
+            ..spec
+        };
+        assert_eq!(
+            spec.validate().unwrap_err().to_string(),
+            "host port 80 is mapped twice"
+        );
+    }
+
+    #[test]
+    fn git_urls_are_told_from_folders() {
+        assert!(matches!(
+            Source::parse("https://x/y.git", None),
+            Source::Git { .. }
+        ));
+        assert!(matches!(
+            Source::parse("git@host:org/repo", None),
+            Source::Git { .. }
+        ));
+        assert!(matches!(
+            Source::parse("file:///tmp/r", Some("v1".into())),
+            Source::Git { .. }
+        ));
+        assert!(matches!(
+            Source::parse("./examples/salary", None),
+            Source::Folder { .. }
+        ));
+    }
+}

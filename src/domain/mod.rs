@@ -1,0 +1,10 @@
+//! Plain data and rules: no tokio, bollard or terminal code lives here.
+
+pub mod job;
+pub mod machine;
+pub mod port;
+pub mod project;
+
+pub use job::{EnvVar, JobSpec, JobState, Source};
+pub use machine::{Capacity, MachineType};
+pub use port::PortMapping;

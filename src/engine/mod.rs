@@ -1,0 +1,111 @@
+//! The job engine: submitting jobs, one supervisor process per live job (launch, follow, wait),
+//! stopping, and reconciling the store with what runs after mlbench was away.
+
+mod reconcile;
+mod stop;
+mod submit;
+pub mod supervisor;
+
+use std::collections::HashMap;
+
+pub use reconcile::reconcile;
+pub use stop::stop;
+pub use submit::{Submitted, submit};
+
+use crate::config::Config;
+use crate::home::Home;
+use crate::runtime::docker::{HOME_LABEL, JOB_LABEL};
+use crate::runtime::{DockerRuntime, LocalRuntime, RuntimeKind};
+use crate::store::Store;
+use crate::{Error, Result};
+
+/// What every engine operation works with.
+pub struct Engine {
+    pub home: Home,
+    pub config: Config,
+    pub store: Store,
+}
+
+impl Engine {
+    pub fn open() -> Result<Engine> {
+        let home = Home::discover()?;
+        let store = Store::open(&home)?;
+        Ok(Engine {
+            home,
+            config: Config::load()?,
+            store,
+        })
+    }
+}
+
+/// One of the runtimes; engine code is generic over [`crate::runtime::Runtime`] and this picks
+/// the instance.
+pub enum AnyRuntime {
+    Docker(DockerRuntime),
+    Local(LocalRuntime),
+}
+
+/// Runs `$body` with `$rt` bound to the concrete runtime inside an [`AnyRuntime`].
+#[macro_export]
+macro_rules! with_runtime {
+    ($any:expr, $rt:ident => $body:expr) => {
+        match $any {
+            $crate::engine::AnyRuntime::Docker($rt) => $body,
+            $crate::engine::AnyRuntime::Local($rt) => $body,
+        }
+    };
+}
+
+impl AnyRuntime {
+    pub fn kind(&self) -> RuntimeKind {
+        match self {
+            AnyRuntime::Docker(_) => RuntimeKind::Docker,
+            AnyRuntime::Local(_) => RuntimeKind::Local,
+        }
+    }
+
+    /// The runtime for new jobs: `MLBENCH_RUNTIME=docker|local` forces one; otherwise Docker
+    /// when an engine answers, else local processes, and `notice` is told why.
+    pub async fn choose(notice: impl FnOnce(&str)) -> Result<AnyRuntime> {
+        match std::env::var("MLBENCH_RUNTIME")
+            .ok()
+            .filter(|v| !v.is_empty() && v != "auto")
+        {
+            Some(name) => AnyRuntime::of(name.parse()?).await,
+            None => match DockerRuntime::connect().await {
+                Ok(docker) => Ok(AnyRuntime::Docker(docker)),
+                Err(err) => {
+                    notice(&format!(
+                        "no Docker Engine answered at {} ({err}): jobs run as local processes",
+                        DockerRuntime::address()
+                    ));
+                    Ok(AnyRuntime::Local(LocalRuntime::default()))
+                }
+            },
+        }
+    }
+
+    /// The runtime a stored job was started on.
+    pub async fn of(kind: RuntimeKind) -> Result<AnyRuntime> {
+        match kind {
+            RuntimeKind::Local => Ok(AnyRuntime::Local(LocalRuntime::default())),
+            RuntimeKind::Docker => DockerRuntime::connect()
+                .await
+                .map(AnyRuntime::Docker)
+                .map_err(|err| {
+                    Error::Docker(format!(
+                        "no engine answered at {} ({err}): start Docker",
+                        DockerRuntime::address()
+                    ))
+                }),
+        }
+    }
+}
+
+/// Labels that mark a job's container as this home's.
+pub fn job_labels(home: &Home, job: i64) -> HashMap<String, String> {
+    HashMap::from([
+        (HOME_LABEL.to_string(), home.label()),
+        (JOB_LABEL.to_string(), job.to_string()),
+    ])
+}

@@ -1,0 +1,71 @@
+//! Brings the store and the running jobs back together: every live job gets a supervisor.
+//! A supervisor holds an exclusive lock on its job's lock file for as long as it lives, so a
+//! free lock means nobody follows the job (mlbench was killed, the machine rebooted, ...).
+
+use std::fs::{File, OpenOptions};
+use std::process::{Command, Stdio};
+
+use crate::home::Home;
+use crate::store::Store;
+use crate::{Error, Result};
+
+fn lock_file(home: &Home, job: i64) -> Result<File> {
+    let dir = home.job_dir(job);
+    std::fs::create_dir_all(&dir).map_err(Error::at(&dir, "cannot create"))?;
+    let path = dir.join("supervisor.lock");
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(Error::at(&path, "cannot open"))
+}
+
+/// Takes the job's supervisor lock, or `None` when another supervisor holds it.
+pub(crate) fn acquire_supervisor_lock(home: &Home, job: i64) -> Result<Option<File>> {
+    let file = lock_file(home, job)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("cannot lock the job", e)),
+    }
+}
+
+/// Starts `mlbench __supervise JOB` detached from this terminal: its own process group (Ctrl-C
+/// here does not reach it), no stdin, its own error file.
+pub(crate) fn spawn_supervisor(home: &Home, job: i64) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let exe =
+        std::env::current_exe().map_err(|e| Error::io("cannot find the mlbench binary", e))?;
+    let err_path = home.job_dir(job).join("supervisor.err");
+    let errors = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&err_path)
+        .map_err(Error::at(&err_path, "cannot open"))?;
+    Command::new(exe)
+        .arg("__supervise")
+        .arg(job.to_string())
+        .env("MLBENCH_HOME", home.root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(errors)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Error::io("cannot start the job's supervisor", e))?;
+    Ok(())
+}
+
+/// Gives every live job without a supervisor a new one; returns how many were started.
+pub fn reconcile(home: &Home, store: &Store) -> Result<usize> {
+    let mut started = 0;
+    for job in store.live_jobs()? {
+        // Holding the lock for a moment proves nobody else does; the new supervisor takes it.
+        let orphaned = acquire_supervisor_lock(home, job.id)?.is_some();
+        if orphaned {
+            spawn_supervisor(home, job.id)?;
+            started += 1;
+        }
+    }
+    Ok(started)
+}

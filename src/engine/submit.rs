@@ -1,0 +1,104 @@
+//! Submitting a job: everything the user typed is checked before anything is stored, so bad
+//! input leaves no job, no workspace and no container behind.
+
+use std::net::TcpListener;
+
+use super::reconcile::spawn_supervisor;
+use super::{AnyRuntime, Engine};
+use crate::domain::JobSpec;
+use crate::runtime::Runtime;
+use crate::runtime::images::runtime_tag;
+use crate::{Error, Result, workspace};
+
+pub struct Submitted {
+    pub job: i64,
+    pub commit: Option<String>,
+}
+
+/// Checks and stores the job, puts its workspace in place and starts its supervisor.
+/// `progress` hears about slow steps (building the runtime image).
+pub async fn submit(
+    engine: &mut Engine,
+    runtime: &AnyRuntime,
+    mut spec: JobSpec,
+    mut progress: impl FnMut(&str),
+) -> Result<Submitted> {
+    spec.validate()?;
+    engine.store.require_project(&spec.project)?;
+    let machine = engine.config.machine(&spec.machine)?.clone();
+    spec.machine = machine.name.clone();
+    let host = crate::with_runtime!(runtime, rt => rt.capacity().await)?;
+    if let Some(shortfall) = machine.shortfall(&host) {
+        return Err(Error::Invalid(format!(
+            "machine type {} does not fit this host: it {shortfall}; `mlbench machines` lists those that do",
+            machine.name
+        )));
+    }
+    for port in &spec.ports {
+        if let Err(err) = TcpListener::bind((port.host_ip, port.host_port)) {
+            return Err(Error::Invalid(format!(
+                "host port {} on {} is not free ({err}): pick another with --port",
+                port.host_port, port.host_ip
+            )));
+        }
+    }
+    if let AnyRuntime::Docker(docker) = runtime
+        && spec.build_dockerfile.is_none()
+    {
+        if spec.image == runtime_tag() {
+            let (tag, built) = docker.ensure_runtime_image(false, &mut progress).await?;
+            if built {
+                progress(&format!("built {tag}"));
+            }
+        } else if !docker.image_exists(&spec.image).await? {
+            return Err(Error::NotFound(format!(
+                "image {} is not present locally: build it with `mlbench images build` or pull it with `mlbench images pull`",
+                spec.image
+            )));
+        }
+    }
+
+    let staging_root = engine.home.staging_dir();
+    std::fs::create_dir_all(&staging_root).map_err(Error::at(&staging_root, "cannot create"))?;
+    // Removed on drop unless it was moved into the job's folder.
+    let staging = tempfile::Builder::new()
+        .prefix("job-")
+        .tempdir_in(&staging_root)
+        .map_err(Error::at(&staging_root, "cannot create a folder in"))?;
+    place_job(engine, &spec, runtime, &staging.path().join("workspace"))
+}
+
+fn place_job(
+    engine: &mut Engine,
+    spec: &JobSpec,
+    runtime: &AnyRuntime,
+    staging: &std::path::Path,
+) -> Result<Submitted> {
+    let commit = workspace::prepare(&spec.source, staging)?;
+    if let Some(dockerfile) = &spec.build_dockerfile
+        && !staging.join(dockerfile).is_file()
+    {
+        return Err(Error::NotFound(format!(
+            "the repo has no {dockerfile} to build the image from: name it with --dockerfile"
+        )));
+    }
+    let job = engine
+        .store
+        .insert_job(spec, runtime.kind(), commit.as_deref())?;
+    let placed = (|| {
+        let dir = engine.home.job_dir(job);
+        std::fs::create_dir_all(&dir).map_err(Error::at(&dir, "cannot create"))?;
+        let dest = engine.home.job_workspace(job);
+        std::fs::rename(staging, &dest)
+            .map_err(Error::at(&dest, "cannot move the workspace to"))?;
+        let storage = engine.home.storage_dir(&spec.project);
+        std::fs::create_dir_all(&storage).map_err(Error::at(&storage, "cannot create"))?;
+        spawn_supervisor(&engine.home, job)
+    })();
+    if let Err(err) = placed {
+        let _ = engine.store.delete_queued_job(job);
+        let _ = std::fs::remove_dir_all(engine.home.job_dir(job));
+        return Err(err);
+    }
+    Ok(Submitted { job, commit })
+}

@@ -1,0 +1,238 @@
+//! One supervisor process per live job: waits for capacity, prepares the image, launches,
+//! follows the output into the log file, and records how the job ended. It may be killed at
+//! any moment; a new one (see [`super::reconcile`]) picks up where the store and the log file
+//! say the job is.
+
+use std::time::Duration;
+
+use super::reconcile::acquire_supervisor_lock;
+use super::{Engine, job_labels};
+use crate::domain::JobState;
+use crate::runtime::{Exit, LaunchSpec, Runtime};
+use crate::store::JobRecord;
+use crate::store::logfile::{self, LogWriter};
+use crate::{Error, Result};
+
+const QUEUE_POLL: Duration = Duration::from_millis(300);
+
+/// Supervises `job` to its end. Returns at once when another supervisor has it.
+pub async fn supervise<R: Runtime + ImagePreparer>(
+    engine: &mut Engine,
+    runtime: &R,
+    job: i64,
+) -> Result<()> {
+    let Some(_lock) = acquire_supervisor_lock(&engine.home, job)? else {
+        return Ok(());
+    };
+    engine.store.set_supervisor(job, std::process::id())?;
+    let mut waiting_said = false;
+    loop {
+        let record = engine.store.job(job)?;
+        match record.state {
+            JobState::Queued => {
+                if record.stop_requested {
+                    engine.store.finish(
+                        job,
+                        JobState::Stopped,
+                        None,
+                        Some("stopped before it started"),
+                    )?;
+                    return Ok(());
+                }
+                let machine = match engine.config.machine(&record.spec.machine) {
+                    Ok(m) => m.clone(),
+                    Err(err) => {
+                        engine
+                            .store
+                            .finish(job, JobState::Failed, None, Some(&err.to_string()))?;
+                        return Ok(());
+                    }
+                };
+                let host = runtime.capacity().await?;
+                if !engine
+                    .store
+                    .try_claim(job, &machine, &host, &engine.config.machines)?
+                {
+                    if !waiting_said {
+                        engine.store.set_detail(
+                            job,
+                            Some("waiting for capacity: earlier or running jobs hold the host"),
+                        )?;
+                        waiting_said = true;
+                    }
+                    tokio::time::sleep(QUEUE_POLL).await;
+                }
+            }
+            JobState::Preparing => {
+                // An earlier supervisor may have died between launching and recording it.
+                let labels = job_labels(&engine.home, job);
+                let handle = match runtime.find(job, &labels).await? {
+                    Some(handle) => handle,
+                    None => match prepare_and_launch(engine, runtime, &record).await {
+                        Ok(handle) => handle,
+                        Err(err) => {
+                            let message = err.to_string();
+                            note(
+                                engine,
+                                job,
+                                &format!("job failed before its command ran: {message}"),
+                            );
+                            engine
+                                .store
+                                .finish(job, JobState::Failed, None, Some(&message))?;
+                            return Ok(());
+                        }
+                    },
+                };
+                engine.store.mark_running(job, &handle)?;
+                if engine.store.job(job)?.stop_requested {
+                    runtime
+                        .stop(&handle, Duration::from_secs(engine.config.stop_grace_secs))
+                        .await?;
+                }
+            }
+            JobState::Running => {
+                let handle = record
+                    .handle
+                    .clone()
+                    .ok_or_else(|| Error::Other(format!("job {job} runs without a handle")))?;
+                return follow_to_end(engine, runtime, job, &handle).await;
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
+fn note(engine: &Engine, job: i64, text: &str) {
+    if let Ok(mut log) = LogWriter::open(&engine.home.job_log(job)) {
+        let _ = log.note(text);
+    }
+}
+
+/// Image work that only some runtimes do before a launch.
+#[allow(async_fn_in_trait)]
+pub trait ImagePreparer {
+    /// Makes sure the job's image exists, building it when the job asks to; build output goes
+    /// to the job's log.
+    async fn prepare_image(&self, engine: &Engine, job: &JobRecord) -> Result<()>;
+}
+
+impl ImagePreparer for crate::runtime::LocalRuntime {
+    async fn prepare_image(&self, engine: &Engine, job: &JobRecord) -> Result<()> {
+        note(
+            engine,
+            job.id,
+            &format!(
+                "local runtime: image {} is not used, the command runs on this machine",
+                job.spec.image
+            ),
+        );
+        Ok(())
+    }
+}
+
+impl ImagePreparer for crate::runtime::DockerRuntime {
+    async fn prepare_image(&self, engine: &Engine, job: &JobRecord) -> Result<()> {
+        let spec = &job.spec;
+        let mut log = LogWriter::open(&engine.home.job_log(job.id))
+            .map_err(Error::at(&engine.home.job_log(job.id), "cannot open"))?;
+        let mut write = |line: &str| {
+            let _ = log.note(line);
+        };
+        if let Some(dockerfile) = &spec.build_dockerfile {
+            write(&format!("building image {} from {dockerfile}", spec.image));
+            let labels = job_labels(&engine.home, job.id);
+            self.build(
+                &engine.home.job_workspace(job.id),
+                dockerfile,
+                &spec.image,
+                &labels,
+                &mut write,
+            )
+            .await
+        } else if spec.image == crate::runtime::images::runtime_tag() {
+            self.ensure_runtime_image(false, &mut write)
+                .await
+                .map(|_| ())
+        } else if self.image_exists(&spec.image).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound(format!(
+                "image {} is not present locally",
+                spec.image
+            )))
+        }
+    }
+}
+
+async fn prepare_and_launch<R: Runtime + ImagePreparer>(
+    engine: &Engine,
+    runtime: &R,
+    job: &JobRecord,
+) -> Result<String> {
+    runtime.prepare_image(engine, job).await?;
+    let machine = engine.config.machine(&job.spec.machine)?.clone();
+    let storage = engine.home.storage_dir(&job.spec.project);
+    std::fs::create_dir_all(&storage).map_err(Error::at(&storage, "cannot create"))?;
+    let spec = LaunchSpec {
+        job: job.id,
+        name: engine.home.container_name(job.id),
+        image: job.spec.image.clone(),
+        command: job.spec.command.clone(),
+        env: job.spec.env.clone(),
+        workspace: engine.home.job_workspace(job.id),
+        storage,
+        machine,
+        ports: job.spec.ports.clone(),
+        labels: job_labels(&engine.home, job.id),
+    };
+    runtime.launch(&spec).await
+}
+
+/// Follows the job's output until its process ends, then records the end and frees the
+/// container. A follow that ends while the job still runs (the engine restarted, a network
+/// hiccup) is resumed from the log file.
+async fn follow_to_end<R: Runtime>(
+    engine: &mut Engine,
+    runtime: &R,
+    job: i64,
+    handle: &str,
+) -> Result<()> {
+    let path = engine.home.job_log(job);
+    let mut failures = 0u32;
+    loop {
+        let resume = logfile::prepare_resume(&path).map_err(Error::at(&path, "cannot read"))?;
+        let mut log = LogWriter::open(&path).map_err(Error::at(&path, "cannot open"))?;
+        if let Err(err) = runtime.follow(handle, resume, &mut log).await {
+            failures += 1;
+            eprintln!("job {job}: following its output failed ({err}); trying again");
+            if failures > 30 {
+                return Err(err);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        match runtime.exit_status(handle).await? {
+            None => continue,
+            Some(Exit::Vanished) => {
+                engine.store.finish(
+                    job,
+                    JobState::Lost,
+                    None,
+                    Some("its container or process vanished"),
+                )?;
+            }
+            Some(Exit::Code { code, oom_killed }) => {
+                let stop_requested = engine.store.job(job)?.stop_requested;
+                let state = JobState::from_exit(code, oom_killed, stop_requested);
+                let detail = (state == JobState::OomKilled)
+                    .then_some("killed for using more memory than its machine type has");
+                engine.store.finish(job, state, Some(code), detail)?;
+            }
+        }
+        if let Err(err) = runtime.remove(handle).await {
+            eprintln!("job {job}: cannot remove its container: {err}");
+        }
+        return Ok(());
+    }
+}

@@ -1,0 +1,74 @@
+//! Where mlbench keeps its state: `MLBENCH_HOME`, else the XDG data dir.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    pub fn discover() -> Result<Home> {
+        let root = match std::env::var_os("MLBENCH_HOME") {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => dirs::data_dir()
+                .ok_or_else(|| {
+                    Error::Invalid("no data directory is known: set MLBENCH_HOME".into())
+                })?
+                .join("mlbench"),
+        };
+        Home::at(root)
+    }
+
+    pub fn at(root: PathBuf) -> Result<Home> {
+        std::fs::create_dir_all(&root).map_err(Error::at(&root, "cannot create"))?;
+        let root = root
+            .canonicalize()
+            .map_err(Error::at(&root, "cannot resolve"))?;
+        Ok(Home { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.root.join("mlbench.db")
+    }
+
+    pub fn storage_dir(&self, project: &str) -> PathBuf {
+        self.root.join("projects").join(project).join("storage")
+    }
+
+    pub fn job_dir(&self, job: i64) -> PathBuf {
+        self.root.join("jobs").join(job.to_string())
+    }
+
+    pub fn job_log(&self, job: i64) -> PathBuf {
+        self.job_dir(job).join("output.log")
+    }
+
+    pub fn job_workspace(&self, job: i64) -> PathBuf {
+        self.job_dir(job).join("workspace")
+    }
+
+    /// Workspaces are prepared here before their job exists, so that a failed clone stores nothing.
+    pub fn staging_dir(&self) -> PathBuf {
+        self.root.join("staging")
+    }
+
+    /// Tells this home's containers from those of another home on the same engine.
+    pub fn label(&self) -> String {
+        let digest = Sha256::digest(self.root.as_os_str().as_encoded_bytes());
+        digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The container name of a job: unique per home, readable in `docker ps`.
+    pub fn container_name(&self, job: i64) -> String {
+        format!("mlbench-{}-{job}", self.label())
+    }
+}

@@ -1,0 +1,14 @@
+//! mlbench: a terminal workbench for machine learning. Jobs run as local Docker containers
+//! (or local processes), their output is kept in per-job log files, and state lives in SQLite.
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod engine;
+mod error;
+pub mod home;
+pub mod runtime;
+pub mod store;
+pub mod workspace;
+
+pub use error::{Error, Result};

@@ -1,0 +1,345 @@
+//! The Docker Engine runtime, through bollard. Honours `DOCKER_HOST`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::errors::Error as BollardError;
+use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig, PortBinding};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures_util::{FutureExt, StreamExt};
+
+use super::{Exit, LaunchSpec, Runtime, RuntimeKind};
+use crate::domain::Capacity;
+use crate::store::logfile::{LogWriter, ResumeFilter, ResumePoint, Stream, normalize_docker_ts};
+use crate::{Error, Result};
+
+pub const JOB_LABEL: &str = "mlbench.job";
+pub const HOME_LABEL: &str = "mlbench.home";
+
+#[derive(Clone)]
+pub struct DockerRuntime {
+    pub(crate) docker: Docker,
+}
+
+fn is_not_found(err: &BollardError) -> bool {
+    matches!(
+        err,
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+impl DockerRuntime {
+    /// Connects and agrees on an API version; `Err` says why no engine answered.
+    pub async fn connect() -> Result<DockerRuntime> {
+        let docker = Docker::connect_with_defaults()?;
+        let docker = tokio::time::timeout(Duration::from_secs(3), docker.negotiate_version())
+            .await
+            .map_err(|_| Error::Docker("no answer within 3 s".into()))??;
+        Ok(DockerRuntime { docker })
+    }
+
+    /// Where the engine is reached, for messages.
+    pub fn address() -> String {
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+    }
+}
+
+impl Runtime for DockerRuntime {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Docker
+    }
+
+    async fn capacity(&self) -> Result<Capacity> {
+        let info = self.docker.info().await?;
+        Ok(Capacity {
+            cpus: info.ncpu.unwrap_or(1) as f64,
+            memory_bytes: info.mem_total.unwrap_or(0).max(0) as u64,
+            gpus: super::local::host_gpus(),
+        })
+    }
+
+    async fn launch(&self, spec: &LaunchSpec) -> Result<String> {
+        let mut port_bindings = HashMap::new();
+        for p in &spec.ports {
+            port_bindings.insert(
+                format!("{}/tcp", p.container_port),
+                Some(vec![PortBinding {
+                    host_ip: Some(p.host_ip.to_string()),
+                    host_port: Some(p.host_port.to_string()),
+                }]),
+            );
+        }
+        let (entrypoint, args) = spec
+            .command
+            .split_first()
+            .ok_or_else(|| Error::Invalid("the command is empty".into()))?;
+        let gpus = (spec.machine.gpus > 0).then(|| {
+            vec![DeviceRequest {
+                driver: Some("nvidia".into()),
+                count: Some(spec.machine.gpus.into()),
+                capabilities: Some(vec![vec!["gpu".into()]]),
+                ..Default::default()
+            }]
+        });
+        let memory = i64::try_from(spec.machine.memory_bytes).unwrap_or(i64::MAX);
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            // The command is argv as given; a shell only runs if the user writes `sh -c`.
+            entrypoint: Some(vec![entrypoint.clone()]),
+            cmd: Some(args.to_vec()),
+            env: Some(
+                spec.env
+                    .iter()
+                    .map(|e| format!("{}={}", e.name, e.value))
+                    .collect(),
+            ),
+            working_dir: Some("/workspace".into()),
+            labels: Some(spec.labels.clone()),
+            exposed_ports: Some(port_bindings.keys().cloned().collect()),
+            host_config: Some(HostConfig {
+                binds: Some(vec![
+                    format!("{}:/workspace", spec.workspace.display()),
+                    format!("{}:/storage", spec.storage.display()),
+                ]),
+                nano_cpus: Some((spec.machine.cpus * 1e9) as i64),
+                memory: Some(memory),
+                // Swap equal to memory means none: over the limit is an OOM kill, not a crawl.
+                memory_swap: Some(memory),
+                device_requests: gpus,
+                port_bindings: Some(port_bindings),
+                // An init process forwards SIGTERM to the command, so stop is quick.
+                init: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&spec.name)
+            .build();
+        let created = self.docker.create_container(Some(options), body).await.map_err(|e| match e {
+            BollardError::DockerResponseServerError { status_code: 404, .. } => Error::NotFound(format!(
+                "image {} is not present locally: build it with `mlbench images build` or pull it with `mlbench images pull`",
+                spec.image
+            )),
+            other => Error::from(other),
+        })?;
+        if let Err(err) = self.docker.start_container(&created.id, None).await {
+            let _ = self.remove(&created.id).await;
+            return Err(err.into());
+        }
+        Ok(created.id)
+    }
+
+    async fn find(&self, job: i64, labels: &HashMap<String, String>) -> Result<Option<String>> {
+        let mut wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        wanted.push(format!("{JOB_LABEL}={job}"));
+        let filters = HashMap::from([("label".to_string(), wanted)]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let found = self.docker.list_containers(Some(options)).await?;
+        Ok(found.into_iter().find_map(|c| c.id))
+    }
+
+    async fn follow(
+        &self,
+        handle: &str,
+        resume: Option<ResumePoint>,
+        log: &mut LogWriter,
+    ) -> Result<()> {
+        let since = resume.as_ref().map_or(0, |r| r.unix_secs);
+        let options = LogsOptionsBuilder::default()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .since(i32::try_from(since).unwrap_or(0))
+            .build();
+        let mut frames = self.docker.logs(handle, Some(options));
+        let mut lines = LineAssembler::new(ResumeFilter::new(resume));
+        loop {
+            // Write as frames come; flush only when the stream has nothing ready, so a burst
+            // is written in large blocks and a quiet job's lines reach the file at once.
+            let next = match frames.next().now_or_never() {
+                Some(next) => next,
+                None => {
+                    log.flush()
+                        .map_err(|e| Error::io("cannot write the job log", e))?;
+                    frames.next().await
+                }
+            };
+            let frame = match next {
+                None => break,
+                Some(Ok(frame)) => frame,
+                Some(Err(err)) if is_not_found(&err) => break,
+                Some(Err(err)) => return Err(err.into()),
+            };
+            let (stream, message) = match frame {
+                LogOutput::StdOut { message } => (Stream::Stdout, message),
+                LogOutput::StdErr { message } | LogOutput::Console { message } => {
+                    (Stream::Stderr, message)
+                }
+                LogOutput::StdIn { .. } => continue,
+            };
+            lines
+                .push(stream, &message, log)
+                .map_err(|e| Error::io("cannot write the job log", e))?;
+        }
+        lines
+            .finish(log)
+            .map_err(|e| Error::io("cannot write the job log", e))?;
+        log.flush()
+            .map_err(|e| Error::io("cannot write the job log", e))
+    }
+
+    async fn exit_status(&self, handle: &str) -> Result<Option<Exit>> {
+        let inspected = match self.docker.inspect_container(handle, None).await {
+            Ok(c) => c,
+            Err(err) if is_not_found(&err) => return Ok(Some(Exit::Vanished)),
+            Err(err) => return Err(err.into()),
+        };
+        let state = inspected.state.unwrap_or_default();
+        if state.running == Some(true)
+            || state.restarting == Some(true)
+            || state.paused == Some(true)
+        {
+            return Ok(None);
+        }
+        if state
+            .started_at
+            .as_deref()
+            .is_none_or(|t| t.starts_with("0001-"))
+        {
+            return Ok(Some(Exit::Vanished));
+        }
+        Ok(Some(Exit::Code {
+            code: state.exit_code.unwrap_or(-1),
+            oom_killed: state.oom_killed == Some(true),
+        }))
+    }
+
+    async fn stop(&self, handle: &str, grace: Duration) -> Result<()> {
+        let options = StopContainerOptionsBuilder::default()
+            .t(grace.as_secs().try_into().unwrap_or(i32::MAX))
+            .build();
+        match self.docker.stop_container(handle, Some(options)).await {
+            Err(err) if !is_not_found(&err) => Err(err.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn remove(&self, handle: &str) -> Result<()> {
+        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        match self.docker.remove_container(handle, Some(options)).await {
+            Err(err) if !is_not_found(&err) => Err(err.into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Turns Docker's log frames into whole lines. Each frame is one log entry, `TIMESTAMP text`;
+/// an entry without a final newline is part of a longer line (the json-file driver splits
+/// lines over 16 KiB), so it is held until the rest of that line arrives.
+struct LineAssembler {
+    filter: ResumeFilter,
+    partial: [Vec<u8>; 2],
+}
+
+impl LineAssembler {
+    fn new(filter: ResumeFilter) -> LineAssembler {
+        LineAssembler {
+            filter,
+            partial: [Vec::new(), Vec::new()],
+        }
+    }
+
+    fn push(&mut self, stream: Stream, frame: &[u8], log: &mut LogWriter) -> std::io::Result<()> {
+        let slot = usize::from(stream == Stream::Stderr);
+        let mut rest = frame;
+        while !rest.is_empty() {
+            let (entry, complete) = match rest.iter().position(|b| *b == b'\n') {
+                Some(nl) => (&rest[..nl], true),
+                None => (rest, false),
+            };
+            rest = &rest[(entry.len() + usize::from(complete)).min(rest.len())..];
+            let (ts, text) = match entry.iter().position(|b| *b == b' ') {
+                Some(sp) => (normalize_docker_ts(&entry[..sp]), &entry[sp + 1..]),
+                None => (normalize_docker_ts(entry), &[][..]),
+            };
+            let Some(ts) = ts else { continue };
+            if !self.filter.is_new(&ts) {
+                if complete {
+                    self.partial[slot].clear();
+                }
+                continue;
+            }
+            if !complete {
+                self.partial[slot].extend_from_slice(text);
+                continue;
+            }
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            if self.partial[slot].is_empty() {
+                log.write(&ts, stream, text)?;
+            } else {
+                let mut line = std::mem::take(&mut self.partial[slot]);
+                line.extend_from_slice(text);
+                log.write(&ts, stream, &line)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A last line without a newline is still output.
+    fn finish(&mut self, log: &mut LogWriter) -> std::io::Result<()> {
+        for (slot, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
+            if !self.partial[slot].is_empty() {
+                let line = std::mem::take(&mut self.partial[slot]);
+                log.write(crate::store::logfile::now_ts().as_bytes(), stream, &line)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_become_lines_and_split_lines_are_joined() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut log = LogWriter::open(&path).unwrap();
+        let mut lines = LineAssembler::new(ResumeFilter::new(None));
+        lines
+            .push(Stream::Stdout, b"2026-11-23T12:00:01.1Z first\n", &mut log)
+            .unwrap();
+        lines
+            .push(Stream::Stdout, b"2026-11-23T12:00:01.2Z long-", &mut log)
+            .unwrap();
+        lines
+            .push(Stream::Stderr, b"2026-11-23T12:00:01.25Z err\r\n", &mut log)
+            .unwrap();
+        lines
+            .push(Stream::Stdout, b"2026-11-23T12:00:01.3Z line\n", &mut log)
+            .unwrap();
+        lines
+            .push(Stream::Stdout, b"2026-11-23T12:00:01.4Z tail", &mut log)
+            .unwrap();
+        lines.finish(&mut log).unwrap();
+        log.flush().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let got: Vec<&str> = text.lines().map(|l| &l[31..]).collect();
+        assert_eq!(got, ["o first", "e err", "o long-line", "o tail"]);
+        assert!(text.starts_with("2026-11-23T12:00:01.100000000Z o first\n"));
+    }
+}

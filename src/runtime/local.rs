@@ -1,0 +1,230 @@
+//! The local-process runtime: the command runs as a child of its supervisor, in the workspace,
+//! with the project's storage at `$MLBENCH_STORAGE`. Used when no Docker Engine answers.
+//! Images and resource limits do not apply here; a child cannot outlive its supervisor (it
+//! could not be followed again), so a supervisor's death makes the job `lost`.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Child;
+
+use super::{Exit, LaunchSpec, Runtime, RuntimeKind};
+use crate::domain::Capacity;
+use crate::store::logfile::{LogWriter, ResumePoint, Stream, now_ts};
+use crate::{Error, Result};
+
+#[derive(Default)]
+pub struct LocalRuntime {
+    children: Mutex<HashMap<String, Child>>,
+}
+
+/// GPUs this host shows (NVIDIA device nodes).
+pub fn host_gpus() -> u32 {
+    let Ok(entries) = std::fs::read_dir("/dev") else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.strip_prefix("nvidia")
+                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        })
+        .count() as u32
+}
+
+fn host_memory() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// Whether a process exists and has not yet ended (a zombie has ended).
+fn is_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
+}
+
+impl Runtime for LocalRuntime {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Local
+    }
+
+    async fn capacity(&self) -> Result<Capacity> {
+        Ok(Capacity {
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
+            memory_bytes: host_memory(),
+            gpus: host_gpus(),
+        })
+    }
+
+    async fn launch(&self, spec: &LaunchSpec) -> Result<String> {
+        let (program, args) = spec
+            .command
+            .split_first()
+            .ok_or_else(|| Error::Invalid("the command is empty".into()))?;
+        let mut command = tokio::process::Command::new(program);
+        command
+            .args(args)
+            .current_dir(&spec.workspace)
+            .env("MLBENCH_STORAGE", &spec.storage)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        // `mlbench` inside a job means this mlbench, as it does in the runtime image.
+        if let Some(dir) = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.to_path_buf()))
+        {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let joined =
+                std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&path)))
+                    .map_err(|e| Error::Other(e.to_string()))?;
+            command.env("PATH", joined);
+        }
+        for var in &spec.env {
+            command.env(&var.name, &var.value);
+        }
+        // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the child when
+        // its supervisor dies.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = command
+            .spawn()
+            .map_err(|e| Error::Invalid(format!("cannot start {program}: {e}")))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| Error::Other(format!("{program} ended before it could be followed")))?;
+        self.children
+            .lock()
+            .map_err(|_| Error::Other("runtime lock poisoned".into()))?
+            .insert(pid.to_string(), child);
+        Ok(pid.to_string())
+    }
+
+    async fn find(&self, _job: i64, _labels: &HashMap<String, String>) -> Result<Option<String>> {
+        Ok(None)
+    }
+
+    async fn follow(
+        &self,
+        handle: &str,
+        _resume: Option<ResumePoint>,
+        log: &mut LogWriter,
+    ) -> Result<()> {
+        let (stdout, stderr) = {
+            let mut children = self
+                .children
+                .lock()
+                .map_err(|_| Error::Other("runtime lock poisoned".into()))?;
+            let Some(child) = children.get_mut(handle) else {
+                return Ok(());
+            };
+            (child.stdout.take(), child.stderr.take())
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(Stream, Vec<u8>)>(1024);
+        let readers = [
+            stdout.map(|s| spawn_reader(s, Stream::Stdout, tx.clone())),
+            stderr.map(|s| spawn_reader(s, Stream::Stderr, tx.clone())),
+        ];
+        drop(tx);
+        while let Some((stream, line)) = rx.recv().await {
+            log.write(now_ts().as_bytes(), stream, &line)
+                .map_err(|e| Error::io("cannot write the job log", e))?;
+            if rx.is_empty() {
+                log.flush()
+                    .map_err(|e| Error::io("cannot write the job log", e))?;
+            }
+        }
+        for reader in readers.into_iter().flatten() {
+            let _ = reader.await;
+        }
+        log.flush()
+            .map_err(|e| Error::io("cannot write the job log", e))
+    }
+
+    async fn exit_status(&self, handle: &str) -> Result<Option<Exit>> {
+        let child = self
+            .children
+            .lock()
+            .map_err(|_| Error::Other("runtime lock poisoned".into()))?
+            .remove(handle);
+        let Some(mut child) = child else {
+            return Ok(Some(Exit::Vanished));
+        };
+        let status = child
+            .wait()
+            .await
+            .map_err(|e| Error::io("cannot wait for the job", e))?;
+        use std::os::unix::process::ExitStatusExt;
+        let code = status
+            .code()
+            .map(i64::from)
+            .or(status.signal().map(|s| 128 + i64::from(s)))
+            .unwrap_or(-1);
+        Ok(Some(Exit::Code {
+            code,
+            oom_killed: false,
+        }))
+    }
+
+    async fn stop(&self, handle: &str, grace: Duration) -> Result<()> {
+        let pid: i32 = handle
+            .parse()
+            .map_err(|_| Error::Other(format!("bad process id {handle}")))?;
+        // SAFETY: plain signal sends to the job's own process group.
+        unsafe { libc::kill(-pid, libc::SIGTERM) };
+        let deadline = tokio::time::Instant::now() + grace;
+        while is_alive(pid) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if is_alive(pid) {
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, _handle: &str) -> Result<()> {
+        Ok(())
+    }
+}
+
+fn spawn_reader(
+    source: impl AsyncRead + Unpin + Send + 'static,
+    stream: Stream,
+    tx: tokio::sync::mpsc::Sender<(Stream, Vec<u8>)>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut reader = BufReader::with_capacity(1 << 16, source);
+        loop {
+            let mut line = Vec::new();
+            match reader.read_until(b'\n', &mut line).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    if line.last() == Some(&b'\n') {
+                        line.pop();
+                    }
+                    if tx.send((stream, line)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    })
+}

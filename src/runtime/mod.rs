@@ -1,0 +1,114 @@
+//! Where jobs run: Docker containers (bollard), or plain child processes when no Docker Engine
+//! answers. The engine talks to both through [`Runtime`].
+
+pub mod docker;
+pub mod images;
+pub mod local;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::domain::{Capacity, EnvVar, MachineType, PortMapping};
+use crate::store::logfile::{LogWriter, ResumePoint};
+use crate::{Error, Result};
+
+pub use docker::DockerRuntime;
+pub use local::LocalRuntime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    Docker,
+    Local,
+}
+
+impl RuntimeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Docker => "docker",
+            RuntimeKind::Local => "local",
+        }
+    }
+}
+
+impl fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RuntimeKind {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "docker" => Ok(RuntimeKind::Docker),
+            "local" => Ok(RuntimeKind::Local),
+            other => Err(Error::Invalid(format!(
+                "runtime {other:?} is unknown: use docker or local"
+            ))),
+        }
+    }
+}
+
+/// Everything a runtime needs to start one job.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    pub job: i64,
+    pub name: String,
+    pub image: String,
+    pub command: Vec<String>,
+    pub env: Vec<EnvVar>,
+    pub workspace: PathBuf,
+    pub storage: PathBuf,
+    pub machine: MachineType,
+    pub ports: Vec<PortMapping>,
+    pub labels: HashMap<String, String>,
+}
+
+/// How a job's process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code {
+        code: i64,
+        oom_killed: bool,
+    },
+    /// The container or process is gone and nothing tells how it ended.
+    Vanished,
+}
+
+#[allow(async_fn_in_trait)] // used with concrete types only, never as `dyn` or across threads
+pub trait Runtime {
+    fn kind(&self) -> RuntimeKind;
+
+    /// CPUs, memory and GPUs that jobs may share.
+    async fn capacity(&self) -> Result<Capacity>;
+
+    /// Starts the job and returns its handle (container id or process id).
+    async fn launch(&self, spec: &LaunchSpec) -> Result<String>;
+
+    /// The handle of a job launched earlier, found by its label, if it still exists.
+    async fn find(&self, job: i64, labels: &HashMap<String, String>) -> Result<Option<String>>;
+
+    /// Appends the job's output to `log` until its process ends, starting after `resume`.
+    async fn follow(
+        &self,
+        handle: &str,
+        resume: Option<ResumePoint>,
+        log: &mut LogWriter,
+    ) -> Result<()>;
+
+    /// How the job ended, or `None` while it still runs.
+    async fn exit_status(&self, handle: &str) -> Result<Option<Exit>>;
+
+    /// SIGTERM, then SIGKILL once `grace` has passed.
+    async fn stop(&self, handle: &str, grace: Duration) -> Result<()>;
+
+    /// Frees what the ended job held (the container); its log stays.
+    async fn remove(&self, handle: &str) -> Result<()>;
+}

@@ -1,0 +1,471 @@
+//! SQLite schema, migrations and queries.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use serde::Serialize;
+
+use crate::domain::{Capacity, JobSpec, JobState, MachineType};
+use crate::home::Home;
+use crate::runtime::RuntimeKind;
+use crate::{Error, Result};
+
+/// Each entry moves the schema one version up; `PRAGMA user_version` records how far a file is.
+const MIGRATIONS: &[&str] = &["CREATE TABLE projects (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id),
+        spec TEXT NOT NULL,
+        runtime TEXT NOT NULL,
+        state TEXT NOT NULL,
+        commit_sha TEXT,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        exit_code INTEGER,
+        detail TEXT,
+        handle TEXT,
+        supervisor_pid INTEGER,
+        stop_requested INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX jobs_by_state ON jobs(state);"];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectRecord {
+    pub name: String,
+    pub created_at: String,
+    pub jobs: i64,
+    pub running: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRecord {
+    pub id: i64,
+    pub spec: JobSpec,
+    pub runtime: RuntimeKind,
+    pub state: JobState,
+    pub commit: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub exit_code: Option<i64>,
+    /// Why a job waits, or why it failed before its command ran.
+    pub detail: Option<String>,
+    /// The container id (Docker) or process id (local) once launched.
+    pub handle: Option<String>,
+    #[serde(skip)]
+    pub supervisor_pid: Option<i64>,
+    pub stop_requested: bool,
+}
+
+const JOB_COLUMNS: &str = "j.id, j.spec, j.runtime, j.state, j.commit_sha, j.created_at, j.started_at, \
+     j.finished_at, j.exit_code, j.detail, j.handle, j.supervisor_pid, j.stop_requested";
+
+fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
+    let spec: String = row.get(1)?;
+    let runtime: String = row.get(2)?;
+    let state: String = row.get(3)?;
+    let bad = |i: usize, what: String| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.into())
+    };
+    Ok(JobRecord {
+        id: row.get(0)?,
+        spec: serde_json::from_str(&spec).map_err(|e| bad(1, e.to_string()))?,
+        runtime: runtime.parse().map_err(|e: Error| bad(2, e.to_string()))?,
+        state: state.parse().map_err(|e: Error| bad(3, e.to_string()))?,
+        commit: row.get(4)?,
+        created_at: row.get(5)?,
+        started_at: row.get(6)?,
+        finished_at: row.get(7)?,
+        exit_code: row.get(8)?,
+        detail: row.get(9)?,
+        handle: row.get(10)?,
+        supervisor_pid: row.get(11)?,
+        stop_requested: row.get(12)?,
+    })
+}
+
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    pub fn open(home: &Home) -> Result<Store> {
+        let conn = Connection::open(home.db_path())?;
+        // Supervisors, the CLI and the TUI write at once: WAL lets readers go on, and the busy
+        // timeout makes writers queue instead of failing.
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut store = Store { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > MIGRATIONS.len() {
+            return Err(Error::Invalid(format!(
+                "the store is at schema version {version}, newer than this mlbench knows ({}): upgrade mlbench",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn create_project(&self, name: &str) -> Result<()> {
+        crate::domain::project::validate_name(name)?;
+        let inserted = self.conn.execute(
+            "INSERT INTO projects (name, created_at) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+            params![name, now()],
+        )?;
+        if inserted == 0 {
+            return Err(Error::Invalid(format!("project {name} already exists")));
+        }
+        Ok(())
+    }
+
+    pub fn projects(&self) -> Result<Vec<ProjectRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT p.name, p.created_at, COUNT(j.id), COALESCE(SUM(j.state = 'running'), 0)
+             FROM projects p LEFT JOIN jobs j ON j.project_id = p.id GROUP BY p.id ORDER BY p.name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ProjectRecord {
+                name: r.get(0)?,
+                created_at: r.get(1)?,
+                jobs: r.get(2)?,
+                running: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn project_id(&self, name: &str) -> Result<i64> {
+        self.conn
+            .query_row("SELECT id FROM projects WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "project {name} does not exist: create it with `mlbench project create {name}`"
+                ))
+            })
+    }
+
+    pub fn require_project(&self, name: &str) -> Result<()> {
+        self.project_id(name).map(|_| ())
+    }
+
+    pub fn insert_job(
+        &self,
+        spec: &JobSpec,
+        runtime: RuntimeKind,
+        commit: Option<&str>,
+    ) -> Result<i64> {
+        let project_id = self.project_id(&spec.project)?;
+        let spec_json = serde_json::to_string(spec).map_err(|e| Error::Other(e.to_string()))?;
+        self.conn.execute(
+            "INSERT INTO jobs (project_id, spec, runtime, state, commit_sha, created_at)
+             VALUES (?1, ?2, ?3, 'queued', ?4, ?5)",
+            params![project_id, spec_json, runtime.as_str(), commit, now()],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Removes a job that never got to run (its workspace could not be put in place).
+    pub fn delete_queued_job(&self, id: i64) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM jobs WHERE id = ?1 AND state = 'queued'", [id])?;
+        Ok(())
+    }
+
+    pub fn job(&self, id: i64) -> Result<JobRecord> {
+        self.conn
+            .query_row(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = ?1"),
+                [id],
+                job_from_row,
+            )
+            .optional()?
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "job {id} does not exist: `mlbench jobs` lists them"
+                ))
+            })
+    }
+
+    pub fn jobs(&self, project: Option<&str>) -> Result<Vec<JobRecord>> {
+        let project_id = project.map(|p| self.project_id(p)).transpose()?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs j WHERE ?1 IS NULL OR j.project_id = ?1 ORDER BY j.id"
+        ))?;
+        let rows = stmt.query_map([project_id], job_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn live_jobs(&self) -> Result<Vec<JobRecord>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs j WHERE j.state IN ('queued', 'preparing', 'running') ORDER BY j.id"
+        ))?;
+        let rows = stmt.query_map([], job_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Moves a job to `next` if the state machine allows it from where the job is now, and
+    /// applies `extra` (column = value pairs) in the same transaction. Returns false when the
+    /// job had already moved elsewhere (another process got there first).
+    fn transition(
+        &mut self,
+        id: i64,
+        next: JobState,
+        extra: &[(&str, &dyn rusqlite::ToSql)],
+    ) -> Result<bool> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: String =
+            tx.query_row("SELECT state FROM jobs WHERE id = ?1", [id], |r| r.get(0))?;
+        let current: JobState = current.parse()?;
+        if !current.can_become(next) {
+            return Ok(false);
+        }
+        let mut sql = String::from("UPDATE jobs SET state = ?1");
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&next as &dyn rusqlite::ToSql];
+        for (column, value) in extra {
+            values.push(*value);
+            sql.push_str(&format!(", {column} = ?{}", values.len()));
+        }
+        values.push(&id);
+        sql.push_str(&format!(" WHERE id = ?{}", values.len()));
+        tx.execute(&sql, values.as_slice())?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Takes the job from the queue if its machine type fits beside the jobs already holding
+    /// capacity and no older job is waiting (first come, first served).
+    pub fn try_claim(
+        &mut self,
+        id: i64,
+        machine: &MachineType,
+        host: &Capacity,
+        catalogue: &[MachineType],
+    ) -> Result<bool> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let older_waiting: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM jobs WHERE state = 'queued' AND id < ?1 AND stop_requested = 0)",
+            [id],
+            |r| r.get(0),
+        )?;
+        let mut held = Capacity::default();
+        {
+            let mut stmt = tx.prepare(
+                "SELECT spec FROM jobs WHERE state IN ('preparing', 'running') AND id != ?1",
+            )?;
+            let specs = stmt.query_map([id], |r| r.get::<_, String>(0))?;
+            for spec in specs {
+                let spec: JobSpec =
+                    serde_json::from_str(&spec?).map_err(|e| Error::Other(e.to_string()))?;
+                // A type since removed from the config still holds what it was launched with;
+                // counting it as the job's own type is the closest guess.
+                if let Some(m) = catalogue
+                    .iter()
+                    .find(|m| m.name.eq_ignore_ascii_case(&spec.machine))
+                {
+                    held = held.plus(m);
+                }
+            }
+        }
+        if older_waiting || !machine.fits_beside(held, host) {
+            return Ok(false);
+        }
+        let moved = tx.execute(
+            "UPDATE jobs SET state = 'preparing', detail = NULL WHERE id = ?1 AND state = 'queued'",
+            [id],
+        )?;
+        tx.commit()?;
+        Ok(moved == 1)
+    }
+
+    pub fn requeue(&mut self, id: i64) -> Result<bool> {
+        self.transition(id, JobState::Queued, &[])
+    }
+
+    pub fn mark_running(&mut self, id: i64, handle: &str) -> Result<bool> {
+        self.transition(
+            id,
+            JobState::Running,
+            &[("handle", &handle), ("started_at", &now())],
+        )
+    }
+
+    pub fn finish(
+        &mut self,
+        id: i64,
+        state: JobState,
+        exit_code: Option<i64>,
+        detail: Option<&str>,
+    ) -> Result<bool> {
+        self.transition(
+            id,
+            state,
+            &[
+                ("exit_code", &exit_code),
+                ("detail", &detail),
+                ("finished_at", &now()),
+            ],
+        )
+    }
+
+    pub fn set_detail(&self, id: i64, detail: Option<&str>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE jobs SET detail = ?1 WHERE id = ?2",
+            params![detail, id],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_supervisor(&self, id: i64, pid: u32) -> Result<()> {
+        self.conn.execute(
+            "UPDATE jobs SET supervisor_pid = ?1 WHERE id = ?2",
+            params![pid, id],
+        )?;
+        Ok(())
+    }
+
+    pub fn request_stop(&self, id: i64) -> Result<()> {
+        self.conn
+            .execute("UPDATE jobs SET stop_requested = 1 WHERE id = ?1", [id])?;
+        Ok(())
+    }
+}
+
+impl rusqlite::ToSql for JobState {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Source;
+    use crate::domain::machine::builtin_catalogue;
+
+    fn spec(machine: &str) -> JobSpec {
+        JobSpec {
+            project: "p".into(),
+            machine: machine.into(),
+            image: "img".into(),
+            build_dockerfile: None,
+            source: Source::Folder { path: ".".into() },
+            command: vec!["true".into()],
+            env: vec![],
+            ports: vec![],
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&Home::at(dir.path().to_path_buf()).unwrap()).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn jobs_need_a_project_and_follow_the_state_machine() {
+        let (_dir, mut store) = store();
+        let err = store
+            .insert_job(&spec("G1"), RuntimeKind::Docker, None)
+            .unwrap_err();
+        assert!(err.to_string().contains("project p does not exist"));
+        store.create_project("p").unwrap();
+        assert!(
+            store
+                .create_project("p")
+                .unwrap_err()
+                .to_string()
+                .contains("already exists")
+        );
+        let id = store
+            .insert_job(&spec("G1"), RuntimeKind::Docker, Some("abc"))
+            .unwrap();
+        assert!(
+            !store.mark_running(id, "c1").unwrap(),
+            "queued jumped to running"
+        );
+        let cat = builtin_catalogue();
+        let host = Capacity {
+            cpus: 2.0,
+            memory_bytes: 8 << 30,
+            gpus: 0,
+        };
+        assert!(store.try_claim(id, &cat[0], &host, &cat).unwrap());
+        assert!(store.mark_running(id, "c1").unwrap());
+        assert!(store.finish(id, JobState::Failed, Some(3), None).unwrap());
+        assert!(
+            !store
+                .finish(id, JobState::Succeeded, Some(0), None)
+                .unwrap()
+        );
+        let job = store.job(id).unwrap();
+        assert_eq!(
+            (job.state, job.exit_code, job.commit.as_deref()),
+            (JobState::Failed, Some(3), Some("abc"))
+        );
+        assert_eq!(store.projects().unwrap()[0].jobs, 1);
+    }
+
+    #[test]
+    fn the_queue_waits_for_capacity_in_order() {
+        let (_dir, mut store) = store();
+        store.create_project("p").unwrap();
+        let cat = builtin_catalogue();
+        let c3 = cat.iter().find(|m| m.name == "C3").unwrap();
+        let host = Capacity {
+            cpus: 2.0,
+            memory_bytes: 8 << 30,
+            gpus: 0,
+        };
+        let a = store
+            .insert_job(&spec("C3"), RuntimeKind::Docker, None)
+            .unwrap();
+        let b = store
+            .insert_job(&spec("G1"), RuntimeKind::Docker, None)
+            .unwrap();
+        let c = store
+            .insert_job(&spec("G1"), RuntimeKind::Docker, None)
+            .unwrap();
+        assert!(
+            !store.try_claim(b, &cat[0], &host, &cat).unwrap(),
+            "b jumped the queue"
+        );
+        assert!(store.try_claim(a, c3, &host, &cat).unwrap());
+        assert!(
+            !store.try_claim(b, &cat[0], &host, &cat).unwrap(),
+            "b fit beside a full host"
+        );
+        store.finish(a, JobState::Stopped, None, None).unwrap();
+        assert!(store.try_claim(b, &cat[0], &host, &cat).unwrap());
+        assert!(store.try_claim(c, &cat[0], &host, &cat).unwrap());
+    }
+}

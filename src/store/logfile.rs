@@ -1,0 +1,421 @@
+//! A job's log file, the source of truth for its output. One record a line:
+//! `<timestamp> <stream> <text>`, where the timestamp is RFC 3339 UTC with nine fraction digits
+//! (fixed width, so records compare as strings) and the stream is `o` (stdout), `e` (stderr)
+//! or `m` (mlbench's own notes, such as image build output).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+pub const TS_LEN: usize = 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+    Note,
+}
+
+impl Stream {
+    fn marker(self) -> u8 {
+        match self {
+            Stream::Stdout => b'o',
+            Stream::Stderr => b'e',
+            Stream::Note => b'm',
+        }
+    }
+
+    fn from_marker(marker: u8) -> Option<Stream> {
+        match marker {
+            b'o' => Some(Stream::Stdout),
+            b'e' => Some(Stream::Stderr),
+            b'm' => Some(Stream::Note),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Record<'a> {
+    pub ts: &'a str,
+    pub stream: Stream,
+    pub text: &'a [u8],
+}
+
+/// Splits one line of the file (without its newline) into its parts.
+pub fn parse_record(line: &[u8]) -> Option<Record<'_>> {
+    if line.len() < TS_LEN + 2 || line[TS_LEN] != b' ' {
+        return None;
+    }
+    let ts = std::str::from_utf8(&line[..TS_LEN]).ok()?;
+    let stream = Stream::from_marker(line[TS_LEN + 1])?;
+    let text = line.get(TS_LEN + 3..).unwrap_or(&[]);
+    Some(Record { ts, stream, text })
+}
+
+pub fn now_ts() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.9fZ")
+        .to_string()
+}
+
+/// Turns Docker's RFC3339Nano time (trailing fraction zeros trimmed, always UTC) into the
+/// fixed-width form of the file.
+pub fn normalize_docker_ts(raw: &[u8]) -> Option<[u8; TS_LEN]> {
+    let body = raw.strip_suffix(b"Z")?;
+    if body.len() < 19 || body[10] != b'T' {
+        return None;
+    }
+    let (secs, fraction) = body.split_at(19);
+    let digits = match fraction {
+        [] => &[][..],
+        [b'.', digits @ ..] if digits.len() <= 9 && digits.iter().all(u8::is_ascii_digit) => digits,
+        _ => return None,
+    };
+    let mut out = *b"0000-00-00T00:00:00.000000000Z";
+    out[..19].copy_from_slice(secs);
+    out[20..20 + digits.len()].copy_from_slice(digits);
+    Some(out)
+}
+
+pub struct LogWriter {
+    out: BufWriter<File>,
+}
+
+impl LogWriter {
+    pub fn open(path: &Path) -> io::Result<LogWriter> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(LogWriter {
+            out: BufWriter::with_capacity(1 << 16, file),
+        })
+    }
+
+    pub fn write(&mut self, ts: &[u8], stream: Stream, text: &[u8]) -> io::Result<()> {
+        self.out.write_all(ts)?;
+        self.out.write_all(&[b' ', stream.marker(), b' '])?;
+        // A record is one line: a stray carriage return or newline inside it would split it.
+        self.out.write_all(text)?;
+        self.out.write_all(b"\n")
+    }
+
+    pub fn note(&mut self, text: &str) -> io::Result<()> {
+        for line in text.lines() {
+            self.write(now_ts().as_bytes(), Stream::Note, line.as_bytes())?;
+        }
+        self.out.flush()
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Where a resumed follow starts: the last container line on disk, and how many lines carry
+/// that exact timestamp (those will come again and are skipped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumePoint {
+    pub ts: String,
+    pub unix_secs: i64,
+    pub seen_at_ts: usize,
+}
+
+/// Cuts off a half-written last line (the writer died mid-line; the line will come again) and
+/// finds the resume point by reading the file backwards.
+pub fn prepare_resume(path: &Path) -> io::Result<Option<ResumePoint>> {
+    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let complete = offset_of_last_lines(path, 0)?;
+    file.set_len(complete)?;
+    let mut resume: Option<ResumePoint> = None;
+    each_line_backwards(&mut file, complete, |line| {
+        let Some(record) = parse_record(line).filter(|r| r.stream != Stream::Note) else {
+            return true;
+        };
+        match &mut resume {
+            None => {
+                resume = Some(ResumePoint {
+                    ts: record.ts.to_string(),
+                    unix_secs: unix_secs(record.ts).unwrap_or(0),
+                    seen_at_ts: 1,
+                });
+                true
+            }
+            Some(r) if r.ts == record.ts => {
+                r.seen_at_ts += 1;
+                true
+            }
+            Some(_) => false,
+        }
+    })?;
+    Ok(resume)
+}
+
+/// Calls `each` with the lines of `file[..end]` (which ends with a newline) from the last to the
+/// first, until it returns false.
+fn each_line_backwards(
+    file: &mut File,
+    end: u64,
+    mut each: impl FnMut(&[u8]) -> bool,
+) -> io::Result<()> {
+    let mut pos = end.saturating_sub(1); // the final newline ends the last line
+    let mut pending: Vec<u8> = Vec::new(); // the start of the region read so far: maybe a partial line
+    let mut chunk = vec![0u8; 1 << 16];
+    while pos > 0 {
+        let step = (chunk.len() as u64).min(pos);
+        pos -= step;
+        file.seek(SeekFrom::Start(pos))?;
+        file.read_exact(&mut chunk[..step as usize])?;
+        let mut buf = chunk[..step as usize].to_vec();
+        buf.extend_from_slice(&pending);
+        let mut pieces = buf.split(|b| *b == b'\n');
+        let first = pieces.next().unwrap_or(&[]).to_vec();
+        let rest: Vec<&[u8]> = pieces.collect();
+        for line in rest.iter().rev() {
+            if !each(line) {
+                return Ok(());
+            }
+        }
+        pending = first;
+    }
+    if end > 0 {
+        each(&pending);
+    }
+    Ok(())
+}
+
+fn unix_secs(ts: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(ts)
+        .ok()
+        .map(|t| t.timestamp())
+}
+
+/// Drops what a resumed follow has already written: lines older than the resume point, and the
+/// first `seen_at_ts` lines that carry its exact timestamp.
+pub struct ResumeFilter {
+    point: Option<ResumePoint>,
+    skipped_at_ts: usize,
+}
+
+impl ResumeFilter {
+    pub fn new(point: Option<ResumePoint>) -> ResumeFilter {
+        ResumeFilter {
+            point,
+            skipped_at_ts: 0,
+        }
+    }
+
+    pub fn is_new(&mut self, ts: &[u8]) -> bool {
+        let Some(point) = &self.point else {
+            return true;
+        };
+        match ts.cmp(point.ts.as_bytes()) {
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Equal if self.skipped_at_ts < point.seen_at_ts => {
+                self.skipped_at_ts += 1;
+                false
+            }
+            _ => {
+                // Docker sends in time order, so once past the point every line is new.
+                self.point = None;
+                true
+            }
+        }
+    }
+}
+
+/// Reads records that have been completely written, from a byte offset on; the caller keeps
+/// the offset to read on from later (tailing).
+pub struct LogTail {
+    file: File,
+    offset: u64,
+    partial: Vec<u8>,
+}
+
+impl LogTail {
+    pub fn open(path: &Path, offset: u64) -> io::Result<LogTail> {
+        Ok(LogTail {
+            file: File::open(path)?,
+            offset,
+            partial: Vec::new(),
+        })
+    }
+
+    /// Calls `each` for every complete line written since the last call.
+    pub fn read_new(&mut self, mut each: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        self.file.seek(SeekFrom::Start(self.offset))?;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = self.file.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.offset += n as u64;
+            let mut data = &buf[..n];
+            while let Some(nl) = data.iter().position(|b| *b == b'\n') {
+                if self.partial.is_empty() {
+                    each(&data[..nl])?;
+                } else {
+                    self.partial.extend_from_slice(&data[..nl]);
+                    let line = std::mem::take(&mut self.partial);
+                    each(&line)?;
+                }
+                data = &data[nl + 1..];
+            }
+            self.partial.extend_from_slice(data);
+        }
+    }
+}
+
+/// The byte offset where the last `n` lines of the file begin.
+pub fn offset_of_last_lines(path: &Path, n: usize) -> io::Result<u64> {
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut pos = len;
+    let mut newlines = 0usize;
+    let mut chunk = vec![0u8; 1 << 16];
+    // The file ends with a newline; the (n+1)-th newline from the end precedes the n-th line.
+    while pos > 0 {
+        let step = (chunk.len() as u64).min(pos);
+        pos -= step;
+        file.seek(SeekFrom::Start(pos))?;
+        file.read_exact(&mut chunk[..step as usize])?;
+        for (i, b) in chunk[..step as usize].iter().enumerate().rev() {
+            if *b == b'\n' {
+                newlines += 1;
+                if newlines == n + 1 {
+                    return Ok(pos + i as u64 + 1);
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> [u8; TS_LEN] {
+        normalize_docker_ts(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn docker_times_become_fixed_width() {
+        assert_eq!(
+            &ts("2026-11-23T12:00:01.5Z"),
+            b"2026-11-23T12:00:01.500000000Z"
+        );
+        assert_eq!(
+            &ts("2026-11-23T12:00:01Z"),
+            b"2026-11-23T12:00:01.000000000Z"
+        );
+        assert_eq!(
+            &ts("2026-11-23T12:00:01.123456789Z"),
+            b"2026-11-23T12:00:01.123456789Z"
+        );
+        assert!(normalize_docker_ts(b"2026-11-23T12:00:01.1234567891Z").is_none());
+        assert!(normalize_docker_ts(b"garbage").is_none());
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut w = LogWriter::open(&path).unwrap();
+        w.write(&ts("2026-11-23T12:00:01Z"), Stream::Stderr, b"oops")
+            .unwrap();
+        w.write(&ts("2026-11-23T12:00:02Z"), Stream::Stdout, b"")
+            .unwrap();
+        w.flush().unwrap();
+        let mut seen = Vec::new();
+        LogTail::open(&path, 0)
+            .unwrap()
+            .read_new(|line| {
+                let r = parse_record(line).unwrap();
+                seen.push((r.stream, String::from_utf8_lossy(r.text).to_string()));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (Stream::Stderr, "oops".to_string()),
+                (Stream::Stdout, String::new())
+            ]
+        );
+    }
+
+    #[test]
+    fn resume_trims_a_torn_line_and_counts_equal_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut w = LogWriter::open(&path).unwrap();
+        // Enough lines to cross the 64 KiB read chunk.
+        for i in 0..5000 {
+            w.write(
+                &ts(&format!(
+                    "2026-11-23T12:00:{:02}.{:03}Z",
+                    i / 1000,
+                    i % 1000
+                )),
+                Stream::Stdout,
+                b"x-padding-padding",
+            )
+            .unwrap();
+        }
+        w.write(&ts("2026-11-23T12:00:09Z"), Stream::Stdout, b"a")
+            .unwrap();
+        w.write(&ts("2026-11-23T12:00:09Z"), Stream::Stderr, b"b")
+            .unwrap();
+        w.write(&ts("2026-11-23T12:00:10Z"), Stream::Note, b"note")
+            .unwrap();
+        w.flush().unwrap();
+        drop(w);
+        let full = std::fs::metadata(&path).unwrap().len();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"2026-11-23T12:00:11.0")
+            .unwrap();
+        let point = prepare_resume(&path).unwrap().unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            full,
+            "torn line left in place"
+        );
+        assert_eq!(point.ts, "2026-11-23T12:00:09.000000000Z");
+        assert_eq!(point.seen_at_ts, 2);
+        let mut filter = ResumeFilter::new(Some(point));
+        assert!(!filter.is_new(&ts("2026-11-23T12:00:08Z")));
+        assert!(!filter.is_new(&ts("2026-11-23T12:00:09Z")));
+        assert!(!filter.is_new(&ts("2026-11-23T12:00:09Z")));
+        assert!(filter.is_new(&ts("2026-11-23T12:00:09Z")));
+        assert!(filter.is_new(&ts("2026-11-23T12:00:10Z")));
+    }
+
+    #[test]
+    fn resume_of_a_missing_or_note_only_log_starts_at_the_beginning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        assert_eq!(prepare_resume(&path).unwrap(), None);
+        LogWriter::open(&path)
+            .unwrap()
+            .note("building image")
+            .unwrap();
+        assert_eq!(prepare_resume(&path).unwrap(), None);
+    }
+
+    #[test]
+    fn last_lines_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(&path, "a\nbb\nccc\n").unwrap();
+        assert_eq!(offset_of_last_lines(&path, 1).unwrap(), 5);
+        assert_eq!(offset_of_last_lines(&path, 2).unwrap(), 2);
+        assert_eq!(offset_of_last_lines(&path, 10).unwrap(), 0);
+    }
+}
