@@ -76,11 +76,21 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {
         let err = String::from_utf8_lossy(&out.stderr);
-        Err(err
+        // git's first `fatal:` line names the problem; what follows is advice.
+        let lines: Vec<&str> = err
             .lines()
-            .rfind(|l| !l.trim().is_empty())
-            .unwrap_or("git failed")
-            .trim()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with("fatal:") || l.starts_with("error:"))
+            .or(lines.last());
+        Err(line
+            .map_or("git failed", |l| {
+                l.trim_start_matches("fatal: ")
+                    .trim_start_matches("error: ")
+            })
             .to_string())
     }
 }

@@ -2,6 +2,7 @@
 //! input leaves no job, no workspace and no container behind.
 
 use std::net::TcpListener;
+use std::path::Path;
 
 use super::reconcile::spawn_supervisor;
 use super::{AnyRuntime, Engine};
@@ -42,46 +43,62 @@ pub async fn submit(
             )));
         }
     }
-    if let AnyRuntime::Docker(docker) = runtime
-        && spec.build_dockerfile.is_none()
-    {
-        if spec.image == runtime_tag() {
-            let (tag, built) = docker.ensure_runtime_image(false, &mut progress).await?;
-            if built {
-                progress(&format!("built {tag}"));
-            }
-        } else if !docker.image_exists(&spec.image).await? {
-            return Err(Error::NotFound(format!(
-                "image {} is not present locally: build it with `mlbench images build` or pull it with `mlbench images pull`",
-                spec.image
-            )));
-        }
-    }
 
     let staging_root = engine.home.staging_dir();
     std::fs::create_dir_all(&staging_root).map_err(Error::at(&staging_root, "cannot create"))?;
-    // Removed on drop unless it was moved into the job's folder.
+    // Removed on drop unless its workspace was moved into the job's folder.
     let staging = tempfile::Builder::new()
         .prefix("job-")
         .tempdir_in(&staging_root)
         .map_err(Error::at(&staging_root, "cannot create a folder in"))?;
-    place_job(engine, &spec, runtime, &staging.path().join("workspace"))
-}
-
-fn place_job(
-    engine: &mut Engine,
-    spec: &JobSpec,
-    runtime: &AnyRuntime,
-    staging: &std::path::Path,
-) -> Result<Submitted> {
-    let commit = workspace::prepare(&spec.source, staging)?;
+    let workspace = staging.path().join("workspace");
+    let commit = workspace::prepare(&spec.source, &workspace)?;
     if let Some(dockerfile) = &spec.build_dockerfile
-        && !staging.join(dockerfile).is_file()
+        && !workspace.join(dockerfile).is_file()
     {
         return Err(Error::NotFound(format!(
             "the repo has no {dockerfile} to build the image from: name it with --dockerfile"
         )));
     }
+    check_image(runtime, &spec, &mut progress).await?;
+    place_job(engine, &spec, runtime, &workspace, commit)
+}
+
+/// The job's image must be there before anything is stored; mlbench's runtime image is built
+/// on first use. A job that builds its image from the repo builds it when it runs.
+async fn check_image(
+    runtime: &AnyRuntime,
+    spec: &JobSpec,
+    progress: &mut impl FnMut(&str),
+) -> Result<()> {
+    let AnyRuntime::Docker(docker) = runtime else {
+        return Ok(());
+    };
+    if spec.build_dockerfile.is_some() {
+        return Ok(());
+    }
+    if spec.image == runtime_tag() {
+        let (tag, built) = docker.ensure_runtime_image(false, &mut *progress).await?;
+        if built {
+            progress(&format!("built {tag}"));
+        }
+    } else if !docker.image_exists(&spec.image).await? {
+        return Err(Error::NotFound(format!(
+            "image {} is not present locally: build it with `mlbench images build` or pull it with `mlbench images pull`",
+            spec.image
+        )));
+    }
+    Ok(())
+}
+
+/// Stores the job and moves its workspace into place; undoes the row if the move fails.
+fn place_job(
+    engine: &mut Engine,
+    spec: &JobSpec,
+    runtime: &AnyRuntime,
+    workspace: &Path,
+    commit: Option<String>,
+) -> Result<Submitted> {
     let job = engine
         .store
         .insert_job(spec, runtime.kind(), commit.as_deref())?;
@@ -89,7 +106,7 @@ fn place_job(
         let dir = engine.home.job_dir(job);
         std::fs::create_dir_all(&dir).map_err(Error::at(&dir, "cannot create"))?;
         let dest = engine.home.job_workspace(job);
-        std::fs::rename(staging, &dest)
+        std::fs::rename(workspace, &dest)
             .map_err(Error::at(&dest, "cannot move the workspace to"))?;
         let storage = engine.home.storage_dir(&spec.project);
         std::fs::create_dir_all(&storage).map_err(Error::at(&storage, "cannot create"))?;

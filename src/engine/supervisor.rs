@@ -3,6 +3,7 @@
 //! any moment; a new one (see [`super::reconcile`]) picks up where the store and the log file
 //! say the job is.
 
+use std::path::Path;
 use std::time::Duration;
 
 use super::reconcile::acquire_supervisor_lock;
@@ -201,9 +202,7 @@ async fn follow_to_end<R: Runtime>(
     let path = engine.home.job_log(job);
     let mut failures = 0u32;
     loop {
-        let resume = logfile::prepare_resume(&path).map_err(Error::at(&path, "cannot read"))?;
-        let mut log = LogWriter::open(&path).map_err(Error::at(&path, "cannot open"))?;
-        if let Err(err) = runtime.follow(handle, resume, &mut log).await {
+        if let Err(err) = append_output(runtime, &path, handle, true).await {
             failures += 1;
             eprintln!("job {job}: following its output failed ({err}); trying again");
             if failures > 30 {
@@ -223,6 +222,9 @@ async fn follow_to_end<R: Runtime>(
                 )?;
             }
             Some(Exit::Code { code, oom_killed }) => {
+                // A live follow can end before it has read everything the container wrote
+                // (seen with Docker 20.10's json-file driver on a fast burst): read the rest.
+                append_output(runtime, &path, handle, false).await?;
                 let stop_requested = engine.store.job(job)?.stop_requested;
                 let state = JobState::from_exit(code, oom_killed, stop_requested);
                 let detail = (state == JobState::OomKilled)
@@ -235,4 +237,16 @@ async fn follow_to_end<R: Runtime>(
         }
         return Ok(());
     }
+}
+
+/// Appends the job's output after what the log file already holds.
+async fn append_output<R: Runtime>(
+    runtime: &R,
+    path: &Path,
+    handle: &str,
+    live: bool,
+) -> Result<()> {
+    let resume = logfile::prepare_resume(path).map_err(Error::at(path, "cannot read"))?;
+    let mut log = LogWriter::open(path).map_err(Error::at(path, "cannot open"))?;
+    runtime.follow(handle, resume, &mut log, live).await
 }

@@ -155,10 +155,11 @@ impl Runtime for DockerRuntime {
         handle: &str,
         resume: Option<ResumePoint>,
         log: &mut LogWriter,
+        live: bool,
     ) -> Result<()> {
         let since = resume.as_ref().map_or(0, |r| r.unix_secs);
         let options = LogsOptionsBuilder::default()
-            .follow(true)
+            .follow(live)
             .stdout(true)
             .stderr(true)
             .timestamps(true)

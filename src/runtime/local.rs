@@ -127,6 +127,7 @@ impl Runtime for LocalRuntime {
         handle: &str,
         _resume: Option<ResumePoint>,
         log: &mut LogWriter,
+        _live: bool,
     ) -> Result<()> {
         let (stdout, stderr) = {
             let mut children = self

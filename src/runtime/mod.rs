@@ -95,12 +95,14 @@ pub trait Runtime {
     /// The handle of a job launched earlier, found by its label, if it still exists.
     async fn find(&self, job: i64, labels: &HashMap<String, String>) -> Result<Option<String>>;
 
-    /// Appends the job's output to `log` until its process ends, starting after `resume`.
+    /// Appends the job's output to `log`, starting after `resume`: with `live`, until its
+    /// process ends; without, what has been written so far (catching up after the end).
     async fn follow(
         &self,
         handle: &str,
         resume: Option<ResumePoint>,
         log: &mut LogWriter,
+        live: bool,
     ) -> Result<()>;
 
     /// How the job ended, or `None` while it still runs.

@@ -57,7 +57,6 @@ pub struct JobRecord {
     pub detail: Option<String>,
     /// The container id (Docker) or process id (local) once launched.
     pub handle: Option<String>,
-    #[serde(skip)]
     pub supervisor_pid: Option<i64>,
     pub stop_requested: bool,
 }

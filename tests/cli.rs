@@ -1,0 +1,120 @@
+//! The command line without a Docker Engine: projects, machines, config, the local runtime.
+
+mod common;
+
+use common::Sandbox;
+
+#[test]
+fn projects_are_created_once_and_listed() {
+    let s = Sandbox::new("local");
+    s.ok(&["project", "create", "salary"]);
+    let out = s.run(&["project", "create", "salary"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "mlbench: project salary already exists"
+    );
+    let bad = s.run(&["project", "create", "Bad Name"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not valid"));
+    let listed: serde_json::Value = serde_json::from_str(&s.ok(&["projects", "--json"])).unwrap();
+    assert_eq!(listed[0]["name"], "salary");
+    assert!(s.home.join("projects/salary/storage").is_dir());
+}
+
+#[test]
+fn machines_include_the_config_types_and_say_what_does_not_fit() {
+    let s = Sandbox::new("local");
+    let listed: serde_json::Value = serde_json::from_str(&s.ok(&["machines", "--json"])).unwrap();
+    let find = |name: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(find("TINY")["memory_bytes"], 48 << 20);
+    assert_eq!(find("TINY")["fits"], true);
+    let a100 = find("A100");
+    assert_eq!(a100["fits"], false);
+    assert!(
+        a100["why_not"]
+            .as_str()
+            .unwrap()
+            .contains("1 GPU (host has 0)")
+    );
+}
+
+#[test]
+fn a_broken_config_is_one_clear_line() {
+    let s = Sandbox::new("local");
+    std::fs::write(
+        s.dir.path().join("config.toml"),
+        "[machines.X]\ncpus = \"many\"\nmemory = \"1GiB\"\n",
+    )
+    .unwrap();
+    let out = s.run(&["machines"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("config.toml"), "{err}");
+}
+
+#[test]
+fn the_local_runtime_runs_the_command_in_its_workspace_with_storage() {
+    let s = Sandbox::new("local");
+    s.ok(&["project", "create", "p"]);
+    let repo = s.folder("code", &[("hello.txt", "from the workspace\n")]);
+    let script = "cat hello.txt; echo \"$MLBENCH_STORAGE\"; echo to-stderr >&2; echo kept > \"$MLBENCH_STORAGE/out\"; exit 4";
+    let out = s.run(&[
+        "run",
+        "--project",
+        "p",
+        "--repo",
+        repo.to_str().unwrap(),
+        "-f",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("from the workspace\n"), "{stdout}");
+    assert!(stdout.contains("projects/p/storage"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("to-stderr"));
+    assert_eq!(
+        std::fs::read_to_string(s.home.join("projects/p/storage/out")).unwrap(),
+        "kept\n"
+    );
+    let job = s.job(1);
+    assert_eq!(
+        (job["state"].as_str(), job["runtime"].as_str()),
+        (Some("failed"), Some("local"))
+    );
+}
+
+#[test]
+fn stopping_a_local_job_ends_it_as_stopped() {
+    let s = Sandbox::new("local");
+    s.ok(&["project", "create", "p"]);
+    let repo = s.folder("code", &[]);
+    s.ok(&[
+        "run",
+        "--project",
+        "p",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--",
+        "sleep",
+        "600",
+    ]);
+    let out = s.ok(&["stop", "1", "--grace", "3"]);
+    assert!(out.contains("job 1 stopped"), "{out}");
+}

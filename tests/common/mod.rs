@@ -1,0 +1,187 @@
+//! Shared by the integration tests: a sandboxed mlbench home, the real binary, and the Docker
+//! Engine check (a test that needs Docker fails under CI=true when it is missing, and is
+//! skipped with a notice elsewhere).
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const BUSYBOX: &str = "mlbench-test/busybox:1";
+
+/// A tiny machine type so that memory limits are quick to hit.
+const TEST_CONFIG: &str = "stop_grace_secs = 10\n[machines.TINY]\ncpus = 0.5\nmemory = \"48MiB\"\n";
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+    pub runtime: &'static str,
+}
+
+impl Sandbox {
+    pub fn new(runtime: &'static str) -> Sandbox {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let home = dir.path().join("home");
+        std::fs::write(dir.path().join("config.toml"), TEST_CONFIG).expect("config");
+        Sandbox { dir, home, runtime }
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlbench"));
+        cmd.args(args)
+            .env("MLBENCH_HOME", &self.home)
+            .env("MLBENCH_CONFIG", self.dir.path().join("config.toml"))
+            .env("MLBENCH_RUNTIME", self.runtime);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run mlbench")
+    }
+
+    /// Runs mlbench and insists that it succeeds; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "mlbench {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A folder with the given files, usable as `--repo`.
+    pub fn folder(&self, name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = self.dir.path().join(name);
+        for (path, text) in files {
+            let file = dir.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    pub fn jobs(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["jobs", "--json"])).expect("jobs json")
+    }
+
+    pub fn job(&self, id: i64) -> serde_json::Value {
+        self.jobs()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["id"] == id)
+            .cloned()
+            .expect("job listed")
+    }
+
+    pub fn wait_for_state(
+        &self,
+        id: i64,
+        done: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let job = self.job(id);
+            if done(job["state"].as_str().unwrap()) {
+                return job;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {id} stayed {}",
+                job["state"]
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The job's log records as (stream, text).
+    pub fn log_records(&self, id: i64) -> Vec<(char, String)> {
+        let text =
+            std::fs::read_to_string(self.home.join(format!("jobs/{id}/output.log"))).unwrap();
+        text.lines()
+            .map(|l| {
+                (
+                    l.as_bytes()[31] as char,
+                    l.get(33..).unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn label(&self) -> Option<String> {
+        self.home
+            .exists()
+            .then(|| mlbench::home::Home::at(self.home.clone()).unwrap().label())
+    }
+}
+
+impl Drop for Sandbox {
+    /// No test leaves containers behind, whatever it asserted.
+    fn drop(&mut self) {
+        if let Some(label) = self.label() {
+            let ids = Command::new("docker")
+                .args([
+                    "ps",
+                    "-aq",
+                    "--filter",
+                    &format!("label=mlbench.home={label}"),
+                ])
+                .output();
+            if let Ok(ids) = ids {
+                for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+                    let _ = Command::new("docker").args(["rm", "-f", id]).output();
+                }
+            }
+        }
+    }
+}
+
+/// True when a Docker Engine answers. Without one: under CI=true the test fails, elsewhere it
+/// prints a notice and the caller skips.
+pub fn docker_available(test: &str) -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    let available = *AVAILABLE.get_or_init(|| {
+        Command::new("docker")
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !available {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{test}: no Docker Engine answers, and CI=true needs one"
+        );
+        eprintln!("skipped {test}: no Docker Engine answers here");
+    }
+    available
+}
+
+/// Builds the busybox test image once per test binary (no registry: `FROM scratch` plus the
+/// static busybox from Debian's busybox-static).
+pub fn busybox_image(sandbox: &Sandbox) {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let busybox = Path::new("/bin/busybox");
+        assert!(busybox.exists(), "the Docker tests need /bin/busybox: apt-get install busybox-static");
+        let dir = sandbox.folder(
+            "busybox-context",
+            &[("Dockerfile", "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n")],
+        );
+        std::fs::copy(busybox, dir.join("busybox")).unwrap();
+        sandbox.ok(&["images", "build", "--repo", dir.to_str().unwrap(), "-t", BUSYBOX]);
+    });
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

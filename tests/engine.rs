@@ -1,0 +1,515 @@
+//! The job engine against the real Docker Engine.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{BUSYBOX, Sandbox, busybox_image, docker_available, free_port};
+
+fn docker_sandbox(test: &str) -> Option<Sandbox> {
+    if !docker_available(test) {
+        return None;
+    }
+    let sandbox = Sandbox::new("docker");
+    busybox_image(&sandbox);
+    sandbox.ok(&["project", "create", "p"]);
+    Some(sandbox)
+}
+
+fn run_args<'a>(repo: &'a str, extra: &[&'a str], command: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["run", "--project", "p", "--image", BUSYBOX, "--repo", repo];
+    args.extend_from_slice(extra);
+    args.push("--");
+    args.extend_from_slice(command);
+    args
+}
+
+#[test]
+fn a_failing_job_keeps_every_line_of_both_streams_in_order() {
+    let Some(s) = docker_sandbox("a_failing_job_keeps_every_line_of_both_streams_in_order") else {
+        return;
+    };
+    let repo = s.folder("code", &[]);
+    let script = "seq 100000 | sed 's/^/out /'; seq 100000 | sed 's/^/err /' >&2; exit 3";
+    let out = s.run(&run_args(
+        repo.to_str().unwrap(),
+        &["-f"],
+        &["sh", "-c", script],
+    ));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job = s.job(1);
+    assert_eq!(
+        (job["state"].as_str(), job["exit_code"].as_i64()),
+        (Some("failed"), Some(3))
+    );
+
+    let records = s.log_records(1);
+    let stdout: Vec<&str> = records
+        .iter()
+        .filter(|r| r.0 == 'o')
+        .map(|r| r.1.as_str())
+        .collect();
+    let stderr: Vec<&str> = records
+        .iter()
+        .filter(|r| r.0 == 'e')
+        .map(|r| r.1.as_str())
+        .collect();
+    assert_eq!(stdout.len(), 100_000);
+    assert_eq!(stderr.len(), 100_000);
+    for (i, (o, e)) in stdout.iter().zip(&stderr).enumerate() {
+        assert_eq!(*o, format!("out {}", i + 1));
+        assert_eq!(*e, format!("err {}", i + 1));
+    }
+    // `logs` gives each stream back on its own descriptor.
+    let logs = s.run(&["logs", "1", "--tail", "3"]);
+    let (o, e) = (
+        String::from_utf8_lossy(&logs.stdout),
+        String::from_utf8_lossy(&logs.stderr),
+    );
+    assert_eq!(o.lines().count() + e.lines().count(), 3);
+    assert!(e.contains("err 100000"), "{e}");
+    // Finished containers are removed; their logs are kept.
+    assert!(s.home.join("jobs/1/output.log").exists());
+}
+
+#[test]
+fn a_job_over_its_memory_limit_is_oom_killed() {
+    let Some(s) = docker_sandbox("a_job_over_its_memory_limit_is_oom_killed") else {
+        return;
+    };
+    let repo = s.folder("code", &[]);
+    let script = "x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo survived";
+    let out = s.run(&run_args(
+        repo.to_str().unwrap(),
+        &["--machine", "TINY", "-f"],
+        &["sh", "-c", script],
+    ));
+    assert!(!out.status.success());
+    let job = s.job(1);
+    assert_eq!(job["state"], "oom-killed", "{job}");
+    assert!(!s.log_records(1).iter().any(|r| r.1 == "survived"));
+}
+
+#[test]
+fn stop_ends_a_sleeping_job_within_the_grace_period() {
+    let Some(s) = docker_sandbox("stop_ends_a_sleeping_job_within_the_grace_period") else {
+        return;
+    };
+    let repo = s.folder("code", &[]);
+    s.ok(&run_args(repo.to_str().unwrap(), &[], &["sleep", "600"]));
+    assert_eq!(s.job(1)["state"], "running");
+    let started = Instant::now();
+    let out = s.ok(&["stop", "1", "--grace", "5"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stop took {:?}",
+        started.elapsed()
+    );
+    assert!(out.contains("job 1 stopped"), "{out}");
+    assert_eq!(s.job(1)["state"], "stopped");
+    let again = s.ok(&["stop", "1"]);
+    assert!(again.contains("already ended"), "{again}");
+}
+
+#[test]
+fn a_killed_follower_is_replaced_and_no_line_is_lost_or_doubled() {
+    let Some(s) = docker_sandbox("a_killed_follower_is_replaced_and_no_line_is_lost_or_doubled")
+    else {
+        return;
+    };
+    let repo = s.folder("code", &[]);
+    let script = "i=0; while [ $i -lt 500 ]; do echo line $i; i=$((i+1)); usleep 10000; done";
+    s.ok(&run_args(
+        repo.to_str().unwrap(),
+        &[],
+        &["sh", "-c", script],
+    ));
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = s.job(1)["supervisor_pid"].as_i64().expect("supervisor pid");
+    let killed = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    std::thread::sleep(Duration::from_millis(1500));
+    // `logs -f` notices that nobody follows the job, starts a new follower and prints to the end.
+    let out = s.run(&["logs", "-f", "1"]);
+    assert!(out.status.success());
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let job = s.wait_for_state(1, |st| st == "succeeded", Duration::from_secs(30));
+    assert_ne!(
+        job["supervisor_pid"].as_i64(),
+        Some(pid),
+        "the follower was not replaced"
+    );
+    let lines: Vec<String> = s.log_records(1).into_iter().map(|r| r.1).collect();
+    let expected: Vec<String> = (0..500).map(|i| format!("line {i}")).collect();
+    assert_eq!(lines, expected);
+    assert_eq!(printed.lines().collect::<Vec<_>>(), expected);
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+#[test]
+fn a_port_mapping_answers_on_the_host_port() {
+    let Some(s) = docker_sandbox("a_port_mapping_answers_on_the_host_port") else {
+        return;
+    };
+    let repo = s.folder("site", &[("index.html", "hello from the job\n")]);
+    let port = free_port();
+    let mapping = format!("{port}:8080");
+    s.ok(&run_args(
+        repo.to_str().unwrap(),
+        &["--port", &mapping],
+        &["httpd", "-f", "-p", "8080", "-h", "/workspace"],
+    ));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let body = loop {
+        if let Some(body) = http_get(port, "/index.html").filter(|b| b.contains("200")) {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "nothing answered on port {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(body.contains("hello from the job"), "{body}");
+    // The same host port again is refused before anything is stored.
+    let out = s.run(&run_args(
+        repo.to_str().unwrap(),
+        &["--port", &mapping],
+        &["true"],
+    ));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains(&format!("host port {port} on 127.0.0.1 is not free"))
+    );
+    s.ok(&["stop", "1", "--grace", "2"]);
+    assert_eq!(s.jobs().as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_git_workspace_runs_the_tagged_files_and_records_the_commit() {
+    let Some(s) = docker_sandbox("a_git_workspace_runs_the_tagged_files_and_records_the_commit")
+    else {
+        return;
+    };
+    let repo = s.folder("repo", &[("version.txt", "one\n")]);
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&["-c", "user.email=t@t", "-c", "user.name=t", "add", "."]);
+    git(&[
+        "-c",
+        "user.email=t@t",
+        "-c",
+        "user.name=t",
+        "commit",
+        "-qm",
+        "one",
+    ]);
+    git(&["tag", "v1"]);
+    std::fs::write(repo.join("version.txt"), "two\n").unwrap();
+    git(&[
+        "-c",
+        "user.email=t@t",
+        "-c",
+        "user.name=t",
+        "commit",
+        "-qam",
+        "two",
+    ]);
+    let url = format!("file://{}", repo.display());
+    let out = s.ok(&run_args(
+        &url,
+        &["--ref", "v1", "-f"],
+        &["cat", "version.txt"],
+    ));
+    assert_eq!(out.trim(), "one");
+    assert_eq!(
+        s.job(1)["commit"].as_str(),
+        Some(git(&["rev-parse", "v1"]).as_str())
+    );
+}
+
+#[test]
+fn jobs_of_one_project_share_its_storage() {
+    let Some(s) = docker_sandbox("jobs_of_one_project_share_its_storage") else {
+        return;
+    };
+    let repo = s.folder("code", &[]);
+    s.ok(&run_args(
+        repo.to_str().unwrap(),
+        &["-f"],
+        &[
+            "sh",
+            "-c",
+            "mkdir -p /storage/m && echo 42 > /storage/m/answer",
+        ],
+    ));
+    let out = s.ok(&run_args(
+        repo.to_str().unwrap(),
+        &["-f"],
+        &["cat", "/storage/m/answer"],
+    ));
+    assert_eq!(out.trim(), "42");
+    let listed = s.ok(&["storage", "ls", "p"]);
+    assert!(listed.contains("/storage/m/answer"), "{listed}");
+    let dest = s.dir.path().join("answer-copy");
+    s.ok(&[
+        "storage",
+        "get",
+        "p",
+        "/storage/m/answer",
+        "-o",
+        dest.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read_to_string(dest).unwrap(), "42\n");
+}
+
+#[test]
+fn bad_input_is_one_line_a_failure_and_stores_nothing() {
+    let Some(s) = docker_sandbox("bad_input_is_one_line_a_failure_and_stores_nothing") else {
+        return;
+    };
+    let repo = s.folder("code", &[]);
+    let repo = repo.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "run",
+                "--project",
+                "p",
+                "--image",
+                BUSYBOX,
+                "--repo",
+                repo,
+                "--machine",
+                "Z9",
+                "--",
+                "true",
+            ],
+            "machine type \"Z9\" is unknown",
+        ),
+        (
+            vec![
+                "run",
+                "--project",
+                "p",
+                "--image",
+                BUSYBOX,
+                "--repo",
+                repo,
+                "--machine",
+                "C7",
+                "--",
+                "true",
+            ],
+            "does not fit this host",
+        ),
+        (
+            vec![
+                "run",
+                "--project",
+                "p",
+                "--image",
+                BUSYBOX,
+                "--repo",
+                repo,
+                "--port",
+                "8080:99999",
+                "--",
+                "true",
+            ],
+            "container port 99999 is out of range 1–65535",
+        ),
+        (
+            vec![
+                "run",
+                "--project",
+                "p",
+                "--image",
+                "no/such:image",
+                "--repo",
+                repo,
+                "--",
+                "true",
+            ],
+            "image no/such:image is not present locally",
+        ),
+        (
+            vec!["run", "--project", "p", "--image", BUSYBOX, "--repo", repo],
+            "the command is empty",
+        ),
+        (
+            vec![
+                "run",
+                "--project",
+                "p",
+                "--image",
+                BUSYBOX,
+                "--repo",
+                "/no/such/folder",
+                "--",
+                "true",
+            ],
+            "repo folder /no/such/folder does not exist",
+        ),
+        (
+            vec![
+                "run",
+                "--project",
+                "p",
+                "--image",
+                BUSYBOX,
+                "--repo",
+                repo,
+                "--ref",
+                "v9",
+                "--",
+                "true",
+            ],
+            "cannot clone",
+        ),
+        (
+            vec![
+                "run",
+                "--project",
+                "nope",
+                "--image",
+                BUSYBOX,
+                "--repo",
+                repo,
+                "--",
+                "true",
+            ],
+            "project nope does not exist",
+        ),
+        (
+            vec![
+                "run",
+                "--project",
+                "p",
+                "--image",
+                BUSYBOX,
+                "--repo",
+                repo,
+                "--env",
+                "1X=2",
+                "--",
+                "true",
+            ],
+            "environment variable name",
+        ),
+        (vec!["logs", "99"], "job 99 does not exist"),
+        (vec!["stop", "99"], "job 99 does not exist"),
+        (
+            vec!["storage", "get", "p", "../../etc/passwd"],
+            "leaves /storage",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = s.run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    assert_eq!(s.jobs(), serde_json::json!([]));
+    assert!(
+        !s.home.join("jobs").exists()
+            || std::fs::read_dir(s.home.join("jobs"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+    assert_eq!(
+        std::fs::read_dir(s.home.join("staging")).unwrap().count(),
+        0,
+        "a workspace was left half-made"
+    );
+}
+
+#[test]
+fn the_runtime_image_runs_mlbench_itself() {
+    let Some(s) = docker_sandbox("the_runtime_image_runs_mlbench_itself") else {
+        return;
+    };
+    s.ok(&["images", "build-runtime"]);
+    let listed = s.ok(&["images"]);
+    assert!(
+        listed.contains(&format!("mlbench/runtime:{}", env!("CARGO_PKG_VERSION"))),
+        "{listed}"
+    );
+    let repo = s.folder("code", &[]);
+    let out = s.ok(&[
+        "run",
+        "--project",
+        "p",
+        "--repo",
+        repo.to_str().unwrap(),
+        "-f",
+        "--",
+        "mlbench",
+        "--version",
+    ]);
+    assert_eq!(out.trim(), format!("mlbench {}", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn an_image_built_from_the_repo_dockerfile_runs_the_job() {
+    let Some(s) = docker_sandbox("an_image_built_from_the_repo_dockerfile_runs_the_job") else {
+        return;
+    };
+    let repo = s.folder(
+        "code",
+        &[(
+            "docker/Dockerfile",
+            &format!("FROM {BUSYBOX}\nENV GREETING=built-here\n"),
+        )],
+    );
+    let out = s.ok(&[
+        "run",
+        "--project",
+        "p",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--dockerfile",
+        "docker/Dockerfile",
+        "--image",
+        "mlbench-test/built:1",
+        "-f",
+        "--",
+        "sh",
+        "-c",
+        "echo $GREETING",
+    ]);
+    assert_eq!(out.trim(), "built-here");
+    let log = s.log_records(1);
+    assert!(
+        log.iter()
+            .any(|r| r.0 == 'm' && r.1.contains("Successfully tagged mlbench-test/built:1")),
+        "{log:?}"
+    );
+}
