@@ -1,1 +1,260 @@
-fn main() {}
+//! Engine benchmark: mlbench against plain `docker` in the same run.
+//!
+//! (a) submit → first log line: `mlbench run -f` vs `docker run --rm`, same image and command;
+//! (b) 5 million lines printed as fast as a container can: lines/s reaching mlbench's log file
+//!     vs `docker logs -f` (lines counted by the bench), and the peak memory of mlbench's follower.
+//!
+//! Run: `cargo bench --bench engine` (needs a Docker Engine and /bin/busybox from
+//! busybox-static). `BENCH_LINES=N` changes the line count.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const IMAGE: &str = "mlbench-bench/busybox:1";
+
+fn mlbench(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlbench"));
+    cmd.env("MLBENCH_HOME", home).env("MLBENCH_RUNTIME", "docker");
+    cmd
+}
+
+fn check(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("command runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Time from spawning `cmd` until it prints its first stdout line.
+fn time_to_first_line(cmd: &mut Command) -> Duration {
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("read");
+    let elapsed = started.elapsed();
+    assert!(!line.is_empty(), "{cmd:?} printed nothing");
+    child.wait().expect("wait");
+    elapsed
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn vm_hwm_kib(pid: i64) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn job_field(home: &Path, id: &str, field: &str) -> serde_json::Value {
+    let jobs: serde_json::Value =
+        serde_json::from_str(&check(mlbench(home).args(["jobs", "--json"]))).unwrap();
+    jobs.as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["id"].to_string() == id)
+        .unwrap()[field]
+        .clone()
+}
+
+/// Removes the bench's containers even when it fails half-way.
+struct Cleanup(PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let Ok(home) = mlbench::home::Home::at(self.0.clone()) else {
+            return;
+        };
+        let filter = format!("label=mlbench.home={}", home.label());
+        if let Ok(out) = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &filter])
+            .output()
+        {
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("docker").args(["rm", "-f", id]).output();
+            }
+        }
+    }
+}
+
+fn main() {
+    let lines: u64 = std::env::var("BENCH_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let _cleanup = Cleanup(home.clone());
+    let context = dir.path().join("context");
+    std::fs::create_dir_all(&context).unwrap();
+    std::fs::copy("/bin/busybox", context.join("busybox"))
+        .expect("/bin/busybox (apt-get install busybox-static)");
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+    )
+    .unwrap();
+    check(mlbench(&home).args([
+        "images",
+        "build",
+        "--repo",
+        context.to_str().unwrap(),
+        "-t",
+        IMAGE,
+    ]));
+    check(mlbench(&home).args(["project", "create", "bench"]));
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let repo = repo.to_str().unwrap();
+
+    // (a) submit → first log line, for a command that goes on after its first line (as a
+    // training job does) and for one that exits at once.
+    let rounds = 9;
+    for (what, command) in [
+        ("prints, then runs on", vec!["sh", "-c", "echo first; sleep 1"]),
+        ("prints and exits", vec!["echo", "first"]),
+    ] {
+        let mut ours = Vec::new();
+        let mut theirs = Vec::new();
+        for _ in 0..rounds {
+            let mut run = vec![
+                "run",
+                "--project",
+                "bench",
+                "--image",
+                IMAGE,
+                "--repo",
+                repo,
+                "-f",
+                "--",
+            ];
+            run.extend(&command);
+            ours.push(time_to_first_line(mlbench(&home).args(&run)));
+            let mut docker = vec!["run", "--rm", IMAGE];
+            docker.extend(&command);
+            theirs.push(time_to_first_line(Command::new("docker").args(&docker)));
+        }
+        let (ours, theirs) = (median(ours), median(theirs));
+        println!(
+            "(a) submit -> first log line, {what} ({}), median of {rounds}",
+            command.join(" ")
+        );
+        println!("    mlbench run -f   {:>8.1} ms", ours.as_secs_f64() * 1e3);
+        println!("    docker run --rm  {:>8.1} ms", theirs.as_secs_f64() * 1e3);
+        println!(
+            "    ratio mlbench/docker {:.2} (goal <= 1.0)",
+            ours.as_secs_f64() / theirs.as_secs_f64()
+        );
+    }
+
+    // (b) throughput of a container printing as fast as it can
+    let script = format!("seq {lines}");
+    let started = Instant::now();
+    let id = check(mlbench(&home).args([
+        "run",
+        "--project",
+        "bench",
+        "--image",
+        IMAGE,
+        "--repo",
+        repo,
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    let id = id.trim().to_string();
+    // The follower starts right after the launch; wait for it to record itself.
+    let pid = loop {
+        if let Some(pid) = job_field(&home, &id, "supervisor_pid").as_i64() {
+            break pid;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let mut peak_kib = 0;
+    while job_field(&home, &id, "state") == "running" {
+        peak_kib = peak_kib.max(vm_hwm_kib(pid).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ours = started.elapsed();
+    let log = std::fs::read_to_string(home.join(format!("jobs/{id}/output.log"))).unwrap();
+    let written = log
+        .lines()
+        .filter(|l| l.as_bytes().get(31) == Some(&b'o'))
+        .count() as u64;
+    assert_eq!(written, lines, "the log file lost lines");
+
+    let started = Instant::now();
+    // The same log buffer mlbench gives its jobs, so that docker's follower loses no lines either.
+    let cid = check(Command::new("docker").args([
+        "run",
+        "-d",
+        "--log-opt",
+        "max-size=1g",
+        "--log-opt",
+        "max-file=2",
+        IMAGE,
+        "sh",
+        "-c",
+        &script,
+    ]));
+    let mut follower = Command::new("docker")
+        .args(["logs", "-f", cid.trim()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut counted = 0u64;
+    let mut reader = BufReader::with_capacity(1 << 16, follower.stdout.take().unwrap());
+    let mut buf = Vec::new();
+    while reader.read_until(b'\n', &mut buf).unwrap() > 0 {
+        counted += 1;
+        buf.clear();
+    }
+    let theirs = started.elapsed();
+    assert!(follower.wait().unwrap().success());
+    check(Command::new("docker").args(["rm", "-f", cid.trim()]));
+    assert_eq!(counted, lines, "docker logs -f lost lines");
+
+    let (our_rate, their_rate) = (
+        lines as f64 / ours.as_secs_f64(),
+        lines as f64 / theirs.as_secs_f64(),
+    );
+    println!("(b) {lines} lines from one container");
+    println!(
+        "    mlbench -> log file     {:>10.0} lines/s ({:.2} s)",
+        our_rate,
+        ours.as_secs_f64()
+    );
+    println!(
+        "    docker logs -f           {:>10.0} lines/s ({:.2} s)",
+        their_rate,
+        theirs.as_secs_f64()
+    );
+    println!(
+        "    ratio mlbench/docker {:.2} (goal >= 0.9)",
+        our_rate / their_rate
+    );
+    println!(
+        "    mlbench follower peak memory {:.1} MB (goal < 50 MB)",
+        peak_kib as f64 / 1024.0
+    );
+}

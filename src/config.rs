@@ -50,10 +50,8 @@ impl Config {
     pub fn load() -> Result<Config> {
         match Config::path() {
             Some(path) if path.exists() => {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(Error::at(&path, "cannot read config"))?;
-                Config::parse(&text)
-                    .map_err(|e| Error::Invalid(format!("config {}: {e}", path.display())))
+                let text = std::fs::read_to_string(&path).map_err(Error::at(&path, "cannot read config"))?;
+                Config::parse(&text).map_err(|e| Error::Invalid(format!("config {}: {e}", path.display())))
             }
             _ => Config::parse(DEFAULT_CONFIG),
         }
@@ -61,9 +59,7 @@ impl Config {
 
     /// Parses a config; keys the file leaves out take the embedded default's value.
     pub fn parse(text: &str) -> Result<Config> {
-        let mut merged: toml::Table = DEFAULT_CONFIG
-            .parse()
-            .map_err(|e| Error::Other(format!("{e}")))?;
+        let mut merged: toml::Table = DEFAULT_CONFIG.parse().map_err(|e| Error::Other(format!("{e}")))?;
         let user: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| Error::Invalid(one_line(&e)))?;
@@ -138,10 +134,7 @@ mod tests {
     fn user_machines_join_the_catalogue() {
         let config = Config::parse("[machines.TINY]\ncpus = 0.5\nmemory = \"64MiB\"\n").unwrap();
         let tiny = config.machine("TINY").unwrap();
-        assert_eq!(
-            (tiny.cpus, tiny.memory_bytes, tiny.gpus),
-            (0.5, 64 << 20, 0)
-        );
+        assert_eq!((tiny.cpus, tiny.memory_bytes, tiny.gpus), (0.5, 64 << 20, 0));
         assert_eq!(config.stop_grace_secs, 10);
     }
 

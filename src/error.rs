@@ -12,10 +12,7 @@ pub enum Error {
     #[error("Docker Engine: {0}")]
     Docker(String),
     #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
     #[error("store: {0}")]
     Store(#[from] rusqlite::Error),
     #[error("{0}")]
@@ -42,9 +39,7 @@ impl From<bollard::errors::Error> for Error {
     fn from(err: bollard::errors::Error) -> Self {
         use bollard::errors::Error as B;
         match err {
-            B::DockerResponseServerError { message, .. } => {
-                Error::Docker(message.trim().to_string())
-            }
+            B::DockerResponseServerError { message, .. } => Error::Docker(message.trim().to_string()),
             other => Error::Docker(other.to_string().replace('\n', " ")),
         }
     }

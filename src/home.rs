@@ -16,9 +16,7 @@ impl Home {
         let root = match std::env::var_os("MLBENCH_HOME") {
             Some(dir) if !dir.is_empty() => PathBuf::from(dir),
             _ => dirs::data_dir()
-                .ok_or_else(|| {
-                    Error::Invalid("no data directory is known: set MLBENCH_HOME".into())
-                })?
+                .ok_or_else(|| Error::Invalid("no data directory is known: set MLBENCH_HOME".into()))?
                 .join("mlbench"),
         };
         Home::at(root)
@@ -26,9 +24,7 @@ impl Home {
 
     pub fn at(root: PathBuf) -> Result<Home> {
         std::fs::create_dir_all(&root).map_err(Error::at(&root, "cannot create"))?;
-        let root = root
-            .canonicalize()
-            .map_err(Error::at(&root, "cannot resolve"))?;
+        let root = root.canonicalize().map_err(Error::at(&root, "cannot resolve"))?;
         Ok(Home { root })
     }
 
@@ -54,6 +50,11 @@ impl Home {
 
     pub fn job_workspace(&self, job: i64) -> PathBuf {
         self.job_dir(job).join("workspace")
+    }
+
+    /// The Docker Engine's CPU and memory totals, kept between processes.
+    pub fn capacity_cache(&self) -> PathBuf {
+        self.root.join("engine-capacity.json")
     }
 
     /// Workspaces are prepared here before their job exists, so that a failed clone stores nothing.

@@ -42,12 +42,7 @@ pub fn prepare(source: &Source, dest: &Path) -> Result<Option<String>> {
                 .find_map(|r| {
                     git(
                         dest,
-                        &[
-                            "rev-parse",
-                            "--verify",
-                            "--quiet",
-                            &format!("{r}^{{commit}}"),
-                        ],
+                        &["rev-parse", "--verify", "--quiet", &format!("{r}^{{commit}}")],
                     )
                     .ok()
                 })
@@ -77,19 +72,14 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
     } else {
         let err = String::from_utf8_lossy(&out.stderr);
         // git's first `fatal:` line names the problem; what follows is advice.
-        let lines: Vec<&str> = err
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
+        let lines: Vec<&str> = err.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
         let line = lines
             .iter()
             .find(|l| l.starts_with("fatal:") || l.starts_with("error:"))
             .or(lines.last());
         Err(line
             .map_or("git failed", |l| {
-                l.trim_start_matches("fatal: ")
-                    .trim_start_matches("error: ")
+                l.trim_start_matches("fatal: ").trim_start_matches("error: ")
             })
             .to_string())
     }
@@ -109,8 +99,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
             copy_tree(&src, &dst)?;
         } else if kind.is_symlink() {
             let target = std::fs::read_link(&src).map_err(Error::at(&src, "cannot read link"))?;
-            std::os::unix::fs::symlink(target, &dst)
-                .map_err(Error::at(&dst, "cannot create link"))?;
+            std::os::unix::fs::symlink(target, &dst).map_err(Error::at(&dst, "cannot create link"))?;
         } else {
             std::fs::copy(&src, &dst).map_err(Error::at(&src, "cannot copy"))?;
         }
@@ -154,10 +143,7 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join("w1/f")).unwrap(),
-            "one\n"
-        );
+        assert_eq!(std::fs::read_to_string(dir.path().join("w1/f")).unwrap(), "one\n");
         assert_eq!(sha, git(&repo, &["rev-parse", "v1"]).unwrap());
         let err = prepare(
             &Source::Git {
@@ -167,10 +153,7 @@ mod tests {
             &dir.path().join("w2"),
         )
         .unwrap_err();
-        assert!(
-            err.to_string().starts_with("ref v9 is not in file://"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("ref v9 is not in file://"), "{err}");
         let err = prepare(
             &Source::Git {
                 url: "file:///nope".into(),
@@ -179,10 +162,7 @@ mod tests {
             &dir.path().join("w3"),
         )
         .unwrap_err();
-        assert!(
-            err.to_string().starts_with("cannot clone file:///nope"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("cannot clone file:///nope"), "{err}");
     }
 
     #[test]

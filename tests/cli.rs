@@ -38,12 +38,7 @@ fn machines_include_the_config_types_and_say_what_does_not_fit() {
     assert_eq!(find("TINY")["fits"], true);
     let a100 = find("A100");
     assert_eq!(a100["fits"], false);
-    assert!(
-        a100["why_not"]
-            .as_str()
-            .unwrap()
-            .contains("1 GPU (host has 0)")
-    );
+    assert!(a100["why_not"].as_str().unwrap().contains("1 GPU (host has 0)"));
 }
 
 #[test]

@@ -33,11 +33,7 @@ fn a_failing_job_keeps_every_line_of_both_streams_in_order() {
     };
     let repo = s.folder("code", &[]);
     let script = "seq 100000 | sed 's/^/out /'; seq 100000 | sed 's/^/err /' >&2; exit 3";
-    let out = s.run(&run_args(
-        repo.to_str().unwrap(),
-        &["-f"],
-        &["sh", "-c", script],
-    ));
+    let out = s.run(&run_args(repo.to_str().unwrap(), &["-f"], &["sh", "-c", script]));
     assert_eq!(
         out.status.code(),
         Some(3),
@@ -120,17 +116,12 @@ fn stop_ends_a_sleeping_job_within_the_grace_period() {
 
 #[test]
 fn a_killed_follower_is_replaced_and_no_line_is_lost_or_doubled() {
-    let Some(s) = docker_sandbox("a_killed_follower_is_replaced_and_no_line_is_lost_or_doubled")
-    else {
+    let Some(s) = docker_sandbox("a_killed_follower_is_replaced_and_no_line_is_lost_or_doubled") else {
         return;
     };
     let repo = s.folder("code", &[]);
     let script = "i=0; while [ $i -lt 500 ]; do echo line $i; i=$((i+1)); usleep 10000; done";
-    s.ok(&run_args(
-        repo.to_str().unwrap(),
-        &[],
-        &["sh", "-c", script],
-    ));
+    s.ok(&run_args(repo.to_str().unwrap(), &[], &["sh", "-c", script]));
     std::thread::sleep(Duration::from_millis(1500));
     let pid = s.job(1)["supervisor_pid"].as_i64().expect("supervisor pid");
     let killed = Command::new("kill")
@@ -193,8 +184,7 @@ fn a_port_mapping_answers_on_the_host_port() {
         &["true"],
     ));
     assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains(&format!("host port {port} on 127.0.0.1 is not free"))
+        String::from_utf8_lossy(&out.stderr).contains(&format!("host port {port} on 127.0.0.1 is not free"))
     );
     s.ok(&["stop", "1", "--grace", "2"]);
     assert_eq!(s.jobs().as_array().unwrap().len(), 1);
@@ -202,8 +192,7 @@ fn a_port_mapping_answers_on_the_host_port() {
 
 #[test]
 fn a_git_workspace_runs_the_tagged_files_and_records_the_commit() {
-    let Some(s) = docker_sandbox("a_git_workspace_runs_the_tagged_files_and_records_the_commit")
-    else {
+    let Some(s) = docker_sandbox("a_git_workspace_runs_the_tagged_files_and_records_the_commit") else {
         return;
     };
     let repo = s.folder("repo", &[("version.txt", "one\n")]);
@@ -240,11 +229,7 @@ fn a_git_workspace_runs_the_tagged_files_and_records_the_commit() {
         "two",
     ]);
     let url = format!("file://{}", repo.display());
-    let out = s.ok(&run_args(
-        &url,
-        &["--ref", "v1", "-f"],
-        &["cat", "version.txt"],
-    ));
+    let out = s.ok(&run_args(&url, &["--ref", "v1", "-f"], &["cat", "version.txt"]));
     assert_eq!(out.trim(), "one");
     assert_eq!(
         s.job(1)["commit"].as_str(),
@@ -261,11 +246,7 @@ fn jobs_of_one_project_share_its_storage() {
     s.ok(&run_args(
         repo.to_str().unwrap(),
         &["-f"],
-        &[
-            "sh",
-            "-c",
-            "mkdir -p /storage/m && echo 42 > /storage/m/answer",
-        ],
+        &["sh", "-c", "mkdir -p /storage/m && echo 42 > /storage/m/answer"],
     ));
     let out = s.ok(&run_args(
         repo.to_str().unwrap(),
@@ -423,10 +404,7 @@ fn bad_input_is_one_line_a_failure_and_stores_nothing() {
         ),
         (vec!["logs", "99"], "job 99 does not exist"),
         (vec!["stop", "99"], "job 99 does not exist"),
-        (
-            vec!["storage", "get", "p", "../../etc/passwd"],
-            "leaves /storage",
-        ),
+        (vec!["storage", "get", "p", "../../etc/passwd"], "leaves /storage"),
     ];
     for (args, expected) in cases {
         let out = s.run(&args);
@@ -438,11 +416,7 @@ fn bad_input_is_one_line_a_failure_and_stores_nothing() {
     }
     assert_eq!(s.jobs(), serde_json::json!([]));
     assert!(
-        !s.home.join("jobs").exists()
-            || std::fs::read_dir(s.home.join("jobs"))
-                .unwrap()
-                .next()
-                .is_none()
+        !s.home.join("jobs").exists() || std::fs::read_dir(s.home.join("jobs")).unwrap().next().is_none()
     );
     assert_eq!(
         std::fs::read_dir(s.home.join("staging")).unwrap().count(),

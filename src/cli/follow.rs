@@ -23,11 +23,7 @@ impl Printer {
         let Some(record) = logfile::parse_record(line) else {
             return Ok(());
         };
-        let target: &mut dyn Write = if record.stream == Stream::Stdout {
-            out
-        } else {
-            err
-        };
+        let target: &mut dyn Write = if record.stream == Stream::Stdout { out } else { err };
         if self.timestamps {
             target.write_all(record.ts.as_bytes())?;
             target.write_all(b" ")?;
@@ -55,13 +51,16 @@ pub async fn print_log(
     let stdout = io::stdout();
     let stderr = io::stderr();
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    let mut poll = Backoff::default();
+    let mut read_to = 0;
     loop {
         // The state is read before the file, so a job seen as ended has all its lines on disk.
         let ended = engine.store.job(job)?.state.is_final();
         if reader.is_none() && path.exists() {
             let offset = match tail {
-                Some(n) => logfile::offset_of_last_lines(&path, n)
-                    .map_err(Error::at(&path, "cannot read"))?,
+                Some(n) => {
+                    logfile::offset_of_last_lines(&path, n).map_err(Error::at(&path, "cannot read"))?
+                }
                 None => 0,
             };
             reader = Some(LogTail::open(&path, offset).map_err(Error::at(&path, "cannot read"))?);
@@ -80,12 +79,33 @@ pub async fn print_log(
                 other => other.map_err(|e| Error::io("cannot print the log", e))?,
             }
         }
+        let offset = reader.as_ref().map_or(0, LogTail::offset);
+        let grew = offset != read_to;
+        read_to = offset;
         if !follow || ended {
             return Ok(FollowEnd::JobEnded);
         }
         tokio::select! {
             _ = &mut ctrl_c => return Ok(FollowEnd::Detached),
-            _ = tokio::time::sleep(Duration::from_millis(25)) => {}
+            _ = tokio::time::sleep(poll.next(grew)) => {}
         }
+    }
+}
+
+/// How long to wait before looking at a file again: quick while it grows, so a new line shows
+/// within milliseconds, slower (up to 50 ms) while it is quiet, so an idle follow costs nothing.
+#[derive(Default)]
+pub struct Backoff {
+    delay_ms: u64,
+}
+
+impl Backoff {
+    pub fn next(&mut self, progressed: bool) -> Duration {
+        self.delay_ms = if progressed {
+            1
+        } else {
+            (self.delay_ms * 2).clamp(1, 50)
+        };
+        Duration::from_millis(self.delay_ms)
     }
 }

@@ -9,7 +9,7 @@ use crate::runtime::DockerRuntime;
 use crate::{Error, Result, workspace};
 
 async fn docker() -> Result<DockerRuntime> {
-    DockerRuntime::connect().await.map_err(|err| {
+    DockerRuntime::connect(None).await.map_err(|err| {
         Error::Docker(format!(
             "no engine answered at {} ({err}): images need a Docker Engine",
             DockerRuntime::address()

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::follow::{FollowEnd, print_log};
+use super::follow::{Backoff, FollowEnd, print_log};
 use super::{RunArgs, table};
 use crate::domain::{EnvVar, JobSpec, JobState, PortMapping, Source};
 use crate::engine::{self, AnyRuntime, Engine};
@@ -49,7 +49,7 @@ pub async fn run(engine: &mut Engine, args: RunArgs) -> Result<ExitCode> {
 }
 
 async fn submit_and_report(engine: &mut Engine, spec: JobSpec, follow: bool) -> Result<ExitCode> {
-    let runtime = AnyRuntime::choose(|notice| eprintln!("mlbench: {notice}")).await?;
+    let runtime = AnyRuntime::choose(&engine.home, |notice| eprintln!("mlbench: {notice}")).await?;
     let submitted = engine::submit(engine, &runtime, spec, |line| eprintln!("{line}")).await?;
     let job = submitted.job;
     let commit = submitted
@@ -88,13 +88,14 @@ fn handle_note(record: &JobRecord) -> String {
 /// Waits while the job is being prepared (image builds can take a while); a job waiting for
 /// capacity is reported at once.
 async fn wait_until_started(engine: &Engine, job: i64) -> Result<JobRecord> {
+    let mut poll = Backoff::default();
     loop {
         let record = engine.store.job(job)?;
         let waiting = record.state == JobState::Queued && record.detail.is_some();
         if waiting || !matches!(record.state, JobState::Queued | JobState::Preparing) {
             return Ok(record);
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(poll.next(false)).await;
     }
 }
 
@@ -102,9 +103,7 @@ async fn wait_until_started(engine: &Engine, job: i64) -> Result<JobRecord> {
 async fn follow_to_exit(engine: &Engine, job: i64) -> Result<ExitCode> {
     match print_log(engine, job, true, None, false).await? {
         FollowEnd::Detached => {
-            eprintln!(
-                "detached: job {job} keeps running; follow it again with `mlbench logs -f {job}`"
-            );
+            eprintln!("detached: job {job} keeps running; follow it again with `mlbench logs -f {job}`");
             Ok(ExitCode::from(130))
         }
         FollowEnd::JobEnded => {
@@ -185,9 +184,7 @@ pub async fn logs(
     engine.store.job(job)?;
     engine::reconcile(&engine.home, &engine.store)?;
     if let FollowEnd::Detached = print_log(engine, job, follow, tail, timestamps).await? {
-        eprintln!(
-            "detached: job {job} keeps running; follow it again with `mlbench logs -f {job}`"
-        );
+        eprintln!("detached: job {job} keeps running; follow it again with `mlbench logs -f {job}`");
     }
     Ok(())
 }
@@ -213,22 +210,11 @@ pub async fn demo(engine: &mut Engine, detach: bool) -> Result<ExitCode> {
     let data = folder.join("data");
     std::fs::create_dir_all(&data).map_err(Error::at(&data, "cannot create"))?;
     std::fs::write(data.join("sal.csv"), DEMO_DATA).map_err(Error::at(&data, "cannot write to"))?;
-    let command = [
-        "mlbench",
-        "train",
-        "-i",
-        "data/sal.csv",
-        "-o",
-        "/storage/salary",
-    ];
+    let command = ["mlbench", "train", "-i", "data/sal.csv", "-o", "/storage/salary"];
     let spec = JobSpec {
         project: "salary".into(),
         machine: engine.config.default_machine.clone(),
-        image: engine
-            .config
-            .default_image
-            .clone()
-            .unwrap_or_else(runtime_tag),
+        image: engine.config.default_image.clone().unwrap_or_else(runtime_tag),
         build_dockerfile: None,
         source: Source::Folder { path: folder },
         command: command.iter().map(|s| s.to_string()).collect(),

@@ -91,7 +91,11 @@ enum Command {
     },
     /// Follows one job to its end (started by mlbench itself, detached from the terminal).
     #[command(name = "__supervise", hide = true)]
-    Supervise { job: i64 },
+    Supervise {
+        job: i64,
+        #[arg(long)]
+        handover: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -132,10 +136,7 @@ enum ImagesAction {
 #[derive(Subcommand)]
 enum StorageAction {
     /// List files under /storage (or a folder in it).
-    Ls {
-        project: String,
-        path: Option<String>,
-    },
+    Ls { project: String, path: Option<String> },
     /// Copy a file or folder out of /storage.
     Get {
         project: String,
@@ -182,10 +183,7 @@ pub(crate) struct RunArgs {
 /// Parses the arguments, runs the command and turns any error into one line and exit code 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("mlbench: cannot start the async runtime: {err}");
@@ -241,9 +239,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             follow,
             tail,
             timestamps,
-        } => jobs::logs(&engine, job, follow, tail, timestamps)
-            .await
-            .and(ok),
+        } => jobs::logs(&engine, job, follow, tail, timestamps).await.and(ok),
         Command::Stop { job, grace } => jobs::stop(&mut engine, job, grace).await.and(ok),
         Command::Storage {
             action: StorageAction::Ls { project, path },
@@ -257,9 +253,9 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 },
         } => storage::get(&engine, &project, &path, output).and(ok),
         Command::Demo { detach } => jobs::demo(&mut engine, detach).await,
-        Command::Supervise { job } => {
-            let runtime = crate::engine::AnyRuntime::of(engine.store.job(job)?.runtime).await?;
-            crate::with_runtime!(&runtime, rt => crate::engine::supervisor::supervise(&mut engine, rt, job).await)
+        Command::Supervise { job, handover } => {
+            let runtime = crate::engine::AnyRuntime::of(engine.store.job(job)?.runtime, &engine.home).await?;
+            crate::with_runtime!(&runtime, rt => crate::engine::supervisor::supervise(&mut engine, rt, job, handover).await)
                 .and(ok)
         }
     }

@@ -45,7 +45,7 @@ struct MachineRow<'a> {
 }
 
 pub async fn machines(engine: &Engine, json: bool) -> Result<()> {
-    let runtime = AnyRuntime::choose(|notice| eprintln!("mlbench: {notice}")).await?;
+    let runtime = AnyRuntime::choose(&engine.home, |notice| eprintln!("mlbench: {notice}")).await?;
     let host = crate::with_runtime!(&runtime, rt => rt.capacity().await)?;
     let rows: Vec<MachineRow> = engine
         .config
@@ -77,10 +77,7 @@ pub async fn machines(engine: &Engine, json: bool) -> Result<()> {
             ]
         })
         .collect();
-    table::print(
-        &["NAME", "VCPU", "MEMORY", "GPU", "FITS THIS HOST"],
-        &table_rows,
-    );
+    table::print(&["NAME", "VCPU", "MEMORY", "GPU", "FITS THIS HOST"], &table_rows);
     println!(
         "host: {} vCPU, {}, {} GPU ({})",
         fmt_cpus(host.cpus),

@@ -48,15 +48,9 @@ pub fn ls(engine: &Engine, project: &str, path: Option<&str>) -> Result<()> {
             pending.extend(entries.into_iter().rev());
             continue;
         }
-        let modified = meta
-            .modified()
-            .ok()
-            .map(chrono::DateTime::<chrono::Utc>::from);
+        let modified = meta.modified().ok().map(chrono::DateTime::<chrono::Utc>::from);
         rows.push(vec![
-            format!(
-                "/storage/{}",
-                next.strip_prefix(&root).unwrap_or(&next).display()
-            ),
+            format!("/storage/{}", next.strip_prefix(&root).unwrap_or(&next).display()),
             meta.len().to_string(),
             modified
                 .map(|m| m.format("%Y-%m-%d %H:%M:%S").to_string())

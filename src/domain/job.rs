@@ -17,18 +17,15 @@ pub enum Source {
     /// A folder on this machine, copied into the job's workspace.
     Folder { path: PathBuf },
     /// A git repository cloned at a branch, tag or commit.
-    Git {
-        url: String,
-        reference: Option<String>,
-    },
+    Git { url: String, reference: Option<String> },
 }
 
 impl Source {
     /// Tells a git URL from a folder: URLs with a scheme or scp-like `user@host:path`, or any
     /// path when a ref is asked for (only git knows refs).
     pub fn parse(repo: &str, reference: Option<String>) -> Source {
-        let is_url = repo.contains("://")
-            || (repo.contains('@') && repo.contains(':') && !repo.starts_with('/'));
+        let is_url =
+            repo.contains("://") || (repo.contains('@') && repo.contains(':') && !repo.starts_with('/'));
         if is_url || reference.is_some() {
             Source::Git {
                 url: repo.to_string(),
@@ -50,10 +47,7 @@ impl fmt::Display for Source {
                 url,
                 reference: Some(r),
             } => write!(f, "{url}@{r}"),
-            Source::Git {
-                url,
-                reference: None,
-            } => write!(f, "{url}"),
+            Source::Git { url, reference: None } => write!(f, "{url}"),
         }
     }
 }
@@ -68,9 +62,9 @@ impl FromStr for EnvVar {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Self, Error> {
-        let (name, value) = text.split_once('=').ok_or_else(|| {
-            Error::Invalid(format!("environment variable {text:?} is not KEY=VALUE"))
-        })?;
+        let (name, value) = text
+            .split_once('=')
+            .ok_or_else(|| Error::Invalid(format!("environment variable {text:?} is not KEY=VALUE")))?;
         let valid = !name.is_empty()
             && !name.starts_with(|c: char| c.is_ascii_digit())
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -163,10 +157,7 @@ impl JobState {
     }
 
     pub fn is_final(self) -> bool {
-        !matches!(
-            self,
-            JobState::Queued | JobState::Preparing | JobState::Running
-        )
+        !matches!(self, JobState::Queued | JobState::Preparing | JobState::Running)
     }
 
     /// The moves the engine may make. A job can be stopped or lost from any live state, and

@@ -86,9 +86,7 @@ impl MachineType {
     /// Whether this type fits beside what running jobs already hold.
     pub fn fits_beside(&self, held: Capacity, host: &Capacity) -> bool {
         let want = held.plus(self);
-        want.cpus <= host.cpus + 1e-9
-            && want.memory_bytes <= host.memory_bytes
-            && want.gpus <= host.gpus
+        want.cpus <= host.cpus + 1e-9 && want.memory_bytes <= host.memory_bytes && want.gpus <= host.gpus
     }
 }
 

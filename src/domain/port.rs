@@ -48,9 +48,7 @@ impl FromStr for PortMapping {
                 .trim_end_matches(']')
                 .parse()
                 .map_err(|_| {
-                    Error::Invalid(format!(
-                        "host address {ip:?} in {text:?} is not an IP address"
-                    ))
+                    Error::Invalid(format!("host address {ip:?} in {text:?} is not an IP address"))
                 })?,
         };
         Ok(PortMapping {
@@ -78,11 +76,7 @@ mod tests {
     fn parses_short_and_long_forms() {
         let p: PortMapping = "8080:80".parse().unwrap();
         assert_eq!(
-            (
-                p.host_ip.to_string().as_str(),
-                p.host_port,
-                p.container_port
-            ),
+            (p.host_ip.to_string().as_str(), p.host_port, p.container_port),
             ("127.0.0.1", 8080, 80)
         );
         let p: PortMapping = "0.0.0.0:9000:8080".parse().unwrap();
@@ -94,10 +88,7 @@ mod tests {
     #[test]
     fn errors_name_the_problem() {
         let err = |s: &str| s.parse::<PortMapping>().unwrap_err().to_string();
-        assert_eq!(
-            err("8080:99999"),
-            "container port 99999 is out of range 1–65535"
-        );
+        assert_eq!(err("8080:99999"), "container port 99999 is out of range 1–65535");
         assert_eq!(err("99999:8080"), "host port 99999 is out of range 1–65535");
         assert_eq!(err("0:8080"), "host port 0 is out of range 1–65535");
         assert!(err("8080").contains("is not HOST:CONTAINER"));

@@ -66,13 +66,13 @@ impl AnyRuntime {
 
     /// The runtime for new jobs: `MLBENCH_RUNTIME=docker|local` forces one; otherwise Docker
     /// when an engine answers, else local processes, and `notice` is told why.
-    pub async fn choose(notice: impl FnOnce(&str)) -> Result<AnyRuntime> {
+    pub async fn choose(home: &Home, notice: impl FnOnce(&str)) -> Result<AnyRuntime> {
         match std::env::var("MLBENCH_RUNTIME")
             .ok()
             .filter(|v| !v.is_empty() && v != "auto")
         {
-            Some(name) => AnyRuntime::of(name.parse()?).await,
-            None => match DockerRuntime::connect().await {
+            Some(name) => AnyRuntime::of(name.parse()?, home).await,
+            None => match DockerRuntime::connect(Some(home.capacity_cache())).await {
                 Ok(docker) => Ok(AnyRuntime::Docker(docker)),
                 Err(err) => {
                     notice(&format!(
@@ -86,10 +86,10 @@ impl AnyRuntime {
     }
 
     /// The runtime a stored job was started on.
-    pub async fn of(kind: RuntimeKind) -> Result<AnyRuntime> {
+    pub async fn of(kind: RuntimeKind, home: &Home) -> Result<AnyRuntime> {
         match kind {
             RuntimeKind::Local => Ok(AnyRuntime::Local(LocalRuntime::default())),
-            RuntimeKind::Docker => DockerRuntime::connect()
+            RuntimeKind::Docker => DockerRuntime::connect(Some(home.capacity_cache()))
                 .await
                 .map(AnyRuntime::Docker)
                 .map_err(|err| {

@@ -21,9 +21,14 @@ fn lock_file(home: &Home, job: i64) -> Result<File> {
         .map_err(Error::at(&path, "cannot open"))
 }
 
-/// Takes the job's supervisor lock, or `None` when another supervisor holds it.
-pub(crate) fn acquire_supervisor_lock(home: &Home, job: i64) -> Result<Option<File>> {
+/// Takes the job's supervisor lock, or `None` when another supervisor holds it. With `wait`,
+/// waits for the holder to let go instead (a launch handing the job over).
+pub(crate) fn acquire_supervisor_lock(home: &Home, job: i64, wait: bool) -> Result<Option<File>> {
     let file = lock_file(home, job)?;
+    if wait {
+        file.lock().map_err(|e| Error::io("cannot lock the job", e))?;
+        return Ok(Some(file));
+    }
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
@@ -32,11 +37,11 @@ pub(crate) fn acquire_supervisor_lock(home: &Home, job: i64) -> Result<Option<Fi
 }
 
 /// Starts `mlbench __supervise JOB` detached from this terminal: its own process group (Ctrl-C
-/// here does not reach it), no stdin, its own error file.
-pub(crate) fn spawn_supervisor(home: &Home, job: i64) -> Result<()> {
+/// here does not reach it), no stdin, its own error file. With `handover`, it gets ready and
+/// then waits for the caller, who holds the job's lock, to let go of it.
+pub(crate) fn spawn_supervisor(home: &Home, job: i64, handover: bool) -> Result<()> {
     use std::os::unix::process::CommandExt;
-    let exe =
-        std::env::current_exe().map_err(|e| Error::io("cannot find the mlbench binary", e))?;
+    let exe = std::env::current_exe().map_err(|e| Error::io("cannot find the mlbench binary", e))?;
     let err_path = home.job_dir(job).join("supervisor.err");
     let errors = OpenOptions::new()
         .create(true)
@@ -46,6 +51,7 @@ pub(crate) fn spawn_supervisor(home: &Home, job: i64) -> Result<()> {
     Command::new(exe)
         .arg("__supervise")
         .arg(job.to_string())
+        .args(handover.then_some("--handover"))
         .env("MLBENCH_HOME", home.root())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -61,9 +67,9 @@ pub fn reconcile(home: &Home, store: &Store) -> Result<usize> {
     let mut started = 0;
     for job in store.live_jobs()? {
         // Holding the lock for a moment proves nobody else does; the new supervisor takes it.
-        let orphaned = acquire_supervisor_lock(home, job.id)?.is_some();
+        let orphaned = acquire_supervisor_lock(home, job.id, false)?.is_some();
         if orphaned {
-            spawn_supervisor(home, job.id)?;
+            spawn_supervisor(home, job.id, false)?;
             started += 1;
         }
     }

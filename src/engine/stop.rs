@@ -17,7 +17,7 @@ pub async fn stop(engine: &mut Engine, job: i64, grace: Duration) -> Result<JobS
     if record.state == JobState::Running
         && let Some(handle) = &record.handle
     {
-        let runtime = AnyRuntime::of(record.runtime).await?;
+        let runtime = AnyRuntime::of(record.runtime, &engine.home).await?;
         crate::with_runtime!(&runtime, rt => rt.stop(handle, grace).await)?;
     }
     // The supervisor sees the stop (or the process end) and records it; make sure there is one.

@@ -4,9 +4,10 @@
 use std::net::TcpListener;
 use std::path::Path;
 
-use super::reconcile::spawn_supervisor;
+use super::reconcile::{acquire_supervisor_lock, spawn_supervisor};
+use super::supervisor::Start;
 use super::{AnyRuntime, Engine};
-use crate::domain::JobSpec;
+use crate::domain::{JobSpec, JobState};
 use crate::runtime::Runtime;
 use crate::runtime::images::runtime_tag;
 use crate::{Error, Result, workspace};
@@ -61,16 +62,36 @@ pub async fn submit(
         )));
     }
     check_image(runtime, &spec, &mut progress).await?;
-    place_job(engine, &spec, runtime, &workspace, commit)
+    let submitted = place_job(engine, &spec, runtime, &workspace, commit)?;
+    start_now(engine, runtime, submitted.job).await?;
+    Ok(submitted)
+}
+
+/// Launches a Docker job from here when the host has room, so the start does not wait for a
+/// new process; the supervisor then only follows. Local jobs must be children of their
+/// supervisor, and a job that waits for capacity waits in its supervisor.
+async fn start_now(engine: &mut Engine, runtime: &AnyRuntime, job: i64) -> Result<()> {
+    let AnyRuntime::Docker(docker) = runtime else {
+        return spawn_supervisor(&engine.home, job, false);
+    };
+    // Held while launching, so no reconcile starts a second supervisor that launches too. The
+    // supervisor starts meanwhile and takes the lock over when it is let go.
+    let Some(_lock) = acquire_supervisor_lock(&engine.home, job, false)? else {
+        return Ok(());
+    };
+    spawn_supervisor(&engine.home, job, true)?;
+    if let Err(err) = Start::default().advance(engine, docker, job).await {
+        engine
+            .store
+            .finish(job, JobState::Failed, None, Some(&err.to_string()))?;
+        return Err(err);
+    }
+    Ok(())
 }
 
 /// The job's image must be there before anything is stored; mlbench's runtime image is built
 /// on first use. A job that builds its image from the repo builds it when it runs.
-async fn check_image(
-    runtime: &AnyRuntime,
-    spec: &JobSpec,
-    progress: &mut impl FnMut(&str),
-) -> Result<()> {
+async fn check_image(runtime: &AnyRuntime, spec: &JobSpec, progress: &mut impl FnMut(&str)) -> Result<()> {
     let AnyRuntime::Docker(docker) = runtime else {
         return Ok(());
     };
@@ -99,18 +120,15 @@ fn place_job(
     workspace: &Path,
     commit: Option<String>,
 ) -> Result<Submitted> {
-    let job = engine
-        .store
-        .insert_job(spec, runtime.kind(), commit.as_deref())?;
+    let job = engine.store.insert_job(spec, runtime.kind(), commit.as_deref())?;
     let placed = (|| {
         let dir = engine.home.job_dir(job);
         std::fs::create_dir_all(&dir).map_err(Error::at(&dir, "cannot create"))?;
         let dest = engine.home.job_workspace(job);
-        std::fs::rename(workspace, &dest)
-            .map_err(Error::at(&dest, "cannot move the workspace to"))?;
+        std::fs::rename(workspace, &dest).map_err(Error::at(&dest, "cannot move the workspace to"))?;
         let storage = engine.home.storage_dir(&spec.project);
         std::fs::create_dir_all(&storage).map_err(Error::at(&storage, "cannot create"))?;
-        spawn_supervisor(&engine.home, job)
+        Ok(())
     })();
     if let Err(err) = placed {
         let _ = engine.store.delete_queued_job(job);

@@ -16,90 +16,127 @@ use crate::{Error, Result};
 
 const QUEUE_POLL: Duration = Duration::from_millis(300);
 
-/// Supervises `job` to its end. Returns at once when another supervisor has it.
+/// Supervises `job` to its end. Returns at once when another supervisor has it, unless it is
+/// the `handover` from a launch, which waits for the launcher to let go.
 pub async fn supervise<R: Runtime + ImagePreparer>(
     engine: &mut Engine,
     runtime: &R,
     job: i64,
+    handover: bool,
 ) -> Result<()> {
-    let Some(_lock) = acquire_supervisor_lock(&engine.home, job)? else {
+    let Some(_lock) = acquire_supervisor_lock(&engine.home, job, handover)? else {
         return Ok(());
     };
     engine.store.set_supervisor(job, std::process::id())?;
-    let mut waiting_said = false;
+    let mut start = Start::default();
     loop {
-        let record = engine.store.job(job)?;
-        match record.state {
-            JobState::Queued => {
-                if record.stop_requested {
-                    engine.store.finish(
-                        job,
-                        JobState::Stopped,
-                        None,
-                        Some("stopped before it started"),
-                    )?;
-                    return Ok(());
-                }
-                let machine = match engine.config.machine(&record.spec.machine) {
-                    Ok(m) => m.clone(),
-                    Err(err) => {
-                        engine
-                            .store
-                            .finish(job, JobState::Failed, None, Some(&err.to_string()))?;
-                        return Ok(());
-                    }
-                };
-                let host = runtime.capacity().await?;
-                if !engine
-                    .store
-                    .try_claim(job, &machine, &host, &engine.config.machines)?
-                {
-                    if !waiting_said {
-                        engine.store.set_detail(
+        match start.advance(engine, runtime, job).await? {
+            Step::Waiting => tokio::time::sleep(QUEUE_POLL).await,
+            Step::Running(handle) => return follow_to_end(engine, runtime, job, &handle).await,
+            Step::Ended => return Ok(()),
+        }
+    }
+}
+
+/// Where [`Start::advance`] left a job.
+pub(crate) enum Step {
+    /// Queued behind other jobs or for capacity.
+    Waiting,
+    Running(String),
+    Ended,
+}
+
+/// Takes a job from the queue to running. Whoever calls it holds the job's supervisor lock.
+#[derive(Default)]
+pub(crate) struct Start {
+    waiting_said: bool,
+    /// A job taken from the queue here cannot have a container yet.
+    claimed_here: bool,
+}
+
+impl Start {
+    pub(crate) async fn advance<R: Runtime + ImagePreparer>(
+        &mut self,
+        engine: &mut Engine,
+        runtime: &R,
+        job: i64,
+    ) -> Result<Step> {
+        loop {
+            let record = engine.store.job(job)?;
+            match record.state {
+                JobState::Queued => {
+                    if record.stop_requested {
+                        engine.store.finish(
                             job,
-                            Some("waiting for capacity: earlier or running jobs hold the host"),
+                            JobState::Stopped,
+                            None,
+                            Some("stopped before it started"),
                         )?;
-                        waiting_said = true;
+                        return Ok(Step::Ended);
                     }
-                    tokio::time::sleep(QUEUE_POLL).await;
-                }
-            }
-            JobState::Preparing => {
-                // An earlier supervisor may have died between launching and recording it.
-                let labels = job_labels(&engine.home, job);
-                let handle = match runtime.find(job, &labels).await? {
-                    Some(handle) => handle,
-                    None => match prepare_and_launch(engine, runtime, &record).await {
-                        Ok(handle) => handle,
+                    let machine = match engine.config.machine(&record.spec.machine) {
+                        Ok(m) => m.clone(),
                         Err(err) => {
-                            let message = err.to_string();
-                            note(
-                                engine,
-                                job,
-                                &format!("job failed before its command ran: {message}"),
-                            );
                             engine
                                 .store
-                                .finish(job, JobState::Failed, None, Some(&message))?;
-                            return Ok(());
+                                .finish(job, JobState::Failed, None, Some(&err.to_string()))?;
+                            return Ok(Step::Ended);
                         }
-                    },
-                };
-                engine.store.mark_running(job, &handle)?;
-                if engine.store.job(job)?.stop_requested {
-                    runtime
-                        .stop(&handle, Duration::from_secs(engine.config.stop_grace_secs))
-                        .await?;
+                    };
+                    let host = runtime.capacity().await?;
+                    self.claimed_here =
+                        engine
+                            .store
+                            .try_claim(job, &machine, &host, &engine.config.machines)?;
+                    if !self.claimed_here {
+                        if !self.waiting_said {
+                            let why = "waiting for capacity: earlier or running jobs hold the host";
+                            engine.store.set_detail(job, Some(why))?;
+                            self.waiting_said = true;
+                        }
+                        return Ok(Step::Waiting);
+                    }
                 }
+                JobState::Preparing => {
+                    // An earlier supervisor may have died between launching and recording it.
+                    let labels = job_labels(&engine.home, job);
+                    let found = if self.claimed_here {
+                        None
+                    } else {
+                        runtime.find(job, &labels).await?
+                    };
+                    let handle = match found {
+                        Some(handle) => handle,
+                        None => match prepare_and_launch(engine, runtime, &record).await {
+                            Ok(handle) => handle,
+                            Err(err) => {
+                                let message = err.to_string();
+                                note(
+                                    engine,
+                                    job,
+                                    &format!("job failed before its command ran: {message}"),
+                                );
+                                engine.store.finish(job, JobState::Failed, None, Some(&message))?;
+                                return Ok(Step::Ended);
+                            }
+                        },
+                    };
+                    engine.store.mark_running(job, &handle)?;
+                    if engine.store.job(job)?.stop_requested {
+                        runtime
+                            .stop(&handle, Duration::from_secs(engine.config.stop_grace_secs))
+                            .await?;
+                    }
+                }
+                JobState::Running => {
+                    let handle = record
+                        .handle
+                        .clone()
+                        .ok_or_else(|| Error::Other(format!("job {job} runs without a handle")))?;
+                    return Ok(Step::Running(handle));
+                }
+                _ => return Ok(Step::Ended),
             }
-            JobState::Running => {
-                let handle = record
-                    .handle
-                    .clone()
-                    .ok_or_else(|| Error::Other(format!("job {job} runs without a handle")))?;
-                return follow_to_end(engine, runtime, job, &handle).await;
-            }
-            _ => return Ok(()),
         }
     }
 }
@@ -152,9 +189,7 @@ impl ImagePreparer for crate::runtime::DockerRuntime {
             )
             .await
         } else if spec.image == crate::runtime::images::runtime_tag() {
-            self.ensure_runtime_image(false, &mut write)
-                .await
-                .map(|_| ())
+            self.ensure_runtime_image(false, &mut write).await.map(|_| ())
         } else if self.image_exists(&spec.image).await? {
             Ok(())
         } else {
@@ -193,12 +228,7 @@ async fn prepare_and_launch<R: Runtime + ImagePreparer>(
 /// Follows the job's output until its process ends, then records the end and frees the
 /// container. A follow that ends while the job still runs (the engine restarted, a network
 /// hiccup) is resumed from the log file.
-async fn follow_to_end<R: Runtime>(
-    engine: &mut Engine,
-    runtime: &R,
-    job: i64,
-    handle: &str,
-) -> Result<()> {
+async fn follow_to_end<R: Runtime>(engine: &mut Engine, runtime: &R, job: i64, handle: &str) -> Result<()> {
     let path = engine.home.job_log(job);
     let mut failures = 0u32;
     loop {
@@ -211,16 +241,11 @@ async fn follow_to_end<R: Runtime>(
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        match runtime.exit_status(handle).await? {
+        // The end is recorded after the container is removed, so a job seen as ended holds
+        // nothing any more (as `docker run --rm` returns after the removal).
+        let (state, code, detail) = match runtime.exit_status(handle).await? {
             None => continue,
-            Some(Exit::Vanished) => {
-                engine.store.finish(
-                    job,
-                    JobState::Lost,
-                    None,
-                    Some("its container or process vanished"),
-                )?;
-            }
+            Some(Exit::Vanished) => (JobState::Lost, None, Some("its container or process vanished")),
             Some(Exit::Code { code, oom_killed }) => {
                 // A live follow can end before it has read everything the container wrote
                 // (seen with Docker 20.10's json-file driver on a fast burst): read the rest.
@@ -229,23 +254,19 @@ async fn follow_to_end<R: Runtime>(
                 let state = JobState::from_exit(code, oom_killed, stop_requested);
                 let detail = (state == JobState::OomKilled)
                     .then_some("killed for using more memory than its machine type has");
-                engine.store.finish(job, state, Some(code), detail)?;
+                (state, Some(code), detail)
             }
-        }
+        };
         if let Err(err) = runtime.remove(handle).await {
             eprintln!("job {job}: cannot remove its container: {err}");
         }
+        engine.store.finish(job, state, code, detail)?;
         return Ok(());
     }
 }
 
 /// Appends the job's output after what the log file already holds.
-async fn append_output<R: Runtime>(
-    runtime: &R,
-    path: &Path,
-    handle: &str,
-    live: bool,
-) -> Result<()> {
+async fn append_output<R: Runtime>(runtime: &R, path: &Path, handle: &str, live: bool) -> Result<()> {
     let resume = logfile::prepare_resume(path).map_err(Error::at(path, "cannot read"))?;
     let mut log = LogWriter::open(path).map_err(Error::at(path, "cannot open"))?;
     runtime.follow(handle, resume, &mut log, live).await

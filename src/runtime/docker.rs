@@ -1,12 +1,13 @@
 //! The Docker Engine runtime, through bollard. Honours `DOCKER_HOST`.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
-use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig, PortBinding};
+use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig, HostConfigLogConfig, PortBinding};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
     RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
@@ -21,29 +22,43 @@ use crate::{Error, Result};
 pub const JOB_LABEL: &str = "mlbench.job";
 pub const HOME_LABEL: &str = "mlbench.home";
 
+/// How long the engine's CPU and memory totals are taken as known: asking costs ~45 ms (the
+/// daemon gathers its whole `/info`), which would otherwise sit between submit and start.
+const CAPACITY_TTL_SECS: i64 = 600;
+
 #[derive(Clone)]
 pub struct DockerRuntime {
     pub(crate) docker: Docker,
+    capacity_cache: Option<PathBuf>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedCapacity {
+    address: String,
+    fetched_unix: i64,
+    cpus: f64,
+    memory_bytes: u64,
 }
 
 fn is_not_found(err: &BollardError) -> bool {
     matches!(
         err,
-        BollardError::DockerResponseServerError {
-            status_code: 404,
-            ..
-        }
+        BollardError::DockerResponseServerError { status_code: 404, .. }
     )
 }
 
 impl DockerRuntime {
     /// Connects and agrees on an API version; `Err` says why no engine answered.
-    pub async fn connect() -> Result<DockerRuntime> {
+    /// `capacity_cache` is a file where the engine's totals are kept between processes.
+    pub async fn connect(capacity_cache: Option<PathBuf>) -> Result<DockerRuntime> {
         let docker = Docker::connect_with_defaults()?;
         let docker = tokio::time::timeout(Duration::from_secs(3), docker.negotiate_version())
             .await
             .map_err(|_| Error::Docker("no answer within 3 s".into()))??;
-        Ok(DockerRuntime { docker })
+        Ok(DockerRuntime {
+            docker,
+            capacity_cache,
+        })
     }
 
     /// Where the engine is reached, for messages.
@@ -58,10 +73,37 @@ impl Runtime for DockerRuntime {
     }
 
     async fn capacity(&self) -> Result<Capacity> {
-        let info = self.docker.info().await?;
+        let now = chrono::Utc::now().timestamp();
+        let address = DockerRuntime::address();
+        let cached = self
+            .capacity_cache
+            .as_ref()
+            .and_then(|path| std::fs::read(path).ok())
+            .and_then(|bytes| serde_json::from_slice::<CachedCapacity>(&bytes).ok())
+            .filter(|c| c.address == address && (0..CAPACITY_TTL_SECS).contains(&(now - c.fetched_unix)));
+        let (cpus, memory_bytes) = match cached {
+            Some(c) => (c.cpus, c.memory_bytes),
+            None => {
+                let info = self.docker.info().await?;
+                let fresh = CachedCapacity {
+                    address,
+                    fetched_unix: now,
+                    cpus: info.ncpu.unwrap_or(1) as f64,
+                    memory_bytes: info.mem_total.unwrap_or(0).max(0) as u64,
+                };
+                if let (Some(path), Ok(bytes)) = (&self.capacity_cache, serde_json::to_vec(&fresh)) {
+                    // Written whole then renamed, so a reader never sees half a file.
+                    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+                    if std::fs::write(&tmp, bytes).is_ok() {
+                        let _ = std::fs::rename(&tmp, path);
+                    }
+                }
+                (fresh.cpus, fresh.memory_bytes)
+            }
+        };
         Ok(Capacity {
-            cpus: info.ncpu.unwrap_or(1) as f64,
-            memory_bytes: info.mem_total.unwrap_or(0).max(0) as u64,
+            cpus,
+            memory_bytes,
             gpus: super::local::host_gpus(),
         })
     }
@@ -117,13 +159,21 @@ impl Runtime for DockerRuntime {
                 port_bindings: Some(port_bindings),
                 // An init process forwards SIGTERM to the command, so stop is quick.
                 init: Some(true),
+                log_config: Some(HostConfigLogConfig {
+                    typ: Some("json-file".into()),
+                    // mlbench's log file keeps the output; Docker's copy is only the buffer a
+                    // follower reads from. A daemon's small rotation (e.g. 3 × 10 MB) drops
+                    // lines the follower has not read yet when a job prints fast.
+                    config: Some(HashMap::from([
+                        ("max-size".to_string(), "1g".to_string()),
+                        ("max-file".to_string(), "2".to_string()),
+                    ])),
+                }),
                 ..Default::default()
             }),
             ..Default::default()
         };
-        let options = CreateContainerOptionsBuilder::default()
-            .name(&spec.name)
-            .build();
+        let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
         let created = self.docker.create_container(Some(options), body).await.map_err(|e| match e {
             BollardError::DockerResponseServerError { status_code: 404, .. } => Error::NotFound(format!(
                 "image {} is not present locally: build it with `mlbench images build` or pull it with `mlbench images pull`",
@@ -186,9 +236,7 @@ impl Runtime for DockerRuntime {
             };
             let (stream, message) = match frame {
                 LogOutput::StdOut { message } => (Stream::Stdout, message),
-                LogOutput::StdErr { message } | LogOutput::Console { message } => {
-                    (Stream::Stderr, message)
-                }
+                LogOutput::StdErr { message } | LogOutput::Console { message } => (Stream::Stderr, message),
                 LogOutput::StdIn { .. } => continue,
             };
             lines
@@ -198,8 +246,7 @@ impl Runtime for DockerRuntime {
         lines
             .finish(log)
             .map_err(|e| Error::io("cannot write the job log", e))?;
-        log.flush()
-            .map_err(|e| Error::io("cannot write the job log", e))
+        log.flush().map_err(|e| Error::io("cannot write the job log", e))
     }
 
     async fn exit_status(&self, handle: &str) -> Result<Option<Exit>> {
@@ -209,17 +256,10 @@ impl Runtime for DockerRuntime {
             Err(err) => return Err(err.into()),
         };
         let state = inspected.state.unwrap_or_default();
-        if state.running == Some(true)
-            || state.restarting == Some(true)
-            || state.paused == Some(true)
-        {
+        if state.running == Some(true) || state.restarting == Some(true) || state.paused == Some(true) {
             return Ok(None);
         }
-        if state
-            .started_at
-            .as_deref()
-            .is_none_or(|t| t.starts_with("0001-"))
-        {
+        if state.started_at.as_deref().is_none_or(|t| t.starts_with("0001-")) {
             return Ok(Some(Exit::Vanished));
         }
         Ok(Some(Exit::Code {

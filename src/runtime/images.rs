@@ -40,17 +40,8 @@ impl DockerRuntime {
         let mut rows: Vec<ImageRow> = images
             .into_iter()
             .map(|i| ImageRow {
-                tags: i
-                    .repo_tags
-                    .into_iter()
-                    .filter(|t| t != "<none>:<none>")
-                    .collect(),
-                id: i
-                    .id
-                    .trim_start_matches("sha256:")
-                    .chars()
-                    .take(12)
-                    .collect(),
+                tags: i.repo_tags.into_iter().filter(|t| t != "<none>:<none>").collect(),
+                id: i.id.trim_start_matches("sha256:").chars().take(12).collect(),
                 size_bytes: i.size,
                 created_unix: i.created,
             })
@@ -62,9 +53,7 @@ impl DockerRuntime {
     pub async fn image_exists(&self, name: &str) -> Result<bool> {
         match self.docker.inspect_image(name).await {
             Ok(_) => Ok(true),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(false),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
             Err(err) => Err(err.into()),
         }
     }
@@ -75,9 +64,7 @@ impl DockerRuntime {
                 .config
                 .and_then(|c| c.labels)
                 .and_then(|mut l| l.remove(label))),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(None),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
             Err(err) => Err(err.into()),
         }
     }
@@ -131,8 +118,7 @@ impl DockerRuntime {
             )));
         }
         let tar = tar_folder(context)?;
-        self.build_from_tar(tar, dockerfile, tag, labels, output)
-            .await
+        self.build_from_tar(tar, dockerfile, tag, labels, output).await
     }
 
     async fn build_from_tar(
@@ -150,9 +136,9 @@ impl DockerRuntime {
             .forcerm(true)
             .labels(labels)
             .build();
-        let mut stream =
-            self.docker
-                .build_image(options, None, Some(bollard::body_full(tar.into())));
+        let mut stream = self
+            .docker
+            .build_image(options, None, Some(bollard::body_full(tar.into())));
         while let Some(item) = stream.next().await {
             let info: BuildInfo = item?;
             if let Some(message) = info.error_detail.and_then(|d| d.message) {
@@ -181,15 +167,13 @@ impl DockerRuntime {
         output: impl FnMut(&str),
     ) -> Result<(String, bool)> {
         let tag = runtime_tag();
-        let exe =
-            std::env::current_exe().map_err(|e| Error::io("cannot find the mlbench binary", e))?;
+        let exe = std::env::current_exe().map_err(|e| Error::io("cannot find the mlbench binary", e))?;
         let binary = std::fs::read(&exe).map_err(Error::at(&exe, "cannot read"))?;
         let digest: String = Sha256::digest(&binary)
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        if !force && self.image_label(&tag, BINARY_LABEL).await?.as_deref() == Some(digest.as_str())
-        {
+        if !force && self.image_label(&tag, BINARY_LABEL).await?.as_deref() == Some(digest.as_str()) {
             return Ok((tag, false));
         }
         let tar = runtime_context(&exe, &binary)?;
@@ -294,10 +278,7 @@ mod tests {
     #[test]
     fn tags_split_after_the_last_slash() {
         assert_eq!(split_tag("python:3.11"), ("python", "3.11"));
-        assert_eq!(
-            split_tag("localhost:5000/x"),
-            ("localhost:5000/x", "latest")
-        );
+        assert_eq!(split_tag("localhost:5000/x"), ("localhost:5000/x", "latest"));
         assert_eq!(split_tag("localhost:5000/x:v1"), ("localhost:5000/x", "v1"));
         assert_eq!(split_tag("busybox"), ("busybox", "latest"));
     }

@@ -89,9 +89,8 @@ impl Runtime for LocalRuntime {
             .and_then(|p| p.parent().map(|d| d.to_path_buf()))
         {
             let path = std::env::var_os("PATH").unwrap_or_default();
-            let joined =
-                std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&path)))
-                    .map_err(|e| Error::Other(e.to_string()))?;
+            let joined = std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&path)))
+                .map_err(|e| Error::Other(e.to_string()))?;
             command.env("PATH", joined);
         }
         for var in &spec.env {
@@ -156,8 +155,7 @@ impl Runtime for LocalRuntime {
         for reader in readers.into_iter().flatten() {
             let _ = reader.await;
         }
-        log.flush()
-            .map_err(|e| Error::io("cannot write the job log", e))
+        log.flush().map_err(|e| Error::io("cannot write the job log", e))
     }
 
     async fn exit_status(&self, handle: &str) -> Result<Option<Exit>> {

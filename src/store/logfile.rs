@@ -54,9 +54,7 @@ pub fn parse_record(line: &[u8]) -> Option<Record<'_>> {
 }
 
 pub fn now_ts() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.9fZ")
-        .to_string()
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
 }
 
 /// Turns Docker's RFC3339Nano time (trailing fraction zeros trimmed, always UTC) into the
@@ -155,11 +153,7 @@ pub fn prepare_resume(path: &Path) -> io::Result<Option<ResumePoint>> {
 
 /// Calls `each` with the lines of `file[..end]` (which ends with a newline) from the last to the
 /// first, until it returns false.
-fn each_line_backwards(
-    file: &mut File,
-    end: u64,
-    mut each: impl FnMut(&[u8]) -> bool,
-) -> io::Result<()> {
+fn each_line_backwards(file: &mut File, end: u64, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
     let mut pos = end.saturating_sub(1); // the final newline ends the last line
     let mut pending: Vec<u8> = Vec::new(); // the start of the region read so far: maybe a partial line
     let mut chunk = vec![0u8; 1 << 16];
@@ -243,6 +237,11 @@ impl LogTail {
         })
     }
 
+    /// How far the file has been read.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
     /// Calls `each` for every complete line written since the last call.
     pub fn read_new(&mut self, mut each: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
         self.file.seek(SeekFrom::Start(self.offset))?;
@@ -304,14 +303,8 @@ mod tests {
 
     #[test]
     fn docker_times_become_fixed_width() {
-        assert_eq!(
-            &ts("2026-11-23T12:00:01.5Z"),
-            b"2026-11-23T12:00:01.500000000Z"
-        );
-        assert_eq!(
-            &ts("2026-11-23T12:00:01Z"),
-            b"2026-11-23T12:00:01.000000000Z"
-        );
+        assert_eq!(&ts("2026-11-23T12:00:01.5Z"), b"2026-11-23T12:00:01.500000000Z");
+        assert_eq!(&ts("2026-11-23T12:00:01Z"), b"2026-11-23T12:00:01.000000000Z");
         assert_eq!(
             &ts("2026-11-23T12:00:01.123456789Z"),
             b"2026-11-23T12:00:01.123456789Z"
@@ -327,8 +320,7 @@ mod tests {
         let mut w = LogWriter::open(&path).unwrap();
         w.write(&ts("2026-11-23T12:00:01Z"), Stream::Stderr, b"oops")
             .unwrap();
-        w.write(&ts("2026-11-23T12:00:02Z"), Stream::Stdout, b"")
-            .unwrap();
+        w.write(&ts("2026-11-23T12:00:02Z"), Stream::Stdout, b"").unwrap();
         w.flush().unwrap();
         let mut seen = Vec::new();
         LogTail::open(&path, 0)
@@ -356,11 +348,7 @@ mod tests {
         // Enough lines to cross the 64 KiB read chunk.
         for i in 0..5000 {
             w.write(
-                &ts(&format!(
-                    "2026-11-23T12:00:{:02}.{:03}Z",
-                    i / 1000,
-                    i % 1000
-                )),
+                &ts(&format!("2026-11-23T12:00:{:02}.{:03}Z", i / 1000, i % 1000)),
                 Stream::Stdout,
                 b"x-padding-padding",
             )
@@ -402,10 +390,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         assert_eq!(prepare_resume(&path).unwrap(), None);
-        LogWriter::open(&path)
-            .unwrap()
-            .note("building image")
-            .unwrap();
+        LogWriter::open(&path).unwrap().note("building image").unwrap();
         assert_eq!(prepare_resume(&path).unwrap(), None);
     }
 

@@ -90,26 +90,16 @@ impl Sandbox {
             if done(job["state"].as_str().unwrap()) {
                 return job;
             }
-            assert!(
-                Instant::now() < deadline,
-                "job {id} stayed {}",
-                job["state"]
-            );
+            assert!(Instant::now() < deadline, "job {id} stayed {}", job["state"]);
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     /// The job's log records as (stream, text).
     pub fn log_records(&self, id: i64) -> Vec<(char, String)> {
-        let text =
-            std::fs::read_to_string(self.home.join(format!("jobs/{id}/output.log"))).unwrap();
+        let text = std::fs::read_to_string(self.home.join(format!("jobs/{id}/output.log"))).unwrap();
         text.lines()
-            .map(|l| {
-                (
-                    l.as_bytes()[31] as char,
-                    l.get(33..).unwrap_or("").to_string(),
-                )
-            })
+            .map(|l| (l.as_bytes()[31] as char, l.get(33..).unwrap_or("").to_string()))
             .collect()
     }
 
@@ -125,12 +115,7 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         if let Some(label) = self.label() {
             let ids = Command::new("docker")
-                .args([
-                    "ps",
-                    "-aq",
-                    "--filter",
-                    &format!("label=mlbench.home={label}"),
-                ])
+                .args(["ps", "-aq", "--filter", &format!("label=mlbench.home={label}")])
                 .output();
             if let Ok(ids) = ids {
                 for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
