@@ -71,7 +71,7 @@ fn job_field(home: &Path, id: &str, field: &str) -> serde_json::Value {
     jobs.as_array()
         .unwrap()
         .iter()
-        .find(|j| j["id"].to_string() == id)
+        .find(|j| j["id"].as_i64().map(|n| n.to_string()).as_deref() == Some(id))
         .unwrap()[field]
         .clone()
 }
