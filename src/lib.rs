@@ -7,6 +7,8 @@ pub mod domain;
 pub mod engine;
 mod error;
 pub mod home;
+pub mod ml;
+pub mod plot;
 pub mod runtime;
 pub mod store;
 pub mod workspace;

@@ -3,6 +3,7 @@
 mod follow;
 mod images;
 mod jobs;
+mod ml;
 mod project;
 mod storage;
 mod table;
@@ -78,6 +79,16 @@ enum Command {
         #[arg(long, value_name = "SECS")]
         grace: Option<u64>,
     },
+    /// Train a model on a CSV file and write model.json (the built-in trainer, for jobs).
+    Train(ml::TrainArgs),
+    /// A job's metrics, read from its output: last value, min, max and count per series.
+    Metrics {
+        job: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Draw a job's fit as PNG: the data as points, the fitted line, the equation as title.
+    Plot(ml::PlotArgs),
     /// A project's persistent /storage.
     Storage {
         #[command(subcommand)]
@@ -200,6 +211,11 @@ pub fn main() -> ExitCode {
 }
 
 async fn dispatch(command: Command) -> Result<ExitCode> {
+    // The trainer runs inside jobs, where there is no mlbench home to open.
+    let command = match command {
+        Command::Train(args) => return ml::train(args).map(|_| ExitCode::SUCCESS),
+        other => other,
+    };
     let mut engine = Engine::open()?;
     let ok = Ok(ExitCode::SUCCESS);
     match command {
@@ -253,6 +269,9 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 },
         } => storage::get(&engine, &project, &path, output).and(ok),
         Command::Demo { detach } => jobs::demo(&mut engine, detach).await,
+        Command::Train(_) => unreachable!("handled above"),
+        Command::Metrics { job, json } => ml::metrics(&engine, job, json).and(ok),
+        Command::Plot(args) => ml::plot(&engine, args).and(ok),
         Command::Supervise { job, handover } => {
             let runtime = crate::engine::AnyRuntime::of(engine.store.job(job)?.runtime, &engine.home).await?;
             crate::with_runtime!(&runtime, rt => crate::engine::supervisor::supervise(&mut engine, rt, job, handover).await)

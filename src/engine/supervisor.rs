@@ -3,9 +3,9 @@
 //! any moment; a new one (see [`super::reconcile`]) picks up where the store and the log file
 //! say the job is.
 
-use std::path::Path;
 use std::time::Duration;
 
+use super::output::JobOutput;
 use super::reconcile::acquire_supervisor_lock;
 use super::{Engine, job_labels};
 use crate::domain::JobState;
@@ -229,10 +229,9 @@ async fn prepare_and_launch<R: Runtime + ImagePreparer>(
 /// container. A follow that ends while the job still runs (the engine restarted, a network
 /// hiccup) is resumed from the log file.
 async fn follow_to_end<R: Runtime>(engine: &mut Engine, runtime: &R, job: i64, handle: &str) -> Result<()> {
-    let path = engine.home.job_log(job);
     let mut failures = 0u32;
     loop {
-        if let Err(err) = append_output(runtime, &path, handle, true).await {
+        if let Err(err) = append_output(engine, runtime, job, handle, true).await {
             failures += 1;
             eprintln!("job {job}: following its output failed ({err}); trying again");
             if failures > 30 {
@@ -249,7 +248,7 @@ async fn follow_to_end<R: Runtime>(engine: &mut Engine, runtime: &R, job: i64, h
             Some(Exit::Code { code, oom_killed }) => {
                 // A live follow can end before it has read everything the container wrote
                 // (seen with Docker 20.10's json-file driver on a fast burst): read the rest.
-                append_output(runtime, &path, handle, false).await?;
+                append_output(engine, runtime, job, handle, false).await?;
                 let stop_requested = engine.store.job(job)?.stop_requested;
                 let state = JobState::from_exit(code, oom_killed, stop_requested);
                 let detail = (state == JobState::OomKilled)
@@ -265,9 +264,17 @@ async fn follow_to_end<R: Runtime>(engine: &mut Engine, runtime: &R, job: i64, h
     }
 }
 
-/// Appends the job's output after what the log file already holds.
-async fn append_output<R: Runtime>(runtime: &R, path: &Path, handle: &str, live: bool) -> Result<()> {
-    let resume = logfile::prepare_resume(path).map_err(Error::at(path, "cannot read"))?;
-    let mut log = LogWriter::open(path).map_err(Error::at(path, "cannot open"))?;
-    runtime.follow(handle, resume, &mut log, live).await
+/// Appends the job's output after what the log file already holds, recording its metrics.
+async fn append_output<R: Runtime>(
+    engine: &mut Engine,
+    runtime: &R,
+    job: i64,
+    handle: &str,
+    live: bool,
+) -> Result<()> {
+    let path = engine.home.job_log(job);
+    let resume = logfile::prepare_resume(&path).map_err(Error::at(&path, "cannot read"))?;
+    let log = LogWriter::open(&path).map_err(Error::at(&path, "cannot open"))?;
+    let mut output = JobOutput::new(log, &mut engine.store, job)?;
+    runtime.follow(handle, resume, &mut output, live).await
 }

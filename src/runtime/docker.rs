@@ -16,7 +16,7 @@ use futures_util::{FutureExt, StreamExt};
 
 use super::{Exit, LaunchSpec, Runtime, RuntimeKind};
 use crate::domain::Capacity;
-use crate::store::logfile::{LogWriter, ResumeFilter, ResumePoint, Stream, normalize_docker_ts};
+use crate::store::logfile::{OutputSink, ResumeFilter, ResumePoint, Stream, normalize_docker_ts};
 use crate::{Error, Result};
 
 pub const JOB_LABEL: &str = "mlbench.job";
@@ -204,7 +204,7 @@ impl Runtime for DockerRuntime {
         &self,
         handle: &str,
         resume: Option<ResumePoint>,
-        log: &mut LogWriter,
+        log: &mut impl OutputSink,
         live: bool,
     ) -> Result<()> {
         let since = resume.as_ref().map_or(0, |r| r.unix_secs);
@@ -303,7 +303,7 @@ impl LineAssembler {
         }
     }
 
-    fn push(&mut self, stream: Stream, frame: &[u8], log: &mut LogWriter) -> std::io::Result<()> {
+    fn push(&mut self, stream: Stream, frame: &[u8], log: &mut impl OutputSink) -> std::io::Result<()> {
         let slot = usize::from(stream == Stream::Stderr);
         let mut rest = frame;
         while !rest.is_empty() {
@@ -329,22 +329,22 @@ impl LineAssembler {
             }
             let text = text.strip_suffix(b"\r").unwrap_or(text);
             if self.partial[slot].is_empty() {
-                log.write(&ts, stream, text)?;
+                log.line(&ts, stream, text)?;
             } else {
                 let mut line = std::mem::take(&mut self.partial[slot]);
                 line.extend_from_slice(text);
-                log.write(&ts, stream, &line)?;
+                log.line(&ts, stream, &line)?;
             }
         }
         Ok(())
     }
 
     /// A last line without a newline is still output.
-    fn finish(&mut self, log: &mut LogWriter) -> std::io::Result<()> {
+    fn finish(&mut self, log: &mut impl OutputSink) -> std::io::Result<()> {
         for (slot, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
             if !self.partial[slot].is_empty() {
                 let line = std::mem::take(&mut self.partial[slot]);
-                log.write(crate::store::logfile::now_ts().as_bytes(), stream, &line)?;
+                log.line(crate::store::logfile::now_ts().as_bytes(), stream, &line)?;
             }
         }
         Ok(())
@@ -354,6 +354,7 @@ impl LineAssembler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::logfile::LogWriter;
 
     #[test]
     fn frames_become_lines_and_split_lines_are_joined() {

@@ -13,7 +13,7 @@ use tokio::process::Child;
 
 use super::{Exit, LaunchSpec, Runtime, RuntimeKind};
 use crate::domain::Capacity;
-use crate::store::logfile::{LogWriter, ResumePoint, Stream, now_ts};
+use crate::store::logfile::{OutputSink, ResumePoint, Stream, now_ts};
 use crate::{Error, Result};
 
 #[derive(Default)]
@@ -125,7 +125,7 @@ impl Runtime for LocalRuntime {
         &self,
         handle: &str,
         _resume: Option<ResumePoint>,
-        log: &mut LogWriter,
+        log: &mut impl OutputSink,
         _live: bool,
     ) -> Result<()> {
         let (stdout, stderr) = {
@@ -145,7 +145,7 @@ impl Runtime for LocalRuntime {
         ];
         drop(tx);
         while let Some((stream, line)) = rx.recv().await {
-            log.write(now_ts().as_bytes(), stream, &line)
+            log.line(now_ts().as_bytes(), stream, &line)
                 .map_err(|e| Error::io("cannot write the job log", e))?;
             if rx.is_empty() {
                 log.flush()

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::domain::{Capacity, EnvVar, MachineType, PortMapping};
-use crate::store::logfile::{LogWriter, ResumePoint};
+use crate::store::logfile::{OutputSink, ResumePoint};
 use crate::{Error, Result};
 
 pub use docker::DockerRuntime;
@@ -101,7 +101,7 @@ pub trait Runtime {
         &self,
         handle: &str,
         resume: Option<ResumePoint>,
-        log: &mut LogWriter,
+        log: &mut impl OutputSink,
         live: bool,
     ) -> Result<()>;
 

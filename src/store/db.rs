@@ -11,7 +11,8 @@ use crate::runtime::RuntimeKind;
 use crate::{Error, Result};
 
 /// Each entry moves the schema one version up; `PRAGMA user_version` records how far a file is.
-const MIGRATIONS: &[&str] = &["CREATE TABLE projects (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE projects (
         id INTEGER PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
         created_at TEXT NOT NULL
@@ -32,7 +33,25 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE projects (
         supervisor_pid INTEGER,
         stop_requested INTEGER NOT NULL DEFAULT 0
     );
-    CREATE INDEX jobs_by_state ON jobs(state);"];
+    CREATE INDEX jobs_by_state ON jobs(state);",
+    "CREATE TABLE metrics (
+        job_id INTEGER NOT NULL REFERENCES jobs(id),
+        key TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        value REAL NOT NULL,
+        PRIMARY KEY (job_id, key, step)
+    ) WITHOUT ROWID;",
+];
+
+/// One metric series of a job, summed up.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricSummary {
+    pub key: String,
+    pub last: f64,
+    pub min: f64,
+    pub max: f64,
+    pub count: i64,
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ProjectRecord {
@@ -346,6 +365,51 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Adds metric points; a point seen again (a follow resumed over it) replaces itself.
+    pub fn insert_metrics(&mut self, job: i64, points: &[(String, i64, f64)]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR REPLACE INTO metrics (job_id, key, step, value) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (key, step, value) in points {
+                stmt.execute(params![job, key, step, value])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The last step of each of the job's series, so numbering goes on after a restart.
+    pub fn metric_steps(&self, job: i64) -> Result<std::collections::HashMap<String, i64>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, MAX(step) FROM metrics WHERE job_id = ?1 GROUP BY key")?;
+        let rows = stmt.query_map([job], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn metric_summaries(&self, job: i64) -> Result<Vec<MetricSummary>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT key,
+                    (SELECT value FROM metrics l WHERE l.job_id = m.job_id AND l.key = m.key ORDER BY step DESC LIMIT 1),
+                    MIN(value), MAX(value), COUNT(*)
+             FROM metrics m WHERE job_id = ?1 GROUP BY key ORDER BY key",
+        )?;
+        let rows = stmt.query_map([job], |r| {
+            Ok(MetricSummary {
+                key: r.get(0)?,
+                last: r.get(1)?,
+                min: r.get(2)?,
+                max: r.get(3)?,
+                count: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
 impl rusqlite::ToSql for JobState {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         Ok(self.as_str().into())
@@ -412,6 +476,18 @@ mod tests {
             (JobState::Failed, Some(3), Some("abc"))
         );
         assert_eq!(store.projects().unwrap()[0].jobs, 1);
+        let points = [
+            ("MSE".to_string(), 0, 3.0),
+            ("MSE".to_string(), 1, 2.0),
+            ("MSE".to_string(), 1, 2.0),
+        ];
+        store.insert_metrics(id, &points).unwrap();
+        let summary = &store.metric_summaries(id).unwrap()[0];
+        assert_eq!(
+            (summary.last, summary.min, summary.max, summary.count),
+            (2.0, 2.0, 3.0, 2)
+        );
+        assert_eq!(store.metric_steps(id).unwrap()["MSE"], 1);
     }
 
     #[test]

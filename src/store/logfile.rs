@@ -76,6 +76,23 @@ pub fn normalize_docker_ts(raw: &[u8]) -> Option<[u8; TS_LEN]> {
     Some(out)
 }
 
+/// Where a follower puts each output line: the log file, and whatever reads along with it.
+pub trait OutputSink {
+    fn line(&mut self, ts: &[u8], stream: Stream, text: &[u8]) -> io::Result<()>;
+    /// Called when the source has nothing more ready: written lines must reach their target.
+    fn flush(&mut self) -> io::Result<()>;
+}
+
+impl OutputSink for LogWriter {
+    fn line(&mut self, ts: &[u8], stream: Stream, text: &[u8]) -> io::Result<()> {
+        self.write(ts, stream, text)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
 pub struct LogWriter {
     out: BufWriter<File>,
 }
@@ -100,10 +117,6 @@ impl LogWriter {
         for line in text.lines() {
             self.write(now_ts().as_bytes(), Stream::Note, line.as_bytes())?;
         }
-        self.out.flush()
-    }
-
-    pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 }

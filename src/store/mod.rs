@@ -3,4 +3,4 @@
 mod db;
 pub mod logfile;
 
-pub use db::{JobRecord, ProjectRecord, Store};
+pub use db::{JobRecord, MetricSummary, ProjectRecord, Store};

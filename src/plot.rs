@@ -1,0 +1,134 @@
+//! The fit chart as PNG (plotters, with an embedded font: no system font libraries needed):
+//! the data as a scatter, the fitted line, the equation as the title.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::{Error, Result};
+
+const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSansMono.ttf");
+const FONT_NAME: &str = "mlbench-mono";
+pub const WIDTH: u32 = 960;
+pub const HEIGHT: u32 = 640;
+
+pub struct FitChart<'a> {
+    pub x_name: &'a str,
+    pub y_name: &'a str,
+    pub intercept: f64,
+    pub slope: f64,
+    pub points: &'a [(f64, f64)],
+}
+
+/// "y = 25792.20 + 9449.96·x"
+pub fn equation(chart: &FitChart) -> String {
+    let sign = if chart.slope < 0.0 { '-' } else { '+' };
+    format!(
+        "{} = {:.2} {sign} {:.2}·{}",
+        chart.y_name,
+        chart.intercept,
+        chart.slope.abs(),
+        chart.x_name
+    )
+}
+
+fn plot_error(e: impl std::fmt::Display) -> Error {
+    Error::Other(format!("cannot draw the chart: {e}"))
+}
+
+pub fn write_png(chart: &FitChart, path: &Path) -> Result<()> {
+    if chart.points.is_empty() {
+        return Err(Error::Invalid("there are no data points to draw".into()));
+    }
+    // Registering twice is harmless; the font is needed before the first text is drawn.
+    let _ = plotters::style::register_font(FONT_NAME, FontStyle::Normal, FONT);
+    let (mut x_min, mut x_max, mut y_min, mut y_max) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in chart.points {
+        (x_min, x_max, y_min, y_max) = (x_min.min(x), x_max.max(x), y_min.min(y), y_max.max(y));
+    }
+    let line = |x: f64| chart.intercept + chart.slope * x;
+    for y in [line(x_min), line(x_max)] {
+        (y_min, y_max) = (y_min.min(y), y_max.max(y));
+    }
+    let pad = |lo: f64, hi: f64| {
+        let p = ((hi - lo) * 0.05).max(1e-9);
+        (lo - p)..(hi + p)
+    };
+    if path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_none_or(|e| !e.eq_ignore_ascii_case("png"))
+    {
+        return Err(Error::Invalid(format!(
+            "{} does not end in .png: the chart is a PNG image",
+            path.display()
+        )));
+    }
+    // Drawn beside the target, then renamed over it: no half-written image is ever there.
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.partial.png"));
+    {
+        let root = BitMapBackend::new(&tmp, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let mut ctx = ChartBuilder::on(&root)
+            .caption(equation(chart), (FONT_NAME, 24))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(90)
+            .build_cartesian_2d(pad(x_min, x_max), pad(y_min, y_max))
+            .map_err(plot_error)?;
+        ctx.configure_mesh()
+            .x_desc(chart.x_name)
+            .y_desc(chart.y_name)
+            .label_style((FONT_NAME, 14))
+            .axis_desc_style((FONT_NAME, 16))
+            .draw()
+            .map_err(plot_error)?;
+        ctx.draw_series(LineSeries::new(
+            [(x_min, line(x_min)), (x_max, line(x_max))],
+            RED.stroke_width(2),
+        ))
+        .map_err(plot_error)?;
+        ctx.draw_series(
+            chart
+                .points
+                .iter()
+                .map(|&(x, y)| Circle::new((x, y), 4, BLUE.mix(0.6).filled())),
+        )
+        .map_err(plot_error)?;
+        root.present().map_err(plot_error)?;
+    }
+    std::fs::rename(&tmp, path).map_err(Error::at(path, "cannot write"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chart_is_a_png_of_the_expected_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fit.png");
+        let points: Vec<(f64, f64)> = (0..20)
+            .map(|i| (i as f64, 100.0 + 2.0 * i as f64 + (i % 3) as f64))
+            .collect();
+        let chart = FitChart {
+            x_name: "x",
+            y_name: "y",
+            intercept: 100.0,
+            slope: 2.0,
+            points: &points,
+        };
+        assert_eq!(equation(&chart), "y = 100.00 + 2.00·x");
+        write_png(&chart, &path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        // IHDR: width and height, big-endian, right after the chunk header.
+        let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+        let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+        assert_eq!((width, height), (WIDTH, HEIGHT));
+    }
+}
