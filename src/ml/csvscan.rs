@@ -114,8 +114,22 @@ pub fn scan(path: &Path, header: &Header, selection: &Selection, split: Split) -
     let file = File::open(path).map_err(Error::at(path, "cannot read"))?;
     let len = file.metadata().map_err(Error::at(path, "cannot read"))?.len();
     let features = selection.columns.len() - 1;
+    let mut by_column: Vec<(usize, usize)> = selection
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(slot, &c)| (c, slot))
+        .collect();
+    by_column.sort_unstable();
+    let mut slot_of_column = vec![None; by_column.last().map_or(0, |(c, _)| c + 1)];
+    for &(column, slot) in &by_column {
+        slot_of_column[column] = Some(slot);
+    }
     let context = ScanContext {
         file: &file,
+        stop_on_quote: false,
+        by_column,
+        slot_of_column,
         selection,
         split,
         shift: None,
@@ -136,6 +150,7 @@ pub fn scan(path: &Path, header: &Header, selection: &Selection, split: Split) -
     };
     let context = ScanContext {
         shift: Some(&shift),
+        stop_on_quote: true,
         ..context
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).max(1) as u64;
@@ -195,8 +210,21 @@ enum Partial {
     Quoted,
 }
 
+/// How a pass over a range ended.
+enum Scanned {
+    Done,
+    /// A quote character was seen (only looked for when `stop_on_quote`).
+    Quoted,
+}
+
 struct ScanContext<'a> {
     file: &'a File,
+    /// The parallel pass stops at quotes; the first-row read handles them itself.
+    stop_on_quote: bool,
+    /// (column, slot) pairs in column order, for one left-to-right walk over a row.
+    by_column: Vec<(usize, usize)>,
+    /// For each column up to the last wanted one, the slot it fills.
+    slot_of_column: Vec<Option<usize>>,
     selection: &'a Selection,
     split: Split,
     shift: Option<&'a Shift>,
@@ -211,12 +239,7 @@ impl ScanContext<'_> {
         let shift = self.shift.expect("shift is known before the parallel pass");
         let mut shifted = vec![0.0; features];
         let mut values = vec![0.0; features + 1];
-        let mut quoted = false;
         let outcome = self.each_line(start, end, data_start, |offset, line| {
-            if line.contains(&b'"') {
-                quoted = true;
-                return Ok(false);
-            }
             if !self.parse_line(offset, line, &mut values)? {
                 return Ok(true);
             }
@@ -231,11 +254,9 @@ impl ScanContext<'_> {
             stats.add(&shifted, values[features] - shift.y);
             Ok(true)
         });
-        outcome?;
-        Ok(if quoted {
-            Partial::Quoted
-        } else {
-            Partial::Sums(train, test)
+        Ok(match outcome? {
+            Scanned::Quoted => Partial::Quoted,
+            Scanned::Done => Partial::Sums(train, test),
         })
     }
 
@@ -247,7 +268,7 @@ impl ScanContext<'_> {
         end: u64,
         data_start: u64,
         mut each: impl FnMut(u64, &[u8]) -> std::result::Result<bool, RowError>,
-    ) -> std::result::Result<(), RowError> {
+    ) -> std::result::Result<Scanned, RowError> {
         let io_error = |e: std::io::Error| RowError {
             offset: start,
             column: None,
@@ -265,20 +286,23 @@ impl ScanContext<'_> {
         };
         loop {
             let n = self.file.read_at(&mut buf[filled..], pos).map_err(io_error)?;
+            if self.stop_on_quote && memchr::memchr(b'"', &buf[filled..filled + n]).is_some() {
+                return Ok(Scanned::Quoted);
+            }
             pos += n as u64;
             filled += n;
             let eof = n == 0;
             let mut consumed = 0usize;
             loop {
                 let rest = &buf[consumed..filled];
-                let (line, next) = match rest.iter().position(|b| *b == b'\n') {
+                let (line, next) = match memchr::memchr(b'\n', rest) {
                     Some(nl) => (&rest[..nl], consumed + nl + 1),
                     None if eof && !rest.is_empty() => (rest, filled),
                     None => break,
                 };
                 let line_offset = buf_offset + consumed as u64;
                 if line_offset >= end {
-                    return Ok(());
+                    return Ok(Scanned::Done);
                 }
                 consumed = next;
                 if skipping {
@@ -287,11 +311,11 @@ impl ScanContext<'_> {
                 }
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
                 if !each(line_offset, line)? {
-                    return Ok(());
+                    return Ok(Scanned::Done);
                 }
             }
             if eof {
-                return Ok(());
+                return Ok(Scanned::Done);
             }
             // Keep the unfinished line; grow the block for lines longer than it.
             buf.copy_within(consumed..filled, 0);
@@ -310,33 +334,35 @@ impl ScanContext<'_> {
         line: &[u8],
         values: &mut [f64],
     ) -> std::result::Result<bool, RowError> {
+        if self.parse_plain_line(line, values) {
+            return Ok(true);
+        }
         if line.iter().all(u8::is_ascii_whitespace) {
             return Ok(false);
         }
-        let comma: fn(&u8) -> bool = |b| *b == b',';
-        let mut fields = line.split(comma);
+        // Walk the fields left to right once, taking the wanted ones in column order.
+        let mut field_start = 0usize;
         let mut index = 0usize;
-        let mut field = fields.next();
-        for (slot, &column) in self.selection.columns.iter().enumerate() {
-            // Columns are wanted in any order; walk forward, or restart for an earlier one.
-            if column < index {
-                fields = line.split(comma);
-                index = 0;
-                field = fields.next();
-            }
+        let mut commas = memchr::memchr_iter(b',', line);
+        for &(column, slot) in &self.by_column {
             while index < column {
-                field = fields.next();
+                match commas.next() {
+                    Some(comma) => field_start = comma + 1,
+                    None => {
+                        let fields = memchr::memchr_iter(b',', line).count() + 1;
+                        let problem = format!("the row has {fields} fields, fewer than the header");
+                        return Err(RowError {
+                            offset,
+                            column: None,
+                            problem,
+                        });
+                    }
+                }
                 index += 1;
             }
-            let text = field.ok_or_else(|| RowError {
-                offset,
-                column: None,
-                problem: format!(
-                    "the row has {} fields, fewer than the header",
-                    line.split(|b| *b == b',').count()
-                ),
-            })?;
-            values[slot] = parse_number(text).map_err(|problem| RowError {
+            let field_end =
+                memchr::memchr(b',', &line[field_start..]).map_or(line.len(), |i| field_start + i);
+            values[slot] = parse_number(&line[field_start..field_end]).map_err(|problem| RowError {
                 offset,
                 column: Some(column),
                 problem,
@@ -346,8 +372,93 @@ impl ScanContext<'_> {
     }
 }
 
+impl ScanContext<'_> {
+    /// The common case in one pass over the bytes: every field a plain decimal, no spaces.
+    /// Returns false for anything else (the general path then parses or explains the line).
+    #[inline]
+    fn parse_plain_line(&self, line: &[u8], values: &mut [f64]) -> bool {
+        let (mut column, mut filled) = (0usize, 0usize);
+        let (mut mantissa, mut digits, mut fraction, mut negative) = (0u64, 0usize, None::<usize>, false);
+        let mut finish =
+            |column: usize, mantissa: u64, digits: usize, fraction: Option<usize>, negative: bool| {
+                let Some(&Some(slot)) = self.slot_of_column.get(column) else {
+                    return true;
+                };
+                if digits == 0 || digits > 15 {
+                    return false;
+                }
+                let value = mantissa as f64 / POW10[fraction.unwrap_or(0)];
+                values[slot] = if negative { -value } else { value };
+                filled += 1;
+                true
+            };
+        for &b in line {
+            match b {
+                b'0'..=b'9' => {
+                    mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+                    digits += 1;
+                    if let Some(f) = fraction.as_mut() {
+                        *f += 1;
+                    }
+                }
+                b'.' if fraction.is_none() => fraction = Some(0),
+                b'-' if digits == 0 && fraction.is_none() && !negative => negative = true,
+                b',' => {
+                    if !finish(column, mantissa, digits, fraction, negative) {
+                        return false;
+                    }
+                    column += 1;
+                    (mantissa, digits, fraction, negative) = (0, 0, None, false);
+                }
+                _ => return false,
+            }
+        }
+        finish(column, mantissa, digits, fraction, negative) && filled == self.by_column.len()
+    }
+}
+
+const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// Plain decimals (`-12.375`) with at most 15 digits are exact as an integer over a power of
+/// ten, and one division rounds them correctly (Clinger's fast path); anything else goes to
+/// the full parser. Both give the correctly rounded value.
+#[inline]
+fn parse_plain_decimal(text: &[u8]) -> Option<f64> {
+    let (negative, digits) = match text.first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty() || digits.len() > 16 {
+        return None;
+    }
+    let mut mantissa = 0u64;
+    let mut fraction_digits = None;
+    let mut count = 0usize;
+    for (i, &b) in digits.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                count += 1;
+            }
+            b'.' if fraction_digits.is_none() => fraction_digits = Some(digits.len() - i - 1),
+            _ => return None,
+        }
+    }
+    if count == 0 || count > 15 {
+        return None;
+    }
+    let value = mantissa as f64 / POW10[fraction_digits.unwrap_or(0)];
+    Some(if negative { -value } else { value })
+}
+
 fn parse_number(text: &[u8]) -> std::result::Result<f64, String> {
     let trimmed = text.trim_ascii();
+    if let Some(value) = parse_plain_decimal(trimmed) {
+        return Ok(value);
+    }
     match fast_float2::parse::<f64, _>(trimmed) {
         Ok(v) if v.is_finite() => Ok(v),
         Ok(_) => Err(format!(
@@ -543,6 +654,34 @@ mod tests {
         assert!(err("x,y\n").contains("no data rows"));
         assert!(err("").contains("the file is empty"));
         assert!(err("a,b\n1,2\n").contains("there is no column \"x\": the columns are \"a\", \"b\""));
+    }
+
+    #[test]
+    fn the_fast_number_path_matches_the_full_parser() {
+        for text in [
+            "0",
+            "-0",
+            "12",
+            "-12.375",
+            "103100.00",
+            "0.1",
+            "3.14159265358979",
+            "+7.",
+            ".5",
+            "99999999999999",
+        ] {
+            let full: f64 = fast_float2::parse(text.as_bytes()).unwrap();
+            assert_eq!(
+                parse_number(text.as_bytes()).unwrap().to_bits(),
+                full.to_bits(),
+                "{text}"
+            );
+        }
+        for text in ["1e5", "1234567890123456789", "0.12345678901234567"] {
+            assert!(parse_plain_decimal(text.as_bytes()).is_none(), "{text}");
+            assert!(parse_number(text.as_bytes()).is_ok(), "{text}");
+        }
+        assert!(parse_plain_decimal(b".").is_none() && parse_plain_decimal(b"-").is_none());
     }
 
     #[test]
