@@ -128,7 +128,7 @@ fn main() {
 
     // (a) submit → first log line, for a command that goes on after its first line (as a
     // training job does) and for one that exits at once.
-    let rounds = 9;
+    let rounds = 15;
     for (what, command) in [
         ("prints, then runs on", vec!["sh", "-c", "echo first; sleep 1"]),
         ("prints and exits", vec!["echo", "first"]),

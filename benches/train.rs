@@ -18,6 +18,7 @@ struct Measured {
 }
 
 /// Runs a command to its end; wall time and the child's peak resident memory (getrusage).
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives its rusage
 fn measure(cmd: &mut Command) -> Measured {
     let started = Instant::now();
     let child = cmd

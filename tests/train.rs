@@ -7,7 +7,10 @@ use std::path::Path;
 use common::{BUSYBOX, Sandbox, busybox_image, docker_available};
 
 fn sal_csv() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sal.csv").display().to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/sal.csv")
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -16,8 +19,18 @@ fn train_prints_the_tutorial_lines_and_writes_the_model() {
     let out = s.dir.path().join("model");
     let printed = s.ok(&["train", "-i", &sal_csv(), "-o", out.to_str().unwrap()]);
     let keys: Vec<&str> = printed.lines().map(|l| l.split(" : ").next().unwrap()).collect();
-    assert_eq!(keys, ["Intercept", "Slope", "MSE", "R2", &format!("Model written to {}/model.json", out.display())]);
-    let model: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("model.json")).unwrap()).unwrap();
+    assert_eq!(
+        keys,
+        [
+            "Intercept",
+            "Slope",
+            "MSE",
+            "R2",
+            &format!("Model written to {}/model.json", out.display())
+        ]
+    );
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("model.json")).unwrap()).unwrap();
     assert_eq!(model["kind"], "linear");
     assert_eq!(model["features"], serde_json::json!(["x"]));
     assert_eq!(model["target"], "y");
@@ -36,13 +49,28 @@ fn bad_data_is_one_line_and_keeps_the_old_model() {
         path.display().to_string()
     };
     let cases = [
-        (s.dir.path().join("missing.csv").display().to_string(), "no such file"),
+        (
+            s.dir.path().join("missing.csv").display().to_string(),
+            "no such file",
+        ),
         (write("empty.csv", ""), "the file is empty"),
         (write("header.csv", "x,y\n"), "no data rows"),
-        (write("text.csv", "x,y\n1,2\n2,abc\n"), "text.csv:3: column \"y\": \"abc\" is not a number"),
-        (write("nan.csv", "x,y\n1,2\nnan,3\n"), "nan.csv:3: column \"x\": \"nan\" is not a finite number"),
-        (write("const.csv", "x,y\n1,2\n1,3\n1,4\n1,5\n"), "feature \"x\" is constant"),
-        (write("one.csv", "x,y\n1,2\n"), "only 1 training rows for 2 parameters"),
+        (
+            write("text.csv", "x,y\n1,2\n2,abc\n"),
+            "text.csv:3: column \"y\": \"abc\" is not a number",
+        ),
+        (
+            write("nan.csv", "x,y\n1,2\nnan,3\n"),
+            "nan.csv:3: column \"x\": \"nan\" is not a finite number",
+        ),
+        (
+            write("const.csv", "x,y\n1,2\n1,3\n1,4\n1,5\n"),
+            "feature \"x\" is constant",
+        ),
+        (
+            write("one.csv", "x,y\n1,2\n"),
+            "only 1 training rows for 2 parameters",
+        ),
     ];
     for (input, expected) in cases {
         let out_arg = out.to_str().unwrap();
@@ -51,9 +79,21 @@ fn bad_data_is_one_line_and_keeps_the_old_model() {
         assert!(!result.status.success(), "{input} trained");
         assert_eq!(err.lines().count(), 1, "{input}: {err}");
         assert!(err.contains(expected), "{input}: {err}");
-        assert_eq!(std::fs::read(out.join("model.json")).unwrap(), before, "{input} touched the model");
+        assert_eq!(
+            std::fs::read(out.join("model.json")).unwrap(),
+            before,
+            "{input} touched the model"
+        );
     }
-    let unknown = s.run(&["train", "-i", &sal_csv(), "-o", out.to_str().unwrap(), "--y", "salary"]);
+    let unknown = s.run(&[
+        "train",
+        "-i",
+        &sal_csv(),
+        "-o",
+        out.to_str().unwrap(),
+        "--y",
+        "salary",
+    ]);
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("there is no column \"salary\""));
 }
 
@@ -69,14 +109,25 @@ fn the_demo_job_trains_in_the_runtime_image_records_metrics_and_draws_the_fit() 
     assert_eq!(job["state"], "succeeded", "{job}");
     assert!(s.home.join("projects/salary/storage/salary/model.json").exists());
     let metrics: serde_json::Value = serde_json::from_str(&s.ok(&["metrics", "1", "--json"])).unwrap();
-    let keys: Vec<&str> = metrics.as_array().unwrap().iter().map(|m| m["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = metrics
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["key"].as_str().unwrap())
+        .collect();
     assert_eq!(keys, ["Intercept", "MSE", "R2", "Slope"]);
     let png = s.dir.path().join("fit.png");
     s.ok(&["plot", "1", "-o", png.to_str().unwrap()]);
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
-    assert_eq!(u32::from_be_bytes(bytes[16..20].try_into().unwrap()), mlbench::plot::WIDTH);
-    assert_eq!(u32::from_be_bytes(bytes[20..24].try_into().unwrap()), mlbench::plot::HEIGHT);
+    assert_eq!(
+        u32::from_be_bytes(bytes[16..20].try_into().unwrap()),
+        mlbench::plot::WIDTH
+    );
+    assert_eq!(
+        u32::from_be_bytes(bytes[20..24].try_into().unwrap()),
+        mlbench::plot::HEIGHT
+    );
 }
 
 #[test]
@@ -88,11 +139,39 @@ fn a_users_own_script_gets_metrics_and_a_chart_from_them() {
     busybox_image(&s);
     s.ok(&["project", "create", "p"]);
     let repo = s.folder("code", &[]);
-    let script = "echo 'Intercept : 103100.5'; echo 'Slope : 1850'; for l in 0.9 0.5 0.25; do echo \"loss=$l\"; done";
-    s.ok(&["run", "--project", "p", "--image", BUSYBOX, "--repo", repo.to_str().unwrap(), "-f", "--", "sh", "-c", script]);
+    let script =
+        "echo 'Intercept : 103100.5'; echo 'Slope : 1850'; for l in 0.9 0.5 0.25; do echo \"loss=$l\"; done";
+    s.ok(&[
+        "run",
+        "--project",
+        "p",
+        "--image",
+        BUSYBOX,
+        "--repo",
+        repo.to_str().unwrap(),
+        "-f",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
     let metrics: serde_json::Value = serde_json::from_str(&s.ok(&["metrics", "1", "--json"])).unwrap();
-    let loss = metrics.as_array().unwrap().iter().find(|m| m["key"] == "loss").unwrap().clone();
-    assert_eq!((loss["last"].as_f64(), loss["min"].as_f64(), loss["max"].as_f64(), loss["count"].as_i64()), (Some(0.25), Some(0.25), Some(0.9), Some(3)));
+    let loss = metrics
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["key"] == "loss")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            loss["last"].as_f64(),
+            loss["min"].as_f64(),
+            loss["max"].as_f64(),
+            loss["count"].as_i64()
+        ),
+        (Some(0.25), Some(0.25), Some(0.9), Some(3))
+    );
     let png = s.dir.path().join("own.png");
     let no_data = s.run(&["plot", "1", "-o", png.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&no_data.stderr).contains("name the data set with --data"));

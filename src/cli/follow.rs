@@ -93,7 +93,8 @@ pub async fn print_log(
 }
 
 /// How long to wait before looking at a file again: quick while it grows, so a new line shows
-/// within milliseconds, slower (up to 50 ms) while it is quiet, so an idle follow costs nothing.
+/// within milliseconds, a millisecond slower each quiet look (up to 50 ms, reached after about
+/// a second), so an idle follow costs next to nothing.
 #[derive(Default)]
 pub struct Backoff {
     delay_ms: u64,
@@ -104,7 +105,7 @@ impl Backoff {
         self.delay_ms = if progressed {
             1
         } else {
-            (self.delay_ms * 2).clamp(1, 50)
+            (self.delay_ms + 1).min(50)
         };
         Duration::from_millis(self.delay_ms)
     }

@@ -63,14 +63,14 @@ pub async fn submit(
     }
     check_image(runtime, &spec, &mut progress).await?;
     let submitted = place_job(engine, &spec, runtime, &workspace, commit)?;
-    start_now(engine, runtime, submitted.job).await?;
+    start_now(engine, runtime, submitted.job, spec.build_dockerfile.is_none()).await?;
     Ok(submitted)
 }
 
 /// Launches a Docker job from here when the host has room, so the start does not wait for a
 /// new process; the supervisor then only follows. Local jobs must be children of their
 /// supervisor, and a job that waits for capacity waits in its supervisor.
-async fn start_now(engine: &mut Engine, runtime: &AnyRuntime, job: i64) -> Result<()> {
+async fn start_now(engine: &mut Engine, runtime: &AnyRuntime, job: i64, image_checked: bool) -> Result<()> {
     let AnyRuntime::Docker(docker) = runtime else {
         return spawn_supervisor(&engine.home, job, false);
     };
@@ -80,7 +80,12 @@ async fn start_now(engine: &mut Engine, runtime: &AnyRuntime, job: i64) -> Resul
         return Ok(());
     };
     spawn_supervisor(&engine.home, job, true)?;
-    if let Err(err) = Start::default().advance(engine, docker, job).await {
+    let mut start = if image_checked {
+        Start::after_image_check()
+    } else {
+        Start::default()
+    };
+    if let Err(err) = start.advance(engine, docker, job).await {
         engine
             .store
             .finish(job, JobState::Failed, None, Some(&err.to_string()))?;

@@ -49,12 +49,22 @@ pub(crate) enum Step {
 /// Takes a job from the queue to running. Whoever calls it holds the job's supervisor lock.
 #[derive(Default)]
 pub(crate) struct Start {
+    /// The image was checked a moment ago by the submit that is starting the job.
+    image_checked: bool,
     waiting_said: bool,
     /// A job taken from the queue here cannot have a container yet.
     claimed_here: bool,
 }
 
 impl Start {
+    /// For the submit that has just checked the job's image.
+    pub(crate) fn after_image_check() -> Start {
+        Start {
+            image_checked: true,
+            ..Start::default()
+        }
+    }
+
     pub(crate) async fn advance<R: Runtime + ImagePreparer>(
         &mut self,
         engine: &mut Engine,
@@ -107,19 +117,21 @@ impl Start {
                     };
                     let handle = match found {
                         Some(handle) => handle,
-                        None => match prepare_and_launch(engine, runtime, &record).await {
-                            Ok(handle) => handle,
-                            Err(err) => {
-                                let message = err.to_string();
-                                note(
-                                    engine,
-                                    job,
-                                    &format!("job failed before its command ran: {message}"),
-                                );
-                                engine.store.finish(job, JobState::Failed, None, Some(&message))?;
-                                return Ok(Step::Ended);
+                        None => {
+                            match prepare_and_launch(engine, runtime, &record, self.image_checked).await {
+                                Ok(handle) => handle,
+                                Err(err) => {
+                                    let message = err.to_string();
+                                    note(
+                                        engine,
+                                        job,
+                                        &format!("job failed before its command ran: {message}"),
+                                    );
+                                    engine.store.finish(job, JobState::Failed, None, Some(&message))?;
+                                    return Ok(Step::Ended);
+                                }
                             }
-                        },
+                        }
                     };
                     engine.store.mark_running(job, &handle)?;
                     if engine.store.job(job)?.stop_requested {
@@ -205,8 +217,11 @@ async fn prepare_and_launch<R: Runtime + ImagePreparer>(
     engine: &Engine,
     runtime: &R,
     job: &JobRecord,
+    image_checked: bool,
 ) -> Result<String> {
-    runtime.prepare_image(engine, job).await?;
+    if !image_checked {
+        runtime.prepare_image(engine, job).await?;
+    }
     let machine = engine.config.machine(&job.spec.machine)?.clone();
     let storage = engine.home.storage_dir(&job.spec.project);
     std::fs::create_dir_all(&storage).map_err(Error::at(&storage, "cannot create"))?;
