@@ -10,6 +10,7 @@ pub mod home;
 pub mod ml;
 pub mod plot;
 pub mod runtime;
+pub mod serve;
 pub mod store;
 pub mod workspace;
 

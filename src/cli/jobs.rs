@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::follow::{Backoff, FollowEnd, print_log};
 use super::{RunArgs, table};
-use crate::domain::{EnvVar, JobSpec, JobState, PortMapping, Source};
+use crate::domain::{EnvVar, JobKind, JobSpec, JobState, PortMapping, Source};
 use crate::engine::{self, AnyRuntime, Engine};
 use crate::runtime::images::runtime_tag;
 use crate::store::JobRecord;
@@ -34,6 +34,9 @@ pub async fn run(engine: &mut Engine, args: RunArgs) -> Result<ExitCode> {
         .or_else(|| engine.config.default_image.clone())
         .unwrap_or_else(runtime_tag);
     let spec = JobSpec {
+        kind: JobKind::Training,
+        deployment: None,
+        storage_read_only: false,
         project: args.project,
         machine: args
             .machine
@@ -212,6 +215,9 @@ pub async fn demo(engine: &mut Engine, detach: bool) -> Result<ExitCode> {
     std::fs::write(data.join("sal.csv"), DEMO_DATA).map_err(Error::at(&data, "cannot write to"))?;
     let command = ["mlbench", "train", "-i", "data/sal.csv", "-o", "/storage/salary"];
     let spec = JobSpec {
+        kind: JobKind::Training,
+        deployment: None,
+        storage_read_only: false,
         project: "salary".into(),
         machine: engine.config.default_machine.clone(),
         image: engine.config.default_image.clone().unwrap_or_else(runtime_tag),

@@ -5,6 +5,7 @@ mod images;
 mod jobs;
 mod ml;
 mod project;
+mod serving;
 mod storage;
 mod table;
 
@@ -89,6 +90,17 @@ enum Command {
     },
     /// Draw a job's fit as PNG: the data as points, the fitted line, the equation as title.
     Plot(ml::PlotArgs),
+    /// Serve a model over HTTP (the tutorial's routes and Open Inference Protocol v2).
+    Serve(serving::ServeArgs),
+    /// Start a deployment (a serving job per replica) and wait until it answers; `deploy stop NAME`.
+    Deploy(serving::DeployArgs),
+    /// List deployments.
+    Deployments {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask a deployment (or any server with POST /predict) for predictions.
+    Predict(serving::PredictArgs),
     /// A project's persistent /storage.
     Storage {
         #[command(subcommand)]
@@ -194,7 +206,12 @@ pub(crate) struct RunArgs {
 /// Parses the arguments, runs the command and turns any error into one line and exit code 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    // The model server wants every core; everything else waits on I/O and one thread does.
+    let mut builder = match cli.command {
+        Command::Serve(_) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("mlbench: cannot start the async runtime: {err}");
@@ -211,9 +228,10 @@ pub fn main() -> ExitCode {
 }
 
 async fn dispatch(command: Command) -> Result<ExitCode> {
-    // The trainer runs inside jobs, where there is no mlbench home to open.
+    // The trainer and the server run inside jobs, where there is no mlbench home to open.
     let command = match command {
         Command::Train(args) => return ml::train(args).map(|_| ExitCode::SUCCESS),
+        Command::Serve(args) => return serving::serve(args).await.map(|_| ExitCode::SUCCESS),
         other => other,
     };
     let mut engine = Engine::open()?;
@@ -269,7 +287,10 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 },
         } => storage::get(&engine, &project, &path, output).and(ok),
         Command::Demo { detach } => jobs::demo(&mut engine, detach).await,
-        Command::Train(_) => unreachable!("handled above"),
+        Command::Train(_) | Command::Serve(_) => unreachable!("handled above"),
+        Command::Deploy(args) => serving::deploy(&mut engine, args).await.and(ok),
+        Command::Deployments { json } => serving::list(&engine, json).and(ok),
+        Command::Predict(args) => serving::predict(&engine, args).await.and(ok),
         Command::Metrics { job, json } => ml::metrics(&engine, job, json).and(ok),
         Command::Plot(args) => ml::plot(&engine, args).and(ok),
         Command::Supervise { job, handover } => {

@@ -80,9 +80,26 @@ impl FromStr for EnvVar {
     }
 }
 
+/// What a job is for: a run that ends (training) or a server that runs until stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    #[default]
+    Training,
+    Serving,
+}
+
 /// Everything a job needs to run: machine type + image + code + command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobSpec {
+    #[serde(default)]
+    pub kind: JobKind,
+    /// The deployment a serving job is a replica of.
+    #[serde(default)]
+    pub deployment: Option<String>,
+    /// Mount the project's /storage read-only (a server only reads the model).
+    #[serde(default)]
+    pub storage_read_only: bool,
     pub project: String,
     pub machine: String,
     pub image: String,
@@ -241,6 +258,9 @@ mod tests {
                 .contains("KEY=VALUE")
         );
         let spec = JobSpec {
+            kind: JobKind::Training,
+            deployment: None,
+            storage_read_only: false,
             project: "p".into(),
             machine: "G1".into(),
             image: "i".into(),

@@ -5,6 +5,6 @@ pub mod machine;
 pub mod port;
 pub mod project;
 
-pub use job::{EnvVar, JobSpec, JobState, Source};
+pub use job::{EnvVar, JobKind, JobSpec, JobState, Source};
 pub use machine::{Capacity, MachineType};
 pub use port::PortMapping;

@@ -39,8 +39,10 @@ pub async fn submit(
     for port in &spec.ports {
         if let Err(err) = TcpListener::bind((port.host_ip, port.host_port)) {
             return Err(Error::Invalid(format!(
-                "host port {} on {} is not free ({err}): pick another with --port",
-                port.host_port, port.host_ip
+                "host port {} on {} is not free ({err}{}): pick another with --port",
+                port.host_port,
+                port.host_ip,
+                port_holder(engine, port.host_port)?
             )));
         }
     }
@@ -92,6 +94,22 @@ async fn start_now(engine: &mut Engine, runtime: &AnyRuntime, job: i64, image_ch
         return Err(err);
     }
     Ok(())
+}
+
+/// ", held by job N" when one of this home's live jobs publishes the port.
+fn port_holder(engine: &Engine, host_port: u16) -> Result<String> {
+    let holder = engine
+        .store
+        .live_jobs()?
+        .into_iter()
+        .find(|j| j.spec.ports.iter().any(|p| p.host_port == host_port));
+    Ok(match holder {
+        Some(job) => match &job.spec.deployment {
+            Some(name) => format!(", held by job {} of deployment {name}", job.id),
+            None => format!(", held by job {}", job.id),
+        },
+        None => String::new(),
+    })
 }
 
 /// The job's image must be there before anything is stored; mlbench's runtime image is built

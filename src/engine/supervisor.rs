@@ -233,6 +233,7 @@ async fn prepare_and_launch<R: Runtime + ImagePreparer>(
         env: job.spec.env.clone(),
         workspace: engine.home.job_workspace(job.id),
         storage,
+        storage_read_only: job.spec.storage_read_only,
         machine,
         ports: job.spec.ports.clone(),
         labels: job_labels(&engine.home, job.id),

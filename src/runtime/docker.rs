@@ -149,7 +149,11 @@ impl Runtime for DockerRuntime {
             host_config: Some(HostConfig {
                 binds: Some(vec![
                     format!("{}:/workspace", spec.workspace.display()),
-                    format!("{}:/storage", spec.storage.display()),
+                    format!(
+                        "{}:/storage{}",
+                        spec.storage.display(),
+                        if spec.storage_read_only { ":ro" } else { "" }
+                    ),
                 ]),
                 nano_cpus: Some((spec.machine.cpus * 1e9) as i64),
                 memory: Some(memory),

@@ -66,6 +66,7 @@ pub struct LaunchSpec {
     pub env: Vec<EnvVar>,
     pub workspace: PathBuf,
     pub storage: PathBuf,
+    pub storage_read_only: bool,
     pub machine: MachineType,
     pub ports: Vec<PortMapping>,
     pub labels: HashMap<String, String>,

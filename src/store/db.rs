@@ -419,11 +419,14 @@ impl rusqlite::ToSql for JobState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Source;
     use crate::domain::machine::builtin_catalogue;
+    use crate::domain::{JobKind, Source};
 
     fn spec(machine: &str) -> JobSpec {
         JobSpec {
+            kind: JobKind::Training,
+            deployment: None,
+            storage_read_only: false,
             project: "p".into(),
             machine: machine.into(),
             image: "img".into(),

@@ -1,0 +1,403 @@
+//! `mlbench serve`, `deploy`, `deployments` and `predict`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use super::table;
+use crate::domain::{JobKind, JobSpec, PortMapping, Source};
+use crate::engine::deploy::{self, DeployRequest, Readiness, url_of};
+use crate::engine::{AnyRuntime, Engine};
+use crate::runtime::images::runtime_tag;
+use crate::serve::{ServeOptions, client};
+use crate::{Error, Result};
+
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    /// The model file (model.json) to serve.
+    #[arg(short, long)]
+    model: PathBuf,
+    /// The model's name in URLs (default: its folder's name).
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long, default_value = "0.0.0.0")]
+    host: String,
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Log every request (off by default: it would dominate throughput).
+    #[arg(long)]
+    access_log: bool,
+}
+
+pub async fn serve(args: ServeArgs) -> Result<()> {
+    crate::serve::serve(ServeOptions {
+        model: args.model,
+        name: args.name,
+        host: args.host,
+        port: args.port,
+        access_log: args.access_log,
+    })
+    .await
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct DeployArgs {
+    #[command(subcommand)]
+    action: Option<DeployAction>,
+    #[arg(long)]
+    project: Option<String>,
+    /// The model to serve with mlbench's server: /storage/<MODEL>/model.json of the project.
+    #[arg(long, conflicts_with = "command")]
+    model: Option<String>,
+    /// The deployment's name (default: the model's).
+    #[arg(long)]
+    name: Option<String>,
+    /// [HOST_IP:]HOST_PORT:CONTAINER_PORT
+    #[arg(long, default_value = "8080:8080")]
+    port: String,
+    #[arg(long)]
+    machine: Option<String>,
+    /// Containers on consecutive host ports, all ready before deploy returns.
+    #[arg(long, default_value_t = 1)]
+    replicas: u16,
+    /// Image of a user's own server (with --repo and a command).
+    #[arg(long)]
+    image: Option<String>,
+    #[arg(long, default_value = ".")]
+    repo: String,
+    #[arg(long = "ref")]
+    reference: Option<String>,
+    /// Readiness for a user's server: GET this path (default: a TCP connect).
+    #[arg(long)]
+    health_path: Option<String>,
+    /// Seconds to wait for every replica to be ready.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// A user's own server command, after `--`.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum DeployAction {
+    /// Stop a deployment's replicas.
+    Stop {
+        name: String,
+        #[arg(long, value_name = "SECS")]
+        grace: Option<u64>,
+    },
+}
+
+pub async fn deploy(engine: &mut Engine, args: DeployArgs) -> Result<()> {
+    if let Some(DeployAction::Stop { name, grace }) = args.action {
+        let grace = Duration::from_secs(grace.unwrap_or(engine.config.stop_grace_secs));
+        for (job, state) in deploy::stop_deployment(engine, &name, grace).await? {
+            println!("job {job} {state}");
+        }
+        return Ok(());
+    }
+    let project = args
+        .project
+        .ok_or_else(|| Error::Invalid("--project is needed to deploy".into()))?;
+    let port: PortMapping = args.port.parse()?;
+    let runtime = AnyRuntime::choose(&engine.home, |notice| eprintln!("mlbench: {notice}")).await?;
+    let (name, template, readiness) = match (&args.model, args.command.is_empty()) {
+        (Some(model), true) => {
+            engine.store.require_project(&project)?;
+            let file = engine
+                .home
+                .storage_dir(&project)
+                .join(model)
+                .join(crate::ml::model::FILE_NAME);
+            // Checked here so a missing or broken model is refused before anything starts.
+            crate::ml::model::ModelFile::load(&file).map_err(|e| {
+                Error::NotFound(format!(
+                    "project {project} has no usable model {model} (train one into /storage/{model}): {e}"
+                ))
+            })?;
+            let name = args.name.unwrap_or_else(|| model.clone());
+            // A local process listens on the host port itself; a container on its own port.
+            let (listen_host, listen_port) = match runtime {
+                AnyRuntime::Docker(_) => ("0.0.0.0".to_string(), port.container_port),
+                AnyRuntime::Local(_) => (port.host_ip.to_string(), port.host_port),
+            };
+            let model_path = match runtime {
+                AnyRuntime::Docker(_) => format!("/storage/{model}/model.json"),
+                AnyRuntime::Local(_) => file.display().to_string(),
+            };
+            let command = [
+                "mlbench",
+                "serve",
+                "-m",
+                &model_path,
+                "--name",
+                &name,
+                "--host",
+                &listen_host,
+            ];
+            let mut command: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+            command.extend(["--port".to_string(), listen_port.to_string()]);
+            let image = args
+                .image
+                .clone()
+                .or_else(|| engine.config.default_image.clone())
+                .unwrap_or_else(runtime_tag);
+            let source = Source::Folder {
+                path: empty_workspace(engine)?,
+            };
+            (
+                name,
+                template(&project, engine, args.machine.clone(), image, source, command),
+                Readiness::Http("/v2/health/ready".into()),
+            )
+        }
+        (None, false) => {
+            let name = args.name.ok_or_else(|| {
+                Error::Invalid("--name is needed for a deployment of your own server".into())
+            })?;
+            let image = args.image.ok_or_else(|| {
+                Error::Invalid("--image is needed for a deployment of your own server".into())
+            })?;
+            let source = Source::parse(&args.repo, args.reference);
+            let readiness = args.health_path.map_or(Readiness::Tcp, Readiness::Http);
+            (
+                name,
+                template(
+                    &project,
+                    engine,
+                    args.machine.clone(),
+                    image,
+                    source,
+                    args.command,
+                ),
+                readiness,
+            )
+        }
+        _ => {
+            return Err(Error::Invalid(
+                "give either --model NAME (mlbench's server) or --image, --repo and a command after `--` (your own)".into(),
+            ));
+        }
+    };
+    let request = DeployRequest {
+        template: JobSpec {
+            storage_read_only: true,
+            ..template
+        },
+        name: name.clone(),
+        port,
+        replicas: args.replicas,
+        readiness,
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let replicas = deploy::deploy(engine, &runtime, request, |line| eprintln!("{line}")).await?;
+    for replica in &replicas {
+        eprintln!("deployment {name}: job {} ready at {}", replica.job, replica.url);
+    }
+    println!(
+        "{}",
+        replicas
+            .iter()
+            .map(|r| r.url.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    Ok(())
+}
+
+fn template(
+    project: &str,
+    engine: &Engine,
+    machine: Option<String>,
+    image: String,
+    source: Source,
+    command: Vec<String>,
+) -> JobSpec {
+    JobSpec {
+        kind: JobKind::Serving,
+        deployment: None,
+        storage_read_only: true,
+        project: project.to_string(),
+        machine: machine.unwrap_or_else(|| engine.config.default_machine.clone()),
+        image,
+        build_dockerfile: None,
+        source,
+        command,
+        env: vec![],
+        ports: vec![],
+    }
+}
+
+/// mlbench's server needs no code: its workspace is an empty folder.
+fn empty_workspace(engine: &Engine) -> Result<PathBuf> {
+    let dir = engine.home.root().join("empty-workspace");
+    std::fs::create_dir_all(&dir).map_err(Error::at(&dir, "cannot create"))?;
+    Ok(dir)
+}
+
+#[derive(Serialize)]
+struct DeploymentRow {
+    name: String,
+    project: String,
+    replicas: usize,
+    running: usize,
+    urls: Vec<String>,
+    jobs: Vec<i64>,
+    command: String,
+}
+
+pub fn list(engine: &Engine, json: bool) -> Result<()> {
+    crate::engine::reconcile(&engine.home, &engine.store)?;
+    let mut groups: BTreeMap<String, Vec<crate::store::JobRecord>> = BTreeMap::new();
+    for job in engine.store.jobs(None)? {
+        if let (JobKind::Serving, Some(name)) = (job.spec.kind, job.spec.deployment.clone()) {
+            groups.entry(name).or_default().push(job);
+        }
+    }
+    let rows: Vec<DeploymentRow> = groups
+        .into_iter()
+        .map(|(name, jobs)| {
+            // The latest start of a deployment is what it is now.
+            let live: Vec<&crate::store::JobRecord> = jobs.iter().filter(|j| !j.state.is_final()).collect();
+            let shown: Vec<&crate::store::JobRecord> = if live.is_empty() {
+                jobs.last().into_iter().collect()
+            } else {
+                live
+            };
+            DeploymentRow {
+                name,
+                project: shown[0].spec.project.clone(),
+                replicas: shown.len(),
+                running: shown
+                    .iter()
+                    .filter(|j| j.state == crate::domain::JobState::Running)
+                    .count(),
+                urls: shown
+                    .iter()
+                    .flat_map(|j| j.spec.ports.iter().map(url_of))
+                    .collect(),
+                jobs: shown.iter().map(|j| j.id).collect(),
+                command: shown[0].spec.command.join(" "),
+            }
+        })
+        .collect();
+    if json {
+        return table::print_json(&rows);
+    }
+    let table_rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.name.clone(),
+                r.project.clone(),
+                format!("{}/{}", r.running, r.replicas),
+                r.urls.join(" "),
+                r.jobs.iter().map(i64::to_string).collect::<Vec<_>>().join(","),
+                r.command.clone(),
+            ]
+        })
+        .collect();
+    table::print(
+        &["NAME", "PROJECT", "RUNNING", "URL", "JOBS", "COMMAND"],
+        &table_rows,
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub(crate) struct PredictArgs {
+    /// A running deployment to ask.
+    #[arg(long, conflicts_with = "url")]
+    deployment: Option<String>,
+    /// Any server speaking the tutorial's `POST /predict {"exp": x}`.
+    #[arg(long)]
+    url: Option<String>,
+    #[arg(long)]
+    json: bool,
+    /// Input values, e.g. years of experience.
+    #[arg(required = true)]
+    values: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Answer {
+    input: String,
+    #[serde(flatten)]
+    output: serde_json::Value,
+    latency_ms: f64,
+}
+
+pub async fn predict(engine: &Engine, args: PredictArgs) -> Result<()> {
+    let url = match (args.url, args.deployment) {
+        (Some(url), _) => url.trim_end_matches('/').to_string(),
+        (None, Some(name)) => {
+            let replicas = deploy::live_replicas(engine, &name)?;
+            let job = replicas
+                .iter()
+                .find(|j| j.state == crate::domain::JobState::Running)
+                .ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "deployment {name} is not running: `mlbench deployments` lists them"
+                    ))
+                })?;
+            url_of(
+                job.spec
+                    .ports
+                    .first()
+                    .ok_or_else(|| Error::Other(format!("deployment {name} publishes no port")))?,
+            )
+        }
+        (None, None) => {
+            return Err(Error::Invalid(
+                "say where to ask: --deployment NAME or --url URL".into(),
+            ));
+        }
+    };
+    let mut answers = Vec::new();
+    for value in &args.values {
+        let body = serde_json::json!({ "exp": value }).to_string();
+        let started = std::time::Instant::now();
+        let response = client::send(
+            &format!("{url}/predict"),
+            "POST",
+            Some(&body),
+            Duration::from_secs(10),
+        )
+        .await?;
+        let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+        let output: serde_json::Value = serde_json::from_str(&response.body).map_err(|_| {
+            Error::Other(format!(
+                "{url} answered {}: {}",
+                response.status,
+                response.body.trim()
+            ))
+        })?;
+        if !(200..300).contains(&response.status) {
+            let message = output
+                .get("error")
+                .and_then(|e| e.as_str())
+                .map_or(response.body.trim().to_string(), str::to_string);
+            return Err(Error::Invalid(format!("the server refused {value}: {message}")));
+        }
+        if !args.json {
+            let shown = match output.as_object().map(|o| o.values().collect::<Vec<_>>()) {
+                Some(values) if values.len() == 1 => values[0].to_string(),
+                _ => output.to_string(),
+            };
+            println!("{value} -> {shown}");
+        }
+        answers.push(Answer {
+            input: value.clone(),
+            output,
+            latency_ms,
+        });
+    }
+    if args.json {
+        table::print_json(&answers)?;
+    }
+    Ok(())
+}

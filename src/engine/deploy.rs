@@ -1,0 +1,218 @@
+//! Deployments: serving jobs (one per replica, on consecutive host ports) that are started
+//! together, waited on until they answer, and stopped together.
+
+use std::time::{Duration, Instant};
+
+use super::{AnyRuntime, Engine, stop, submit};
+use crate::domain::{JobKind, JobSpec, JobState, PortMapping};
+use crate::serve::client;
+use crate::store::JobRecord;
+use crate::{Error, Result};
+
+/// How to tell that a replica is ready.
+#[derive(Debug, Clone)]
+pub enum Readiness {
+    /// `GET path` answers 2xx (mlbench's server: /v2/health/ready).
+    Http(String),
+    /// The port accepts a TCP connection.
+    Tcp,
+}
+
+pub struct DeployRequest {
+    /// Everything but the port and the deployment fields, which each replica gets.
+    pub template: JobSpec,
+    pub name: String,
+    pub port: PortMapping,
+    pub replicas: u16,
+    pub readiness: Readiness,
+    pub timeout: Duration,
+}
+
+pub struct Replica {
+    pub job: i64,
+    pub url: String,
+}
+
+/// The URL a replica answers on from this machine.
+pub fn url_of(port: &PortMapping) -> String {
+    let ip = if port.host_ip.is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        port.host_ip.to_string()
+    };
+    if ip.contains(':') {
+        format!("http://[{ip}]:{}", port.host_port)
+    } else {
+        format!("http://{ip}:{}", port.host_port)
+    }
+}
+
+/// The live replicas of a deployment.
+pub fn live_replicas(engine: &Engine, name: &str) -> Result<Vec<JobRecord>> {
+    Ok(engine
+        .store
+        .live_jobs()?
+        .into_iter()
+        .filter(|j| j.spec.deployment.as_deref() == Some(name))
+        .collect())
+}
+
+/// Starts the replicas and waits until each is ready. On any failure, everything started is
+/// stopped again and `progress` is given the failing replica's last log lines.
+pub async fn deploy(
+    engine: &mut Engine,
+    runtime: &AnyRuntime,
+    request: DeployRequest,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<Replica>> {
+    crate::domain::project::validate_name(&request.name).map_err(|_| {
+        Error::Invalid(format!(
+            "deployment name {:?} is not valid: use lowercase letters, digits, '-', '_' or '.'",
+            request.name
+        ))
+    })?;
+    let running: Vec<i64> = live_replicas(engine, &request.name)?
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    if !running.is_empty() {
+        return Err(Error::Invalid(format!(
+            "deployment {} is already running (job {}): stop it with `mlbench deploy stop {}`",
+            request.name,
+            running.iter().map(i64::to_string).collect::<Vec<_>>().join(", "),
+            request.name
+        )));
+    }
+    if request.replicas == 0 {
+        return Err(Error::Invalid("--replicas must be at least 1".into()));
+    }
+    if request.port.host_port.checked_add(request.replicas - 1).is_none() {
+        return Err(Error::Invalid(format!(
+            "{} replicas from host port {} run past port 65535",
+            request.replicas, request.port.host_port
+        )));
+    }
+    if matches!(runtime, AnyRuntime::Local(_)) && request.replicas > 1 {
+        return Err(Error::Invalid(
+            "replicas need a Docker Engine: local processes cannot share a container port".into(),
+        ));
+    }
+    let mut started: Vec<Replica> = Vec::new();
+    let outcome = start_replicas(engine, runtime, &request, &mut started, &mut progress).await;
+    if let Err(err) = outcome {
+        for replica in &started {
+            let _ = stop(engine, replica.job, Duration::from_secs(2)).await;
+        }
+        return Err(err);
+    }
+    Ok(started)
+}
+
+async fn start_replicas(
+    engine: &mut Engine,
+    runtime: &AnyRuntime,
+    request: &DeployRequest,
+    started: &mut Vec<Replica>,
+    progress: &mut impl FnMut(&str),
+) -> Result<()> {
+    for i in 0..request.replicas {
+        let port = PortMapping {
+            host_port: request.port.host_port + i,
+            ..request.port
+        };
+        let spec = JobSpec {
+            kind: JobKind::Serving,
+            deployment: Some(request.name.clone()),
+            ports: vec![port],
+            ..request.template.clone()
+        };
+        let submitted = submit(engine, runtime, spec, &mut *progress).await?;
+        started.push(Replica {
+            job: submitted.job,
+            url: url_of(&port),
+        });
+    }
+    for replica in started.iter() {
+        wait_ready(engine, replica, request, progress).await?;
+    }
+    Ok(())
+}
+
+async fn wait_ready(
+    engine: &Engine,
+    replica: &Replica,
+    request: &DeployRequest,
+    progress: &mut impl FnMut(&str),
+) -> Result<()> {
+    let deadline = Instant::now() + request.timeout;
+    loop {
+        let answered = match &request.readiness {
+            Readiness::Http(path) => client::send(
+                &format!("{}{path}", replica.url),
+                "GET",
+                None,
+                Duration::from_secs(1),
+            )
+            .await
+            .is_ok_and(|r| (200..300).contains(&r.status)),
+            Readiness::Tcp => {
+                let authority = replica.url.trim_start_matches("http://");
+                tokio::net::TcpStream::connect(authority).await.is_ok()
+            }
+        };
+        if answered {
+            return Ok(());
+        }
+        let job = engine.store.job(replica.job)?;
+        let why = if job.state.is_final() {
+            Some(format!("job {} {} before it was ready", job.id, job.state))
+        } else if Instant::now() > deadline {
+            Some(format!(
+                "job {} was not ready within {} s",
+                job.id,
+                request.timeout.as_secs()
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            for line in last_lines(engine, job.id, 20) {
+                progress(&line);
+            }
+            return Err(Error::Other(format!("deployment {} failed: {why}", request.name)));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn last_lines(engine: &Engine, job: i64, n: usize) -> Vec<String> {
+    let path = engine.home.job_log(job);
+    let Ok(text) = std::fs::read(&path) else {
+        return Vec::new();
+    };
+    let lines: Vec<String> = text
+        .split(|b| *b == b'\n')
+        .filter_map(crate::store::logfile::parse_record)
+        .map(|r| format!("  | {}", String::from_utf8_lossy(r.text)))
+        .collect();
+    lines[lines.len().saturating_sub(n)..].to_vec()
+}
+
+/// Stops every live replica of a deployment; returns their final states.
+pub async fn stop_deployment(
+    engine: &mut Engine,
+    name: &str,
+    grace: Duration,
+) -> Result<Vec<(i64, JobState)>> {
+    let replicas = live_replicas(engine, name)?;
+    if replicas.is_empty() {
+        return Err(Error::NotFound(format!(
+            "deployment {name} is not running: `mlbench deployments` lists them"
+        )));
+    }
+    let mut ended = Vec::new();
+    for job in replicas {
+        ended.push((job.id, stop(engine, job.id, grace).await?));
+    }
+    Ok(ended)
+}

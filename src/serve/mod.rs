@@ -1,0 +1,125 @@
+//! `mlbench serve`: a model server on axum. The tutorial's routes (`GET /sal/{x}`,
+//! `POST /predict`), the Open Inference Protocol v2, and a model file that is reloaded when a
+//! new training run replaces it.
+
+pub mod client;
+mod oip;
+mod reload;
+mod routes;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::ml::model::ModelFile;
+use crate::{Error, Result};
+
+pub use routes::router;
+
+/// What every request reads: the model (swapped whole on reload) and its name.
+pub struct Served {
+    pub name: String,
+    model: RwLock<Arc<ModelFile>>,
+}
+
+impl Served {
+    pub fn new(name: String, model: ModelFile) -> Served {
+        Served {
+            name,
+            model: RwLock::new(Arc::new(model)),
+        }
+    }
+
+    pub fn model(&self) -> Arc<ModelFile> {
+        // A poisoned lock still holds a whole model: the swap is a single assignment.
+        match self.model.read() {
+            Ok(m) => m.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn replace(&self, model: ModelFile) {
+        let mut slot = match self.model.write() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *slot = Arc::new(model);
+    }
+}
+
+pub struct ServeOptions {
+    pub model: PathBuf,
+    pub name: Option<String>,
+    pub host: String,
+    pub port: u16,
+    pub access_log: bool,
+}
+
+/// The model's name when none is given: its folder's (`/storage/salary/model.json` → salary).
+pub fn default_name(model: &Path) -> String {
+    model
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "model".to_string())
+}
+
+/// Serves until SIGTERM or SIGINT; then stops taking connections and exits within a second.
+pub async fn serve(options: ServeOptions) -> Result<()> {
+    let model_path = crate::ml::train::resolve_output(&options.model);
+    let model = ModelFile::load(&model_path)?;
+    let name = options.name.clone().unwrap_or_else(|| default_name(&model_path));
+    let served = Arc::new(Served::new(name.clone(), model));
+    let addr: SocketAddr = format!("{}:{}", options.host, options.port)
+        .parse()
+        .map_err(|_| {
+            Error::Invalid(format!(
+                "{}:{} is not an address to listen on",
+                options.host, options.port
+            ))
+        })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Invalid(format!("cannot listen on {addr}: {e}")))?;
+    tokio::spawn(reload::watch(model_path.clone(), served.clone()));
+    eprintln!(
+        "serving model {name} from {} on http://{addr}",
+        model_path.display()
+    );
+    let app = router(served, options.access_log);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut stopped = stop_rx.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    });
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    // Graceful, but not at any cost: connections still open a moment later are dropped.
+    let mut deadline = stop_rx;
+    tokio::select! {
+        result = server => result.map_err(|e| Error::io("the server failed", e))?,
+        _ = async {
+            let _ = deadline.wait_for(|s| *s).await;
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        } => {}
+    }
+    eprintln!("stopped serving {name}");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending::<()>().await,
+    }
+}

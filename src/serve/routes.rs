@@ -1,0 +1,226 @@
+//! The HTTP routes. Every client mistake is a 4xx with `{"error": "..."}`; nothing a client
+//! sends can make a handler panic.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use super::Served;
+use super::oip;
+use crate::ml::model::Prediction;
+
+pub const MAX_BODY: usize = 1 << 20;
+
+type Shared = State<Arc<Served>>;
+
+fn reply(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    reply(status, json!({ "error": message.into() }))
+}
+
+pub fn router(served: Arc<Served>, access_log: bool) -> Router {
+    let router = Router::new()
+        .route("/", get(index))
+        .route("/sal/{x}", get(sal))
+        .route("/predict", post(predict))
+        .route(
+            "/v2/health/live",
+            get(|| async { reply(StatusCode::OK, json!({"live": true})) }),
+        )
+        .route(
+            "/v2/health/ready",
+            get(|| async { reply(StatusCode::OK, json!({"ready": true})) }),
+        )
+        .route("/v2/models/{name}", get(model_metadata))
+        .route("/v2/models/{name}/ready", get(model_ready))
+        .route("/v2/models/{name}/infer", post(infer))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route: see GET / for the routes") })
+        .method_not_allowed_fallback(|| async {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(served);
+    if access_log {
+        router.layer(middleware::from_fn(log_request))
+    } else {
+        router
+    }
+}
+
+async fn log_request(request: Request, next: Next) -> Response {
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    eprintln!(
+        "{method} {uri} {} {:.3} ms",
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    response
+}
+
+async fn index(State(served): Shared) -> Response {
+    let model = served.model();
+    reply(
+        StatusCode::OK,
+        json!({
+            "model": served.name,
+            "kind": match model.model { crate::ml::model::Model::Linear { .. } => "linear", _ => "tree" },
+            "inputs": model.features,
+            "target": model.target,
+            "metrics": model.metrics,
+            "routes": ["GET /sal/{x}", "POST /predict {\"exp\": x}", "GET /v2/health/ready",
+                       format!("GET /v2/models/{}", served.name), format!("POST /v2/models/{}/infer", served.name)],
+        }),
+    )
+}
+
+fn parse_value(text: &str) -> Result<f64, Response> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("{text:?} is not a finite number"),
+        )),
+        Err(_) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("{text:?} is not a number"),
+        )),
+    }
+}
+
+/// One input value → `{"salary": ...}`, the tutorial's answer (for one-feature linear models).
+fn salary(served: &Served, x: f64) -> Response {
+    let model = served.model();
+    if model.features.len() != 1 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the model takes {} features: use POST /v2/models/{}/infer",
+                model.features.len(),
+                served.name
+            ),
+        );
+    }
+    match model.predict(&[x]) {
+        Ok(Prediction::Value(v)) => reply(StatusCode::OK, json!({ "salary": v })),
+        Ok(Prediction::Class(c)) => reply(StatusCode::OK, json!({ "class": c })),
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+async fn sal(State(served): Shared, Path(x): Path<String>) -> Response {
+    match parse_value(&x) {
+        Ok(x) => salary(&served, x),
+        Err(response) => response,
+    }
+}
+
+fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, Response> {
+    let bytes = body.map_err(|rejection| {
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("the body is over {} bytes", MAX_BODY)
+        } else {
+            rejection.body_text()
+        };
+        error(status, message)
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")))
+}
+
+async fn predict(State(served): Shared, body: Result<Bytes, BytesRejection>) -> Response {
+    let value = match json_body(body) {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    let x = match value.get("exp") {
+        None => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "the body needs a field \"exp\", e.g. {\"exp\": 25}",
+            );
+        }
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(v) => v,
+            None => return error(StatusCode::BAD_REQUEST, "\"exp\" is out of range"),
+        },
+        Some(Value::String(s)) => match parse_value(s) {
+            Ok(v) => v,
+            Err(response) => return response,
+        },
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("\"exp\" is {other}, not a number"),
+            );
+        }
+    };
+    salary(&served, x)
+}
+
+fn unknown_model(served: &Served, name: &str) -> Option<Response> {
+    (name != served.name).then(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            format!("model {name:?} is not served here: {} is", served.name),
+        )
+    })
+}
+
+async fn model_metadata(State(served): Shared, Path(name): Path<String>) -> Response {
+    if let Some(response) = unknown_model(&served, &name) {
+        return response;
+    }
+    reply(StatusCode::OK, oip::metadata(&served.name, &served.model()))
+}
+
+async fn model_ready(State(served): Shared, Path(name): Path<String>) -> Response {
+    if let Some(response) = unknown_model(&served, &name) {
+        return response;
+    }
+    reply(StatusCode::OK, json!({"name": served.name, "ready": true}))
+}
+
+async fn infer(
+    State(served): Shared,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Some(response) = unknown_model(&served, &name) {
+        return response;
+    }
+    let value = match json_body(body) {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    let request: oip::InferRequest = match serde_json::from_value(value) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("not an inference request: {e}")),
+    };
+    let model = served.model();
+    let rows = match oip::rows(&request, model.features.len()) {
+        Ok(rows) => rows,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let predictions: Result<Vec<Prediction>, _> = rows.iter().map(|r| model.predict(r)).collect();
+    match predictions {
+        Ok(p) => reply(
+            StatusCode::OK,
+            oip::response(&served.name, request.id.as_deref(), &p),
+        ),
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}

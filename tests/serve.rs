@@ -1,0 +1,390 @@
+//! The model server in-process (every route and refusal), its reload and shutdown, and
+//! deployments in the real Docker Engine.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Sandbox, docker_available, free_port};
+use mlbench::ml::model::{DataRef, Model, ModelFile, Rows, TreeNode};
+use mlbench::serve::{Served, client, router};
+
+fn linear(intercept: f64, slope: f64) -> ModelFile {
+    ModelFile {
+        format_version: 1,
+        model: Model::Linear {
+            intercept,
+            coefficients: vec![slope],
+        },
+        features: vec!["x".into()],
+        target: "y".into(),
+        metrics: BTreeMap::new(),
+        rows: Rows { train: 1, test: 0 },
+        data: DataRef {
+            path: "d.csv".into(),
+            sha256: String::new(),
+        },
+        mlbench_version: "test".into(),
+    }
+}
+
+/// Serves `model` on a free loopback port for the rest of the test.
+async fn start(name: &str, model: ModelFile) -> String {
+    let served = Arc::new(Served::new(name.to_string(), model));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(served, false)).await });
+    format!("http://{addr}")
+}
+
+async fn call(base: &str, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+    let response = client::send(&format!("{base}{path}"), method, body, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let value = serde_json::from_str(&response.body)
+        .unwrap_or_else(|_| panic!("{path}: not JSON: {}", response.body));
+    (response.status, value)
+}
+
+#[tokio::test]
+async fn the_routes_answer_and_every_client_mistake_is_a_4xx_with_an_error() {
+    let base = start("salary", linear(100.0, 2.0)).await;
+    assert_eq!(
+        call(&base, "GET", "/sal/25", None).await,
+        (200, serde_json::json!({"salary": 150.0}))
+    );
+    assert_eq!(
+        call(&base, "POST", "/predict", Some(r#"{"exp": "25"}"#)).await.1["salary"],
+        150.0
+    );
+    assert_eq!(
+        call(&base, "POST", "/predict", Some(r#"{"exp": 25}"#)).await.1["salary"],
+        150.0
+    );
+    assert_eq!(call(&base, "GET", "/v2/health/live", None).await.0, 200);
+    assert_eq!(call(&base, "GET", "/v2/health/ready", None).await.0, 200);
+    assert_eq!(
+        call(&base, "GET", "/v2/models/salary/ready", None).await.1["ready"],
+        true
+    );
+    let (_, meta) = call(&base, "GET", "/v2/models/salary", None).await;
+    assert_eq!(meta["inputs"][0]["shape"], serde_json::json!([-1, 1]));
+    let (_, index) = call(&base, "GET", "/", None).await;
+    assert_eq!(
+        (index["model"].as_str(), index["inputs"][0].as_str()),
+        (Some("salary"), Some("x"))
+    );
+
+    let infer = r#"{"id": "r1", "inputs": [{"name": "input", "shape": [3, 1], "datatype": "FP32", "data": [[1], [2], [3]]}]}"#;
+    let (status, out) = call(&base, "POST", "/v2/models/salary/infer", Some(infer)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        out["outputs"][0]["data"],
+        serde_json::json!([102.0, 104.0, 106.0])
+    );
+    assert_eq!(
+        (out["id"].as_str(), out["outputs"][0]["shape"][0].as_i64()),
+        (Some("r1"), Some(3))
+    );
+    let ints = r#"{"inputs": [{"name": "input", "shape": [2], "datatype": "INT64", "data": [1, 2]}]}"#;
+    assert_eq!(
+        call(&base, "POST", "/v2/models/salary/infer", Some(ints)).await.1["outputs"][0]["data"][1],
+        104.0
+    );
+
+    let big = format!(r#"{{"exp": "{}"}}"#, "1".repeat(1 << 20));
+    let mistakes: Vec<(&str, &str, Option<&str>, u16, &str)> = vec![
+        ("GET", "/sal/abc", None, 400, "is not a number"),
+        ("GET", "/sal/NaN", None, 400, "is not a finite number"),
+        ("GET", "/sal/inf", None, 400, "is not a finite number"),
+        (
+            "POST",
+            "/predict",
+            Some(r#"{"years": 3}"#),
+            400,
+            "needs a field \"exp\"",
+        ),
+        (
+            "POST",
+            "/predict",
+            Some(r#"{"exp": "x"}"#),
+            400,
+            "is not a number",
+        ),
+        ("POST", "/predict", Some(r#"{"exp": [1]}"#), 400, "not a number"),
+        ("POST", "/predict", Some("{not json"), 400, "not JSON"),
+        ("POST", "/predict", Some(big.as_str()), 413, "over 1048576 bytes"),
+        ("GET", "/v2/models/other", None, 404, "is not served here"),
+        (
+            "POST",
+            "/v2/models/other/infer",
+            Some("{}"),
+            404,
+            "is not served here",
+        ),
+        (
+            "POST",
+            "/v2/models/salary/infer",
+            Some(r#"{"inputs": []}"#),
+            400,
+            "expected one input tensor",
+        ),
+        (
+            "POST",
+            "/v2/models/salary/infer",
+            Some(r#"{"inputs": [{"name": "i", "shape": [2, 1], "datatype": "FP64", "data": [1]}]}"#),
+            400,
+            "needs 2 values",
+        ),
+        (
+            "POST",
+            "/v2/models/salary/infer",
+            Some(r#"{"inputs": [{"name": "i", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]}]}"#),
+            400,
+            "takes 1 features",
+        ),
+        (
+            "POST",
+            "/v2/models/salary/infer",
+            Some(r#"{"inputs": [{"name": "i", "shape": [1, 1], "datatype": "BYTES", "data": ["a"]}]}"#),
+            400,
+            "BYTES is not supported",
+        ),
+        (
+            "POST",
+            "/v2/models/salary/infer",
+            Some(r#"{"inputs": [{"name": "i", "shape": [1, 1], "datatype": "INT32", "data": [1.5]}]}"#),
+            400,
+            "whole numbers",
+        ),
+        (
+            "POST",
+            "/v2/models/salary/infer",
+            Some(r#"{"inputs": [{"name": "i", "shape": [1, 1], "datatype": "FP64", "data": ["1"]}]}"#),
+            400,
+            "is not a number",
+        ),
+        (
+            "POST",
+            "/v2/models/salary/infer",
+            Some(r#"{"wrong": 1}"#),
+            400,
+            "not an inference request",
+        ),
+        ("GET", "/nowhere", None, 404, "no such route"),
+        ("DELETE", "/sal/1", None, 405, "method not allowed"),
+    ];
+    for (method, path, body, status, message) in mistakes {
+        let (got, value) = call(&base, method, path, body).await;
+        assert_eq!(got, status, "{method} {path}: {value}");
+        let error = value["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path}: no error field: {value}"));
+        assert!(error.contains(message), "{method} {path}: {error}");
+    }
+}
+
+#[tokio::test]
+async fn trees_are_served_as_classes() {
+    let mut tree = linear(0.0, 0.0);
+    tree.model = Model::Tree {
+        classes: vec!["small".into(), "large".into()],
+        nodes: vec![
+            TreeNode::Split {
+                feature: 0,
+                threshold: 10.0,
+                left: 1,
+                right: 2,
+            },
+            TreeNode::Leaf { class: 0 },
+            TreeNode::Leaf { class: 1 },
+        ],
+    };
+    let base = start("size", tree).await;
+    let body = r#"{"inputs": [{"name": "input", "shape": [2, 1], "datatype": "FP64", "data": [3, 30]}]}"#;
+    let (status, out) = call(&base, "POST", "/v2/models/size/infer", Some(body)).await;
+    assert_eq!(status, 200);
+    assert_eq!(out["outputs"][0]["datatype"], "BYTES");
+    assert_eq!(out["outputs"][0]["data"], serde_json::json!(["small", "large"]));
+}
+
+fn wait_for(url: &str, timeout: Duration) -> bool {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if runtime
+            .block_on(client::send(url, "GET", None, Duration::from_secs(1)))
+            .is_ok_and(|r| r.status == 200)
+        {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn salary_at(url: &str) -> f64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let response = runtime
+        .block_on(client::send(url, "GET", None, Duration::from_secs(2)))
+        .unwrap();
+    serde_json::from_str::<serde_json::Value>(&response.body).unwrap()["salary"]
+        .as_f64()
+        .unwrap()
+}
+
+#[test]
+fn a_replaced_model_is_picked_up_a_broken_one_is_not_and_sigterm_is_quick() {
+    let s = Sandbox::new("local");
+    let dir = s.dir.path().join("salary");
+    linear(100.0, 2.0).save(&dir).unwrap();
+    let port = free_port();
+    let model = dir.join("model.json");
+    let mut server = s
+        .cmd(&[
+            "serve",
+            "-m",
+            model.to_str().unwrap(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/sal/25");
+    assert!(wait_for(
+        &format!("http://127.0.0.1:{port}/v2/health/ready"),
+        Duration::from_secs(10)
+    ));
+    assert_eq!(salary_at(&url), 150.0);
+    linear(1000.0, 2.0).save(&dir).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while salary_at(&url) != 1050.0 {
+        assert!(Instant::now() < deadline, "the new model was not picked up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::write(dir.join(".tmp"), "{ broken").unwrap();
+    std::fs::rename(dir.join(".tmp"), &model).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(salary_at(&url), 1050.0, "a broken file replaced the model");
+
+    let started = Instant::now();
+    // SAFETY: a plain signal to our own child.
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    let status = server.wait().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    assert!(status.success());
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(log.contains("reloaded model salary"), "{log}");
+    assert!(log.contains("kept the previous model salary"), "{log}");
+}
+
+#[test]
+fn a_deployment_answers_predicts_refuses_a_taken_port_and_stops_clean() {
+    if !docker_available("a_deployment_answers_predicts_refuses_a_taken_port_and_stops_clean") {
+        return;
+    }
+    let s = Sandbox::new("docker");
+    s.ok(&["project", "create", "salary"]);
+    let sal = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sal.csv");
+    let storage = s.home.join("projects/salary/storage/salary");
+    s.ok(&[
+        "train",
+        "-i",
+        sal.to_str().unwrap(),
+        "-o",
+        storage.to_str().unwrap(),
+    ]);
+    let model = ModelFile::load(&storage.join("model.json")).unwrap();
+    let expected = match model.model {
+        Model::Linear {
+            intercept,
+            ref coefficients,
+        } => intercept + 25.0 * coefficients[0],
+        Model::Tree { .. } => unreachable!(),
+    };
+    let port = free_port();
+    let mapping = format!("{port}:8080");
+    let urls = s.ok(&[
+        "deploy",
+        "--project",
+        "salary",
+        "--model",
+        "salary",
+        "--port",
+        &mapping,
+        "--replicas",
+        "2",
+    ]);
+    let urls: Vec<&str> = urls.split_whitespace().collect();
+    assert_eq!(
+        urls,
+        [
+            format!("http://127.0.0.1:{port}"),
+            format!("http://127.0.0.1:{}", port + 1)
+        ]
+    );
+    for url in &urls {
+        assert!((salary_at(&format!("{url}/sal/25")) - expected).abs() < 1e-6);
+    }
+    let predicted = s.ok(&["predict", "--deployment", "salary", "25", "30"]);
+    assert!(predicted.starts_with(&format!("25 -> {expected}")), "{predicted}");
+    let refused = s.run(&["predict", "--deployment", "salary", "lots"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("\"lots\" is not a number"));
+    let taken = s.run(&[
+        "deploy",
+        "--project",
+        "salary",
+        "--model",
+        "salary",
+        "--name",
+        "again",
+        "--port",
+        &mapping,
+    ]);
+    let err = String::from_utf8_lossy(&taken.stderr);
+    assert!(
+        err.contains(&format!("host port {port} on 127.0.0.1 is not free")) && err.contains("held by job"),
+        "{err}"
+    );
+    let listed: serde_json::Value = serde_json::from_str(&s.ok(&["deployments", "--json"])).unwrap();
+    assert_eq!(
+        (listed[0]["name"].as_str(), listed[0]["running"].as_i64()),
+        (Some("salary"), Some(2))
+    );
+
+    s.ok(&["deploy", "stop", "salary"]);
+    let label = mlbench::home::Home::at(s.home.clone()).unwrap().label();
+    let left = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label=mlbench.home={label}")])
+        .output()
+        .unwrap();
+    assert!(left.stdout.is_empty(), "containers left behind");
+    let missing = s.run(&[
+        "deploy",
+        "--project",
+        "salary",
+        "--model",
+        "nope",
+        "--port",
+        &mapping,
+    ]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("has no usable model nope"));
+}
