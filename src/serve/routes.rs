@@ -29,6 +29,19 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     reply(status, json!({ "error": message.into() }))
 }
 
+/// A client's mistake: answered with its status and `{"error": ...}`.
+struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> Refusal {
+    Refusal(StatusCode::BAD_REQUEST, message.into())
+}
+
 pub fn router(served: Arc<Served>, access_log: bool) -> Router {
     let router = Router::new()
         .route("/", get(index))
@@ -86,141 +99,97 @@ async fn index(State(served): Shared) -> Response {
     )
 }
 
-fn parse_value(text: &str) -> Result<f64, Response> {
+fn parse_value(text: &str) -> Result<f64, Refusal> {
     match text.trim().parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(v),
-        Ok(_) => Err(error(
-            StatusCode::BAD_REQUEST,
-            format!("{text:?} is not a finite number"),
-        )),
-        Err(_) => Err(error(
-            StatusCode::BAD_REQUEST,
-            format!("{text:?} is not a number"),
-        )),
+        Ok(_) => Err(bad_request(format!("{text:?} is not a finite number"))),
+        Err(_) => Err(bad_request(format!("{text:?} is not a number"))),
     }
 }
 
 /// One input value → `{"salary": ...}`, the tutorial's answer (for one-feature linear models).
-fn salary(served: &Served, x: f64) -> Response {
+fn salary(served: &Served, x: f64) -> Result<Response, Refusal> {
     let model = served.model();
     if model.features.len() != 1 {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "the model takes {} features: use POST /v2/models/{}/infer",
-                model.features.len(),
-                served.name
-            ),
-        );
+        let routes = format!("use POST /v2/models/{}/infer", served.name);
+        return Err(bad_request(format!(
+            "the model takes {} features: {routes}",
+            model.features.len()
+        )));
     }
-    match model.predict(&[x]) {
-        Ok(Prediction::Value(v)) => reply(StatusCode::OK, json!({ "salary": v })),
-        Ok(Prediction::Class(c)) => reply(StatusCode::OK, json!({ "class": c })),
-        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+    match model.predict(&[x]).map_err(|e| bad_request(e.to_string()))? {
+        Prediction::Value(v) => Ok(reply(StatusCode::OK, json!({ "salary": v }))),
+        Prediction::Class(c) => Ok(reply(StatusCode::OK, json!({ "class": c }))),
     }
 }
 
-async fn sal(State(served): Shared, Path(x): Path<String>) -> Response {
-    match parse_value(&x) {
-        Ok(x) => salary(&served, x),
-        Err(response) => response,
-    }
+async fn sal(State(served): Shared, Path(x): Path<String>) -> Result<Response, Refusal> {
+    salary(&served, parse_value(&x)?)
 }
 
-fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, Response> {
+fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, Refusal> {
     let bytes = body.map_err(|rejection| {
         let status = rejection.status();
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            format!("the body is over {} bytes", MAX_BODY)
+            format!("the body is over {MAX_BODY} bytes")
         } else {
             rejection.body_text()
         };
-        error(status, message)
+        Refusal(status, message)
     })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| bad_request(format!("the body is not JSON: {e}")))
 }
 
-async fn predict(State(served): Shared, body: Result<Bytes, BytesRejection>) -> Response {
-    let value = match json_body(body) {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
-    let x = match value.get("exp") {
-        None => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "the body needs a field \"exp\", e.g. {\"exp\": 25}",
-            );
-        }
-        Some(Value::Number(n)) => match n.as_f64() {
-            Some(v) => v,
-            None => return error(StatusCode::BAD_REQUEST, "\"exp\" is out of range"),
-        },
-        Some(Value::String(s)) => match parse_value(s) {
-            Ok(v) => v,
-            Err(response) => return response,
-        },
-        Some(other) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("\"exp\" is {other}, not a number"),
-            );
-        }
+async fn predict(State(served): Shared, body: Result<Bytes, BytesRejection>) -> Result<Response, Refusal> {
+    let x = match json_body(body)?.get("exp") {
+        None => return Err(bad_request("the body needs a field \"exp\", e.g. {\"exp\": 25}")),
+        Some(Value::Number(n)) => n.as_f64().ok_or_else(|| bad_request("\"exp\" is out of range"))?,
+        Some(Value::String(s)) => parse_value(s)?,
+        Some(other) => return Err(bad_request(format!("\"exp\" is {other}, not a number"))),
     };
     salary(&served, x)
 }
 
-fn unknown_model(served: &Served, name: &str) -> Option<Response> {
-    (name != served.name).then(|| {
-        error(
-            StatusCode::NOT_FOUND,
-            format!("model {name:?} is not served here: {} is", served.name),
-        )
-    })
+fn check_name(served: &Served, name: &str) -> Result<(), Refusal> {
+    if name == served.name {
+        return Ok(());
+    }
+    Err(Refusal(
+        StatusCode::NOT_FOUND,
+        format!("model {name:?} is not served here: {} is", served.name),
+    ))
 }
 
-async fn model_metadata(State(served): Shared, Path(name): Path<String>) -> Response {
-    if let Some(response) = unknown_model(&served, &name) {
-        return response;
-    }
-    reply(StatusCode::OK, oip::metadata(&served.name, &served.model()))
+async fn model_metadata(State(served): Shared, Path(name): Path<String>) -> Result<Response, Refusal> {
+    check_name(&served, &name)?;
+    Ok(reply(
+        StatusCode::OK,
+        oip::metadata(&served.name, &served.model()),
+    ))
 }
 
-async fn model_ready(State(served): Shared, Path(name): Path<String>) -> Response {
-    if let Some(response) = unknown_model(&served, &name) {
-        return response;
-    }
-    reply(StatusCode::OK, json!({"name": served.name, "ready": true}))
+async fn model_ready(State(served): Shared, Path(name): Path<String>) -> Result<Response, Refusal> {
+    check_name(&served, &name)?;
+    Ok(reply(StatusCode::OK, json!({"name": served.name, "ready": true})))
 }
 
 async fn infer(
     State(served): Shared,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    if let Some(response) = unknown_model(&served, &name) {
-        return response;
-    }
-    let value = match json_body(body) {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
-    let request: oip::InferRequest = match serde_json::from_value(value) {
-        Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("not an inference request: {e}")),
-    };
+) -> Result<Response, Refusal> {
+    check_name(&served, &name)?;
+    let request: oip::InferRequest = serde_json::from_value(json_body(body)?)
+        .map_err(|e| bad_request(format!("not an inference request: {e}")))?;
     let model = served.model();
-    let rows = match oip::rows(&request, model.features.len()) {
-        Ok(rows) => rows,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
-    };
-    let predictions: Result<Vec<Prediction>, _> = rows.iter().map(|r| model.predict(r)).collect();
-    match predictions {
-        Ok(p) => reply(
-            StatusCode::OK,
-            oip::response(&served.name, request.id.as_deref(), &p),
-        ),
-        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
-    }
+    let rows = oip::rows(&request, model.features.len()).map_err(bad_request)?;
+    let predictions = rows
+        .iter()
+        .map(|r| model.predict(r))
+        .collect::<Result<Vec<_>, _>>();
+    let predictions = predictions.map_err(|e| bad_request(e.to_string()))?;
+    Ok(reply(
+        StatusCode::OK,
+        oip::response(&served.name, request.id.as_deref(), &predictions),
+    ))
 }
