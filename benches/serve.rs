@@ -1,0 +1,200 @@
+//! Serving benchmark: wrk on loopback (2 threads, 32 connections) against `GET /sal/25` of
+//! `mlbench serve`, of the Python baseline (`../shared/bench/baseline_serve.py`: Flask,
+//! reloading its pickle per request like the tutorial) and of a bare axum route returning a
+//! constant (the floor), in one run; then `POST /v2/models/salary/infer` with 1,000 rows.
+//!
+//! Run: `cargo bench --bench serve` (needs wrk from Debian's packages and python3 with flask,
+//! joblib, scikit-learn and pandas). `BENCH_SECS=N` changes the 10 s per measurement.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Wrk {
+    requests_per_sec: f64,
+    p99_ms: f64,
+    errors: u64,
+}
+
+fn wrk(url: &str, secs: u64, script: Option<&Path>) -> Wrk {
+    let mut cmd = Command::new("wrk");
+    cmd.args(["-t2", "-c32", &format!("-d{secs}s"), "--latency"]);
+    if let Some(script) = script {
+        cmd.arg("-s").arg(script);
+    }
+    let out = cmd.arg(url).output().expect("wrk (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_string()))
+    };
+    let duration_ms = |v: &str| {
+        let (number, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
+        let n: f64 = number.parse().unwrap_or(f64::NAN);
+        match unit {
+            "us" => n / 1e3,
+            "ms" => n,
+            "s" => n * 1e3,
+            _ => f64::NAN,
+        }
+    };
+    let errors = field("Non-2xx or 3xx responses:").map_or(0, |v| v.parse().unwrap_or(u64::MAX))
+        + field("Socket errors:").map_or(0, |v| {
+            v.split(',')
+                .filter_map(|p| p.split_whitespace().last()?.parse::<u64>().ok())
+                .sum()
+        });
+    Wrk {
+        requests_per_sec: field("Requests/sec:").and_then(|v| v.parse().ok()).unwrap_or(0.0),
+        p99_ms: field("99%").map_or(f64::NAN, |v| duration_ms(&v)),
+        errors,
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_until_answering(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Ends a server child when the bench ends, however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The floor: the same stack with nothing to do.
+fn bare_axum(port: u16) {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let app = axum::Router::new().route(
+                "/sal/{x}",
+                axum::routing::get(|| async { axum::Json(serde_json::json!({"salary": 149146.5663716814})) }),
+            );
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+}
+
+fn main() {
+    let secs: u64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shared = root.join("../shared/bench");
+    let dir = tempfile::tempdir().unwrap();
+    let data = root.join("data/sal.csv");
+    // The baseline reads its CSV with pandas, which keeps a BOM in the header: drop it here.
+    let plain = dir.path().join("sal.csv");
+    let text = std::fs::read_to_string(&data).unwrap();
+    std::fs::write(&plain, text.trim_start_matches('\u{feff}')).unwrap();
+    let model_dir = dir.path().join("salary");
+    let mlbench = env!("CARGO_BIN_EXE_mlbench");
+    let trained = Command::new(mlbench)
+        .args(["train", "--test-size", "0", "-i"])
+        .arg(&plain)
+        .arg("-o")
+        .arg(&model_dir)
+        .output()
+        .unwrap();
+    assert!(trained.status.success());
+    let pickled = Command::new("python3")
+        .arg(shared.join("baseline_train.py"))
+        .arg(&plain)
+        .arg(dir.path().join("py"))
+        .output()
+        .unwrap();
+    assert!(
+        pickled.status.success(),
+        "baseline_train.py: {}",
+        String::from_utf8_lossy(&pickled.stderr)
+    );
+
+    let (ours, flask, floor) = (free_port(), free_port(), free_port());
+    let _ours = Server(
+        Command::new(mlbench)
+            .args(["serve", "--host", "127.0.0.1", "--port", &ours.to_string(), "-m"])
+            .arg(model_dir.join("model.json"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let _flask = Server(
+        Command::new("python3")
+            .arg(shared.join("baseline_serve.py"))
+            .arg(dir.path().join("py/model.pkl"))
+            .arg(flask.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    bare_axum(floor);
+    for port in [ours, flask, floor] {
+        wait_until_answering(port);
+    }
+
+    let run = |name: &str, port: u16| {
+        let result = wrk(&format!("http://127.0.0.1:{port}/sal/25"), secs, None);
+        println!(
+            "    {name:<24} {:>10.0} req/s   p99 {:>8.2} ms   errors {}",
+            result.requests_per_sec, result.p99_ms, result.errors
+        );
+        result
+    };
+    println!("GET /sal/25, wrk -t2 -c32 -d{secs}s on loopback");
+    let ours_result = run("mlbench serve", ours);
+    let flask_result = run("Flask (pickle per request)", flask);
+    let floor_result = run("bare axum (constant)", floor);
+    println!(
+        "    mlbench/Flask {:.0}x (goal >= 100x); mlbench/bare {:.2} (goal >= 0.9); p99 {:.2} ms (goal < 5); errors {} (goal 0)",
+        ours_result.requests_per_sec / flask_result.requests_per_sec,
+        ours_result.requests_per_sec / floor_result.requests_per_sec,
+        ours_result.p99_ms,
+        ours_result.errors
+    );
+
+    let values: Vec<String> = (0..1000).map(|i| format!("{}", i % 40)).collect();
+    let body = format!(
+        r#"{{"inputs": [{{"name": "input", "shape": [1000, 1], "datatype": "FP64", "data": [{}]}}]}}"#,
+        values.join(",")
+    );
+    let script = dir.path().join("infer.lua");
+    std::fs::write(
+        &script,
+        format!("wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = '{body}'\n"),
+    )
+    .unwrap();
+    let infer = wrk(
+        &format!("http://127.0.0.1:{ours}/v2/models/salary/infer"),
+        secs,
+        Some(&script),
+    );
+    println!(
+        "POST /v2/models/salary/infer, 1,000 rows a request: {:.0} req/s = {:.0} rows/s, p99 {:.2} ms, errors {}",
+        infer.requests_per_sec,
+        infer.requests_per_sec * 1000.0,
+        infer.p99_ms,
+        infer.errors
+    );
+}
