@@ -388,3 +388,67 @@ fn a_deployment_answers_predicts_refuses_a_taken_port_and_stops_clean() {
     ]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("has no usable model nope"));
 }
+
+#[test]
+fn a_users_own_server_deploys_and_a_failing_one_leaves_nothing_running() {
+    if !docker_available("a_users_own_server_deploys_and_a_failing_one_leaves_nothing_running") {
+        return;
+    }
+    let s = Sandbox::new("docker");
+    common::busybox_image(&s);
+    s.ok(&["project", "create", "p"]);
+    let site = s.folder("site", &[("index.html", "hello\n")]);
+    let port = free_port();
+    let mapping = format!("{port}:8080");
+    let base = [
+        "deploy",
+        "--project",
+        "p",
+        "--image",
+        common::BUSYBOX,
+        "--repo",
+        site.to_str().unwrap(),
+    ];
+    let mut args = base.to_vec();
+    args.extend([
+        "--name",
+        "web",
+        "--port",
+        &mapping,
+        "--health-path",
+        "/index.html",
+        "--",
+    ]);
+    args.extend(["httpd", "-f", "-p", "8080", "-h", "/workspace"]);
+    let url = s.ok(&args);
+    assert_eq!(url.trim(), format!("http://127.0.0.1:{port}"));
+    s.ok(&["deploy", "stop", "web"]);
+
+    let mut failing = base.to_vec();
+    failing.extend([
+        "--name",
+        "broken",
+        "--port",
+        &mapping,
+        "--timeout",
+        "10",
+        "--",
+        "sh",
+        "-c",
+        "echo boom; exit 1",
+    ]);
+    let out = s.run(&failing);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("| boom"), "{err}");
+    assert!(
+        err.contains("deployment broken failed: job 2 failed before it was ready"),
+        "{err}"
+    );
+    let label = mlbench::home::Home::at(s.home.clone()).unwrap().label();
+    let left = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label=mlbench.home={label}")])
+        .output()
+        .unwrap();
+    assert!(left.stdout.is_empty(), "containers left behind");
+}

@@ -155,10 +155,7 @@ async fn wait_ready(
             )
             .await
             .is_ok_and(|r| (200..300).contains(&r.status)),
-            Readiness::Tcp => {
-                let authority = replica.url.trim_start_matches("http://");
-                tokio::net::TcpStream::connect(authority).await.is_ok()
-            }
+            Readiness::Tcp => tcp_answers(replica.url.trim_start_matches("http://")).await,
         };
         if answered {
             return Ok(());
@@ -182,6 +179,21 @@ async fn wait_ready(
             return Err(Error::Other(format!("deployment {} failed: {why}", request.name)));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Docker's port proxy accepts connections even when nothing listens in the container, and
+/// then closes them at once; a server keeps the connection open (or greets).
+async fn tcp_answers(authority: &str) -> bool {
+    use tokio::io::AsyncReadExt;
+    let Ok(mut stream) = tokio::net::TcpStream::connect(authority).await else {
+        return false;
+    };
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(Duration::from_millis(300), stream.read(&mut byte)).await {
+        Err(_) => true,     // still open and waiting for a request
+        Ok(Ok(n)) => n > 0, // a greeting, or closed at once
+        Ok(Err(_)) => false,
     }
 }
 
