@@ -371,12 +371,7 @@ fn a_deployment_answers_predicts_refuses_a_taken_port_and_stops_clean() {
     );
 
     s.ok(&["deploy", "stop", "salary"]);
-    let label = mlbench::home::Home::at(s.home.clone()).unwrap().label();
-    let left = std::process::Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("label=mlbench.home={label}")])
-        .output()
-        .unwrap();
-    assert!(left.stdout.is_empty(), "containers left behind");
+    assert_eq!(s.containers(), Vec::<String>::new(), "containers left behind");
     let missing = s.run(&[
         "deploy",
         "--project",
@@ -445,10 +440,5 @@ fn a_users_own_server_deploys_and_a_failing_one_leaves_nothing_running() {
         err.contains("deployment broken failed: job 2 failed before it was ready"),
         "{err}"
     );
-    let label = mlbench::home::Home::at(s.home.clone()).unwrap().label();
-    let left = std::process::Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("label=mlbench.home={label}")])
-        .output()
-        .unwrap();
-    assert!(left.stdout.is_empty(), "containers left behind");
+    assert_eq!(s.containers(), Vec::<String>::new(), "containers left behind");
 }

@@ -103,25 +103,30 @@ impl Sandbox {
             .collect()
     }
 
-    fn label(&self) -> Option<String> {
-        self.home
-            .exists()
-            .then(|| mlbench::home::Home::at(self.home.clone()).unwrap().label())
+    /// The ids of every container of this sandbox's home, running or not.
+    pub fn containers(&self) -> Vec<String> {
+        if !self.home.exists() {
+            return Vec::new();
+        }
+        let label = mlbench::home::Home::at(self.home.clone()).unwrap().label();
+        let ids = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &format!("label=mlbench.home={label}")])
+            .output();
+        ids.map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
     }
 }
 
 impl Drop for Sandbox {
     /// No test leaves containers behind, whatever it asserted.
     fn drop(&mut self) {
-        if let Some(label) = self.label() {
-            let ids = Command::new("docker")
-                .args(["ps", "-aq", "--filter", &format!("label=mlbench.home={label}")])
-                .output();
-            if let Ok(ids) = ids {
-                for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-                    let _ = Command::new("docker").args(["rm", "-f", id]).output();
-                }
-            }
+        for id in self.containers() {
+            let _ = Command::new("docker").args(["rm", "-f", &id]).output();
         }
     }
 }
