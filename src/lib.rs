@@ -12,6 +12,8 @@ pub mod plot;
 pub mod runtime;
 pub mod serve;
 pub mod store;
+pub mod timefmt;
+pub mod tui;
 pub mod workspace;
 
 pub use error::{Error, Result};

@@ -34,7 +34,7 @@ pub async fn list(json: bool) -> Result<()> {
                 },
                 i.id.clone(),
                 format!("{:.1} MB", i.size_bytes as f64 / 1e6),
-                format!("{} ago", table::short_duration(now - i.created_unix)),
+                format!("{} ago", crate::timefmt::short_duration(now - i.created_unix)),
             ]
         })
         .collect();

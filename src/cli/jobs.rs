@@ -11,8 +11,6 @@ use crate::runtime::images::runtime_tag;
 use crate::store::JobRecord;
 use crate::{Error, Result};
 
-const DEMO_DATA: &[u8] = include_bytes!("../../examples/salary/data/sal.csv");
-
 pub async fn run(engine: &mut Engine, args: RunArgs) -> Result<ExitCode> {
     let env = args
         .env
@@ -146,14 +144,14 @@ pub fn list(engine: &Engine, project: Option<&str>, json: bool) -> Result<()> {
     let rows: Vec<Vec<String>> = jobs
         .iter()
         .map(|j| {
-            let age = table::secs_between(&j.created_at, None)
-                .map(table::short_duration)
+            let age = crate::timefmt::secs_between(&j.created_at, None)
+                .map(crate::timefmt::short_duration)
                 .unwrap_or_default();
             let ran = j
                 .started_at
                 .as_deref()
-                .and_then(|s| table::secs_between(s, j.finished_at.as_deref()))
-                .map(table::short_duration)
+                .and_then(|s| crate::timefmt::secs_between(s, j.finished_at.as_deref()))
+                .map(crate::timefmt::short_duration)
                 .unwrap_or_default();
             vec![
                 j.id.to_string(),
@@ -206,26 +204,6 @@ pub async fn stop(engine: &mut Engine, job: i64, grace: Option<u64>) -> Result<(
 
 /// The salary example: project `salary`, the tutorial's data, the built-in trainer.
 pub async fn demo(engine: &mut Engine, detach: bool) -> Result<ExitCode> {
-    if !engine.store.projects()?.iter().any(|p| p.name == "salary") {
-        engine.store.create_project("salary")?;
-    }
-    let folder = engine.home.root().join("demo").join("salary");
-    let data = folder.join("data");
-    std::fs::create_dir_all(&data).map_err(Error::at(&data, "cannot create"))?;
-    std::fs::write(data.join("sal.csv"), DEMO_DATA).map_err(Error::at(&data, "cannot write to"))?;
-    let command = ["mlbench", "train", "-i", "data/sal.csv", "-o", "/storage/salary"];
-    let spec = JobSpec {
-        kind: JobKind::Training,
-        deployment: None,
-        storage_read_only: false,
-        project: "salary".into(),
-        machine: engine.config.default_machine.clone(),
-        image: engine.config.default_image.clone().unwrap_or_else(runtime_tag),
-        build_dockerfile: None,
-        source: Source::Folder { path: folder },
-        command: command.iter().map(|s| s.to_string()).collect(),
-        env: vec![],
-        ports: vec![],
-    };
+    let spec = engine::demo::prepare(engine)?;
     submit_and_report(engine, spec, !detach).await
 }

@@ -24,8 +24,9 @@ use crate::engine::Engine;
     about = "A terminal workbench for machine learning: jobs run as local Docker containers"
 )]
 pub struct Cli {
+    /// Without a command, the interactive workbench opens.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -208,7 +209,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The model server wants every core; everything else waits on I/O and one thread does.
     let mut builder = match cli.command {
-        Command::Serve(_) => tokio::runtime::Builder::new_multi_thread(),
+        Some(Command::Serve(_)) => tokio::runtime::Builder::new_multi_thread(),
         _ => tokio::runtime::Builder::new_current_thread(),
     };
     let runtime = match builder.enable_all().build() {
@@ -218,7 +219,11 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli.command)) {
+    let outcome = match cli.command {
+        Some(command) => runtime.block_on(dispatch(command)),
+        None => runtime.block_on(crate::tui::run()).map(|_| ExitCode::SUCCESS),
+    };
+    match outcome {
         Ok(code) => code,
         Err(err) => {
             eprintln!("mlbench: {}", err.to_string().replace('\n', " "));

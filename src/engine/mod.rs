@@ -1,6 +1,7 @@
 //! The job engine: submitting jobs, one supervisor process per live job (launch, follow, wait),
 //! stopping, and reconciling the store with what runs after mlbench was away.
 
+pub mod demo;
 pub mod deploy;
 mod output;
 mod reconcile;

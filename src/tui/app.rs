@@ -1,0 +1,480 @@
+//! The workbench's state and the one function that changes it. `update` is plain: it takes
+//! an event, changes the state, and names the side effect (if any) for the event loop to run,
+//! so every key flow is tested without a terminal.
+
+use std::collections::{HashMap, VecDeque};
+
+use crossterm::event::{KeyCode, KeyEvent};
+
+use super::keys::{self, Command, Screen};
+use crate::store::logfile::Stream;
+use crate::store::{JobRecord, MetricSummary, ProjectRecord};
+
+/// Log lines kept in memory per open log view; the file keeps them all.
+pub const LOG_WINDOW: usize = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Panel {
+    Projects,
+    Jobs,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLine {
+    pub ts: String,
+    pub stream: Stream,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogView {
+    pub job: i64,
+    pub lines: VecDeque<LogLine>,
+    /// Lines that fell out of the window (still in the log file).
+    pub dropped: u64,
+    /// How many lines above the bottom the view is; 0 follows.
+    pub offset: usize,
+    pub wrap: bool,
+    pub timestamps: bool,
+    pub search: Option<String>,
+    /// The search being typed after `/`.
+    pub typing: Option<String>,
+    /// Which match (counted from the bottom) `n`/`N` went to.
+    pub match_index: usize,
+    /// Rows the view had when last drawn, for paging.
+    pub page: usize,
+}
+
+impl LogView {
+    fn new(job: i64) -> LogView {
+        LogView {
+            job,
+            lines: VecDeque::new(),
+            dropped: 0,
+            offset: 0,
+            wrap: false,
+            timestamps: false,
+            search: None,
+            typing: None,
+            match_index: 0,
+            page: 20,
+        }
+    }
+
+    pub fn following(&self) -> bool {
+        self.offset == 0
+    }
+
+    /// Indices of the lines that hold the search text, from the top.
+    pub fn matches(&self) -> Vec<usize> {
+        let Some(query) = self.search.as_deref().filter(|q| !q.is_empty()) else {
+            return Vec::new();
+        };
+        self.lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.text.contains(query))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn push(&mut self, lines: Vec<LogLine>) {
+        let added = lines.len();
+        self.lines.extend(lines);
+        while self.lines.len() > LOG_WINDOW {
+            self.lines.pop_front();
+            self.dropped += 1;
+        }
+        // A paused view stays on the lines it shows.
+        if self.offset > 0 {
+            self.offset = (self.offset + added).min(self.lines.len().saturating_sub(1));
+        }
+    }
+
+    fn scroll_up(&mut self, rows: usize) {
+        self.offset = (self.offset + rows).min(self.lines.len().saturating_sub(1));
+    }
+
+    fn scroll_down(&mut self, rows: usize) {
+        self.offset = self.offset.saturating_sub(rows);
+    }
+
+    /// Scrolls so that match `index` (0 = the last) is the bottom line.
+    fn go_to_match(&mut self, step: isize) {
+        let matches = self.matches();
+        if matches.is_empty() {
+            return;
+        }
+        let count = matches.len() as isize;
+        self.match_index = (self.match_index as isize + step).rem_euclid(count) as usize;
+        let line = matches[matches.len() - 1 - self.match_index];
+        self.offset = self.lines.len() - 1 - line;
+    }
+}
+
+/// What the loop learns from outside: the store's contents, new log lines, results.
+#[derive(Debug, Clone)]
+pub enum Message {
+    Snapshot {
+        projects: Vec<ProjectRecord>,
+        jobs: Vec<JobRecord>,
+        metrics: HashMap<i64, Vec<MetricSummary>>,
+    },
+    Engine(String),
+    LogLines {
+        job: i64,
+        lines: Vec<LogLine>,
+    },
+    Done(String),
+    Failed(String),
+}
+
+pub enum Event {
+    Key(KeyEvent),
+    Message(Message),
+    /// The terminal's log view height, after a draw.
+    LogRows(usize),
+}
+
+/// Work the loop does for `update`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    None,
+    FollowLog(i64),
+    Stop(i64),
+    Rerun(i64),
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub projects: Vec<ProjectRecord>,
+    pub jobs: Vec<JobRecord>,
+    pub metrics: HashMap<i64, Vec<MetricSummary>>,
+    pub project: usize,
+    pub job: usize,
+    pub focus: Panel,
+    pub screen: Screen,
+    pub help: bool,
+    pub confirm_stop: Option<i64>,
+    pub logs: Option<LogView>,
+    pub engine: String,
+    pub status: Option<String>,
+    pub quit: bool,
+}
+
+impl App {
+    pub fn new(now: chrono::DateTime<chrono::Utc>) -> App {
+        App {
+            now,
+            projects: Vec::new(),
+            jobs: Vec::new(),
+            metrics: HashMap::new(),
+            project: 0,
+            job: 0,
+            focus: Panel::Jobs,
+            screen: Screen::Workbench,
+            help: false,
+            confirm_stop: None,
+            logs: None,
+            engine: "connecting to the Docker Engine…".into(),
+            status: None,
+            quit: false,
+        }
+    }
+
+    pub fn selected_project(&self) -> Option<&ProjectRecord> {
+        self.projects.get(self.project)
+    }
+
+    /// The selected project's jobs, newest first.
+    pub fn project_jobs(&self) -> Vec<&JobRecord> {
+        let Some(project) = self.selected_project() else {
+            return Vec::new();
+        };
+        self.jobs
+            .iter()
+            .rev()
+            .filter(|j| j.spec.project == project.name)
+            .collect()
+    }
+
+    pub fn selected_job(&self) -> Option<&JobRecord> {
+        self.project_jobs().get(self.job).copied()
+    }
+
+    pub fn running(&self) -> usize {
+        self.jobs
+            .iter()
+            .filter(|j| j.state == crate::domain::JobState::Running)
+            .count()
+    }
+
+    pub fn queued(&self) -> usize {
+        self.jobs
+            .iter()
+            .filter(|j| {
+                matches!(
+                    j.state,
+                    crate::domain::JobState::Queued | crate::domain::JobState::Preparing
+                )
+            })
+            .count()
+    }
+}
+
+pub fn update(app: &mut App, event: Event) -> Effect {
+    match event {
+        Event::Message(message) => {
+            on_message(app, message);
+            Effect::None
+        }
+        Event::LogRows(rows) => {
+            if let Some(logs) = app.logs.as_mut() {
+                logs.page = rows.max(1);
+            }
+            Effect::None
+        }
+        Event::Key(key) => on_key(app, key),
+    }
+}
+
+fn on_message(app: &mut App, message: Message) {
+    match message {
+        Message::Snapshot {
+            projects,
+            jobs,
+            metrics,
+        } => {
+            let keep_job = app.selected_job().map(|j| j.id);
+            app.projects = projects;
+            app.jobs = jobs;
+            app.metrics = metrics;
+            app.project = app.project.min(app.projects.len().saturating_sub(1));
+            // The selection stays on the same job when new jobs arrive above it.
+            let jobs = app.project_jobs();
+            app.job = keep_job
+                .and_then(|id| jobs.iter().position(|j| j.id == id))
+                .unwrap_or(0);
+            app.now = chrono::Utc::now();
+        }
+        Message::Engine(text) => app.engine = text,
+        Message::LogLines { job, lines } => {
+            if let Some(logs) = app.logs.as_mut().filter(|l| l.job == job) {
+                logs.push(lines);
+            }
+        }
+        Message::Done(text) | Message::Failed(text) => app.status = Some(text),
+    }
+}
+
+fn on_key(app: &mut App, key: KeyEvent) -> Effect {
+    if let Some(job) = app.confirm_stop.take() {
+        return if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+            Effect::Stop(job)
+        } else {
+            Effect::None
+        };
+    }
+    if app.help {
+        app.help = false;
+        return Effect::None;
+    }
+    if let Some(typing) = app.logs.as_mut().and_then(|l| l.typing.as_mut()) {
+        match key.code {
+            KeyCode::Char(c) => typing.push(c),
+            KeyCode::Backspace => {
+                typing.pop();
+            }
+            KeyCode::Enter => {
+                if let Some(logs) = app.logs.as_mut() {
+                    logs.search = logs.typing.take().filter(|q| !q.is_empty());
+                    logs.match_index = usize::MAX; // the first `next` lands on the last match
+                    logs.go_to_match(1);
+                }
+            }
+            KeyCode::Esc => {
+                if let Some(logs) = app.logs.as_mut() {
+                    logs.typing = None;
+                }
+            }
+            _ => {}
+        }
+        return Effect::None;
+    }
+    let Some(command) = keys::lookup(app.screen, key) else {
+        return Effect::None;
+    };
+    match app.screen {
+        Screen::Workbench => workbench_command(app, command),
+        Screen::Logs => logs_command(app, command),
+    }
+}
+
+fn workbench_command(app: &mut App, command: Command) -> Effect {
+    let jobs = app.project_jobs().len();
+    match (command, app.focus) {
+        (Command::Quit, _) => app.quit = true,
+        (Command::Help, _) => app.help = true,
+        (Command::NextPanel, Panel::Projects) => app.focus = Panel::Jobs,
+        (Command::NextPanel, Panel::Jobs) => app.focus = Panel::Projects,
+        (Command::Up, Panel::Projects) => select_project(app, app.project.saturating_sub(1)),
+        (Command::Down, Panel::Projects) => {
+            select_project(app, (app.project + 1).min(app.projects.len().saturating_sub(1)))
+        }
+        (Command::Top, Panel::Projects) => select_project(app, 0),
+        (Command::Bottom, Panel::Projects) => select_project(app, app.projects.len().saturating_sub(1)),
+        (Command::Up, Panel::Jobs) => app.job = app.job.saturating_sub(1),
+        (Command::Down, Panel::Jobs) => app.job = (app.job + 1).min(jobs.saturating_sub(1)),
+        (Command::Top, Panel::Jobs) => app.job = 0,
+        (Command::Bottom, Panel::Jobs) => app.job = jobs.saturating_sub(1),
+        (Command::Open, _) => {
+            if let Some(job) = app.selected_job().map(|j| j.id) {
+                app.logs = Some(LogView::new(job));
+                app.screen = Screen::Logs;
+                return Effect::FollowLog(job);
+            }
+        }
+        (Command::Stop, _) => match app.selected_job() {
+            Some(job) if !job.state.is_final() => app.confirm_stop = Some(job.id),
+            Some(job) => app.status = Some(format!("job {} has already ended: {}", job.id, job.state)),
+            None => {}
+        },
+        (Command::Rerun, _) => {
+            if let Some(job) = app.selected_job() {
+                return Effect::Rerun(job.id);
+            }
+        }
+        (Command::Back, _) => app.status = None,
+        _ => {}
+    }
+    Effect::None
+}
+
+fn select_project(app: &mut App, index: usize) {
+    if index != app.project {
+        app.project = index;
+        app.job = 0;
+    }
+}
+
+fn logs_command(app: &mut App, command: Command) -> Effect {
+    let Some(logs) = app.logs.as_mut() else {
+        app.screen = Screen::Workbench;
+        return Effect::None;
+    };
+    let page = logs.page;
+    match command {
+        Command::Quit => app.quit = true,
+        Command::Help => app.help = true,
+        Command::Back => {
+            app.logs = None;
+            app.screen = Screen::Workbench;
+        }
+        Command::Up => logs.scroll_up(1),
+        Command::Down => logs.scroll_down(1),
+        Command::PageUp => logs.scroll_up(page),
+        Command::PageDown => logs.scroll_down(page),
+        Command::Top => logs.offset = logs.lines.len().saturating_sub(1),
+        Command::Bottom => logs.offset = 0,
+        Command::ToggleTimestamps => logs.timestamps = !logs.timestamps,
+        Command::ToggleWrap => logs.wrap = !logs.wrap,
+        Command::Search => logs.typing = Some(String::new()),
+        Command::NextMatch => logs.go_to_match(1),
+        Command::PreviousMatch => logs.go_to_match(-1),
+        _ => {}
+    }
+    Effect::None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::KeyModifiers;
+
+    fn key(app: &mut App, code: KeyCode) -> Effect {
+        update(app, Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+    }
+
+    fn line(text: &str) -> LogLine {
+        LogLine {
+            ts: "2026-11-23T12:00:00.000000000Z".into(),
+            stream: Stream::Stdout,
+            text: text.into(),
+        }
+    }
+
+    fn app_with_logs(lines: usize) -> App {
+        let mut app = App::new(chrono::Utc::now());
+        app.logs = Some(LogView::new(7));
+        app.screen = Screen::Logs;
+        let lines = (0..lines).map(|i| line(&format!("line {i}"))).collect();
+        update(&mut app, Event::Message(Message::LogLines { job: 7, lines }));
+        app
+    }
+
+    #[test]
+    fn scrolling_up_pauses_and_g_follows_again() {
+        let mut app = app_with_logs(100);
+        assert!(app.logs.as_ref().unwrap().following());
+        key(&mut app, KeyCode::Up);
+        key(&mut app, KeyCode::Up);
+        assert_eq!(app.logs.as_ref().unwrap().offset, 2);
+        // New lines do not move a paused view.
+        update(
+            &mut app,
+            Event::Message(Message::LogLines {
+                job: 7,
+                lines: vec![line("new")],
+            }),
+        );
+        assert_eq!(app.logs.as_ref().unwrap().offset, 3);
+        key(&mut app, KeyCode::Char('G'));
+        assert!(app.logs.as_ref().unwrap().following());
+    }
+
+    #[test]
+    fn search_counts_and_cycles_matches() {
+        let mut app = app_with_logs(50);
+        key(&mut app, KeyCode::Char('/'));
+        for c in "line 1".chars() {
+            key(&mut app, KeyCode::Char(c));
+        }
+        key(&mut app, KeyCode::Enter);
+        let logs = app.logs.as_ref().unwrap();
+        assert_eq!(logs.matches().len(), 11); // line 1, line 10..19
+        assert_eq!(logs.lines[logs.lines.len() - 1 - logs.offset].text, "line 19");
+        key(&mut app, KeyCode::Char('n'));
+        let logs = app.logs.as_ref().unwrap();
+        assert_eq!(logs.lines[logs.lines.len() - 1 - logs.offset].text, "line 18");
+        key(&mut app, KeyCode::Char('N'));
+        key(&mut app, KeyCode::Char('N'));
+        let logs = app.logs.as_ref().unwrap();
+        assert_eq!(
+            logs.lines[logs.lines.len() - 1 - logs.offset].text,
+            "line 1",
+            "N wraps to the first match"
+        );
+    }
+
+    #[test]
+    fn the_window_is_bounded() {
+        let app = app_with_logs(LOG_WINDOW + 500);
+        let logs = app.logs.as_ref().unwrap();
+        assert_eq!((logs.lines.len(), logs.dropped), (LOG_WINDOW, 500));
+    }
+
+    #[test]
+    fn stop_asks_first_and_esc_leaves_logs() {
+        let mut app = App::new(chrono::Utc::now());
+        app.confirm_stop = Some(3);
+        assert_eq!(key(&mut app, KeyCode::Char('n')), Effect::None);
+        app.confirm_stop = Some(3);
+        assert_eq!(key(&mut app, KeyCode::Char('y')), Effect::Stop(3));
+        let mut app = app_with_logs(3);
+        key(&mut app, KeyCode::Esc);
+        assert_eq!((app.screen, app.logs.is_none()), (Screen::Workbench, true));
+        key(&mut app, KeyCode::Char('q'));
+        assert!(app.quit);
+    }
+}

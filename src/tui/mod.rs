@@ -1,0 +1,259 @@
+//! The interactive workbench: `mlbench` with no arguments. The loop owns the state; background
+//! threads (store refresh, log follow, stop, re-run) send it owned messages; pending events
+//! are drained before each draw, and a frame is drawn only when something changed.
+
+pub mod app;
+pub mod keys;
+pub mod ui;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use futures_util::StreamExt;
+use tokio::sync::mpsc::UnboundedSender;
+
+use app::{App, Effect, Event, LogLine, Message, update};
+use ui::Theme;
+
+use crate::engine::Engine;
+use crate::home::Home;
+use crate::store::Store;
+use crate::store::logfile::{LogTail, offset_of_last_lines, parse_record};
+use crate::{Error, Result};
+
+const REFRESH: Duration = Duration::from_millis(500);
+
+pub async fn run() -> Result<()> {
+    let engine = Engine::open()?;
+    let home = engine.home.clone();
+    let first_start = engine.store.projects()?.is_empty();
+    drop(engine);
+    let theme = Theme {
+        color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Message>();
+    spawn_refresher(home.clone(), tx.clone());
+    spawn_engine_probe(tx.clone());
+    if first_start {
+        spawn_demo(tx.clone());
+    }
+    let followed = Arc::new(AtomicI64::new(0));
+    let mut events = EventStream::new();
+    let mut app = App::new(chrono::Utc::now());
+    let mut terminal = ratatui::init();
+    let mut dirty = true;
+    let outcome: Result<()> = loop {
+        if dirty {
+            let mut rows = None;
+            if let Err(e) = terminal.draw(|frame| rows = ui::draw(frame, &app, theme)) {
+                break Err(Error::io("cannot draw", e));
+            }
+            if let Some(rows) = rows.filter(|r| app.logs.as_ref().is_some_and(|l| l.page != *r)) {
+                update(&mut app, Event::LogRows(rows));
+            }
+            dirty = false;
+        }
+        let first = tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => Some(Event::Key(key)),
+                Some(Ok(TermEvent::Resize(..))) => { dirty = true; None }
+                Some(Ok(_)) => None,
+                Some(Err(e)) => break Err(Error::io("cannot read the terminal", e)),
+                None => break Ok(()),
+            },
+            message = rx.recv() => message.map(Event::Message),
+        };
+        // Everything already waiting is applied before the next frame.
+        let mut pending: Vec<Event> = first.into_iter().collect();
+        while let Ok(message) = rx.try_recv() {
+            pending.push(Event::Message(message));
+        }
+        for event in pending {
+            dirty = true;
+            match update(&mut app, event) {
+                Effect::None => {}
+                Effect::FollowLog(job) => spawn_log_follower(home.clone(), job, followed.clone(), tx.clone()),
+                Effect::Stop(job) => spawn_stop(job, tx.clone()),
+                Effect::Rerun(job) => spawn_rerun(job, tx.clone()),
+            }
+        }
+        if app.logs.is_none() {
+            followed.store(0, Ordering::Relaxed);
+        }
+        if app.quit {
+            break Ok(());
+        }
+    };
+    ratatui::restore();
+    let running = app.running() + app.queued();
+    if running > 0 {
+        eprintln!(
+            "mlbench: {running} job(s) keep running; `mlbench jobs` lists them, `mlbench` shows them again"
+        );
+    }
+    outcome
+}
+
+/// Reads the store every half second (reconciling first, so jobs left by an earlier mlbench
+/// are followed again) and sends what it holds when that changed.
+fn spawn_refresher(home: Home, tx: UnboundedSender<Message>) {
+    std::thread::spawn(move || {
+        let store = match Store::open(&home) {
+            Ok(store) => store,
+            Err(e) => {
+                let _ = tx.send(Message::Failed(e.to_string()));
+                return;
+            }
+        };
+        let mut last = String::new();
+        loop {
+            if let Err(e) = crate::engine::reconcile(&home, &store) {
+                let _ = tx.send(Message::Failed(e.to_string()));
+            }
+            match snapshot(&store) {
+                Ok((fingerprint, message)) if fingerprint != last => {
+                    last = fingerprint;
+                    if tx.send(message).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if tx.send(Message::Failed(e.to_string())).is_err() {
+                        return;
+                    }
+                }
+            }
+            std::thread::sleep(REFRESH);
+        }
+    });
+}
+
+/// Metrics are read for the most recent jobs only: enough for every screen, cheap with many.
+const METRIC_JOBS: usize = 200;
+
+fn snapshot(store: &Store) -> Result<(String, Message)> {
+    let projects = store.projects()?;
+    let jobs = store.jobs(None)?;
+    let mut metrics = HashMap::new();
+    for job in jobs.iter().rev().take(METRIC_JOBS) {
+        metrics.insert(job.id, store.metric_summaries(job.id)?);
+    }
+    let fingerprint = serde_json::to_string(&(&projects, &jobs, &metrics)).unwrap_or_default();
+    Ok((
+        fingerprint,
+        Message::Snapshot {
+            projects,
+            jobs,
+            metrics,
+        },
+    ))
+}
+
+fn spawn_engine_probe(tx: UnboundedSender<Message>) {
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        let text = runtime.block_on(async {
+            if std::env::var("MLBENCH_RUNTIME").as_deref() == Ok("local") {
+                return "jobs run as local processes (MLBENCH_RUNTIME=local)".to_string();
+            }
+            match crate::runtime::DockerRuntime::connect(None).await {
+                Ok(_) => format!("Docker Engine at {}", crate::runtime::DockerRuntime::address()),
+                Err(_) => "no Docker Engine found: jobs run as local processes".to_string(),
+            }
+        });
+        let _ = tx.send(Message::Engine(text));
+    });
+}
+
+/// Sends the job's log lines, the last window first, then what is appended, until the view
+/// follows another job or closes.
+fn spawn_log_follower(home: Home, job: i64, followed: Arc<AtomicI64>, tx: UnboundedSender<Message>) {
+    followed.store(job, Ordering::Relaxed);
+    std::thread::spawn(move || {
+        let path = home.job_log(job);
+        let mut tail: Option<LogTail> = None;
+        while followed.load(Ordering::Relaxed) == job {
+            if tail.is_none() && path.exists() {
+                let offset = offset_of_last_lines(&path, app::LOG_WINDOW).unwrap_or(0);
+                tail = LogTail::open(&path, offset).ok();
+            }
+            let mut lines = Vec::new();
+            if let Some(tail) = tail.as_mut() {
+                let _ = tail.read_new(|raw| {
+                    if let Some(record) = parse_record(raw) {
+                        let text = crate::ml::metrics::strip_ansi(&String::from_utf8_lossy(record.text));
+                        lines.push(LogLine {
+                            ts: record.ts.to_string(),
+                            stream: record.stream,
+                            text,
+                        });
+                    }
+                    Ok(())
+                });
+            }
+            if !lines.is_empty() && tx.send(Message::LogLines { job, lines }).is_err() {
+                return;
+            }
+            // A burst is sent in large batches; the UI draws once per batch.
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    });
+}
+
+fn with_engine(
+    tx: UnboundedSender<Message>,
+    work: impl AsyncFnOnce(&mut Engine) -> Result<String> + Send + 'static,
+) {
+    std::thread::spawn(move || {
+        let outcome = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("cannot start a runtime", e))
+            .and_then(|runtime| {
+                runtime.block_on(async move {
+                    let mut engine = Engine::open()?;
+                    work(&mut engine).await
+                })
+            });
+        let _ = tx.send(match outcome {
+            Ok(text) => Message::Done(text),
+            Err(e) => Message::Failed(e.to_string()),
+        });
+    });
+}
+
+fn spawn_stop(job: i64, tx: UnboundedSender<Message>) {
+    with_engine(tx, async move |engine: &mut Engine| {
+        let grace = Duration::from_secs(engine.config.stop_grace_secs);
+        let state = crate::engine::stop(engine, job, grace).await?;
+        Ok(format!("job {job} {state}"))
+    });
+}
+
+fn spawn_rerun(job: i64, tx: UnboundedSender<Message>) {
+    with_engine(tx, async move |engine: &mut Engine| {
+        let spec = engine.store.job(job)?.spec;
+        let runtime = crate::engine::AnyRuntime::choose(&engine.home, |_| {}).await?;
+        let submitted = crate::engine::submit(engine, &runtime, spec, |_| {}).await?;
+        Ok(format!("job {} submitted (a re-run of job {job})", submitted.job))
+    });
+}
+
+/// A first start shows something real: the demo project and its training job, running.
+fn spawn_demo(tx: UnboundedSender<Message>) {
+    with_engine(tx, async move |engine: &mut Engine| {
+        let spec = crate::engine::demo::prepare(engine)?;
+        let runtime = crate::engine::AnyRuntime::choose(&engine.home, |_| {}).await?;
+        let submitted = crate::engine::submit(engine, &runtime, spec, |_| {}).await?;
+        Ok(format!(
+            "welcome: demo job {} trains the salary model (Enter shows its log)",
+            submitted.job
+        ))
+    });
+}

@@ -1,0 +1,87 @@
+//! The log view: the job's output, following at the bottom until scrolled up; search,
+//! timestamps, wrap; stderr marked.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use super::Theme;
+use crate::store::logfile::Stream;
+use crate::tui::app::App;
+
+/// Draws the view; returns how many rows the lines get (for paging).
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) -> Option<usize> {
+    let logs = app.logs.as_ref()?;
+    let job = app.jobs.iter().find(|j| j.id == logs.job);
+    let state = job
+        .map(|j| (j.state.to_string(), theme.state(j.state)))
+        .unwrap_or_default();
+    let matches = logs.matches();
+    let mut title = vec![
+        Span::raw(format!(" job {} ", logs.job)),
+        Span::styled(state.0, state.1),
+        Span::raw(if logs.following() {
+            " · following "
+        } else {
+            " · paused (G follows) "
+        }),
+    ];
+    if let Some(query) = &logs.search {
+        title.push(Span::raw(format!("· /{query}: {} matches ", matches.len())));
+    }
+    if logs.dropped > 0 {
+        title.push(Span::raw(format!(
+            "· {} earlier lines in the log file ",
+            logs.dropped
+        )));
+    }
+    let [body, prompt] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(u16::from(logs.typing.is_some())),
+    ])
+    .areas(area);
+    let block = Block::bordered().title(Line::from(title));
+    let inner = block.inner(body);
+    let rows = inner.height as usize;
+    let end = logs.lines.len().saturating_sub(logs.offset);
+    let start = end.saturating_sub(rows);
+    let query = logs.search.as_deref().filter(|q| !q.is_empty());
+    let lines: Vec<Line> = logs
+        .lines
+        .range(start..end)
+        .map(|line| {
+            let mut spans = Vec::new();
+            if logs.timestamps {
+                spans.push(Span::styled(
+                    format!("{} ", &line.ts[..line.ts.len().min(23)]),
+                    theme.fg(Color::DarkGray),
+                ));
+            }
+            match line.stream {
+                Stream::Stderr => spans.push(Span::styled("! ", theme.fg(Color::Red))),
+                Stream::Note => spans.push(Span::styled("· ", theme.fg(Color::Cyan))),
+                Stream::Stdout => {}
+            }
+            let style = if query.is_some_and(|q| line.text.contains(q)) {
+                theme.fg(Color::Yellow).add_modifier(Modifier::BOLD)
+            } else if line.stream == Stream::Stderr {
+                theme.fg(Color::LightRed)
+            } else {
+                Default::default()
+            };
+            spans.push(Span::styled(line.text.clone(), style));
+            Line::from(spans)
+        })
+        .collect();
+    let mut paragraph = Paragraph::new(lines).block(block);
+    if logs.wrap {
+        paragraph = paragraph.wrap(Wrap { trim: false });
+    }
+    frame.render_widget(paragraph, body);
+    if let Some(typing) = &logs.typing {
+        frame.render_widget(Paragraph::new(format!("/{typing}")), prompt);
+    }
+    Some(rows)
+}

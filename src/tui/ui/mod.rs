@@ -1,0 +1,122 @@
+//! Drawing: one function per screen or panel. Nothing here changes state.
+
+mod help;
+mod logs;
+mod status;
+mod workbench;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use super::app::App;
+use super::keys::Screen;
+use crate::domain::JobState;
+
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+
+/// The colours in use; all plain when NO_COLOR is set.
+#[derive(Debug, Clone, Copy)]
+pub struct Theme {
+    pub color: bool,
+}
+
+impl Theme {
+    pub fn fg(self, color: Color) -> Style {
+        if self.color {
+            Style::default().fg(color)
+        } else {
+            Style::default()
+        }
+    }
+
+    pub fn state(self, state: JobState) -> Style {
+        let color = match state {
+            JobState::Queued | JobState::Preparing => Color::Gray,
+            JobState::Running => Color::Cyan,
+            JobState::Succeeded => Color::Green,
+            JobState::Failed => Color::Red,
+            JobState::Stopped => Color::Yellow,
+            JobState::OomKilled => Color::Magenta,
+            JobState::Lost => Color::DarkGray,
+        };
+        self.fg(color)
+    }
+
+    pub fn selected(self) -> Style {
+        if self.color {
+            Style::default().bg(Color::DarkGray).add_modifier(Modifier::BOLD)
+        } else {
+            Style::default().add_modifier(Modifier::REVERSED)
+        }
+    }
+
+    pub fn border(self, focused: bool) -> Style {
+        if focused {
+            self.fg(Color::Cyan)
+        } else {
+            Style::default()
+        }
+    }
+}
+
+pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Option<usize> {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let text = format!(
+            "terminal too small: {}x{}, mlbench needs {MIN_WIDTH}x{MIN_HEIGHT}",
+            area.width, area.height
+        );
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        return None;
+    }
+    let [main, status_line] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    let log_rows = match app.screen {
+        Screen::Workbench => {
+            workbench::draw(frame, main, app, theme);
+            None
+        }
+        Screen::Logs => logs::draw(frame, main, app, theme),
+    };
+    status::draw(frame, status_line, app, theme);
+    if app.help {
+        help::draw(frame, area, app.screen, theme);
+    }
+    if let Some(job) = app.confirm_stop {
+        popup(
+            frame,
+            area,
+            "stop",
+            &[
+                format!("Stop job {job}? It gets SIGTERM, then SIGKILL."),
+                String::new(),
+                "y: stop   any other key: keep it running".into(),
+            ],
+        );
+    }
+    log_rows
+}
+
+/// A bordered box in the middle of `area`.
+pub fn popup(frame: &mut Frame, area: Rect, title: &str, lines: &[String]) {
+    let width = (lines.iter().map(|l| l.chars().count()).max().unwrap_or(10) as u16 + 4).min(area.width);
+    let height = (lines.len() as u16 + 2).min(area.height);
+    let rect = Rect::new(
+        area.x + (area.width - width) / 2,
+        area.y + (area.height - height) / 2,
+        width,
+        height,
+    );
+    frame.render_widget(Clear, rect);
+    let text: Vec<Line> = lines.iter().map(|l| Line::from(l.as_str())).collect();
+    frame.render_widget(
+        Paragraph::new(text).block(Block::bordered().title(format!(" {title} "))),
+        rect,
+    );
+}
+
+#[cfg(test)]
+mod tests;

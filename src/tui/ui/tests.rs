@@ -1,0 +1,227 @@
+//! Snapshot tests of every screen and popup, at 80×24 and at a large size, on fixed data (no
+//! clocks, no random ids).
+
+use std::collections::HashMap;
+
+use chrono::TimeZone;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::{Theme, draw};
+use crate::domain::{JobKind, JobSpec, JobState, Source};
+use crate::runtime::RuntimeKind;
+use crate::store::logfile::Stream;
+use crate::store::{JobRecord, MetricSummary, ProjectRecord};
+use crate::tui::app::{App, Event, LogLine, Message, update};
+
+fn job(id: i64, state: JobState, command: &[&str], exit: Option<i64>) -> JobRecord {
+    JobRecord {
+        id,
+        spec: JobSpec {
+            kind: JobKind::Training,
+            deployment: None,
+            storage_read_only: false,
+            project: "salary".into(),
+            machine: "G1".into(),
+            image: "mlbench/runtime:0.1.0".into(),
+            build_dockerfile: None,
+            source: Source::Folder {
+                path: "examples/salary".into(),
+            },
+            command: command.iter().map(|s| s.to_string()).collect(),
+            env: vec![],
+            ports: vec![],
+        },
+        runtime: RuntimeKind::Docker,
+        state,
+        commit: Some("3f2a9c1d8e7b6a5f4e3d2c1b0a998877".into()),
+        created_at: format!("2026-11-23T12:{:02}:00Z", 10 + id),
+        started_at: Some(format!("2026-11-23T12:{:02}:01Z", 10 + id)),
+        finished_at: None,
+        exit_code: exit,
+        detail: (state == JobState::OomKilled)
+            .then(|| "killed for using more memory than its machine type has".into()),
+        handle: Some("c0ffee".into()),
+        supervisor_pid: None,
+        stop_requested: false,
+    }
+}
+
+fn fixture() -> App {
+    let mut app = App::new(chrono::Utc.with_ymd_and_hms(2026, 11, 23, 12, 30, 0).unwrap());
+    let train = ["mlbench", "train", "-i", "data/sal.csv", "-o", "/storage/salary"];
+    let metrics = vec![
+        MetricSummary {
+            key: "Intercept".into(),
+            last: 103126.2124,
+            min: 103126.2124,
+            max: 103126.2124,
+            count: 1,
+        },
+        MetricSummary {
+            key: "MSE".into(),
+            last: 6420.2961,
+            min: 6420.2961,
+            max: 9000.5,
+            count: 3,
+        },
+        MetricSummary {
+            key: "Slope".into(),
+            last: 1840.8142,
+            min: 1840.8142,
+            max: 1840.8142,
+            count: 1,
+        },
+    ];
+    update(
+        &mut app,
+        Event::Message(Message::Snapshot {
+            projects: vec![
+                ProjectRecord {
+                    name: "iris".into(),
+                    created_at: "2026-11-23T12:00:00Z".into(),
+                    jobs: 0,
+                    running: 0,
+                },
+                ProjectRecord {
+                    name: "salary".into(),
+                    created_at: "2026-11-23T12:00:00Z".into(),
+                    jobs: 3,
+                    running: 1,
+                },
+            ],
+            jobs: vec![
+                job(1, JobState::Succeeded, &train, Some(0)),
+                job(2, JobState::OomKilled, &["python", "train.py"], Some(137)),
+                job(3, JobState::Running, &["sh", "-c", "sleep 600"], None),
+            ],
+            metrics: HashMap::from([(1, metrics)]),
+        }),
+    );
+    app.now = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 12, 30, 0).unwrap();
+    update(
+        &mut app,
+        Event::Message(Message::Engine(
+            "Docker Engine at unix:///var/run/docker.sock".into(),
+        )),
+    );
+    app
+}
+
+fn key(code: KeyCode) -> Event {
+    Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn render(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| {
+            draw(frame, app, Theme { color: false });
+        })
+        .unwrap();
+    terminal.backend().to_string()
+}
+
+fn both_sizes(name: &str, app: &App) {
+    insta::assert_snapshot!(format!("{name}_80x24"), render(app, 80, 24));
+    insta::assert_snapshot!(format!("{name}_140x40"), render(app, 140, 40));
+}
+
+fn select_salary(app: &mut App) {
+    update(app, key(KeyCode::Tab));
+    update(app, key(KeyCode::Down));
+    update(app, key(KeyCode::Tab));
+}
+
+#[test]
+fn workbench_empty() {
+    let app = App::new(chrono::Utc.with_ymd_and_hms(2026, 11, 23, 12, 30, 0).unwrap());
+    both_sizes("workbench_empty", &app);
+}
+
+#[test]
+fn workbench_with_jobs() {
+    let mut app = fixture();
+    select_salary(&mut app);
+    update(&mut app, key(KeyCode::Down));
+    update(&mut app, key(KeyCode::Down));
+    both_sizes("workbench_with_jobs", &app);
+}
+
+#[test]
+fn workbench_oom_killed_job() {
+    let mut app = fixture();
+    select_salary(&mut app);
+    update(&mut app, key(KeyCode::Down));
+    both_sizes("workbench_oom_killed", &app);
+}
+
+#[test]
+fn help_popup() {
+    let mut app = fixture();
+    update(&mut app, key(KeyCode::Char('?')));
+    both_sizes("help_workbench", &app);
+}
+
+#[test]
+fn stop_confirmation() {
+    let mut app = fixture();
+    select_salary(&mut app);
+    update(&mut app, key(KeyCode::Char('x')));
+    both_sizes("confirm_stop", &app);
+}
+
+fn logs_app() -> App {
+    let mut app = fixture();
+    select_salary(&mut app);
+    update(&mut app, key(KeyCode::Enter));
+    let lines = (0..60)
+        .map(|i| LogLine {
+            ts: format!("2026-11-23T12:20:{:02}.000000000Z", i % 60),
+            stream: if i % 10 == 9 {
+                Stream::Stderr
+            } else {
+                Stream::Stdout
+            },
+            text: if i % 10 == 9 {
+                format!("warning {i}: slow epoch")
+            } else {
+                format!("epoch {i} loss={:.3}", 1.0 / (i + 1) as f64)
+            },
+        })
+        .collect();
+    update(&mut app, Event::Message(Message::LogLines { job: 3, lines }));
+    app
+}
+
+#[test]
+fn logs_following() {
+    both_sizes("logs_following", &logs_app());
+}
+
+#[test]
+fn logs_searched_with_timestamps() {
+    let mut app = logs_app();
+    update(&mut app, key(KeyCode::Char('t')));
+    update(&mut app, key(KeyCode::Char('/')));
+    for c in "warning".chars() {
+        update(&mut app, key(KeyCode::Char(c)));
+    }
+    update(&mut app, key(KeyCode::Enter));
+    update(&mut app, key(KeyCode::Char('n')));
+    both_sizes("logs_search", &app);
+}
+
+#[test]
+fn logs_typing_a_search() {
+    let mut app = logs_app();
+    update(&mut app, key(KeyCode::Char('/')));
+    update(&mut app, key(KeyCode::Char('e')));
+    both_sizes("logs_typing", &app);
+}
+
+#[test]
+fn too_small() {
+    insta::assert_snapshot!("too_small", render(&fixture(), 60, 20));
+}

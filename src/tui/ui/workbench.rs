@@ -1,0 +1,213 @@
+//! The workbench: projects on the left, the selected project's jobs in the middle, the
+//! selected job's details on the right.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph, Row, Table, TableState, Wrap};
+
+use super::Theme;
+use crate::store::JobRecord;
+use crate::timefmt::{secs_between, short_duration};
+use crate::tui::app::{App, Panel};
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let [projects, jobs, details] = Layout::horizontal([
+        Constraint::Length(18),
+        Constraint::Percentage(50),
+        Constraint::Min(28),
+    ])
+    .areas(area);
+    draw_projects(frame, projects, app, theme);
+    draw_jobs(frame, jobs, app, theme);
+    draw_details(frame, details, app, theme);
+}
+
+fn draw_projects(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let items: Vec<ListItem> = app
+        .projects
+        .iter()
+        .map(|p| {
+            let running = if p.running > 0 {
+                format!(" ({} ▶)", p.running)
+            } else {
+                String::new()
+            };
+            ListItem::new(format!("{}{running}", p.name))
+        })
+        .collect();
+    let block = Block::bordered()
+        .title(" projects ")
+        .border_style(theme.border(app.focus == Panel::Projects));
+    let list = if items.is_empty() {
+        List::new(vec![ListItem::new("none yet")]).block(block)
+    } else {
+        List::new(items)
+            .block(block)
+            .highlight_style(theme.selected())
+            .highlight_symbol("▶")
+    };
+    let mut state = ListState::default().with_selected((!app.projects.is_empty()).then_some(app.project));
+    frame.render_stateful_widget(list, area, &mut state);
+}
+
+/// The metric worth a column: the error or score a trainer prints.
+fn key_metric(app: &App, job: &JobRecord) -> String {
+    let Some(metrics) = app.metrics.get(&job.id) else {
+        return String::new();
+    };
+    ["MSE", "loss", "Accuracy", "R2"]
+        .iter()
+        .find_map(|k| metrics.iter().find(|m| m.key == *k))
+        .map(|m| format!("{} {}", m.key, compact(m.last)))
+        .unwrap_or_default()
+}
+
+pub fn compact(v: f64) -> String {
+    if v.abs() >= 1e6 || (v != 0.0 && v.abs() < 1e-3) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.4}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
+}
+
+fn age(app: &App, job: &JobRecord) -> String {
+    secs_between(&job.created_at, Some(&app.now.to_rfc3339()))
+        .map(short_duration)
+        .unwrap_or_default()
+}
+
+fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let jobs = app.project_jobs();
+    let title = match app.selected_project() {
+        Some(p) => format!(" jobs of {} ", p.name),
+        None => " jobs ".to_string(),
+    };
+    let block = Block::bordered()
+        .title(title)
+        .border_style(theme.border(app.focus == Panel::Jobs));
+    if jobs.is_empty() {
+        let hint = "no jobs: run one with `mlbench run --project NAME -- COMMAND`, then it shows here";
+        frame.render_widget(Paragraph::new(hint).wrap(Wrap { trim: true }).block(block), area);
+        return;
+    }
+    // A narrow table keeps what tells jobs apart; a wide one shows everything.
+    let wide = area.width >= 70;
+    let rows: Vec<Row> = jobs
+        .iter()
+        .map(|j| {
+            let mut cells = vec![
+                Span::raw(j.id.to_string()),
+                Span::styled(j.state.to_string(), theme.state(j.state)),
+                Span::raw(age(app, j)),
+            ];
+            if wide {
+                cells.push(Span::raw(j.spec.machine.clone()));
+                cells.push(Span::raw(j.exit_code.map(|c| c.to_string()).unwrap_or_default()));
+                cells.push(Span::raw(key_metric(app, j)));
+            }
+            cells.push(Span::raw(j.spec.command.join(" ")));
+            Row::new(cells)
+        })
+        .collect();
+    let (widths, header) = if wide {
+        (
+            vec![
+                Constraint::Length(4),
+                Constraint::Length(10),
+                Constraint::Length(4),
+                Constraint::Length(7),
+                Constraint::Length(4),
+                Constraint::Length(14),
+                Constraint::Min(10),
+            ],
+            vec!["ID", "STATE", "AGE", "MACHINE", "EXIT", "METRIC", "COMMAND"],
+        )
+    } else {
+        (
+            vec![
+                Constraint::Length(3),
+                Constraint::Length(10),
+                Constraint::Length(4),
+                Constraint::Min(8),
+            ],
+            vec!["ID", "STATE", "AGE", "COMMAND"],
+        )
+    };
+    let header = Row::new(header).style(Style::default().add_modifier(Modifier::BOLD));
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .row_highlight_style(theme.selected())
+        .highlight_symbol("▶");
+    let mut state = TableState::default().with_selected(Some(app.job));
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let block = Block::bordered().title(" details ");
+    let Some(job) = app.selected_job() else {
+        frame.render_widget(Paragraph::new("").block(block), area);
+        return;
+    };
+    let label = |name: &str| Span::styled(format!("{name:<8}"), theme.fg(Color::Gray));
+    let mut lines = vec![
+        Line::from(vec![
+            label("job"),
+            Span::raw(format!("{} ({})", job.id, job.runtime)),
+        ]),
+        Line::from(vec![
+            label("state"),
+            Span::styled(job.state.to_string(), theme.state(job.state)),
+        ]),
+        Line::from(vec![label("machine"), Span::raw(job.spec.machine.clone())]),
+        Line::from(vec![label("image"), Span::raw(job.spec.image.clone())]),
+        Line::from(vec![label("code"), Span::raw(job.spec.source.to_string())]),
+    ];
+    if let Some(commit) = &job.commit {
+        lines.push(Line::from(vec![
+            label("commit"),
+            Span::raw(commit.chars().take(12).collect::<String>()),
+        ]));
+    }
+    lines.push(Line::from(vec![
+        label("command"),
+        Span::raw(job.spec.command.join(" ")),
+    ]));
+    if !job.spec.ports.is_empty() {
+        let ports: Vec<String> = job.spec.ports.iter().map(|p| p.to_string()).collect();
+        lines.push(Line::from(vec![label("ports"), Span::raw(ports.join(", "))]));
+    }
+    if let Some(code) = job.exit_code {
+        lines.push(Line::from(vec![label("exit"), Span::raw(code.to_string())]));
+    }
+    if let Some(detail) = &job.detail {
+        lines.push(Line::from(vec![
+            label("note"),
+            Span::styled(detail.clone(), theme.fg(Color::Yellow)),
+        ]));
+    }
+    if let Some(metrics) = app.metrics.get(&job.id).filter(|m| !m.is_empty()) {
+        lines.push(Line::from(""));
+        lines.push(Line::from(Span::styled(
+            "metrics  last (min … max, count)",
+            theme.fg(Color::Gray),
+        )));
+        for m in metrics {
+            let range = if m.count > 1 {
+                format!(" ({} … {}, {})", compact(m.min), compact(m.max), m.count)
+            } else {
+                String::new()
+            };
+            lines.push(Line::from(format!("{:<10} {}{range}", m.key, compact(m.last))));
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(block),
+        area,
+    );
+}

@@ -1,0 +1,163 @@
+//! The real binary's workbench, driven in tmux: keys in, screen text out.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::Sandbox;
+
+/// True when tmux is here. Without it: under CI=true the test fails, elsewhere it is skipped.
+fn tmux_available(test: &str) -> bool {
+    let available = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !available {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{test}: tmux is missing, and CI=true needs it"
+        );
+        eprintln!("skipped {test}: tmux is not installed");
+    }
+    available
+}
+
+struct Tmux {
+    session: String,
+    socket: String,
+}
+
+impl Tmux {
+    fn start(s: &Sandbox, name: &str) -> Tmux {
+        let socket = s.dir.path().join("tmux.sock").display().to_string();
+        let session = name.to_string();
+        let command = format!(
+            "env MLBENCH_HOME={} MLBENCH_CONFIG={} MLBENCH_RUNTIME=local NO_COLOR=1 {}; echo EXITED $?; sleep 30",
+            s.home.display(),
+            s.dir.path().join("config.toml").display(),
+            env!("CARGO_BIN_EXE_mlbench")
+        );
+        let ok = Command::new("tmux")
+            .args([
+                "-S",
+                &socket,
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "100",
+                "-y",
+                "30",
+                &command,
+            ])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux did not start");
+        Tmux { session, socket }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            Command::new("tmux")
+                .args(["-S", &self.socket, "send-keys", "-t", &self.session, key])
+                .status()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-S", &self.socket, "capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{text:?} never showed; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-S", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+#[test]
+fn the_workbench_lists_jobs_opens_logs_searches_and_quits() {
+    if !tmux_available("the_workbench_lists_jobs_opens_logs_searches_and_quits") {
+        return;
+    }
+    let s = Sandbox::new("local");
+    s.ok(&["project", "create", "demo"]);
+    let repo = s.folder("code", &[]);
+    let script = "for i in 1 2 3; do echo step $i; done; echo 'MSE : 42.5'; echo oops >&2";
+    s.ok(&[
+        "run",
+        "--project",
+        "demo",
+        "--repo",
+        repo.to_str().unwrap(),
+        "-f",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+
+    let tmux = Tmux::start(&s, "workbench");
+    let screen = tmux.wait_for("jobs of demo");
+    assert!(screen.contains("succeeded"), "{screen}");
+    assert!(
+        screen.contains("MSE        42.5"),
+        "the job's metric is in its details: {screen}"
+    );
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("step 3");
+    assert!(screen.contains("job 1 succeeded"), "{screen}");
+    assert!(screen.contains("! oops"), "stderr is marked: {screen}");
+    tmux.keys(&["/", "s", "t", "e", "p", "Enter"]);
+    tmux.wait_for("/step: 3 matches");
+    tmux.keys(&["?"]);
+    tmux.wait_for("keys: logs");
+    tmux.keys(&["Escape", "Escape"]);
+    tmux.wait_for("jobs of demo");
+    tmux.keys(&["q"]);
+    tmux.wait_for("EXITED 0");
+}
+
+#[test]
+fn a_first_start_opens_on_the_demo_and_trains_it() {
+    if !tmux_available("a_first_start_opens_on_the_demo_and_trains_it") {
+        return;
+    }
+    let s = Sandbox::new("local");
+    let tmux = Tmux::start(&s, "first");
+    tmux.wait_for("jobs of salary");
+    let screen = tmux.wait_for("succeeded");
+    assert!(screen.contains("mlbench train -i data/sal"), "{screen}");
+    tmux.wait_for("Intercept");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Model written to");
+    tmux.keys(&["q"]);
+    tmux.wait_for("EXITED 0");
+    assert!(s.home.join("projects/salary/storage/salary/model.json").exists());
+}
