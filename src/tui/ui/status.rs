@@ -9,19 +9,26 @@ use ratatui::widgets::Paragraph;
 use super::Theme;
 use crate::tui::app::App;
 
+const HINT: &str = " ? help ";
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let mut spans = vec![
-        Span::styled(app.engine.clone(), theme.fg(Color::Gray)),
-        Span::raw(format!(" │ {} running, {} queued", app.running(), app.queued())),
-    ];
+    let mut text = format!("{} │ {} running, {} queued", app.engine, app.running(), app.queued());
     if let Some(status) = &app.status {
-        spans.push(Span::raw(" │ "));
-        spans.push(Span::styled(status.clone(), theme.fg(Color::Yellow)));
+        text.push_str(" │ ");
+        text.push_str(status);
     }
-    let hint = " ? help ";
-    let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
-    let pad = (area.width as usize).saturating_sub(used + hint.len());
-    spans.push(Span::raw(" ".repeat(pad)));
-    spans.push(Span::styled(hint, theme.fg(Color::Cyan)));
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    // The message gives way, so the help key always shows.
+    let room = (area.width as usize).saturating_sub(HINT.len());
+    let mut shown: String = text.chars().take(room).collect();
+    if text.chars().count() > room && room > 0 {
+        shown.pop();
+        shown.push('…');
+    }
+    let pad = room.saturating_sub(shown.chars().count());
+    let line = Line::from(vec![
+        Span::styled(shown, theme.fg(Color::Gray)),
+        Span::raw(" ".repeat(pad)),
+        Span::styled(HINT, theme.fg(Color::Cyan)),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
 }

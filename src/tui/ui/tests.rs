@@ -225,3 +225,12 @@ fn logs_typing_a_search() {
 fn too_small() {
     insta::assert_snapshot!("too_small", render(&fixture(), 60, 20));
 }
+
+#[test]
+fn a_long_message_gives_way_to_the_help_key() {
+    let mut app = fixture();
+    update(&mut app, Event::Message(Message::Failed("x".repeat(200))));
+    let screen = render(&app, 80, 24);
+    let last = screen.lines().last().unwrap();
+    assert!(last.ends_with("… ? help \""), "{last}");
+}
