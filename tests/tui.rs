@@ -33,7 +33,8 @@ impl Tmux {
         let socket = s.dir.path().join("tmux.sock").display().to_string();
         let session = name.to_string();
         let command = format!(
-            "env MLBENCH_HOME={} MLBENCH_CONFIG={} MLBENCH_RUNTIME=local NO_COLOR=1 {}; echo EXITED $?; sleep 30",
+            "cd {} && env MLBENCH_HOME={} MLBENCH_CONFIG={} MLBENCH_RUNTIME=local NO_COLOR=1 {}; echo EXITED $?; sleep 30",
+            s.dir.path().display(),
             s.home.display(),
             s.dir.path().join("config.toml").display(),
             env!("CARGO_BIN_EXE_mlbench")
@@ -157,6 +158,11 @@ fn a_first_start_opens_on_the_demo_and_trains_it() {
     tmux.wait_for("Intercept");
     tmux.keys(&["Enter"]);
     tmux.wait_for("Model written to");
+    tmux.keys(&["Escape", "c"]);
+    tmux.wait_for("job 1 · y = 103126.21 + 1840.81·x");
+    tmux.keys(&["e"]);
+    let screen = tmux.wait_for("wrote ");
+    assert!(s.dir.path().join("fit-job1.png").exists(), "{screen}");
     tmux.keys(&["q"]);
     tmux.wait_for("EXITED 0");
     assert!(s.home.join("projects/salary/storage/salary/model.json").exists());

@@ -1,16 +1,15 @@
 //! `mlbench train`, `metrics` and `plot`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
 use super::table;
+use crate::Result;
 use crate::engine::Engine;
-use crate::ml::csvscan;
-use crate::ml::model::{self, Model, ModelFile};
+use crate::engine::fit::{MODEL_LINE, fit_source, sample_points};
 use crate::ml::train::{ModelKind, TrainOptions};
 use crate::plot::{FitChart, write_png};
-use crate::{Error, Result};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Kind {
@@ -70,9 +69,6 @@ pub fn train(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// How the trainer says where the model went; `plot` finds it in the job's log by this.
-const MODEL_LINE: &str = "Model written to ";
-
 pub fn metrics(engine: &Engine, job: i64, json: bool) -> Result<()> {
     engine.store.job(job)?;
     let summaries = engine.store.metric_summaries(job)?;
@@ -116,137 +112,17 @@ pub(crate) struct PlotArgs {
     model: Option<PathBuf>,
 }
 
-/// Maps a path as a job saw it (`/storage/...`, or relative to /workspace) to this machine.
-fn host_path(engine: &Engine, job: &crate::store::JobRecord, seen: &str) -> PathBuf {
-    let seen = Path::new(seen);
-    if let Ok(rest) = seen.strip_prefix("/storage") {
-        return engine.home.storage_dir(&job.spec.project).join(rest);
-    }
-    if let Ok(rest) = seen.strip_prefix("/workspace") {
-        return engine.home.job_workspace(job.id).join(rest);
-    }
-    // A local-process job ran with its real paths; a relative one is inside its workspace.
-    if seen.is_absolute() {
-        seen.to_path_buf()
-    } else {
-        engine.home.job_workspace(job.id).join(seen)
-    }
-}
-
-/// The model file the job's trainer reported, from the job's log.
-fn model_of_job(engine: &Engine, job: &crate::store::JobRecord) -> Result<Option<PathBuf>> {
-    let path = engine.home.job_log(job.id);
-    let Ok(text) = std::fs::read(&path) else {
-        return Ok(None);
-    };
-    let found = text.split(|b| *b == b'\n').rev().find_map(|line| {
-        let record = crate::store::logfile::parse_record(line)?;
-        let text = std::str::from_utf8(record.text).ok()?;
-        text.strip_prefix(MODEL_LINE).map(str::to_string)
-    });
-    Ok(found.map(|seen| host_path(engine, job, &seen)))
-}
-
 pub fn plot(engine: &Engine, args: PlotArgs) -> Result<()> {
-    let job = engine.store.job(args.job)?;
-    let model_path = match args.model {
-        Some(path) => Some(path),
-        None => model_of_job(engine, &job)?,
-    };
-    let model = model_path.as_deref().map(ModelFile::load).transpose()?;
-    let (intercept, slope, x_name, y_name, trained_on) = match &model {
-        Some(m) => match &m.model {
-            Model::Linear {
-                intercept,
-                coefficients,
-            } => (
-                *intercept,
-                coefficients[0],
-                m.features[0].clone(),
-                m.target.clone(),
-                Some(m.data.path.clone()),
-            ),
-            Model::Tree { .. } => {
-                return Err(Error::Invalid(format!(
-                    "job {} trained a decision tree: the fit chart is for linear models",
-                    job.id
-                )));
-            }
-        },
-        None => {
-            // A user's own script: the line comes from its metrics.
-            let metrics = engine.store.metric_summaries(job.id)?;
-            let value = |key: &str| {
-                metrics
-                    .iter()
-                    .find(|m| m.key.eq_ignore_ascii_case(key))
-                    .map(|m| m.last)
-            };
-            let (Some(intercept), Some(slope)) = (value("Intercept"), value("Slope")) else {
-                return Err(Error::Invalid(format!(
-                    "job {} wrote no {} and printed no `Intercept :` and `Slope :` metrics: nothing to draw",
-                    job.id,
-                    model::FILE_NAME
-                )));
-            };
-            (intercept, slope, "x".to_string(), "y".to_string(), None)
-        }
-    };
-    let data = match (args.data, trained_on) {
-        (Some(path), _) => path,
-        (None, Some(seen)) => host_path(engine, &job, &seen),
-        (None, None) => {
-            return Err(Error::Invalid(format!(
-                "job {} has no model file: name the data set with --data",
-                job.id
-            )));
-        }
-    };
-    let points = sample_points(&data, &x_name, &y_name)?;
+    let source = fit_source(engine, args.job, args.model, args.data)?;
+    let points = sample_points(&source.data, &source.x_name, &source.y_name)?;
     let chart = FitChart {
-        x_name: &x_name,
-        y_name: &y_name,
-        intercept,
-        slope,
+        x_name: &source.x_name,
+        y_name: &source.y_name,
+        intercept: source.intercept,
+        slope: source.slope,
         points: &points,
     };
     write_png(&chart, &args.output)?;
     println!("{}", args.output.display());
     Ok(())
-}
-
-/// At most this many points are drawn; a larger data set is sampled evenly.
-const MAX_POINTS: usize = 5_000;
-
-fn sample_points(path: &Path, x_name: &str, y_name: &str) -> Result<Vec<(f64, f64)>> {
-    let header = csvscan::read_header(path)?;
-    let (x, y) = (header.column(path, x_name)?, header.column(path, y_name)?);
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_path(path)
-        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-    let mut points = Vec::new();
-    let mut stride = 1usize;
-    for (i, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-        if i % stride != 0 {
-            continue;
-        }
-        let value = |c: usize| {
-            record
-                .get(c)
-                .and_then(|v| v.parse::<f64>().ok())
-                .filter(|v| v.is_finite())
-        };
-        if let (Some(a), Some(b)) = (value(x), value(y)) {
-            points.push((a, b));
-        }
-        if points.len() == 2 * MAX_POINTS {
-            // Keep every other point and halve how often new ones are taken.
-            points = points.into_iter().step_by(2).collect();
-            stride *= 2;
-        }
-    }
-    Ok(points)
 }

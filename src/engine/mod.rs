@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod deploy;
+pub mod fit;
 mod output;
 mod reconcile;
 mod stop;

@@ -112,6 +112,17 @@ impl LogView {
     }
 }
 
+/// A fit chart's contents, loaded in the background.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartData {
+    pub job: i64,
+    pub x_name: String,
+    pub y_name: String,
+    pub intercept: f64,
+    pub slope: f64,
+    pub points: Vec<(f64, f64)>,
+}
+
 /// What the loop learns from outside: the store's contents, new log lines, results.
 #[derive(Debug, Clone)]
 pub enum Message {
@@ -125,6 +136,7 @@ pub enum Message {
         job: i64,
         lines: Vec<LogLine>,
     },
+    Chart(ChartData),
     Done(String),
     Failed(String),
 }
@@ -143,6 +155,8 @@ pub enum Effect {
     FollowLog(i64),
     Stop(i64),
     Rerun(i64),
+    LoadChart(i64),
+    ExportChart(i64),
 }
 
 #[derive(Debug, Clone)]
@@ -158,6 +172,7 @@ pub struct App {
     pub help: bool,
     pub confirm_stop: Option<i64>,
     pub logs: Option<LogView>,
+    pub chart: Option<ChartData>,
     pub engine: String,
     pub status: Option<String>,
     pub quit: bool,
@@ -177,6 +192,7 @@ impl App {
             help: false,
             confirm_stop: None,
             logs: None,
+            chart: None,
             engine: "connecting to the Docker Engine…".into(),
             status: None,
             quit: false,
@@ -264,6 +280,11 @@ fn on_message(app: &mut App, message: Message) {
                 logs.push(lines);
             }
         }
+        Message::Chart(chart) => {
+            app.chart = Some(chart);
+            app.screen = Screen::Chart;
+            app.status = None;
+        }
         Message::Done(text) | Message::Failed(text) => app.status = Some(text),
     }
 }
@@ -308,6 +329,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> Effect {
     match app.screen {
         Screen::Workbench => workbench_command(app, command),
         Screen::Logs => logs_command(app, command),
+        Screen::Chart => chart_command(app, command),
     }
 }
 
@@ -340,6 +362,12 @@ fn workbench_command(app: &mut App, command: Command) -> Effect {
             Some(job) => app.status = Some(format!("job {} has already ended: {}", job.id, job.state)),
             None => {}
         },
+        (Command::Chart, _) => {
+            if let Some(job) = app.selected_job().map(|j| j.id) {
+                app.status = Some(format!("loading the fit of job {job}…"));
+                return Effect::LoadChart(job);
+            }
+        }
         (Command::Rerun, _) => {
             if let Some(job) = app.selected_job() {
                 return Effect::Rerun(job.id);
@@ -356,6 +384,24 @@ fn select_project(app: &mut App, index: usize) {
         app.project = index;
         app.job = 0;
     }
+}
+
+fn chart_command(app: &mut App, command: Command) -> Effect {
+    match command {
+        Command::Quit => app.quit = true,
+        Command::Help => app.help = true,
+        Command::Back => {
+            app.chart = None;
+            app.screen = Screen::Workbench;
+        }
+        Command::Export => {
+            if let Some(chart) = &app.chart {
+                return Effect::ExportChart(chart.job);
+            }
+        }
+        _ => {}
+    }
+    Effect::None
 }
 
 fn logs_command(app: &mut App, command: Command) -> Effect {

@@ -7,6 +7,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 pub enum Screen {
     Workbench,
     Logs,
+    Chart,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub enum Command {
     Search,
     NextMatch,
     PreviousMatch,
+    Chart,
+    Export,
 }
 
 pub struct Binding {
@@ -40,15 +43,17 @@ pub struct Binding {
     pub help: &'static str,
 }
 
+const ALL: &[Screen] = &[Screen::Workbench, Screen::Logs, Screen::Chart];
 const BOTH: &[Screen] = &[Screen::Workbench, Screen::Logs];
 const WORKBENCH: &[Screen] = &[Screen::Workbench];
 const LOGS: &[Screen] = &[Screen::Logs];
+const CHART: &[Screen] = &[Screen::Chart];
 
 pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: &[KeyCode::Char('q')],
         ctrl: false,
-        screens: BOTH,
+        screens: ALL,
         command: Command::Quit,
         label: "q",
         help: "quit (jobs keep running)",
@@ -56,7 +61,7 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: &[KeyCode::Char('?')],
         ctrl: false,
-        screens: BOTH,
+        screens: ALL,
         command: Command::Help,
         label: "?",
         help: "this help",
@@ -144,7 +149,7 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: &[KeyCode::Esc],
         ctrl: false,
-        screens: BOTH,
+        screens: ALL,
         command: Command::Back,
         label: "Esc",
         help: "back",
@@ -164,6 +169,22 @@ pub const BINDINGS: &[Binding] = &[
         command: Command::Rerun,
         label: "r",
         help: "run the job again (same spec)",
+    },
+    Binding {
+        keys: &[KeyCode::Char('c')],
+        ctrl: false,
+        screens: WORKBENCH,
+        command: Command::Chart,
+        label: "c",
+        help: "the job's fit chart",
+    },
+    Binding {
+        keys: &[KeyCode::Char('e')],
+        ctrl: false,
+        screens: CHART,
+        command: Command::Export,
+        label: "e",
+        help: "write the chart as PNG",
     },
     Binding {
         keys: &[KeyCode::Char('t')],
@@ -227,7 +248,7 @@ mod tests {
 
     #[test]
     fn no_key_means_two_things_on_one_screen() {
-        for screen in [Screen::Workbench, Screen::Logs] {
+        for screen in [Screen::Workbench, Screen::Logs, Screen::Chart] {
             let mut seen = Vec::new();
             for b in bindings(screen) {
                 for key in b.keys {

@@ -78,6 +78,8 @@ pub async fn run() -> Result<()> {
                 Effect::FollowLog(job) => spawn_log_follower(home.clone(), job, followed.clone(), tx.clone()),
                 Effect::Stop(job) => spawn_stop(job, tx.clone()),
                 Effect::Rerun(job) => spawn_rerun(job, tx.clone()),
+                Effect::LoadChart(job) => spawn_chart(job, tx.clone(), false),
+                Effect::ExportChart(job) => spawn_chart(job, tx.clone(), true),
             }
         }
         if app.logs.is_none() {
@@ -255,5 +257,46 @@ fn spawn_demo(tx: UnboundedSender<Message>) {
             "welcome: demo job {} trains the salary model (Enter shows its log)",
             submitted.job
         ))
+    });
+}
+
+/// Loads a job's fit for the chart screen, or (`export`) writes it as `fit-job<N>.png` in the
+/// current folder with the trainer's plotting code.
+fn spawn_chart(job: i64, tx: UnboundedSender<Message>, export: bool) {
+    std::thread::spawn(move || {
+        let loaded = Engine::open().and_then(|engine| {
+            let source = crate::engine::fit::fit_source(&engine, job, None, None)?;
+            let points = crate::engine::fit::sample_points(&source.data, &source.x_name, &source.y_name)?;
+            Ok((source, points))
+        });
+        let message = match loaded {
+            Err(e) => Message::Failed(e.to_string()),
+            Ok((source, points)) if export => {
+                let path = std::path::PathBuf::from(format!("fit-job{job}.png"));
+                let chart = crate::plot::FitChart {
+                    x_name: &source.x_name,
+                    y_name: &source.y_name,
+                    intercept: source.intercept,
+                    slope: source.slope,
+                    points: &points,
+                };
+                match crate::plot::write_png(&chart, &path) {
+                    Ok(()) => Message::Done(format!(
+                        "wrote {}",
+                        std::fs::canonicalize(&path).unwrap_or(path).display()
+                    )),
+                    Err(e) => Message::Failed(e.to_string()),
+                }
+            }
+            Ok((source, points)) => Message::Chart(app::ChartData {
+                job,
+                x_name: source.x_name,
+                y_name: source.y_name,
+                intercept: source.intercept,
+                slope: source.slope,
+                points,
+            }),
+        };
+        let _ = tx.send(message);
     });
 }

@@ -15,6 +15,7 @@ pub fn draw(frame: &mut Frame, area: Rect, screen: Screen, _theme: Theme) {
     let title = match screen {
         Screen::Workbench => "keys: workbench",
         Screen::Logs => "keys: logs",
+        Screen::Chart => "keys: fit chart",
     };
     popup(frame, area, title, &lines);
 }

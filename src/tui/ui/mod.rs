@@ -1,5 +1,6 @@
 //! Drawing: one function per screen or panel. Nothing here changes state.
 
+mod chart;
 mod help;
 mod logs;
 mod status;
@@ -80,6 +81,10 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Option<usize> {
             None
         }
         Screen::Logs => logs::draw(frame, main, app, theme),
+        Screen::Chart => {
+            chart::draw(frame, main, app, theme);
+            None
+        }
     };
     status::draw(frame, status_line, app, theme);
     if app.help {

@@ -12,7 +12,12 @@ use crate::tui::app::App;
 const HINT: &str = " ? help ";
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let mut text = format!("{} │ {} running, {} queued", app.engine, app.running(), app.queued());
+    let mut text = format!(
+        "{} │ {} running, {} queued",
+        app.engine,
+        app.running(),
+        app.queued()
+    );
     if let Some(status) = &app.status {
         text.push_str(" │ ");
         text.push_str(status);

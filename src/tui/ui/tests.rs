@@ -234,3 +234,28 @@ fn a_long_message_gives_way_to_the_help_key() {
     let last = screen.lines().last().unwrap();
     assert!(last.ends_with("… ? help \""), "{last}");
 }
+
+#[test]
+fn fit_chart() {
+    let mut app = fixture();
+    let points: Vec<(f64, f64)> = (0..21)
+        .map(|i| {
+            (
+                i as f64,
+                103100.0 + 1850.0 * i as f64 + ((i * 7) % 5) as f64 * 300.0,
+            )
+        })
+        .collect();
+    update(
+        &mut app,
+        Event::Message(Message::Chart(crate::tui::app::ChartData {
+            job: 1,
+            x_name: "x".into(),
+            y_name: "y".into(),
+            intercept: 103126.2124,
+            slope: 1840.8142,
+            points,
+        })),
+    );
+    both_sizes("fit_chart", &app);
+}
