@@ -211,7 +211,7 @@ impl Runtime for DockerRuntime {
         log: &mut impl OutputSink,
         live: bool,
     ) -> Result<()> {
-        let since = resume.as_ref().map_or(0, |r| r.unix_secs);
+        let since = resume.as_ref().map_or(0, |r| r.since_secs.max(0));
         let options = LogsOptionsBuilder::default()
             .follow(live)
             .stdout(true)
@@ -220,7 +220,7 @@ impl Runtime for DockerRuntime {
             .since(i32::try_from(since).unwrap_or(0))
             .build();
         let mut frames = self.docker.logs(handle, Some(options));
-        let mut lines = LineAssembler::new(ResumeFilter::new(resume));
+        let mut lines = LineAssembler::new(ResumeFilter::new(resume.as_ref()));
         loop {
             // Write as frames come; flush only when the stream has nothing ready, so a burst
             // is written in large blocks and a quiet job's lines reach the file at once.
@@ -321,14 +321,13 @@ impl LineAssembler {
                 None => (normalize_docker_ts(entry), &[][..]),
             };
             let Some(ts) = ts else { continue };
-            if !self.filter.is_new(&ts) {
-                if complete {
-                    self.partial[slot].clear();
-                }
-                continue;
-            }
             if !complete {
                 self.partial[slot].extend_from_slice(text);
+                continue;
+            }
+            // Whole lines are what the file counts, so whole lines are what a resume skips.
+            if !self.filter.is_new(stream) {
+                self.partial[slot].clear();
                 continue;
             }
             let text = text.strip_suffix(b"\r").unwrap_or(text);

@@ -121,14 +121,21 @@ impl LogWriter {
     }
 }
 
-/// Where a resumed follow starts: the last container line on disk, and how many lines carry
-/// that exact timestamp (those will come again and are skipped).
+/// Where a resumed follow starts. Docker stamps each stream's lines in order, but the two
+/// streams are written to its log by two copiers, so across streams the order can be off by a
+/// little. A resume therefore asks for everything since a whole second a margin before the
+/// last line on disk, and skips, per stream, as many lines as the file already holds from
+/// that second on: exact whatever the interleaving.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResumePoint {
-    pub ts: String,
-    pub unix_secs: i64,
-    pub seen_at_ts: usize,
+    /// Unix seconds to ask Docker for lines since.
+    pub since_secs: i64,
+    /// Lines of (stdout, stderr) on disk stamped at or after `since_secs`.
+    pub seen: [usize; 2],
 }
+
+/// How far before the last line on disk a resume asks from: more than any cross-stream skew.
+const RESUME_MARGIN_SECS: i64 = 5;
 
 /// Cuts off a half-written last line (the writer died mid-line; the line will come again) and
 /// finds the resume point by reading the file backwards.
@@ -140,28 +147,35 @@ pub fn prepare_resume(path: &Path) -> io::Result<Option<ResumePoint>> {
     };
     let complete = offset_of_last_lines(path, 0)?;
     file.set_len(complete)?;
-    let mut resume: Option<ResumePoint> = None;
+    let mut resume: Option<(String, ResumePoint)> = None;
     each_line_backwards(&mut file, complete, |line| {
         let Some(record) = parse_record(line).filter(|r| r.stream != Stream::Note) else {
             return true;
         };
-        match &mut resume {
-            None => {
-                resume = Some(ResumePoint {
-                    ts: record.ts.to_string(),
-                    unix_secs: unix_secs(record.ts).unwrap_or(0),
-                    seen_at_ts: 1,
-                });
-                true
-            }
-            Some(r) if r.ts == record.ts => {
-                r.seen_at_ts += 1;
-                true
-            }
-            Some(_) => false,
+        let (since, point) = resume.get_or_insert_with(|| {
+            let since_secs = unix_secs(record.ts).unwrap_or(0) - RESUME_MARGIN_SECS;
+            (
+                ts_of_secs(since_secs),
+                ResumePoint {
+                    since_secs,
+                    seen: [0, 0],
+                },
+            )
+        });
+        if record.ts >= since.as_str() {
+            point.seen[usize::from(record.stream == Stream::Stderr)] += 1;
+            return true;
         }
+        // Well before the resume second, skew cannot reach: stop reading.
+        record.ts >= ts_of_secs(point.since_secs - RESUME_MARGIN_SECS).as_str()
     })?;
-    Ok(resume)
+    Ok(resume.map(|(_, point)| point))
+}
+
+/// The file's form of a whole second.
+fn ts_of_secs(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map_or_else(String::new, |t| t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string())
 }
 
 /// Calls `each` with the lines of `file[..end]` (which ends with a newline) from the last to the
@@ -199,36 +213,26 @@ fn unix_secs(ts: &str) -> Option<i64> {
         .map(|t| t.timestamp())
 }
 
-/// Drops what a resumed follow has already written: lines older than the resume point, and the
-/// first `seen_at_ts` lines that carry its exact timestamp.
+/// Drops the lines a resumed follow already has: per stream, the first `seen` lines Docker
+/// sends again.
 pub struct ResumeFilter {
-    point: Option<ResumePoint>,
-    skipped_at_ts: usize,
+    skip: [usize; 2],
 }
 
 impl ResumeFilter {
-    pub fn new(point: Option<ResumePoint>) -> ResumeFilter {
+    pub fn new(point: Option<&ResumePoint>) -> ResumeFilter {
         ResumeFilter {
-            point,
-            skipped_at_ts: 0,
+            skip: point.map_or([0, 0], |p| p.seen),
         }
     }
 
-    pub fn is_new(&mut self, ts: &[u8]) -> bool {
-        let Some(point) = &self.point else {
-            return true;
-        };
-        match ts.cmp(point.ts.as_bytes()) {
-            std::cmp::Ordering::Less => false,
-            std::cmp::Ordering::Equal if self.skipped_at_ts < point.seen_at_ts => {
-                self.skipped_at_ts += 1;
-                false
-            }
-            _ => {
-                // Docker sends in time order, so once past the point every line is new.
-                self.point = None;
-                true
-            }
+    pub fn is_new(&mut self, stream: Stream) -> bool {
+        let slot = &mut self.skip[usize::from(stream == Stream::Stderr)];
+        if *slot > 0 {
+            *slot -= 1;
+            false
+        } else {
+            true
         }
     }
 }
@@ -354,24 +358,23 @@ mod tests {
     }
 
     #[test]
-    fn resume_trims_a_torn_line_and_counts_equal_times() {
+    fn resume_trims_a_torn_line_and_counts_each_streams_recent_lines() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         let mut w = LogWriter::open(&path).unwrap();
-        // Enough lines to cross the 64 KiB read chunk.
+        // Enough old lines to cross the 64 KiB read chunk; they are before the margin.
         for i in 0..5000 {
-            w.write(
-                &ts(&format!("2026-11-23T12:00:{:02}.{:03}Z", i / 1000, i % 1000)),
-                Stream::Stdout,
-                b"x-padding-padding",
-            )
-            .unwrap();
+            let t = ts(&format!("2026-11-23T12:00:{:02}.{:03}Z", i / 1000, i % 1000));
+            w.write(&t, Stream::Stdout, b"x-padding-padding").unwrap();
         }
-        w.write(&ts("2026-11-23T12:00:09Z"), Stream::Stdout, b"a")
+        // Within the margin (from 12:00:15), slightly out of order across the streams.
+        w.write(&ts("2026-11-23T12:00:16Z"), Stream::Stdout, b"a")
             .unwrap();
-        w.write(&ts("2026-11-23T12:00:09Z"), Stream::Stderr, b"b")
+        w.write(&ts("2026-11-23T12:00:19.5Z"), Stream::Stderr, b"b")
             .unwrap();
-        w.write(&ts("2026-11-23T12:00:10Z"), Stream::Note, b"note")
+        w.write(&ts("2026-11-23T12:00:19.4Z"), Stream::Stdout, b"c")
+            .unwrap();
+        w.write(&ts("2026-11-23T12:00:20Z"), Stream::Note, b"note")
             .unwrap();
         w.flush().unwrap();
         drop(w);
@@ -380,7 +383,7 @@ mod tests {
             .append(true)
             .open(&path)
             .unwrap()
-            .write_all(b"2026-11-23T12:00:11.0")
+            .write_all(b"2026-11-23T12:00:21.0")
             .unwrap();
         let point = prepare_resume(&path).unwrap().unwrap();
         assert_eq!(
@@ -388,14 +391,14 @@ mod tests {
             full,
             "torn line left in place"
         );
-        assert_eq!(point.ts, "2026-11-23T12:00:09.000000000Z");
-        assert_eq!(point.seen_at_ts, 2);
-        let mut filter = ResumeFilter::new(Some(point));
-        assert!(!filter.is_new(&ts("2026-11-23T12:00:08Z")));
-        assert!(!filter.is_new(&ts("2026-11-23T12:00:09Z")));
-        assert!(!filter.is_new(&ts("2026-11-23T12:00:09Z")));
-        assert!(filter.is_new(&ts("2026-11-23T12:00:09Z")));
-        assert!(filter.is_new(&ts("2026-11-23T12:00:10Z")));
+        assert_eq!(point.since_secs, unix_secs("2026-11-23T12:00:14Z").unwrap());
+        assert_eq!(point.seen, [2, 1]);
+        let mut filter = ResumeFilter::new(Some(&point));
+        assert!(!filter.is_new(Stream::Stderr));
+        assert!(filter.is_new(Stream::Stderr));
+        assert!(!filter.is_new(Stream::Stdout));
+        assert!(!filter.is_new(Stream::Stdout));
+        assert!(filter.is_new(Stream::Stdout));
     }
 
     #[test]
