@@ -11,7 +11,6 @@ use super::table;
 use crate::domain::{JobKind, JobSpec, PortMapping, Source};
 use crate::engine::deploy::{self, DeployRequest, Readiness, url_of};
 use crate::engine::{AnyRuntime, Engine};
-use crate::runtime::images::runtime_tag;
 use crate::serve::{ServeOptions, client};
 use crate::{Error, Result};
 
@@ -107,53 +106,9 @@ pub async fn deploy(engine: &mut Engine, args: DeployArgs) -> Result<()> {
     let runtime = AnyRuntime::choose(&engine.home, |notice| eprintln!("mlbench: {notice}")).await?;
     let (name, template, readiness) = match (&args.model, args.command.is_empty()) {
         (Some(model), true) => {
-            engine.store.require_project(&project)?;
-            let file = engine
-                .home
-                .storage_dir(&project)
-                .join(model)
-                .join(crate::ml::model::FILE_NAME);
-            // Checked here so a missing or broken model is refused before anything starts.
-            crate::ml::model::ModelFile::load(&file).map_err(|e| {
-                Error::NotFound(format!(
-                    "project {project} has no usable model {model} (train one into /storage/{model}): {e}"
-                ))
-            })?;
             let name = args.name.unwrap_or_else(|| model.clone());
-            // A local process listens on the host port itself; a container on its own port.
-            let (listen_host, listen_port) = match runtime {
-                AnyRuntime::Docker(_) => ("0.0.0.0".to_string(), port.container_port),
-                AnyRuntime::Local(_) => (port.host_ip.to_string(), port.host_port),
-            };
-            let model_path = match runtime {
-                AnyRuntime::Docker(_) => format!("/storage/{model}/model.json"),
-                AnyRuntime::Local(_) => file.display().to_string(),
-            };
-            let command = [
-                "mlbench",
-                "serve",
-                "-m",
-                &model_path,
-                "--name",
-                &name,
-                "--host",
-                &listen_host,
-            ];
-            let mut command: Vec<String> = command.iter().map(|s| s.to_string()).collect();
-            command.extend(["--port".to_string(), listen_port.to_string()]);
-            let image = args
-                .image
-                .clone()
-                .or_else(|| engine.config.default_image.clone())
-                .unwrap_or_else(runtime_tag);
-            let source = Source::Folder {
-                path: empty_workspace(engine)?,
-            };
-            (
-                name,
-                template(&project, engine, args.machine.clone(), image, source, command),
-                Readiness::Http("/v2/health/ready".into()),
-            )
+            let spec = deploy::model_server_spec(engine, &runtime, &project, model, &name, &port, args.machine.clone(), args.image.clone())?;
+            (name, spec, Readiness::Http("/v2/health/ready".into()))
         }
         (None, false) => {
             let name = args.name.ok_or_else(|| {
@@ -166,9 +121,9 @@ pub async fn deploy(engine: &mut Engine, args: DeployArgs) -> Result<()> {
             let readiness = args.health_path.map_or(Readiness::Tcp, Readiness::Http);
             (
                 name,
-                template(
-                    &project,
+                deploy::serving_spec(
                     engine,
+                    &project,
                     args.machine.clone(),
                     image,
                     source,
@@ -209,35 +164,6 @@ pub async fn deploy(engine: &mut Engine, args: DeployArgs) -> Result<()> {
     Ok(())
 }
 
-fn template(
-    project: &str,
-    engine: &Engine,
-    machine: Option<String>,
-    image: String,
-    source: Source,
-    command: Vec<String>,
-) -> JobSpec {
-    JobSpec {
-        kind: JobKind::Serving,
-        deployment: None,
-        storage_read_only: true,
-        project: project.to_string(),
-        machine: machine.unwrap_or_else(|| engine.config.default_machine.clone()),
-        image,
-        build_dockerfile: None,
-        source,
-        command,
-        env: vec![],
-        ports: vec![],
-    }
-}
-
-/// mlbench's server needs no code: its workspace is an empty folder.
-fn empty_workspace(engine: &Engine) -> Result<PathBuf> {
-    let dir = engine.home.root().join("empty-workspace");
-    std::fs::create_dir_all(&dir).map_err(Error::at(&dir, "cannot create"))?;
-    Ok(dir)
-}
 
 #[derive(Serialize)]
 struct DeploymentRow {

@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use super::{AnyRuntime, Engine, stop, submit};
-use crate::domain::{JobKind, JobSpec, JobState, PortMapping};
+use crate::domain::{JobKind, JobSpec, JobState, PortMapping, Source};
+use crate::runtime::images::runtime_tag;
 use crate::serve::client;
 use crate::store::JobRecord;
 use crate::{Error, Result};
@@ -31,6 +32,65 @@ pub struct DeployRequest {
 pub struct Replica {
     pub job: i64,
     pub url: String,
+}
+
+/// A serving job's spec, before its port and deployment are set per replica.
+pub fn serving_spec(
+    engine: &Engine,
+    project: &str,
+    machine: Option<String>,
+    image: String,
+    source: Source,
+    command: Vec<String>,
+) -> JobSpec {
+    JobSpec {
+        kind: JobKind::Serving,
+        deployment: None,
+        storage_read_only: true,
+        project: project.to_string(),
+        machine: machine.unwrap_or_else(|| engine.config.default_machine.clone()),
+        image,
+        build_dockerfile: None,
+        source,
+        command,
+        env: vec![],
+        ports: vec![],
+    }
+}
+
+/// mlbench's own server for the project's `/storage/<model>/model.json`, which must load now, so
+/// a missing or broken model is refused before anything starts.
+#[allow(clippy::too_many_arguments)] // each is one of `deploy`'s flags
+pub fn model_server_spec(
+    engine: &Engine,
+    runtime: &AnyRuntime,
+    project: &str,
+    model: &str,
+    name: &str,
+    port: &PortMapping,
+    machine: Option<String>,
+    image: Option<String>,
+) -> Result<JobSpec> {
+    engine.store.require_project(project)?;
+    let file = engine.home.storage_dir(project).join(model).join(crate::ml::model::FILE_NAME);
+    crate::ml::model::ModelFile::load(&file).map_err(|e| {
+        Error::NotFound(format!("project {project} has no usable model {model} (train one into /storage/{model}): {e}"))
+    })?;
+    // A local process listens on the host port itself; a container on its own port.
+    let (host, listen_port, model_path) = match runtime {
+        AnyRuntime::Docker(_) => ("0.0.0.0".to_string(), port.container_port, format!("/storage/{model}/model.json")),
+        AnyRuntime::Local(_) => (port.host_ip.to_string(), port.host_port, file.display().to_string()),
+    };
+    let command: Vec<String> = ["mlbench", "serve", "-m", &model_path, "--name", name, "--host", &host, "--port"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([listen_port.to_string()])
+        .collect();
+    let image = image.or_else(|| engine.config.default_image.clone()).unwrap_or_else(runtime_tag);
+    // mlbench's server needs no code: its workspace is an empty folder.
+    let workspace = engine.home.root().join("empty-workspace");
+    std::fs::create_dir_all(&workspace).map_err(Error::at(&workspace, "cannot create"))?;
+    Ok(serving_spec(engine, project, machine, image, Source::Folder { path: workspace }, command))
 }
 
 /// The URL a replica answers on from this machine.
