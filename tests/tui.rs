@@ -163,6 +163,20 @@ fn a_first_start_opens_on_the_demo_and_trains_it() {
     tmux.keys(&["e"]);
     let screen = tmux.wait_for("wrote ");
     assert!(s.dir.path().join("fit-job1.png").exists(), "{screen}");
+    tmux.keys(&["Escape"]);
+    // Serve the model on a free port, ask it for 25 years, stop serving.
+    let port = common::free_port();
+    tmux.keys(&["s"]);
+    tmux.wait_for("8080:8080");
+    tmux.keys(&["BSpace"; 9]);
+    tmux.keys(&[&format!("{port}:{port}"), "Enter"]);
+    tmux.wait_for("serving salary …"); // the status line: ready
+    tmux.wait_for(&format!("http://127.0.0.1:{port}")); // the details: the serving job
+    tmux.keys(&["p", "2", "5", "Enter"]);
+    let screen = tmux.wait_for("→ 149146.5664");
+    assert!(screen.contains("25 → 149146.5664"), "{screen}");
+    tmux.keys(&["Escape", "s"]);
+    tmux.wait_for("stopped serving");
     tmux.keys(&["q"]);
     tmux.wait_for("EXITED 0");
     assert!(s.home.join("projects/salary/storage/salary/model.json").exists());

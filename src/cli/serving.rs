@@ -107,7 +107,16 @@ pub async fn deploy(engine: &mut Engine, args: DeployArgs) -> Result<()> {
     let (name, template, readiness) = match (&args.model, args.command.is_empty()) {
         (Some(model), true) => {
             let name = args.name.unwrap_or_else(|| model.clone());
-            let spec = deploy::model_server_spec(engine, &runtime, &project, model, &name, &port, args.machine.clone(), args.image.clone())?;
+            let spec = deploy::model_server_spec(
+                engine,
+                &runtime,
+                &project,
+                model,
+                &name,
+                &port,
+                args.machine.clone(),
+                args.image.clone(),
+            )?;
             (name, spec, Readiness::Http("/v2/health/ready".into()))
         }
         (None, false) => {
@@ -163,7 +172,6 @@ pub async fn deploy(engine: &mut Engine, args: DeployArgs) -> Result<()> {
     );
     Ok(())
 }
-
 
 #[derive(Serialize)]
 struct DeploymentRow {

@@ -72,25 +72,58 @@ pub fn model_server_spec(
     image: Option<String>,
 ) -> Result<JobSpec> {
     engine.store.require_project(project)?;
-    let file = engine.home.storage_dir(project).join(model).join(crate::ml::model::FILE_NAME);
+    let file = engine
+        .home
+        .storage_dir(project)
+        .join(model)
+        .join(crate::ml::model::FILE_NAME);
     crate::ml::model::ModelFile::load(&file).map_err(|e| {
-        Error::NotFound(format!("project {project} has no usable model {model} (train one into /storage/{model}): {e}"))
+        Error::NotFound(format!(
+            "project {project} has no usable model {model} (train one into /storage/{model}): {e}"
+        ))
     })?;
     // A local process listens on the host port itself; a container on its own port.
     let (host, listen_port, model_path) = match runtime {
-        AnyRuntime::Docker(_) => ("0.0.0.0".to_string(), port.container_port, format!("/storage/{model}/model.json")),
-        AnyRuntime::Local(_) => (port.host_ip.to_string(), port.host_port, file.display().to_string()),
+        AnyRuntime::Docker(_) => (
+            "0.0.0.0".to_string(),
+            port.container_port,
+            format!("/storage/{model}/model.json"),
+        ),
+        AnyRuntime::Local(_) => (
+            port.host_ip.to_string(),
+            port.host_port,
+            file.display().to_string(),
+        ),
     };
-    let command: Vec<String> = ["mlbench", "serve", "-m", &model_path, "--name", name, "--host", &host, "--port"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([listen_port.to_string()])
-        .collect();
-    let image = image.or_else(|| engine.config.default_image.clone()).unwrap_or_else(runtime_tag);
+    let command: Vec<String> = [
+        "mlbench",
+        "serve",
+        "-m",
+        &model_path,
+        "--name",
+        name,
+        "--host",
+        &host,
+        "--port",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([listen_port.to_string()])
+    .collect();
+    let image = image
+        .or_else(|| engine.config.default_image.clone())
+        .unwrap_or_else(runtime_tag);
     // mlbench's server needs no code: its workspace is an empty folder.
     let workspace = engine.home.root().join("empty-workspace");
     std::fs::create_dir_all(&workspace).map_err(Error::at(&workspace, "cannot create"))?;
-    Ok(serving_spec(engine, project, machine, image, Source::Folder { path: workspace }, command))
+    Ok(serving_spec(
+        engine,
+        project,
+        machine,
+        image,
+        Source::Folder { path: workspace },
+        command,
+    ))
 }
 
 /// The URL a replica answers on from this machine.

@@ -39,7 +39,7 @@ fn host_path(engine: &Engine, job: &JobRecord, seen: &str) -> PathBuf {
 }
 
 /// The model file the job's trainer reported, from the job's log.
-fn model_of_job(engine: &Engine, job: &JobRecord) -> Result<Option<PathBuf>> {
+pub(crate) fn model_of_job(engine: &Engine, job: &JobRecord) -> Result<Option<PathBuf>> {
     let path = engine.home.job_log(job.id);
     let Ok(text) = std::fs::read(&path) else {
         return Ok(None);

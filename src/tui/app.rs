@@ -123,6 +123,32 @@ pub struct ChartData {
     pub points: Vec<(f64, f64)>,
 }
 
+/// A line of input the user is typing, and what it is for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prompt {
+    pub purpose: PromptFor,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PromptFor {
+    /// The port mapping for serving `model` of `project`.
+    Port { project: String, model: String },
+    /// An input value for the model served at `url`.
+    Predict { project: String, url: String },
+}
+
+/// One answered query, kept listed under the prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionRow {
+    pub project: String,
+    pub input: String,
+    pub output: String,
+    /// The input and output as numbers, for the chart.
+    pub point: Option<(f64, f64)>,
+    pub latency_ms: f64,
+}
+
 /// What the loop learns from outside: the store's contents, new log lines, results.
 #[derive(Debug, Clone)]
 pub enum Message {
@@ -137,6 +163,11 @@ pub enum Message {
         lines: Vec<LogLine>,
     },
     Chart(ChartData),
+    AskPort {
+        project: String,
+        model: String,
+    },
+    Prediction(PredictionRow),
     Done(String),
     Failed(String),
 }
@@ -157,6 +188,17 @@ pub enum Effect {
     Rerun(i64),
     LoadChart(i64),
     ExportChart(i64),
+    ToggleServing(i64),
+    Deploy {
+        project: String,
+        model: String,
+        port: crate::domain::PortMapping,
+    },
+    Predict {
+        project: String,
+        url: String,
+        input: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -173,6 +215,8 @@ pub struct App {
     pub confirm_stop: Option<i64>,
     pub logs: Option<LogView>,
     pub chart: Option<ChartData>,
+    pub prompt: Option<Prompt>,
+    pub predictions: Vec<PredictionRow>,
     pub engine: String,
     pub status: Option<String>,
     pub quit: bool,
@@ -193,6 +237,8 @@ impl App {
             confirm_stop: None,
             logs: None,
             chart: None,
+            prompt: None,
+            predictions: Vec::new(),
             engine: "connecting to the Docker Engine…".into(),
             status: None,
             quit: false,
@@ -285,6 +331,14 @@ fn on_message(app: &mut App, message: Message) {
             app.screen = Screen::Chart;
             app.status = None;
         }
+        Message::AskPort { project, model } => {
+            app.prompt = Some(Prompt {
+                purpose: PromptFor::Port { project, model },
+                text: "8080:8080".into(),
+            });
+            app.status = None;
+        }
+        Message::Prediction(row) => app.predictions.push(row),
         Message::Done(text) | Message::Failed(text) => app.status = Some(text),
     }
 }
@@ -300,6 +354,9 @@ fn on_key(app: &mut App, key: KeyEvent) -> Effect {
     if app.help {
         app.help = false;
         return Effect::None;
+    }
+    if app.prompt.is_some() {
+        return on_prompt_key(app, key);
     }
     if let Some(typing) = app.logs.as_mut().and_then(|l| l.typing.as_mut()) {
         match key.code {
@@ -333,6 +390,77 @@ fn on_key(app: &mut App, key: KeyEvent) -> Effect {
     }
 }
 
+fn on_prompt_key(app: &mut App, key: KeyEvent) -> Effect {
+    let Some(prompt) = app.prompt.as_mut() else {
+        return Effect::None;
+    };
+    match key.code {
+        KeyCode::Char(c) => prompt.text.push(c),
+        KeyCode::Backspace => {
+            prompt.text.pop();
+        }
+        KeyCode::Esc => app.prompt = None,
+        KeyCode::Enter => match prompt.purpose.clone() {
+            PromptFor::Port { project, model } => {
+                match prompt.text.trim().parse::<crate::domain::PortMapping>() {
+                    Ok(port) => {
+                        app.prompt = None;
+                        app.status = Some(format!("starting to serve {model} on {port}…"));
+                        return Effect::Deploy { project, model, port };
+                    }
+                    Err(e) => app.status = Some(e.to_string()),
+                }
+            }
+            PromptFor::Predict { project, url } => {
+                let input = std::mem::take(&mut prompt.text);
+                if !input.trim().is_empty() {
+                    return Effect::Predict {
+                        project,
+                        url,
+                        input: input.trim().to_string(),
+                    };
+                }
+            }
+        },
+        _ => {}
+    }
+    Effect::None
+}
+
+/// The URL of a running serving job of the selected project, if there is one.
+pub fn serving_url(app: &App) -> Option<String> {
+    let project = app.selected_project()?;
+    app.jobs
+        .iter()
+        .rev()
+        .find(|j| {
+            j.spec.project == project.name
+                && j.spec.kind == crate::domain::JobKind::Serving
+                && j.state == crate::domain::JobState::Running
+        })
+        .and_then(|j| j.spec.ports.first())
+        .map(crate::engine::deploy::url_of)
+}
+
+fn open_predict(app: &mut App) {
+    let Some(project) = app.selected_project().map(|p| p.name.clone()) else {
+        return;
+    };
+    match serving_url(app) {
+        Some(url) => {
+            app.prompt = Some(Prompt {
+                purpose: PromptFor::Predict { project, url },
+                text: String::new(),
+            })
+        }
+        None => {
+            app.status = Some(format!(
+                "nothing serves in {project}: press s on a trained job first"
+            ))
+        }
+    }
+}
+
 fn workbench_command(app: &mut App, command: Command) -> Effect {
     let jobs = app.project_jobs().len();
     match (command, app.focus) {
@@ -362,6 +490,12 @@ fn workbench_command(app: &mut App, command: Command) -> Effect {
             Some(job) => app.status = Some(format!("job {} has already ended: {}", job.id, job.state)),
             None => {}
         },
+        (Command::Serve, _) => {
+            if let Some(job) = app.selected_job().map(|j| j.id) {
+                return Effect::ToggleServing(job);
+            }
+        }
+        (Command::Predict, _) => open_predict(app),
         (Command::Chart, _) => {
             if let Some(job) = app.selected_job().map(|j| j.id) {
                 app.status = Some(format!("loading the fit of job {job}…"));
@@ -399,6 +533,7 @@ fn chart_command(app: &mut App, command: Command) -> Effect {
                 return Effect::ExportChart(chart.job);
             }
         }
+        Command::Predict => open_predict(app),
         _ => {}
     }
     Effect::None

@@ -32,6 +32,8 @@ pub enum Command {
     PreviousMatch,
     Chart,
     Export,
+    Serve,
+    Predict,
 }
 
 pub struct Binding {
@@ -48,6 +50,7 @@ const BOTH: &[Screen] = &[Screen::Workbench, Screen::Logs];
 const WORKBENCH: &[Screen] = &[Screen::Workbench];
 const LOGS: &[Screen] = &[Screen::Logs];
 const CHART: &[Screen] = &[Screen::Chart];
+const CHART_AND_WORKBENCH: &[Screen] = &[Screen::Workbench, Screen::Chart];
 
 pub const BINDINGS: &[Binding] = &[
     Binding {
@@ -185,6 +188,22 @@ pub const BINDINGS: &[Binding] = &[
         command: Command::Export,
         label: "e",
         help: "write the chart as PNG",
+    },
+    Binding {
+        keys: &[KeyCode::Char('s')],
+        ctrl: false,
+        screens: WORKBENCH,
+        command: Command::Serve,
+        label: "s",
+        help: "serve the job's model, or stop serving it",
+    },
+    Binding {
+        keys: &[KeyCode::Char('p')],
+        ctrl: false,
+        screens: CHART_AND_WORKBENCH,
+        command: Command::Predict,
+        label: "p",
+        help: "ask the project's serving job for predictions",
     },
     Binding {
         keys: &[KeyCode::Char('t')],

@@ -79,6 +79,9 @@ pub async fn run() -> Result<()> {
                 Effect::Stop(job) => spawn_stop(job, tx.clone()),
                 Effect::Rerun(job) => spawn_rerun(job, tx.clone()),
                 Effect::LoadChart(job) => spawn_chart(job, tx.clone(), false),
+                Effect::ToggleServing(job) => spawn_toggle_serving(job, tx.clone()),
+                Effect::Deploy { project, model, port } => spawn_deploy(project, model, port, tx.clone()),
+                Effect::Predict { project, url, input } => spawn_predict(project, url, input, tx.clone()),
                 Effect::ExportChart(job) => spawn_chart(job, tx.clone(), true),
             }
         }
@@ -296,6 +299,134 @@ fn spawn_chart(job: i64, tx: UnboundedSender<Message>, export: bool) {
                 slope: source.slope,
                 points,
             }),
+        };
+        let _ = tx.send(message);
+    });
+}
+
+/// Runs `work` with an engine on its own thread and runtime; sends the message it makes, or
+/// the error as a failure.
+fn with_engine_message(
+    tx: UnboundedSender<Message>,
+    work: impl AsyncFnOnce(&mut Engine) -> Result<Message> + Send + 'static,
+) {
+    std::thread::spawn(move || {
+        let outcome = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("cannot start a runtime", e))
+            .and_then(|runtime| {
+                runtime.block_on(async move {
+                    let mut engine = Engine::open()?;
+                    work(&mut engine).await
+                })
+            });
+        let _ = tx.send(outcome.unwrap_or_else(|e| Message::Failed(e.to_string())));
+    });
+}
+
+/// Stops the deployment of the job's model if one runs; otherwise asks for its port mapping.
+fn spawn_toggle_serving(job: i64, tx: UnboundedSender<Message>) {
+    with_engine_message(tx, async move |engine: &mut Engine| {
+        let record = engine.store.job(job)?;
+        let model_file = crate::engine::fit::model_of_job(engine, &record)?.ok_or_else(|| {
+            Error::Invalid(format!(
+                "job {job} wrote no model file: serving needs a job of `mlbench train -o /storage/NAME`"
+            ))
+        })?;
+        let storage = engine.home.storage_dir(&record.spec.project);
+        let model = model_file
+            .parent()
+            .and_then(|dir| dir.strip_prefix(&storage).ok())
+            .map(|m| m.display().to_string())
+            .filter(|m| !m.is_empty())
+            .ok_or_else(|| {
+                Error::Invalid(format!("the model of job {job} is not in its project's /storage"))
+            })?;
+        let name = deployment_name(&model);
+        if crate::engine::deploy::live_replicas(engine, &name)?.is_empty() {
+            return Ok(Message::AskPort {
+                project: record.spec.project,
+                model,
+            });
+        }
+        let grace = Duration::from_secs(engine.config.stop_grace_secs);
+        crate::engine::deploy::stop_deployment(engine, &name, grace).await?;
+        Ok(Message::Done(format!("stopped serving {name}")))
+    });
+}
+
+/// A deployment is named after its model folder (`team/salary` → `team-salary`).
+fn deployment_name(model: &str) -> String {
+    model.to_ascii_lowercase().replace(['/', ' '], "-")
+}
+
+fn spawn_deploy(
+    project: String,
+    model: String,
+    port: crate::domain::PortMapping,
+    tx: UnboundedSender<Message>,
+) {
+    with_engine_message(tx, async move |engine: &mut Engine| {
+        use crate::engine::deploy::{DeployRequest, Readiness, deploy, model_server_spec};
+        let runtime = crate::engine::AnyRuntime::choose(&engine.home, |_| {}).await?;
+        let name = deployment_name(&model);
+        let template = model_server_spec(engine, &runtime, &project, &model, &name, &port, None, None)?;
+        let request = DeployRequest {
+            template,
+            name: name.clone(),
+            port,
+            replicas: 1,
+            readiness: Readiness::Http("/v2/health/ready".into()),
+            timeout: Duration::from_secs(60),
+        };
+        let replicas = deploy(engine, &runtime, request, |_| {}).await?;
+        let url = replicas.first().map(|r| r.url.clone()).unwrap_or_default();
+        Ok(Message::Done(format!("serving {name} at {url}: p asks it")))
+    });
+}
+
+fn spawn_predict(project: String, url: String, input: String, tx: UnboundedSender<Message>) {
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        let body = serde_json::json!({ "exp": input }).to_string();
+        let started = std::time::Instant::now();
+        let sent = runtime.block_on(crate::serve::client::send(
+            &format!("{url}/predict"),
+            "POST",
+            Some(&body),
+            Duration::from_secs(10),
+        ));
+        let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+        let message = match sent {
+            Err(e) => Message::Failed(e.to_string()),
+            Ok(response) => {
+                let value: serde_json::Value = serde_json::from_str(&response.body).unwrap_or_default();
+                if (200..300).contains(&response.status) {
+                    let number = value
+                        .as_object()
+                        .and_then(|o| o.values().next())
+                        .and_then(|v| v.as_f64());
+                    let output = number.map_or_else(|| value.to_string(), ui::compact);
+                    let point = input.parse::<f64>().ok().zip(number);
+                    Message::Prediction(app::PredictionRow {
+                        project,
+                        input,
+                        output,
+                        point,
+                        latency_ms,
+                    })
+                } else {
+                    let error = value
+                        .get("error")
+                        .and_then(|e| e.as_str())
+                        .unwrap_or(response.body.trim())
+                        .to_string();
+                    Message::Failed(format!("the server refused {input}: {error}"))
+                }
+            }
         };
         let _ = tx.send(message);
     });

@@ -123,8 +123,19 @@ impl Sandbox {
 }
 
 impl Drop for Sandbox {
-    /// No test leaves containers behind, whatever it asserted.
+    /// No test leaves jobs, processes or containers behind, whatever it asserted.
     fn drop(&mut self) {
+        if let Ok(out) = self.cmd(&["jobs", "--json"]).output()
+            && let Ok(serde_json::Value::Array(jobs)) = serde_json::from_slice(&out.stdout)
+        {
+            for job in jobs
+                .iter()
+                .filter(|j| matches!(j["state"].as_str(), Some("queued" | "preparing" | "running")))
+            {
+                let id = job["id"].to_string();
+                let _ = self.cmd(&["stop", &id, "--grace", "1"]).output();
+            }
+        }
         for id in self.containers() {
             let _ = Command::new("docker").args(["rm", "-f", &id]).output();
         }

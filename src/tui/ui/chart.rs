@@ -7,8 +7,7 @@ use ratatui::symbols::Marker;
 use ratatui::text::Line;
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
 
-use super::Theme;
-use super::workbench::compact;
+use super::{Theme, compact};
 use crate::plot::{FitChart, equation};
 use crate::tui::app::App;
 
@@ -18,7 +17,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let line_of = |x: f64| data.intercept + data.slope * x;
     let (mut x_min, mut x_max) = (f64::MAX, f64::MIN);
     let (mut y_min, mut y_max) = (f64::MAX, f64::MIN);
-    for &(x, y) in &data.points {
+    let project = app
+        .jobs
+        .iter()
+        .find(|j| j.id == data.job)
+        .map(|j| j.spec.project.clone());
+    let asked: Vec<(f64, f64)> = app
+        .predictions
+        .iter()
+        .filter(|p| Some(&p.project) == project.as_ref())
+        .filter_map(|p| p.point)
+        .collect();
+    // Predictions asked below are part of the picture, even beyond the data.
+    for &(x, y) in data.points.iter().chain(&asked) {
         (x_min, x_max, y_min, y_max) = (x_min.min(x), x_max.max(x), y_min.min(y), y_max.max(y));
     }
     if data.points.is_empty() {
@@ -42,6 +53,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             .graph_type(GraphType::Scatter)
             .style(theme.fg(Color::Cyan))
             .data(&data.points),
+        Dataset::default()
+            .name("asked")
+            .marker(Marker::Block)
+            .graph_type(GraphType::Scatter)
+            .style(theme.fg(Color::Yellow))
+            .data(&asked),
     ];
     let labels = |lo: f64, hi: f64| vec![compact(lo), compact((lo + hi) / 2.0), compact(hi)];
     let fit = FitChart {

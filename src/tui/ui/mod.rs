@@ -3,6 +3,7 @@
 mod chart;
 mod help;
 mod logs;
+mod prompt;
 mod status;
 mod workbench;
 
@@ -87,6 +88,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Option<usize> {
         }
     };
     status::draw(frame, status_line, app, theme);
+    prompt::draw(frame, area, app);
     if app.help {
         help::draw(frame, area, app.screen, theme);
     }
@@ -121,6 +123,18 @@ pub fn popup(frame: &mut Frame, area: Rect, title: &str, lines: &[String]) {
         Paragraph::new(text).block(Block::bordered().title(format!(" {title} "))),
         rect,
     );
+}
+
+/// A number in a few characters: plain when it reads well, scientific when huge or tiny.
+pub fn compact(v: f64) -> String {
+    if v.abs() >= 1e6 || (v != 0.0 && v.abs() < 1e-3) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.4}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
 }
 
 #[cfg(test)]

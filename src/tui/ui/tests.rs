@@ -259,3 +259,105 @@ fn fit_chart() {
     );
     both_sizes("fit_chart", &app);
 }
+
+#[test]
+fn serving_prompts() {
+    let mut app = fixture();
+    select_salary(&mut app);
+    update(
+        &mut app,
+        Event::Message(Message::AskPort {
+            project: "salary".into(),
+            model: "salary".into(),
+        }),
+    );
+    both_sizes("serve_port_prompt", &app);
+    let mut serving = job(
+        4,
+        JobState::Running,
+        &["mlbench", "serve", "-m", "/storage/salary/model.json"],
+        None,
+    );
+    serving.spec.kind = JobKind::Serving;
+    serving.spec.deployment = Some("salary".into());
+    serving.spec.ports = vec!["8080:8080".parse().unwrap()];
+    let mut jobs = app.jobs.clone();
+    jobs.push(serving);
+    let (projects, metrics) = (app.projects.clone(), app.metrics.clone());
+    update(
+        &mut app,
+        Event::Message(Message::Snapshot {
+            projects,
+            jobs,
+            metrics,
+        }),
+    );
+    app.now = fixture().now;
+    update(&mut app, key(KeyCode::Esc));
+    update(&mut app, key(KeyCode::Char('p')));
+    for (input, output, salary) in [
+        ("25", "149146.5664", 149146.5664),
+        ("30", "158350.6372", 158350.6372),
+    ] {
+        update(
+            &mut app,
+            Event::Message(Message::Prediction(crate::tui::app::PredictionRow {
+                project: "salary".into(),
+                input: input.into(),
+                output: output.into(),
+                point: Some((input.parse().unwrap(), salary)),
+                latency_ms: 1.5,
+            })),
+        );
+    }
+    update(&mut app, key(KeyCode::Char('3')));
+    both_sizes("predict_prompt", &app);
+}
+
+#[test]
+fn prompts_validate_and_submit() {
+    let mut app = fixture();
+    select_salary(&mut app);
+    update(
+        &mut app,
+        Event::Message(Message::AskPort {
+            project: "salary".into(),
+            model: "salary".into(),
+        }),
+    );
+    update(&mut app, key(KeyCode::Char('9')));
+    update(&mut app, key(KeyCode::Char('9')));
+    update(&mut app, key(KeyCode::Char('9')));
+    update(&mut app, key(KeyCode::Char('9')));
+    update(&mut app, key(KeyCode::Char('9')));
+    assert_eq!(
+        update(&mut app, key(KeyCode::Enter)),
+        crate::tui::app::Effect::None
+    );
+    assert_eq!(
+        app.status.as_deref(),
+        Some("container port 808099999 is out of range 1–65535")
+    );
+    for _ in 0..5 {
+        update(&mut app, key(KeyCode::Backspace));
+    }
+    let effect = update(&mut app, key(KeyCode::Enter));
+    assert_eq!(
+        effect,
+        crate::tui::app::Effect::Deploy {
+            project: "salary".into(),
+            model: "salary".into(),
+            port: "8080:8080".parse().unwrap()
+        }
+    );
+    assert!(app.prompt.is_none());
+    update(&mut app, key(KeyCode::Char('p')));
+    assert!(
+        app.status
+            .as_deref()
+            .unwrap()
+            .contains("nothing serves in salary"),
+        "{:?}",
+        app.status
+    );
+}

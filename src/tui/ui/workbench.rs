@@ -7,7 +7,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph, Row, Table, TableState, Wrap};
 
-use super::Theme;
+use super::{Theme, compact};
 use crate::store::JobRecord;
 use crate::timefmt::{secs_between, short_duration};
 use crate::tui::app::{App, Panel};
@@ -62,17 +62,6 @@ fn key_metric(app: &App, job: &JobRecord) -> String {
         .find_map(|k| metrics.iter().find(|m| m.key == *k))
         .map(|m| format!("{} {}", m.key, compact(m.last)))
         .unwrap_or_default()
-}
-
-pub fn compact(v: f64) -> String {
-    if v.abs() >= 1e6 || (v != 0.0 && v.abs() < 1e-3) {
-        format!("{v:.3e}")
-    } else {
-        format!("{v:.4}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-    }
 }
 
 fn age(app: &App, job: &JobRecord) -> String {
@@ -189,6 +178,28 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         lines.push(Line::from(vec![
             label("note"),
             Span::styled(detail.clone(), theme.fg(Color::Yellow)),
+        ]));
+    }
+    let serving: Vec<&JobRecord> = app
+        .jobs
+        .iter()
+        .filter(|j| {
+            j.spec.project == job.spec.project
+                && j.spec.kind == crate::domain::JobKind::Serving
+                && !j.state.is_final()
+        })
+        .collect();
+    for s in serving {
+        let url = s
+            .spec
+            .ports
+            .first()
+            .map(crate::engine::deploy::url_of)
+            .unwrap_or_default();
+        let name = s.spec.deployment.clone().unwrap_or_default();
+        lines.push(Line::from(vec![
+            label("serving"),
+            Span::styled(format!("{name} {url} ({})", s.state), theme.state(s.state)),
         ]));
     }
     if let Some(metrics) = app.metrics.get(&job.id).filter(|m| !m.is_empty()) {

@@ -1,0 +1,41 @@
+//! The input popups: the port mapping for serving, and predictions with their history.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+
+use super::popup;
+use crate::tui::app::{App, PromptFor};
+
+/// Queries listed above the prediction prompt.
+const HISTORY: usize = 8;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let Some(prompt) = &app.prompt else { return };
+    let input = format!("> {}▏", prompt.text);
+    match &prompt.purpose {
+        PromptFor::Port { model, .. } => {
+            let lines = [
+                "port mapping: [host ip:]host port:container port".to_string(),
+                input,
+                String::new(),
+                "Enter: start serving   Esc: cancel".to_string(),
+            ];
+            popup(frame, area, &format!("serve {model}"), &lines);
+        }
+        PromptFor::Predict { project, url } => {
+            let asked: Vec<_> = app.predictions.iter().filter(|p| &p.project == project).collect();
+            let mut lines: Vec<String> = asked
+                .iter()
+                .skip(asked.len().saturating_sub(HISTORY))
+                .map(|p| format!("{:>10} → {:<16} {:>7.1} ms", p.input, p.output, p.latency_ms))
+                .collect();
+            if lines.is_empty() {
+                lines.push("type an input value, e.g. 25 (years of experience)".into());
+            }
+            lines.push(input);
+            lines.push(String::new());
+            lines.push("Enter: ask   Esc: close".into());
+            popup(frame, area, &format!("predict: {project} at {url}"), &lines);
+        }
+    }
+}
