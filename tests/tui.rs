@@ -141,6 +141,13 @@ fn the_workbench_lists_jobs_opens_logs_searches_and_quits() {
     tmux.wait_for("keys: logs");
     tmux.keys(&["Escape", "Escape"]);
     tmux.wait_for("jobs of demo");
+    // The form starts from the latest job: Enter through it runs that again.
+    tmux.keys(&["n"]);
+    tmux.wait_for("new experiment in demo");
+    tmux.keys(&["Enter"; 5]); // from the repo field to the last, which submits
+    tmux.wait_for("job 2 submitted");
+    let screen = tmux.wait_for("2   succeeded");
+    assert!(screen.contains("1   succeeded"), "{screen}");
     tmux.keys(&["q"]);
     tmux.wait_for("EXITED 0");
 }

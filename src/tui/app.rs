@@ -167,6 +167,7 @@ pub enum Message {
         project: String,
         model: String,
     },
+    FormOptions(Box<super::form::FormOptions>),
     Prediction(PredictionRow),
     Done(String),
     Failed(String),
@@ -189,6 +190,8 @@ pub enum Effect {
     LoadChart(i64),
     ExportChart(i64),
     ToggleServing(i64),
+    OpenForm(String),
+    Submit(super::form::Submission),
     Deploy {
         project: String,
         model: String,
@@ -216,6 +219,7 @@ pub struct App {
     pub logs: Option<LogView>,
     pub chart: Option<ChartData>,
     pub prompt: Option<Prompt>,
+    pub form: Option<super::form::Form>,
     pub predictions: Vec<PredictionRow>,
     pub engine: String,
     pub status: Option<String>,
@@ -238,6 +242,7 @@ impl App {
             logs: None,
             chart: None,
             prompt: None,
+            form: None,
             predictions: Vec::new(),
             engine: "connecting to the Docker Engine…".into(),
             status: None,
@@ -339,6 +344,10 @@ fn on_message(app: &mut App, message: Message) {
             app.status = None;
         }
         Message::Prediction(row) => app.predictions.push(row),
+        Message::FormOptions(options) => {
+            app.form = Some(super::form::Form::new(*options));
+            app.status = None;
+        }
         Message::Done(text) | Message::Failed(text) => app.status = Some(text),
     }
 }
@@ -357,6 +366,9 @@ fn on_key(app: &mut App, key: KeyEvent) -> Effect {
     }
     if app.prompt.is_some() {
         return on_prompt_key(app, key);
+    }
+    if app.form.is_some() {
+        return on_form_key(app, key);
     }
     if let Some(typing) = app.logs.as_mut().and_then(|l| l.typing.as_mut()) {
         match key.code {
@@ -388,6 +400,40 @@ fn on_key(app: &mut App, key: KeyEvent) -> Effect {
         Screen::Logs => logs_command(app, command),
         Screen::Chart => chart_command(app, command),
     }
+}
+
+fn on_form_key(app: &mut App, key: KeyEvent) -> Effect {
+    use super::form::FIELDS;
+    let Some(form) = app.form.as_mut() else {
+        return Effect::None;
+    };
+    let last = FIELDS.len() - 1;
+    match key.code {
+        KeyCode::Esc => {
+            app.form = None;
+            app.status = Some("cancelled: nothing was created".into());
+        }
+        KeyCode::Tab | KeyCode::Down => form.focus = (form.focus + 1).min(last),
+        KeyCode::BackTab | KeyCode::Up => form.focus = form.focus.saturating_sub(1),
+        KeyCode::Left => form.cycle(-1),
+        KeyCode::Right => form.cycle(1),
+        KeyCode::Backspace => form.backspace(),
+        KeyCode::Char(c) => form.type_char(c),
+        KeyCode::Enter if form.focus < last => form.focus += 1,
+        KeyCode::Enter => match form.submission() {
+            Ok(submission) => {
+                app.form = None;
+                app.status = Some("submitting…".into());
+                return Effect::Submit(submission);
+            }
+            Err((field, error)) => {
+                form.focus = field;
+                app.status = Some(format!("{}: {error}", FIELDS[field]));
+            }
+        },
+        _ => {}
+    }
+    Effect::None
 }
 
 fn on_prompt_key(app: &mut App, key: KeyEvent) -> Effect {
@@ -490,6 +536,12 @@ fn workbench_command(app: &mut App, command: Command) -> Effect {
             Some(job) => app.status = Some(format!("job {} has already ended: {}", job.id, job.state)),
             None => {}
         },
+        (Command::New, _) => {
+            if let Some(project) = app.selected_project().map(|p| p.name.clone()) {
+                app.status = Some("opening the new-experiment form…".into());
+                return Effect::OpenForm(project);
+            }
+        }
         (Command::Serve, _) => {
             if let Some(job) = app.selected_job().map(|j| j.id) {
                 return Effect::ToggleServing(job);

@@ -34,6 +34,7 @@ pub enum Command {
     Export,
     Serve,
     Predict,
+    New,
 }
 
 pub struct Binding {
@@ -188,6 +189,14 @@ pub const BINDINGS: &[Binding] = &[
         command: Command::Export,
         label: "e",
         help: "write the chart as PNG",
+    },
+    Binding {
+        keys: &[KeyCode::Char('n')],
+        ctrl: false,
+        screens: WORKBENCH,
+        command: Command::New,
+        label: "n",
+        help: "new experiment (a form; Enter through it re-runs the latest job)",
     },
     Binding {
         keys: &[KeyCode::Char('s')],

@@ -3,6 +3,7 @@
 //! are drained before each draw, and a frame is drawn only when something changed.
 
 pub mod app;
+pub mod form;
 pub mod keys;
 pub mod ui;
 
@@ -80,6 +81,8 @@ pub async fn run() -> Result<()> {
                 Effect::Rerun(job) => spawn_rerun(job, tx.clone()),
                 Effect::LoadChart(job) => spawn_chart(job, tx.clone(), false),
                 Effect::ToggleServing(job) => spawn_toggle_serving(job, tx.clone()),
+                Effect::OpenForm(project) => spawn_form_options(project, tx.clone()),
+                Effect::Submit(submission) => spawn_submit(submission, tx.clone()),
                 Effect::Deploy { project, model, port } => spawn_deploy(project, model, port, tx.clone()),
                 Effect::Predict { project, url, input } => spawn_predict(project, url, input, tx.clone()),
                 Effect::ExportChart(job) => spawn_chart(job, tx.clone(), true),
@@ -429,5 +432,124 @@ fn spawn_predict(project: String, url: String, input: String, tx: UnboundedSende
             }
         };
         let _ = tx.send(message);
+    });
+}
+
+/// Loads what the form offers: machine types with what this host lacks for each, the local
+/// images, and the project's latest job to start from.
+fn spawn_form_options(project: String, tx: UnboundedSender<Message>) {
+    with_engine_message(tx, async move |engine: &mut Engine| {
+        use crate::domain::machine::{fmt_cpus, format_bytes};
+        use crate::runtime::Runtime;
+        use form::{COMMAND, ENV, FormOptions, MachineChoice, PORTS, REF, REPO};
+        let runtime = crate::engine::AnyRuntime::choose(&engine.home, |_| {}).await?;
+        let host = crate::with_runtime!(&runtime, rt => rt.capacity().await)?;
+        let machines: Vec<MachineChoice> = engine
+            .config
+            .machines
+            .iter()
+            .map(|m| MachineChoice {
+                name: m.name.clone(),
+                label: format!(
+                    "{} vCPU · {} · {} GPU",
+                    fmt_cpus(m.cpus),
+                    format_bytes(m.memory_bytes),
+                    m.gpus
+                ),
+                unfit: m.shortfall(&host),
+            })
+            .collect();
+        let mut images = vec![
+            engine
+                .config
+                .default_image
+                .clone()
+                .unwrap_or_else(crate::runtime::images::runtime_tag),
+        ];
+        if let crate::engine::AnyRuntime::Docker(docker) = &runtime {
+            for image in docker.list_images().await? {
+                for tag in image.tags {
+                    if !images.contains(&tag) {
+                        images.push(tag);
+                    }
+                }
+            }
+        }
+        let latest = engine
+            .store
+            .jobs(Some(&project))?
+            .into_iter()
+            .rev()
+            .find(|j| j.spec.kind == crate::domain::JobKind::Training);
+        let mut text: [String; 7] = Default::default();
+        let (mut machine, mut image) = (engine.config.default_machine.clone(), images[0].clone());
+        if let Some(job) = latest {
+            let spec = job.spec;
+            (text[REPO], text[REF]) = match spec.source {
+                crate::domain::Source::Folder { path } => (path.display().to_string(), String::new()),
+                crate::domain::Source::Git { url, reference } => (url, reference.unwrap_or_default()),
+            };
+            text[COMMAND] = form::join_command(&spec.command);
+            text[ENV] = spec
+                .env
+                .iter()
+                .map(|e| format!("{}={}", e.name, e.value))
+                .collect::<Vec<_>>()
+                .join(" ");
+            text[PORTS] = spec
+                .ports
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(" ");
+            if !images.contains(&spec.image) {
+                images.push(spec.image.clone());
+            }
+            (machine, image) = (spec.machine, spec.image);
+        }
+        Ok(Message::FormOptions(Box::new(FormOptions {
+            project,
+            machine: machines.iter().position(|m| m.name == machine).unwrap_or(0),
+            image: images.iter().position(|i| *i == image).unwrap_or(0),
+            machines,
+            images,
+            text,
+        })))
+    });
+}
+
+/// Submits the form's job; slow steps (building the runtime image) show in the status line.
+fn spawn_submit(submission: form::Submission, tx: UnboundedSender<Message>) {
+    let progress = tx.clone();
+    with_engine_message(tx, async move |engine: &mut Engine| {
+        let env = submission
+            .env
+            .iter()
+            .map(|e| e.parse())
+            .collect::<Result<Vec<_>>>()?;
+        let ports = submission
+            .ports
+            .iter()
+            .map(|p| p.parse())
+            .collect::<Result<Vec<_>>>()?;
+        let spec = crate::domain::JobSpec {
+            kind: crate::domain::JobKind::Training,
+            deployment: None,
+            storage_read_only: false,
+            project: submission.project,
+            machine: submission.machine,
+            image: submission.image,
+            build_dockerfile: None,
+            source: crate::domain::Source::parse(&submission.repo, submission.reference),
+            command: submission.command,
+            env,
+            ports,
+        };
+        let runtime = crate::engine::AnyRuntime::choose(&engine.home, |_| {}).await?;
+        let submitted = crate::engine::submit(engine, &runtime, spec, |line| {
+            let _ = progress.send(Message::Done(line.to_string()));
+        })
+        .await?;
+        Ok(Message::Done(format!("job {} submitted", submitted.job)))
     });
 }

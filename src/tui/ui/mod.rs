@@ -1,6 +1,7 @@
 //! Drawing: one function per screen or panel. Nothing here changes state.
 
 mod chart;
+mod form;
 mod help;
 mod logs;
 mod prompt;
@@ -89,6 +90,9 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Option<usize> {
     };
     status::draw(frame, status_line, app, theme);
     prompt::draw(frame, area, app);
+    if let Some(form) = &app.form {
+        form::draw(frame, area, form, theme);
+    }
     if app.help {
         help::draw(frame, area, app.screen, theme);
     }

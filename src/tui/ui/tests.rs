@@ -361,3 +361,59 @@ fn prompts_validate_and_submit() {
         app.status
     );
 }
+
+#[test]
+fn new_experiment_form() {
+    use crate::tui::form::{FormOptions, MachineChoice};
+    let mut app = fixture();
+    select_salary(&mut app);
+    let text = [
+        String::new(),
+        String::new(),
+        "/".to_string(),
+        String::new(),
+        "mlbench train -i data/sal.csv -o /storage/salary".to_string(),
+        String::new(),
+        "8080:99999".to_string(),
+    ];
+    let options = FormOptions {
+        project: "salary".into(),
+        machines: vec![
+            MachineChoice {
+                name: "G1".into(),
+                label: "1 vCPU · 1.70 GiB · 0 GPU".into(),
+                unfit: None,
+            },
+            MachineChoice {
+                name: "P4000".into(),
+                label: "8 vCPU · 30 GiB · 1 GPU".into(),
+                unfit: Some("needs 8 vCPU (host has 2), 1 GPU (host has 0)".into()),
+            },
+        ],
+        images: vec!["mlbench/runtime:0.1.0".into()],
+        text,
+        machine: 1,
+        image: 0,
+    };
+    update(&mut app, Event::Message(Message::FormOptions(Box::new(options))));
+    both_sizes("new_experiment_form", &app);
+    // The form opens on the repo (machine and image are chosen); Enter moves on, and on the
+    // last field submits only when every field is right.
+    for _ in 0..4 {
+        update(&mut app, key(KeyCode::Enter));
+    }
+    assert_eq!(app.form.as_ref().unwrap().focus, crate::tui::form::PORTS);
+    assert_eq!(
+        update(&mut app, key(KeyCode::Enter)),
+        crate::tui::app::Effect::None
+    );
+    assert_eq!(
+        app.form.as_ref().unwrap().focus,
+        crate::tui::form::MACHINE,
+        "the first bad field gets the focus"
+    );
+    update(&mut app, key(KeyCode::Left));
+    update(&mut app, key(KeyCode::Esc));
+    assert!(app.form.is_none());
+    assert_eq!(app.status.as_deref(), Some("cancelled: nothing was created"));
+}

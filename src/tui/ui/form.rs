@@ -1,0 +1,58 @@
+//! The new-experiment form, as a popup: one line a field, its problem beside it.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+use super::Theme;
+use crate::tui::form::{FIELDS, Form, IMAGE, MACHINE};
+
+pub fn draw(frame: &mut Frame, area: Rect, form: &Form, theme: Theme) {
+    let width = area.width.saturating_sub(4).min(100);
+    let height = (FIELDS.len() as u16 * 2 + 4).min(area.height);
+    let rect = Rect::new(
+        area.x + (area.width - width) / 2,
+        area.y + (area.height - height) / 2,
+        width,
+        height,
+    );
+    frame.render_widget(Clear, rect);
+    let errors = form.errors();
+    let mut lines = Vec::new();
+    for (i, name) in FIELDS.iter().enumerate() {
+        let focused = i == form.focus;
+        let marker = if focused { "▶ " } else { "  " };
+        let value = match i {
+            MACHINE => form
+                .machine()
+                .map_or(String::new(), |m| format!("‹ {} · {} ›", m.name, m.label)),
+            IMAGE => format!("‹ {} ›", form.image()),
+            _ if focused => format!("{}▏", form.text[i]),
+            _ => form.text[i].clone(),
+        };
+        let mut style = if focused {
+            theme.fg(Color::Cyan).add_modifier(Modifier::BOLD)
+        } else {
+            Default::default()
+        };
+        if i == MACHINE && form.machine().is_some_and(|m| m.unfit.is_some()) {
+            style = theme.fg(Color::DarkGray).add_modifier(Modifier::DIM);
+        }
+        lines.push(Line::from(vec![
+            Span::raw(format!("{marker}{name:<8} ")),
+            Span::styled(value, style),
+        ]));
+        let note = match &errors[i] {
+            Some(error) => Span::styled(format!("           {error}"), theme.fg(Color::Red)),
+            None => Span::raw(""),
+        };
+        lines.push(Line::from(note));
+    }
+    lines.push(Line::from(
+        "Tab/↑↓ move · ←→ choose · Enter next, on the last submits · Esc cancels",
+    ));
+    let title = format!(" new experiment in {} ", form.options.project);
+    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(title)), rect);
+}
