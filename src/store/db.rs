@@ -150,6 +150,11 @@ impl Store {
         Ok(())
     }
 
+    /// Changes whenever another connection commits: a cheap "has anything changed?".
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
     pub fn create_project(&self, name: &str) -> Result<()> {
         crate::domain::project::validate_name(name)?;
         let inserted = self.conn.execute(

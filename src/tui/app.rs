@@ -171,6 +171,8 @@ pub enum Message {
     Prediction(PredictionRow),
     Done(String),
     Failed(String),
+    /// Time passed: ages on screen move on.
+    Tick,
 }
 
 pub enum Event {
@@ -349,6 +351,7 @@ fn on_message(app: &mut App, message: Message) {
             app.status = None;
         }
         Message::Done(text) | Message::Failed(text) => app.status = Some(text),
+        Message::Tick => app.now = chrono::Utc::now(),
     }
 }
 

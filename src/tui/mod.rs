@@ -105,8 +105,8 @@ pub async fn run() -> Result<()> {
     outcome
 }
 
-/// Reads the store every half second (reconciling first, so jobs left by an earlier mlbench
-/// are followed again) and sends what it holds when that changed.
+/// Looks at the store every half second (reconciling first, so jobs left by an earlier
+/// mlbench are followed again) and sends what it holds when a commit changed it.
 fn spawn_refresher(home: Home, tx: UnboundedSender<Message>) {
     std::thread::spawn(move || {
         let store = match Store::open(&home) {
@@ -116,24 +116,22 @@ fn spawn_refresher(home: Home, tx: UnboundedSender<Message>) {
                 return;
             }
         };
-        let mut last = String::new();
-        loop {
+        let mut seen: Option<i64> = None;
+        for round in 0u64.. {
             if let Err(e) = crate::engine::reconcile(&home, &store) {
                 let _ = tx.send(Message::Failed(e.to_string()));
             }
-            match snapshot(&store) {
-                Ok((fingerprint, message)) if fingerprint != last => {
-                    last = fingerprint;
-                    if tx.send(message).is_err() {
-                        return;
-                    }
+            // Reading everything only when a commit happened keeps an idle workbench idle.
+            let version = store.data_version().ok();
+            if version.is_none() || version != seen {
+                seen = version;
+                let message = snapshot(&store).unwrap_or_else(|e| Message::Failed(e.to_string()));
+                if tx.send(message).is_err() {
+                    return;
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    if tx.send(Message::Failed(e.to_string())).is_err() {
-                        return;
-                    }
-                }
+            } else if round % 10 == 0 && tx.send(Message::Tick).is_err() {
+                // Ages move on even when nothing else does.
+                return;
             }
             std::thread::sleep(REFRESH);
         }
@@ -143,22 +141,18 @@ fn spawn_refresher(home: Home, tx: UnboundedSender<Message>) {
 /// Metrics are read for the most recent jobs only: enough for every screen, cheap with many.
 const METRIC_JOBS: usize = 200;
 
-fn snapshot(store: &Store) -> Result<(String, Message)> {
+fn snapshot(store: &Store) -> Result<Message> {
     let projects = store.projects()?;
     let jobs = store.jobs(None)?;
     let mut metrics = HashMap::new();
     for job in jobs.iter().rev().take(METRIC_JOBS) {
         metrics.insert(job.id, store.metric_summaries(job.id)?);
     }
-    let fingerprint = serde_json::to_string(&(&projects, &jobs, &metrics)).unwrap_or_default();
-    Ok((
-        fingerprint,
-        Message::Snapshot {
-            projects,
-            jobs,
-            metrics,
-        },
-    ))
+    Ok(Message::Snapshot {
+        projects,
+        jobs,
+        metrics,
+    })
 }
 
 fn spawn_engine_probe(tx: UnboundedSender<Message>) {
