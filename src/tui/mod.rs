@@ -208,25 +208,13 @@ fn spawn_log_follower(home: Home, job: i64, followed: Arc<AtomicI64>, tx: Unboun
     });
 }
 
+/// Runs `work` with an engine on its own thread; its text (or error) goes to the status line.
 fn with_engine(
     tx: UnboundedSender<Message>,
     work: impl AsyncFnOnce(&mut Engine) -> Result<String> + Send + 'static,
 ) {
-    std::thread::spawn(move || {
-        let outcome = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::io("cannot start a runtime", e))
-            .and_then(|runtime| {
-                runtime.block_on(async move {
-                    let mut engine = Engine::open()?;
-                    work(&mut engine).await
-                })
-            });
-        let _ = tx.send(match outcome {
-            Ok(text) => Message::Done(text),
-            Err(e) => Message::Failed(e.to_string()),
-        });
+    with_engine_message(tx, async move |engine: &mut Engine| {
+        Ok(Message::Done(work(engine).await?))
     });
 }
 

@@ -6,18 +6,13 @@ use ratatui::style::{Color, Modifier};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
-use super::Theme;
+use super::{Theme, centered};
 use crate::tui::form::{FIELDS, Form, IMAGE, MACHINE};
 
 pub fn draw(frame: &mut Frame, area: Rect, form: &Form, theme: Theme) {
     let width = area.width.saturating_sub(4).min(100);
     let height = (FIELDS.len() as u16 * 2 + 4).min(area.height);
-    let rect = Rect::new(
-        area.x + (area.width - width) / 2,
-        area.y + (area.height - height) / 2,
-        width,
-        height,
-    );
+    let rect = centered(area, width, height);
     frame.render_widget(Clear, rect);
     let errors = form.errors();
     let mut lines = Vec::new();

@@ -111,16 +111,21 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Option<usize> {
     log_rows
 }
 
-/// A bordered box in the middle of `area`.
-pub fn popup(frame: &mut Frame, area: Rect, title: &str, lines: &[String]) {
-    let width = (lines.iter().map(|l| l.chars().count()).max().unwrap_or(10) as u16 + 4).min(area.width);
-    let height = (lines.len() as u16 + 2).min(area.height);
-    let rect = Rect::new(
+/// A `width` × `height` rectangle in the middle of `area` (which must hold it).
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    Rect::new(
         area.x + (area.width - width) / 2,
         area.y + (area.height - height) / 2,
         width,
         height,
-    );
+    )
+}
+
+/// A bordered box in the middle of `area`.
+pub fn popup(frame: &mut Frame, area: Rect, title: &str, lines: &[String]) {
+    let width = (lines.iter().map(|l| l.chars().count()).max().unwrap_or(10) as u16 + 4).min(area.width);
+    let height = (lines.len() as u16 + 2).min(area.height);
+    let rect = centered(area, width, height);
     frame.render_widget(Clear, rect);
     let text: Vec<Line> = lines.iter().map(|l| Line::from(l.as_str())).collect();
     frame.render_widget(
