@@ -28,6 +28,10 @@ struct ConfigFile {
     stop_grace_secs: u64,
     #[serde(default)]
     machines: BTreeMap<String, MachineEntry>,
+    #[serde(default)]
+    keys: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    colors: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +41,10 @@ pub struct Config {
     pub default_image: Option<String>,
     pub stop_grace_secs: u64,
     pub machines: Vec<MachineType>,
+    /// The workbench's keys: command name → keys, replacing that command's defaults.
+    pub keys: BTreeMap<String, Vec<String>>,
+    /// The workbench's job-state colours: state name → colour.
+    pub colors: BTreeMap<String, String>,
 }
 
 impl Config {
@@ -91,6 +99,8 @@ impl Config {
             default_image: Some(file.default_image).filter(|s| !s.trim().is_empty()),
             stop_grace_secs: file.stop_grace_secs,
             machines,
+            keys: file.keys,
+            colors: file.colors,
         };
         config.machine(&config.default_machine)?;
         Ok(config)
@@ -136,6 +146,13 @@ mod tests {
         let tiny = config.machine("TINY").unwrap();
         assert_eq!((tiny.cpus, tiny.memory_bytes, tiny.gpus), (0.5, 64 << 20, 0));
         assert_eq!(config.stop_grace_secs, 10);
+    }
+
+    #[test]
+    fn workbench_keys_and_colours_are_read() {
+        let config = Config::parse("[keys]\nstop = [\"Delete\"]\n[colors]\nrunning = \"blue\"\n").unwrap();
+        assert_eq!(config.keys["stop"], ["Delete"]);
+        assert_eq!(config.colors["running"], "blue");
     }
 
     #[test]

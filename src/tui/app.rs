@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 
 use super::keys::{self, Command, Screen};
 use crate::store::logfile::Stream;
@@ -177,6 +177,9 @@ pub enum Message {
 
 pub enum Event {
     Key(KeyEvent),
+    Mouse(MouseEvent),
+    /// The terminal's size (columns, rows).
+    Resize(u16, u16),
     Message(Message),
     /// The terminal's log view height, after a draw.
     LogRows(usize),
@@ -191,6 +194,8 @@ pub enum Effect {
     Rerun(i64),
     LoadChart(i64),
     ExportChart(i64),
+    /// Capture the mouse (true) or leave it to the terminal.
+    Mouse(bool),
     ToggleServing(i64),
     OpenForm(String),
     Submit(super::form::Submission),
@@ -226,6 +231,10 @@ pub struct App {
     pub engine: String,
     pub status: Option<String>,
     pub quit: bool,
+    pub keys: std::sync::Arc<keys::KeyMap>,
+    pub mouse: bool,
+    /// The terminal's size, for mapping mouse clicks to panels.
+    pub size: (u16, u16),
 }
 
 impl App {
@@ -249,6 +258,9 @@ impl App {
             engine: "connecting to the Docker Engine…".into(),
             status: None,
             quit: false,
+            keys: std::sync::Arc::new(keys::KeyMap::defaults()),
+            mouse: true,
+            size: (80, 24),
         }
     }
 
@@ -305,6 +317,11 @@ pub fn update(app: &mut App, event: Event) -> Effect {
             Effect::None
         }
         Event::Key(key) => on_key(app, key),
+        Event::Resize(width, height) => {
+            app.size = (width, height);
+            Effect::None
+        }
+        Event::Mouse(mouse) => on_mouse(app, mouse),
     }
 }
 
@@ -355,6 +372,67 @@ fn on_message(app: &mut App, message: Message) {
     }
 }
 
+/// The wheel moves like the arrow keys; a click on a project or a job selects it.
+fn on_mouse(app: &mut App, mouse: MouseEvent) -> Effect {
+    if app.help || app.prompt.is_some() || app.form.is_some() || app.confirm_stop.is_some() {
+        return Effect::None;
+    }
+    let command = match mouse.kind {
+        MouseEventKind::ScrollUp => Command::Up,
+        MouseEventKind::ScrollDown => Command::Down,
+        MouseEventKind::Down(MouseButton::Left) if app.screen == Screen::Workbench => {
+            click(app, mouse.column, mouse.row);
+            return Effect::None;
+        }
+        _ => return Effect::None,
+    };
+    match app.screen {
+        Screen::Workbench => {
+            let [projects, _, _] = super::ui::workbench::areas(main_area(app));
+            app.focus = if mouse.column < projects.x + projects.width {
+                Panel::Projects
+            } else {
+                Panel::Jobs
+            };
+            workbench_command(app, command)
+        }
+        Screen::Logs => {
+            for _ in 0..3 {
+                logs_command(app, command);
+            }
+            Effect::None
+        }
+        Screen::Chart => Effect::None,
+    }
+}
+
+fn main_area(app: &App) -> ratatui::layout::Rect {
+    ratatui::layout::Rect::new(0, 0, app.size.0, app.size.1.saturating_sub(1))
+}
+
+fn click(app: &mut App, column: u16, row: u16) {
+    let [projects, jobs, _] = super::ui::workbench::areas(main_area(app));
+    let inside = |r: ratatui::layout::Rect| {
+        column >= r.x && column < r.x + r.width && row > r.y && row + 1 < r.y + r.height
+    };
+    if inside(projects) {
+        app.focus = Panel::Projects;
+        let index = (row - projects.y - 1) as usize;
+        if index < app.projects.len() {
+            select_project(app, index);
+        }
+    } else if inside(jobs) && row > jobs.y + 1 {
+        app.focus = Panel::Jobs;
+        // Rows below the header; a list taller than the panel has scrolled to keep the selection.
+        let visible = jobs.height.saturating_sub(3) as usize;
+        let offset = app.job.saturating_sub(visible.saturating_sub(1));
+        let index = offset + (row - jobs.y - 2) as usize;
+        if index < app.project_jobs().len() {
+            app.job = index;
+        }
+    }
+}
+
 fn on_key(app: &mut App, key: KeyEvent) -> Effect {
     if let Some(job) = app.confirm_stop.take() {
         return if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
@@ -395,9 +473,21 @@ fn on_key(app: &mut App, key: KeyEvent) -> Effect {
         }
         return Effect::None;
     }
-    let Some(command) = keys::lookup(app.screen, key) else {
+    let Some(command) = app.keys.lookup(app.screen, key) else {
         return Effect::None;
     };
+    if command == Command::Mouse {
+        app.mouse = !app.mouse;
+        app.status = Some(
+            if app.mouse {
+                "mouse on"
+            } else {
+                "mouse off: the terminal selects text"
+            }
+            .into(),
+        );
+        return Effect::Mouse(app.mouse);
+    }
     match app.screen {
         Screen::Workbench => workbench_command(app, command),
         Screen::Logs => logs_command(app, command),

@@ -1,5 +1,7 @@
-//! The key map: one table says which key does what on which screen; the help screen is drawn
-//! from the same table.
+//! The key map: one table says which keys run which command on which screen; the help popup is
+//! drawn from it, and the config file's `[keys]` table replaces a command's keys.
+
+use std::collections::BTreeMap;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -35,239 +37,249 @@ pub enum Command {
     Serve,
     Predict,
     New,
-}
-
-pub struct Binding {
-    pub keys: &'static [KeyCode],
-    pub ctrl: bool,
-    pub screens: &'static [Screen],
-    pub command: Command,
-    pub label: &'static str,
-    pub help: &'static str,
+    Mouse,
 }
 
 const ALL: &[Screen] = &[Screen::Workbench, Screen::Logs, Screen::Chart];
-const BOTH: &[Screen] = &[Screen::Workbench, Screen::Logs];
+const MOVING: &[Screen] = &[Screen::Workbench, Screen::Logs];
 const WORKBENCH: &[Screen] = &[Screen::Workbench];
 const LOGS: &[Screen] = &[Screen::Logs];
 const CHART: &[Screen] = &[Screen::Chart];
 const CHART_AND_WORKBENCH: &[Screen] = &[Screen::Workbench, Screen::Chart];
 
-pub const BINDINGS: &[Binding] = &[
-    Binding {
-        keys: &[KeyCode::Char('q')],
-        ctrl: false,
-        screens: ALL,
-        command: Command::Quit,
-        label: "q",
-        help: "quit (jobs keep running)",
-    },
-    Binding {
-        keys: &[KeyCode::Char('?')],
-        ctrl: false,
-        screens: ALL,
-        command: Command::Help,
-        label: "?",
-        help: "this help",
-    },
-    Binding {
-        keys: &[KeyCode::Char('k'), KeyCode::Up],
-        ctrl: false,
-        screens: BOTH,
-        command: Command::Up,
-        label: "k/↑",
-        help: "up",
-    },
-    Binding {
-        keys: &[KeyCode::Char('j'), KeyCode::Down],
-        ctrl: false,
-        screens: BOTH,
-        command: Command::Down,
-        label: "j/↓",
-        help: "down",
-    },
-    Binding {
-        keys: &[KeyCode::Char('g'), KeyCode::Home],
-        ctrl: false,
-        screens: BOTH,
-        command: Command::Top,
-        label: "g/Home",
-        help: "top",
-    },
-    Binding {
-        keys: &[KeyCode::Char('G'), KeyCode::End],
-        ctrl: false,
-        screens: BOTH,
-        command: Command::Bottom,
-        label: "G/End",
-        help: "bottom (logs: follow again)",
-    },
-    Binding {
-        keys: &[KeyCode::PageUp],
-        ctrl: false,
-        screens: LOGS,
-        command: Command::PageUp,
-        label: "PgUp",
-        help: "page up",
-    },
-    Binding {
-        keys: &[KeyCode::PageDown],
-        ctrl: false,
-        screens: LOGS,
-        command: Command::PageDown,
-        label: "PgDn",
-        help: "page down",
-    },
-    Binding {
-        keys: &[KeyCode::Char('u')],
-        ctrl: true,
-        screens: LOGS,
-        command: Command::PageUp,
-        label: "C-u",
-        help: "page up",
-    },
-    Binding {
-        keys: &[KeyCode::Char('d')],
-        ctrl: true,
-        screens: LOGS,
-        command: Command::PageDown,
-        label: "C-d",
-        help: "page down",
-    },
-    Binding {
-        keys: &[KeyCode::Tab],
-        ctrl: false,
-        screens: WORKBENCH,
-        command: Command::NextPanel,
-        label: "Tab",
-        help: "next panel",
-    },
-    Binding {
-        keys: &[KeyCode::Enter],
-        ctrl: false,
-        screens: WORKBENCH,
-        command: Command::Open,
-        label: "Enter",
-        help: "open the job's logs",
-    },
-    Binding {
-        keys: &[KeyCode::Esc],
-        ctrl: false,
-        screens: ALL,
-        command: Command::Back,
-        label: "Esc",
-        help: "back",
-    },
-    Binding {
-        keys: &[KeyCode::Char('x')],
-        ctrl: false,
-        screens: WORKBENCH,
-        command: Command::Stop,
-        label: "x",
-        help: "stop the job (asks y/n)",
-    },
-    Binding {
-        keys: &[KeyCode::Char('r')],
-        ctrl: false,
-        screens: WORKBENCH,
-        command: Command::Rerun,
-        label: "r",
-        help: "run the job again (same spec)",
-    },
-    Binding {
-        keys: &[KeyCode::Char('c')],
-        ctrl: false,
-        screens: WORKBENCH,
-        command: Command::Chart,
-        label: "c",
-        help: "the job's fit chart",
-    },
-    Binding {
-        keys: &[KeyCode::Char('e')],
-        ctrl: false,
-        screens: CHART,
-        command: Command::Export,
-        label: "e",
-        help: "write the chart as PNG",
-    },
-    Binding {
-        keys: &[KeyCode::Char('n')],
-        ctrl: false,
-        screens: WORKBENCH,
-        command: Command::New,
-        label: "n",
-        help: "new experiment (a form; Enter through it re-runs the latest job)",
-    },
-    Binding {
-        keys: &[KeyCode::Char('s')],
-        ctrl: false,
-        screens: WORKBENCH,
-        command: Command::Serve,
-        label: "s",
-        help: "serve the job's model, or stop serving it",
-    },
-    Binding {
-        keys: &[KeyCode::Char('p')],
-        ctrl: false,
-        screens: CHART_AND_WORKBENCH,
-        command: Command::Predict,
-        label: "p",
-        help: "ask the project's serving job for predictions",
-    },
-    Binding {
-        keys: &[KeyCode::Char('t')],
-        ctrl: false,
-        screens: LOGS,
-        command: Command::ToggleTimestamps,
-        label: "t",
-        help: "timestamps",
-    },
-    Binding {
-        keys: &[KeyCode::Char('w')],
-        ctrl: false,
-        screens: LOGS,
-        command: Command::ToggleWrap,
-        label: "w",
-        help: "wrap",
-    },
-    Binding {
-        keys: &[KeyCode::Char('/')],
-        ctrl: false,
-        screens: LOGS,
-        command: Command::Search,
-        label: "/",
-        help: "search",
-    },
-    Binding {
-        keys: &[KeyCode::Char('n')],
-        ctrl: false,
-        screens: LOGS,
-        command: Command::NextMatch,
-        label: "n",
-        help: "next match",
-    },
-    Binding {
-        keys: &[KeyCode::Char('N')],
-        ctrl: false,
-        screens: LOGS,
-        command: Command::PreviousMatch,
-        label: "N",
-        help: "previous match",
-    },
+/// (command, its name in the config file, screens, default keys, help)
+type Default = (
+    Command,
+    &'static str,
+    &'static [Screen],
+    &'static [&'static str],
+    &'static str,
+);
+
+const DEFAULTS: &[Default] = &[
+    (Command::Quit, "quit", ALL, &["q"], "quit (jobs keep running)"),
+    (Command::Help, "help", ALL, &["?"], "this help"),
+    (Command::Up, "up", MOVING, &["k", "Up"], "up"),
+    (Command::Down, "down", MOVING, &["j", "Down"], "down"),
+    (Command::Top, "top", MOVING, &["g", "Home"], "top"),
+    (
+        Command::Bottom,
+        "bottom",
+        MOVING,
+        &["G", "End"],
+        "bottom (logs: follow again)",
+    ),
+    (Command::PageUp, "page_up", LOGS, &["PageUp", "C-u"], "page up"),
+    (
+        Command::PageDown,
+        "page_down",
+        LOGS,
+        &["PageDown", "C-d"],
+        "page down",
+    ),
+    (
+        Command::NextPanel,
+        "next_panel",
+        WORKBENCH,
+        &["Tab"],
+        "next panel",
+    ),
+    (
+        Command::Open,
+        "open",
+        WORKBENCH,
+        &["Enter"],
+        "open the job's logs",
+    ),
+    (Command::Back, "back", ALL, &["Esc"], "back"),
+    (
+        Command::Mouse,
+        "mouse",
+        ALL,
+        &["m"],
+        "mouse on/off (off lets the terminal select text)",
+    ),
+    (
+        Command::New,
+        "new",
+        WORKBENCH,
+        &["n"],
+        "new experiment (a form; Enter through it re-runs the latest job)",
+    ),
+    (
+        Command::Stop,
+        "stop",
+        WORKBENCH,
+        &["x"],
+        "stop the job (asks y/n)",
+    ),
+    (
+        Command::Rerun,
+        "rerun",
+        WORKBENCH,
+        &["r"],
+        "run the job again (same spec)",
+    ),
+    (Command::Chart, "chart", WORKBENCH, &["c"], "the job's fit chart"),
+    (Command::Export, "export", CHART, &["e"], "write the chart as PNG"),
+    (
+        Command::Serve,
+        "serve",
+        WORKBENCH,
+        &["s"],
+        "serve the job's model, or stop serving it",
+    ),
+    (
+        Command::Predict,
+        "predict",
+        CHART_AND_WORKBENCH,
+        &["p"],
+        "ask the project's serving job for predictions",
+    ),
+    (
+        Command::ToggleTimestamps,
+        "timestamps",
+        LOGS,
+        &["t"],
+        "timestamps",
+    ),
+    (Command::ToggleWrap, "wrap", LOGS, &["w"], "wrap"),
+    (Command::Search, "search", LOGS, &["/"], "search"),
+    (Command::NextMatch, "next_match", LOGS, &["n"], "next match"),
+    (
+        Command::PreviousMatch,
+        "previous_match",
+        LOGS,
+        &["N"],
+        "previous match",
+    ),
 ];
 
-/// The command a key means on a screen, if any.
-pub fn lookup(screen: Screen, key: KeyEvent) -> Option<Command> {
-    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-    BINDINGS
-        .iter()
-        .find(|b| b.screens.contains(&screen) && b.ctrl == ctrl && b.keys.contains(&key.code))
-        .map(|b| b.command)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub code: KeyCode,
+    pub ctrl: bool,
 }
 
-/// The bindings of a screen, for the help screen and the key hints.
-pub fn bindings(screen: Screen) -> impl Iterator<Item = &'static Binding> {
-    BINDINGS.iter().filter(move |b| b.screens.contains(&screen))
+/// Reads `q`, `?`, `Enter`, `Esc`, `Tab`, `Up`, `PageDown`, `Home`, `F5`, `C-u` (Ctrl) …
+pub fn parse_key(text: &str) -> Result<Key, String> {
+    let (ctrl, name) = match text.strip_prefix("C-") {
+        Some(rest) if !rest.is_empty() => (true, rest),
+        _ => (false, text),
+    };
+    let code = match name {
+        "Enter" => KeyCode::Enter,
+        "Esc" => KeyCode::Esc,
+        "Tab" => KeyCode::Tab,
+        "Backspace" => KeyCode::Backspace,
+        "Delete" => KeyCode::Delete,
+        "Up" => KeyCode::Up,
+        "Down" => KeyCode::Down,
+        "Left" => KeyCode::Left,
+        "Right" => KeyCode::Right,
+        "Home" => KeyCode::Home,
+        "End" => KeyCode::End,
+        "PageUp" => KeyCode::PageUp,
+        "PageDown" => KeyCode::PageDown,
+        "Space" => KeyCode::Char(' '),
+        f if f.len() > 1
+            && f.starts_with('F')
+            && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) =>
+        {
+            KeyCode::F(f[1..].parse().unwrap_or(1))
+        }
+        c if c.chars().count() == 1 => KeyCode::Char(c.chars().next().unwrap_or(' ')),
+        other => {
+            return Err(format!(
+                "{other:?} is not a key: use one character, Enter, Esc, Tab, Up, Down, Left, Right, Home, End, PageUp, PageDown, Delete, Backspace, Space or F1–F12, with C- for Ctrl"
+            ));
+        }
+    };
+    Ok(Key { code, ctrl })
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Binding {
+    pub command: Command,
+    pub name: &'static str,
+    pub screens: &'static [Screen],
+    pub keys: Vec<Key>,
+    pub labels: Vec<String>,
+    pub help: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyMap {
+    bindings: Vec<Binding>,
+}
+
+impl KeyMap {
+    pub fn defaults() -> KeyMap {
+        KeyMap::with_overrides(&BTreeMap::new()).unwrap_or(KeyMap { bindings: Vec::new() })
+    }
+
+    /// The defaults with the config's `[keys]` (command name → keys) in place of theirs.
+    pub fn with_overrides(overrides: &BTreeMap<String, Vec<String>>) -> Result<KeyMap, String> {
+        if let Some(unknown) = overrides
+            .keys()
+            .find(|n| !DEFAULTS.iter().any(|d| d.1 == n.as_str()))
+        {
+            let names: Vec<&str> = DEFAULTS.iter().map(|d| d.1).collect();
+            return Err(format!(
+                "keys.{unknown} is not a command: the commands are {}",
+                names.join(", ")
+            ));
+        }
+        let mut bindings = Vec::new();
+        for &(command, name, screens, keys, help) in DEFAULTS {
+            let labels: Vec<String> = match overrides.get(name) {
+                Some(keys) => keys.clone(),
+                None => keys.iter().map(|k| k.to_string()).collect(),
+            };
+            let keys = labels
+                .iter()
+                .map(|k| parse_key(k))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("keys.{name}: {e}"))?;
+            bindings.push(Binding {
+                command,
+                name,
+                screens,
+                keys,
+                labels,
+                help,
+            });
+        }
+        let map = KeyMap { bindings };
+        for screen in [Screen::Workbench, Screen::Logs, Screen::Chart] {
+            let mut seen: Vec<(Key, &str)> = Vec::new();
+            for b in map.bindings(screen) {
+                for key in &b.keys {
+                    if let Some((_, other)) = seen.iter().find(|(k, _)| k == key) {
+                        return Err(format!(
+                            "keys.{} and keys.{other} share a key on one screen",
+                            b.name
+                        ));
+                    }
+                    seen.push((*key, b.name));
+                }
+            }
+        }
+        Ok(map)
+    }
+
+    /// The command a key means on a screen, if any.
+    pub fn lookup(&self, screen: Screen, key: KeyEvent) -> Option<Command> {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        self.bindings(screen)
+            .find(|b| b.keys.contains(&Key { code: key.code, ctrl }))
+            .map(|b| b.command)
+    }
+
+    /// The bindings of a screen, for the help popup.
+    pub fn bindings(&self, screen: Screen) -> impl Iterator<Item = &Binding> {
+        self.bindings.iter().filter(move |b| b.screens.contains(&screen))
+    }
 }
 
 #[cfg(test)]
@@ -275,18 +287,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn no_key_means_two_things_on_one_screen() {
-        for screen in [Screen::Workbench, Screen::Logs, Screen::Chart] {
-            let mut seen = Vec::new();
-            for b in bindings(screen) {
-                for key in b.keys {
-                    assert!(!seen.contains(&(key, b.ctrl)), "{key:?} twice on {screen:?}");
-                    seen.push((key, b.ctrl));
-                }
-            }
-        }
+    fn the_defaults_are_consistent() {
+        let map = KeyMap::defaults();
+        assert_eq!(map.bindings.len(), DEFAULTS.len());
         let key = KeyEvent::new(KeyCode::Char('d'), KeyModifiers::CONTROL);
-        assert_eq!(lookup(Screen::Logs, key), Some(Command::PageDown));
-        assert_eq!(lookup(Screen::Workbench, key), None);
+        assert_eq!(map.lookup(Screen::Logs, key), Some(Command::PageDown));
+        assert_eq!(map.lookup(Screen::Workbench, key), None);
+    }
+
+    #[test]
+    fn the_config_replaces_keys_and_says_what_is_wrong() {
+        let overrides = BTreeMap::from([("stop".to_string(), vec!["Delete".to_string(), "C-k".to_string()])]);
+        let map = KeyMap::with_overrides(&overrides).unwrap();
+        let delete = KeyEvent::new(KeyCode::Delete, KeyModifiers::NONE);
+        assert_eq!(map.lookup(Screen::Workbench, delete), Some(Command::Stop));
+        assert_eq!(
+            map.lookup(
+                Screen::Workbench,
+                KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE)
+            ),
+            None
+        );
+        let err = |name: &str, key: &str| {
+            KeyMap::with_overrides(&BTreeMap::from([(name.to_string(), vec![key.to_string()])])).unwrap_err()
+        };
+        assert!(err("explode", "x").starts_with("keys.explode is not a command"));
+        assert!(err("stop", "Ctrl+X").starts_with("keys.stop: \"Ctrl+X\" is not a key"));
+        assert_eq!(
+            err("stop", "q"),
+            "keys.stop and keys.quit share a key on one screen"
+        );
     }
 }

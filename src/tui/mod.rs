@@ -31,10 +31,11 @@ pub async fn run() -> Result<()> {
     let engine = Engine::open()?;
     let home = engine.home.clone();
     let first_start = engine.store.projects()?.is_empty();
+    let in_config = |e: String| Error::Invalid(format!("config: {e}"));
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let theme = Theme::new(color, &engine.config.colors).map_err(in_config)?;
+    let keys = Arc::new(keys::KeyMap::with_overrides(&engine.config.keys).map_err(in_config)?);
     drop(engine);
-    let theme = Theme {
-        color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-    };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Message>();
     spawn_refresher(home.clone(), tx.clone());
     spawn_engine_probe(tx.clone());
@@ -44,7 +45,12 @@ pub async fn run() -> Result<()> {
     let followed = Arc::new(AtomicI64::new(0));
     let mut events = EventStream::new();
     let mut app = App::new(chrono::Utc::now());
+    app.keys = keys;
     let mut terminal = ratatui::init();
+    set_mouse(true);
+    if let Ok(size) = terminal.size() {
+        update(&mut app, Event::Resize(size.width, size.height));
+    }
     let mut dirty = true;
     let outcome: Result<()> = loop {
         if dirty {
@@ -60,7 +66,8 @@ pub async fn run() -> Result<()> {
         let first = tokio::select! {
             event = events.next() => match event {
                 Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => Some(Event::Key(key)),
-                Some(Ok(TermEvent::Resize(..))) => { dirty = true; None }
+                Some(Ok(TermEvent::Resize(width, height))) => Some(Event::Resize(width, height)),
+                Some(Ok(TermEvent::Mouse(mouse))) => Some(Event::Mouse(mouse)),
                 Some(Ok(_)) => None,
                 Some(Err(e)) => break Err(Error::io("cannot read the terminal", e)),
                 None => break Ok(()),
@@ -86,6 +93,7 @@ pub async fn run() -> Result<()> {
                 Effect::Deploy { project, model, port } => spawn_deploy(project, model, port, tx.clone()),
                 Effect::Predict { project, url, input } => spawn_predict(project, url, input, tx.clone()),
                 Effect::ExportChart(job) => spawn_chart(job, tx.clone(), true),
+                Effect::Mouse(on) => set_mouse(on),
             }
         }
         if app.logs.is_none() {
@@ -95,6 +103,7 @@ pub async fn run() -> Result<()> {
             break Ok(());
         }
     };
+    set_mouse(false);
     ratatui::restore();
     let running = app.running() + app.queued();
     if running > 0 {
@@ -534,4 +543,15 @@ fn spawn_submit(submission: form::Submission, tx: UnboundedSender<Message>) {
         .await?;
         Ok(Message::Done(format!("job {} submitted", submitted.job)))
     });
+}
+
+fn set_mouse(on: bool) {
+    use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+    let mut out = std::io::stdout();
+    // A terminal without mouse support just ignores this.
+    let _ = if on {
+        crossterm::execute!(out, EnableMouseCapture)
+    } else {
+        crossterm::execute!(out, DisableMouseCapture)
+    };
 }

@@ -3,12 +3,13 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
-use super::{Theme, popup};
-use crate::tui::keys::{Screen, bindings};
+use super::popup;
+use crate::tui::keys::{KeyMap, Screen};
 
-pub fn draw(frame: &mut Frame, area: Rect, screen: Screen, _theme: Theme) {
-    let mut lines: Vec<String> = bindings(screen)
-        .map(|b| format!("{:<8} {}", b.label, b.help))
+pub fn draw(frame: &mut Frame, area: Rect, screen: Screen, keys: &KeyMap) {
+    let mut lines: Vec<String> = keys
+        .bindings(screen)
+        .map(|b| format!("{:<12} {}", b.labels.join("/"), b.help))
         .collect();
     lines.push(String::new());
     lines.push("any key closes this help".into());

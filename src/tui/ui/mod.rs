@@ -6,7 +6,7 @@ mod help;
 mod logs;
 mod prompt;
 mod status;
-mod workbench;
+pub mod workbench;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -21,13 +21,52 @@ use crate::domain::JobState;
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
 
-/// The colours in use; all plain when NO_COLOR is set.
+/// The colours in use: a colour per job state (the config's `[colors]` may change them), all
+/// plain when NO_COLOR is set.
 #[derive(Debug, Clone, Copy)]
 pub struct Theme {
     pub color: bool,
+    states: [Color; 8],
 }
 
 impl Theme {
+    pub fn plain() -> Theme {
+        Theme {
+            color: false,
+            states: [Color::Reset; 8],
+        }
+    }
+
+    /// The default colours with the config's `[colors]` (state name → colour name) in place.
+    pub fn new(color: bool, overrides: &std::collections::BTreeMap<String, String>) -> Result<Theme, String> {
+        let mut states = [
+            Color::Gray,
+            Color::Gray,
+            Color::Cyan,
+            Color::Green,
+            Color::Red,
+            Color::Yellow,
+            Color::Magenta,
+            Color::DarkGray,
+        ];
+        for (name, value) in overrides {
+            let index = JobState::ALL
+                .iter()
+                .position(|s| s.as_str() == name)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+                    format!(
+                        "colors.{name} is not a job state: the states are {}",
+                        names.join(", ")
+                    )
+                })?;
+            states[index] = value.parse().map_err(|_| {
+                format!("colors.{name}: {value:?} is not a colour (a name such as lightred, or #rrggbb)")
+            })?;
+        }
+        Ok(Theme { color, states })
+    }
+
     pub fn fg(self, color: Color) -> Style {
         if self.color {
             Style::default().fg(color)
@@ -37,16 +76,8 @@ impl Theme {
     }
 
     pub fn state(self, state: JobState) -> Style {
-        let color = match state {
-            JobState::Queued | JobState::Preparing => Color::Gray,
-            JobState::Running => Color::Cyan,
-            JobState::Succeeded => Color::Green,
-            JobState::Failed => Color::Red,
-            JobState::Stopped => Color::Yellow,
-            JobState::OomKilled => Color::Magenta,
-            JobState::Lost => Color::DarkGray,
-        };
-        self.fg(color)
+        let index = JobState::ALL.iter().position(|s| *s == state).unwrap_or(0);
+        self.fg(self.states[index])
     }
 
     pub fn selected(self) -> Style {
@@ -94,7 +125,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Option<usize> {
         form::draw(frame, area, form, theme);
     }
     if app.help {
-        help::draw(frame, area, app.screen, theme);
+        help::draw(frame, area, app.screen, &app.keys);
     }
     if let Some(job) = app.confirm_stop {
         popup(

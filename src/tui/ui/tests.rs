@@ -117,7 +117,7 @@ fn render(app: &App, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal
         .draw(|frame| {
-            draw(frame, app, Theme { color: false });
+            draw(frame, app, Theme::plain());
         })
         .unwrap();
     terminal.backend().to_string()
@@ -416,4 +416,55 @@ fn new_experiment_form() {
     update(&mut app, key(KeyCode::Esc));
     assert!(app.form.is_none());
     assert_eq!(app.status.as_deref(), Some("cancelled: nothing was created"));
+}
+
+fn mouse(kind: crossterm::event::MouseEventKind, column: u16, row: u16) -> Event {
+    Event::Mouse(crossterm::event::MouseEvent {
+        kind,
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    })
+}
+
+#[test]
+fn clicks_select_and_the_wheel_moves() {
+    use crossterm::event::{MouseButton, MouseEventKind};
+    let mut app = fixture();
+    update(&mut app, Event::Resize(80, 24));
+    // The second project's row: the panel's border, then one row a project.
+    update(&mut app, mouse(MouseEventKind::Down(MouseButton::Left), 3, 2));
+    assert_eq!(app.selected_project().unwrap().name, "salary");
+    // The third job's row in the jobs table: border and header first.
+    update(&mut app, mouse(MouseEventKind::Down(MouseButton::Left), 30, 4));
+    assert_eq!(app.selected_job().unwrap().id, 1);
+    update(&mut app, mouse(MouseEventKind::ScrollUp, 30, 10));
+    assert_eq!(app.selected_job().unwrap().id, 2);
+    assert_eq!(
+        update(&mut app, key(KeyCode::Char('m'))),
+        crate::tui::app::Effect::Mouse(false)
+    );
+}
+
+#[test]
+fn colours_come_from_the_config_or_say_what_is_wrong() {
+    use std::collections::BTreeMap;
+    let theme = Theme::new(
+        true,
+        &BTreeMap::from([("running".to_string(), "lightblue".to_string())]),
+    )
+    .unwrap();
+    assert_eq!(
+        theme.state(JobState::Running).fg,
+        Some(ratatui::style::Color::LightBlue)
+    );
+    assert_eq!(theme.state(JobState::Failed).fg, Some(ratatui::style::Color::Red));
+    let err = Theme::new(true, &BTreeMap::from([("happy".to_string(), "red".to_string())])).unwrap_err();
+    assert!(err.starts_with("colors.happy is not a job state"), "{err}");
+    let err = Theme::new(
+        true,
+        &BTreeMap::from([("failed".to_string(), "blurple".to_string())]),
+    )
+    .unwrap_err();
+    assert!(err.contains("\"blurple\" is not a colour"), "{err}");
 }

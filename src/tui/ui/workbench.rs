@@ -12,13 +12,18 @@ use crate::store::JobRecord;
 use crate::timefmt::{secs_between, short_duration};
 use crate::tui::app::{App, Panel};
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let [projects, jobs, details] = Layout::horizontal([
+/// Projects, jobs and details, side by side; also where mouse clicks land.
+pub fn areas(area: Rect) -> [Rect; 3] {
+    Layout::horizontal([
         Constraint::Length(18),
         Constraint::Percentage(50),
         Constraint::Min(28),
     ])
-    .areas(area);
+    .areas(area)
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let [projects, jobs, details] = areas(area);
     draw_projects(frame, projects, app, theme);
     draw_jobs(frame, jobs, app, theme);
     draw_details(frame, details, app, theme);
@@ -80,7 +85,8 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .title(title)
         .border_style(theme.border(app.focus == Panel::Jobs));
     if jobs.is_empty() {
-        let hint = "no jobs: run one with `mlbench run --project NAME -- COMMAND`, then it shows here";
+        let hint =
+            "no jobs yet: n opens the new-experiment form (or `mlbench run --project NAME -- COMMAND`)";
         frame.render_widget(Paragraph::new(hint).wrap(Wrap { trim: true }).block(block), area);
         return;
     }
