@@ -396,22 +396,40 @@ impl Store {
     }
 
     pub fn metric_summaries(&self, job: i64) -> Result<Vec<MetricSummary>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT key,
+        Ok(self
+            .metric_summaries_from(job, job)?
+            .remove(&job)
+            .unwrap_or_default())
+    }
+
+    /// The metric summaries of every job with an id in `first..=last`, in one query.
+    pub fn metric_summaries_from(
+        &self,
+        first: i64,
+        last: i64,
+    ) -> Result<std::collections::HashMap<i64, Vec<MetricSummary>>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT job_id, key,
                     (SELECT value FROM metrics l WHERE l.job_id = m.job_id AND l.key = m.key ORDER BY step DESC LIMIT 1),
                     MIN(value), MAX(value), COUNT(*)
-             FROM metrics m WHERE job_id = ?1 GROUP BY key ORDER BY key",
+             FROM metrics m WHERE job_id BETWEEN ?1 AND ?2 GROUP BY job_id, key ORDER BY job_id, key",
         )?;
-        let rows = stmt.query_map([job], |r| {
-            Ok(MetricSummary {
-                key: r.get(0)?,
-                last: r.get(1)?,
-                min: r.get(2)?,
-                max: r.get(3)?,
-                count: r.get(4)?,
-            })
+        let rows = stmt.query_map([first, last], |r| {
+            let summary = MetricSummary {
+                key: r.get(1)?,
+                last: r.get(2)?,
+                min: r.get(3)?,
+                max: r.get(4)?,
+                count: r.get(5)?,
+            };
+            Ok((r.get::<_, i64>(0)?, summary))
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut by_job: std::collections::HashMap<i64, Vec<MetricSummary>> = std::collections::HashMap::new();
+        for row in rows {
+            let (job, summary) = row?;
+            by_job.entry(job).or_default().push(summary);
+        }
+        Ok(by_job)
     }
 }
 

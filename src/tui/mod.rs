@@ -7,10 +7,10 @@ pub mod form;
 pub mod keys;
 pub mod ui;
 
-use std::collections::HashMap;
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
 use futures_util::StreamExt;
@@ -52,6 +52,8 @@ pub async fn run() -> Result<()> {
         update(&mut app, Event::Resize(size.width, size.height));
     }
     let mut dirty = true;
+    let mut frame_log = FrameLog::from_env();
+    let mut key_at: Option<Instant> = None;
     let outcome: Result<()> = loop {
         if dirty {
             let mut rows = None;
@@ -62,10 +64,16 @@ pub async fn run() -> Result<()> {
                 update(&mut app, Event::LogRows(rows));
             }
             dirty = false;
+            if let Some(log) = frame_log.as_mut() {
+                log.frame(app.jobs.len(), key_at.take());
+            }
         }
         let first = tokio::select! {
             event = events.next() => match event {
-                Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => Some(Event::Key(key)),
+                Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
+                    key_at.get_or_insert_with(Instant::now);
+                    Some(Event::Key(key))
+                }
                 Some(Ok(TermEvent::Resize(width, height))) => Some(Event::Resize(width, height)),
                 Some(Ok(TermEvent::Mouse(mouse))) => Some(Event::Mouse(mouse)),
                 Some(Ok(_)) => None,
@@ -153,10 +161,11 @@ const METRIC_JOBS: usize = 200;
 fn snapshot(store: &Store) -> Result<Message> {
     let projects = store.projects()?;
     let jobs = store.jobs(None)?;
-    let mut metrics = HashMap::new();
-    for job in jobs.iter().rev().take(METRIC_JOBS) {
-        metrics.insert(job.id, store.metric_summaries(job.id)?);
-    }
+    let last = jobs.last().map_or(0, |j| j.id);
+    let first = jobs
+        .get(jobs.len().saturating_sub(METRIC_JOBS))
+        .map_or(0, |j| j.id);
+    let metrics = store.metric_summaries_from(first, last)?;
     Ok(Message::Snapshot {
         projects,
         jobs,
@@ -554,4 +563,31 @@ fn set_mouse(on: bool) {
     } else {
         crossterm::execute!(out, DisableMouseCapture)
     };
+}
+
+/// With `MLBENCH_FRAME_LOG=FILE`, one line a frame: when it was drawn (Unix µs), how many jobs
+/// it showed, and how long after a key press (µs) when one caused it. The workbench benchmark
+/// reads this.
+struct FrameLog {
+    file: std::fs::File,
+}
+
+impl FrameLog {
+    fn from_env() -> Option<FrameLog> {
+        let path = std::env::var_os("MLBENCH_FRAME_LOG")?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()?;
+        Some(FrameLog { file })
+    }
+
+    fn frame(&mut self, jobs: usize, key_at: Option<Instant>) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros());
+        let key = key_at.map_or_else(|| "-".to_string(), |t| t.elapsed().as_micros().to_string());
+        let _ = writeln!(self.file, "{now} {jobs} {key}");
+    }
 }

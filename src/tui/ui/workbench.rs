@@ -92,8 +92,14 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     }
     // A narrow table keeps what tells jobs apart; a wide one shows everything.
     let wide = area.width >= 70;
+    // Only the rows that fit are built: with thousands of jobs, building them all per frame
+    // would be most of the frame's cost.
+    let visible = area.height.saturating_sub(3).max(1) as usize;
+    let start = app.job.saturating_sub(visible - 1);
     let rows: Vec<Row> = jobs
         .iter()
+        .skip(start)
+        .take(visible)
         .map(|j| {
             let mut cells = vec![
                 Span::raw(j.id.to_string()),
@@ -139,7 +145,7 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .block(block)
         .row_highlight_style(theme.selected())
         .highlight_symbol("▶");
-    let mut state = TableState::default().with_selected(Some(app.job));
+    let mut state = TableState::default().with_selected(Some(app.job - start));
     frame.render_stateful_widget(table, area, &mut state);
 }
 

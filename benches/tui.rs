@@ -1,0 +1,286 @@
+//! Workbench benchmark, the real binary in tmux: time to the first frame showing 10,000 jobs;
+//! key-press-to-frame latency while following a job that prints about 100,000 lines/s; memory
+//! after following 5 million lines; CPU when idle. The workbench writes its frame times to
+//! `MLBENCH_FRAME_LOG`; jobs run as local processes so the numbers are the workbench's own.
+//!
+//! Run: `cargo bench --bench tui` (needs tmux).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use mlbench::domain::{JobKind, JobSpec, Source};
+use mlbench::home::Home;
+use mlbench::runtime::RuntimeKind;
+use mlbench::store::Store;
+
+struct Session {
+    socket: PathBuf,
+    frames: PathBuf,
+}
+
+impl Session {
+    fn start(dir: &Path, home: &Path, name: &str) -> Session {
+        let socket = dir.join(format!("{name}.sock"));
+        let frames = dir.join(format!("{name}.frames"));
+        let command = format!(
+            "cd {} && env MLBENCH_HOME={} MLBENCH_RUNTIME=local MLBENCH_FRAME_LOG={} {}; sleep 60",
+            dir.display(),
+            home.display(),
+            frames.display(),
+            env!("CARGO_BIN_EXE_mlbench")
+        );
+        let ok = Command::new("tmux")
+            .arg("-S")
+            .arg(&socket)
+            .args(["new-session", "-d", "-x", "120", "-y", "40", &command])
+            .status()
+            .expect("tmux (apt-get install tmux)")
+            .success();
+        assert!(ok);
+        Session { socket, frames }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["send-keys"])
+            .args(keys)
+            .status()
+            .unwrap();
+    }
+
+    /// (Unix µs, jobs shown, key latency µs) of every frame so far.
+    fn frames(&self) -> Vec<(u128, usize, Option<u128>)> {
+        let text = std::fs::read_to_string(&self.frames).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| {
+                let mut parts = l.split(' ');
+                Some((
+                    parts.next()?.parse().ok()?,
+                    parts.next()?.parse().ok()?,
+                    parts.next()?.parse().ok(),
+                ))
+            })
+            .collect()
+    }
+
+    fn wait_for_frame(
+        &self,
+        done: impl Fn(&(u128, usize, Option<u128>)) -> bool,
+    ) -> (u128, usize, Option<u128>) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(frame) = self.frames().into_iter().find(&done) {
+                return frame;
+            }
+            assert!(Instant::now() < deadline, "the awaited frame never came");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The workbench's process: the pane's shell runs it as its child.
+    fn pid(&self) -> u32 {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["list-panes", "-F", "#{pane_pid}"])
+            .output()
+            .unwrap();
+        let shell: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        let children =
+            std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap_or_default();
+        children
+            .split_whitespace()
+            .find_map(|c| c.parse().ok())
+            .unwrap_or(shell)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .status();
+    }
+}
+
+fn unix_micros() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros()
+}
+
+fn spec(command: &[&str], repo: &Path) -> JobSpec {
+    JobSpec {
+        kind: JobKind::Training,
+        deployment: None,
+        storage_read_only: false,
+        project: "bench".into(),
+        machine: "G1".into(),
+        image: "none".into(),
+        build_dockerfile: None,
+        source: Source::Folder {
+            path: repo.to_path_buf(),
+        },
+        command: command.iter().map(|s| s.to_string()).collect(),
+        env: vec![],
+        ports: vec![],
+    }
+}
+
+fn mlbench(home: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_mlbench"))
+        .args(args)
+        .env("MLBENCH_HOME", home)
+        .env("MLBENCH_RUNTIME", "local")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+
+    // 1. First frame with 10,000 finished jobs in the store.
+    let many = dir.path().join("many");
+    {
+        let home = Home::at(many.clone()).unwrap();
+        let store = Store::open(&home).unwrap();
+        store.create_project("bench").unwrap();
+        for _ in 0..10_000 {
+            store
+                .insert_job(&spec(&["true"], &repo), RuntimeKind::Local, None)
+                .unwrap();
+        }
+        let db = rusqlite::Connection::open(home.db_path()).unwrap();
+        db.execute("UPDATE jobs SET state = 'succeeded', exit_code = 0, started_at = created_at, finished_at = created_at", []).unwrap();
+    }
+    let started = unix_micros();
+    let session = Session::start(dir.path(), &many, "many");
+    let frame = session.wait_for_frame(|f| f.1 == 10_000);
+    let first_frame_ms = (frame.0 - started) as f64 / 1e3;
+    drop(session);
+
+    // 2. Keys while a job prints about 100,000 lines/s.
+    let busy = dir.path().join("busy");
+    mlbench(&busy, &["project", "create", "bench"]);
+    let repo_arg = repo.to_str().unwrap();
+    let id = mlbench(
+        &busy,
+        &[
+            "run",
+            "--project",
+            "bench",
+            "--repo",
+            repo_arg,
+            "--",
+            "sh",
+            "-c",
+            "while :; do seq 10000; sleep 0.1; done",
+        ],
+    );
+    let id = id.trim().to_string();
+    let session = Session::start(dir.path(), &busy, "busy");
+    session.wait_for_frame(|f| f.1 == 1);
+    session.keys(&["Enter"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let log = busy.join(format!("jobs/{id}/output.log"));
+    let lines_before = std::fs::read(&log)
+        .map(|b| b.iter().filter(|c| **c == b'\n').count())
+        .unwrap_or(0);
+    let measured_from = Instant::now();
+    for i in 0..200 {
+        session.keys(&[if i % 2 == 0 { "k" } else { "j" }]);
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let lines_after = std::fs::read(&log)
+        .map(|b| b.iter().filter(|c| **c == b'\n').count())
+        .unwrap_or(0);
+    let rate = (lines_after - lines_before) as f64 / measured_from.elapsed().as_secs_f64();
+    let mut latencies: Vec<u128> = session.frames().into_iter().filter_map(|f| f.2).collect();
+    latencies.sort_unstable();
+    let percentile = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(f64::NAN, |v| *v as f64 / 1e3)
+    };
+    mlbench(&busy, &["stop", &id, "--grace", "1"]);
+    drop(session);
+
+    // 3. Memory after following 5 million lines, and 4. CPU when idle.
+    let big = dir.path().join("big");
+    mlbench(&big, &["project", "create", "bench"]);
+    let id = mlbench(
+        &big,
+        &[
+            "run",
+            "--project",
+            "bench",
+            "--repo",
+            repo_arg,
+            "--",
+            "seq",
+            "5000000",
+        ],
+    );
+    let session = Session::start(dir.path(), &big, "big");
+    session.wait_for_frame(|f| f.1 == 1);
+    session.keys(&["Enter"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !mlbench(&big, &["jobs"]).contains("succeeded") {
+        assert!(Instant::now() < deadline, "the 5M-line job did not end");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2)); // the view catches up with the file
+    let pid = session.pid();
+    let memory = rss_mb(pid);
+    session.keys(&["Escape"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let ticks_before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(10));
+    let idle_percent = (cpu_ticks(pid) - ticks_before) as f64 / 10.0; // 100 ticks a second
+    let _ = id;
+    drop(session);
+
+    println!("workbench (mlbench in tmux, 120x40)");
+    println!("    first frame with 10,000 jobs        {first_frame_ms:>8.1} ms (goal < 100 ms)");
+    println!(
+        "    key → frame while following a job at {:.0} lines/s: p50 {:.1} ms, p99 {:.1} ms over {} keys (goal p99 < 50 ms)",
+        rate,
+        percentile(0.5),
+        percentile(0.99),
+        latencies.len()
+    );
+    println!("    memory after following 5M lines     {memory:>8.1} MB (goal < 100 MB)");
+    println!("    CPU when idle                       {idle_percent:>8.2} % of a core (goal < 1 %)");
+}
