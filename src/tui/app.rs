@@ -138,6 +138,37 @@ pub enum PromptFor {
     Predict { project: String, url: String },
 }
 
+/// A slow step under way (an image build or pull), for the status line's bar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub label: String,
+    /// 0.0 to 1.0.
+    pub ratio: f64,
+}
+
+impl Progress {
+    /// Reads Docker's build (`Step 3/5 : COPY …`) and pull (`… 42%`) output; other lines are
+    /// shown without a bar.
+    pub fn from_line(line: &str) -> Option<Progress> {
+        let label = line.chars().take(60).collect::<String>();
+        if let Some(rest) = line.strip_prefix("Step ")
+            && let Some((done, total)) = rest.split(' ').next().and_then(|s| s.split_once('/'))
+            && let (Ok(done), Ok(total)) = (done.parse::<f64>(), total.parse::<f64>())
+            && total > 0.0
+        {
+            return Some(Progress {
+                label,
+                ratio: (done / total).clamp(0.0, 1.0),
+            });
+        }
+        let percent = line.rsplit(' ').next()?.strip_suffix('%')?.parse::<f64>().ok()?;
+        Some(Progress {
+            label,
+            ratio: (percent / 100.0).clamp(0.0, 1.0),
+        })
+    }
+}
+
 /// One answered query, kept listed under the prompt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PredictionRow {
@@ -173,6 +204,8 @@ pub enum Message {
     Failed(String),
     /// Time passed: ages on screen move on.
     Tick,
+    /// A slow step moved on, or (None) ended.
+    Progress(Option<Progress>),
 }
 
 pub enum Event {
@@ -233,6 +266,7 @@ pub struct App {
     pub quit: bool,
     pub keys: std::sync::Arc<keys::KeyMap>,
     pub mouse: bool,
+    pub progress: Option<Progress>,
     /// The terminal's size, for mapping mouse clicks to panels.
     pub size: (u16, u16),
 }
@@ -260,6 +294,7 @@ impl App {
             quit: false,
             keys: std::sync::Arc::new(keys::KeyMap::defaults()),
             mouse: true,
+            progress: None,
             size: (80, 24),
         }
     }
@@ -369,6 +404,7 @@ fn on_message(app: &mut App, message: Message) {
         }
         Message::Done(text) | Message::Failed(text) => app.status = Some(text),
         Message::Tick => app.now = chrono::Utc::now(),
+        Message::Progress(progress) => app.progress = progress,
     }
 }
 
@@ -781,6 +817,15 @@ mod tests {
             "line 1",
             "N wraps to the first match"
         );
+    }
+
+    #[test]
+    fn progress_is_read_from_build_and_pull_output() {
+        let step = Progress::from_line("Step 3/5 : ENV PATH=/usr/local/bin").unwrap();
+        assert!((step.ratio - 0.6).abs() < 1e-9);
+        let pull = Progress::from_line("a1b2c3: Downloading 42%").unwrap();
+        assert!((pull.ratio - 0.42).abs() < 1e-9);
+        assert_eq!(Progress::from_line("Successfully built 1234"), None);
     }
 
     #[test]

@@ -12,6 +12,16 @@ pub const COMMAND: usize = 4;
 pub const ENV: usize = 5;
 pub const PORTS: usize = 6;
 
+/// Where the job's image comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageChoice {
+    Local(String),
+    /// Built from the repo's `Dockerfile` before the job runs.
+    Build,
+    /// Pulled by the name typed in the field.
+    Pull(String),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct MachineChoice {
     pub name: String,
@@ -48,7 +58,7 @@ pub struct Form {
 pub struct Submission {
     pub project: String,
     pub machine: String,
-    pub image: String,
+    pub image: ImageChoice,
     pub repo: String,
     pub reference: Option<String>,
     pub command: Vec<String>,
@@ -71,15 +81,25 @@ impl Form {
         self.options.machines.get(self.machine)
     }
 
-    pub fn image(&self) -> &str {
-        self.options.images.get(self.image).map_or("", String::as_str)
+    /// The local images, then "build from the repo's Dockerfile", then "pull a name".
+    pub fn image(&self) -> ImageChoice {
+        let local = self.options.images.len();
+        match self.image {
+            i if i < local => ImageChoice::Local(self.options.images[i].clone()),
+            i if i == local => ImageChoice::Build,
+            _ => ImageChoice::Pull(self.text[IMAGE].trim().to_string()),
+        }
+    }
+
+    fn typing_here(&self) -> bool {
+        self.focus >= REPO || (self.focus == IMAGE && matches!(self.image(), ImageChoice::Pull(_)))
     }
 
     /// Moves a list field (machine, image) by `step`.
     pub fn cycle(&mut self, step: isize) {
         let (index, len) = match self.focus {
             MACHINE => (&mut self.machine, self.options.machines.len()),
-            IMAGE => (&mut self.image, self.options.images.len()),
+            IMAGE => (&mut self.image, self.options.images.len() + 2),
             _ => return,
         };
         if len > 0 {
@@ -88,13 +108,13 @@ impl Form {
     }
 
     pub fn type_char(&mut self, c: char) {
-        if self.focus >= REPO {
+        if self.typing_here() {
             self.text[self.focus].push(c);
         }
     }
 
     pub fn backspace(&mut self) {
-        if self.focus >= REPO {
+        if self.typing_here() {
             self.text[self.focus].pop();
         }
     }
@@ -106,8 +126,8 @@ impl Form {
             None => Some("no machine types".into()),
             Some(m) => m.unfit.clone(),
         };
-        if self.image().trim().is_empty() {
-            errors[IMAGE] = Some("no image".into());
+        if self.image() == ImageChoice::Pull(String::new()) {
+            errors[IMAGE] = Some("type the name of the image to pull".into());
         }
         let repo = self.text[REPO].trim();
         let is_url = repo.contains("://") || repo.contains('@');
@@ -140,7 +160,7 @@ impl Form {
         Ok(Submission {
             project: self.options.project.clone(),
             machine: self.machine().map(|m| m.name.clone()).unwrap_or_default(),
-            image: self.image().to_string(),
+            image: self.image(),
             repo: self.text[REPO].trim().to_string(),
             reference: Some(self.text[REF].trim().to_string()).filter(|r| !r.is_empty()),
             command: split_command(&self.text[COMMAND]).unwrap_or_default(),
@@ -263,6 +283,22 @@ mod tests {
         form.text[PORTS] = "8080:8080".into();
         let submission = form.submission().unwrap();
         assert_eq!((submission.machine.as_str(), submission.command.len()), ("G1", 4));
+        assert_eq!(
+            submission.image,
+            ImageChoice::Local("mlbench/runtime:0.1.0".into())
+        );
+        form.focus = IMAGE;
+        form.cycle(2);
+        assert_eq!(form.image(), ImageChoice::Build);
+        form.cycle(1);
+        assert_eq!(
+            form.errors()[IMAGE].as_deref(),
+            Some("type the name of the image to pull")
+        );
+        for c in "python:3.11".chars() {
+            form.type_char(c);
+        }
+        assert_eq!(form.image(), ImageChoice::Pull("python:3.11".into()));
         form.text[REPO] = "/no/such/folder".into();
         assert_eq!(form.errors()[REPO].as_deref(), Some("no such folder"));
     }

@@ -255,10 +255,17 @@ fn spawn_rerun(job: i64, tx: UnboundedSender<Message>) {
 
 /// A first start shows something real: the demo project and its training job, running.
 fn spawn_demo(tx: UnboundedSender<Message>) {
+    let progress = tx.clone();
     with_engine(tx, async move |engine: &mut Engine| {
         let spec = crate::engine::demo::prepare(engine)?;
         let runtime = crate::engine::AnyRuntime::choose(&engine.home, |_| {}).await?;
-        let submitted = crate::engine::submit(engine, &runtime, spec, |_| {}).await?;
+        // The runtime image is built on first use: its steps move the progress bar.
+        let report = |line: &str| {
+            let _ = progress.send(Message::Progress(app::Progress::from_line(line)));
+        };
+        let submitted = crate::engine::submit(engine, &runtime, spec, report).await;
+        let _ = progress.send(Message::Progress(None));
+        let submitted = submitted?;
         Ok(format!(
             "welcome: demo job {} trains the salary model (Enter shows its log)",
             submitted.job
@@ -518,10 +525,14 @@ fn spawn_form_options(project: String, tx: UnboundedSender<Message>) {
     });
 }
 
-/// Submits the form's job; slow steps (building the runtime image) show in the status line.
+/// Submits the form's job: pulls its image first if asked; slow steps (pulls, the runtime
+/// image's build) move the status line's progress bar.
 fn spawn_submit(submission: form::Submission, tx: UnboundedSender<Message>) {
     let progress = tx.clone();
     with_engine_message(tx, async move |engine: &mut Engine| {
+        let report = |line: &str| {
+            let _ = progress.send(Message::Progress(app::Progress::from_line(line)));
+        };
         let env = submission
             .env
             .iter()
@@ -532,25 +543,37 @@ fn spawn_submit(submission: form::Submission, tx: UnboundedSender<Message>) {
             .iter()
             .map(|p| p.parse())
             .collect::<Result<Vec<_>>>()?;
+        let runtime = crate::engine::AnyRuntime::choose(&engine.home, |_| {}).await?;
+        let (image, build_dockerfile) = match submission.image {
+            form::ImageChoice::Local(name) => (name, None),
+            form::ImageChoice::Build => (
+                format!("mlbench-build/{}:latest", submission.project),
+                Some("Dockerfile".to_string()),
+            ),
+            form::ImageChoice::Pull(name) => {
+                let crate::engine::AnyRuntime::Docker(docker) = &runtime else {
+                    return Err(Error::Invalid("pulling an image needs a Docker Engine".into()));
+                };
+                docker.pull(&name, report).await?;
+                (name, None)
+            }
+        };
         let spec = crate::domain::JobSpec {
             kind: crate::domain::JobKind::Training,
             deployment: None,
             storage_read_only: false,
             project: submission.project,
             machine: submission.machine,
-            image: submission.image,
-            build_dockerfile: None,
+            image,
+            build_dockerfile,
             source: crate::domain::Source::parse(&submission.repo, submission.reference),
             command: submission.command,
             env,
             ports,
         };
-        let runtime = crate::engine::AnyRuntime::choose(&engine.home, |_| {}).await?;
-        let submitted = crate::engine::submit(engine, &runtime, spec, |line| {
-            let _ = progress.send(Message::Done(line.to_string()));
-        })
-        .await?;
-        Ok(Message::Done(format!("job {} submitted", submitted.job)))
+        let submitted = crate::engine::submit(engine, &runtime, spec, report).await;
+        let _ = progress.send(Message::Progress(None));
+        Ok(Message::Done(format!("job {} submitted", submitted?.job)))
     });
 }
 

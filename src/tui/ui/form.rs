@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
 use super::{Theme, centered};
-use crate::tui::form::{FIELDS, Form, IMAGE, MACHINE};
+use crate::tui::form::{FIELDS, Form, IMAGE, ImageChoice, MACHINE};
 
 pub fn draw(frame: &mut Frame, area: Rect, form: &Form, theme: Theme) {
     let width = area.width.saturating_sub(4).min(100);
@@ -23,7 +23,12 @@ pub fn draw(frame: &mut Frame, area: Rect, form: &Form, theme: Theme) {
             MACHINE => form
                 .machine()
                 .map_or(String::new(), |m| format!("‹ {} · {} ›", m.name, m.label)),
-            IMAGE => format!("‹ {} ›", form.image()),
+            IMAGE => match form.image() {
+                ImageChoice::Local(name) => format!("‹ {name} ›"),
+                ImageChoice::Build => "‹ build from the repo's Dockerfile ›".to_string(),
+                ImageChoice::Pull(name) if focused => format!("‹ pull: {name}▏ ›"),
+                ImageChoice::Pull(name) => format!("‹ pull: {name} ›"),
+            },
             _ if focused => format!("{}▏", form.text[i]),
             _ => form.text[i].clone(),
         };

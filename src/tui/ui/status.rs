@@ -18,6 +18,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         app.running(),
         app.queued()
     );
+    if let Some(progress) = &app.progress {
+        let filled = ((progress.ratio * 10.0).round() as usize).min(10);
+        text = format!(
+            "[{}{}] {} │ {text}",
+            "█".repeat(filled),
+            "░".repeat(10 - filled),
+            progress.label
+        );
+    }
     if let Some(status) = &app.status {
         text.push_str(" │ ");
         text.push_str(status);

@@ -468,3 +468,19 @@ fn colours_come_from_the_config_or_say_what_is_wrong() {
     .unwrap_err();
     assert!(err.contains("\"blurple\" is not a colour"), "{err}");
 }
+
+#[test]
+fn a_build_shows_a_progress_bar() {
+    let mut app = fixture();
+    let progress = crate::tui::app::Progress::from_line("Step 2/5 : COPY rootfs/ /");
+    update(&mut app, Event::Message(Message::Progress(progress)));
+    let screen = render(&app, 80, 24);
+    assert!(
+        screen
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("\"[████░░░░░░] Step 2/5 : COPY rootfs/ /"),
+        "{screen}"
+    );
+}
