@@ -30,10 +30,19 @@ struct Tmux {
 
 impl Tmux {
     fn start(s: &Sandbox, name: &str) -> Tmux {
-        let socket = s.dir.path().join("tmux.sock").display().to_string();
+        Tmux::start_with(s, name, "local")
+    }
+
+    fn start_with(s: &Sandbox, name: &str, runtime: &str) -> Tmux {
+        let socket = s
+            .dir
+            .path()
+            .join(format!("tmux-{name}.sock"))
+            .display()
+            .to_string();
         let session = name.to_string();
         let command = format!(
-            "cd {} && env MLBENCH_HOME={} MLBENCH_CONFIG={} MLBENCH_RUNTIME=local NO_COLOR=1 {}; echo EXITED $?; sleep 30",
+            "cd {} && env MLBENCH_HOME={} MLBENCH_CONFIG={} MLBENCH_RUNTIME={runtime} NO_COLOR=1 {}; echo EXITED $?; sleep 30",
             s.dir.path().display(),
             s.home.display(),
             s.dir.path().join("config.toml").display(),
@@ -153,18 +162,19 @@ fn the_workbench_lists_jobs_opens_logs_searches_and_quits() {
 }
 
 #[test]
-fn a_first_start_opens_on_the_demo_and_trains_it() {
-    if !tmux_available("a_first_start_opens_on_the_demo_and_trains_it") {
+fn a_first_start_trains_the_demo_in_docker_then_charts_serves_predicts_and_reopens() {
+    let test = "a_first_start_trains_the_demo_in_docker_then_charts_serves_predicts_and_reopens";
+    if !tmux_available(test) || !common::docker_available(test) {
         return;
     }
-    let s = Sandbox::new("local");
-    let tmux = Tmux::start(&s, "first");
+    let s = Sandbox::new("docker");
+    let tmux = Tmux::start_with(&s, "first", "docker");
     tmux.wait_for("jobs of salary");
     let screen = tmux.wait_for("succeeded");
     assert!(screen.contains("mlbench train -i data/sal"), "{screen}");
-    tmux.wait_for("Intercept");
     tmux.keys(&["Enter"]);
-    tmux.wait_for("Model written to");
+    tmux.wait_for("MSE : ");
+    tmux.wait_for("Model written to /storage/salary/model.json");
     tmux.keys(&["Escape", "c"]);
     tmux.wait_for("job 1 · y = 103126.21 + 1840.81·x");
     tmux.keys(&["e"]);
@@ -176,15 +186,27 @@ fn a_first_start_opens_on_the_demo_and_trains_it() {
     tmux.keys(&["s"]);
     tmux.wait_for("8080:8080");
     tmux.keys(&["BSpace"; 9]);
-    tmux.keys(&[&format!("{port}:{port}"), "Enter"]);
-    tmux.wait_for("serving salary …"); // the status line: ready
+    tmux.keys(&[&format!("{port}:8080"), "Enter"]);
+    tmux.wait_for("serving salary at"); // the status line: ready
     tmux.wait_for(&format!("http://127.0.0.1:{port}")); // the details: the serving job
-    tmux.keys(&["p", "2", "5", "Enter"]);
+    tmux.wait_for("(running)");
+    tmux.keys(&["p"]);
+    tmux.wait_for("predict: salary at");
+    tmux.keys(&["2", "5", "Enter"]);
     let screen = tmux.wait_for("→ 149146.5664");
     assert!(screen.contains("25 → 149146.5664"), "{screen}");
     tmux.keys(&["Escape", "s"]);
     tmux.wait_for("stopped serving");
     tmux.keys(&["q"]);
     tmux.wait_for("EXITED 0");
-    assert!(s.home.join("projects/salary/storage/salary/model.json").exists());
+    drop(tmux);
+    // Opened again, it shows the finished jobs.
+    let again = Tmux::start_with(&s, "again", "docker");
+    let screen = again.wait_for("jobs of salary");
+    assert!(
+        screen.contains("succeeded") && screen.contains("stopped"),
+        "{screen}"
+    );
+    again.keys(&["q"]);
+    again.wait_for("EXITED 0");
 }
