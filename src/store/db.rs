@@ -51,7 +51,11 @@ pub struct MetricSummary {
     pub min: f64,
     pub max: f64,
     pub count: i64,
+    /// The series' last values, oldest first (at most [`RECENT_POINTS`]), for sparklines.
+    pub recent: Vec<f64>,
 }
+
+pub const RECENT_POINTS: usize = 32;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ProjectRecord {
@@ -421,6 +425,7 @@ impl Store {
                 min: r.get(3)?,
                 max: r.get(4)?,
                 count: r.get(5)?,
+                recent: Vec::new(),
             };
             Ok((r.get::<_, i64>(0)?, summary))
         })?;
@@ -428,6 +433,25 @@ impl Store {
         for row in rows {
             let (job, summary) = row?;
             by_job.entry(job).or_default().push(summary);
+        }
+        let mut recent = self.conn.prepare_cached(
+            "SELECT job_id, key, value FROM (
+                 SELECT job_id, key, value, step,
+                        ROW_NUMBER() OVER (PARTITION BY job_id, key ORDER BY step DESC) AS age
+                 FROM metrics WHERE job_id BETWEEN ?1 AND ?2)
+             WHERE age <= ?3 ORDER BY job_id, key, step",
+        )?;
+        let points = recent.query_map(params![first, last, RECENT_POINTS as i64], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, f64>(2)?))
+        })?;
+        for point in points {
+            let (job, key, value) = point?;
+            if let Some(summary) = by_job
+                .get_mut(&job)
+                .and_then(|s| s.iter_mut().find(|s| s.key == key))
+            {
+                summary.recent.push(value);
+            }
         }
         Ok(by_job)
     }
@@ -513,6 +537,7 @@ mod tests {
             (summary.last, summary.min, summary.max, summary.count),
             (2.0, 2.0, 3.0, 2)
         );
+        assert_eq!(summary.recent, [3.0, 2.0]);
         assert_eq!(store.metric_steps(id).unwrap()["MSE"], 1);
     }
 

@@ -58,6 +58,7 @@ fn fixture() -> App {
             min: 103126.2124,
             max: 103126.2124,
             count: 1,
+            recent: vec![103126.2124],
         },
         MetricSummary {
             key: "MSE".into(),
@@ -65,6 +66,7 @@ fn fixture() -> App {
             min: 6420.2961,
             max: 9000.5,
             count: 3,
+            recent: vec![9000.5, 7000.0, 6420.2961],
         },
         MetricSummary {
             key: "Slope".into(),
@@ -72,6 +74,7 @@ fn fixture() -> App {
             min: 1840.8142,
             max: 1840.8142,
             count: 1,
+            recent: vec![1840.8142],
         },
     ];
     update(
@@ -483,4 +486,10 @@ fn a_build_shows_a_progress_bar() {
             .starts_with("\"[████░░░░░░] Step 2/5 : COPY rootfs/ /"),
         "{screen}"
     );
+}
+
+#[test]
+fn sparklines_span_the_series_range() {
+    assert_eq!(super::workbench::sparkline(&[1.0, 2.0, 3.0, 8.0]), "▁▂▃█");
+    assert_eq!(super::workbench::sparkline(&[5.0, 5.0]), "▄▄");
 }

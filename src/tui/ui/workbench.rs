@@ -227,10 +227,32 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 String::new()
             };
             lines.push(Line::from(format!("{:<10} {}{range}", m.key, compact(m.last))));
+            if m.recent.len() > 1 {
+                let spark = format!("{:<10} {}", "", sparkline(&m.recent));
+                lines.push(Line::from(Span::styled(spark, theme.fg(Color::Cyan))));
+            }
         }
     }
     frame.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(block),
         area,
     );
+}
+
+/// A series in block characters, lowest to highest: ▁▂▃▄▅▆▇█
+pub fn sparkline(values: &[f64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    values
+        .iter()
+        .map(|v| {
+            if hi > lo {
+                BARS[(((v - lo) / (hi - lo)) * 7.0).round() as usize]
+            } else {
+                BARS[3]
+            }
+        })
+        .collect()
 }
