@@ -172,14 +172,20 @@ fn a_first_start_trains_the_demo_in_docker_then_charts_serves_predicts_and_reope
     tmux.wait_for("jobs of salary");
     let screen = tmux.wait_for("succeeded");
     assert!(screen.contains("mlbench train -i data/sal"), "{screen}");
-    tmux.keys(&["Enter"]);
+    // An experiment created by keyboard: the form starts from the demo job; Enter through it.
+    tmux.keys(&["n"]);
+    tmux.wait_for("new experiment in salary");
+    tmux.keys(&["Enter"; 5]);
+    tmux.wait_for("job 2 submitted");
+    tmux.keys(&["g", "Enter"]);
+    tmux.wait_for("job 2 ");
     tmux.wait_for("MSE : ");
     tmux.wait_for("Model written to /storage/salary/model.json");
     tmux.keys(&["Escape", "c"]);
-    tmux.wait_for("job 1 · y = 103126.21 + 1840.81·x");
+    tmux.wait_for("job 2 · y = 103126.21 + 1840.81·x");
     tmux.keys(&["e"]);
     let screen = tmux.wait_for("wrote ");
-    assert!(s.dir.path().join("fit-job1.png").exists(), "{screen}");
+    assert!(s.dir.path().join("fit-job2.png").exists(), "{screen}");
     tmux.keys(&["Escape"]);
     // Serve the model on a free port, ask it for 25 years, stop serving.
     let port = common::free_port();

@@ -64,7 +64,7 @@ fn with_steps(found: Vec<(String, f64)>) -> Vec<Metric> {
     others
 }
 
-pub fn strip_ansi(text: &str) -> String {
+fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {

@@ -23,7 +23,10 @@ pub enum Panel {
 pub struct LogLine {
     pub ts: String,
     pub stream: Stream,
+    /// Without escape codes: what search looks at.
     pub text: String,
+    /// The colours the program printed, as styled runs (empty when it printed none).
+    pub runs: Vec<(String, ratatui::style::Style)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -763,6 +766,7 @@ mod tests {
             ts: "2026-11-23T12:00:00.000000000Z".into(),
             stream: Stream::Stdout,
             text: text.into(),
+            runs: Vec::new(),
         }
     }
 

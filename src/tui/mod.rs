@@ -2,6 +2,7 @@
 //! threads (store refresh, log follow, stop, re-run) send it owned messages; pending events
 //! are drained before each draw, and a frame is drawn only when something changed.
 
+mod ansi;
 pub mod app;
 pub mod form;
 pub mod keys;
@@ -207,11 +208,12 @@ fn spawn_log_follower(home: Home, job: i64, followed: Arc<AtomicI64>, tx: Unboun
             if let Some(tail) = tail.as_mut() {
                 let _ = tail.read_new(|raw| {
                     if let Some(record) = parse_record(raw) {
-                        let text = crate::ml::metrics::strip_ansi(&String::from_utf8_lossy(record.text));
+                        let (text, runs) = ansi::parse(&String::from_utf8_lossy(record.text));
                         lines.push(LogLine {
                             ts: record.ts.to_string(),
                             stream: record.stream,
                             text,
+                            runs,
                         });
                     }
                     Ok(())

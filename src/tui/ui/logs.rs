@@ -71,7 +71,17 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) -> Option<us
             } else {
                 Default::default()
             };
-            spans.push(Span::styled(line.text.clone(), style));
+            let highlighted = query.is_some_and(|q| line.text.contains(q));
+            if line.runs.is_empty() || highlighted || !theme.color {
+                spans.push(Span::styled(line.text.clone(), style));
+            } else {
+                // The program's own colours.
+                spans.extend(
+                    line.runs
+                        .iter()
+                        .map(|(text, style)| Span::styled(text.clone(), *style)),
+                );
+            }
             Line::from(spans)
         })
         .collect();

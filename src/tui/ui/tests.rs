@@ -192,6 +192,7 @@ fn logs_app() -> App {
             } else {
                 format!("epoch {i} loss={:.3}", 1.0 / (i + 1) as f64)
             },
+            runs: Vec::new(),
         })
         .collect();
     update(&mut app, Event::Message(Message::LogLines { job: 3, lines }));
