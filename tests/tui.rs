@@ -88,15 +88,19 @@ impl Tmux {
     }
 
     fn wait_for(&self, text: &str) -> String {
+        self.wait_for_any(&[text])
+    }
+
+    fn wait_for_any(&self, texts: &[&str]) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let screen = self.screen();
-            if screen.contains(text) {
+            if texts.iter().any(|t| screen.contains(t)) {
                 return screen;
             }
             assert!(
                 Instant::now() < deadline,
-                "{text:?} never showed; the screen:\n{screen}"
+                "{texts:?} never showed; the screen:\n{screen}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -177,6 +181,7 @@ fn a_first_start_trains_the_demo_in_docker_then_charts_serves_predicts_and_reope
     tmux.wait_for("new experiment in salary");
     tmux.keys(&["Enter"; 5]);
     tmux.wait_for("job 2 submitted");
+    tmux.wait_for_any(&["2   preparing", "2   running", "2   succeeded"]); // its row is listed
     tmux.keys(&["g", "Enter"]);
     tmux.wait_for("job 2 ");
     tmux.wait_for("MSE : ");
