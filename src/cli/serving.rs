@@ -293,30 +293,7 @@ pub async fn predict(engine: &Engine, args: PredictArgs) -> Result<()> {
     };
     let mut answers = Vec::new();
     for value in &args.values {
-        let body = serde_json::json!({ "exp": value }).to_string();
-        let started = std::time::Instant::now();
-        let response = client::send(
-            &format!("{url}/predict"),
-            "POST",
-            Some(&body),
-            Duration::from_secs(10),
-        )
-        .await?;
-        let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-        let output: serde_json::Value = serde_json::from_str(&response.body).map_err(|_| {
-            Error::Other(format!(
-                "{url} answered {}: {}",
-                response.status,
-                response.body.trim()
-            ))
-        })?;
-        if !(200..300).contains(&response.status) {
-            let message = output
-                .get("error")
-                .and_then(|e| e.as_str())
-                .map_or(response.body.trim().to_string(), str::to_string);
-            return Err(Error::Invalid(format!("the server refused {value}: {message}")));
-        }
+        let client::Prediction { output, latency_ms } = client::predict(&url, value).await?;
         if !args.json {
             let shown = match output.as_object().map(|o| o.values().collect::<Vec<_>>()) {
                 Some(values) if values.len() == 1 => values[0].to_string(),

@@ -46,6 +46,55 @@ pub async fn send(url: &str, method: &str, body: Option<&str>, timeout: Duration
         .map_err(|_| Error::Other(format!("{url} did not answer within {} s", timeout.as_secs_f64())))?
 }
 
+/// The answer of a model server to one input.
+pub struct Prediction {
+    /// The server's JSON, e.g. `{"salary": 149146.57}`.
+    pub output: serde_json::Value,
+    pub latency_ms: f64,
+}
+
+impl Prediction {
+    /// The answer's single number, if it is one (`{"salary": …}` → its value).
+    pub fn number(&self) -> Option<f64> {
+        let values = self.output.as_object()?;
+        if values.len() != 1 {
+            None
+        } else {
+            values.values().next()?.as_f64()
+        }
+    }
+}
+
+/// Asks `url` (the tutorial's `POST /predict {"exp": input}`) for one prediction; the
+/// server's refusal is the error, in its own words.
+pub async fn predict(url: &str, input: &str) -> Result<Prediction> {
+    let body = serde_json::json!({ "exp": input }).to_string();
+    let started = std::time::Instant::now();
+    let response = send(
+        &format!("{url}/predict"),
+        "POST",
+        Some(&body),
+        Duration::from_secs(10),
+    )
+    .await?;
+    let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+    let output: serde_json::Value = serde_json::from_str(&response.body).map_err(|_| {
+        Error::Other(format!(
+            "{url} answered {}: {}",
+            response.status,
+            response.body.trim()
+        ))
+    })?;
+    if !(200..300).contains(&response.status) {
+        let message = output
+            .get("error")
+            .and_then(|e| e.as_str())
+            .map_or(response.body.trim().to_string(), str::to_string);
+        return Err(Error::Invalid(format!("the server refused {input}: {message}")));
+    }
+    Ok(Prediction { output, latency_ms })
+}
+
 fn parse(raw: &[u8]) -> Option<Response> {
     let text = String::from_utf8_lossy(raw);
     let (head, body) = text.split_once("\r\n\r\n")?;

@@ -403,41 +403,19 @@ fn spawn_predict(project: String, url: String, input: String, tx: UnboundedSende
         let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
             return;
         };
-        let body = serde_json::json!({ "exp": input }).to_string();
-        let started = std::time::Instant::now();
-        let sent = runtime.block_on(crate::serve::client::send(
-            &format!("{url}/predict"),
-            "POST",
-            Some(&body),
-            Duration::from_secs(10),
-        ));
-        let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-        let message = match sent {
+        let message = match runtime.block_on(crate::serve::client::predict(&url, &input)) {
             Err(e) => Message::Failed(e.to_string()),
-            Ok(response) => {
-                let value: serde_json::Value = serde_json::from_str(&response.body).unwrap_or_default();
-                if (200..300).contains(&response.status) {
-                    let number = value
-                        .as_object()
-                        .and_then(|o| o.values().next())
-                        .and_then(|v| v.as_f64());
-                    let output = number.map_or_else(|| value.to_string(), ui::compact);
-                    let point = input.parse::<f64>().ok().zip(number);
-                    Message::Prediction(app::PredictionRow {
-                        project,
-                        input,
-                        output,
-                        point,
-                        latency_ms,
-                    })
-                } else {
-                    let error = value
-                        .get("error")
-                        .and_then(|e| e.as_str())
-                        .unwrap_or(response.body.trim())
-                        .to_string();
-                    Message::Failed(format!("the server refused {input}: {error}"))
-                }
+            Ok(answer) => {
+                let number = answer.number();
+                let output = number.map_or_else(|| answer.output.to_string(), ui::compact);
+                let point = input.parse::<f64>().ok().zip(number);
+                Message::Prediction(app::PredictionRow {
+                    project,
+                    input,
+                    output,
+                    point,
+                    latency_ms: answer.latency_ms,
+                })
             }
         };
         let _ = tx.send(message);
