@@ -136,6 +136,11 @@ impl Store {
     }
 
     fn migrate(&mut self) -> Result<()> {
+        // Every command and supervisor opens the store: an up-to-date file needs no write lock.
+        let current: usize = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current == MIGRATIONS.len() {
+            return Ok(());
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
