@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use mlbench::domain::RuntimeKind;
 use mlbench::domain::{JobKind, JobSpec, Source};
 use mlbench::home::Home;
-use mlbench::runtime::RuntimeKind;
 use mlbench::store::Store;
 
 struct Session {

@@ -4,9 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use ratatui::style::Color;
 use serde::Deserialize;
 
+use crate::domain::JobState;
 use crate::domain::machine::{self, MachineType, builtin_catalogue};
+use crate::keymap::KeyMap;
 use crate::{Error, Result};
 
 pub const DEFAULT_CONFIG: &str = include_str!("../assets/config.toml");
@@ -41,10 +44,59 @@ pub struct Config {
     pub default_image: Option<String>,
     pub stop_grace_secs: u64,
     pub machines: Vec<MachineType>,
-    /// The workbench's keys: command name → keys, replacing that command's defaults.
-    pub keys: BTreeMap<String, Vec<String>>,
-    /// The workbench's job-state colours: state name → colour.
-    pub colors: BTreeMap<String, String>,
+    /// The workbench's keys: the defaults with `[keys]` (command name → keys) in their place.
+    pub keys: KeyMap,
+    /// The workbench's job-state colours: the defaults with `[colors]` in their place.
+    pub colors: StateColors,
+}
+
+/// A colour per job state, in [`JobState::ALL`]'s order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateColors([Color; JobState::ALL.len()]);
+
+impl Default for StateColors {
+    fn default() -> StateColors {
+        StateColors([
+            Color::Gray,
+            Color::Gray,
+            Color::Cyan,
+            Color::Green,
+            Color::Red,
+            Color::Yellow,
+            Color::Magenta,
+            Color::DarkGray,
+        ])
+    }
+}
+
+impl StateColors {
+    /// The defaults with `overrides` (state name → colour name) in place.
+    fn with_overrides(overrides: &BTreeMap<String, String>) -> Result<StateColors> {
+        let mut colors = StateColors::default();
+        for (name, value) in overrides {
+            let row = JobState::ALL
+                .iter()
+                .position(|s| s.as_str() == name)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+                    Error::Invalid(format!(
+                        "colors.{name} is not a job state: the states are {}",
+                        names.join(", ")
+                    ))
+                })?;
+            colors.0[row] = value.parse().map_err(|_| {
+                Error::Invalid(format!(
+                    "colors.{name}: {value:?} is not a colour (a name such as lightred, or #rrggbb)"
+                ))
+            })?;
+        }
+        Ok(colors)
+    }
+
+    pub fn of(self, state: JobState) -> Color {
+        let row = JobState::ALL.iter().position(|s| *s == state).unwrap_or(0);
+        self.0[row]
+    }
 }
 
 impl Config {
@@ -99,8 +151,8 @@ impl Config {
             default_image: Some(file.default_image).filter(|s| !s.trim().is_empty()),
             stop_grace_secs: file.stop_grace_secs,
             machines,
-            keys: file.keys,
-            colors: file.colors,
+            keys: KeyMap::with_overrides(&file.keys).map_err(Error::Invalid)?,
+            colors: StateColors::with_overrides(&file.colors)?,
         };
         config.machine(&config.default_machine)?;
         Ok(config)
@@ -151,8 +203,12 @@ mod tests {
     #[test]
     fn workbench_keys_and_colours_are_read() {
         let config = Config::parse("[keys]\nstop = [\"Delete\"]\n[colors]\nrunning = \"blue\"\n").unwrap();
-        assert_eq!(config.keys["stop"], ["Delete"]);
-        assert_eq!(config.colors["running"], "blue");
+        let delete = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Delete);
+        assert_eq!(
+            config.keys.lookup(crate::keymap::Screen::Workbench, delete),
+            Some(crate::keymap::Command::Stop)
+        );
+        assert_eq!(config.colors.of(JobState::Running), Color::Blue);
     }
 
     #[test]

@@ -1,5 +1,8 @@
-//! The library's error: each variant prints as one line that names the problem.
+//! The library's error: each variant prints as one line that names the problem and what to do.
+//! The variants a caller may act on (a port in use, a missing image, no Docker Engine, a bad
+//! field) carry their facts, so the workbench can, say, show a refusal beside its field.
 
+use std::net::IpAddr;
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -7,8 +10,33 @@ pub enum Error {
     /// The user's input is wrong; the message says what to do instead.
     #[error("{0}")]
     Invalid(String),
+    /// One input field (a form field, a flag) is wrong: `field` names it.
+    #[error("{source}")]
+    Field { field: &'static str, source: Box<Error> },
     #[error("{0}")]
     NotFound(String),
+    /// A host port a job would publish is taken, by one of this home's jobs or by something
+    /// else.
+    #[error(
+        "host port {port} on {ip} is not free ({source}{}): pick another with --port",
+        holder.as_ref().map(|h| format!(", held by {h}")).unwrap_or_default()
+    )]
+    PortInUse {
+        ip: IpAddr,
+        port: u16,
+        /// "job 4" or "job 4 of deployment salary".
+        holder: Option<String>,
+        source: std::io::Error,
+    },
+    /// The image a job names is not on the engine.
+    #[error(
+        "image {image} is not present locally: build it with `mlbench images build` or pull it with `mlbench images pull`"
+    )]
+    ImageMissing { image: String },
+    /// No Docker Engine answered where one was needed.
+    #[error("no Docker Engine answered at {address} ({reason}): start Docker")]
+    DockerUnavailable { address: String, reason: String },
+    /// The Docker Engine answered with an error.
     #[error("Docker Engine: {0}")]
     Docker(String),
     #[error("{context}: {source}")]
@@ -33,6 +61,22 @@ impl Error {
         let context = format!("{action} {}", path.display());
         move |source| Error::Io { context, source }
     }
+
+    /// Says which input field `source` is about.
+    pub fn field(field: &'static str, source: Error) -> Error {
+        Error::Field {
+            field,
+            source: Box::new(source),
+        }
+    }
+
+    /// The input field this error is about, if it is about one.
+    pub fn field_name(&self) -> Option<&'static str> {
+        match self {
+            Error::Field { field, .. } => Some(field),
+            _ => None,
+        }
+    }
 }
 
 impl From<bollard::errors::Error> for Error {
@@ -42,5 +86,32 @@ impl From<bollard::errors::Error> for Error {
             B::DockerResponseServerError { message, .. } => Error::Docker(message.trim().to_string()),
             other => Error::Docker(other.to_string().replace('\n', " ")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_error_prints_its_cause_and_names_the_field() {
+        let err = Error::field("ports", Error::Invalid("host port 0 is out of range".into()));
+        assert_eq!(err.to_string(), "host port 0 is out of range");
+        assert_eq!(err.field_name(), Some("ports"));
+        assert_eq!(Error::Other("x".into()).field_name(), None);
+    }
+
+    #[test]
+    fn a_port_in_use_names_its_holder() {
+        let err = Error::PortInUse {
+            ip: IpAddr::from([127, 0, 0, 1]),
+            port: 8080,
+            holder: Some("job 4".into()),
+            source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+        };
+        assert_eq!(
+            err.to_string(),
+            "host port 8080 on 127.0.0.1 is not free (address in use, held by job 4): pick another with --port"
+        );
     }
 }

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod engine;
 mod error;
 pub mod home;
+pub mod keymap;
 pub mod ml;
 pub mod plot;
 pub mod runtime;

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Sandbox, docker_available, free_port};
+use mlbench::engine::client;
 use mlbench::ml::model::{DataRef, Model, ModelFile, Rows, TreeNode};
-use mlbench::serve::{Served, client, router};
+use mlbench::serve::{Served, router};
 
 fn linear(intercept: f64, slope: f64) -> ModelFile {
     ModelFile {

@@ -3,8 +3,9 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
+use crate::domain::output::Stream;
 use crate::engine::Engine;
-use crate::store::logfile::{self, LogTail, Stream};
+use crate::store::logfile::{self, LogTail};
 use crate::{Error, Result};
 
 /// What ended a follow.

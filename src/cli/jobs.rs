@@ -5,53 +5,39 @@ use std::time::Duration;
 
 use super::follow::{Backoff, FollowEnd, print_log};
 use super::{RunArgs, table};
-use crate::domain::{EnvVar, JobKind, JobSpec, JobState, PortMapping, Source};
-use crate::engine::{self, AnyRuntime, Engine};
-use crate::runtime::images::runtime_tag;
+use crate::domain::JobState;
+use crate::engine::jobs::{ImageSource, JobRequest};
+use crate::engine::{self, AnyRuntime, Engine, Submitted};
 use crate::store::JobRecord;
 use crate::{Error, Result};
 
-pub async fn run(engine: &mut Engine, args: RunArgs) -> Result<ExitCode> {
-    let env = args
-        .env
-        .iter()
-        .map(|e| e.parse::<EnvVar>())
-        .collect::<Result<Vec<_>>>()?;
-    let ports = args
-        .ports
-        .iter()
-        .map(|p| p.parse::<PortMapping>())
-        .collect::<Result<Vec<_>>>()?;
-    let image = args
-        .image
-        .or_else(|| {
-            args.dockerfile
-                .as_ref()
-                .map(|_| format!("mlbench-build/{}:latest", args.project))
-        })
-        .or_else(|| engine.config.default_image.clone())
-        .unwrap_or_else(runtime_tag);
-    let spec = JobSpec {
-        kind: JobKind::Training,
-        deployment: None,
-        storage_read_only: false,
-        project: args.project,
-        machine: args
-            .machine
-            .unwrap_or_else(|| engine.config.default_machine.clone()),
-        image,
-        build_dockerfile: args.dockerfile,
-        source: Source::parse(&args.repo, args.reference),
-        command: args.command,
-        env,
-        ports,
+pub async fn run(engine: &Engine, args: RunArgs) -> Result<ExitCode> {
+    let image = match (args.image, args.dockerfile) {
+        (tag, Some(dockerfile)) => ImageSource::Build { dockerfile, tag },
+        (Some(name), None) => ImageSource::Named(name),
+        (None, None) => ImageSource::Default,
     };
-    submit_and_report(engine, spec, args.follow).await
+    let request = JobRequest {
+        project: args.project,
+        machine: args.machine,
+        image,
+        repo: args.repo,
+        reference: args.reference,
+        command: args.command,
+        env: args.env,
+        ports: args.ports,
+    };
+    let runtime = choose_runtime(engine).await?;
+    let submitted = engine::jobs::run(engine, &runtime, request, |line| eprintln!("{line}")).await?;
+    report(engine, submitted, args.follow).await
 }
 
-async fn submit_and_report(engine: &mut Engine, spec: JobSpec, follow: bool) -> Result<ExitCode> {
-    let runtime = AnyRuntime::choose(&engine.home, |notice| eprintln!("mlbench: {notice}")).await?;
-    let submitted = engine::submit(engine, &runtime, spec, |line| eprintln!("{line}")).await?;
+async fn choose_runtime(engine: &Engine) -> Result<AnyRuntime> {
+    AnyRuntime::choose(&engine.home, |notice| eprintln!("mlbench: {notice}")).await
+}
+
+/// Says what became of a submitted job; with `follow`, follows it to its end.
+async fn report(engine: &Engine, submitted: Submitted, follow: bool) -> Result<ExitCode> {
     let job = submitted.job;
     let commit = submitted
         .commit
@@ -78,10 +64,10 @@ async fn submit_and_report(engine: &mut Engine, spec: JobSpec, follow: bool) -> 
 
 fn handle_note(record: &JobRecord) -> String {
     match (&record.handle, record.runtime) {
-        (Some(h), crate::runtime::RuntimeKind::Docker) => {
+        (Some(h), crate::domain::RuntimeKind::Docker) => {
             format!(" in container {}", &h[..h.len().min(12)])
         }
-        (Some(h), crate::runtime::RuntimeKind::Local) => format!(" as process {h}"),
+        (Some(h), crate::domain::RuntimeKind::Local) => format!(" as process {h}"),
         (None, _) => String::new(),
     }
 }
@@ -190,7 +176,7 @@ pub async fn logs(
     Ok(())
 }
 
-pub async fn stop(engine: &mut Engine, job: i64, grace: Option<u64>) -> Result<()> {
+pub async fn stop(engine: &Engine, job: i64, grace: Option<u64>) -> Result<()> {
     let grace = Duration::from_secs(grace.unwrap_or(engine.config.stop_grace_secs));
     let before = engine.store.job(job)?.state;
     let state = engine::stop(engine, job, grace).await?;
@@ -203,7 +189,9 @@ pub async fn stop(engine: &mut Engine, job: i64, grace: Option<u64>) -> Result<(
 }
 
 /// The salary example: project `salary`, the tutorial's data, the built-in trainer.
-pub async fn demo(engine: &mut Engine, detach: bool) -> Result<ExitCode> {
+pub async fn demo(engine: &Engine, detach: bool) -> Result<ExitCode> {
     let spec = engine::demo::prepare(engine)?;
-    submit_and_report(engine, spec, !detach).await
+    let runtime = choose_runtime(engine).await?;
+    let submitted = engine::submit(engine, &runtime, spec, |line| eprintln!("{line}")).await?;
+    report(engine, submitted, !detach).await
 }

@@ -7,9 +7,8 @@ use clap::{Args, ValueEnum};
 use super::table;
 use crate::Result;
 use crate::engine::Engine;
-use crate::engine::fit::{MODEL_LINE, fit_source, sample_points};
+use crate::engine::fit::{Fit, MODEL_LINE};
 use crate::ml::train::{ModelKind, TrainOptions};
-use crate::plot::{FitChart, write_png};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Kind {
@@ -113,16 +112,7 @@ pub(crate) struct PlotArgs {
 }
 
 pub fn plot(engine: &Engine, args: PlotArgs) -> Result<()> {
-    let source = fit_source(engine, args.job, args.model, args.data)?;
-    let points = sample_points(&source.data, &source.x_name, &source.y_name)?;
-    let chart = FitChart {
-        x_name: &source.x_name,
-        y_name: &source.y_name,
-        intercept: source.intercept,
-        slope: source.slope,
-        points: &points,
-    };
-    write_png(&chart, &args.output)?;
+    Fit::load(engine, args.job, args.model, args.data)?.write_png(&args.output)?;
     println!("{}", args.output.display());
     Ok(())
 }

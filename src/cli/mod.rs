@@ -239,7 +239,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Serve(args) => return serving::serve(args).await.map(|_| ExitCode::SUCCESS),
         other => other,
     };
-    let mut engine = Engine::open()?;
+    let engine = Engine::open()?;
     let ok = Ok(ExitCode::SUCCESS);
     match command {
         Command::Project {
@@ -271,7 +271,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             action: Some(ImagesAction::BuildRuntime { force }),
             ..
         } => images::build_runtime(force).await.and(ok),
-        Command::Run(args) => jobs::run(&mut engine, args).await,
+        Command::Run(args) => jobs::run(&engine, args).await,
         Command::Jobs { project, json } => jobs::list(&engine, project.as_deref(), json).and(ok),
         Command::Logs {
             job,
@@ -279,7 +279,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             tail,
             timestamps,
         } => jobs::logs(&engine, job, follow, tail, timestamps).await.and(ok),
-        Command::Stop { job, grace } => jobs::stop(&mut engine, job, grace).await.and(ok),
+        Command::Stop { job, grace } => jobs::stop(&engine, job, grace).await.and(ok),
         Command::Storage {
             action: StorageAction::Ls { project, path },
         } => storage::ls(&engine, &project, path.as_deref()).and(ok),
@@ -291,16 +291,16 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                     output,
                 },
         } => storage::get(&engine, &project, &path, output).and(ok),
-        Command::Demo { detach } => jobs::demo(&mut engine, detach).await,
+        Command::Demo { detach } => jobs::demo(&engine, detach).await,
         Command::Train(_) | Command::Serve(_) => unreachable!("handled above"),
-        Command::Deploy(args) => serving::deploy(&mut engine, args).await.and(ok),
+        Command::Deploy(args) => serving::deploy(&engine, args).await.and(ok),
         Command::Deployments { json } => serving::list(&engine, json).and(ok),
         Command::Predict(args) => serving::predict(&engine, args).await.and(ok),
         Command::Metrics { job, json } => ml::metrics(&engine, job, json).and(ok),
         Command::Plot(args) => ml::plot(&engine, args).and(ok),
         Command::Supervise { job, handover } => {
             let runtime = crate::engine::AnyRuntime::of(engine.store.job(job)?.runtime, &engine.home).await?;
-            crate::with_runtime!(&runtime, rt => crate::engine::supervisor::supervise(&mut engine, rt, job, handover).await)
+            crate::with_runtime!(&runtime, rt => crate::engine::supervisor::supervise(&engine, rt, job, handover).await)
                 .and(ok)
         }
     }

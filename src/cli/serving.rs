@@ -8,10 +8,11 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::table;
-use crate::domain::{JobKind, JobSpec, PortMapping, Source};
-use crate::engine::deploy::{self, DeployRequest, Readiness, url_of};
+use crate::domain::{JobKind, PortMapping, Source};
+use crate::engine::client;
+use crate::engine::deploy::{self, DeployRequest, ModelDeployment, Readiness, url_of};
 use crate::engine::{AnyRuntime, Engine};
-use crate::serve::{ServeOptions, client};
+use crate::serve::ServeOptions;
 use crate::{Error, Result};
 
 #[derive(Args)]
@@ -91,7 +92,7 @@ enum DeployAction {
     },
 }
 
-pub async fn deploy(engine: &mut Engine, args: DeployArgs) -> Result<()> {
+pub async fn deploy(engine: &Engine, args: DeployArgs) -> Result<()> {
     if let Some(DeployAction::Stop { name, grace }) = args.action {
         let grace = Duration::from_secs(grace.unwrap_or(engine.config.stop_grace_secs));
         for (job, state) in deploy::stop_deployment(engine, &name, grace).await? {
@@ -104,42 +105,44 @@ pub async fn deploy(engine: &mut Engine, args: DeployArgs) -> Result<()> {
         .ok_or_else(|| Error::Invalid("--project is needed to deploy".into()))?;
     let port: PortMapping = args.port.parse()?;
     let runtime = AnyRuntime::choose(&engine.home, |notice| eprintln!("mlbench: {notice}")).await?;
-    let (name, template, readiness) = match (&args.model, args.command.is_empty()) {
+    let (name, replicas) = match (args.model, args.command.is_empty()) {
         (Some(model), true) => {
-            let name = args.name.unwrap_or_else(|| model.clone());
-            let spec = deploy::model_server_spec(
-                engine,
-                &runtime,
-                &project,
+            let request = ModelDeployment {
+                project,
                 model,
-                &name,
-                &port,
-                args.machine.clone(),
-                args.image.clone(),
-            )?;
-            (name, spec, Readiness::Http("/v2/health/ready".into()))
+                name: args.name,
+                port,
+                machine: args.machine,
+                image: args.image,
+                replicas: args.replicas,
+                timeout: Duration::from_secs(args.timeout),
+            };
+            deploy::deploy_model(engine, &runtime, request, |line| eprintln!("{line}")).await?
         }
         (None, false) => {
             let name = args.name.ok_or_else(|| {
-                Error::Invalid("--name is needed for a deployment of your own server".into())
+                Error::field(
+                    "name",
+                    Error::Invalid("--name is needed for a deployment of your own server".into()),
+                )
             })?;
             let image = args.image.ok_or_else(|| {
-                Error::Invalid("--image is needed for a deployment of your own server".into())
+                Error::field(
+                    "image",
+                    Error::Invalid("--image is needed for a deployment of your own server".into()),
+                )
             })?;
             let source = Source::parse(&args.repo, args.reference);
-            let readiness = args.health_path.map_or(Readiness::Tcp, Readiness::Http);
-            (
-                name,
-                deploy::serving_spec(
-                    engine,
-                    &project,
-                    args.machine.clone(),
-                    image,
-                    source,
-                    args.command,
-                ),
-                readiness,
-            )
+            let request = DeployRequest {
+                template: deploy::serving_spec(engine, &project, args.machine, image, source, args.command),
+                name: name.clone(),
+                port,
+                replicas: args.replicas,
+                readiness: args.health_path.map_or(Readiness::Tcp, Readiness::Http),
+                timeout: Duration::from_secs(args.timeout),
+            };
+            let replicas = deploy::deploy(engine, &runtime, request, |line| eprintln!("{line}")).await?;
+            (name, replicas)
         }
         _ => {
             return Err(Error::Invalid(
@@ -147,18 +150,6 @@ pub async fn deploy(engine: &mut Engine, args: DeployArgs) -> Result<()> {
             ));
         }
     };
-    let request = DeployRequest {
-        template: JobSpec {
-            storage_read_only: true,
-            ..template
-        },
-        name: name.clone(),
-        port,
-        replicas: args.replicas,
-        readiness,
-        timeout: Duration::from_secs(args.timeout),
-    };
-    let replicas = deploy::deploy(engine, &runtime, request, |line| eprintln!("{line}")).await?;
     for replica in &replicas {
         eprintln!("deployment {name}: job {} ready at {}", replica.job, replica.url);
     }
@@ -268,23 +259,7 @@ struct Answer {
 pub async fn predict(engine: &Engine, args: PredictArgs) -> Result<()> {
     let url = match (args.url, args.deployment) {
         (Some(url), _) => url.trim_end_matches('/').to_string(),
-        (None, Some(name)) => {
-            let replicas = deploy::live_replicas(engine, &name)?;
-            let job = replicas
-                .iter()
-                .find(|j| j.state == crate::domain::JobState::Running)
-                .ok_or_else(|| {
-                    Error::NotFound(format!(
-                        "deployment {name} is not running: `mlbench deployments` lists them"
-                    ))
-                })?;
-            url_of(
-                job.spec
-                    .ports
-                    .first()
-                    .ok_or_else(|| Error::Other(format!("deployment {name} publishes no port")))?,
-            )
-        }
+        (None, Some(name)) => deploy::deployment_url(engine, &name)?,
         (None, None) => {
             return Err(Error::Invalid(
                 "say where to ask: --deployment NAME or --url URL".into(),

@@ -2,9 +2,12 @@
 
 pub mod job;
 pub mod machine;
+pub mod output;
 pub mod port;
 pub mod project;
+mod runtime_kind;
 
 pub use job::{EnvVar, JobKind, JobSpec, JobState, Source};
 pub use machine::{Capacity, MachineType};
 pub use port::PortMapping;
+pub use runtime_kind::RuntimeKind;

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use super::{AnyRuntime, Engine, stop, submit};
 use crate::domain::{JobKind, JobSpec, JobState, PortMapping, Source};
+use crate::engine::client;
 use crate::runtime::images::runtime_tag;
-use crate::serve::client;
 use crate::store::JobRecord;
 use crate::{Error, Result};
 
@@ -126,6 +126,135 @@ pub fn model_server_spec(
     ))
 }
 
+/// The one naming rule for a deployment of a model: its folder under /storage, lowercased,
+/// with `/` and spaces as `-` (`team/salary` → `team-salary`).
+pub fn deployment_name(model: &str) -> String {
+    model
+        .trim_matches('/')
+        .to_ascii_lowercase()
+        .replace(['/', ' '], "-")
+}
+
+/// A deployment of mlbench's own server for a model in a project's /storage.
+pub struct ModelDeployment {
+    pub project: String,
+    /// The model's folder under /storage.
+    pub model: String,
+    /// The deployment's name; `None` follows [`deployment_name`].
+    pub name: Option<String>,
+    pub port: PortMapping,
+    pub machine: Option<String>,
+    pub image: Option<String>,
+    pub replicas: u16,
+    pub timeout: Duration,
+}
+
+impl ModelDeployment {
+    /// One replica of the model with the defaults the workbench uses.
+    pub fn single(project: String, model: String, port: PortMapping) -> ModelDeployment {
+        ModelDeployment {
+            project,
+            model,
+            name: None,
+            port,
+            machine: None,
+            image: None,
+            replicas: 1,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Serves a model: checks it loads, starts the replicas and waits until each is ready.
+pub async fn deploy_model(
+    engine: &Engine,
+    runtime: &AnyRuntime,
+    request: ModelDeployment,
+    progress: impl FnMut(&str),
+) -> Result<(String, Vec<Replica>)> {
+    let name = request.name.unwrap_or_else(|| deployment_name(&request.model));
+    let template = model_server_spec(
+        engine,
+        runtime,
+        &request.project,
+        &request.model,
+        &name,
+        &request.port,
+        request.machine,
+        request.image,
+    )?;
+    let replicas = deploy(
+        engine,
+        runtime,
+        DeployRequest {
+            template,
+            name: name.clone(),
+            port: request.port,
+            replicas: request.replicas,
+            readiness: Readiness::Http("/v2/health/ready".into()),
+            timeout: request.timeout,
+        },
+        progress,
+    )
+    .await?;
+    Ok((name, replicas))
+}
+
+/// What toggling a job's serving did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServingToggle {
+    /// Nothing served the job's model: serving it needs a port mapping.
+    NeedsPort { project: String, model: String },
+    /// The deployment of the job's model was stopped.
+    Stopped { name: String },
+}
+
+/// Stops the deployment of the model a training job wrote, if one runs; otherwise says what
+/// serving it needs.
+pub async fn toggle_serving(engine: &Engine, job: i64, grace: Duration) -> Result<ServingToggle> {
+    let record = engine.store.job(job)?;
+    let model_file = super::fit::model_of_job(engine, &record)?.ok_or_else(|| {
+        Error::Invalid(format!(
+            "job {job} wrote no model file: serving needs a job of `mlbench train -o /storage/NAME`"
+        ))
+    })?;
+    let storage = engine.home.storage_dir(&record.spec.project);
+    let model = model_file
+        .parent()
+        .and_then(|dir| dir.strip_prefix(&storage).ok())
+        .map(|m| m.display().to_string())
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| Error::Invalid(format!("the model of job {job} is not in its project's /storage")))?;
+    let name = deployment_name(&model);
+    if live_replicas(engine, &name)?.is_empty() {
+        return Ok(ServingToggle::NeedsPort {
+            project: record.spec.project,
+            model,
+        });
+    }
+    stop_deployment(engine, &name, grace).await?;
+    Ok(ServingToggle::Stopped { name })
+}
+
+/// The URL of a running replica of a deployment.
+pub fn deployment_url(engine: &Engine, name: &str) -> Result<String> {
+    let replicas = live_replicas(engine, name)?;
+    let job = replicas
+        .iter()
+        .find(|j| j.state == JobState::Running)
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "deployment {name} is not running: `mlbench deployments` lists them"
+            ))
+        })?;
+    let port = job
+        .spec
+        .ports
+        .first()
+        .ok_or_else(|| Error::Other(format!("deployment {name} publishes no port")))?;
+    Ok(url_of(port))
+}
+
 /// The URL a replica answers on from this machine.
 pub fn url_of(port: &PortMapping) -> String {
     let ip = if port.host_ip.is_unspecified() {
@@ -153,7 +282,7 @@ pub fn live_replicas(engine: &Engine, name: &str) -> Result<Vec<JobRecord>> {
 /// Starts the replicas and waits until each is ready. On any failure, everything started is
 /// stopped again and `progress` is given the failing replica's last log lines.
 pub async fn deploy(
-    engine: &mut Engine,
+    engine: &Engine,
     runtime: &AnyRuntime,
     request: DeployRequest,
     mut progress: impl FnMut(&str),
@@ -202,7 +331,7 @@ pub async fn deploy(
 }
 
 async fn start_replicas(
-    engine: &mut Engine,
+    engine: &Engine,
     runtime: &AnyRuntime,
     request: &DeployRequest,
     started: &mut Vec<Replica>,
@@ -304,11 +433,7 @@ fn last_lines(engine: &Engine, job: i64, n: usize) -> Vec<String> {
 }
 
 /// Stops every live replica of a deployment; returns their final states.
-pub async fn stop_deployment(
-    engine: &mut Engine,
-    name: &str,
-    grace: Duration,
-) -> Result<Vec<(i64, JobState)>> {
+pub async fn stop_deployment(engine: &Engine, name: &str, grace: Duration) -> Result<Vec<(i64, JobState)>> {
     let replicas = live_replicas(engine, name)?;
     if replicas.is_empty() {
         return Err(Error::NotFound(format!(

@@ -13,12 +13,12 @@ use crate::{Error, Result};
 /// How the trainer says where the model went; the chart finds it in the job's log by this.
 pub const MODEL_LINE: &str = "Model written to ";
 
-pub struct FitSource {
-    pub x_name: String,
-    pub y_name: String,
-    pub intercept: f64,
-    pub slope: f64,
-    pub data: PathBuf,
+struct FitSource {
+    x_name: String,
+    y_name: String,
+    intercept: f64,
+    slope: f64,
+    data: PathBuf,
 }
 
 /// Maps a path as a job saw it (`/storage/...`, or relative to /workspace) to this machine.
@@ -53,12 +53,7 @@ pub(crate) fn model_of_job(engine: &Engine, job: &JobRecord) -> Result<Option<Pa
 }
 
 /// The line and the data set to draw for a job; `model` and `data` override what the job says.
-pub fn fit_source(
-    engine: &Engine,
-    job: i64,
-    model: Option<PathBuf>,
-    data: Option<PathBuf>,
-) -> Result<FitSource> {
+fn fit_source(engine: &Engine, job: i64, model: Option<PathBuf>, data: Option<PathBuf>) -> Result<FitSource> {
     let job = engine.store.job(job)?;
     let model_path = match model {
         Some(path) => Some(path),
@@ -122,10 +117,49 @@ pub fn fit_source(
     })
 }
 
+/// A job's fit as a chart draws it: the line and (a sample of) the data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fit {
+    pub job: i64,
+    pub x_name: String,
+    pub y_name: String,
+    pub intercept: f64,
+    pub slope: f64,
+    pub points: Vec<(f64, f64)>,
+}
+
+impl Fit {
+    /// The job's fit; `model` and `data` override what the job says.
+    pub fn load(engine: &Engine, job: i64, model: Option<PathBuf>, data: Option<PathBuf>) -> Result<Fit> {
+        let source = fit_source(engine, job, model, data)?;
+        let points = sample_points(&source.data, &source.x_name, &source.y_name)?;
+        Ok(Fit {
+            job,
+            x_name: source.x_name,
+            y_name: source.y_name,
+            intercept: source.intercept,
+            slope: source.slope,
+            points,
+        })
+    }
+
+    /// Writes the chart as PNG with the trainer's plotting code.
+    pub fn write_png(&self, path: &Path) -> Result<()> {
+        let chart = crate::plot::FitChart {
+            x_name: &self.x_name,
+            y_name: &self.y_name,
+            intercept: self.intercept,
+            slope: self.slope,
+            points: &self.points,
+        };
+        crate::plot::write_png(&chart, path)
+    }
+}
+
 /// At most this many points are drawn; a larger data set is sampled evenly.
 const MAX_POINTS: usize = 5_000;
 
-pub fn sample_points(path: &Path, x_name: &str, y_name: &str) -> Result<Vec<(f64, f64)>> {
+fn sample_points(path: &Path, x_name: &str, y_name: &str) -> Result<Vec<(f64, f64)>> {
     let header = csvscan::read_header(path)?;
     let (x, y) = (header.column(path, x_name)?, header.column(path, y_name)?);
     let mut reader = csv::ReaderBuilder::new()

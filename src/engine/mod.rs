@@ -1,9 +1,12 @@
 //! The job engine: submitting jobs, one supervisor process per live job (launch, follow, wait),
 //! stopping, and reconciling the store with what runs after mlbench was away.
 
+pub mod choices;
+pub mod client;
 pub mod demo;
 pub mod deploy;
 pub mod fit;
+pub mod jobs;
 mod output;
 mod reconcile;
 mod stop;
@@ -17,9 +20,10 @@ pub use stop::stop;
 pub use submit::{Submitted, submit};
 
 use crate::config::Config;
+use crate::domain::RuntimeKind;
 use crate::home::Home;
 use crate::runtime::docker::{HOME_LABEL, JOB_LABEL};
-use crate::runtime::{DockerRuntime, LocalRuntime, RuntimeKind};
+use crate::runtime::{DockerRuntime, LocalRuntime};
 use crate::store::Store;
 use crate::{Error, Result};
 
@@ -68,13 +72,21 @@ impl AnyRuntime {
         }
     }
 
+    /// One line for a status bar: where jobs run.
+    pub fn describe(&self) -> String {
+        match self {
+            AnyRuntime::Docker(_) => format!("Docker Engine at {}", DockerRuntime::address()),
+            AnyRuntime::Local(_) if forced_runtime().is_some() => {
+                "jobs run as local processes (MLBENCH_RUNTIME=local)".into()
+            }
+            AnyRuntime::Local(_) => "no Docker Engine found: jobs run as local processes".into(),
+        }
+    }
+
     /// The runtime for new jobs: `MLBENCH_RUNTIME=docker|local` forces one; otherwise Docker
     /// when an engine answers, else local processes, and `notice` is told why.
     pub async fn choose(home: &Home, notice: impl FnOnce(&str)) -> Result<AnyRuntime> {
-        match std::env::var("MLBENCH_RUNTIME")
-            .ok()
-            .filter(|v| !v.is_empty() && v != "auto")
-        {
+        match forced_runtime() {
             Some(name) => AnyRuntime::of(name.parse()?, home).await,
             None => match DockerRuntime::connect(Some(home.capacity_cache())).await {
                 Ok(docker) => Ok(AnyRuntime::Docker(docker)),
@@ -96,14 +108,19 @@ impl AnyRuntime {
             RuntimeKind::Docker => DockerRuntime::connect(Some(home.capacity_cache()))
                 .await
                 .map(AnyRuntime::Docker)
-                .map_err(|err| {
-                    Error::Docker(format!(
-                        "no engine answered at {} ({err}): start Docker",
-                        DockerRuntime::address()
-                    ))
+                .map_err(|err| Error::DockerUnavailable {
+                    address: DockerRuntime::address(),
+                    reason: err.to_string(),
                 }),
         }
     }
+}
+
+/// The runtime `MLBENCH_RUNTIME` names, unless it is unset, empty or `auto`.
+fn forced_runtime() -> Option<String> {
+    std::env::var("MLBENCH_RUNTIME")
+        .ok()
+        .filter(|v| !v.is_empty() && v != "auto")
 }
 
 /// Labels that mark a job's container as this home's.

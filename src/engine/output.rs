@@ -3,20 +3,21 @@
 
 use std::io;
 
+use crate::domain::output::{OutputSink, Stream};
 use crate::ml::metrics::{self, Steps};
 use crate::store::Store;
-use crate::store::logfile::{LogWriter, OutputSink, Stream};
+use crate::store::logfile::LogWriter;
 
 pub struct JobOutput<'a> {
     log: LogWriter,
-    store: &'a mut Store,
+    store: &'a Store,
     job: i64,
     steps: Steps,
     pending: Vec<(String, i64, f64)>,
 }
 
 impl<'a> JobOutput<'a> {
-    pub fn new(log: LogWriter, store: &'a mut Store, job: i64) -> crate::Result<JobOutput<'a>> {
+    pub fn new(log: LogWriter, store: &'a Store, job: i64) -> crate::Result<JobOutput<'a>> {
         let steps = Steps::resume(store.metric_steps(job)?);
         Ok(JobOutput {
             log,

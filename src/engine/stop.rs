@@ -8,7 +8,7 @@ use crate::runtime::Runtime;
 use crate::{Error, Result};
 
 /// Stops the job and waits until its end is recorded; returns the final state.
-pub async fn stop(engine: &mut Engine, job: i64, grace: Duration) -> Result<JobState> {
+pub async fn stop(engine: &Engine, job: i64, grace: Duration) -> Result<JobState> {
     let record = engine.store.job(job)?;
     if record.state.is_final() {
         return Ok(record.state);

@@ -20,30 +20,40 @@ pub struct Submitted {
 /// Checks and stores the job, puts its workspace in place and starts its supervisor.
 /// `progress` hears about slow steps (building the runtime image).
 pub async fn submit(
-    engine: &mut Engine,
+    engine: &Engine,
     runtime: &AnyRuntime,
     mut spec: JobSpec,
     mut progress: impl FnMut(&str),
 ) -> Result<Submitted> {
     spec.validate()?;
     engine.store.require_project(&spec.project)?;
-    let machine = engine.config.machine(&spec.machine)?.clone();
+    let machine = engine
+        .config
+        .machine(&spec.machine)
+        .map_err(|e| Error::field("machine", e))?
+        .clone();
     spec.machine = machine.name.clone();
     let host = crate::with_runtime!(runtime, rt => rt.capacity().await)?;
     if let Some(shortfall) = machine.shortfall(&host) {
-        return Err(Error::Invalid(format!(
-            "machine type {} does not fit this host: it {shortfall}; `mlbench machines` lists those that do",
-            machine.name
-        )));
+        return Err(Error::field(
+            "machine",
+            Error::Invalid(format!(
+                "machine type {} does not fit this host: it {shortfall}; `mlbench machines` lists those that do",
+                machine.name
+            )),
+        ));
     }
     for port in &spec.ports {
-        if let Err(err) = TcpListener::bind((port.host_ip, port.host_port)) {
-            return Err(Error::Invalid(format!(
-                "host port {} on {} is not free ({err}{}): pick another with --port",
-                port.host_port,
-                port.host_ip,
-                port_holder(engine, port.host_port)?
-            )));
+        if let Err(source) = TcpListener::bind((port.host_ip, port.host_port)) {
+            return Err(Error::field(
+                "ports",
+                Error::PortInUse {
+                    ip: port.host_ip,
+                    port: port.host_port,
+                    holder: port_holder(engine, port.host_port)?,
+                    source,
+                },
+            ));
         }
     }
 
@@ -55,13 +65,16 @@ pub async fn submit(
         .tempdir_in(&staging_root)
         .map_err(Error::at(&staging_root, "cannot create a folder in"))?;
     let workspace = staging.path().join("workspace");
-    let commit = workspace::prepare(&spec.source, &workspace)?;
+    let commit = workspace::prepare(&spec.source, &workspace).map_err(|e| Error::field("repo", e))?;
     if let Some(dockerfile) = &spec.build_dockerfile
         && !workspace.join(dockerfile).is_file()
     {
-        return Err(Error::NotFound(format!(
-            "the repo has no {dockerfile} to build the image from: name it with --dockerfile"
-        )));
+        return Err(Error::field(
+            "image",
+            Error::NotFound(format!(
+                "the repo has no {dockerfile} to build the image from: name it with --dockerfile"
+            )),
+        ));
     }
     check_image(runtime, &spec, &mut progress).await?;
     let submitted = place_job(engine, &spec, runtime, &workspace, commit)?;
@@ -72,7 +85,7 @@ pub async fn submit(
 /// Launches a Docker job from here when the host has room, so the start does not wait for a
 /// new process; the supervisor then only follows. Local jobs must be children of their
 /// supervisor, and a job that waits for capacity waits in its supervisor.
-async fn start_now(engine: &mut Engine, runtime: &AnyRuntime, job: i64, image_checked: bool) -> Result<()> {
+async fn start_now(engine: &Engine, runtime: &AnyRuntime, job: i64, image_checked: bool) -> Result<()> {
     let AnyRuntime::Docker(docker) = runtime else {
         return spawn_supervisor(&engine.home, job, false);
     };
@@ -96,20 +109,17 @@ async fn start_now(engine: &mut Engine, runtime: &AnyRuntime, job: i64, image_ch
     Ok(())
 }
 
-/// ", held by job N" when one of this home's live jobs publishes the port.
-fn port_holder(engine: &Engine, host_port: u16) -> Result<String> {
+/// "job N" (of its deployment) when one of this home's live jobs publishes the port.
+fn port_holder(engine: &Engine, host_port: u16) -> Result<Option<String>> {
     let holder = engine
         .store
         .live_jobs()?
         .into_iter()
         .find(|j| j.spec.ports.iter().any(|p| p.host_port == host_port));
-    Ok(match holder {
-        Some(job) => match &job.spec.deployment {
-            Some(name) => format!(", held by job {} of deployment {name}", job.id),
-            None => format!(", held by job {}", job.id),
-        },
-        None => String::new(),
-    })
+    Ok(holder.map(|job| match &job.spec.deployment {
+        Some(name) => format!("job {} of deployment {name}", job.id),
+        None => format!("job {}", job.id),
+    }))
 }
 
 /// The job's image must be there before anything is stored; mlbench's runtime image is built
@@ -127,17 +137,19 @@ async fn check_image(runtime: &AnyRuntime, spec: &JobSpec, progress: &mut impl F
             progress(&format!("built {tag}"));
         }
     } else if !docker.image_exists(&spec.image).await? {
-        return Err(Error::NotFound(format!(
-            "image {} is not present locally: build it with `mlbench images build` or pull it with `mlbench images pull`",
-            spec.image
-        )));
+        return Err(Error::field(
+            "image",
+            Error::ImageMissing {
+                image: spec.image.clone(),
+            },
+        ));
     }
     Ok(())
 }
 
 /// Stores the job and moves its workspace into place; undoes the row if the move fails.
 fn place_job(
-    engine: &mut Engine,
+    engine: &Engine,
     spec: &JobSpec,
     runtime: &AnyRuntime,
     workspace: &Path,

@@ -19,7 +19,7 @@ const QUEUE_POLL: Duration = Duration::from_millis(300);
 /// Supervises `job` to its end. Returns at once when another supervisor has it, unless it is
 /// the `handover` from a launch, which waits for the launcher to let go.
 pub async fn supervise<R: Runtime + ImagePreparer>(
-    engine: &mut Engine,
+    engine: &Engine,
     runtime: &R,
     job: i64,
     handover: bool,
@@ -67,7 +67,7 @@ impl Start {
 
     pub(crate) async fn advance<R: Runtime + ImagePreparer>(
         &mut self,
-        engine: &mut Engine,
+        engine: &Engine,
         runtime: &R,
         job: i64,
     ) -> Result<Step> {
@@ -205,10 +205,9 @@ impl ImagePreparer for crate::runtime::DockerRuntime {
         } else if self.image_exists(&spec.image).await? {
             Ok(())
         } else {
-            Err(Error::NotFound(format!(
-                "image {} is not present locally",
-                spec.image
-            )))
+            Err(Error::ImageMissing {
+                image: spec.image.clone(),
+            })
         }
     }
 }
@@ -244,7 +243,7 @@ async fn prepare_and_launch<R: Runtime + ImagePreparer>(
 /// Follows the job's output until its process ends, then records the end and frees the
 /// container. A follow that ends while the job still runs (the engine restarted, a network
 /// hiccup) is resumed from the log file.
-async fn follow_to_end<R: Runtime>(engine: &mut Engine, runtime: &R, job: i64, handle: &str) -> Result<()> {
+async fn follow_to_end<R: Runtime>(engine: &Engine, runtime: &R, job: i64, handle: &str) -> Result<()> {
     let mut failures = 0u32;
     loop {
         if let Err(err) = append_output(engine, runtime, job, handle, true).await {
@@ -282,7 +281,7 @@ async fn follow_to_end<R: Runtime>(engine: &mut Engine, runtime: &R, job: i64, h
 
 /// Appends the job's output after what the log file already holds, recording its metrics.
 async fn append_output<R: Runtime>(
-    engine: &mut Engine,
+    engine: &Engine,
     runtime: &R,
     job: i64,
     handle: &str,
@@ -291,6 +290,6 @@ async fn append_output<R: Runtime>(
     let path = engine.home.job_log(job);
     let resume = logfile::prepare_resume(&path).map_err(Error::at(&path, "cannot read"))?;
     let log = LogWriter::open(&path).map_err(Error::at(&path, "cannot open"))?;
-    let mut output = JobOutput::new(log, &mut engine.store, job)?;
+    let mut output = JobOutput::new(log, &engine.store, job)?;
     runtime.follow(handle, resume, &mut output, live).await
 }

@@ -14,9 +14,10 @@ use bollard::query_parameters::{
 };
 use futures_util::{FutureExt, StreamExt};
 
-use super::{Exit, LaunchSpec, Runtime, RuntimeKind};
+use super::{Exit, LaunchSpec, Runtime};
 use crate::domain::Capacity;
-use crate::store::logfile::{OutputSink, ResumeFilter, ResumePoint, Stream, normalize_docker_ts};
+use crate::domain::RuntimeKind;
+use crate::domain::output::{OutputSink, ResumeFilter, ResumePoint, Stream, normalize_docker_ts};
 use crate::{Error, Result};
 
 pub const JOB_LABEL: &str = "mlbench.job";
@@ -104,7 +105,7 @@ impl Runtime for DockerRuntime {
         Ok(Capacity {
             cpus,
             memory_bytes,
-            gpus: super::local::host_gpus(),
+            gpus: super::host::gpus(),
         })
     }
 
@@ -178,13 +179,16 @@ impl Runtime for DockerRuntime {
             ..Default::default()
         };
         let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
-        let created = self.docker.create_container(Some(options), body).await.map_err(|e| match e {
-            BollardError::DockerResponseServerError { status_code: 404, .. } => Error::NotFound(format!(
-                "image {} is not present locally: build it with `mlbench images build` or pull it with `mlbench images pull`",
-                spec.image
-            )),
-            other => Error::from(other),
-        })?;
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| match e {
+                BollardError::DockerResponseServerError { status_code: 404, .. } => Error::ImageMissing {
+                    image: spec.image.clone(),
+                },
+                other => Error::from(other),
+            })?;
         if let Err(err) = self.docker.start_container(&created.id, None).await {
             let _ = self.remove(&created.id).await;
             return Err(err.into());
@@ -347,7 +351,7 @@ impl LineAssembler {
         for (slot, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
             if !self.partial[slot].is_empty() {
                 let line = std::mem::take(&mut self.partial[slot]);
-                log.line(crate::store::logfile::now_ts().as_bytes(), stream, &line)?;
+                log.line(crate::domain::output::now_ts().as_bytes(), stream, &line)?;
             }
         }
         Ok(())
@@ -357,13 +361,27 @@ impl LineAssembler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::logfile::LogWriter;
+
+    /// Keeps what a follower writes, as the log file would: `<ts> <o|e|m> <text>`.
+    #[derive(Default)]
+    struct Lines(Vec<String>);
+
+    impl OutputSink for Lines {
+        fn line(&mut self, ts: &[u8], stream: Stream, text: &[u8]) -> std::io::Result<()> {
+            let (ts, text) = (String::from_utf8_lossy(ts), String::from_utf8_lossy(text));
+            self.0
+                .push(format!("{ts} {} {text}", char::from(stream.marker())));
+            Ok(())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 
     #[test]
     fn frames_become_lines_and_split_lines_are_joined() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log");
-        let mut log = LogWriter::open(&path).unwrap();
+        let mut log = Lines::default();
         let mut lines = LineAssembler::new(ResumeFilter::new(None));
         lines
             .push(Stream::Stdout, b"2026-11-23T12:00:01.1Z first\n", &mut log)
@@ -381,10 +399,8 @@ mod tests {
             .push(Stream::Stdout, b"2026-11-23T12:00:01.4Z tail", &mut log)
             .unwrap();
         lines.finish(&mut log).unwrap();
-        log.flush().unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let got: Vec<&str> = text.lines().map(|l| &l[31..]).collect();
+        let got: Vec<&str> = log.0.iter().map(|l| &l[31..]).collect();
         assert_eq!(got, ["o first", "e err", "o long-line", "o tail"]);
-        assert!(text.starts_with("2026-11-23T12:00:01.100000000Z o first\n"));
+        assert_eq!(log.0[0], "2026-11-23T12:00:01.100000000Z o first");
     }
 }

@@ -11,30 +11,15 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Child;
 
-use super::{Exit, LaunchSpec, Runtime, RuntimeKind};
+use super::{Exit, LaunchSpec, Runtime};
 use crate::domain::Capacity;
-use crate::store::logfile::{OutputSink, ResumePoint, Stream, now_ts};
+use crate::domain::RuntimeKind;
+use crate::domain::output::{OutputSink, ResumePoint, Stream, now_ts};
 use crate::{Error, Result};
 
 #[derive(Default)]
 pub struct LocalRuntime {
     children: Mutex<HashMap<String, Child>>,
-}
-
-/// GPUs this host shows (NVIDIA device nodes).
-pub fn host_gpus() -> u32 {
-    let Ok(entries) = std::fs::read_dir("/dev") else {
-        return 0;
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            name.strip_prefix("nvidia")
-                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
-        })
-        .count() as u32
 }
 
 fn host_memory() -> u64 {
@@ -65,7 +50,7 @@ impl Runtime for LocalRuntime {
         Ok(Capacity {
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
             memory_bytes: host_memory(),
-            gpus: host_gpus(),
+            gpus: super::host::gpus(),
         })
     }
 

@@ -2,59 +2,20 @@
 //! answers. The engine talks to both through [`Runtime`].
 
 pub mod docker;
+mod host;
 pub mod images;
 pub mod local;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
-use serde::Serialize;
-
-use crate::domain::{Capacity, EnvVar, MachineType, PortMapping};
-use crate::store::logfile::{OutputSink, ResumePoint};
-use crate::{Error, Result};
+use crate::Result;
+use crate::domain::output::{OutputSink, ResumePoint};
+use crate::domain::{Capacity, EnvVar, MachineType, PortMapping, RuntimeKind};
 
 pub use docker::DockerRuntime;
 pub use local::LocalRuntime;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RuntimeKind {
-    Docker,
-    Local,
-}
-
-impl RuntimeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuntimeKind::Docker => "docker",
-            RuntimeKind::Local => "local",
-        }
-    }
-}
-
-impl fmt::Display for RuntimeKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for RuntimeKind {
-    type Err = Error;
-
-    fn from_str(text: &str) -> Result<Self> {
-        match text {
-            "docker" => Ok(RuntimeKind::Docker),
-            "local" => Ok(RuntimeKind::Local),
-            other => Err(Error::Invalid(format!(
-                "runtime {other:?} is unknown: use docker or local"
-            ))),
-        }
-    }
-}
 
 /// Everything a runtime needs to start one job.
 #[derive(Debug, Clone)]

@@ -2,7 +2,6 @@
 //! `POST /predict`), the Open Inference Protocol v2, and a model file that is reloaded when a
 //! new training run replaces it.
 
-pub mod client;
 mod oip;
 mod reload;
 mod routes;

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
+use crate::domain::RuntimeKind;
 use crate::domain::{Capacity, JobSpec, JobState, MachineType};
 use crate::home::Home;
-use crate::runtime::RuntimeKind;
 use crate::{Error, Result};
 
 /// Each entry moves the schema one version up; `PRAGMA user_version` records how far a file is.
@@ -130,20 +130,18 @@ impl Store {
         // which reconciling with the engine repairs. FULL would fsync on every state change.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut store = Store { conn };
+        let store = Store { conn };
         store.migrate()?;
         Ok(store)
     }
 
-    fn migrate(&mut self) -> Result<()> {
+    fn migrate(&self) -> Result<()> {
         // Every command and supervisor opens the store: an up-to-date file needs no write lock.
         let current: usize = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if current == MIGRATIONS.len() {
             return Ok(());
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write()?;
         let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > MIGRATIONS.len() {
             return Err(Error::Invalid(format!(
@@ -160,6 +158,16 @@ impl Store {
     }
 
     /// Changes whenever another connection commits: a cheap "has anything changed?".
+    /// A write transaction that takes the lock at once (no upgrade deadlock between two
+    /// writers). The connection is never shared across threads and no transaction spans an
+    /// await, so a transaction through `&self` cannot overlap another on this connection.
+    fn write(&self) -> Result<Transaction<'_>> {
+        Ok(Transaction::new_unchecked(
+            &self.conn,
+            TransactionBehavior::Immediate,
+        )?)
+    }
+
     pub fn data_version(&self) -> Result<i64> {
         Ok(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
     }
@@ -256,15 +264,8 @@ impl Store {
     /// Moves a job to `next` if the state machine allows it from where the job is now, and
     /// applies `extra` (column = value pairs) in the same transaction. Returns false when the
     /// job had already moved elsewhere (another process got there first).
-    fn transition(
-        &mut self,
-        id: i64,
-        next: JobState,
-        extra: &[(&str, &dyn rusqlite::ToSql)],
-    ) -> Result<bool> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    fn transition(&self, id: i64, next: JobState, extra: &[(&str, &dyn rusqlite::ToSql)]) -> Result<bool> {
+        let tx = self.write()?;
         let current: String = tx.query_row("SELECT state FROM jobs WHERE id = ?1", [id], |r| r.get(0))?;
         let current: JobState = current.parse()?;
         if !current.can_become(next) {
@@ -286,15 +287,13 @@ impl Store {
     /// Takes the job from the queue if its machine type fits beside the jobs already holding
     /// capacity and no older job is waiting (first come, first served).
     pub fn try_claim(
-        &mut self,
+        &self,
         id: i64,
         machine: &MachineType,
         host: &Capacity,
         catalogue: &[MachineType],
     ) -> Result<bool> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write()?;
         let older_waiting: bool = tx.query_row(
             "SELECT EXISTS(SELECT 1 FROM jobs WHERE state = 'queued' AND id < ?1 AND stop_requested = 0)",
             [id],
@@ -328,11 +327,7 @@ impl Store {
         Ok(moved == 1)
     }
 
-    pub fn requeue(&mut self, id: i64) -> Result<bool> {
-        self.transition(id, JobState::Queued, &[])
-    }
-
-    pub fn mark_running(&mut self, id: i64, handle: &str) -> Result<bool> {
+    pub fn mark_running(&self, id: i64, handle: &str) -> Result<bool> {
         self.transition(
             id,
             JobState::Running,
@@ -341,7 +336,7 @@ impl Store {
     }
 
     pub fn finish(
-        &mut self,
+        &self,
         id: i64,
         state: JobState,
         exit_code: Option<i64>,
@@ -381,8 +376,8 @@ impl Store {
 
 impl Store {
     /// Adds metric points; a point seen again (a follow resumed over it) replaces itself.
-    pub fn insert_metrics(&mut self, job: i64, points: &[(String, i64, f64)]) -> Result<()> {
-        let tx = self.conn.transaction()?;
+    pub fn insert_metrics(&self, job: i64, points: &[(String, i64, f64)]) -> Result<()> {
+        let tx = self.write()?;
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT OR REPLACE INTO metrics (job_id, key, step, value) VALUES (?1, ?2, ?3, ?4)",

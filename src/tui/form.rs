@@ -1,18 +1,64 @@
 //! The new-experiment form: machine type, image, code, command, environment, ports. Every
 //! field is checked as it is typed; the message stands beside it.
 
-use crate::domain::{EnvVar, PortMapping};
+use crate::domain::{EnvVar, JobSpec, PortMapping, Source};
+use crate::engine::choices::{JobChoices, MachineChoice};
+use crate::engine::jobs::{ImageSource, JobRequest};
 
-pub const FIELDS: [&str; 7] = ["machine", "image", "repo", "ref", "command", "env", "ports"];
-pub const MACHINE: usize = 0;
-pub const IMAGE: usize = 1;
-pub const REPO: usize = 2;
-pub const REF: usize = 3;
-pub const COMMAND: usize = 4;
-pub const ENV: usize = 5;
-pub const PORTS: usize = 6;
+/// The form's fields, top to bottom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Machine,
+    Image,
+    Repo,
+    Ref,
+    Command,
+    Env,
+    Ports,
+}
 
-/// Where the job's image comes from.
+impl Field {
+    pub const ALL: [Field; 7] = [
+        Field::Machine,
+        Field::Image,
+        Field::Repo,
+        Field::Ref,
+        Field::Command,
+        Field::Env,
+        Field::Ports,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Machine => "machine",
+            Field::Image => "image",
+            Field::Repo => "repo",
+            Field::Ref => "ref",
+            Field::Command => "command",
+            Field::Env => "env",
+            Field::Ports => "ports",
+        }
+    }
+
+    /// The field an engine refusal names (`Error::field`), if the form has it.
+    pub fn named(name: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    fn row(self) -> usize {
+        Field::ALL.iter().position(|f| *f == self).unwrap_or(0)
+    }
+
+    pub fn next(self) -> Field {
+        Field::ALL[(self.row() + 1).min(Field::ALL.len() - 1)]
+    }
+
+    pub fn previous(self) -> Field {
+        Field::ALL[self.row().saturating_sub(1)]
+    }
+}
+
+/// Where the job's image comes from, as the form offers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageChoice {
     Local(String),
@@ -22,13 +68,69 @@ pub enum ImageChoice {
     Pull(String),
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct MachineChoice {
-    pub name: String,
-    /// "1 vCPU · 1.70 GiB · 0 GPU"
-    pub label: String,
-    /// Why this host cannot run it, if it cannot.
-    pub unfit: Option<String>,
+/// What the user types: one string per text field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FormText {
+    /// The image name to pull, when the image choice is "pull".
+    pub pull: String,
+    pub repo: String,
+    pub reference: String,
+    pub command: String,
+    pub env: String,
+    pub ports: String,
+}
+
+impl FormText {
+    /// The text of a typed field (machine has none; image has the name to pull).
+    pub fn get(&self, field: Field) -> Option<&String> {
+        match field {
+            Field::Machine => None,
+            Field::Image => Some(&self.pull),
+            Field::Repo => Some(&self.repo),
+            Field::Ref => Some(&self.reference),
+            Field::Command => Some(&self.command),
+            Field::Env => Some(&self.env),
+            Field::Ports => Some(&self.ports),
+        }
+    }
+
+    fn get_mut(&mut self, field: Field) -> Option<&mut String> {
+        match field {
+            Field::Machine => None,
+            Field::Image => Some(&mut self.pull),
+            Field::Repo => Some(&mut self.repo),
+            Field::Ref => Some(&mut self.reference),
+            Field::Command => Some(&mut self.command),
+            Field::Env => Some(&mut self.env),
+            Field::Ports => Some(&mut self.ports),
+        }
+    }
+
+    /// A job's spec as it would be typed again.
+    fn of_spec(spec: &JobSpec) -> FormText {
+        let (repo, reference) = match &spec.source {
+            Source::Folder { path } => (path.display().to_string(), String::new()),
+            Source::Git { url, reference } => (url.clone(), reference.clone().unwrap_or_default()),
+        };
+        FormText {
+            pull: String::new(),
+            repo,
+            reference,
+            command: join_command(&spec.command),
+            env: spec
+                .env
+                .iter()
+                .map(|e| format!("{}={}", e.name, e.value))
+                .collect::<Vec<_>>()
+                .join(" "),
+            ports: spec
+                .ports
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
 }
 
 /// What the form offers, loaded in the background when it opens.
@@ -37,135 +139,177 @@ pub struct FormOptions {
     pub project: String,
     pub machines: Vec<MachineChoice>,
     pub images: Vec<String>,
-    /// Text fields (repo, ref, command, env, ports) and choices to start from: the project's
-    /// latest job, so Enter through the form runs it again.
-    pub text: [String; 7],
-    pub machine: usize,
-    pub image: usize,
+    /// The text to start from: the project's latest job, so Enter through the form runs it again.
+    pub text: FormText,
+    pub machine_row: usize,
+    pub image_row: usize,
+}
+
+impl FormOptions {
+    pub fn new(project: String, choices: JobChoices) -> FormOptions {
+        FormOptions {
+            project,
+            text: choices.latest.as_ref().map(FormText::of_spec).unwrap_or_default(),
+            machines: choices.machines,
+            images: choices.images,
+            machine_row: choices.machine_row,
+            image_row: choices.image_row,
+        }
+    }
+}
+
+/// The problem of each field that has one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors(Vec<(Field, String)>);
+
+impl FieldErrors {
+    pub fn of(&self, field: Field) -> Option<&str> {
+        self.0.iter().find(|(f, _)| *f == field).map(|(_, e)| e.as_str())
+    }
+
+    fn first(self) -> Option<(Field, String)> {
+        self.0.into_iter().min_by_key(|(f, _)| f.row())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Form {
     pub options: FormOptions,
-    pub machine: usize,
-    pub image: usize,
-    pub text: [String; 7],
-    pub focus: usize,
-}
-
-/// What the submit needs, all checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Submission {
-    pub project: String,
-    pub machine: String,
-    pub image: ImageChoice,
-    pub repo: String,
-    pub reference: Option<String>,
-    pub command: Vec<String>,
-    pub env: Vec<String>,
-    pub ports: Vec<String>,
+    pub machine_row: usize,
+    pub image_row: usize,
+    pub text: FormText,
+    pub focus: Field,
+    /// What the engine said when the form was last submitted, beside its field.
+    pub refusal: Option<(Field, String)>,
 }
 
 impl Form {
     pub fn new(options: FormOptions) -> Form {
         Form {
-            machine: options.machine,
-            image: options.image,
+            machine_row: options.machine_row,
+            image_row: options.image_row,
             text: options.text.clone(),
-            focus: REPO,
+            focus: Field::Repo,
+            refusal: None,
             options,
         }
     }
 
     pub fn machine(&self) -> Option<&MachineChoice> {
-        self.options.machines.get(self.machine)
+        self.options.machines.get(self.machine_row)
     }
 
     /// The local images, then "build from the repo's Dockerfile", then "pull a name".
     pub fn image(&self) -> ImageChoice {
         let local = self.options.images.len();
-        match self.image {
+        match self.image_row {
             i if i < local => ImageChoice::Local(self.options.images[i].clone()),
             i if i == local => ImageChoice::Build,
-            _ => ImageChoice::Pull(self.text[IMAGE].trim().to_string()),
+            _ => ImageChoice::Pull(self.text.pull.trim().to_string()),
         }
     }
 
     fn typing_here(&self) -> bool {
-        self.focus >= REPO || (self.focus == IMAGE && matches!(self.image(), ImageChoice::Pull(_)))
+        match self.focus {
+            Field::Machine => false,
+            Field::Image => matches!(self.image(), ImageChoice::Pull(_)),
+            _ => true,
+        }
     }
 
     /// Moves a list field (machine, image) by `step`.
     pub fn cycle(&mut self, step: isize) {
-        let (index, len) = match self.focus {
-            MACHINE => (&mut self.machine, self.options.machines.len()),
-            IMAGE => (&mut self.image, self.options.images.len() + 2),
+        let (row, len) = match self.focus {
+            Field::Machine => (&mut self.machine_row, self.options.machines.len()),
+            Field::Image => (&mut self.image_row, self.options.images.len() + 2),
             _ => return,
         };
         if len > 0 {
-            *index = (*index as isize + step).rem_euclid(len as isize) as usize;
+            *row = (*row as isize + step).rem_euclid(len as isize) as usize;
         }
+        self.refusal = None;
     }
 
     pub fn type_char(&mut self, c: char) {
-        if self.typing_here() {
-            self.text[self.focus].push(c);
+        if self.typing_here()
+            && let Some(text) = self.text.get_mut(self.focus)
+        {
+            text.push(c);
+            self.refusal = None;
         }
     }
 
     pub fn backspace(&mut self) {
-        if self.typing_here() {
-            self.text[self.focus].pop();
+        if self.typing_here()
+            && let Some(text) = self.text.get_mut(self.focus)
+        {
+            text.pop();
+            self.refusal = None;
         }
     }
 
-    /// The problem with each field, if any.
-    pub fn errors(&self) -> [Option<String>; 7] {
-        let mut errors: [Option<String>; 7] = Default::default();
-        errors[MACHINE] = match self.machine() {
-            None => Some("no machine types".into()),
-            Some(m) => m.unfit.clone(),
-        };
-        if self.image() == ImageChoice::Pull(String::new()) {
-            errors[IMAGE] = Some("type the name of the image to pull".into());
+    /// The problem with each field, if any: what is checked as typed, and what the engine
+    /// refused.
+    pub fn errors(&self) -> FieldErrors {
+        let mut errors = Vec::new();
+        match self.machine() {
+            None => errors.push((Field::Machine, "no machine types".to_string())),
+            Some(m) => errors.extend(m.unfit.clone().map(|e| (Field::Machine, e))),
         }
-        let repo = self.text[REPO].trim();
+        if self.image() == ImageChoice::Pull(String::new()) {
+            errors.push((Field::Image, "type the name of the image to pull".into()));
+        }
+        let repo = self.text.repo.trim();
         let is_url = repo.contains("://") || repo.contains('@');
         if repo.is_empty() {
-            errors[REPO] = Some("a folder or git URL".into());
+            errors.push((Field::Repo, "a folder or git URL".into()));
         } else if !is_url && !std::path::Path::new(repo).is_dir() {
-            errors[REPO] = Some("no such folder".into());
+            errors.push((Field::Repo, "no such folder".into()));
         }
-        errors[COMMAND] = match split_command(&self.text[COMMAND]) {
-            Err(e) => Some(e),
-            Ok(words) if words.is_empty() => Some("the command to run".into()),
-            Ok(_) => None,
-        };
-        errors[ENV] = words(&self.text[ENV]).find_map(|w| w.parse::<EnvVar>().err().map(|e| e.to_string()));
-        errors[PORTS] =
-            words(&self.text[PORTS]).find_map(|w| w.parse::<PortMapping>().err().map(|e| e.to_string()));
-        errors
+        match split_command(&self.text.command) {
+            Err(e) => errors.push((Field::Command, e)),
+            Ok(words) if words.is_empty() => errors.push((Field::Command, "the command to run".into())),
+            Ok(_) => {}
+        }
+        errors.extend(
+            words(&self.text.env)
+                .find_map(|w| w.parse::<EnvVar>().err())
+                .map(|e| (Field::Env, e.to_string())),
+        );
+        errors.extend(
+            words(&self.text.ports)
+                .find_map(|w| w.parse::<PortMapping>().err())
+                .map(|e| (Field::Ports, e.to_string())),
+        );
+        if let Some(refusal) = &self.refusal
+            && !errors.iter().any(|(f, _)| *f == refusal.0)
+        {
+            errors.push(refusal.clone());
+        }
+        FieldErrors(errors)
     }
 
-    /// The checked submission, or the first field's problem.
-    pub fn submission(&self) -> Result<Submission, (usize, String)> {
-        if let Some((field, error)) = self
-            .errors()
-            .into_iter()
-            .enumerate()
-            .find_map(|(i, e)| e.map(|e| (i, e)))
-        {
-            return Err((field, error));
+    /// The checked request, or the first field's problem.
+    pub fn request(&self) -> Result<JobRequest, (Field, String)> {
+        if let Some(problem) = self.errors().first() {
+            return Err(problem);
         }
-        Ok(Submission {
+        Ok(JobRequest {
             project: self.options.project.clone(),
-            machine: self.machine().map(|m| m.name.clone()).unwrap_or_default(),
-            image: self.image(),
-            repo: self.text[REPO].trim().to_string(),
-            reference: Some(self.text[REF].trim().to_string()).filter(|r| !r.is_empty()),
-            command: split_command(&self.text[COMMAND]).unwrap_or_default(),
-            env: words(&self.text[ENV]).map(str::to_string).collect(),
-            ports: words(&self.text[PORTS]).map(str::to_string).collect(),
+            machine: self.machine().map(|m| m.name.clone()),
+            image: match self.image() {
+                ImageChoice::Local(name) => ImageSource::Named(name),
+                ImageChoice::Build => ImageSource::Build {
+                    dockerfile: "Dockerfile".into(),
+                    tag: None,
+                },
+                ImageChoice::Pull(name) => ImageSource::Pull(name),
+            },
+            repo: self.text.repo.trim().to_string(),
+            reference: Some(self.text.reference.trim().to_string()).filter(|r| !r.is_empty()),
+            command: split_command(&self.text.command).unwrap_or_default(),
+            env: words(&self.text.env).map(str::to_string).collect(),
+            ports: words(&self.text.ports).map(str::to_string).collect(),
         })
     }
 }
@@ -234,17 +378,13 @@ mod tests {
                 },
             ],
             images: vec!["mlbench/runtime:0.1.0".into(), "busybox:1".into()],
-            text: [
-                String::new(),
-                String::new(),
-                "/".into(),
-                String::new(),
-                "mlbench train -i data/sal.csv".into(),
-                String::new(),
-                String::new(),
-            ],
-            machine: 0,
-            image: 0,
+            text: FormText {
+                repo: "/".into(),
+                command: "mlbench train -i data/sal.csv".into(),
+                ..FormText::default()
+            },
+            machine_row: 0,
+            image_row: 0,
         }
     }
 
@@ -263,43 +403,50 @@ mod tests {
     #[test]
     fn fields_are_checked_as_typed() {
         let mut form = Form::new(options());
-        assert_eq!(form.errors(), <[Option<String>; 7]>::default());
-        form.focus = PORTS;
+        assert_eq!(form.errors(), FieldErrors::default());
+        form.focus = Field::Ports;
         for c in "8080:99999".chars() {
             form.type_char(c);
         }
         assert_eq!(
-            form.errors()[PORTS].as_deref(),
+            form.errors().of(Field::Ports),
             Some("container port 99999 is out of range 1–65535")
         );
-        form.focus = MACHINE;
+        form.focus = Field::Machine;
         form.cycle(1);
-        assert_eq!(
-            form.errors()[MACHINE].as_deref(),
-            Some("needs 1 GPU (host has 0)")
-        );
-        assert_eq!(form.submission().unwrap_err().0, MACHINE);
+        assert_eq!(form.errors().of(Field::Machine), Some("needs 1 GPU (host has 0)"));
+        assert_eq!(form.request().unwrap_err().0, Field::Machine);
         form.cycle(1);
-        form.text[PORTS] = "8080:8080".into();
-        let submission = form.submission().unwrap();
-        assert_eq!((submission.machine.as_str(), submission.command.len()), ("G1", 4));
+        form.text.ports = "8080:8080".into();
+        let request = form.request().unwrap();
         assert_eq!(
-            submission.image,
-            ImageChoice::Local("mlbench/runtime:0.1.0".into())
+            (request.machine.as_deref(), request.command.len()),
+            (Some("G1"), 4)
         );
-        form.focus = IMAGE;
+        assert_eq!(request.image, ImageSource::Named("mlbench/runtime:0.1.0".into()));
+        form.focus = Field::Image;
         form.cycle(2);
         assert_eq!(form.image(), ImageChoice::Build);
         form.cycle(1);
         assert_eq!(
-            form.errors()[IMAGE].as_deref(),
+            form.errors().of(Field::Image),
             Some("type the name of the image to pull")
         );
         for c in "python:3.11".chars() {
             form.type_char(c);
         }
         assert_eq!(form.image(), ImageChoice::Pull("python:3.11".into()));
-        form.text[REPO] = "/no/such/folder".into();
-        assert_eq!(form.errors()[REPO].as_deref(), Some("no such folder"));
+        form.text.repo = "/no/such/folder".into();
+        assert_eq!(form.errors().of(Field::Repo), Some("no such folder"));
+    }
+
+    #[test]
+    fn a_refusal_stands_beside_its_field_until_the_field_changes() {
+        let mut form = Form::new(options());
+        form.refusal = Some((Field::Ports, "host port 8080 on 127.0.0.1 is not free".into()));
+        assert_eq!(form.request().unwrap_err().0, Field::Ports);
+        form.focus = Field::Ports;
+        form.type_char(' ');
+        assert_eq!(form.errors().of(Field::Ports), None);
     }
 }

@@ -7,44 +7,50 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
 use super::{Theme, centered};
-use crate::tui::form::{FIELDS, Form, IMAGE, ImageChoice, MACHINE};
+use crate::tui::form::{Field, Form, ImageChoice};
 
 pub fn draw(frame: &mut Frame, area: Rect, form: &Form, theme: Theme) {
     let width = area.width.saturating_sub(4).min(100);
-    let height = (FIELDS.len() as u16 * 2 + 4).min(area.height);
+    let height = (Field::ALL.len() as u16 * 2 + 4).min(area.height);
     let rect = centered(area, width, height);
     frame.render_widget(Clear, rect);
     let errors = form.errors();
     let mut lines = Vec::new();
-    for (i, name) in FIELDS.iter().enumerate() {
-        let focused = i == form.focus;
+    for field in Field::ALL {
+        let (name, focused) = (field.name(), field == form.focus);
         let marker = if focused { "▶ " } else { "  " };
-        let value = match i {
-            MACHINE => form
+        let value = match field {
+            Field::Machine => form
                 .machine()
                 .map_or(String::new(), |m| format!("‹ {} · {} ›", m.name, m.label)),
-            IMAGE => match form.image() {
+            Field::Image => match form.image() {
                 ImageChoice::Local(name) => format!("‹ {name} ›"),
                 ImageChoice::Build => "‹ build from the repo's Dockerfile ›".to_string(),
                 ImageChoice::Pull(name) if focused => format!("‹ pull: {name}▏ ›"),
                 ImageChoice::Pull(name) => format!("‹ pull: {name} ›"),
             },
-            _ if focused => format!("{}▏", form.text[i]),
-            _ => form.text[i].clone(),
+            _ => {
+                let text = form.text.get(field).map_or("", String::as_str);
+                if focused {
+                    format!("{text}▏")
+                } else {
+                    text.to_string()
+                }
+            }
         };
         let mut style = if focused {
             theme.fg(Color::Cyan).add_modifier(Modifier::BOLD)
         } else {
             Default::default()
         };
-        if i == MACHINE && form.machine().is_some_and(|m| m.unfit.is_some()) {
+        if field == Field::Machine && form.machine().is_some_and(|m| m.unfit.is_some()) {
             style = theme.fg(Color::DarkGray).add_modifier(Modifier::DIM);
         }
         lines.push(Line::from(vec![
             Span::raw(format!("{marker}{name:<8} ")),
             Span::styled(value, style),
         ]));
-        let note = match &errors[i] {
+        let note = match errors.of(field) {
             Some(error) => Span::styled(format!("           {error}"), theme.fg(Color::Red)),
             None => Span::raw(""),
         };

@@ -4,7 +4,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 
 use super::popup;
-use crate::tui::keys::{KeyMap, Screen};
+use crate::keymap::{KeyMap, Screen};
 
 pub fn draw(frame: &mut Frame, area: Rect, screen: Screen, keys: &KeyMap) {
     let mut lines: Vec<String> = keys

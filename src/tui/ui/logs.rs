@@ -8,8 +8,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::Theme;
-use crate::store::logfile::Stream;
-use crate::tui::app::App;
+use crate::domain::output::Stream;
+use crate::tui::app::{App, LogView};
 
 /// Draws the view; returns how many rows the lines get (for paging).
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) -> Option<usize> {
@@ -18,7 +18,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) -> Option<us
     let state = job
         .map(|j| (j.state.to_string(), theme.state(j.state)))
         .unwrap_or_default();
-    let matches = logs.matches();
     let mut title = vec![
         Span::raw(format!(" job {} ", logs.job)),
         Span::styled(state.0, state.1),
@@ -29,7 +28,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) -> Option<us
         }),
     ];
     if let Some(query) = &logs.search {
-        title.push(Span::raw(format!("· /{query}: {} matches ", matches.len())));
+        title.push(Span::raw(format!("· /{query}: {} matches ", logs.match_count())));
     }
     if logs.dropped > 0 {
         title.push(Span::raw(format!(
@@ -46,7 +45,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) -> Option<us
     let inner = block.inner(body);
     let rows = inner.height as usize;
     let end = logs.lines.len().saturating_sub(logs.offset);
-    let start = end.saturating_sub(rows);
+    let start = if logs.wrap {
+        first_line_filling(logs, end, rows, inner.width)
+    } else {
+        end.saturating_sub(rows)
+    };
     let query = logs.search.as_deref().filter(|q| !q.is_empty());
     let lines: Vec<Line> = logs
         .lines
@@ -85,13 +88,34 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) -> Option<us
             Line::from(spans)
         })
         .collect();
-    let mut paragraph = Paragraph::new(lines).block(block);
+    let mut paragraph = Paragraph::new(lines);
     if logs.wrap {
         paragraph = paragraph.wrap(Wrap { trim: false });
+        // The lines may wrap to more rows than there are: the bottom line must show, so the
+        // top ones scroll out.
+        let overflow = paragraph.line_count(inner.width).saturating_sub(rows);
+        paragraph = paragraph.scroll((u16::try_from(overflow).unwrap_or(u16::MAX), 0));
     }
+    let paragraph = paragraph.block(block);
     frame.render_widget(paragraph, body);
     if let Some(typing) = &logs.typing {
         frame.render_widget(Paragraph::new(format!("/{typing}")), prompt);
     }
     Some(rows)
+}
+
+/// The first line to draw so that the lines up to `end`, wrapped at `width`, fill at least
+/// `rows` rows (a line takes at least one row; counting characters is enough for a lower bound).
+fn first_line_filling(logs: &LogView, end: usize, rows: usize, width: u16) -> usize {
+    let width = usize::from(width.max(1));
+    let extra = if logs.timestamps { 24 } else { 0 } + 2;
+    let mut filled = 0;
+    let mut start = end;
+    while start > 0 && filled < rows {
+        start -= 1;
+        filled += (logs.lines[start].text.chars().count() + extra)
+            .div_ceil(width)
+            .max(1);
+    }
+    start
 }

@@ -9,14 +9,15 @@ mod status;
 pub mod workbench;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::app::App;
-use super::keys::Screen;
+use crate::config::StateColors;
 use crate::domain::JobState;
+use crate::keymap::Screen;
 
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
@@ -26,45 +27,12 @@ pub const MIN_HEIGHT: u16 = 24;
 #[derive(Debug, Clone, Copy)]
 pub struct Theme {
     pub color: bool,
-    states: [Color; 8],
+    states: StateColors,
 }
 
 impl Theme {
-    pub fn plain() -> Theme {
-        Theme {
-            color: false,
-            states: [Color::Reset; 8],
-        }
-    }
-
-    /// The default colours with the config's `[colors]` (state name → colour name) in place.
-    pub fn new(color: bool, overrides: &std::collections::BTreeMap<String, String>) -> Result<Theme, String> {
-        let mut states = [
-            Color::Gray,
-            Color::Gray,
-            Color::Cyan,
-            Color::Green,
-            Color::Red,
-            Color::Yellow,
-            Color::Magenta,
-            Color::DarkGray,
-        ];
-        for (name, value) in overrides {
-            let index = JobState::ALL
-                .iter()
-                .position(|s| s.as_str() == name)
-                .ok_or_else(|| {
-                    let names: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
-                    format!(
-                        "colors.{name} is not a job state: the states are {}",
-                        names.join(", ")
-                    )
-                })?;
-            states[index] = value.parse().map_err(|_| {
-                format!("colors.{name}: {value:?} is not a colour (a name such as lightred, or #rrggbb)")
-            })?;
-        }
-        Ok(Theme { color, states })
+    pub fn new(color: bool, states: StateColors) -> Theme {
+        Theme { color, states }
     }
 
     pub fn fg(self, color: Color) -> Style {
@@ -76,8 +44,7 @@ impl Theme {
     }
 
     pub fn state(self, state: JobState) -> Style {
-        let index = JobState::ALL.iter().position(|s| *s == state).unwrap_or(0);
-        self.fg(self.states[index])
+        self.fg(self.states.of(state))
     }
 
     pub fn selected(self) -> Style {
@@ -107,7 +74,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Option<usize> {
         frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
         return None;
     }
-    let [main, status_line] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    let [main, status_line] = super::layout::screen(area);
     let log_rows = match app.screen {
         Screen::Workbench => {
             workbench::draw(frame, main, app, theme);

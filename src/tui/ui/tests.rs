@@ -9,9 +9,9 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use super::{Theme, draw};
+use crate::domain::RuntimeKind;
+use crate::domain::output::Stream;
 use crate::domain::{JobKind, JobSpec, JobState, Source};
-use crate::runtime::RuntimeKind;
-use crate::store::logfile::Stream;
 use crate::store::{JobRecord, MetricSummary, ProjectRecord};
 use crate::tui::app::{App, Event, LogLine, Message, update};
 
@@ -120,7 +120,7 @@ fn render(app: &App, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal
         .draw(|frame| {
-            draw(frame, app, Theme::plain());
+            draw(frame, app, Theme::new(false, Default::default()));
         })
         .unwrap();
     terminal.backend().to_string()
@@ -178,7 +178,9 @@ fn stop_confirmation() {
 fn logs_app() -> App {
     let mut app = fixture();
     select_salary(&mut app);
+    let generation = app.log_generation;
     update(&mut app, key(KeyCode::Enter));
+    assert_eq!(app.log_generation, generation + 1);
     let lines = (0..60)
         .map(|i| LogLine {
             ts: format!("2026-11-23T12:20:{:02}.000000000Z", i % 60),
@@ -195,7 +197,13 @@ fn logs_app() -> App {
             runs: Vec::new(),
         })
         .collect();
-    update(&mut app, Event::Message(Message::LogLines { job: 3, lines }));
+    update(
+        &mut app,
+        Event::Message(Message::LogLines {
+            generation: generation + 1,
+            lines,
+        }),
+    );
     app
 }
 
@@ -252,7 +260,7 @@ fn fit_chart() {
         .collect();
     update(
         &mut app,
-        Event::Message(Message::Chart(crate::tui::app::ChartData {
+        Event::Message(Message::Chart(crate::engine::fit::Fit {
             job: 1,
             x_name: "x".into(),
             y_name: "y".into(),
@@ -368,18 +376,16 @@ fn prompts_validate_and_submit() {
 
 #[test]
 fn new_experiment_form() {
-    use crate::tui::form::{FormOptions, MachineChoice};
+    use crate::engine::choices::MachineChoice;
+    use crate::tui::form::{Field, FormOptions, FormText};
     let mut app = fixture();
     select_salary(&mut app);
-    let text = [
-        String::new(),
-        String::new(),
-        "/".to_string(),
-        String::new(),
-        "mlbench train -i data/sal.csv -o /storage/salary".to_string(),
-        String::new(),
-        "8080:99999".to_string(),
-    ];
+    let text = FormText {
+        repo: "/".into(),
+        command: "mlbench train -i data/sal.csv -o /storage/salary".into(),
+        ports: "8080:99999".into(),
+        ..FormText::default()
+    };
     let options = FormOptions {
         project: "salary".into(),
         machines: vec![
@@ -396,8 +402,8 @@ fn new_experiment_form() {
         ],
         images: vec!["mlbench/runtime:0.1.0".into()],
         text,
-        machine: 1,
-        image: 0,
+        machine_row: 1,
+        image_row: 0,
     };
     update(&mut app, Event::Message(Message::FormOptions(Box::new(options))));
     both_sizes("new_experiment_form", &app);
@@ -406,14 +412,14 @@ fn new_experiment_form() {
     for _ in 0..4 {
         update(&mut app, key(KeyCode::Enter));
     }
-    assert_eq!(app.form.as_ref().unwrap().focus, crate::tui::form::PORTS);
+    assert_eq!(app.form.as_ref().unwrap().focus, Field::Ports);
     assert_eq!(
         update(&mut app, key(KeyCode::Enter)),
         crate::tui::app::Effect::None
     );
     assert_eq!(
         app.form.as_ref().unwrap().focus,
-        crate::tui::form::MACHINE,
+        Field::Machine,
         "the first bad field gets the focus"
     );
     update(&mut app, key(KeyCode::Left));
@@ -451,26 +457,14 @@ fn clicks_select_and_the_wheel_moves() {
 }
 
 #[test]
-fn colours_come_from_the_config_or_say_what_is_wrong() {
-    use std::collections::BTreeMap;
-    let theme = Theme::new(
-        true,
-        &BTreeMap::from([("running".to_string(), "lightblue".to_string())]),
-    )
-    .unwrap();
+fn colours_come_from_the_config() {
+    let config = crate::config::Config::parse("[colors]\nrunning = \"lightblue\"\n").unwrap();
+    let theme = Theme::new(true, config.colors);
     assert_eq!(
         theme.state(JobState::Running).fg,
         Some(ratatui::style::Color::LightBlue)
     );
     assert_eq!(theme.state(JobState::Failed).fg, Some(ratatui::style::Color::Red));
-    let err = Theme::new(true, &BTreeMap::from([("happy".to_string(), "red".to_string())])).unwrap_err();
-    assert!(err.starts_with("colors.happy is not a job state"), "{err}");
-    let err = Theme::new(
-        true,
-        &BTreeMap::from([("failed".to_string(), "blurple".to_string())]),
-    )
-    .unwrap_err();
-    assert!(err.contains("\"blurple\" is not a colour"), "{err}");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! selected job's details on the right.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph, Row, Table, TableState, Wrap};
@@ -12,18 +12,8 @@ use crate::store::JobRecord;
 use crate::timefmt::{secs_between, short_duration};
 use crate::tui::app::{App, Panel};
 
-/// Projects, jobs and details, side by side; also where mouse clicks land.
-pub fn areas(area: Rect) -> [Rect; 3] {
-    Layout::horizontal([
-        Constraint::Length(18),
-        Constraint::Percentage(50),
-        Constraint::Min(28),
-    ])
-    .areas(area)
-}
-
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let [projects, jobs, details] = areas(area);
+    let [projects, jobs, details] = crate::tui::layout::workbench_panels(area);
     draw_projects(frame, projects, app, theme);
     draw_jobs(frame, jobs, app, theme);
     draw_details(frame, details, app, theme);
@@ -53,7 +43,8 @@ fn draw_projects(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             .highlight_style(theme.selected())
             .highlight_symbol("▶")
     };
-    let mut state = ListState::default().with_selected((!app.projects.is_empty()).then_some(app.project));
+    let mut state =
+        ListState::default().with_selected((!app.projects.is_empty()).then_some(app.project_row()));
     frame.render_stateful_widget(list, area, &mut state);
 }
 
@@ -95,7 +86,7 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     // Only the rows that fit are built: with thousands of jobs, building them all per frame
     // would be most of the frame's cost.
     let visible = area.height.saturating_sub(3).max(1) as usize;
-    let start = app.job.saturating_sub(visible - 1);
+    let start = app.job_row.saturating_sub(visible - 1);
     let rows: Vec<Row> = jobs
         .iter()
         .skip(start)
@@ -145,7 +136,7 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .block(block)
         .row_highlight_style(theme.selected())
         .highlight_symbol("▶");
-    let mut state = TableState::default().with_selected(Some(app.job - start));
+    let mut state = TableState::default().with_selected(Some(app.job_row - start));
     frame.render_stateful_widget(table, area, &mut state);
 }
 

@@ -1,4 +1,4 @@
-//! The key map: one table says which keys run which command on which screen; the help popup is
+//! The workbench's key map: one table says which keys run which command on which screen; the help popup is
 //! drawn from it, and the config file's `[keys]` table replaces a command's keys.
 
 use std::collections::BTreeMap;

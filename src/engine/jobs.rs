@@ -1,0 +1,130 @@
+//! Running a job from a request: the CLI's flags and the workbench's form are two ways to fill
+//! the same [`JobRequest`], and this is the one place that turns it into a stored, started job.
+
+use super::{AnyRuntime, Engine, Submitted, submit};
+use crate::domain::{EnvVar, JobKind, JobSpec, PortMapping, Source};
+use crate::runtime::images::runtime_tag;
+use crate::{Error, Result};
+
+/// Where a job's image comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    /// The config's default image, else mlbench's runtime image.
+    Default,
+    /// An image the engine has.
+    Named(String),
+    /// Built from a Dockerfile in the job's repo before it runs, tagged `tag` (default: the
+    /// project's build tag).
+    Build { dockerfile: String, tag: Option<String> },
+    /// Pulled by this name before the job is submitted.
+    Pull(String),
+}
+
+/// A training job as a user asks for it; every field is checked when it is run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRequest {
+    pub project: String,
+    /// A machine type name; `None` is the config's default.
+    pub machine: Option<String>,
+    pub image: ImageSource,
+    /// A folder or a git URL.
+    pub repo: String,
+    pub reference: Option<String>,
+    pub command: Vec<String>,
+    /// `KEY=VALUE` each.
+    pub env: Vec<String>,
+    /// `[HOST_IP:]HOST_PORT:CONTAINER_PORT` each.
+    pub ports: Vec<String>,
+}
+
+/// The tag of an image built from a project's Dockerfile when the user names none.
+pub fn build_tag(project: &str) -> String {
+    format!("mlbench-build/{project}:latest")
+}
+
+/// The image a job runs when the user names none.
+pub fn default_image(engine: &Engine) -> String {
+    engine.config.default_image.clone().unwrap_or_else(runtime_tag)
+}
+
+impl JobRequest {
+    /// The job's spec, with the config's defaults filled in; bad env or ports are refused
+    /// naming the field.
+    pub fn spec(self, engine: &Engine) -> Result<JobSpec> {
+        let env = self
+            .env
+            .iter()
+            .map(|e| e.parse::<EnvVar>().map_err(|err| Error::field("env", err)))
+            .collect::<Result<Vec<_>>>()?;
+        let ports = self
+            .ports
+            .iter()
+            .map(|p| p.parse::<PortMapping>().map_err(|err| Error::field("ports", err)))
+            .collect::<Result<Vec<_>>>()?;
+        let (image, build_dockerfile) = match self.image {
+            ImageSource::Default => (default_image(engine), None),
+            ImageSource::Named(name) | ImageSource::Pull(name) => (name, None),
+            ImageSource::Build { dockerfile, tag } => {
+                (tag.unwrap_or_else(|| build_tag(&self.project)), Some(dockerfile))
+            }
+        };
+        Ok(JobSpec {
+            kind: JobKind::Training,
+            deployment: None,
+            storage_read_only: false,
+            machine: self
+                .machine
+                .unwrap_or_else(|| engine.config.default_machine.clone()),
+            project: self.project,
+            image,
+            build_dockerfile,
+            source: Source::parse(&self.repo, self.reference),
+            command: self.command,
+            env,
+            ports,
+        })
+    }
+}
+
+/// Pulls the image first when asked, then submits the job. `progress` hears about slow steps
+/// (pulls, the runtime image's build).
+pub async fn run(
+    engine: &Engine,
+    runtime: &AnyRuntime,
+    request: JobRequest,
+    mut progress: impl FnMut(&str),
+) -> Result<Submitted> {
+    if let ImageSource::Pull(name) = &request.image {
+        let AnyRuntime::Docker(docker) = runtime else {
+            return Err(Error::field(
+                "image",
+                Error::Invalid("pulling an image needs a Docker Engine".into()),
+            ));
+        };
+        docker.pull(name, &mut progress).await?;
+    }
+    let spec = request.spec(engine)?;
+    submit(engine, runtime, spec, progress).await
+}
+
+/// Runs a stored job's spec again as a new job.
+pub async fn rerun(
+    engine: &Engine,
+    runtime: &AnyRuntime,
+    job: i64,
+    progress: impl FnMut(&str),
+) -> Result<Submitted> {
+    let spec = engine.store.job(job)?.spec;
+    submit(engine, runtime, spec, progress).await
+}
+
+/// The latest training job of a project, whose spec a new experiment starts from.
+pub fn latest_training(engine: &Engine, project: &str) -> Result<Option<JobSpec>> {
+    Ok(engine
+        .store
+        .jobs(Some(project))?
+        .into_iter()
+        .rev()
+        .find(|j| j.spec.kind == JobKind::Training)
+        .map(|j| j.spec))
+}

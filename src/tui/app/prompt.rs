@@ -1,0 +1,101 @@
+//! One-line prompts: the port mapping to serve on, and inputs for the served model.
+
+use crossterm::event::{KeyCode, KeyEvent};
+
+use super::{App, Effect};
+use crate::domain::PortMapping;
+
+/// A line of input the user is typing, and what it is for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prompt {
+    pub purpose: PromptFor,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PromptFor {
+    /// The port mapping for serving `model` of `project`.
+    Port { project: String, model: String },
+    /// An input value for the model served at `url`.
+    Predict { project: String, url: String },
+}
+
+/// One answered query, kept listed under the prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionRow {
+    pub project: String,
+    pub input: String,
+    pub output: String,
+    /// The input and output as numbers, for the chart.
+    pub point: Option<(f64, f64)>,
+    pub latency_ms: f64,
+}
+
+pub(super) fn on_prompt_key(app: &mut App, key: KeyEvent) -> Effect {
+    let Some(prompt) = app.prompt.as_mut() else {
+        return Effect::None;
+    };
+    match key.code {
+        KeyCode::Char(c) => prompt.text.push(c),
+        KeyCode::Backspace => {
+            prompt.text.pop();
+        }
+        KeyCode::Esc => app.prompt = None,
+        KeyCode::Enter => match prompt.purpose.clone() {
+            PromptFor::Port { project, model } => match prompt.text.trim().parse::<PortMapping>() {
+                Ok(port) => {
+                    app.prompt = None;
+                    app.status = Some(format!("starting to serve {model} on {port}…"));
+                    return Effect::Deploy { project, model, port };
+                }
+                Err(e) => app.status = Some(e.to_string()),
+            },
+            PromptFor::Predict { project, url } => {
+                let input = std::mem::take(&mut prompt.text);
+                if !input.trim().is_empty() {
+                    return Effect::Predict {
+                        project,
+                        url,
+                        input: input.trim().to_string(),
+                    };
+                }
+            }
+        },
+        _ => {}
+    }
+    Effect::None
+}
+
+/// The URL of a running serving job of the selected project, if there is one.
+pub fn serving_url(app: &App) -> Option<String> {
+    let project = app.selected_project()?;
+    app.jobs
+        .iter()
+        .rev()
+        .find(|j| {
+            j.spec.project == project.name
+                && j.spec.kind == crate::domain::JobKind::Serving
+                && j.state == crate::domain::JobState::Running
+        })
+        .and_then(|j| j.spec.ports.first())
+        .map(crate::engine::deploy::url_of)
+}
+
+pub(super) fn open_predict(app: &mut App) {
+    let Some(project) = app.selected_project().map(|p| p.name.clone()) else {
+        return;
+    };
+    match serving_url(app) {
+        Some(url) => {
+            app.prompt = Some(Prompt {
+                purpose: PromptFor::Predict { project, url },
+                text: String::new(),
+            });
+        }
+        None => {
+            app.status = Some(format!(
+                "nothing serves in {project}: press s on a trained job first"
+            ));
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The workbench screen's keys and mouse: projects, jobs, and what runs on the selected job.
+
+use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::Rect;
+
+use super::logs::{LogView, logs_command};
+use super::prompt::open_predict;
+use super::{App, Effect, Panel};
+use crate::keymap::{Command, Screen};
+use crate::tui::layout;
+
+pub(super) fn workbench_command(app: &mut App, command: Command) -> Effect {
+    let jobs = app.project_jobs().len();
+    let projects = app.projects.len();
+    match (command, app.focus) {
+        (Command::Quit, _) => app.quit = true,
+        (Command::Help, _) => app.help = true,
+        (Command::NextPanel, Panel::Projects) => app.focus = Panel::Jobs,
+        (Command::NextPanel, Panel::Jobs) => app.focus = Panel::Projects,
+        (Command::Up, Panel::Projects) => select_project(app, app.project_row().saturating_sub(1)),
+        (Command::Down, Panel::Projects) => {
+            select_project(app, (app.project_row() + 1).min(projects.saturating_sub(1)));
+        }
+        (Command::Top, Panel::Projects) => select_project(app, 0),
+        (Command::Bottom, Panel::Projects) => select_project(app, projects.saturating_sub(1)),
+        (Command::Up, Panel::Jobs) => app.job_row = app.job_row.saturating_sub(1),
+        (Command::Down, Panel::Jobs) => app.job_row = (app.job_row + 1).min(jobs.saturating_sub(1)),
+        (Command::Top, Panel::Jobs) => app.job_row = 0,
+        (Command::Bottom, Panel::Jobs) => app.job_row = jobs.saturating_sub(1),
+        (Command::Open, _) => {
+            if let Some(job) = app.selected_job().map(|j| j.id) {
+                app.log_generation += 1;
+                let generation = app.log_generation;
+                app.logs = Some(LogView::new(job, generation));
+                app.screen = Screen::Logs;
+                return Effect::FollowLog { job, generation };
+            }
+        }
+        (Command::Stop, _) => match app.selected_job() {
+            Some(job) if !job.state.is_final() => app.confirm_stop = Some(job.id),
+            Some(job) => app.status = Some(format!("job {} has already ended: {}", job.id, job.state)),
+            None => {}
+        },
+        (Command::New, _) => {
+            if let Some(project) = app.selected_project().map(|p| p.name.clone()) {
+                app.status = Some("opening the new-experiment form…".into());
+                return Effect::OpenForm(project);
+            }
+        }
+        (Command::Serve, _) => {
+            if let Some(job) = app.selected_job().map(|j| j.id) {
+                return Effect::ToggleServing(job);
+            }
+        }
+        (Command::Predict, _) => open_predict(app),
+        (Command::Chart, _) => {
+            if let Some(job) = app.selected_job().map(|j| j.id) {
+                app.status = Some(format!("loading the fit of job {job}…"));
+                return Effect::LoadChart(job);
+            }
+        }
+        (Command::Rerun, _) => {
+            if let Some(job) = app.selected_job() {
+                return Effect::Rerun(job.id);
+            }
+        }
+        (Command::Back, _) => app.status = None,
+        _ => {}
+    }
+    Effect::None
+}
+
+/// Selects the project on `row`; the job list starts again at its top.
+fn select_project(app: &mut App, row: usize) {
+    if row != app.project_row() {
+        app.project = app.projects.get(row).map(|p| p.name.clone());
+        app.job_row = 0;
+    }
+}
+
+/// The wheel moves like the arrow keys; a click on a project or a job selects it.
+pub(super) fn on_mouse(app: &mut App, mouse: MouseEvent) -> Effect {
+    if app.help || app.prompt.is_some() || app.form.is_some() || app.confirm_stop.is_some() {
+        return Effect::None;
+    }
+    let command = match mouse.kind {
+        MouseEventKind::ScrollUp => Command::Up,
+        MouseEventKind::ScrollDown => Command::Down,
+        MouseEventKind::Down(MouseButton::Left) if app.screen == Screen::Workbench => {
+            click(app, mouse.column, mouse.row);
+            return Effect::None;
+        }
+        _ => return Effect::None,
+    };
+    match app.screen {
+        Screen::Workbench => {
+            let [projects, _, _] = layout::workbench_panels(main_area(app));
+            app.focus = if mouse.column < projects.x + projects.width {
+                Panel::Projects
+            } else {
+                Panel::Jobs
+            };
+            workbench_command(app, command)
+        }
+        Screen::Logs => {
+            for _ in 0..3 {
+                logs_command(app, command);
+            }
+            Effect::None
+        }
+        Screen::Chart => Effect::None,
+    }
+}
+
+fn main_area(app: &App) -> Rect {
+    let [main, _] = layout::screen(Rect::new(0, 0, app.size.0, app.size.1));
+    main
+}
+
+fn click(app: &mut App, column: u16, row: u16) {
+    let [projects, jobs, _] = layout::workbench_panels(main_area(app));
+    let inside = |r: Rect| column >= r.x && column < r.x + r.width && row > r.y && row + 1 < r.y + r.height;
+    if inside(projects) {
+        app.focus = Panel::Projects;
+        let project_row = (row - projects.y - 1) as usize;
+        if project_row < app.projects.len() {
+            select_project(app, project_row);
+        }
+    } else if inside(jobs) && row > jobs.y + 1 {
+        app.focus = Panel::Jobs;
+        // Rows below the header; a list taller than the panel has scrolled to keep the selection.
+        let visible = jobs.height.saturating_sub(3) as usize;
+        let offset = app.job_row.saturating_sub(visible.saturating_sub(1));
+        let job_row = offset + (row - jobs.y - 2) as usize;
+        if job_row < app.project_jobs().len() {
+            app.job_row = job_row;
+        }
+    }
+}

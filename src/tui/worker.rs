@@ -1,0 +1,292 @@
+//! The workbench's one background worker: one thread with one tokio runtime, one [`Engine`] and
+//! one runtime client, fed effects over a channel and answering with messages. Each effect is
+//! a task on the worker; the log follower is cancelled when the view leaves its job, and
+//! requests to refresh coalesce into the next look at the store.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::{Notify, OnceCell};
+use tokio::task::{JoinHandle, LocalSet, spawn_local};
+
+use super::app::{Effect, LogLine, Message, PredictionRow, Progress};
+use super::form::FormOptions;
+use super::{ansi, ui};
+use crate::engine::deploy::{self, ModelDeployment, ServingToggle};
+use crate::engine::fit::Fit;
+use crate::engine::{self, AnyRuntime, Engine};
+use crate::store::Store;
+use crate::store::logfile::{LogTail, offset_of_last_lines, parse_record};
+use crate::{Error, Result};
+
+/// How often the store is looked at when nothing asks for it sooner.
+const REFRESH: Duration = Duration::from_millis(500);
+/// How often a followed log file is read: a burst arrives in large batches, drawn once each.
+const LOG_POLL: Duration = Duration::from_millis(30);
+/// Metrics are read for the most recent jobs only: enough for every screen, cheap with many.
+const METRIC_JOBS: usize = 200;
+
+/// The handle the event loop keeps: effects go in, messages come back on the loop's channel.
+pub struct Worker {
+    effects: UnboundedSender<Effect>,
+}
+
+impl Worker {
+    /// Starts the worker's thread; with `first_start`, it runs the demo too.
+    pub fn start(engine: Engine, first_start: bool, messages: UnboundedSender<Message>) -> Result<Worker> {
+        let (effects, requests) = unbounded_channel();
+        std::thread::Builder::new()
+            .name("mlbench-worker".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = messages.send(Message::Failed(format!(
+                            "the workbench cannot work in the background ({e}): restart mlbench"
+                        )));
+                        return;
+                    }
+                };
+                let context = Rc::new(Context {
+                    engine,
+                    runtime: OnceCell::new(),
+                    messages,
+                    refresh: Notify::new(),
+                });
+                LocalSet::new().block_on(&runtime, serve(context, first_start, requests));
+            })
+            .map_err(|e| Error::io("cannot start the workbench's worker", e))?;
+        Ok(Worker { effects })
+    }
+
+    /// Hands an effect to the worker (a closed worker has already said why).
+    pub fn send(&self, effect: Effect) {
+        let _ = self.effects.send(effect);
+    }
+}
+
+/// What every task on the worker shares.
+struct Context {
+    engine: Engine,
+    /// Chosen on first use and kept: one client for the worker's life.
+    runtime: OnceCell<AnyRuntime>,
+    messages: UnboundedSender<Message>,
+    /// Wakes the refresher early; many wakes before it runs are one look at the store.
+    refresh: Notify,
+}
+
+impl Context {
+    async fn runtime(&self) -> Result<&AnyRuntime> {
+        self.runtime
+            .get_or_try_init(|| AnyRuntime::choose(&self.engine.home, |_| {}))
+            .await
+    }
+
+    fn send(&self, message: Message) {
+        let _ = self.messages.send(message);
+    }
+
+    /// A reporter for slow steps: each line moves the status line's progress bar.
+    fn progress(&self) -> impl FnMut(&str) + '_ {
+        |line: &str| self.send(Message::Progress(Progress::from_line(line)))
+    }
+}
+
+async fn serve(context: Rc<Context>, first_start: bool, mut requests: UnboundedReceiver<Effect>) {
+    spawn_local(refresher(context.clone()));
+    let probe = context.clone();
+    spawn_local(async move {
+        let text = match probe.runtime().await {
+            Ok(runtime) => runtime.describe(),
+            Err(e) => e.to_string(),
+        };
+        probe.send(Message::Engine(text));
+    });
+    if first_start {
+        spawn_effect(&context, Effect::RunDemo);
+    }
+    let mut follower: Option<JoinHandle<()>> = None;
+    while let Some(effect) = requests.recv().await {
+        match effect {
+            Effect::FollowLog { job, generation } => {
+                if let Some(old) = follower.replace(spawn_local(follow_log(context.clone(), job, generation)))
+                {
+                    old.abort();
+                }
+            }
+            Effect::StopFollowing => {
+                if let Some(old) = follower.take() {
+                    old.abort();
+                }
+            }
+            effect => spawn_effect(&context, effect),
+        }
+    }
+}
+
+/// Runs one effect as its own task; its outcome (or error) becomes a message, and the store is
+/// looked at again right after.
+fn spawn_effect(context: &Rc<Context>, effect: Effect) {
+    let context = context.clone();
+    spawn_local(async move {
+        let message = run_effect(&context, effect)
+            .await
+            .unwrap_or_else(|e| Message::Failed(e.to_string()));
+        context.send(message);
+        context.refresh.notify_one();
+    });
+}
+
+async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
+    let engine = &context.engine;
+    let grace = Duration::from_secs(engine.config.stop_grace_secs);
+    Ok(match effect {
+        Effect::Stop(job) => {
+            let state = engine::stop(engine, job, grace).await?;
+            Message::Done(format!("job {job} {state}"))
+        }
+        Effect::Rerun(job) => {
+            let runtime = context.runtime().await?;
+            let submitted = engine::jobs::rerun(engine, runtime, job, |_| {}).await?;
+            Message::Done(format!("job {} submitted (a re-run of job {job})", submitted.job))
+        }
+        Effect::RunDemo => {
+            let spec = engine::demo::prepare(engine)?;
+            let runtime = context.runtime().await?;
+            // The runtime image is built on first use: its steps move the progress bar.
+            let submitted = engine::submit(engine, runtime, spec, context.progress()).await;
+            context.send(Message::Progress(None));
+            Message::Done(format!(
+                "welcome: demo job {} trains the salary model (Enter shows its log)",
+                submitted?.job
+            ))
+        }
+        Effect::LoadChart(job) => Message::Chart(Fit::load(engine, job, None, None)?),
+        Effect::ExportChart(job) => {
+            let path = std::path::PathBuf::from(format!("fit-job{job}.png"));
+            Fit::load(engine, job, None, None)?.write_png(&path)?;
+            let shown = std::fs::canonicalize(&path).unwrap_or(path);
+            Message::Done(format!("wrote {}", shown.display()))
+        }
+        Effect::ToggleServing(job) => match deploy::toggle_serving(engine, job, grace).await? {
+            ServingToggle::NeedsPort { project, model } => Message::AskPort { project, model },
+            ServingToggle::Stopped { name } => Message::Done(format!("stopped serving {name}")),
+        },
+        Effect::Deploy { project, model, port } => {
+            let runtime = context.runtime().await?;
+            let request = ModelDeployment::single(project, model, port);
+            let (name, replicas) = deploy::deploy_model(engine, runtime, request, |_| {}).await?;
+            let url = replicas.first().map(|r| r.url.clone()).unwrap_or_default();
+            Message::Done(format!("serving {name} at {url}: p asks it"))
+        }
+        Effect::Predict { project, url, input } => {
+            let answer = engine::client::predict(&url, &input).await?;
+            let number = answer.number();
+            Message::Prediction(PredictionRow {
+                project,
+                output: number.map_or_else(|| answer.output.to_string(), ui::compact),
+                point: input.parse::<f64>().ok().zip(number),
+                input,
+                latency_ms: answer.latency_ms,
+            })
+        }
+        Effect::OpenForm(project) => {
+            let runtime = context.runtime().await?;
+            let choices = engine::choices::job_choices(engine, runtime, &project).await?;
+            Message::FormOptions(Box::new(FormOptions::new(project, choices)))
+        }
+        Effect::Submit(request) => {
+            let runtime = context.runtime().await?;
+            let submitted = engine::jobs::run(engine, runtime, request, context.progress()).await;
+            context.send(Message::Progress(None));
+            match submitted {
+                Ok(submitted) => Message::Submitted(submitted.job),
+                Err(err) => match err.field_name() {
+                    Some(field) => Message::Refused {
+                        field,
+                        text: err.to_string(),
+                    },
+                    None => return Err(err),
+                },
+            }
+        }
+        // Handled by the loop (mouse) or by `serve` (the follower).
+        Effect::None | Effect::Mouse(_) | Effect::FollowLog { .. } | Effect::StopFollowing => {
+            return Err(Error::Other("an effect reached the wrong handler".into()));
+        }
+    })
+}
+
+/// Looks at the store every half second or when woken (reconciling first, so jobs left by an
+/// earlier mlbench are followed again) and sends what it holds when a commit changed it.
+async fn refresher(context: Rc<Context>) {
+    let (engine, mut seen) = (&context.engine, None);
+    for round in 0u64.. {
+        if let Err(e) = engine::reconcile(&engine.home, &engine.store) {
+            context.send(Message::Failed(e.to_string()));
+        }
+        // Reading everything only when a commit happened keeps an idle workbench idle.
+        let version = engine.store.data_version().ok();
+        if version.is_none() || version != seen {
+            seen = version;
+            context.send(snapshot(&engine.store).unwrap_or_else(|e| Message::Failed(e.to_string())));
+        } else if round % 10 == 0 {
+            // Ages move on even when nothing else does.
+            context.send(Message::Tick);
+        }
+        if context.messages.is_closed() {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(REFRESH) => {}
+            () = context.refresh.notified() => {}
+        }
+    }
+}
+
+fn snapshot(store: &Store) -> Result<Message> {
+    let projects = store.projects()?;
+    let jobs = store.jobs(None)?;
+    let last = jobs.last().map_or(0, |j| j.id);
+    let first = jobs
+        .get(jobs.len().saturating_sub(METRIC_JOBS))
+        .map_or(0, |j| j.id);
+    let metrics = store.metric_summaries_from(first, last)?;
+    Ok(Message::Snapshot {
+        projects,
+        jobs,
+        metrics,
+    })
+}
+
+/// Sends the job's log lines, the last window first, then what is appended, until aborted.
+async fn follow_log(context: Rc<Context>, job: i64, generation: u64) {
+    let path = context.engine.home.job_log(job);
+    let mut tail: Option<LogTail> = None;
+    loop {
+        if tail.is_none() && path.exists() {
+            let offset = offset_of_last_lines(&path, super::app::LOG_WINDOW).unwrap_or(0);
+            tail = LogTail::open(&path, offset).ok();
+        }
+        let mut lines = Vec::new();
+        if let Some(tail) = tail.as_mut() {
+            let _ = tail.read_new(|raw| {
+                if let Some(record) = parse_record(raw) {
+                    let (text, runs) = ansi::parse(&String::from_utf8_lossy(record.text));
+                    lines.push(LogLine {
+                        ts: record.ts.to_string(),
+                        stream: record.stream,
+                        text,
+                        runs,
+                    });
+                }
+                Ok(())
+            });
+        }
+        if !lines.is_empty() {
+            context.send(Message::LogLines { generation, lines });
+        }
+        tokio::time::sleep(LOG_POLL).await;
+    }
+}
