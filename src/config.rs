@@ -119,14 +119,26 @@ impl Config {
 
     /// Parses a config; keys the file leaves out take the embedded default's value.
     pub fn parse(text: &str) -> Result<Config> {
-        let mut merged: toml::Table = DEFAULT_CONFIG.parse().map_err(|e| Error::Other(format!("{e}")))?;
+        let defaults: toml::Table = DEFAULT_CONFIG.parse().map_err(|e| Error::Other(format!("{e}")))?;
         let user: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| Error::Invalid(one_line(&e)))?;
-        merged.extend(user);
-        let file: ConfigFile = merged
-            .try_into()
-            .map_err(|e: toml::de::Error| Error::Invalid(one_line(&e)))?;
+        let mut merged = defaults.clone();
+        merged.extend(user.clone());
+        let file: ConfigFile = merged.try_into().map_err(|e: toml::de::Error| {
+            // The merged table has no positions: name the key whose value is wrong.
+            let culprit = user.iter().find(|(key, value)| {
+                let mut alone = defaults.clone();
+                alone.insert((*key).clone(), (*value).clone());
+                alone.try_into::<ConfigFile>().is_err()
+            });
+            match culprit {
+                Some((key, _)) if !e.message().contains("unknown field") => {
+                    Error::Invalid(format!("{key}: {}", one_line(&e)))
+                }
+                _ => Error::Invalid(one_line(&e)),
+            }
+        })?;
         let mut machines = builtin_catalogue();
         for (name, entry) in file.machines {
             if !(entry.cpus > 0.0 && entry.cpus.is_finite()) {

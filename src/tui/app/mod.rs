@@ -483,4 +483,31 @@ mod tests {
         key(&mut app, KeyCode::Char('q'));
         assert!(app.quit);
     }
+
+    /// Regression: the search rescanned the whole window on every frame; now matches are kept
+    /// as lines arrive and leave the window, and must stay exact.
+    #[test]
+    fn search_matches_follow_new_and_dropped_lines() {
+        let mut app = app_with_logs(LOG_WINDOW);
+        key(&mut app, KeyCode::Char('/'));
+        key(&mut app, KeyCode::Char('7'));
+        key(&mut app, KeyCode::Enter);
+        let expected = |logs: &LogView| logs.lines.iter().filter(|l| l.text.contains('7')).count();
+        let logs = app.logs.as_ref().unwrap();
+        assert_eq!(logs.match_count(), expected(logs));
+        let more = (0..2_500).map(|i| line(&format!("more {i}"))).collect();
+        update(
+            &mut app,
+            Event::Message(Message::LogLines {
+                generation: 1,
+                lines: more,
+            }),
+        );
+        let logs = app.logs.as_ref().unwrap();
+        assert_eq!(logs.dropped, 2_500);
+        assert_eq!(logs.match_count(), expected(logs));
+        key(&mut app, KeyCode::Char('n'));
+        let logs = app.logs.as_ref().unwrap();
+        assert!(logs.lines[logs.lines.len() - 1 - logs.offset].text.contains('7'));
+    }
 }

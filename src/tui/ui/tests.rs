@@ -13,7 +13,7 @@ use crate::domain::RuntimeKind;
 use crate::domain::output::Stream;
 use crate::domain::{JobKind, JobSpec, JobState, Source};
 use crate::store::{JobRecord, MetricSummary, ProjectRecord};
-use crate::tui::app::{App, Event, LogLine, Message, update};
+use crate::tui::app::{App, Effect, Event, LogLine, Message, update};
 
 fn job(id: i64, state: JobState, command: &[&str], exit: Option<i64>) -> JobRecord {
     JobRecord {
@@ -487,4 +487,96 @@ fn a_build_shows_a_progress_bar() {
 fn sparklines_span_the_series_range() {
     assert_eq!(super::workbench::sparkline(&[1.0, 2.0, 3.0, 8.0]), "▁▂▃█");
     assert_eq!(super::workbench::sparkline(&[5.0, 5.0]), "▄▄");
+}
+
+/// Regression: with wrap on, a followed log whose lines wrap showed the last *lines* and the
+/// widget clipped the bottom rows, so the newest line never showed.
+#[test]
+fn wrapped_logs_show_the_newest_line_at_the_bottom() {
+    let mut app = logs_app();
+    let long = |i: usize| LogLine {
+        ts: "2026-11-23T12:21:00.000000000Z".into(),
+        stream: Stream::Stdout,
+        text: format!("step {i} {}", "x".repeat(150)),
+        runs: Vec::new(),
+    };
+    let mut lines: Vec<LogLine> = (0..30).map(long).collect();
+    lines.push(LogLine {
+        text: "the newest line".into(),
+        ..long(30)
+    });
+    let generation = app.log_generation;
+    update(&mut app, Event::Message(Message::LogLines { generation, lines }));
+    update(&mut app, key(KeyCode::Char('w')));
+    for (width, height) in [(80, 24), (140, 40)] {
+        let screen = render(&app, width, height);
+        let rows: Vec<&str> = screen.lines().collect();
+        // The last row is the status line and the one above it the border.
+        assert!(
+            rows[rows.len() - 3].contains("the newest line"),
+            "{width}x{height}:\n{screen}"
+        );
+    }
+}
+
+/// Regression: the selected project was kept by its row, so a project created elsewhere that
+/// sorts earlier switched the view to another project.
+#[test]
+fn a_new_project_that_sorts_first_keeps_the_selection() {
+    let mut app = fixture();
+    select_salary(&mut app);
+    assert_eq!(app.selected_project().unwrap().name, "salary");
+    let mut projects = app.projects.clone();
+    projects.insert(
+        0,
+        ProjectRecord {
+            name: "aardvark".into(),
+            created_at: "2026-11-23T12:29:00Z".into(),
+            jobs: 0,
+            running: 0,
+        },
+    );
+    let (jobs, metrics) = (app.jobs.clone(), app.metrics.clone());
+    update(
+        &mut app,
+        Event::Message(Message::Snapshot {
+            projects,
+            jobs,
+            metrics,
+        }),
+    );
+    assert_eq!(app.selected_project().unwrap().name, "salary");
+    assert_eq!(app.selected_job().unwrap().id, 3);
+}
+
+/// Regression: the follower was keyed by job only, so Esc then Enter on the same job in one
+/// batch of events left the old follower running and every line arrived twice.
+#[test]
+fn reopening_a_log_follows_anew_and_ignores_the_old_followers_lines() {
+    let mut app = logs_app();
+    let old = app.log_generation;
+    assert_eq!(update(&mut app, key(KeyCode::Esc)), Effect::StopFollowing);
+    let reopened = update(&mut app, key(KeyCode::Enter));
+    assert_eq!(
+        reopened,
+        Effect::FollowLog {
+            job: 3,
+            generation: old + 1
+        }
+    );
+    for generation in [old, old + 1] {
+        update(
+            &mut app,
+            Event::Message(Message::LogLines {
+                generation,
+                lines: vec![LogLine {
+                    ts: "2026-11-23T12:21:00.000000000Z".into(),
+                    stream: Stream::Stdout,
+                    text: "once".into(),
+                    runs: Vec::new(),
+                }],
+            }),
+        );
+    }
+    assert_eq!(app.logs.as_ref().unwrap().lines.len(), 1);
 }
