@@ -7,6 +7,9 @@
 //! Run: `cargo bench --bench engine` (needs a Docker Engine and /bin/busybox from
 //! busybox-static). `BENCH_LINES=N` changes the line count.
 
+// A test harness: a failed unwrap is a failed run, said where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -6,6 +6,9 @@
 //! Run: `cargo bench --bench serve` (needs wrk from Debian's packages and python3 with flask,
 //! joblib, scikit-learn and pandas). `BENCH_SECS=N` changes the 10 s per measurement.
 
+// A test harness: a failed unwrap is a failed run, said where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

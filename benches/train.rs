@@ -7,6 +7,9 @@
 //! joblib). `BENCH_ROWS=N` changes the row count; the data file is generated once and kept
 //! under target/bench-data.
 
+// A test harness: a failed unwrap is a failed run, said where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,9 +36,13 @@ fn measure(cmd: &mut Command) -> Measured {
         text
     });
     let mut status = 0;
+    // wait4 is the one call that gives the child's peak memory; std has no wrapper.
+    #[allow(unsafe_code)]
     // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let (waited, usage) = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        (libc::wait4(pid, &mut status, 0, &mut usage), usage)
+    };
     let wall = started.elapsed();
     assert_eq!(waited, pid, "wait4 failed");
     assert!(

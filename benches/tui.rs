@@ -5,6 +5,9 @@
 //!
 //! Run: `cargo bench --bench tui` (needs tmux).
 
+// A test harness: a failed unwrap is a failed run, said where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -124,7 +127,7 @@ fn spec(command: &[&str], repo: &Path) -> JobSpec {
         source: Source::Folder {
             path: repo.to_path_buf(),
         },
-        command: command.iter().map(|s| s.to_string()).collect(),
+        command: command.iter().map(std::string::ToString::to_string).collect(),
         env: vec![],
         ports: vec![],
     }
@@ -214,18 +217,14 @@ fn main() {
     session.keys(&["Enter"]);
     std::thread::sleep(Duration::from_secs(1));
     let log = busy.join(format!("jobs/{id}/output.log"));
-    let lines_before = std::fs::read(&log)
-        .map(|b| b.iter().filter(|c| **c == b'\n').count())
-        .unwrap_or(0);
+    let lines_before = std::fs::read(&log).map_or(0, |b| b.iter().filter(|c| **c == b'\n').count());
     let measured_from = Instant::now();
     for i in 0..200 {
         session.keys(&[if i % 2 == 0 { "k" } else { "j" }]);
         std::thread::sleep(Duration::from_millis(25));
     }
     std::thread::sleep(Duration::from_millis(300));
-    let lines_after = std::fs::read(&log)
-        .map(|b| b.iter().filter(|c| **c == b'\n').count())
-        .unwrap_or(0);
+    let lines_after = std::fs::read(&log).map_or(0, |b| b.iter().filter(|c| **c == b'\n').count());
     let rate = (lines_after - lines_before) as f64 / measured_from.elapsed().as_secs_f64();
     let mut latencies: Vec<u128> = session.frames().into_iter().filter_map(|f| f.2).collect();
     latencies.sort_unstable();

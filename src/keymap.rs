@@ -234,7 +234,7 @@ impl KeyMap {
         for &(command, name, screens, keys, help) in DEFAULTS {
             let labels: Vec<String> = match overrides.get(name) {
                 Some(keys) => keys.clone(),
-                None => keys.iter().map(|k| k.to_string()).collect(),
+                None => keys.iter().map(std::string::ToString::to_string).collect(),
             };
             let keys = labels
                 .iter()

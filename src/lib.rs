@@ -1,5 +1,6 @@
 //! mlbench: a terminal workbench for machine learning. Jobs run as local Docker containers
 //! (or local processes), their output is kept in per-job log files, and state lives in SQLite.
+//! Modules are public only where the binary, a test or a bench reaches them.
 
 pub mod cli;
 pub mod config;
@@ -7,14 +8,14 @@ pub mod domain;
 pub mod engine;
 mod error;
 pub mod home;
-pub mod keymap;
+pub(crate) mod keymap;
 pub mod ml;
 pub mod plot;
-pub mod runtime;
+pub(crate) mod runtime;
 pub mod serve;
 pub mod store;
-pub mod timefmt;
-pub mod tui;
-pub mod workspace;
+pub(crate) mod timefmt;
+pub(crate) mod tui;
+pub(crate) mod workspace;
 
 pub use error::{Error, Result};

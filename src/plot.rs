@@ -113,7 +113,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fit.png");
         let points: Vec<(f64, f64)> = (0..20)
-            .map(|i| (i as f64, 100.0 + 2.0 * i as f64 + (i % 3) as f64))
+            .map(|i| (f64::from(i), 100.0 + 2.0 * f64::from(i) + f64::from(i % 3)))
             .collect();
         let chart = FitChart {
             x_name: "x",

@@ -1,5 +1,8 @@
 //! The command line without a Docker Engine: projects, machines, config, the local runtime.
 
+// A test harness: a failed unwrap is a failed run, said where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::Sandbox;

@@ -3,6 +3,9 @@
 //! the one-line message its first line (`# error: …`) names, by the library and by a command
 //! that does not open the workbench.
 
+// A test harness: a failed unwrap is a failed run, said where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -2,6 +2,9 @@
 //! Every `crate::` path in a top-level module must name a module of a lower layer, so no two
 //! modules can depend on each other (ARCHITECTURE.md draws the same picture).
 
+// A test harness: a failed unwrap is a failed run, said where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,9 @@
 //! The model server in-process (every route and refusal), its reload and shutdown, and
 //! deployments in the real Docker Engine.
 
+// A test harness: a failed unwrap is a failed run, said where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -281,8 +284,12 @@ fn a_replaced_model_is_picked_up_a_broken_one_is_not_and_sigterm_is_quick() {
     assert_eq!(salary_at(&url), 1050.0, "a broken file replaced the model");
 
     let started = Instant::now();
-    // SAFETY: a plain signal to our own child.
-    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    // The test sends SIGTERM as a service manager would; std only has kill -9.
+    #[allow(unsafe_code)]
+    // SAFETY: kill(2) on our own child's pid, plain integers.
+    unsafe {
+        libc::kill(server.id() as i32, libc::SIGTERM)
+    };
     let status = server.wait().unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(1),

@@ -1,5 +1,8 @@
 //! The built-in trainer from the command line, and in a job on the real Docker Engine.
 
+// A test harness: a failed unwrap is a failed run, said where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::Path;

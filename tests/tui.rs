@@ -1,5 +1,8 @@
 //! The real binary's workbench, driven in tmux: keys in, screen text out.
 
+// A test harness: a failed unwrap is a failed run, said where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::process::Command;

@@ -66,8 +66,7 @@ pub fn get(engine: &Engine, project: &str, path: &str, output: Option<PathBuf>) 
     let source = resolve(engine, project, Some(path))?;
     let name = source
         .file_name()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(project));
+        .map_or_else(|| PathBuf::from(project), PathBuf::from);
     let dest = output.unwrap_or(name);
     if dest.exists() {
         return Err(Error::Invalid(format!(

@@ -1,10 +1,10 @@
 //! Plain data and rules: no tokio, bollard or terminal code lives here.
 
 pub mod job;
-pub mod machine;
-pub mod output;
-pub mod port;
-pub mod project;
+pub(crate) mod machine;
+pub(crate) mod output;
+pub(crate) mod port;
+pub(crate) mod project;
 mod runtime_kind;
 
 pub use job::{EnvVar, JobKind, JobSpec, JobState, Source};

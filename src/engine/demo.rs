@@ -26,7 +26,7 @@ pub fn prepare(engine: &Engine) -> Result<JobSpec> {
         image: engine.config.default_image.clone().unwrap_or_else(runtime_tag),
         build_dockerfile: None,
         source: Source::Folder { path: folder },
-        command: command.iter().map(|s| s.to_string()).collect(),
+        command: command.iter().map(std::string::ToString::to_string).collect(),
         env: vec![],
         ports: vec![],
     })

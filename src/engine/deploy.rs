@@ -107,7 +107,7 @@ pub fn model_server_spec(
         "--port",
     ]
     .iter()
-    .map(|s| s.to_string())
+    .map(std::string::ToString::to_string)
     .chain([listen_port.to_string()])
     .collect();
     let image = image

@@ -1,17 +1,17 @@
 //! The job engine: submitting jobs, one supervisor process per live job (launch, follow, wait),
 //! stopping, and reconciling the store with what runs after mlbench was away.
 
-pub mod choices;
+pub(crate) mod choices;
 pub mod client;
-pub mod demo;
-pub mod deploy;
-pub mod fit;
-pub mod jobs;
+pub(crate) mod demo;
+pub(crate) mod deploy;
+pub(crate) mod fit;
+pub(crate) mod jobs;
 mod output;
 mod reconcile;
 mod stop;
 mod submit;
-pub mod supervisor;
+pub(crate) mod supervisor;
 
 use std::collections::HashMap;
 

@@ -225,7 +225,6 @@ async fn prepare_and_launch<R: Runtime + ImagePreparer>(
     let storage = engine.home.storage_dir(&job.spec.project);
     std::fs::create_dir_all(&storage).map_err(Error::at(&storage, "cannot create"))?;
     let spec = LaunchSpec {
-        job: job.id,
         name: engine.home.container_name(job.id),
         image: job.spec.image.clone(),
         command: job.spec.command.clone(),

@@ -79,12 +79,16 @@ pub fn read_header(path: &Path) -> Result<Header> {
         )));
     }
     let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(line);
-    let record = reader.records().next().and_then(|r| r.ok()).ok_or_else(|| {
-        Error::Invalid(format!(
-            "{}:1: the header row cannot be read as CSV",
-            path.display()
-        ))
-    })?;
+    let record = reader
+        .records()
+        .next()
+        .and_then(std::result::Result::ok)
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "{}:1: the header row cannot be read as CSV",
+                path.display()
+            ))
+        })?;
     let names = record.iter().map(|n| n.trim().to_string()).collect();
     Ok(Header {
         names,
@@ -132,7 +136,6 @@ pub fn scan(path: &Path, header: &Header, selection: &Selection, split: Split) -
         slot_of_column,
         selection,
         split,
-        shift: None,
     };
     // The first row gives the shift; it is also where an empty file is caught.
     let shift = match first_row(&context, header.data_start, len) {
@@ -149,11 +152,13 @@ pub fn scan(path: &Path, header: &Header, selection: &Selection, split: Split) -
         Err(err) => return Err(describe(path, header, &file, err)),
     };
     let context = ScanContext {
-        shift: Some(&shift),
         stop_on_quote: true,
         ..context
     };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).max(1) as u64;
+    let shift_ref = &shift;
+    let cores = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .max(1) as u64;
     let span = (len - header.data_start).div_ceil(cores).max(1);
     let results: Vec<std::result::Result<Partial, RowError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..cores)
@@ -161,7 +166,7 @@ pub fn scan(path: &Path, header: &Header, selection: &Selection, split: Split) -
                 let start = (header.data_start + k * span).min(len);
                 let end = (start + span).min(len);
                 let context = &context;
-                scope.spawn(move || context.scan_range(start, end, header.data_start))
+                scope.spawn(move || context.scan_range(start, end, header.data_start, shift_ref))
             })
             .collect();
         handles
@@ -227,16 +232,20 @@ struct ScanContext<'a> {
     slot_of_column: Vec<Option<usize>>,
     selection: &'a Selection,
     split: Split,
-    shift: Option<&'a Shift>,
 }
 
 impl ScanContext<'_> {
     /// Parses the rows that start in [start, end).
-    fn scan_range(&self, start: u64, end: u64, data_start: u64) -> std::result::Result<Partial, RowError> {
+    fn scan_range(
+        &self,
+        start: u64,
+        end: u64,
+        data_start: u64,
+        shift: &Shift,
+    ) -> std::result::Result<Partial, RowError> {
         let features = self.selection.columns.len() - 1;
         let mut train = Stats::new(features);
         let mut test = Stats::new(features);
-        let shift = self.shift.expect("shift is known before the parallel pass");
         let mut shifted = vec![0.0; features];
         let mut values = vec![0.0; features + 1];
         let outcome = self.each_line(start, end, data_start, |offset, line| {
@@ -487,7 +496,7 @@ fn first_row(
             let record = reader
                 .byte_records()
                 .next()
-                .and_then(|r| r.ok())
+                .and_then(std::result::Result::ok)
                 .unwrap_or_default();
             for (slot, &column) in context.selection.columns.iter().enumerate() {
                 let cell = record.get(column).unwrap_or_default();
@@ -528,7 +537,7 @@ fn scan_quoted(
     let mut record = csv::ByteRecord::new();
     loop {
         let more = reader.read_byte_record(&mut record).map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
+            let line = e.position().map_or(0, csv::Position::line);
             Error::Invalid(format!("{}:{line}: {e}", path.display()))
         })?;
         if !more {

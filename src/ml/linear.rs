@@ -207,7 +207,7 @@ mod tests {
             (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
         };
         for i in 0..500 {
-            let (x1, x2) = (i as f64 * 0.1, noise() * 30.0);
+            let (x1, x2) = (f64::from(i) * 0.1, noise() * 30.0);
             rows.push((
                 vec![x1, x2],
                 103_100.0 + 1_850.0 * x1 - 40.0 * x2 + noise() * 5_000.0,
@@ -250,7 +250,7 @@ mod tests {
     #[test]
     fn singular_systems_name_the_feature() {
         let rows: Vec<(Vec<f64>, f64)> = (0..10)
-            .map(|i| (vec![i as f64, 2.0 * i as f64], i as f64))
+            .map(|i| (vec![f64::from(i), 2.0 * f64::from(i)], f64::from(i)))
             .collect();
         let shift = Shift {
             x: vec![0.0, 0.0],
@@ -261,7 +261,7 @@ mod tests {
             err.to_string().contains("feature \"b\" is constant or repeats"),
             "{err}"
         );
-        let constant: Vec<(Vec<f64>, f64)> = (0..10).map(|i| (vec![5.0], i as f64)).collect();
+        let constant: Vec<(Vec<f64>, f64)> = (0..10).map(|i| (vec![5.0], f64::from(i))).collect();
         let err = fit(&stats_of(&constant, &shift_of(1)), &shift_of(1), &["c".into()]).unwrap_err();
         assert!(err.to_string().contains("feature \"c\""), "{err}");
         let few = fit(&stats_of(&rows[..1], &shift), &shift, &["a".into(), "b".into()]).unwrap_err();

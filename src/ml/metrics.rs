@@ -95,9 +95,9 @@ fn parse_json(line: &str) -> Vec<(String, f64)> {
         .get("metric")
         .or_else(|| map.get("name"))
         .and_then(|v| v.as_str());
-    if let (Some(name), Some(value)) = (name, map.get("value").and_then(|v| v.as_f64())) {
+    if let (Some(name), Some(value)) = (name, map.get("value").and_then(serde_json::Value::as_f64)) {
         let mut found = vec![(name.to_string(), value)];
-        if let Some(step) = map.get("step").and_then(|v| v.as_f64()) {
+        if let Some(step) = map.get("step").and_then(serde_json::Value::as_f64) {
             found.push(("step".to_string(), step));
         }
         return found

@@ -1,13 +1,13 @@
 //! Machine learning without Python: reading CSV data, fitting models with linfa, the model
 //! file, and metrics read from any job's output. Nothing here knows about terminals or Docker.
 
-pub mod csvscan;
-pub mod linear;
-pub mod metrics;
+pub(crate) mod csvscan;
+pub(crate) mod linear;
+pub(crate) mod metrics;
 pub mod model;
-pub mod table;
-pub mod train;
-pub mod tree;
+pub(crate) mod table;
+pub(crate) mod train;
+pub(crate) mod tree;
 
 /// Whether a row belongs to the test set: a seeded hash of the row's key (its byte offset in
 /// the file, or its index), so the split is the same on every run and on every core.

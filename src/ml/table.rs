@@ -23,13 +23,13 @@ impl Table {
         let mut rows = Vec::new();
         for record in reader.records() {
             let record = record.map_err(|e| {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, csv::Position::line);
                 Error::Invalid(format!("{}:{line}: {e}", path.display()))
             })?;
             if record.iter().all(str::is_empty) {
                 continue;
             }
-            let line = record.position().map_or(0, |p| p.line());
+            let line = record.position().map_or(0, csv::Position::line);
             if record.len() < header.names.len() {
                 return Err(Error::Invalid(format!(
                     "{}:{line}: the row has {} fields, fewer than the header",

@@ -16,7 +16,6 @@ use futures_util::{FutureExt, StreamExt};
 
 use super::{Exit, LaunchSpec, Runtime};
 use crate::domain::Capacity;
-use crate::domain::RuntimeKind;
 use crate::domain::output::{OutputSink, ResumeFilter, ResumePoint, Stream, normalize_docker_ts};
 use crate::{Error, Result};
 
@@ -69,10 +68,6 @@ impl DockerRuntime {
 }
 
 impl Runtime for DockerRuntime {
-    fn kind(&self) -> RuntimeKind {
-        RuntimeKind::Docker
-    }
-
     async fn capacity(&self) -> Result<Capacity> {
         let now = chrono::Utc::now().timestamp();
         let address = DockerRuntime::address();

@@ -6,7 +6,7 @@ pub(crate) fn gpus() -> u32 {
         return 0;
     };
     entries
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .filter(|e| {
             let name = e.file_name();
             let name = name.to_string_lossy();

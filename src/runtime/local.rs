@@ -13,7 +13,6 @@ use tokio::process::Child;
 
 use super::{Exit, LaunchSpec, Runtime};
 use crate::domain::Capacity;
-use crate::domain::RuntimeKind;
 use crate::domain::output::{OutputSink, ResumePoint, Stream, now_ts};
 use crate::{Error, Result};
 
@@ -32,6 +31,14 @@ fn host_memory() -> u64 {
 }
 
 /// Whether a process exists and has not yet ended (a zombie has ended).
+/// Sends `signal` to the job's process group (the job leads it).
+#[allow(unsafe_code)] // libc::kill has no safe wrapper in std
+fn signal_group(pid: i32, signal: i32) {
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours; a gone group is
+    // an error return, not undefined behaviour.
+    unsafe { libc::kill(-pid, signal) };
+}
+
 fn is_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => stat
@@ -42,13 +49,9 @@ fn is_alive(pid: i32) -> bool {
 }
 
 impl Runtime for LocalRuntime {
-    fn kind(&self) -> RuntimeKind {
-        RuntimeKind::Local
-    }
-
     async fn capacity(&self) -> Result<Capacity> {
         Ok(Capacity {
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
+            cpus: std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64,
             memory_bytes: host_memory(),
             gpus: super::host::gpus(),
         })
@@ -71,7 +74,7 @@ impl Runtime for LocalRuntime {
         // `mlbench` inside a job means this mlbench, as it does in the runtime image.
         if let Some(dir) = std::env::current_exe()
             .ok()
-            .and_then(|p| p.parent().map(|d| d.to_path_buf()))
+            .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
         {
             let path = std::env::var_os("PATH").unwrap_or_default();
             let joined = std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&path)))
@@ -83,6 +86,7 @@ impl Runtime for LocalRuntime {
         }
         // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the child when
         // its supervisor dies.
+        #[allow(unsafe_code)] // the only way to set the parent-death signal before exec
         unsafe {
             command.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -172,14 +176,13 @@ impl Runtime for LocalRuntime {
         let pid: i32 = handle
             .parse()
             .map_err(|_| Error::Other(format!("bad process id {handle}")))?;
-        // SAFETY: plain signal sends to the job's own process group.
-        unsafe { libc::kill(-pid, libc::SIGTERM) };
+        signal_group(pid, libc::SIGTERM);
         let deadline = tokio::time::Instant::now() + grace;
         while is_alive(pid) && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         if is_alive(pid) {
-            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            signal_group(pid, libc::SIGKILL);
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::Result;
 use crate::domain::output::{OutputSink, ResumePoint};
-use crate::domain::{Capacity, EnvVar, MachineType, PortMapping, RuntimeKind};
+use crate::domain::{Capacity, EnvVar, MachineType, PortMapping};
 
 pub use docker::DockerRuntime;
 pub use local::LocalRuntime;
@@ -20,7 +20,6 @@ pub use local::LocalRuntime;
 /// Everything a runtime needs to start one job.
 #[derive(Debug, Clone)]
 pub struct LaunchSpec {
-    pub job: i64,
     pub name: String,
     pub image: String,
     pub command: Vec<String>,
@@ -46,8 +45,6 @@ pub enum Exit {
 
 #[allow(async_fn_in_trait)] // used with concrete types only, never as `dyn` or across threads
 pub trait Runtime {
-    fn kind(&self) -> RuntimeKind;
-
     /// CPUs, memory and GPUs that jobs may share.
     async fn capacity(&self) -> Result<Capacity>;
 

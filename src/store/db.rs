@@ -493,7 +493,7 @@ mod tests {
 
     #[test]
     fn jobs_need_a_project_and_follow_the_state_machine() {
-        let (_dir, mut store) = store();
+        let (_dir, store) = store();
         let err = store
             .insert_job(&spec("G1"), RuntimeKind::Docker, None)
             .unwrap_err();
@@ -543,7 +543,7 @@ mod tests {
 
     #[test]
     fn the_queue_waits_for_capacity_in_order() {
-        let (_dir, mut store) = store();
+        let (_dir, store) = store();
         store.create_project("p").unwrap();
         let cat = builtin_catalogue();
         let c3 = cat.iter().find(|m| m.name == "C3").unwrap();

@@ -1,6 +1,6 @@
 //! Persistent state: projects and jobs in SQLite, and each job's append-only log file.
 
 mod db;
-pub mod logfile;
+pub(crate) mod logfile;
 
 pub use db::{JobRecord, MetricSummary, ProjectRecord, Store};

@@ -29,7 +29,7 @@ fn job(id: i64, state: JobState, command: &[&str], exit: Option<i64>) -> JobReco
             source: Source::Folder {
                 path: "examples/salary".into(),
             },
-            command: command.iter().map(|s| s.to_string()).collect(),
+            command: command.iter().map(std::string::ToString::to_string).collect(),
             env: vec![],
             ports: vec![],
         },
@@ -192,7 +192,7 @@ fn logs_app() -> App {
             text: if i % 10 == 9 {
                 format!("warning {i}: slow epoch")
             } else {
-                format!("epoch {i} loss={:.3}", 1.0 / (i + 1) as f64)
+                format!("epoch {i} loss={:.3}", 1.0 / f64::from(i + 1))
             },
             runs: Vec::new(),
         })
@@ -253,8 +253,8 @@ fn fit_chart() {
     let points: Vec<(f64, f64)> = (0..21)
         .map(|i| {
             (
-                i as f64,
-                103100.0 + 1850.0 * i as f64 + ((i * 7) % 5) as f64 * 300.0,
+                f64::from(i),
+                103100.0 + 1850.0 * f64::from(i) + f64::from((i * 7) % 5) * 300.0,
             )
         })
         .collect();

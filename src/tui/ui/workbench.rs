@@ -171,7 +171,12 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         Span::raw(job.spec.command.join(" ")),
     ]));
     if !job.spec.ports.is_empty() {
-        let ports: Vec<String> = job.spec.ports.iter().map(|p| p.to_string()).collect();
+        let ports: Vec<String> = job
+            .spec
+            .ports
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
         lines.push(Line::from(vec![label("ports"), Span::raw(ports.join(", "))]));
     }
     if let Some(code) = job.exit_code {
