@@ -3,13 +3,13 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier};
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::Theme;
 use crate::domain::output::Stream;
-use crate::tui::app::{App, LogView};
+use crate::tui::app::{App, LogLine, LogView};
 
 /// Draws the view; returns how many rows the lines get (for paging).
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) -> Option<usize> {
@@ -54,39 +54,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) -> Option<us
     let lines: Vec<Line> = logs
         .lines
         .range(start..end)
-        .map(|line| {
-            let mut spans = Vec::new();
-            if logs.timestamps {
-                spans.push(Span::styled(
-                    format!("{} ", &line.ts[..line.ts.len().min(23)]),
-                    theme.fg(Color::DarkGray),
-                ));
-            }
-            match line.stream {
-                Stream::Stderr => spans.push(Span::styled("! ", theme.fg(Color::Red))),
-                Stream::Note => spans.push(Span::styled("· ", theme.fg(Color::Cyan))),
-                Stream::Stdout => {}
-            }
-            let style = if query.is_some_and(|q| line.text.contains(q)) {
-                theme.fg(Color::Yellow).add_modifier(Modifier::BOLD)
-            } else if line.stream == Stream::Stderr {
-                theme.fg(Color::LightRed)
-            } else {
-                Default::default()
-            };
-            let highlighted = query.is_some_and(|q| line.text.contains(q));
-            if line.runs.is_empty() || highlighted || !theme.color {
-                spans.push(Span::styled(line.text.clone(), style));
-            } else {
-                // The program's own colours.
-                spans.extend(
-                    line.runs
-                        .iter()
-                        .map(|(text, style)| Span::styled(text.clone(), *style)),
-                );
-            }
-            Line::from(spans)
-        })
+        .map(|line| styled_line(line, logs.timestamps, query, theme))
         .collect();
     let mut paragraph = Paragraph::new(lines);
     if logs.wrap {
@@ -118,4 +86,40 @@ fn first_line_filling(logs: &LogView, end: usize, rows: usize, width: u16) -> us
             .max(1);
     }
     start
+}
+
+/// One log line as drawn: its time (when shown), a stream marker, and the program's colours
+/// unless a search match or NO_COLOR takes their place.
+fn styled_line<'a>(line: &'a LogLine, timestamps: bool, query: Option<&str>, theme: Theme) -> Line<'a> {
+    let mut spans = Vec::new();
+    if timestamps {
+        spans.push(Span::styled(
+            format!("{} ", &line.ts[..line.ts.len().min(23)]),
+            theme.fg(Color::DarkGray),
+        ));
+    }
+    match line.stream {
+        Stream::Stderr => spans.push(Span::styled("! ", theme.fg(Color::Red))),
+        Stream::Note => spans.push(Span::styled("· ", theme.fg(Color::Cyan))),
+        Stream::Stdout => {}
+    }
+    let highlighted = query.is_some_and(|q| line.text.contains(q));
+    let style = if highlighted {
+        theme.fg(Color::Yellow).add_modifier(Modifier::BOLD)
+    } else if line.stream == Stream::Stderr {
+        theme.fg(Color::LightRed)
+    } else {
+        Style::default()
+    };
+    if line.runs.is_empty() || highlighted || !theme.color {
+        spans.push(Span::styled(line.text.as_str(), style));
+    } else {
+        // The program's own colours.
+        spans.extend(
+            line.runs
+                .iter()
+                .map(|(text, style)| Span::styled(text.as_str(), *style)),
+        );
+    }
+    Line::from(spans)
 }

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph, Row, Table, TableState, Wrap};
 
 use super::{Theme, compact};
-use crate::store::JobRecord;
+use crate::store::{JobRecord, MetricSummary};
 use crate::timefmt::{secs_between, short_duration};
 use crate::tui::app::{App, Panel};
 
@@ -211,28 +211,36 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         ]));
     }
     if let Some(metrics) = app.metrics.get(&job.id).filter(|m| !m.is_empty()) {
-        lines.push(Line::from(""));
-        lines.push(Line::from(Span::styled(
-            "metrics  last (min … max, count)",
-            theme.fg(Color::Gray),
-        )));
-        for m in metrics {
-            let range = if m.count > 1 {
-                format!(" ({} … {}, {})", compact(m.min), compact(m.max), m.count)
-            } else {
-                String::new()
-            };
-            lines.push(Line::from(format!("{:<10} {}{range}", m.key, compact(m.last))));
-            if m.recent.len() > 1 {
-                let spark = format!("{:<10} {}", "", sparkline(&m.recent));
-                lines.push(Line::from(Span::styled(spark, theme.fg(Color::Cyan))));
-            }
-        }
+        lines.extend(metric_lines(metrics, theme));
     }
     frame.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(block),
         area,
     );
+}
+
+/// The job's metrics: last value, range and count, and a sparkline of recent points.
+fn metric_lines(metrics: &[MetricSummary], theme: Theme) -> Vec<Line<'static>> {
+    let mut lines = vec![
+        Line::from(""),
+        Line::from(Span::styled(
+            "metrics  last (min … max, count)",
+            theme.fg(Color::Gray),
+        )),
+    ];
+    for m in metrics {
+        let range = if m.count > 1 {
+            format!(" ({} … {}, {})", compact(m.min), compact(m.max), m.count)
+        } else {
+            String::new()
+        };
+        lines.push(Line::from(format!("{:<10} {}{range}", m.key, compact(m.last))));
+        if m.recent.len() > 1 {
+            let spark = format!("{:<10} {}", "", sparkline(&m.recent));
+            lines.push(Line::from(Span::styled(spark, theme.fg(Color::Cyan))));
+        }
+    }
+    lines
 }
 
 /// A series in block characters, lowest to highest: ▁▂▃▄▅▆▇█
