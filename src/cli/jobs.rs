@@ -179,7 +179,7 @@ pub async fn logs(
 pub async fn stop(engine: &Engine, job: i64, grace: Option<u64>) -> Result<()> {
     let grace = Duration::from_secs(grace.unwrap_or(engine.config.stop_grace_secs));
     let before = engine.store.job(job)?.state;
-    let state = engine::stop(engine, job, grace).await?;
+    let state = engine::stop(engine, None, job, grace).await?;
     if before.is_final() {
         println!("job {job} had already ended: {state}");
     } else {

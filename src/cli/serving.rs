@@ -95,7 +95,7 @@ enum DeployAction {
 pub async fn deploy(engine: &Engine, args: DeployArgs) -> Result<()> {
     if let Some(DeployAction::Stop { name, grace }) = args.action {
         let grace = Duration::from_secs(grace.unwrap_or(engine.config.stop_grace_secs));
-        for (job, state) in deploy::stop_deployment(engine, &name, grace).await? {
+        for (job, state) in deploy::stop_deployment(engine, None, &name, grace).await? {
             println!("job {job} {state}");
         }
         return Ok(());

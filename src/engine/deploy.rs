@@ -211,7 +211,12 @@ pub enum ServingToggle {
 
 /// Stops the deployment of the model a training job wrote, if one runs; otherwise says what
 /// serving it needs.
-pub async fn toggle_serving(engine: &Engine, job: i64, grace: Duration) -> Result<ServingToggle> {
+pub async fn toggle_serving(
+    engine: &Engine,
+    runtime: Option<&AnyRuntime>,
+    job: i64,
+    grace: Duration,
+) -> Result<ServingToggle> {
     let record = engine.store.job(job)?;
     let model_file = super::fit::model_of_job(engine, &record)?.ok_or_else(|| {
         Error::Invalid(format!(
@@ -232,7 +237,7 @@ pub async fn toggle_serving(engine: &Engine, job: i64, grace: Duration) -> Resul
             model,
         });
     }
-    stop_deployment(engine, &name, grace).await?;
+    stop_deployment(engine, runtime, &name, grace).await?;
     Ok(ServingToggle::Stopped { name })
 }
 
@@ -323,7 +328,7 @@ pub async fn deploy(
     let outcome = start_replicas(engine, runtime, &request, &mut started, &mut progress).await;
     if let Err(err) = outcome {
         for replica in &started {
-            let _ = stop(engine, replica.job, Duration::from_secs(2)).await;
+            let _ = stop(engine, Some(runtime), replica.job, Duration::from_secs(2)).await;
         }
         return Err(err);
     }
@@ -433,7 +438,12 @@ fn last_lines(engine: &Engine, job: i64, n: usize) -> Vec<String> {
 }
 
 /// Stops every live replica of a deployment; returns their final states.
-pub async fn stop_deployment(engine: &Engine, name: &str, grace: Duration) -> Result<Vec<(i64, JobState)>> {
+pub async fn stop_deployment(
+    engine: &Engine,
+    runtime: Option<&AnyRuntime>,
+    name: &str,
+    grace: Duration,
+) -> Result<Vec<(i64, JobState)>> {
     let replicas = live_replicas(engine, name)?;
     if replicas.is_empty() {
         return Err(Error::NotFound(format!(
@@ -442,7 +452,19 @@ pub async fn stop_deployment(engine: &Engine, name: &str, grace: Duration) -> Re
     }
     let mut ended = Vec::new();
     for job in replicas {
-        ended.push((job.id, stop(engine, job.id, grace).await?));
+        ended.push((job.id, stop(engine, runtime, job.id, grace).await?));
     }
     Ok(ended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_gives_its_deployment_one_name() {
+        assert_eq!(deployment_name("salary"), "salary");
+        assert_eq!(deployment_name("Team/Salary v2"), "team-salary-v2");
+        assert_eq!(deployment_name("/team/salary/"), "team-salary");
+    }
 }

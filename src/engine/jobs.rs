@@ -128,3 +128,62 @@ pub fn latest_training(engine: &Engine, project: &str) -> Result<Option<JobSpec>
         .find(|j| j.spec.kind == JobKind::Training)
         .map(|j| j.spec))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::home::Home;
+    use crate::store::Store;
+
+    fn engine(dir: &std::path::Path) -> Engine {
+        let home = Home::at(dir.to_path_buf()).unwrap();
+        Engine {
+            store: Store::open(&home).unwrap(),
+            config: Config::parse("default_machine = \"C4\"\n").unwrap(),
+            home,
+        }
+    }
+
+    fn request(image: ImageSource) -> JobRequest {
+        JobRequest {
+            project: "salary".into(),
+            machine: None,
+            image,
+            repo: "/tmp".into(),
+            reference: None,
+            command: vec!["true".into()],
+            env: vec!["A=1".into()],
+            ports: vec!["8080:80".into()],
+        }
+    }
+
+    #[test]
+    fn a_request_takes_the_configs_defaults_and_the_projects_build_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path());
+        let spec = request(ImageSource::Default).spec(&engine).unwrap();
+        assert_eq!((spec.machine.as_str(), spec.image), ("C4", runtime_tag()));
+        let build = ImageSource::Build {
+            dockerfile: "Dockerfile".into(),
+            tag: None,
+        };
+        let spec = request(build).spec(&engine).unwrap();
+        assert_eq!(spec.image, "mlbench-build/salary:latest");
+        assert_eq!(spec.build_dockerfile.as_deref(), Some("Dockerfile"));
+        assert_eq!(spec.ports[0].to_string(), "127.0.0.1:8080:80");
+    }
+
+    #[test]
+    fn a_bad_port_or_env_is_refused_naming_its_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path());
+        let mut bad = request(ImageSource::Default);
+        bad.ports = vec!["8080:0".into()];
+        let err = bad.spec(&engine).unwrap_err();
+        assert_eq!(err.field_name(), Some("ports"));
+        let mut bad = request(ImageSource::Default);
+        bad.env = vec!["=x".into()];
+        assert_eq!(bad.spec(&engine).unwrap_err().field_name(), Some("env"));
+    }
+}

@@ -7,8 +7,14 @@ use crate::domain::JobState;
 use crate::runtime::Runtime;
 use crate::{Error, Result};
 
-/// Stops the job and waits until its end is recorded; returns the final state.
-pub async fn stop(engine: &Engine, job: i64, grace: Duration) -> Result<JobState> {
+/// Stops the job and waits until its end is recorded; returns the final state. `known` is a
+/// runtime client the caller already has, used when the job runs on it.
+pub async fn stop(
+    engine: &Engine,
+    known: Option<&AnyRuntime>,
+    job: i64,
+    grace: Duration,
+) -> Result<JobState> {
     let record = engine.store.job(job)?;
     if record.state.is_final() {
         return Ok(record.state);
@@ -17,8 +23,15 @@ pub async fn stop(engine: &Engine, job: i64, grace: Duration) -> Result<JobState
     if record.state == JobState::Running
         && let Some(handle) = &record.handle
     {
-        let runtime = AnyRuntime::of(record.runtime, &engine.home).await?;
-        crate::with_runtime!(&runtime, rt => rt.stop(handle, grace).await)?;
+        let connected;
+        let runtime = match known.filter(|r| r.kind() == record.runtime) {
+            Some(runtime) => runtime,
+            None => {
+                connected = AnyRuntime::of(record.runtime, &engine.home).await?;
+                &connected
+            }
+        };
+        crate::with_runtime!(runtime, rt => rt.stop(handle, grace).await)?;
     }
     // The supervisor sees the stop (or the process end) and records it; make sure there is one.
     reconcile(&engine.home, &engine.store)?;

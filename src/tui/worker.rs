@@ -143,7 +143,7 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
     let grace = Duration::from_secs(engine.config.stop_grace_secs);
     Ok(match effect {
         Effect::Stop(job) => {
-            let state = engine::stop(engine, job, grace).await?;
+            let state = engine::stop(engine, context.runtime.get(), job, grace).await?;
             Message::Done(format!("job {job} {state}"))
         }
         Effect::Rerun(job) => {
@@ -169,10 +169,12 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             let shown = std::fs::canonicalize(&path).unwrap_or(path);
             Message::Done(format!("wrote {}", shown.display()))
         }
-        Effect::ToggleServing(job) => match deploy::toggle_serving(engine, job, grace).await? {
-            ServingToggle::NeedsPort { project, model } => Message::AskPort { project, model },
-            ServingToggle::Stopped { name } => Message::Done(format!("stopped serving {name}")),
-        },
+        Effect::ToggleServing(job) => {
+            match deploy::toggle_serving(engine, context.runtime.get(), job, grace).await? {
+                ServingToggle::NeedsPort { project, model } => Message::AskPort { project, model },
+                ServingToggle::Stopped { name } => Message::Done(format!("stopped serving {name}")),
+            }
+        }
         Effect::Deploy { project, model, port } => {
             let runtime = context.runtime().await?;
             let request = ModelDeployment::single(project, model, port);
