@@ -292,3 +292,81 @@ async fn follow_log(context: Rc<Context>, job: i64, generation: u64) {
         tokio::time::sleep(LOG_POLL).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::time::Instant;
+
+    use tokio::sync::mpsc::UnboundedReceiver;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::home::Home;
+
+    /// Messages until `want` matches one, or none within `wait`.
+    fn wait_for(
+        messages: &mut UnboundedReceiver<Message>,
+        wait: Duration,
+        want: impl Fn(&Message) -> bool,
+    ) -> Option<Message> {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            match messages.try_recv() {
+                Ok(message) if want(&message) => return Some(message),
+                Ok(_) => {}
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        None
+    }
+
+    fn append(path: &std::path::Path, text: &str) {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        writeln!(file, "2026-11-23T12:00:00.000000000Z o {text}").unwrap();
+    }
+
+    #[test]
+    fn the_worker_refreshes_follows_a_log_and_stops_following_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().to_path_buf()).unwrap();
+        let engine = Engine {
+            store: Store::open(&home).unwrap(),
+            config: Config::parse("").unwrap(),
+            home: home.clone(),
+        };
+        let (tx, mut messages) = unbounded_channel();
+        let worker = Worker::start(engine, false, tx).unwrap();
+        let snapshot = wait_for(&mut messages, Duration::from_secs(5), |m| {
+            matches!(m, Message::Snapshot { .. })
+        });
+        assert!(snapshot.is_some(), "no snapshot of the store");
+
+        std::fs::create_dir_all(home.job_dir(1)).unwrap();
+        let log = home.job_log(1);
+        append(&log, "first");
+        worker.send(Effect::FollowLog {
+            job: 1,
+            generation: 7,
+        });
+        let lines = wait_for(&mut messages, Duration::from_secs(5), |m| {
+            matches!(m, Message::LogLines { .. })
+        });
+        let Some(Message::LogLines { generation, lines }) = lines else {
+            panic!("no log lines");
+        };
+        assert_eq!((generation, lines[0].text.as_str()), (7, "first"));
+
+        worker.send(Effect::StopFollowing);
+        std::thread::sleep(Duration::from_millis(200));
+        append(&log, "after the view closed");
+        let late = wait_for(&mut messages, Duration::from_millis(500), |m| {
+            matches!(m, Message::LogLines { .. })
+        });
+        assert!(late.is_none(), "a cancelled follower still sent {late:?}");
+    }
+}

@@ -112,6 +112,19 @@ fn fixture() -> App {
     app
 }
 
+/// The store as the refresher would send it next, with the app's metrics.
+fn resnapshot(app: &mut App, projects: Vec<ProjectRecord>, jobs: Vec<JobRecord>) {
+    let metrics = app.metrics.clone();
+    update(
+        app,
+        Event::Message(Message::Snapshot {
+            projects,
+            jobs,
+            metrics,
+        }),
+    );
+}
+
 fn key(code: KeyCode) -> Event {
     Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
 }
@@ -295,15 +308,8 @@ fn serving_prompts() {
     serving.spec.ports = vec!["8080:8080".parse().unwrap()];
     let mut jobs = app.jobs.clone();
     jobs.push(serving);
-    let (projects, metrics) = (app.projects.clone(), app.metrics.clone());
-    update(
-        &mut app,
-        Event::Message(Message::Snapshot {
-            projects,
-            jobs,
-            metrics,
-        }),
-    );
+    let projects = app.projects.clone();
+    resnapshot(&mut app, projects, jobs);
     app.now = fixture().now;
     update(&mut app, key(KeyCode::Esc));
     update(&mut app, key(KeyCode::Char('p')));
@@ -536,15 +542,8 @@ fn a_new_project_that_sorts_first_keeps_the_selection() {
             running: 0,
         },
     );
-    let (jobs, metrics) = (app.jobs.clone(), app.metrics.clone());
-    update(
-        &mut app,
-        Event::Message(Message::Snapshot {
-            projects,
-            jobs,
-            metrics,
-        }),
-    );
+    let jobs = app.jobs.clone();
+    resnapshot(&mut app, projects, jobs);
     assert_eq!(app.selected_project().unwrap().name, "salary");
     assert_eq!(app.selected_job().unwrap().id, 3);
 }
