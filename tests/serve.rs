@@ -104,6 +104,21 @@ async fn the_routes_answer_and_every_client_mistake_is_a_4xx_with_an_error() {
         ("GET", "/sal/abc", None, 400, "is not a number"),
         ("GET", "/sal/NaN", None, 400, "is not a finite number"),
         ("GET", "/sal/inf", None, 400, "is not a finite number"),
+        // 2 × 1e308 overflows: a prediction that is not finite is refused, not sent as null.
+        (
+            "GET",
+            "/sal/1e308",
+            None,
+            422,
+            "is not a finite number: the inputs are too large",
+        ),
+        (
+            "POST",
+            "/v2/models/salary/infer",
+            Some(r#"{"inputs": [{"name": "x", "shape": [2], "datatype": "FP64", "data": [1, 1e308]}]}"#),
+            422,
+            "row 1: the prediction",
+        ),
         (
             "POST",
             "/predict",
@@ -244,6 +259,27 @@ fn salary_at(url: &str) -> f64 {
     serde_json::from_str::<serde_json::Value>(&response.body).unwrap()["salary"]
         .as_f64()
         .unwrap()
+}
+
+#[test]
+fn serve_listens_on_loopback_by_default_and_says_the_port_it_was_given() {
+    let s = Sandbox::new("local");
+    let dir = s.dir.path().join("salary");
+    linear(100.0, 2.0).save(&dir).unwrap();
+    let model = dir.join("model.json");
+    let mut server = s
+        .cmd(&["serve", "-m", model.to_str().unwrap(), "--port", "0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let addr = line.trim().rsplit("http://").next().unwrap();
+    assert!(addr.starts_with("127.0.0.1:"), "{line}");
+    assert_ne!(addr, "127.0.0.1:0", "{line}");
 }
 
 #[test]

@@ -23,8 +23,11 @@ pub(crate) struct ServeArgs {
     /// The model's name in URLs (default: its folder's name).
     #[arg(long)]
     name: Option<String>,
-    #[arg(long, default_value = "0.0.0.0")]
+    /// The address to listen on; 0.0.0.0 reaches other machines too (serving jobs use it inside
+    /// their container, where the port mapping decides who reaches it).
+    #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// 0 takes a free port, and says which.
     #[arg(long, default_value_t = 8080)]
     port: u16,
     /// Log every request (off by default: it would dominate throughput).

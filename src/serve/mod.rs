@@ -82,6 +82,8 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Error::Invalid(format!("cannot listen on {addr}: {e}")))?;
+    // The port the system gave, when asked for port 0.
+    let addr = listener.local_addr().unwrap_or(addr);
     tokio::spawn(reload::watch(model_path.clone(), served.clone()));
     eprintln!(
         "serving model {name} from {} on http://{addr}",

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::Served;
 use super::oip;
-use crate::ml::model::Prediction;
+use crate::ml::model::{ModelFile, Prediction};
 
 pub const MAX_BODY: usize = 1 << 20;
 
@@ -107,6 +107,20 @@ fn parse_value(text: &str) -> Result<f64, Refusal> {
     }
 }
 
+/// The model's answer for one row; an answer that is not a finite number (inputs far outside
+/// what the model was trained on) is refused with 422, never sent as `null`.
+fn finite_prediction(model: &ModelFile, row: &[f64]) -> Result<Prediction, Refusal> {
+    match model.predict(row).map_err(|e| bad_request(e.to_string()))? {
+        Prediction::Value(v) if !v.is_finite() => Err(Refusal(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "the prediction for {row:?} is not a finite number: the inputs are too large for this model"
+            ),
+        )),
+        prediction => Ok(prediction),
+    }
+}
+
 /// One input value → `{"salary": ...}`, the tutorial's answer (for one-feature linear models).
 fn salary(served: &Served, x: f64) -> Result<Response, Refusal> {
     let model = served.model();
@@ -117,7 +131,7 @@ fn salary(served: &Served, x: f64) -> Result<Response, Refusal> {
             model.features.len()
         )));
     }
-    match model.predict(&[x]).map_err(|e| bad_request(e.to_string()))? {
+    match finite_prediction(&model, &[x])? {
         Prediction::Value(v) => Ok(reply(StatusCode::OK, json!({ "salary": v }))),
         Prediction::Class(c) => Ok(reply(StatusCode::OK, json!({ "class": c }))),
     }
@@ -185,9 +199,12 @@ async fn infer(
     let rows = oip::rows(&request, model.features.len()).map_err(bad_request)?;
     let predictions = rows
         .iter()
-        .map(|r| model.predict(r))
-        .collect::<Result<Vec<_>, _>>();
-    let predictions = predictions.map_err(|e| bad_request(e.to_string()))?;
+        .enumerate()
+        .map(|(i, row)| {
+            finite_prediction(&model, row)
+                .map_err(|Refusal(status, text)| Refusal(status, format!("row {i}: {text}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(reply(
         StatusCode::OK,
         oip::response(&served.name, request.id.as_deref(), &predictions),
