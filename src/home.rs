@@ -1,5 +1,6 @@
 //! Where mlbench keeps its state: `MLBENCH_HOME`, else the XDG data dir.
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -22,10 +23,32 @@ impl Home {
         Home::at(root)
     }
 
+    /// The home at `root`, created if missing. It holds jobs' env values (tokens, say), so it
+    /// is the user's alone: 0700, tightened if an older mlbench left it open.
     pub fn at(root: PathBuf) -> Result<Home> {
-        std::fs::create_dir_all(&root).map_err(Error::at(&root, "cannot create"))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&root)
+            .map_err(Error::at(&root, "cannot create"))?;
         let root = root.canonicalize().map_err(Error::at(&root, "cannot resolve"))?;
+        only_for_owner(&root, 0o700)?;
         Ok(Home { root })
+    }
+
+    /// The database file, created 0600 (and tightened to it) before SQLite opens it; SQLite
+    /// gives its -wal and -shm files the same mode.
+    pub fn private_db_path(&self) -> Result<PathBuf> {
+        let path = self.db_path();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(Error::at(&path, "cannot create"))?;
+        only_for_owner(&path, 0o600)?;
+        Ok(path)
     }
 
     pub fn root(&self) -> &Path {
@@ -72,4 +95,14 @@ impl Home {
     pub fn container_name(&self, job: i64) -> String {
         format!("mlbench-{}-{job}", self.label())
     }
+}
+
+/// Takes group and other permissions away from `path` if it has any.
+fn only_for_owner(path: &Path, mode: u32) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(Error::at(path, "cannot read"))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(Error::at(path, "cannot restrict"))?;
+    }
+    Ok(())
 }

@@ -116,3 +116,51 @@ fn stopping_a_local_job_ends_it_as_stopped() {
     let out = s.ok(&["stop", "1", "--grace", "3"]);
     assert!(out.contains("job 1 stopped"), "{out}");
 }
+
+/// The home holds jobs' env values (tokens): it and its database are the user's alone, also when
+/// an older mlbench left them open.
+#[test]
+fn the_home_and_its_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let s = Sandbox::new("local");
+    s.ok(&["project", "create", "secret"]);
+    assert_eq!(mode(&s.home), 0o700);
+    for file in ["mlbench.db", "mlbench.db-wal"] {
+        let path = s.home.join(file);
+        if path.exists() {
+            assert_eq!(mode(&path), 0o600, "{file}");
+        }
+    }
+    std::fs::set_permissions(&s.home, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(s.home.join("mlbench.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    s.ok(&["projects"]);
+    assert_eq!((mode(&s.home), mode(&s.home.join("mlbench.db"))), (0o700, 0o600));
+}
+
+/// `mlbench storage ls P | head -1`: the listing ends quietly when its reader goes away.
+#[test]
+fn a_listing_piped_into_head_ends_quietly() {
+    use std::io::BufRead;
+    let s = Sandbox::new("local");
+    s.ok(&["project", "create", "many"]);
+    let storage = s.home.join("projects/many/storage");
+    for i in 0..3_000 {
+        std::fs::write(storage.join(format!("file-{i:05}.txt")), "x").unwrap();
+    }
+    let mut child = s
+        .cmd(&["storage", "ls", "many"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is gone (as `head` would be) before the listing is written out.
+    let out = child.wait_with_output().unwrap();
+    assert!(first.starts_with("PATH"), "{first}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -207,6 +207,9 @@ pub(crate) struct RunArgs {
 /// Parses the arguments, runs the command and turns any error into one line and exit code 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.as_ref().is_some_and(prints_a_listing) {
+        exit_quietly_on_a_closed_pipe();
+    }
     // The model server wants every core; everything else waits on I/O and one thread does.
     let mut builder = match cli.command {
         Some(Command::Serve(_)) => tokio::runtime::Builder::new_multi_thread(),
@@ -229,6 +232,34 @@ pub fn main() -> ExitCode {
             eprintln!("mlbench: {}", err.to_string().replace('\n', " "));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Commands whose output is a listing a user may pipe into `head`. The others handle a closed
+/// pipe themselves (`logs`, `run -f`) or must outlive one (the server, the supervisor).
+fn prints_a_listing(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Project { .. }
+            | Command::Projects { .. }
+            | Command::Machines { .. }
+            | Command::Images { action: None, .. }
+            | Command::Jobs { .. }
+            | Command::Storage { .. }
+            | Command::Deployments { .. }
+            | Command::Metrics { .. }
+            | Command::Predict(_)
+    )
+}
+
+/// `mlbench jobs | head` ends like any Unix tool when `head` has enough: quietly, by SIGPIPE.
+/// Rust ignores SIGPIPE, which turns the closed pipe into a panic inside `println!`.
+#[allow(unsafe_code)] // std has no safe way to restore a signal's default action
+fn exit_quietly_on_a_closed_pipe() {
+    // SAFETY: called before any other thread exists; setting a signal's disposition to the
+    // default touches no memory of ours.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -121,7 +121,7 @@ pub struct Store {
 
 impl Store {
     pub fn open(home: &Home) -> Result<Store> {
-        let conn = Connection::open(home.db_path())?;
+        let conn = Connection::open(home.private_db_path()?)?;
         // Supervisors, the CLI and the TUI write at once: WAL lets readers go on, and the busy
         // timeout makes writers queue instead of failing.
         conn.busy_timeout(Duration::from_secs(10))?;
