@@ -79,6 +79,32 @@ impl Error {
     }
 }
 
+/// How long an error line may get before its middle gives way to an ellipsis.
+const MAX_LINE: usize = 400;
+
+/// A text as one line of at most [`MAX_LINE`] characters: line breaks and runs of white space
+/// become one space, and an overlong middle (a 2 MB CSV value, an HTML page where Docker was
+/// expected) becomes `…`, keeping the start (what went wrong) and the end (what to do).
+pub fn one_line(text: &str) -> String {
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let count = folded.chars().count();
+    if count <= MAX_LINE {
+        return folded;
+    }
+    let head: String = folded.chars().take(MAX_LINE * 3 / 4).collect();
+    let tail: String = folded.chars().skip(count - MAX_LINE / 4 + 3).collect();
+    format!("{head} … {tail}")
+}
+
+/// A cause quoted inside another message: its first line, at most 160 characters.
+pub fn brief(text: &str) -> String {
+    let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    if first.chars().count() <= 160 {
+        return first.to_string();
+    }
+    format!("{}…", first.chars().take(159).collect::<String>())
+}
+
 impl From<bollard::errors::Error> for Error {
     fn from(err: bollard::errors::Error) -> Self {
         use bollard::errors::Error as B;
@@ -92,6 +118,18 @@ impl From<bollard::errors::Error> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_texts_become_one_bounded_line_that_keeps_both_ends() {
+        let value = "9".repeat(2_000_000);
+        let text = format!("data.csv:2: column \"x\": \"{value}\" is not a number\n: fix the row");
+        let line = one_line(&text);
+        assert!(line.chars().count() <= MAX_LINE, "{}", line.len());
+        assert!(line.starts_with("data.csv:2: column \"x\""));
+        assert!(line.ends_with("is not a number : fix the row"));
+        assert_eq!(one_line("a\n  b"), "a b");
+        assert_eq!(brief("<html>\n<body>13 lines</body>"), "<html>");
+    }
 
     #[test]
     fn a_field_error_prints_its_cause_and_names_the_field() {

@@ -164,3 +164,52 @@ fn a_listing_piped_into_head_ends_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// An engine asked for by name that does not answer like Docker is an error in one line, not a
+/// silent fall-back to running jobs unisolated on the host.
+#[test]
+fn an_explicit_docker_host_that_is_not_docker_is_refused_in_one_line() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Answers every request with an HTML page, as a web server on the wrong port would.
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(20) {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let page =
+                "<html>\n<head><title>Welcome</title></head>\n<body>\n<h1>It works</h1>\n</body>\n</html>\n";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+        }
+    });
+    let s = Sandbox::new("");
+    s.ok(&["project", "create", "p"]);
+    let repo = s.folder("code", &[("a.txt", "a")]);
+    let out = s
+        .cmd(&[
+            "run",
+            "--project",
+            "p",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--",
+            "true",
+        ])
+        .env("DOCKER_HOST", format!("tcp://127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("no Docker Engine answered at tcp://127.0.0.1:{port}")),
+        "{stderr}"
+    );
+    let jobs: serde_json::Value = serde_json::from_str(&s.ok(&["jobs", "--json"])).unwrap();
+    assert_eq!(jobs, serde_json::json!([]), "a job was stored");
+}

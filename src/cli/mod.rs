@@ -229,7 +229,7 @@ pub fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("mlbench: {}", err.to_string().replace('\n', " "));
+            eprintln!("mlbench: {}", crate::error::one_line(&err.to_string()));
             ExitCode::FAILURE
         }
     }

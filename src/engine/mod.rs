@@ -84,16 +84,25 @@ impl AnyRuntime {
     }
 
     /// The runtime for new jobs: `MLBENCH_RUNTIME=docker|local` forces one; otherwise Docker
-    /// when an engine answers, else local processes, and `notice` is told why.
+    /// when an engine answers, else local processes, and `notice` is told why. An engine asked
+    /// for by name (`DOCKER_HOST`) that does not answer is an error: jobs never fall back to
+    /// running unisolated on the host behind the user's back.
     pub async fn choose(home: &Home, notice: impl FnOnce(&str)) -> Result<AnyRuntime> {
         match forced_runtime() {
             Some(name) => AnyRuntime::of(name.parse()?, home).await,
             None => match DockerRuntime::connect(Some(home.capacity_cache())).await {
                 Ok(docker) => Ok(AnyRuntime::Docker(docker)),
+                Err(err) if std::env::var_os("DOCKER_HOST").is_some_and(|v| !v.is_empty()) => {
+                    Err(Error::DockerUnavailable {
+                        address: DockerRuntime::address(),
+                        reason: crate::error::brief(&err.to_string()),
+                    })
+                }
                 Err(err) => {
                     notice(&format!(
-                        "no Docker Engine answered at {} ({err}): jobs run as local processes",
-                        DockerRuntime::address()
+                        "no Docker Engine answered at {} ({}): jobs run as local processes",
+                        DockerRuntime::address(),
+                        crate::error::brief(&err.to_string())
                     ));
                     Ok(AnyRuntime::Local(LocalRuntime::default()))
                 }
@@ -110,7 +119,7 @@ impl AnyRuntime {
                 .map(AnyRuntime::Docker)
                 .map_err(|err| Error::DockerUnavailable {
                     address: DockerRuntime::address(),
-                    reason: err.to_string(),
+                    reason: crate::error::brief(&err.to_string()),
                 }),
         }
     }

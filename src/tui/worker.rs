@@ -132,7 +132,7 @@ fn spawn_effect(context: &Rc<Context>, effect: Effect) {
     spawn_local(async move {
         let message = run_effect(&context, effect)
             .await
-            .unwrap_or_else(|e| Message::Failed(e.to_string()));
+            .unwrap_or_else(|e| Message::Failed(crate::error::one_line(&e.to_string())));
         context.send(message);
         context.refresh.notify_one();
     });
