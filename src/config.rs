@@ -14,6 +14,10 @@ use crate::{Error, Result};
 
 pub const DEFAULT_CONFIG: &str = include_str!("../assets/config.toml");
 
+/// The least CPU and memory a container may be limited to.
+const MIN_CPUS: f64 = 0.01;
+const MIN_MEMORY_BYTES: u64 = 6 << 20;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MachineEntry {
@@ -141,16 +145,26 @@ impl Config {
         })?;
         let mut machines = builtin_catalogue();
         for (name, entry) in file.machines {
-            if !(entry.cpus > 0.0 && entry.cpus.is_finite()) {
+            // Docker's own floors: it refuses less than 0.01 CPU or 6 MiB at launch, after the
+            // job was stored; refusing here keeps the job from being stored at all.
+            if !(entry.cpus.is_finite() && entry.cpus >= MIN_CPUS) {
                 return Err(Error::Invalid(format!(
-                    "machine type {name}: cpus must be above zero"
+                    "machine type {name}: cpus must be a number of at least {MIN_CPUS}, not {}",
+                    entry.cpus
+                )));
+            }
+            let memory_bytes = machine::parse_bytes(&entry.memory)
+                .map_err(|e| Error::Invalid(format!("machine type {name}: {e}")))?;
+            if memory_bytes < MIN_MEMORY_BYTES {
+                return Err(Error::Invalid(format!(
+                    "machine type {name}: memory must be at least 6MiB, not {}",
+                    entry.memory
                 )));
             }
             let custom = MachineType {
                 name: name.clone(),
                 cpus: entry.cpus,
-                memory_bytes: machine::parse_bytes(&entry.memory)
-                    .map_err(|e| Error::Invalid(format!("machine type {name}: {e}")))?,
+                memory_bytes,
                 gpus: entry.gpus,
             };
             match machines.iter_mut().find(|m| m.name == name) {
