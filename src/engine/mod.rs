@@ -132,10 +132,14 @@ fn forced_runtime() -> Option<String> {
         .filter(|v| !v.is_empty() && v != "auto")
 }
 
+/// The label that marks a container as this home's (test homes never see each other's).
+pub fn home_labels(home: &Home) -> HashMap<String, String> {
+    HashMap::from([(HOME_LABEL.to_string(), home.label())])
+}
+
 /// Labels that mark a job's container as this home's.
 pub fn job_labels(home: &Home, job: i64) -> HashMap<String, String> {
-    HashMap::from([
-        (HOME_LABEL.to_string(), home.label()),
-        (JOB_LABEL.to_string(), job.to_string()),
-    ])
+    let mut labels = home_labels(home);
+    labels.insert(JOB_LABEL.to_string(), job.to_string());
+    labels
 }

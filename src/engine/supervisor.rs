@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::output::JobOutput;
 use super::reconcile::acquire_supervisor_lock;
-use super::{Engine, job_labels};
+use super::{Engine, home_labels, job_labels};
 use crate::domain::JobState;
 use crate::runtime::{Exit, LaunchSpec, Runtime};
 use crate::store::JobRecord;
@@ -28,12 +28,27 @@ pub async fn supervise<R: Runtime + ImagePreparer>(
         return Ok(());
     };
     engine.store.set_supervisor(job, std::process::id())?;
+    sweep_leftovers(engine, runtime).await;
     let mut start = Start::default();
     loop {
         match start.advance(engine, runtime, job).await? {
             Step::Waiting => tokio::time::sleep(QUEUE_POLL).await,
             Step::Running(handle) => return follow_to_end(engine, runtime, job, &handle).await,
             Step::Ended => return Ok(()),
+        }
+    }
+}
+
+/// Removes the containers of jobs whose end is recorded: a supervisor killed after recording
+/// the end and before removing the container leaves one behind. Best effort: a failure here
+/// must not keep this job from being supervised.
+async fn sweep_leftovers<R: Runtime>(engine: &Engine, runtime: &R) {
+    let Ok(leftovers) = runtime.leftovers(&home_labels(&engine.home)).await else {
+        return;
+    };
+    for (job, handle) in leftovers {
+        if engine.store.job(job).is_ok_and(|j| j.state.is_final()) {
+            let _ = runtime.remove(&handle).await;
         }
     }
 }
@@ -254,8 +269,8 @@ async fn follow_to_end<R: Runtime>(engine: &Engine, runtime: &R, job: i64, handl
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        // The end is recorded after the container is removed, so a job seen as ended holds
-        // nothing any more (as `docker run --rm` returns after the removal).
+        // The end is recorded before the container is removed: a kill in between leaves a
+        // container the next supervisor sweeps away, never a job that ended well shown as lost.
         let (state, code, detail) = match runtime.exit_status(handle).await? {
             None => continue,
             Some(Exit::Vanished) => (JobState::Lost, None, Some("its container or process vanished")),
@@ -270,10 +285,10 @@ async fn follow_to_end<R: Runtime>(engine: &Engine, runtime: &R, job: i64, handl
                 (state, Some(code), detail)
             }
         };
+        engine.store.finish(job, state, code, detail)?;
         if let Err(err) = runtime.remove(handle).await {
             eprintln!("job {job}: cannot remove its container: {err}");
         }
-        engine.store.finish(job, state, code, detail)?;
         return Ok(());
     }
 }
@@ -291,4 +306,148 @@ async fn append_output<R: Runtime>(
     let log = LogWriter::open(&path).map_err(Error::at(&path, "cannot open"))?;
     let mut output = JobOutput::new(log, &engine.store, job)?;
     runtime.follow(handle, resume, &mut output, live).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::domain::output::{OutputSink, ResumePoint};
+    use crate::domain::{Capacity, JobKind, JobSpec, RuntimeKind, Source};
+    use crate::home::Home;
+    use crate::store::Store;
+
+    /// A runtime whose job has exited 0, that notes what the store said of each job it was
+    /// asked to remove, at that moment.
+    #[derive(Default)]
+    struct Exited {
+        leftovers: Vec<(i64, String)>,
+        removed: RefCell<Vec<(String, JobState)>>,
+        store_of: RefCell<Option<Store>>,
+    }
+
+    impl Runtime for Exited {
+        async fn capacity(&self) -> Result<Capacity> {
+            Ok(Capacity::default())
+        }
+        async fn launch(&self, _spec: &LaunchSpec) -> Result<String> {
+            Ok("c".into())
+        }
+        async fn find(&self, _job: i64, _labels: &HashMap<String, String>) -> Result<Option<String>> {
+            Ok(None)
+        }
+        async fn follow(
+            &self,
+            _handle: &str,
+            _resume: Option<ResumePoint>,
+            _log: &mut impl OutputSink,
+            _live: bool,
+        ) -> Result<()> {
+            Ok(())
+        }
+        async fn exit_status(&self, _handle: &str) -> Result<Option<Exit>> {
+            Ok(Some(Exit::Code {
+                code: 0,
+                oom_killed: false,
+            }))
+        }
+        async fn stop(&self, _handle: &str, _grace: Duration) -> Result<()> {
+            Ok(())
+        }
+        async fn remove(&self, handle: &str) -> Result<()> {
+            let store = self.store_of.borrow();
+            let job: i64 = handle.trim_start_matches('c').parse().unwrap_or(0);
+            let state = store
+                .as_ref()
+                .map_or(JobState::Lost, |s| s.job(job).unwrap().state);
+            self.removed.borrow_mut().push((handle.to_string(), state));
+            Ok(())
+        }
+        async fn leftovers(&self, _labels: &HashMap<String, String>) -> Result<Vec<(i64, String)>> {
+            Ok(self.leftovers.clone())
+        }
+    }
+
+    fn engine(dir: &std::path::Path) -> Engine {
+        let home = Home::at(dir.to_path_buf()).unwrap();
+        let store = Store::open(&home).unwrap();
+        store.create_project("p").unwrap();
+        Engine {
+            store,
+            config: Config::parse("").unwrap(),
+            home,
+        }
+    }
+
+    fn running_job(engine: &Engine) -> i64 {
+        let spec = JobSpec {
+            kind: JobKind::Training,
+            deployment: None,
+            storage_read_only: false,
+            project: "p".into(),
+            machine: "G1".into(),
+            image: "i".into(),
+            build_dockerfile: None,
+            source: Source::Folder { path: "/".into() },
+            command: vec!["true".into()],
+            env: vec![],
+            ports: vec![],
+        };
+        let job = engine.store.insert_job(&spec, RuntimeKind::Docker, None).unwrap();
+        let host = Capacity {
+            cpus: 64.0,
+            memory_bytes: 1 << 40,
+            gpus: 0,
+        };
+        assert!(
+            engine
+                .store
+                .try_claim(job, &engine.config.machines[0], &host, &engine.config.machines)
+                .unwrap()
+        );
+        engine.store.mark_running(job, &format!("c{job}")).unwrap();
+        std::fs::create_dir_all(engine.home.job_dir(job)).unwrap();
+        job
+    }
+
+    /// Regression: the container was removed before the end was recorded, so a kill in between
+    /// turned a job that exited 0 into `lost`.
+    #[tokio::test]
+    async fn the_end_is_recorded_before_the_container_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path());
+        let job = running_job(&engine);
+        let runtime = Exited::default();
+        *runtime.store_of.borrow_mut() = Some(Store::open(&engine.home).unwrap());
+        follow_to_end(&engine, &runtime, job, &format!("c{job}"))
+            .await
+            .unwrap();
+        assert_eq!(
+            runtime.removed.borrow().as_slice(),
+            [(format!("c{job}"), JobState::Succeeded)]
+        );
+    }
+
+    #[tokio::test]
+    async fn containers_of_ended_jobs_are_swept_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path());
+        let ended = running_job(&engine);
+        engine
+            .store
+            .finish(ended, JobState::Succeeded, Some(0), None)
+            .unwrap();
+        let live = running_job(&engine);
+        let runtime = Exited {
+            leftovers: vec![(ended, format!("c{ended}")), (live, format!("c{live}"))],
+            ..Exited::default()
+        };
+        *runtime.store_of.borrow_mut() = Some(Store::open(&engine.home).unwrap());
+        sweep_leftovers(&engine, &runtime).await;
+        let removed: Vec<String> = runtime.removed.borrow().iter().map(|(h, _)| h.clone()).collect();
+        assert_eq!(removed, [format!("c{ended}")]);
+    }
 }

@@ -203,6 +203,23 @@ impl Runtime for DockerRuntime {
         Ok(found.into_iter().find_map(|c| c.id))
     }
 
+    async fn leftovers(&self, labels: &HashMap<String, String>) -> Result<Vec<(i64, String)>> {
+        let wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let filters = HashMap::from([("label".to_string(), wanted)]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let found = self.docker.list_containers(Some(options)).await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|c| {
+                let job = c.labels.as_ref()?.get(JOB_LABEL)?.parse().ok()?;
+                Some((job, c.id?))
+            })
+            .collect())
+    }
+
     async fn follow(
         &self,
         handle: &str,

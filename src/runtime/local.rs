@@ -190,6 +190,11 @@ impl Runtime for LocalRuntime {
     async fn remove(&self, _handle: &str) -> Result<()> {
         Ok(())
     }
+
+    /// A local job's process dies with its supervisor: nothing is ever left over.
+    async fn leftovers(&self, _labels: &HashMap<String, String>) -> Result<Vec<(i64, String)>> {
+        Ok(Vec::new())
+    }
 }
 
 fn spawn_reader(

@@ -72,4 +72,7 @@ pub trait Runtime {
 
     /// Frees what the ended job held (the container); its log stays.
     async fn remove(&self, handle: &str) -> Result<()>;
+
+    /// Every job's handle that still exists with the home's `labels`, as (job, handle).
+    async fn leftovers(&self, labels: &HashMap<String, String>) -> Result<Vec<(i64, String)>>;
 }
