@@ -213,3 +213,65 @@ fn an_explicit_docker_host_that_is_not_docker_is_refused_in_one_line() {
     let jobs: serde_json::Value = serde_json::from_str(&s.ok(&["jobs", "--json"])).unwrap();
     assert_eq!(jobs, serde_json::json!([]), "a job was stored");
 }
+
+/// A job may plant symbolic links in /storage; the host-side commands never follow one out.
+#[test]
+fn storage_commands_do_not_follow_links_out_of_storage() {
+    use std::os::unix::fs::symlink;
+    let s = Sandbox::new("local");
+    s.ok(&["project", "create", "p"]);
+    let storage = s.home.join("projects/p/storage");
+    std::fs::write(storage.join("real.txt"), "mine").unwrap();
+    symlink("/etc/hostname", storage.join("leak")).unwrap();
+    symlink("/etc", storage.join("etc")).unwrap();
+    symlink("loop", storage.join("loop")).unwrap();
+    let outside = s.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("model.json"), "{}").unwrap();
+    symlink(&outside, storage.join("model")).unwrap();
+
+    let listed = s.ok(&["storage", "ls", "p"]);
+    assert_eq!(listed.lines().count(), 6, "{listed}");
+    assert!(
+        listed.contains("/storage/leak -> /etc/hostname (link, not followed)"),
+        "{listed}"
+    );
+    assert!(listed.contains("/storage/real.txt"), "{listed}");
+
+    let refused = |args: &[&str]| {
+        let out = s.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        stderr
+    };
+    let dest = s.dir.path().join("got");
+    assert!(
+        refused(&["storage", "get", "p", "leak", "-o", dest.to_str().unwrap()]).contains("leads outside")
+    );
+    assert!(!dest.exists());
+    assert!(
+        refused(&["storage", "get", "p", "etc/passwd", "-o", dest.to_str().unwrap()])
+            .contains("leads outside")
+    );
+    let deploy = refused(&[
+        "deploy",
+        "--project",
+        "p",
+        "--model",
+        "model",
+        "--port",
+        "18081:8080",
+    ]);
+    assert!(
+        deploy.contains("leads outside the /storage of project p"),
+        "{deploy}"
+    );
+
+    let all = s.dir.path().join("all");
+    let out = s.run(&["storage", "get", "p", "/", "-o", all.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(all.join("real.txt")).unwrap(), "mine");
+    assert!(!all.join("leak").exists() && !all.join("etc").exists());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("left out"));
+}

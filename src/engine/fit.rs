@@ -22,20 +22,38 @@ struct FitSource {
 }
 
 /// Maps a path as a job saw it (`/storage/...`, or relative to /workspace) to this machine.
-fn host_path(engine: &Engine, job: &JobRecord, seen: &str) -> PathBuf {
+/// The job wrote both places and may have left links there: a path that resolves outside its
+/// storage or workspace is refused.
+fn host_path(engine: &Engine, job: &JobRecord, seen: &str) -> Result<PathBuf> {
     let seen = Path::new(seen);
-    if let Ok(rest) = seen.strip_prefix("/storage") {
-        return engine.home.storage_dir(&job.spec.project).join(rest);
-    }
-    if let Ok(rest) = seen.strip_prefix("/workspace") {
-        return engine.home.job_workspace(job.id).join(rest);
-    }
-    // A local-process job ran with its real paths; a relative one is inside its workspace.
-    if seen.is_absolute() {
-        seen.to_path_buf()
+    let storage = engine.home.storage_dir(&job.spec.project);
+    let workspace = engine.home.job_workspace(job.id);
+    let (root, path, place) = if let Ok(rest) = seen.strip_prefix("/storage") {
+        (
+            storage.clone(),
+            storage.join(rest),
+            format!("the /storage of project {}", job.spec.project),
+        )
+    } else if let Ok(rest) = seen.strip_prefix("/workspace") {
+        (
+            workspace.clone(),
+            workspace.join(rest),
+            format!("the workspace of job {}", job.id),
+        )
+    } else if seen.is_absolute() {
+        // A local-process job ran with its real paths.
+        return Ok(seen.to_path_buf());
     } else {
-        engine.home.job_workspace(job.id).join(seen)
+        (
+            workspace.clone(),
+            workspace.join(seen),
+            format!("the workspace of job {}", job.id),
+        )
+    };
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Ok(path); // missing: the read that follows says so
     }
+    super::storage::confined(&root, &path, &place)
 }
 
 /// The model file the job's trainer reported, from the job's log.
@@ -49,7 +67,7 @@ pub(crate) fn model_of_job(engine: &Engine, job: &JobRecord) -> Result<Option<Pa
         let text = std::str::from_utf8(record.text).ok()?;
         text.strip_prefix(MODEL_LINE).map(str::to_string)
     });
-    Ok(found.map(|seen| host_path(engine, job, &seen)))
+    found.map(|seen| host_path(engine, job, &seen)).transpose()
 }
 
 /// The line and the data set to draw for a job; `model` and `data` override what the job says.
@@ -100,7 +118,7 @@ fn fit_source(engine: &Engine, job: i64, model: Option<PathBuf>, data: Option<Pa
     };
     let data = match (data, trained_on) {
         (Some(path), _) => path,
-        (None, Some(seen)) => host_path(engine, &job, &seen),
+        (None, Some(seen)) => host_path(engine, &job, &seen)?,
         (None, None) => {
             return Err(Error::Invalid(format!(
                 "job {} has no model file: name the data set with --data",

@@ -10,6 +10,7 @@ pub(crate) mod jobs;
 mod output;
 mod reconcile;
 mod stop;
+pub(crate) mod storage;
 mod submit;
 pub(crate) mod supervisor;
 
