@@ -17,6 +17,7 @@ pub const DEFAULT_CONFIG: &str = include_str!("../assets/config.toml");
 /// The least CPU and memory a container may be limited to.
 const MIN_CPUS: f64 = 0.01;
 const MIN_MEMORY_BYTES: u64 = 6 << 20;
+const MIN_PIDS: u32 = 8;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +26,12 @@ struct MachineEntry {
     memory: String,
     #[serde(default)]
     gpus: u32,
+    #[serde(default = "default_pids")]
+    pids: u32,
+}
+
+fn default_pids() -> u32 {
+    machine::DEFAULT_PIDS
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -161,11 +168,18 @@ impl Config {
                     entry.memory
                 )));
             }
+            if entry.pids < MIN_PIDS {
+                return Err(Error::Invalid(format!(
+                    "machine type {name}: pids must be at least {MIN_PIDS} (the job's init and command), not {}",
+                    entry.pids
+                )));
+            }
             let custom = MachineType {
                 name: name.clone(),
                 cpus: entry.cpus,
                 memory_bytes,
                 gpus: entry.gpus,
+                pids: entry.pids,
             };
             match machines.iter_mut().find(|m| m.name == name) {
                 Some(existing) => *existing = custom,

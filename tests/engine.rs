@@ -87,6 +87,38 @@ fn a_failing_job_keeps_every_line_of_both_streams_in_order() {
     assert!(s.home.join("jobs/1/output.log").exists());
 }
 
+/// Jobs get no new privileges, and a fork bomb stops at the machine type's PIDs limit (24 for
+/// FEWPIDS), not at the host's: the job ends and the host goes on.
+#[test]
+fn a_job_cannot_gain_privileges_and_a_fork_bomb_stops_at_the_pids_limit() {
+    let Some(s) = docker_sandbox("a_job_cannot_gain_privileges_and_a_fork_bomb_stops_at_the_pids_limit")
+    else {
+        return;
+    };
+    let repo = s.folder("code", &[]);
+    let script = "grep NoNewPrivs /proc/self/status; \
+        n=0; for i in $(seq 100); do sleep 2 & n=$((n+1)); done; wait; echo asked for $n";
+    let out = s.run(&run_args(
+        repo.to_str().unwrap(),
+        &["--machine", "FEWPIDS", "-f"],
+        &["sh", "-c", script],
+    ));
+    let records = s.log_records(1);
+    let text: Vec<&str> = records.iter().map(|r| r.1.as_str()).collect();
+    assert!(
+        text.iter().any(|l| l.split_whitespace().eq(["NoNewPrivs:", "1"])),
+        "{text:?}"
+    );
+    assert!(text.iter().any(|l| l.contains("can't fork")), "{text:?}");
+    assert!(
+        !text.contains(&"asked for 100"),
+        "100 processes started: {text:?}"
+    );
+    assert!(s.job(1)["state"].as_str().is_some(), "{out:?}");
+    // The host is fine: mlbench itself still starts processes.
+    s.ok(&["jobs"]);
+}
+
 #[test]
 fn a_job_over_its_memory_limit_is_oom_killed() {
     let Some(s) = docker_sandbox("a_job_over_its_memory_limit_is_oom_killed") else {

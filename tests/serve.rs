@@ -387,6 +387,28 @@ fn a_deployment_answers_predicts_refuses_a_taken_port_and_stops_clean() {
     for url in &urls {
         assert!((salary_at(&format!("{url}/sal/25")) - expected).abs() < 1e-6);
     }
+    // mlbench's own image runs as the invoking user, with no capabilities, no new privileges
+    // and a PIDs limit.
+    let replica = s.jobs().as_array().unwrap()[0]["handle"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let inspected = std::process::Command::new("docker")
+        .args([
+            "inspect",
+            "--format",
+            "{{.Config.User}}|{{.HostConfig.CapDrop}}|{{.HostConfig.SecurityOpt}}|{{.HostConfig.PidsLimit}}",
+            &replica,
+        ])
+        .output()
+        .unwrap();
+    let inspected = String::from_utf8_lossy(&inspected.stdout).trim().to_string();
+    let me = {
+        use std::os::unix::fs::MetadataExt;
+        let me = std::fs::metadata("/proc/self").unwrap();
+        format!("{}:{}", me.uid(), me.gid())
+    };
+    assert_eq!(inspected, format!("{me}|[ALL]|[no-new-privileges]|2048"));
     let predicted = s.ok(&["predict", "--deployment", "salary", "25", "30"]);
     assert!(predicted.starts_with(&format!("25 -> {expected}")), "{predicted}");
     let refused = s.run(&["predict", "--deployment", "salary", "lots"]);

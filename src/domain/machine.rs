@@ -13,7 +13,13 @@ pub struct MachineType {
     pub cpus: f64,
     pub memory_bytes: u64,
     pub gpus: u32,
+    /// Processes and threads a job may have at once: a fork bomb stops here, not at the host.
+    pub pids: u32,
 }
+
+/// The PIDs limit of a machine type that names none: far above what training code starts,
+/// far below what would take the host down.
+pub const DEFAULT_PIDS: u32 = 2048;
 
 /// What a host offers, or what running jobs hold of it.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
@@ -39,6 +45,7 @@ fn builtin(name: &str, cpus: f64, memory_bytes: u64, gpus: u32) -> MachineType {
         cpus,
         memory_bytes,
         gpus,
+        pids: DEFAULT_PIDS,
     }
 }
 

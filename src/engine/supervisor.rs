@@ -239,6 +239,9 @@ async fn prepare_and_launch<R: Runtime + ImagePreparer>(
     let machine = engine.config.machine(&job.spec.machine)?.clone();
     let storage = engine.home.storage_dir(&job.spec.project);
     std::fs::create_dir_all(&storage).map_err(Error::at(&storage, "cannot create"))?;
+    // mlbench's runtime image runs as the user who runs mlbench, so files in /storage are
+    // theirs; a user's image keeps its own user.
+    let own_image = job.spec.image == crate::runtime::images::runtime_tag();
     let spec = LaunchSpec {
         name: engine.home.container_name(job.id),
         image: job.spec.image.clone(),
@@ -250,8 +253,17 @@ async fn prepare_and_launch<R: Runtime + ImagePreparer>(
         machine,
         ports: job.spec.ports.clone(),
         labels: job_labels(&engine.home, job.id),
+        user: own_image.then(invoking_user).flatten(),
+        drop_capabilities: own_image,
     };
     runtime.launch(&spec).await
+}
+
+/// `uid:gid` of this process (the owner of `/proc/self`).
+fn invoking_user() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let me = std::fs::metadata("/proc/self").ok()?;
+    Some(format!("{}:{}", me.uid(), me.gid()))
 }
 
 /// Follows the job's output until its process ends, then records the end and frees the

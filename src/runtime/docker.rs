@@ -140,6 +140,7 @@ impl Runtime for DockerRuntime {
                     .collect(),
             ),
             working_dir: Some("/workspace".into()),
+            user: spec.user.clone(),
             labels: Some(spec.labels.clone()),
             exposed_ports: Some(port_bindings.keys().cloned().collect()),
             host_config: Some(HostConfig {
@@ -159,6 +160,10 @@ impl Runtime for DockerRuntime {
                 port_bindings: Some(port_bindings),
                 // An init process forwards SIGTERM to the command, so stop is quick.
                 init: Some(true),
+                // No setuid way up, and a fork bomb stops at the machine type's limit.
+                security_opt: Some(vec!["no-new-privileges".into()]),
+                pids_limit: Some(i64::from(spec.machine.pids)),
+                cap_drop: spec.drop_capabilities.then(|| vec!["ALL".into()]),
                 log_config: Some(HostConfigLogConfig {
                     typ: Some("json-file".into()),
                     // mlbench's log file keeps the output; Docker's copy is only the buffer a

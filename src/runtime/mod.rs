@@ -30,6 +30,10 @@ pub struct LaunchSpec {
     pub machine: MachineType,
     pub ports: Vec<PortMapping>,
     pub labels: HashMap<String, String>,
+    /// `uid:gid` to run as instead of the image's own user.
+    pub user: Option<String>,
+    /// Start with no Linux capabilities (mlbench's own image needs none).
+    pub drop_capabilities: bool,
 }
 
 /// How a job's process ended.

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 pub const BUSYBOX: &str = "mlbench-test/busybox:1";
 
 /// A tiny machine type so that memory limits are quick to hit.
-const TEST_CONFIG: &str = "stop_grace_secs = 10\n[machines.TINY]\ncpus = 0.5\nmemory = \"48MiB\"\n";
+/// And one with few processes, for the PIDs limit.
+const TEST_CONFIG: &str = "stop_grace_secs = 10\n[machines.TINY]\ncpus = 0.5\nmemory = \"48MiB\"\n[machines.FEWPIDS]\ncpus = 0.5\nmemory = \"64MiB\"\npids = 24\n";
 
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
