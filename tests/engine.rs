@@ -158,6 +158,90 @@ fn stop_ends_a_sleeping_job_within_the_grace_period() {
     assert!(again.contains("already ended"), "{again}");
 }
 
+/// Regression: `logs -f` already following when the supervisor died printed a few lines and then
+/// waited forever; now it starts a new supervisor and ends with the job.
+#[test]
+fn a_follower_outlives_a_dead_supervisor_and_ends_with_the_job() {
+    let Some(s) = docker_sandbox("a_follower_outlives_a_dead_supervisor_and_ends_with_the_job") else {
+        return;
+    };
+    let repo = s.folder("code", &[]);
+    let script = "for i in $(seq 15); do echo line $i; usleep 200000; done";
+    s.ok(&run_args(repo.to_str().unwrap(), &[], &["sh", "-c", script]));
+    let follower = s
+        .cmd(&["logs", "-f", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    let pid = s.job(1)["supervisor_pid"].as_i64().expect("supervisor pid");
+    assert!(
+        Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut follower = follower;
+    let mut stdout = follower.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
+        text
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = follower.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = follower.kill();
+            panic!("logs -f hung after its supervisor died");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let printed: Vec<String> = reader.join().unwrap().lines().map(str::to_string).collect();
+    let expected: Vec<String> = (1..=15).map(|i| format!("line {i}")).collect();
+    assert_eq!(printed, expected);
+    assert_eq!(s.job(1)["state"], "succeeded");
+}
+
+/// Closing the terminal of `run -f` (SIGHUP) detaches, as Ctrl-C does: the job runs on.
+#[test]
+fn a_hangup_detaches_a_follower_and_the_job_runs_on() {
+    let Some(s) = docker_sandbox("a_hangup_detaches_a_follower_and_the_job_runs_on") else {
+        return;
+    };
+    let repo = s.folder("code", &[]);
+    let script = "for i in $(seq 10); do echo line $i; usleep 200000; done";
+    let run = s
+        .cmd(&run_args(repo.to_str().unwrap(), &["-f"], &["sh", "-c", script]))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &run.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("detached"));
+    let job = s.wait_for_state(1, |st| st == "succeeded", Duration::from_secs(30));
+    assert_eq!(job["exit_code"], 0);
+    assert_eq!(s.log_records(1).len(), 10);
+}
+
 #[test]
 fn a_killed_follower_is_replaced_and_no_line_is_lost_or_doubled() {
     let Some(s) = docker_sandbox("a_killed_follower_is_replaced_and_no_line_is_lost_or_doubled") else {

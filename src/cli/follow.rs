@@ -1,7 +1,7 @@
 //! Printing a job's log file, and following it while the job runs.
 
 use std::io::{self, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::domain::output::Stream;
 use crate::engine::Engine;
@@ -51,9 +51,10 @@ pub async fn print_log(
     let mut reader: Option<LogTail> = None;
     let stdout = io::stdout();
     let stderr = io::stderr();
-    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    let mut detach = std::pin::pin!(detach_signal());
     let mut poll = Backoff::default();
     let mut read_to = 0;
+    let mut quiet_since = Instant::now();
     loop {
         // The state is read before the file, so a job seen as ended has all its lines on disk.
         let ended = engine.store.job(job)?.state.is_final();
@@ -86,10 +87,36 @@ pub async fn print_log(
         if !follow || ended {
             return Ok(FollowEnd::JobEnded);
         }
-        tokio::select! {
-            _ = &mut ctrl_c => return Ok(FollowEnd::Detached),
-            _ = tokio::time::sleep(poll.next(grew)) => {}
+        // A quiet log may mean a dead supervisor: nobody would ever record the end. Making sure
+        // one runs is a lock probe, cheap once a second.
+        if grew {
+            quiet_since = Instant::now();
+        } else if quiet_since.elapsed() > SUPERVISOR_CHECK {
+            crate::engine::ensure_supervised(&engine.home, &engine.store, job)?;
+            quiet_since = Instant::now();
         }
+        tokio::select! {
+            () = &mut detach => return Ok(FollowEnd::Detached),
+            () = tokio::time::sleep(poll.next(grew)) => {}
+        }
+    }
+}
+
+/// How long a followed log may stay quiet before the follower checks that the job has a
+/// supervisor.
+const SUPERVISOR_CHECK: Duration = Duration::from_secs(1);
+
+/// Ctrl-C, or the terminal closing (SIGHUP): both detach a follower, leaving the job running.
+async fn detach_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::hangup())) {
+        (Ok(mut int), Ok(mut hup)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = hup.recv() => {}
+            }
+        }
+        _ => std::future::pending::<()>().await,
     }
 }
 

@@ -330,6 +330,9 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Metrics { job, json } => ml::metrics(&engine, job, json).and(ok),
         Command::Plot(args) => ml::plot(&engine, args).and(ok),
         Command::Supervise { job, handover } => {
+            // A supervisor outlives the terminal it was started from: once tokio handles
+            // SIGHUP, the signal no longer ends the process (the handler stays for its life).
+            let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
             let runtime = crate::engine::AnyRuntime::of(engine.store.job(job)?.runtime, &engine.home).await?;
             crate::with_runtime!(&runtime, rt => crate::engine::supervisor::supervise(&engine, rt, job, handover).await)
                 .and(ok)

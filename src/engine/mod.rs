@@ -16,7 +16,7 @@ pub(crate) mod supervisor;
 
 use std::collections::HashMap;
 
-pub use reconcile::reconcile;
+pub use reconcile::{ensure_supervised, reconcile};
 pub use stop::stop;
 pub use submit::{Submitted, submit};
 

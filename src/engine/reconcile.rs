@@ -62,6 +62,19 @@ pub(crate) fn spawn_supervisor(home: &Home, job: i64, handover: bool) -> Result<
     Ok(())
 }
 
+/// Starts a supervisor for `job` if it is live and nobody supervises it (its supervisor died);
+/// true when one was started. A follower calls this when the log stops growing.
+pub fn ensure_supervised(home: &Home, store: &Store, job: i64) -> Result<bool> {
+    if store.job(job)?.state.is_final() {
+        return Ok(false);
+    }
+    let orphaned = acquire_supervisor_lock(home, job, false)?.is_some();
+    if orphaned {
+        spawn_supervisor(home, job, false)?;
+    }
+    Ok(orphaned)
+}
+
 /// Gives every live job without a supervisor a new one; returns how many were started.
 pub fn reconcile(home: &Home, store: &Store) -> Result<usize> {
     let mut started = 0;
