@@ -207,6 +207,67 @@ fn a_follower_outlives_a_dead_supervisor_and_ends_with_the_job() {
     assert_eq!(s.job(1)["state"], "succeeded");
 }
 
+/// Killing `mlbench run` at any instant of its launch (SIGKILL or SIGHUP, 0 to 150 ms after it
+/// starts) leaves no job broken: none fails on a container-name conflict, none is lost, no
+/// container or staging copy is left behind once the jobs have ended.
+#[test]
+fn a_run_killed_at_any_instant_of_its_launch_leaves_nothing_broken() {
+    let Some(s) = docker_sandbox("a_run_killed_at_any_instant_of_its_launch_leaves_nothing_broken") else {
+        return;
+    };
+    let repo = s.folder("code", &[("a.txt", "a")]);
+    let tries = 24u64;
+    for i in 0..tries {
+        let mut run = s
+            .cmd(&run_args(repo.to_str().unwrap(), &[], &["cat", "a.txt"]))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(i * 150 / tries));
+        let signal = if i % 2 == 0 { "-KILL" } else { "-HUP" };
+        let _ = Command::new("kill")
+            .args([signal, &run.id().to_string()])
+            .status();
+        let _ = run.wait();
+    }
+    // Listing the jobs reconciles: every stored job gets a supervisor and runs to its end.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let jobs = loop {
+        let jobs = s.jobs();
+        let all = jobs.as_array().unwrap().clone();
+        if all.iter().all(|j| {
+            matches!(
+                j["state"].as_str(),
+                Some("succeeded" | "failed" | "stopped" | "oom-killed" | "lost")
+            )
+        }) {
+            break all;
+        }
+        assert!(Instant::now() < deadline, "jobs did not end: {jobs}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    for job in &jobs {
+        assert_eq!(job["state"], "succeeded", "{job}");
+        assert_eq!(
+            s.log_records(job["id"].as_i64().unwrap())
+                .last()
+                .map(|r| r.1.as_str()),
+            Some("a"),
+            "{job}"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.containers().is_empty() {
+        assert!(Instant::now() < deadline, "containers left: {:?}", s.containers());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let staging: Vec<_> = std::fs::read_dir(s.home.join("staging"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(staging.is_empty(), "staging leftovers: {staging:?}");
+}
+
 /// Closing the terminal of `run -f` (SIGHUP) detaches, as Ctrl-C does: the job runs on.
 #[test]
 fn a_hangup_detaches_a_follower_and_the_job_runs_on() {

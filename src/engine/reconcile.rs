@@ -75,8 +75,10 @@ pub fn ensure_supervised(home: &Home, store: &Store, job: i64) -> Result<bool> {
     Ok(orphaned)
 }
 
-/// Gives every live job without a supervisor a new one; returns how many were started.
+/// Gives every live job without a supervisor a new one; returns how many were started. Also
+/// clears staging folders of submits that were killed before their job was stored.
 pub fn reconcile(home: &Home, store: &Store) -> Result<usize> {
+    sweep_staging(home);
     let mut started = 0;
     for job in store.live_jobs()? {
         // Holding the lock for a moment proves nobody else does; the new supervisor takes it.
@@ -87,4 +89,26 @@ pub fn reconcile(home: &Home, store: &Store) -> Result<usize> {
         }
     }
     Ok(started)
+}
+
+/// Removes `staging/job-<pid>-*` folders whose submit process is gone. Best effort: a folder
+/// that cannot be removed now is tried again at the next reconcile.
+fn sweep_staging(home: &Home) {
+    let Ok(entries) = std::fs::read_dir(home.staging_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("job-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }

@@ -61,7 +61,7 @@ pub async fn submit(
     std::fs::create_dir_all(&staging_root).map_err(Error::at(&staging_root, "cannot create"))?;
     // Removed on drop unless its workspace was moved into the job's folder.
     let staging = tempfile::Builder::new()
-        .prefix("job-")
+        .prefix(&staging_prefix(std::process::id()))
         .tempdir_in(&staging_root)
         .map_err(Error::at(&staging_root, "cannot create a folder in"))?;
     let workspace = staging.path().join("workspace");
@@ -80,6 +80,12 @@ pub async fn submit(
     let submitted = place_job(engine, &spec, runtime, &workspace, commit)?;
     start_now(engine, runtime, submitted.job, spec.build_dockerfile.is_none()).await?;
     Ok(submitted)
+}
+
+/// Staging folders carry the pid of the submit that made them, so one left by a killed submit
+/// can be told from one in use (see [`super::reconcile`]).
+pub(crate) fn staging_prefix(pid: u32) -> String {
+    format!("job-{pid}-")
 }
 
 /// Launches a Docker job from here when the host has room, so the start does not wait for a
@@ -147,7 +153,8 @@ async fn check_image(runtime: &AnyRuntime, spec: &JobSpec, progress: &mut impl F
     Ok(())
 }
 
-/// Stores the job and moves its workspace into place; undoes the row if the move fails.
+/// Stores the job and moves its workspace into place, in one transaction: a kill at any point
+/// leaves either no job, or a job with its workspace.
 fn place_job(
     engine: &Engine,
     spec: &JobSpec,
@@ -155,20 +162,26 @@ fn place_job(
     workspace: &Path,
     commit: Option<String>,
 ) -> Result<Submitted> {
-    let job = engine.store.insert_job(spec, runtime.kind(), commit.as_deref())?;
-    let placed = (|| {
+    let place = |job: i64| {
         let dir = engine.home.job_dir(job);
-        std::fs::create_dir_all(&dir).map_err(Error::at(&dir, "cannot create"))?;
-        let dest = engine.home.job_workspace(job);
-        std::fs::rename(workspace, &dest).map_err(Error::at(&dest, "cannot move the workspace to"))?;
-        let storage = engine.home.storage_dir(&spec.project);
-        std::fs::create_dir_all(&storage).map_err(Error::at(&storage, "cannot create"))?;
-        Ok(())
-    })();
-    if let Err(err) = placed {
-        let _ = engine.store.delete_queued_job(job);
-        let _ = std::fs::remove_dir_all(engine.home.job_dir(job));
-        return Err(err);
-    }
+        // A folder under this new id is a leftover of a submit killed before its commit.
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(Error::at(&dir, "cannot clear"))?;
+        }
+        let placed = (|| {
+            std::fs::create_dir_all(&dir).map_err(Error::at(&dir, "cannot create"))?;
+            let dest = engine.home.job_workspace(job);
+            std::fs::rename(workspace, &dest).map_err(Error::at(&dest, "cannot move the workspace to"))?;
+            let storage = engine.home.storage_dir(&spec.project);
+            std::fs::create_dir_all(&storage).map_err(Error::at(&storage, "cannot create"))
+        })();
+        if placed.is_err() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        placed
+    };
+    let job = engine
+        .store
+        .insert_placed_job(spec, runtime.kind(), commit.as_deref(), place)?;
     Ok(Submitted { job, commit })
 }

@@ -67,6 +67,43 @@ impl DockerRuntime {
     }
 }
 
+impl DockerRuntime {
+    /// Whether the container called `name` carries exactly these labels (home and job).
+    async fn is_same_job(&self, name: &str, labels: &HashMap<String, String>) -> bool {
+        let Ok(found) = self.docker.inspect_container(name, None).await else {
+            return false;
+        };
+        let theirs = found.config.and_then(|c| c.labels).unwrap_or_default();
+        labels.iter().all(|(k, v)| theirs.get(k) == Some(v))
+    }
+
+    /// Whether the container holding `name` turns out to be this job's. The daemon reserves a
+    /// name before the container it creates can be inspected, so this waits a little for it.
+    async fn becomes_same_job(&self, name: &str, labels: &HashMap<String, String>) -> bool {
+        for _ in 0..30 {
+            if self.is_same_job(name, labels).await {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    /// Takes over a job's container from a launch that was cut short: one created but never
+    /// started is started now. Returns its id.
+    async fn adopt(&self, name_or_id: &str) -> Result<String> {
+        let found = self.docker.inspect_container(name_or_id, None).await?;
+        let id = found.id.unwrap_or_else(|| name_or_id.to_string());
+        let state = found.state.unwrap_or_default();
+        let never_started =
+            state.running != Some(true) && state.started_at.as_deref().is_none_or(|t| t.starts_with("0001-"));
+        if never_started {
+            self.docker.start_container(&id, None).await?;
+        }
+        Ok(id)
+    }
+}
+
 impl Runtime for DockerRuntime {
     async fn capacity(&self) -> Result<Capacity> {
         let now = chrono::Utc::now().timestamp();
@@ -179,16 +216,22 @@ impl Runtime for DockerRuntime {
             ..Default::default()
         };
         let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
-        let created = self
-            .docker
-            .create_container(Some(options), body)
-            .await
-            .map_err(|e| match e {
-                BollardError::DockerResponseServerError { status_code: 404, .. } => Error::ImageMissing {
+        let created = match self.docker.create_container(Some(options), body).await {
+            Ok(created) => created,
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => {
+                return Err(Error::ImageMissing {
                     image: spec.image.clone(),
-                },
-                other => Error::from(other),
-            })?;
+                });
+            }
+            // The name is taken: a launch of this same job was cut short (its process killed
+            // while Docker still created the container). That container is this job's.
+            Err(BollardError::DockerResponseServerError { status_code: 409, .. })
+                if self.becomes_same_job(&spec.name, &spec.labels).await =>
+            {
+                return self.adopt(&spec.name).await;
+            }
+            Err(other) => return Err(other.into()),
+        };
         if let Err(err) = self.docker.start_container(&created.id, None).await {
             let _ = self.remove(&created.id).await;
             return Err(err.into());
@@ -205,7 +248,10 @@ impl Runtime for DockerRuntime {
             .filters(&filters)
             .build();
         let found = self.docker.list_containers(Some(options)).await?;
-        Ok(found.into_iter().find_map(|c| c.id))
+        match found.into_iter().find_map(|c| c.id) {
+            Some(id) => self.adopt(&id).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn leftovers(&self, labels: &HashMap<String, String>) -> Result<Vec<(i64, String)>> {

@@ -216,21 +216,31 @@ impl Store {
     }
 
     pub fn insert_job(&self, spec: &JobSpec, runtime: RuntimeKind, commit: Option<&str>) -> Result<i64> {
+        self.insert_placed_job(spec, runtime, commit, |_| Ok(()))
+    }
+
+    /// Stores a new queued job and, in the same transaction, calls `place` with its id to put
+    /// its files in place: a process killed before the commit leaves no job row, so no
+    /// supervisor ever starts a job whose workspace is missing.
+    pub fn insert_placed_job(
+        &self,
+        spec: &JobSpec,
+        runtime: RuntimeKind,
+        commit: Option<&str>,
+        place: impl FnOnce(i64) -> Result<()>,
+    ) -> Result<i64> {
         let project_id = self.project_id(&spec.project)?;
         let spec_json = serde_json::to_string(spec).map_err(|e| Error::Other(e.to_string()))?;
-        self.conn.execute(
+        let tx = self.write()?;
+        tx.execute(
             "INSERT INTO jobs (project_id, spec, runtime, state, commit_sha, created_at)
              VALUES (?1, ?2, ?3, 'queued', ?4, ?5)",
             params![project_id, spec_json, runtime.as_str(), commit, now()],
         )?;
-        Ok(self.conn.last_insert_rowid())
-    }
-
-    /// Removes a job that never got to run (its workspace could not be put in place).
-    pub fn delete_queued_job(&self, id: i64) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM jobs WHERE id = ?1 AND state = 'queued'", [id])?;
-        Ok(())
+        let id = tx.last_insert_rowid();
+        place(id)?;
+        tx.commit()?;
+        Ok(id)
     }
 
     pub fn job(&self, id: i64) -> Result<JobRecord> {
