@@ -268,6 +268,56 @@ fn a_run_killed_at_any_instant_of_its_launch_leaves_nothing_broken() {
     assert!(staging.is_empty(), "staging leftovers: {staging:?}");
 }
 
+/// A job's end time is Docker's, even when its supervisor reattaches long after; a container
+/// stopped from outside mlbench says so in the log.
+#[test]
+fn the_end_is_dockers_time_and_an_outside_stop_is_explained() {
+    let Some(s) = docker_sandbox("the_end_is_dockers_time_and_an_outside_stop_is_explained") else {
+        return;
+    };
+    let repo = s.folder("code", &[]);
+    s.ok(&run_args(repo.to_str().unwrap(), &[], &["sleep", "1"]));
+    let pid = s.job(1)["supervisor_pid"].as_i64().expect("supervisor pid");
+    assert!(
+        Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Nobody watches while the job ends; the next command reattaches 5 s later.
+    std::thread::sleep(Duration::from_secs(5));
+    let job = s.wait_for_state(1, |st| st == "succeeded", Duration::from_secs(30));
+    let at = |key: &str| chrono::DateTime::parse_from_rfc3339(job[key].as_str().unwrap()).unwrap();
+    let ran = at("finished_at") - at("started_at");
+    assert!(
+        ran.num_milliseconds() < 3_000,
+        "finished_at is the reattach time: ran {ran}"
+    );
+
+    s.ok(&run_args(repo.to_str().unwrap(), &[], &["sleep", "600"]));
+    let handle = s.job(2)["handle"].as_str().unwrap().to_string();
+    assert!(
+        Command::new("docker")
+            .args(["stop", "-t", "1", &handle])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let job = s.wait_for_state(2, |st| st != "running", Duration::from_secs(30));
+    assert_eq!(
+        (job["state"].as_str(), job["exit_code"].as_i64()),
+        (Some("failed"), Some(143)),
+        "{job}"
+    );
+    let said = s
+        .log_records(2)
+        .into_iter()
+        .any(|(stream, text)| stream == 'm' && text.contains("from outside mlbench"));
+    assert!(said, "{:?}", s.log_records(2));
+}
+
 /// Closing the terminal of `run -f` (SIGHUP) detaches, as Ctrl-C does: the job runs on.
 #[test]
 fn a_hangup_detaches_a_follower_and_the_job_runs_on() {

@@ -283,21 +283,45 @@ async fn follow_to_end<R: Runtime>(engine: &Engine, runtime: &R, job: i64, handl
         }
         // The end is recorded before the container is removed: a kill in between leaves a
         // container the next supervisor sweeps away, never a job that ended well shown as lost.
-        let (state, code, detail) = match runtime.exit_status(handle).await? {
+        let (state, code, detail, finished_at) = match runtime.exit_status(handle).await? {
             None => continue,
-            Some(Exit::Vanished) => (JobState::Lost, None, Some("its container or process vanished")),
-            Some(Exit::Code { code, oom_killed }) => {
+            Some(Exit::Vanished) => {
+                let why = "its container or process vanished: removed outside mlbench (docker rm -f?) before its end was seen";
+                note(engine, job, why);
+                (JobState::Lost, None, Some(why.to_string()), None)
+            }
+            Some(Exit::Code {
+                code,
+                oom_killed,
+                finished_at,
+            }) => {
                 // A live follow can end before it has read everything the container wrote
                 // (seen with Docker 20.10's json-file driver on a fast burst): read the rest.
                 append_output(engine, runtime, job, handle, false).await?;
                 let stop_requested = engine.store.job(job)?.stop_requested;
                 let state = JobState::from_exit(code, oom_killed, stop_requested);
-                let detail = (state == JobState::OomKilled)
-                    .then_some("killed for using more memory than its machine type has");
-                (state, Some(code), detail)
+                let detail = match (state, code) {
+                    (JobState::OomKilled, _) => {
+                        Some("killed for using more memory than its machine type has".to_string())
+                    }
+                    // SIGKILL or SIGTERM that mlbench did not send: say so, or the failure
+                    // has no explanation.
+                    (JobState::Failed, 137 | 143) => {
+                        let signal = if code == 137 { "SIGKILL" } else { "SIGTERM" };
+                        let why = format!(
+                            "ended by {signal} from outside mlbench (docker stop or kill, or the engine) with exit code {code}"
+                        );
+                        note(engine, job, &why);
+                        Some(why)
+                    }
+                    _ => None,
+                };
+                (state, Some(code), detail, finished_at)
             }
         };
-        engine.store.finish(job, state, code, detail)?;
+        engine
+            .store
+            .finish_at(job, state, code, detail.as_deref(), finished_at.as_deref())?;
         if let Err(err) = runtime.remove(handle).await {
             eprintln!("job {job}: cannot remove its container: {err}");
         }
@@ -364,6 +388,7 @@ mod tests {
             Ok(Some(Exit::Code {
                 code: 0,
                 oom_killed: false,
+                finished_at: None,
             }))
         }
         async fn stop(&self, _handle: &str, _grace: Duration) -> Result<()> {

@@ -333,9 +333,21 @@ impl Runtime for DockerRuntime {
         if state.started_at.as_deref().is_none_or(|t| t.starts_with("0001-")) {
             return Ok(Some(Exit::Vanished));
         }
+        // Docker's own end time: a supervisor that reattaches long after the end records when
+        // the job ended, not when it looked.
+        let finished_at = state
+            .finished_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .filter(|t| t.timestamp() > 0)
+            .map(|t| {
+                t.with_timezone(&chrono::Utc)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            });
         Ok(Some(Exit::Code {
             code: state.exit_code.unwrap_or(-1),
             oom_killed: state.oom_killed == Some(true),
+            finished_at,
         }))
     }
 

@@ -169,6 +169,7 @@ impl Runtime for LocalRuntime {
         Ok(Some(Exit::Code {
             code,
             oom_killed: false,
+            finished_at: None,
         }))
     }
 

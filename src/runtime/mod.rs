@@ -37,11 +37,13 @@ pub struct LaunchSpec {
 }
 
 /// How a job's process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
     Code {
         code: i64,
         oom_killed: bool,
+        /// When it ended, as the runtime saw it (RFC 3339), if it says.
+        finished_at: Option<String>,
     },
     /// The container or process is gone and nothing tells how it ended.
     Vanished,

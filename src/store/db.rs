@@ -352,13 +352,26 @@ impl Store {
         exit_code: Option<i64>,
         detail: Option<&str>,
     ) -> Result<bool> {
+        self.finish_at(id, state, exit_code, detail, None)
+    }
+
+    /// Records the end; `at` is when the runtime saw it end (default: now).
+    pub fn finish_at(
+        &self,
+        id: i64,
+        state: JobState,
+        exit_code: Option<i64>,
+        detail: Option<&str>,
+        at: Option<&str>,
+    ) -> Result<bool> {
+        let finished_at = at.map_or_else(now, str::to_string);
         self.transition(
             id,
             state,
             &[
                 ("exit_code", &exit_code),
                 ("detail", &detail),
-                ("finished_at", &now()),
+                ("finished_at", &finished_at),
             ],
         )
     }
