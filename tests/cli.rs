@@ -275,3 +275,76 @@ fn storage_commands_do_not_follow_links_out_of_storage() {
     assert!(!all.join("leak").exists() && !all.join("etc").exists());
     assert!(String::from_utf8_lossy(&out.stderr).contains("left out"));
 }
+
+/// A job waiting in the queue holds its host ports: a second job asking for one is refused at
+/// submit, naming the holder, instead of failing when it launches.
+#[test]
+fn a_queued_job_holds_its_ports() {
+    let s = Sandbox::new("local");
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    std::fs::write(
+        s.dir.path().join("config.toml"),
+        format!("[machines.HOST]\ncpus = {cpus}\nmemory = \"64MiB\"\n[machines.ONE]\ncpus = 1\nmemory = \"64MiB\"\n"),
+    )
+    .unwrap();
+    s.ok(&["project", "create", "p"]);
+    let repo = s.folder("code", &[]);
+    let repo = repo.to_str().unwrap();
+    let port = common::free_port().to_string();
+    let mapping = format!("127.0.0.1:{port}:80");
+    s.ok(&[
+        "run",
+        "--project",
+        "p",
+        "--machine",
+        "HOST",
+        "--repo",
+        repo,
+        "--",
+        "sleep",
+        "600",
+    ]);
+    let queued = s.run(&[
+        "run",
+        "--project",
+        "p",
+        "--machine",
+        "ONE",
+        "--repo",
+        repo,
+        "--port",
+        &mapping,
+        "--",
+        "true",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&queued.stderr).contains("queued"),
+        "{queued:?}"
+    );
+    assert_eq!(s.job(2)["state"], "queued");
+    let refused = s.run(&[
+        "run",
+        "--project",
+        "p",
+        "--machine",
+        "ONE",
+        "--repo",
+        repo,
+        "--port",
+        &format!("{port}:81"),
+        "--",
+        "true",
+    ]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains(&format!("host port {port} on 127.0.0.1 is not free"))
+            && stderr.contains("held by job 2"),
+        "{stderr}"
+    );
+    assert_eq!(
+        s.jobs().as_array().unwrap().len(),
+        2,
+        "the refused job was stored"
+    );
+}

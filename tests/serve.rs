@@ -436,6 +436,37 @@ fn a_deployment_answers_predicts_refuses_a_taken_port_and_stops_clean() {
         (Some("salary"), Some(2))
     );
 
+    // A later replica's port is taken: refused before the first replica starts.
+    let base = free_port();
+    let blocker = std::net::TcpListener::bind(("127.0.0.1", base + 2));
+    if blocker.is_ok() {
+        let jobs_before = s.jobs().as_array().unwrap().len();
+        let three = s.run(&[
+            "deploy",
+            "--project",
+            "salary",
+            "--model",
+            "salary",
+            "--name",
+            "three",
+            "--port",
+            &format!("{base}:8080"),
+            "--replicas",
+            "3",
+        ]);
+        let err = String::from_utf8_lossy(&three.stderr);
+        assert!(
+            err.contains(&format!("host port {} on 127.0.0.1 is not free", base + 2)),
+            "{err}"
+        );
+        assert_eq!(
+            s.jobs().as_array().unwrap().len(),
+            jobs_before,
+            "a replica was started"
+        );
+    }
+    drop(blocker);
+
     s.ok(&["deploy", "stop", "salary"]);
     assert_eq!(s.containers(), Vec::<String>::new(), "containers left behind");
     let missing = s.run(&[

@@ -17,6 +17,17 @@ pub struct PortMapping {
     pub container_port: u16,
 }
 
+impl PortMapping {
+    /// Whether two mappings want the same host port: on the same address, or where either
+    /// listens on every address.
+    pub fn overlaps(&self, other: &PortMapping) -> bool {
+        self.host_port == other.host_port
+            && (self.host_ip == other.host_ip
+                || self.host_ip.is_unspecified()
+                || other.host_ip.is_unspecified())
+    }
+}
+
 fn parse_port(text: &str, which: &str) -> Result<u16, Error> {
     let value: u64 = text
         .parse()
@@ -71,6 +82,15 @@ impl fmt::Display for PortMapping {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mappings_overlap_on_one_address_or_on_every_address() {
+        let m = |t: &str| t.parse::<PortMapping>().unwrap();
+        assert!(m("8080:80").overlaps(&m("127.0.0.1:8080:81")));
+        assert!(m("0.0.0.0:8080:80").overlaps(&m("127.0.0.2:8080:80")));
+        assert!(!m("127.0.0.1:8080:80").overlaps(&m("127.0.0.2:8080:80")));
+        assert!(!m("8080:80").overlaps(&m("8081:80")));
+    }
 
     #[test]
     fn parses_short_and_long_forms() {

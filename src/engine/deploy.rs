@@ -327,6 +327,17 @@ pub async fn deploy(
             "replicas need a Docker Engine: local processes cannot share a container port".into(),
         ));
     }
+    // Every replica's port is checked before the first starts: a taken later port must not
+    // leave a started-and-stopped replica behind.
+    for i in 0..request.replicas {
+        super::submit::ensure_port_free(
+            engine,
+            &PortMapping {
+                host_port: request.port.host_port + i,
+                ..request.port
+            },
+        )?;
+    }
     let mut started: Vec<Replica> = Vec::new();
     let outcome = start_replicas(engine, runtime, &request, &mut started, &mut progress).await;
     if let Err(err) = outcome {

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::reconcile::{acquire_supervisor_lock, spawn_supervisor};
 use super::supervisor::Start;
 use super::{AnyRuntime, Engine};
-use crate::domain::{JobSpec, JobState};
+use crate::domain::{JobSpec, JobState, PortMapping};
 use crate::runtime::Runtime;
 use crate::runtime::images::runtime_tag;
 use crate::{Error, Result, workspace};
@@ -44,17 +44,7 @@ pub async fn submit(
         ));
     }
     for port in &spec.ports {
-        if let Err(source) = TcpListener::bind((port.host_ip, port.host_port)) {
-            return Err(Error::field(
-                "ports",
-                Error::PortInUse {
-                    ip: port.host_ip,
-                    port: port.host_port,
-                    holder: port_holder(engine, port.host_port)?,
-                    source,
-                },
-            ));
-        }
+        ensure_port_free(engine, port)?;
     }
 
     let staging_root = engine.home.staging_dir();
@@ -115,17 +105,35 @@ async fn start_now(engine: &Engine, runtime: &AnyRuntime, job: i64, image_checke
     Ok(())
 }
 
-/// "job N" (of its deployment) when one of this home's live jobs publishes the port.
-fn port_holder(engine: &Engine, host_port: u16) -> Result<Option<String>> {
-    let holder = engine
+/// Refuses a host port that one of this home's live jobs claims (queued ones too) or that
+/// something else listens on. The store checks the claim again when the job is stored.
+pub(crate) fn ensure_port_free(engine: &Engine, port: &PortMapping) -> Result<()> {
+    let claimed = engine
         .store
         .live_jobs()?
         .into_iter()
-        .find(|j| j.spec.ports.iter().any(|p| p.host_port == host_port));
-    Ok(holder.map(|job| match &job.spec.deployment {
+        .find(|j| j.spec.ports.iter().any(|p| p.overlaps(port)));
+    let holder = claimed.map(|job| match &job.spec.deployment {
         Some(name) => format!("job {} of deployment {name}", job.id),
         None => format!("job {}", job.id),
-    }))
+    });
+    let refused = match (holder, TcpListener::bind((port.host_ip, port.host_port))) {
+        (Some(holder), _) => Some((Some(holder), std::io::Error::from(std::io::ErrorKind::AddrInUse))),
+        (None, Err(source)) => Some((None, source)),
+        (None, Ok(_)) => None,
+    };
+    match refused {
+        Some((holder, source)) => Err(Error::field(
+            "ports",
+            Error::PortInUse {
+                ip: port.host_ip,
+                port: port.host_port,
+                holder,
+                source,
+            },
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The job's image must be there before anything is stored; mlbench's runtime image is built

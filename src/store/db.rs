@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 use serde::Serialize;
 
 use crate::domain::RuntimeKind;
-use crate::domain::{Capacity, JobSpec, JobState, MachineType};
+use crate::domain::{Capacity, JobSpec, JobState, MachineType, PortMapping};
 use crate::home::Home;
 use crate::{Error, Result};
 
@@ -109,6 +109,33 @@ fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
         supervisor_pid: row.get(11)?,
         stop_requested: row.get(12)?,
     })
+}
+
+/// The live job (as "job N" or "job N of deployment D") that already claims one of `spec`'s
+/// host ports, and that port.
+fn port_claim_of(conn: &Connection, spec: &JobSpec) -> Result<Option<(String, PortMapping)>> {
+    if spec.ports.is_empty() {
+        return Ok(None);
+    }
+    let mut stmt =
+        conn.prepare("SELECT id, spec FROM jobs WHERE state IN ('queued', 'preparing', 'running')")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (id, other) = row?;
+        let other: JobSpec = serde_json::from_str(&other).map_err(|e| Error::Other(e.to_string()))?;
+        if let Some(port) = spec
+            .ports
+            .iter()
+            .find(|p| other.ports.iter().any(|o| o.overlaps(p)))
+        {
+            let holder = match &other.deployment {
+                Some(name) => format!("job {id} of deployment {name}"),
+                None => format!("job {id}"),
+            };
+            return Ok(Some((holder, *port)));
+        }
+    }
+    Ok(None)
 }
 
 pub fn now() -> String {
@@ -232,6 +259,19 @@ impl Store {
         let project_id = self.project_id(&spec.project)?;
         let spec_json = serde_json::to_string(spec).map_err(|e| Error::Other(e.to_string()))?;
         let tx = self.write()?;
+        // Host ports are claimed here, with the queue: a job waiting for capacity holds its
+        // ports as a running one does, so a second job cannot take them meanwhile.
+        if let Some((holder, port)) = port_claim_of(&tx, spec)? {
+            return Err(Error::field(
+                "ports",
+                Error::PortInUse {
+                    ip: port.host_ip,
+                    port: port.host_port,
+                    holder: Some(holder),
+                    source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+                },
+            ));
+        }
         tx.execute(
             "INSERT INTO jobs (project_id, spec, runtime, state, commit_sha, created_at)
              VALUES (?1, ?2, ?3, 'queued', ?4, ?5)",
