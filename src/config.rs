@@ -40,6 +40,7 @@ struct ConfigFile {
     default_machine: String,
     default_image: String,
     stop_grace_secs: u64,
+    max_repo_size: String,
     #[serde(default)]
     machines: BTreeMap<String, MachineEntry>,
     #[serde(default)]
@@ -54,6 +55,8 @@ pub struct Config {
     /// `None` means mlbench's runtime image.
     pub default_image: Option<String>,
     pub stop_grace_secs: u64,
+    /// A repo folder holding more than this is not copied into a job without `--force`.
+    pub max_repo_bytes: u64,
     pub machines: Vec<MachineType>,
     /// The workbench's keys: the defaults with `[keys]` (command name → keys) in their place.
     pub keys: KeyMap,
@@ -190,6 +193,8 @@ impl Config {
             default_machine: file.default_machine,
             default_image: Some(file.default_image).filter(|s| !s.trim().is_empty()),
             stop_grace_secs: file.stop_grace_secs,
+            max_repo_bytes: machine::parse_bytes(&file.max_repo_size)
+                .map_err(|e| Error::Invalid(format!("max_repo_size: {e}")))?,
             machines,
             keys: KeyMap::with_overrides(&file.keys).map_err(Error::Invalid)?,
             colors: StateColors::with_overrides(&file.colors)?,

@@ -1,15 +1,29 @@
 //! A job's code: a copy of a folder, or a git repository checked out at a ref. The resolved
 //! commit is returned so the job records exactly what ran.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::domain::Source;
 use crate::{Error, Result};
 
+/// The files a folder copy leaves out in every folder: gitignore syntax, read with the
+/// `ignore` crate. `.dockerignore` is what users already write to keep things out of a
+/// container; `.mlbenchignore` is for mlbench alone. `.gitignore` is not read: data sets are
+/// often ignored by git and still needed by the job.
+pub const IGNORE_FILES: [&str; 2] = [".dockerignore", ".mlbenchignore"];
+
+/// What a folder copy must leave out, and how much it may copy.
+pub struct FolderRules {
+    /// Folders never copied (mlbench's own home, which may sit inside the folder).
+    pub skip: Vec<PathBuf>,
+    /// Above this many bytes the copy is refused (`None`: no limit).
+    pub max_bytes: Option<u64>,
+}
+
 /// Puts the source's files into `dest` (which must not exist yet) and returns the commit sha
 /// when the code comes from git.
-pub fn prepare(source: &Source, dest: &Path) -> Result<Option<String>> {
+pub fn prepare(source: &Source, dest: &Path, rules: &FolderRules) -> Result<Option<String>> {
     match source {
         Source::Folder { path } => {
             if !path.is_dir() {
@@ -18,7 +32,7 @@ pub fn prepare(source: &Source, dest: &Path) -> Result<Option<String>> {
                     path.display()
                 )));
             }
-            copy_tree(path, dest)?;
+            copy_folder(path, dest, rules)?;
             // A folder that is a git checkout still tells which commit its files started from.
             Ok(git(path, &["rev-parse", "HEAD"]).ok())
         }
@@ -85,19 +99,59 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// Copies a folder, keeping symlinks as links and leaving out `.git` (history is not code).
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to).map_err(Error::at(to, "cannot create"))?;
-    for entry in std::fs::read_dir(from).map_err(Error::at(from, "cannot read"))? {
-        let entry = entry.map_err(Error::at(from, "cannot read"))?;
-        if entry.file_name() == ".git" {
+/// The files of a folder to copy, as (source, path below the folder): `.git` (history is not
+/// code), the skipped folders and what the ignore files name are left out; links are kept as
+/// links, never followed.
+fn folder_files(from: &Path, rules: &FolderRules) -> Result<Vec<(PathBuf, PathBuf, std::fs::Metadata)>> {
+    let skip: Vec<PathBuf> = rules.skip.iter().filter_map(|p| p.canonicalize().ok()).collect();
+    let mut walk = ignore::WalkBuilder::new(from);
+    walk.standard_filters(false).follow_links(false);
+    for name in IGNORE_FILES {
+        walk.add_custom_ignore_filename(name);
+    }
+    walk.filter_entry(move |entry| {
+        entry.file_name() != ".git"
+            && !(entry.file_type().is_some_and(|t| t.is_dir())
+                && entry.path().canonicalize().is_ok_and(|p| skip.contains(&p)))
+    });
+    let mut files = Vec::new();
+    for entry in walk.build() {
+        let entry = entry.map_err(|e| Error::Invalid(format!("cannot read {}: {e}", from.display())))?;
+        let relative = entry
+            .path()
+            .strip_prefix(from)
+            .unwrap_or(entry.path())
+            .to_path_buf();
+        if relative.as_os_str().is_empty() {
             continue;
         }
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        let kind = entry.file_type().map_err(Error::at(&src, "cannot read"))?;
-        if kind.is_dir() {
-            copy_tree(&src, &dst)?;
-        } else if kind.is_symlink() {
+        let meta = std::fs::symlink_metadata(entry.path()).map_err(Error::at(entry.path(), "cannot read"))?;
+        files.push((entry.path().to_path_buf(), relative, meta));
+    }
+    Ok(files)
+}
+
+/// Copies a folder by [`folder_files`], after checking its size against the limit.
+fn copy_folder(from: &Path, to: &Path, rules: &FolderRules) -> Result<()> {
+    let files = folder_files(from, rules)?;
+    let bytes: u64 = files.iter().filter(|f| f.2.is_file()).map(|f| f.2.len()).sum();
+    if let Some(max) = rules.max_bytes.filter(|max| bytes > *max) {
+        return Err(Error::field(
+            "repo",
+            Error::Invalid(format!(
+                "repo folder {} holds {} to copy, over the {} limit: is it the right folder? Leave files out with .mlbenchignore, or pass --force",
+                from.display(),
+                crate::domain::machine::format_bytes(bytes),
+                crate::domain::machine::format_bytes(max)
+            )),
+        ));
+    }
+    std::fs::create_dir_all(to).map_err(Error::at(to, "cannot create"))?;
+    for (src, relative, meta) in files {
+        let dst = to.join(relative);
+        if meta.is_dir() {
+            std::fs::create_dir_all(&dst).map_err(Error::at(&dst, "cannot create"))?;
+        } else if meta.file_type().is_symlink() {
             let target = std::fs::read_link(&src).map_err(Error::at(&src, "cannot read link"))?;
             std::os::unix::fs::symlink(target, &dst).map_err(Error::at(&dst, "cannot create link"))?;
         } else {
@@ -110,6 +164,13 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn open_rules() -> FolderRules {
+        FolderRules {
+            skip: Vec::new(),
+            max_bytes: None,
+        }
+    }
 
     fn sh(dir: &Path, script: &str) {
         let ok = Command::new("sh")
@@ -140,6 +201,7 @@ mod tests {
                 reference: Some("v1".into()),
             },
             &dir.path().join("w1"),
+            &open_rules(),
         )
         .unwrap()
         .unwrap();
@@ -151,6 +213,7 @@ mod tests {
                 reference: Some("v9".into()),
             },
             &dir.path().join("w2"),
+            &open_rules(),
         )
         .unwrap_err();
         assert!(err.to_string().starts_with("ref v9 is not in file://"), "{err}");
@@ -160,6 +223,7 @@ mod tests {
                 reference: None,
             },
             &dir.path().join("w3"),
+            &open_rules(),
         )
         .unwrap_err();
         assert!(err.to_string().starts_with("cannot clone file:///nope"), "{err}");
@@ -173,7 +237,12 @@ mod tests {
         std::fs::create_dir_all(src.join(".git")).unwrap();
         std::fs::write(src.join("data/sal.csv"), "x,y\n").unwrap();
         assert_eq!(
-            prepare(&Source::Folder { path: src.clone() }, &dir.path().join("w")).unwrap(),
+            prepare(
+                &Source::Folder { path: src.clone() },
+                &dir.path().join("w"),
+                &open_rules()
+            )
+            .unwrap(),
             None
         );
         assert!(dir.path().join("w/data/sal.csv").exists());
@@ -183,8 +252,50 @@ mod tests {
                 path: dir.path().join("missing"),
             },
             &dir.path().join("w2"),
+            &open_rules(),
         )
         .unwrap_err();
         assert!(err.to_string().contains("does not exist"));
+    }
+
+    /// Regression: `--repo .` from a folder holding the mlbench home copied the home into
+    /// itself; a folder far too big (a home folder) was copied whole.
+    #[test]
+    fn a_folder_copy_skips_the_home_and_ignored_files_and_refuses_a_huge_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        let home = src.join("home");
+        std::fs::create_dir_all(home.join("staging")).unwrap();
+        std::fs::create_dir_all(src.join("data")).unwrap();
+        std::fs::write(home.join("mlbench.db"), "db").unwrap();
+        std::fs::write(src.join("data/sal.csv"), "x,y\n").unwrap();
+        std::fs::write(src.join("secret.env"), "TOKEN=x").unwrap();
+        std::fs::write(src.join("big.bin"), vec![0u8; 4096]).unwrap();
+        std::fs::write(src.join(".mlbenchignore"), "*.env\n").unwrap();
+        let rules = FolderRules {
+            skip: vec![home.clone()],
+            max_bytes: Some(8192),
+        };
+        prepare(
+            &Source::Folder { path: src.clone() },
+            &dir.path().join("w"),
+            &rules,
+        )
+        .unwrap();
+        let w = dir.path().join("w");
+        assert!(w.join("data/sal.csv").exists() && w.join("big.bin").exists());
+        assert!(!w.join("home").exists(), "the home was copied");
+        assert!(!w.join("secret.env").exists(), "an ignored file was copied");
+        let small = FolderRules {
+            skip: vec![home],
+            max_bytes: Some(1024),
+        };
+        let err = prepare(&Source::Folder { path: src }, &dir.path().join("w2"), &small).unwrap_err();
+        assert_eq!(err.field_name(), Some("repo"));
+        assert!(
+            err.to_string().contains("limit: is it the right folder?"),
+            "{err}"
+        );
+        assert!(!dir.path().join("w2").exists(), "a refused copy left files");
     }
 }

@@ -57,7 +57,11 @@ pub async fn build(
         .tempdir_in(&staging_root)
         .map_err(Error::at(&staging_root, "cannot create a folder in"))?;
     let dest = context.path().join("context");
-    workspace::prepare(&Source::parse(repo, reference), &dest)?;
+    let rules = workspace::FolderRules {
+        skip: vec![engine.home.root().to_path_buf()],
+        max_bytes: None,
+    };
+    workspace::prepare(&Source::parse(repo, reference), &dest, &rules)?;
     let mut out = std::io::stdout().lock();
     docker
         .build(&dest, dockerfile, tag, &Default::default(), |line| {

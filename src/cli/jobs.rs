@@ -26,6 +26,7 @@ pub async fn run(engine: &Engine, args: RunArgs) -> Result<ExitCode> {
         command: args.command,
         env: args.env,
         ports: args.ports,
+        force: args.force,
     };
     let runtime = choose_runtime(engine).await?;
     let submitted = engine::jobs::run(engine, &runtime, request, |line| eprintln!("{line}")).await?;

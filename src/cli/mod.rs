@@ -199,6 +199,9 @@ pub(crate) struct RunArgs {
     /// Follow the output until the job ends, and exit with its exit code.
     #[arg(short, long)]
     follow: bool,
+    /// Copy the repo folder even when it holds more than `max_repo_size`.
+    #[arg(long)]
+    force: bool,
     /// The command, after `--`.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,

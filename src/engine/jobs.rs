@@ -1,7 +1,7 @@
 //! Running a job from a request: the CLI's flags and the workbench's form are two ways to fill
 //! the same [`JobRequest`], and this is the one place that turns it into a stored, started job.
 
-use super::{AnyRuntime, Engine, Submitted, submit};
+use super::{AnyRuntime, Engine, Submitted, submit, submit_sized};
 use crate::domain::{EnvVar, JobKind, JobSpec, PortMapping, Source};
 use crate::runtime::images::runtime_tag;
 use crate::{Error, Result};
@@ -35,6 +35,8 @@ pub struct JobRequest {
     pub env: Vec<String>,
     /// `[HOST_IP:]HOST_PORT:CONTAINER_PORT` each.
     pub ports: Vec<String>,
+    /// Copy a repo folder even when it holds more than the config's limit.
+    pub force: bool,
 }
 
 /// The tag of an image built from a project's Dockerfile when the user names none.
@@ -103,8 +105,9 @@ pub async fn run(
         };
         docker.pull(name, &mut progress).await?;
     }
+    let force = request.force;
     let spec = request.spec(engine)?;
-    submit(engine, runtime, spec, progress).await
+    submit_sized(engine, runtime, spec, force, progress).await
 }
 
 /// Runs a stored job's spec again as a new job.
@@ -155,6 +158,7 @@ mod tests {
             command: vec!["true".into()],
             env: vec!["A=1".into()],
             ports: vec!["8080:80".into()],
+            force: false,
         }
     }
 

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 pub use reconcile::{ensure_supervised, reconcile};
 pub use stop::stop;
-pub use submit::{Submitted, submit};
+pub use submit::{Submitted, submit, submit_sized};
 
 use crate::config::Config;
 use crate::domain::RuntimeKind;

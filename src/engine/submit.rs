@@ -22,7 +22,18 @@ pub struct Submitted {
 pub async fn submit(
     engine: &Engine,
     runtime: &AnyRuntime,
+    spec: JobSpec,
+    progress: impl FnMut(&str),
+) -> Result<Submitted> {
+    submit_sized(engine, runtime, spec, false, progress).await
+}
+
+/// [`submit`], where `force` copies a repo folder over the config's size limit.
+pub async fn submit_sized(
+    engine: &Engine,
+    runtime: &AnyRuntime,
     mut spec: JobSpec,
+    force: bool,
     mut progress: impl FnMut(&str),
 ) -> Result<Submitted> {
     spec.validate()?;
@@ -55,7 +66,15 @@ pub async fn submit(
         .tempdir_in(&staging_root)
         .map_err(Error::at(&staging_root, "cannot create a folder in"))?;
     let workspace = staging.path().join("workspace");
-    let commit = workspace::prepare(&spec.source, &workspace).map_err(|e| Error::field("repo", e))?;
+    let rules = workspace::FolderRules {
+        // mlbench's home may sit inside the folder (`--repo .` from above it): never copied.
+        skip: vec![engine.home.root().to_path_buf()],
+        max_bytes: (!force).then_some(engine.config.max_repo_bytes),
+    };
+    let commit = workspace::prepare(&spec.source, &workspace, &rules).map_err(|e| match e.field_name() {
+        Some(_) => e,
+        None => Error::field("repo", e),
+    })?;
     if let Some(dockerfile) = &spec.build_dockerfile
         && !workspace.join(dockerfile).is_file()
     {

@@ -310,6 +310,7 @@ impl Form {
             command: split_command(&self.text.command).unwrap_or_default(),
             env: words(&self.text.env).map(str::to_string).collect(),
             ports: words(&self.text.ports).map(str::to_string).collect(),
+            force: false,
         })
     }
 }
