@@ -40,7 +40,7 @@ async fn start(name: &str, model: ModelFile) -> String {
     let served = Arc::new(Served::new(name.to_string(), model));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(served, false)).await });
+    tokio::spawn(async move { axum::serve(listener, router(served, false, Duration::from_secs(5))).await });
     format!("http://{addr}")
 }
 
@@ -280,6 +280,113 @@ fn serve_listens_on_loopback_by_default_and_says_the_port_it_was_given() {
     let addr = line.trim().rsplit("http://").next().unwrap();
     assert!(addr.starts_with("127.0.0.1:"), "{line}");
     assert_ne!(addr, "127.0.0.1:0", "{line}");
+}
+
+/// What a client sends on a raw connection, and what the server answered before closing (or
+/// within `wait`).
+fn raw(port: u16, sent: &[u8], wait: Duration) -> (std::net::TcpStream, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(sent).unwrap();
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    (stream, String::from_utf8_lossy(&answer).into_owned())
+}
+
+/// Hostile clients: headers or a body trickled in (slowloris) are cut off after the client
+/// timeout, a declared body over the limit is refused before it is sent, and connections past
+/// the limit get a 503 instead of starving everyone.
+#[test]
+fn serve_cuts_off_slow_clients_and_refuses_what_it_cannot_take() {
+    let s = Sandbox::new("local");
+    let dir = s.dir.path().join("salary");
+    linear(100.0, 2.0).save(&dir).unwrap();
+    let model = dir.join("model.json");
+    let mut server = s
+        .cmd(&[
+            "serve",
+            "-m",
+            model.to_str().unwrap(),
+            "--port",
+            "0",
+            "--client-timeout",
+            "1",
+            "--max-connections",
+            "3",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    let port: u16 = line.trim().rsplit(':').next().unwrap().parse().unwrap();
+
+    let started = Instant::now();
+    let (_, answer) = raw(
+        port,
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("\"error\""), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    let started = Instant::now();
+    let (_, answer) = raw(
+        port,
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n{\"exp\"",
+        Duration::from_secs(5),
+    );
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Three slow clients hold every connection; a fourth is refused, not queued forever.
+    let slow: Vec<_> = (0..3)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            std::io::Write::write_all(&mut stream, b"GET / HTTP/1.1\r\nHo").unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let (_, answer) = raw(
+        port,
+        b"GET /sal/25 HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(2),
+    );
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("limit of 3 connections"), "{answer}");
+    // The slow ones are cut off after the client timeout; then the server answers again.
+    for mut stream in slow {
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 256];
+        let closed = match std::io::Read::read(&mut stream, &mut buf) {
+            Ok(n) => n == 0 || String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"),
+            Err(_) => true,
+        };
+        assert!(closed, "a slowloris connection stayed open");
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let (_, answer) = raw(
+        port,
+        b"GET /sal/25 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(2),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let _ = server.kill();
+    let _ = server.wait();
 }
 
 #[test]

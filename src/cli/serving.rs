@@ -33,6 +33,12 @@ pub(crate) struct ServeArgs {
     /// Log every request (off by default: it would dominate throughput).
     #[arg(long)]
     access_log: bool,
+    /// Seconds a client may take to send a request's headers, or its body.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    client_timeout: f64,
+    /// Connections served at once (default: what the open-file limit allows, at most 4096).
+    #[arg(long)]
+    max_connections: Option<usize>,
 }
 
 pub async fn serve(args: ServeArgs) -> Result<()> {
@@ -42,6 +48,14 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         host: args.host,
         port: args.port,
         access_log: args.access_log,
+        client_timeout: Duration::try_from_secs_f64(args.client_timeout)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| Error::Invalid("--client-timeout must be a number of seconds above 0".into()))?,
+        max_connections: match args.max_connections {
+            Some(0) => return Err(Error::Invalid("--max-connections must be at least 1".into())),
+            other => other,
+        },
     })
     .await
 }

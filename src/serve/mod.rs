@@ -2,6 +2,7 @@
 //! `POST /predict`), the Open Inference Protocol v2, and a model file that is reloaded when a
 //! new training run replaces it.
 
+mod connection;
 mod oip;
 mod reload;
 mod routes;
@@ -53,6 +54,10 @@ pub struct ServeOptions {
     pub host: String,
     pub port: u16,
     pub access_log: bool,
+    /// How long a client may take to send a request's headers, or its body.
+    pub client_timeout: Duration,
+    /// Connections served at once; `None`: as many as the open-file limit allows.
+    pub max_connections: Option<usize>,
 }
 
 /// The model's name when none is given: its folder's (`/storage/salary/model.json` → salary).
@@ -89,27 +94,51 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         "serving model {name} from {} on http://{addr}",
         model_path.display()
     );
-    let app = router(served, options.access_log);
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut stopped = stop_rx.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    });
+    let app = router(served, options.access_log, options.client_timeout);
+    let limit = options.max_connections.unwrap_or_else(connection_limit);
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
+    let connections = Arc::new(tokio::sync::Semaphore::new(limit));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                match connections.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        tokio::spawn(connection::serve(stream, app.clone(), options.client_timeout, permit));
+                    }
+                    Err(_) => {
+                        tokio::spawn(connection::refuse(stream, limit));
+                    }
+                }
+            }
+            _ = stop_rx.wait_for(|s| *s) => break,
+        }
+    }
     // Graceful, but not at any cost: connections still open a moment later are dropped.
-    let mut deadline = stop_rx;
-    tokio::select! {
-        result = server => result.map_err(|e| Error::io("the server failed", e))?,
-        _ = async {
-            let _ = deadline.wait_for(|s| *s).await;
-            tokio::time::sleep(Duration::from_millis(700)).await;
-        } => {}
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(700);
+    while connections.available_permits() < limit && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     eprintln!("stopped serving {name}");
     Ok(())
+}
+
+/// Connections at once when none is set: what the open-file limit leaves after the model,
+/// the listener and a margin, at most 4096.
+fn connection_limit() -> usize {
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse::<usize>().ok())
+        });
+    soft.map_or(1024, |n| n.saturating_sub(32)).clamp(16, 4096)
 }
 
 async fn shutdown_signal() {

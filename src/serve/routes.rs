@@ -2,6 +2,7 @@
 //! sends can make a handler panic.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -42,7 +43,8 @@ fn bad_request(message: impl Into<String>) -> Refusal {
     Refusal(StatusCode::BAD_REQUEST, message.into())
 }
 
-pub fn router(served: Arc<Served>, access_log: bool) -> Router {
+/// The server's routes. `body_timeout` bounds how long a client may take to send a body.
+pub fn router(served: Arc<Served>, access_log: bool, body_timeout: Duration) -> Router {
     let router = Router::new()
         .route("/", get(index))
         .route("/sal/{x}", get(sal))
@@ -63,11 +65,51 @@ pub fn router(served: Arc<Served>, access_log: bool) -> Router {
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(move |request, next| {
+            read_body(request, next, body_timeout)
+        }))
         .with_state(served);
     if access_log {
         router.layer(middleware::from_fn(log_request))
     } else {
         router
+    }
+}
+
+/// A body over the limit by its declared length is refused before a byte of it is read; any
+/// other body must arrive within `timeout`. Requests without a body pass straight through.
+async fn read_body(request: Request, next: Next, timeout: Duration) -> Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is over {MAX_BODY} bytes"),
+        );
+    }
+    let chunked = request
+        .headers()
+        .contains_key(axum::http::header::TRANSFER_ENCODING);
+    if declared.unwrap_or(0) == 0 && !chunked {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY)).await {
+        Err(_) => error(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the body did not arrive within {} s", timeout.as_secs_f64()),
+        ),
+        Ok(Err(_)) => error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is over {MAX_BODY} bytes"),
+        ),
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
     }
 }
 
