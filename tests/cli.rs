@@ -348,3 +348,25 @@ fn a_queued_job_holds_its_ports() {
         "the refused job was stored"
     );
 }
+
+/// A mistake in the arguments is one line with the usage, exit code 2; the workbench without a
+/// terminal says so instead of panicking.
+#[test]
+fn argument_mistakes_and_a_missing_terminal_are_one_line() {
+    let s = Sandbox::new("local");
+    let out = s.run(&["run", "--bogus"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("unexpected argument '--bogus'") && stderr.contains("usage: mlbench run"),
+        "{stderr}"
+    );
+    let out = s.cmd(&[]).stdin(std::process::Stdio::null()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr.trim(),
+        "mlbench: the workbench needs a terminal: run `mlbench` in one, or use its commands (`mlbench --help`)"
+    );
+}

@@ -209,7 +209,10 @@ pub(crate) struct RunArgs {
 
 /// Parses the arguments, runs the command and turns any error into one line and exit code 1.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return argument_error(&err),
+    };
     if cli.command.as_ref().is_some_and(prints_a_listing) {
         exit_quietly_on_a_closed_pipe();
     }
@@ -236,6 +239,36 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Help and version print as clap writes them; a mistake in the arguments is one line (what is
+/// wrong, then the usage) and exit code 2, as with clap.
+fn argument_error(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = err.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = err.render().to_string();
+    let problem = text
+        .lines()
+        .find_map(|l| l.strip_prefix("error: "))
+        .unwrap_or("the arguments are not right");
+    let usage = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Usage: "))
+        .map(|u| format!("; usage: {u}"))
+        .unwrap_or_default();
+    eprintln!(
+        "mlbench: {}",
+        crate::error::one_line(&format!("{problem}{usage} (more: --help)"))
+    );
+    ExitCode::from(2)
 }
 
 /// Commands whose output is a listing a user may pipe into `head`. The others handle a closed

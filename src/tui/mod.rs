@@ -25,6 +25,13 @@ use crate::engine::Engine;
 use crate::{Error, Result};
 
 pub async fn run() -> Result<()> {
+    use std::io::IsTerminal;
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        return Err(Error::Invalid(
+            "the workbench needs a terminal: run `mlbench` in one, or use its commands (`mlbench --help`)"
+                .into(),
+        ));
+    }
     let engine = Engine::open()?;
     let first_start = engine.store.projects()?.is_empty();
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
