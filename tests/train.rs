@@ -74,6 +74,25 @@ fn bad_data_is_one_line_and_keeps_the_old_model() {
             write("one.csv", "x,y\n1,2\n"),
             "only 1 training rows for 2 parameters",
         ),
+        (
+            write("open-quote.csv", "x,y\n1,2\n2,4\n3,\"6\n"),
+            "open-quote.csv:4: a quoted field is never closed",
+        ),
+        (
+            write("no-name.csv", ",y\n1,2\n2,4\n3,7\n"),
+            "no-name.csv:1: column 1 has no name in the header",
+        ),
+        (
+            write("huge.csv", "x,y\n1e308,2\n-1e308,4\n5,7\n"),
+            "the values are too large to fit",
+        ),
+        (
+            write(
+                "long-value.csv",
+                &format!("x,y\n1,2\n2,{}\n", "9x".repeat(500_000)),
+            ),
+            "long-value.csv:3: column \"y\"",
+        ),
     ];
     for (input, expected) in cases {
         let out_arg = out.to_str().unwrap();
@@ -81,6 +100,11 @@ fn bad_data_is_one_line_and_keeps_the_old_model() {
         let err = String::from_utf8_lossy(&result.stderr);
         assert!(!result.status.success(), "{input} trained");
         assert_eq!(err.lines().count(), 1, "{input}: {err}");
+        assert!(
+            err.chars().count() < 500,
+            "{input}: an error of {} characters",
+            err.len()
+        );
         assert!(err.contains(expected), "{input}: {err}");
         assert_eq!(
             std::fs::read(out.join("model.json")).unwrap(),

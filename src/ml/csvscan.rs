@@ -89,7 +89,14 @@ pub fn read_header(path: &Path) -> Result<Header> {
                 path.display()
             ))
         })?;
-    let names = record.iter().map(|n| n.trim().to_string()).collect();
+    let names: Vec<String> = record.iter().map(|n| n.trim().to_string()).collect();
+    if let Some(column) = names.iter().position(String::is_empty) {
+        return Err(Error::Invalid(format!(
+            "{}:1: column {} has no name in the header: name every column",
+            path.display(),
+            column + 1
+        )));
+    }
     Ok(Header {
         names,
         data_start: newline.map_or(head.len() as u64, |p| p as u64 + 1),
@@ -527,10 +534,14 @@ fn scan_quoted(
     shift: Shift,
 ) -> Result<Scan> {
     let file = File::open(path).map_err(Error::at(path, "cannot read"))?;
+    // The csv crate takes a quote still open at the end of the file as closed by it: an odd
+    // count of quotes (escaped ones come in pairs) means a field was never closed.
+    let quotes = count_quotes(&file).map_err(Error::at(path, "cannot read"))?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
         .from_reader(file);
+    let mut last_line = 1u64;
     let features = selection.columns.len() - 1;
     let (mut train, mut test) = (Stats::new(features), Stats::new(features));
     let mut shifted = vec![0.0; features];
@@ -544,6 +555,7 @@ fn scan_quoted(
             break;
         }
         let position = record.position().cloned().unwrap_or_else(csv::Position::new);
+        last_line = position.line();
         if record.iter().all(|f| f.trim_ascii().is_empty()) {
             continue;
         }
@@ -576,7 +588,26 @@ fn scan_quoted(
         };
         stats.add(&shifted, values[features] - shift.y);
     }
+    if quotes % 2 == 1 {
+        return Err(Error::Invalid(format!(
+            "{}:{last_line}: a quoted field is never closed: close its quote or remove it",
+            path.display()
+        )));
+    }
     Ok(Scan { train, test, shift })
+}
+
+fn count_quotes(file: &File) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; BLOCK];
+    let (mut pos, mut count) = (0u64, 0u64);
+    loop {
+        let n = file.read_at(&mut buf, pos)?;
+        if n == 0 {
+            return Ok(count);
+        }
+        count += memchr::memchr_iter(b'"', &buf[..n]).count() as u64;
+        pos += n as u64;
+    }
 }
 
 /// Turns a row error into `file:line: column "name": problem`, counting lines only now.

@@ -105,7 +105,16 @@ pub fn fit(train: &Stats, shift: &Shift, names: &[String]) -> Result<LinearFit> 
             train.rows
         )));
     }
-    let l = cholesky(&train.matrix()).map_err(|column| {
+    let matrix = train.matrix();
+    // Squares of values near 1e308 overflow: that is not a singular system, and must not be
+    // reported as one.
+    if matrix.iter().chain(&train.zw).any(|v| !v.is_finite()) {
+        return Err(Error::Invalid(
+            "the values are too large to fit: their squares overflow (over about 1e154): rescale the columns"
+                .into(),
+        ));
+    }
+    let l = cholesky(&matrix).map_err(|column| {
         let name = names.get(column.wrapping_sub(1)).map_or("a feature", String::as_str);
         Error::Invalid(format!(
             "feature {name:?} is constant or repeats other features (the system is singular): drop it with --x"
