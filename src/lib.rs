@@ -7,6 +7,8 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod home;
 pub(crate) mod keymap;
 pub mod ml;

@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("serve", 4),
     ("tui", 4),
     ("cli", 5),
+    ("fuzzing", 5),
 ];
 
 /// The module a crate-root item comes from.

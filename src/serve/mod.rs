@@ -3,7 +3,7 @@
 //! new training run replaces it.
 
 mod connection;
-mod oip;
+pub(crate) mod oip;
 mod reload;
 mod routes;
 
