@@ -41,6 +41,7 @@ struct ConfigFile {
     default_image: String,
     stop_grace_secs: u64,
     max_repo_size: String,
+    run_as: String,
     #[serde(default)]
     machines: BTreeMap<String, MachineEntry>,
     #[serde(default)]
@@ -57,11 +58,39 @@ pub struct Config {
     pub stop_grace_secs: u64,
     /// A repo folder holding more than this is not copied into a job without `--force`.
     pub max_repo_bytes: u64,
+    /// Who a user's image runs as; `None` keeps the image's own user.
+    pub run_as: Option<RunAs>,
     pub machines: Vec<MachineType>,
     /// The workbench's keys: the defaults with `[keys]` (command name → keys) in their place.
     pub keys: KeyMap,
     /// The workbench's job-state colours: the defaults with `[colors]` in their place.
     pub colors: StateColors,
+}
+
+/// Who a job's container runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunAs {
+    /// The user who runs mlbench (files in /storage are theirs).
+    Invoking,
+    /// `uid` or `uid:gid`.
+    Id(String),
+}
+
+impl RunAs {
+    fn parse(text: &str) -> Result<Option<RunAs>> {
+        let text = text.trim();
+        let numeric = |part: &str| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit());
+        match text {
+            "" => Ok(None),
+            "invoking" => Ok(Some(RunAs::Invoking)),
+            id if id.split(':').count() <= 2 && id.split(':').all(numeric) => {
+                Ok(Some(RunAs::Id(id.to_string())))
+            }
+            other => Err(Error::Invalid(format!(
+                "run_as: {other:?} is not a user: use \"invoking\", a uid, or uid:gid (empty keeps the image's own)"
+            ))),
+        }
+    }
 }
 
 /// A colour per job state, in [`JobState::ALL`]'s order.
@@ -195,6 +224,7 @@ impl Config {
             stop_grace_secs: file.stop_grace_secs,
             max_repo_bytes: machine::parse_bytes(&file.max_repo_size)
                 .map_err(|e| Error::Invalid(format!("max_repo_size: {e}")))?,
+            run_as: RunAs::parse(&file.run_as)?,
             machines,
             keys: KeyMap::with_overrides(&file.keys).map_err(Error::Invalid)?,
             colors: StateColors::with_overrides(&file.colors)?,

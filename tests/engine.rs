@@ -87,6 +87,28 @@ fn a_failing_job_keeps_every_line_of_both_streams_in_order() {
     assert!(s.home.join("jobs/1/output.log").exists());
 }
 
+/// A user's image keeps its own user unless the config's run_as names another.
+#[test]
+fn run_as_in_the_config_chooses_the_user_of_a_users_image() {
+    let Some(s) = docker_sandbox("run_as_in_the_config_chooses_the_user_of_a_users_image") else {
+        return;
+    };
+    let repo = s.folder("code", &[]);
+    let command = ["sh", "-c", "echo $(id -u):$(id -g)"];
+    s.ok(&run_args(repo.to_str().unwrap(), &["-f"], &command));
+    let config = s.dir.path().join("config.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.insert_str(0, "run_as = \"1234:5678\"\n");
+    std::fs::write(&config, text).unwrap();
+    s.ok(&run_args(repo.to_str().unwrap(), &["-f"], &command));
+    assert_eq!(
+        s.log_records(1).last().unwrap().1,
+        "0:0",
+        "the image's own user is root"
+    );
+    assert_eq!(s.log_records(2).last().unwrap().1, "1234:5678");
+}
+
 /// Jobs get no new privileges, and a fork bomb stops at the machine type's PIDs limit (24 for
 /// FEWPIDS), not at the host's: the job ends and the host goes on.
 #[test]

@@ -112,6 +112,14 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
+    /// How a job holding a resource is named in messages: "job 4", or "job 4 of deployment salary".
+    pub fn holder(&self, id: i64) -> String {
+        match &self.deployment {
+            Some(name) => format!("job {id} of deployment {name}"),
+            None => format!("job {id}"),
+        }
+    }
+
     /// Rules that hold whatever the machine: a command to run, and no host port twice.
     pub fn validate(&self) -> Result<(), Error> {
         if self.command.first().is_none_or(|c| c.trim().is_empty()) {

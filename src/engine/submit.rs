@@ -132,10 +132,7 @@ pub(crate) fn ensure_port_free(engine: &Engine, port: &PortMapping) -> Result<()
         .live_jobs()?
         .into_iter()
         .find(|j| j.spec.ports.iter().any(|p| p.overlaps(port)));
-    let holder = claimed.map(|job| match &job.spec.deployment {
-        Some(name) => format!("job {} of deployment {name}", job.id),
-        None => format!("job {}", job.id),
-    });
+    let holder = claimed.map(|job| job.spec.holder(job.id));
     let refused = match (holder, TcpListener::bind((port.host_ip, port.host_port))) {
         (Some(holder), _) => Some((Some(holder), std::io::Error::from(std::io::ErrorKind::AddrInUse))),
         (None, Err(source)) => Some((None, source)),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::output::JobOutput;
 use super::reconcile::acquire_supervisor_lock;
 use super::{Engine, home_labels, job_labels};
+use crate::config::RunAs;
 use crate::domain::JobState;
 use crate::runtime::{Exit, LaunchSpec, Runtime};
 use crate::store::JobRecord;
@@ -240,7 +241,7 @@ async fn prepare_and_launch<R: Runtime + ImagePreparer>(
     let storage = engine.home.storage_dir(&job.spec.project);
     std::fs::create_dir_all(&storage).map_err(Error::at(&storage, "cannot create"))?;
     // mlbench's runtime image runs as the user who runs mlbench, so files in /storage are
-    // theirs; a user's image keeps its own user.
+    // theirs; a user's image keeps its own user unless the config's run_as says otherwise.
     let own_image = job.spec.image == crate::runtime::images::runtime_tag();
     let spec = LaunchSpec {
         name: engine.home.container_name(job.id),
@@ -253,7 +254,15 @@ async fn prepare_and_launch<R: Runtime + ImagePreparer>(
         machine,
         ports: job.spec.ports.clone(),
         labels: job_labels(&engine.home, job.id),
-        user: own_image.then(invoking_user).flatten(),
+        user: if own_image {
+            invoking_user()
+        } else {
+            match &engine.config.run_as {
+                Some(RunAs::Invoking) => invoking_user(),
+                Some(RunAs::Id(id)) => Some(id.clone()),
+                None => None,
+            }
+        },
         drop_capabilities: own_image,
     };
     runtime.launch(&spec).await

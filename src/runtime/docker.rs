@@ -68,6 +68,19 @@ impl DockerRuntime {
 }
 
 impl DockerRuntime {
+    /// Every container, running or not, that carries all of `labels` (`key=value` each).
+    async fn containers_labelled(
+        &self,
+        labels: Vec<String>,
+    ) -> Result<Vec<bollard::models::ContainerSummary>> {
+        let filters = HashMap::from([("label".to_string(), labels)]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        Ok(self.docker.list_containers(Some(options)).await?)
+    }
+
     /// Whether the container called `name` carries exactly these labels (home and job).
     async fn is_same_job(&self, name: &str, labels: &HashMap<String, String>) -> bool {
         let Ok(found) = self.docker.inspect_container(name, None).await else {
@@ -242,13 +255,12 @@ impl Runtime for DockerRuntime {
     async fn find(&self, job: i64, labels: &HashMap<String, String>) -> Result<Option<String>> {
         let mut wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         wanted.push(format!("{JOB_LABEL}={job}"));
-        let filters = HashMap::from([("label".to_string(), wanted)]);
-        let options = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let found = self.docker.list_containers(Some(options)).await?;
-        match found.into_iter().find_map(|c| c.id) {
+        match self
+            .containers_labelled(wanted)
+            .await?
+            .into_iter()
+            .find_map(|c| c.id)
+        {
             Some(id) => self.adopt(&id).await.map(Some),
             None => Ok(None),
         }
@@ -256,13 +268,9 @@ impl Runtime for DockerRuntime {
 
     async fn leftovers(&self, labels: &HashMap<String, String>) -> Result<Vec<(i64, String)>> {
         let wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let filters = HashMap::from([("label".to_string(), wanted)]);
-        let options = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let found = self.docker.list_containers(Some(options)).await?;
-        Ok(found
+        Ok(self
+            .containers_labelled(wanted)
+            .await?
             .into_iter()
             .filter_map(|c| {
                 let job = c.labels.as_ref()?.get(JOB_LABEL)?.parse().ok()?;

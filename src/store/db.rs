@@ -128,11 +128,7 @@ fn port_claim_of(conn: &Connection, spec: &JobSpec) -> Result<Option<(String, Po
             .iter()
             .find(|p| other.ports.iter().any(|o| o.overlaps(p)))
         {
-            let holder = match &other.deployment {
-                Some(name) => format!("job {id} of deployment {name}"),
-                None => format!("job {id}"),
-            };
-            return Ok(Some((holder, *port)));
+            return Ok(Some((other.holder(id), *port)));
         }
     }
     Ok(None)
