@@ -2,7 +2,6 @@
 
 use super::Engine;
 use crate::domain::{JobKind, JobSpec, Source};
-use crate::runtime::images::runtime_tag;
 use crate::{Error, Result};
 
 const DATA: &[u8] = include_bytes!("../../examples/salary/data/sal.csv");
@@ -23,7 +22,7 @@ pub fn prepare(engine: &Engine) -> Result<JobSpec> {
         storage_read_only: false,
         project: "salary".into(),
         machine: engine.config.default_machine.clone(),
-        image: engine.config.default_image.clone().unwrap_or_else(runtime_tag),
+        image: super::jobs::default_image(engine),
         build_dockerfile: None,
         source: Source::Folder { path: folder },
         command: command.iter().map(std::string::ToString::to_string).collect(),

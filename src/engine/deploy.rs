@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use super::{AnyRuntime, Engine, stop, submit};
 use crate::domain::{JobKind, JobSpec, JobState, PortMapping, Source};
 use crate::engine::client;
-use crate::runtime::images::runtime_tag;
 use crate::store::JobRecord;
 use crate::{Error, Result};
 
@@ -113,9 +112,7 @@ pub fn model_server_spec(
     .map(std::string::ToString::to_string)
     .chain([listen_port.to_string()])
     .collect();
-    let image = image
-        .or_else(|| engine.config.default_image.clone())
-        .unwrap_or_else(runtime_tag);
+    let image = image.unwrap_or_else(|| super::jobs::default_image(engine));
     // mlbench's server needs no code: its workspace is an empty folder.
     let workspace = engine.home.root().join("empty-workspace");
     std::fs::create_dir_all(&workspace).map_err(Error::at(&workspace, "cannot create"))?;
