@@ -127,29 +127,19 @@ async fn start_now(engine: &Engine, runtime: &AnyRuntime, job: i64, image_checke
 /// Refuses a host port that one of this home's live jobs claims (queued ones too) or that
 /// something else listens on. The store checks the claim again when the job is stored.
 pub(crate) fn ensure_port_free(engine: &Engine, port: &PortMapping) -> Result<()> {
-    let claimed = engine
-        .store
-        .live_jobs()?
-        .into_iter()
-        .find(|j| j.spec.ports.iter().any(|p| p.overlaps(port)));
-    let holder = claimed.map(|job| job.spec.holder(job.id));
-    let refused = match (holder, TcpListener::bind((port.host_ip, port.host_port))) {
-        (Some(holder), _) => Some((Some(holder), std::io::Error::from(std::io::ErrorKind::AddrInUse))),
-        (None, Err(source)) => Some((None, source)),
-        (None, Ok(_)) => None,
-    };
-    match refused {
-        Some((holder, source)) => Err(Error::field(
+    engine.store.refuse_claimed_ports(std::slice::from_ref(port))?;
+    TcpListener::bind((port.host_ip, port.host_port)).map_err(|source| {
+        Error::field(
             "ports",
             Error::PortInUse {
                 ip: port.host_ip,
                 port: port.host_port,
-                holder,
+                holder: None,
                 source,
             },
-        )),
-        None => Ok(()),
-    }
+        )
+    })?;
+    Ok(())
 }
 
 /// The job's image must be there before anything is stored; mlbench's runtime image is built

@@ -111,11 +111,11 @@ fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
     })
 }
 
-/// The live job (as "job N" or "job N of deployment D") that already claims one of `spec`'s
-/// host ports, and that port.
-fn port_claim_of(conn: &Connection, spec: &JobSpec) -> Result<Option<(String, PortMapping)>> {
-    if spec.ports.is_empty() {
-        return Ok(None);
+/// Refuses `ports` when a live job (queued ones too) already claims one of them, naming the
+/// holder ("job N" or "job N of deployment D").
+fn refuse_claimed(conn: &Connection, ports: &[PortMapping]) -> Result<()> {
+    if ports.is_empty() {
+        return Ok(());
     }
     let mut stmt =
         conn.prepare("SELECT id, spec FROM jobs WHERE state IN ('queued', 'preparing', 'running')")?;
@@ -123,15 +123,19 @@ fn port_claim_of(conn: &Connection, spec: &JobSpec) -> Result<Option<(String, Po
     for row in rows {
         let (id, other) = row?;
         let other: JobSpec = serde_json::from_str(&other).map_err(|e| Error::Other(e.to_string()))?;
-        if let Some(port) = spec
-            .ports
-            .iter()
-            .find(|p| other.ports.iter().any(|o| o.overlaps(p)))
-        {
-            return Ok(Some((other.holder(id), *port)));
+        if let Some(port) = ports.iter().find(|p| other.ports.iter().any(|o| o.overlaps(p))) {
+            return Err(Error::field(
+                "ports",
+                Error::PortInUse {
+                    ip: port.host_ip,
+                    port: port.host_port,
+                    holder: Some(other.holder(id)),
+                    source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+                },
+            ));
         }
     }
-    Ok(None)
+    Ok(())
 }
 
 pub fn now() -> String {
@@ -238,6 +242,11 @@ impl Store {
         self.project_id(name).map(|_| ())
     }
 
+    /// Refuses `ports` that one of this home's live jobs claims.
+    pub fn refuse_claimed_ports(&self, ports: &[PortMapping]) -> Result<()> {
+        refuse_claimed(&self.conn, ports)
+    }
+
     pub fn insert_job(&self, spec: &JobSpec, runtime: RuntimeKind, commit: Option<&str>) -> Result<i64> {
         self.insert_placed_job(spec, runtime, commit, |_| Ok(()))
     }
@@ -257,17 +266,7 @@ impl Store {
         let tx = self.write()?;
         // Host ports are claimed here, with the queue: a job waiting for capacity holds its
         // ports as a running one does, so a second job cannot take them meanwhile.
-        if let Some((holder, port)) = port_claim_of(&tx, spec)? {
-            return Err(Error::field(
-                "ports",
-                Error::PortInUse {
-                    ip: port.host_ip,
-                    port: port.host_port,
-                    holder: Some(holder),
-                    source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
-                },
-            ));
-        }
+        refuse_claimed(&tx, &spec.ports)?;
         tx.execute(
             "INSERT INTO jobs (project_id, spec, runtime, state, commit_sha, created_at)
              VALUES (?1, ?2, ?3, 'queued', ?4, ?5)",
