@@ -91,6 +91,17 @@ pub fn reconcile(home: &Home, store: &Store) -> Result<usize> {
     Ok(started)
 }
 
+/// Staging folders carry the pid of the submit that made them, so one left by a killed submit
+/// can be told from one in use.
+pub(super) fn staging_prefix(pid: u32) -> String {
+    format!("job-{pid}-")
+}
+
+/// The pid in a staging folder's name made with [`staging_prefix`].
+fn staging_owner(name: &str) -> Option<u32> {
+    name.strip_prefix("job-")?.split('-').next()?.parse().ok()
+}
+
 /// Removes `staging/job-<pid>-*` folders whose submit process is gone. Best effort: a folder
 /// that cannot be removed now is tried again at the next reconcile.
 fn sweep_staging(home: &Home) {
@@ -98,17 +109,25 @@ fn sweep_staging(home: &Home) {
         return;
     };
     for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("job-"))
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
+        let Some(pid) = entry.file_name().to_str().and_then(staging_owner) else {
             continue;
         };
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             let _ = std::fs::remove_dir_all(entry.path());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_staging_name_gives_back_its_pid() {
+        assert_eq!(
+            staging_owner(&format!("{}Ab3xYz", staging_prefix(4242))),
+            Some(4242)
+        );
+        assert_eq!(staging_owner("build-123"), None);
     }
 }

@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 use std::path::Path;
 
-use super::reconcile::{acquire_supervisor_lock, spawn_supervisor};
+use super::reconcile::{acquire_supervisor_lock, spawn_supervisor, staging_prefix};
 use super::supervisor::Start;
 use super::{AnyRuntime, Engine};
 use crate::domain::{JobSpec, JobState, PortMapping};
@@ -89,12 +89,6 @@ pub async fn submit_sized(
     let submitted = place_job(engine, &spec, runtime, &workspace, commit)?;
     start_now(engine, runtime, submitted.job, spec.build_dockerfile.is_none()).await?;
     Ok(submitted)
-}
-
-/// Staging folders carry the pid of the submit that made them, so one left by a killed submit
-/// can be told from one in use (see [`super::reconcile`]).
-pub(crate) fn staging_prefix(pid: u32) -> String {
-    format!("job-{pid}-")
 }
 
 /// Launches a Docker job from here when the host has room, so the start does not wait for a
