@@ -76,9 +76,7 @@ pub fn model_server_spec(
         .storage_dir(project)
         .join(model)
         .join(crate::ml::model::FILE_NAME);
-    if std::fs::symlink_metadata(&file).is_ok() {
-        super::storage::inside(engine, project, &file)?;
-    }
+    super::storage::inside(engine, project, &file)?;
     crate::ml::model::ModelFile::load(&file).map_err(|e| {
         Error::NotFound(format!(
             "project {project} has no usable model {model} (train one into /storage/{model}): {e}"

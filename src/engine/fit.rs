@@ -50,9 +50,6 @@ fn host_path(engine: &Engine, job: &JobRecord, seen: &str) -> Result<PathBuf> {
             format!("the workspace of job {}", job.id),
         )
     };
-    if std::fs::symlink_metadata(&path).is_err() {
-        return Ok(path); // missing: the read that follows says so
-    }
     super::storage::confined(&root, &path, &place)
 }
 

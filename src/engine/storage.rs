@@ -25,8 +25,12 @@ pub fn inside(engine: &Engine, project: &str, host_path: &Path) -> Result<PathBu
     confined(&root, host_path, &format!("the /storage of project {project}"))
 }
 
-/// `path` with links resolved, refused unless it stays under `root` (`place` names it).
+/// `path` with links resolved, refused unless it stays under `root` (`place` names it). A path
+/// that does not exist is returned as it is: the read that follows says it is missing.
 pub fn confined(root: &Path, path: &Path, place: &str) -> Result<PathBuf> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(path.to_path_buf());
+    }
     let root = root.canonicalize().map_err(Error::at(root, "cannot resolve"))?;
     let real = path.canonicalize().map_err(Error::at(path, "cannot resolve"))?;
     if !real.starts_with(&root) {
