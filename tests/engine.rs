@@ -196,14 +196,7 @@ fn a_follower_outlives_a_dead_supervisor_and_ends_with_the_job() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(600));
-    let pid = s.job(1)["supervisor_pid"].as_i64().expect("supervisor pid");
-    assert!(
-        Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    s.kill_supervisor(1);
     let mut follower = follower;
     let mut stdout = follower.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
@@ -299,14 +292,7 @@ fn the_end_is_dockers_time_and_an_outside_stop_is_explained() {
     };
     let repo = s.folder("code", &[]);
     s.ok(&run_args(repo.to_str().unwrap(), &[], &["sleep", "1"]));
-    let pid = s.job(1)["supervisor_pid"].as_i64().expect("supervisor pid");
-    assert!(
-        Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    s.kill_supervisor(1);
     // Nobody watches while the job ends; the next command reattaches 5 s later.
     std::thread::sleep(Duration::from_secs(5));
     let job = s.wait_for_state(1, |st| st == "succeeded", Duration::from_secs(30));
@@ -384,12 +370,7 @@ fn a_killed_follower_is_replaced_and_no_line_is_lost_or_doubled() {
     let script = "i=0; while [ $i -lt 500 ]; do echo line $i; i=$((i+1)); usleep 10000; done";
     s.ok(&run_args(repo.to_str().unwrap(), &[], &["sh", "-c", script]));
     std::thread::sleep(Duration::from_millis(1500));
-    let pid = s.job(1)["supervisor_pid"].as_i64().expect("supervisor pid");
-    let killed = Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    let pid = s.kill_supervisor(1);
     std::thread::sleep(Duration::from_millis(1500));
     // `logs -f` notices that nobody follows the job, starts a new follower and prints to the end.
     let out = s.run(&["logs", "-f", "1"]);

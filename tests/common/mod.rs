@@ -104,6 +104,17 @@ impl Sandbox {
             .collect()
     }
 
+    /// Kills the job's supervisor with SIGKILL, as a crash would; returns its pid.
+    pub fn kill_supervisor(&self, job: i64) -> i64 {
+        let pid = self.job(job)["supervisor_pid"].as_i64().expect("supervisor pid");
+        let killed = Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success(), "cannot kill supervisor {pid}");
+        pid
+    }
+
     /// The ids of every container of this sandbox's home, running or not.
     pub fn containers(&self) -> Vec<String> {
         if !self.home.exists() {
