@@ -261,25 +261,30 @@ fn salary_at(url: &str) -> f64 {
         .unwrap()
 }
 
-#[test]
-fn serve_listens_on_loopback_by_default_and_says_the_port_it_was_given() {
-    let s = Sandbox::new("local");
+/// `mlbench serve` of the linear model y = 100 + 2x on port 0 with `extra` arguments; returns
+/// the server and the address its first line says it listens on.
+fn serve_on_port_zero(s: &Sandbox, extra: &[&str]) -> (std::process::Child, String) {
     let dir = s.dir.path().join("salary");
     linear(100.0, 2.0).save(&dir).unwrap();
     let model = dir.join("model.json");
-    let mut server = s
-        .cmd(&["serve", "-m", model.to_str().unwrap(), "--port", "0"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut args = vec!["serve", "-m", model.to_str().unwrap(), "--port", "0"];
+    args.extend_from_slice(extra);
+    let mut server = s.cmd(&args).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let mut stderr = std::io::BufReader::new(server.stderr.take().unwrap());
     let mut line = String::new();
     std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    let addr = line.trim().rsplit("http://").next().unwrap().to_string();
+    (server, addr)
+}
+
+#[test]
+fn serve_listens_on_loopback_by_default_and_says_the_port_it_was_given() {
+    let s = Sandbox::new("local");
+    let (mut server, addr) = serve_on_port_zero(&s, &[]);
     let _ = server.kill();
     let _ = server.wait();
-    let addr = line.trim().rsplit("http://").next().unwrap();
-    assert!(addr.starts_with("127.0.0.1:"), "{line}");
-    assert_ne!(addr, "127.0.0.1:0", "{line}");
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    assert_ne!(addr, "127.0.0.1:0", "{addr}");
 }
 
 /// What a client sends on a raw connection, and what the server answered before closing (or
@@ -306,28 +311,8 @@ fn raw(port: u16, sent: &[u8], wait: Duration) -> (std::net::TcpStream, String) 
 #[test]
 fn serve_cuts_off_slow_clients_and_refuses_what_it_cannot_take() {
     let s = Sandbox::new("local");
-    let dir = s.dir.path().join("salary");
-    linear(100.0, 2.0).save(&dir).unwrap();
-    let model = dir.join("model.json");
-    let mut server = s
-        .cmd(&[
-            "serve",
-            "-m",
-            model.to_str().unwrap(),
-            "--port",
-            "0",
-            "--client-timeout",
-            "1",
-            "--max-connections",
-            "3",
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(server.stderr.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
-    let port: u16 = line.trim().rsplit(':').next().unwrap().parse().unwrap();
+    let (mut server, addr) = serve_on_port_zero(&s, &["--client-timeout", "1", "--max-connections", "3"]);
+    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
 
     let started = Instant::now();
     let (_, answer) = raw(
