@@ -374,6 +374,42 @@ fn serve_cuts_off_slow_clients_and_refuses_what_it_cannot_take() {
     let _ = server.wait();
 }
 
+/// Requests hyper refuses before any route sees them still get the JSON error every refusal
+/// carries: not HTTP (400), an over-long URI (414), over-large headers (431).
+#[test]
+fn protocol_errors_carry_the_json_error_body() {
+    let s = Sandbox::new("local");
+    let (mut server, addr) = serve_on_port_zero(&s, &[]);
+    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+    let long_uri = format!("GET /sal/{} HTTP/1.1\r\nHost: x\r\n\r\n", "9".repeat(70_000));
+    let many_headers = format!(
+        "GET /sal/25 HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        (0..200).map(|i| format!("x-h{i}: v\r\n")).collect::<String>()
+    );
+    let cases: [(&[u8], &str, &str); 3] = [
+        (b"NOT HTTP AT ALL\r\n\r\n", "400", "not valid HTTP"),
+        (long_uri.as_bytes(), "414", "URI is longer"),
+        (many_headers.as_bytes(), "431", "headers are larger"),
+    ];
+    for (sent, status, says) in cases {
+        let (_, answer) = raw(port, sent, Duration::from_secs(3));
+        assert!(answer.starts_with(&format!("HTTP/1.1 {status} ")), "{answer}");
+        assert!(answer.contains("content-type: application/json"), "{answer}");
+        let body = answer.split("\r\n\r\n").nth(1).unwrap();
+        let error: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert!(error["error"].as_str().unwrap().contains(says), "{body}");
+    }
+    // The server still answers after them.
+    let (_, answer) = raw(
+        port,
+        b"GET /sal/25 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(2),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
 #[test]
 fn a_replaced_model_is_picked_up_a_broken_one_is_not_and_sigterm_is_quick() {
     let s = Sandbox::new("local");

@@ -1,6 +1,7 @@
 //! One client connection of the model server: HTTP/1.1 through hyper with a deadline for the
 //! request headers (a slowloris client that trickles them is cut off), or a quick refusal when
-//! the server already holds as many connections as it may.
+//! the server already holds as many connections as it may. Its writes pass through
+//! [`JsonProtocolErrors`], so hyper's own refusals carry the JSON error too.
 
 use std::time::Duration;
 
@@ -11,13 +12,18 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::protocol_errors::JsonProtocolErrors;
+
 /// Serves requests on `stream` until the client closes it; `permit` is held meanwhile.
 pub async fn serve(stream: TcpStream, app: Router, header_timeout: Duration, permit: OwnedSemaphorePermit) {
     let _ = stream.set_nodelay(true);
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
-        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
+        .serve_connection(
+            TokioIo::new(JsonProtocolErrors::new(stream)),
+            TowerToHyperService::new(app),
+        );
     // A client's broken connection is its own business: nothing to report.
     let _ = connection.await;
     drop(permit);

@@ -4,6 +4,7 @@
 
 mod connection;
 pub(crate) mod oip;
+mod protocol_errors;
 mod reload;
 mod routes;
 
