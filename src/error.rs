@@ -86,7 +86,11 @@ const MAX_LINE: usize = 400;
 /// become one space, and an overlong middle (a 2 MB CSV value, an HTML page where Docker was
 /// expected) becomes `…`, keeping the start (what went wrong) and the end (what to do).
 pub fn one_line(text: &str) -> String {
-    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let folded = text
+        .split_whitespace()
+        .map(cut_word)
+        .collect::<Vec<_>>()
+        .join(" ");
     let count = folded.chars().count();
     if count <= MAX_LINE {
         return folded;
@@ -94,6 +98,20 @@ pub fn one_line(text: &str) -> String {
     let head: String = folded.chars().take(MAX_LINE * 3 / 4).collect();
     let tail: String = folded.chars().skip(count - MAX_LINE / 4 + 3).collect();
     format!("{head} … {tail}")
+}
+
+/// Longer words are values echoed back (a 10k-character project name): each keeps its start
+/// and end, so the message around it stays readable.
+const MAX_WORD: usize = 100;
+
+fn cut_word(word: &str) -> std::borrow::Cow<'_, str> {
+    let count = word.chars().count();
+    if count <= MAX_WORD {
+        return word.into();
+    }
+    let head: String = word.chars().take(MAX_WORD * 3 / 4).collect();
+    let tail: String = word.chars().skip(count - MAX_WORD / 4).collect();
+    format!("{head}…{tail}").into()
 }
 
 /// A cause quoted inside another message: its first line, at most 160 characters.
@@ -128,6 +146,15 @@ mod tests {
         assert!(line.starts_with("data.csv:2: column \"x\""));
         assert!(line.ends_with("is not a number : fix the row"));
         assert_eq!(one_line("a\n  b"), "a b");
+        let name = "a".repeat(10_000);
+        let line = one_line(&format!(
+            "project {name} does not exist: create it with `mlbench project create {name}`"
+        ));
+        assert!(
+            line.contains(" does not exist: create it with `mlbench project create "),
+            "{line}"
+        );
+        assert!(line.chars().count() < 300, "{line}");
         assert_eq!(brief("<html>\n<body>13 lines</body>"), "<html>");
     }
 
