@@ -106,6 +106,7 @@ impl Default for StateColors {
             Color::Green,
             Color::Red,
             Color::Yellow,
+            Color::Blue,
             Color::Magenta,
             Color::DarkGray,
         ])

@@ -67,6 +67,11 @@ impl Home {
         self.root.join("jobs").join(job.to_string())
     }
 
+    /// Where a sweep's driver keeps its lock and its error file.
+    pub fn sweep_dir(&self, sweep: i64) -> PathBuf {
+        self.root.join("sweeps").join(sweep.to_string())
+    }
+
     pub fn job_log(&self, job: i64) -> PathBuf {
         self.job_dir(job).join("output.log")
     }

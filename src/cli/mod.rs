@@ -7,6 +7,7 @@ mod ml;
 mod project;
 mod serving;
 mod storage;
+mod sweeps;
 mod table;
 
 use std::path::PathBuf;
@@ -113,6 +114,22 @@ enum Command {
         #[arg(long)]
         detach: bool,
     },
+    /// Run one command over many parameter values (a grid or random draws), each point a
+    /// trial job; `sweep resume SWEEP`, `sweep stop SWEEP`.
+    #[command(args_conflicts_with_subcommands = true)]
+    Sweep(sweeps::SweepArgs),
+    /// List sweeps: progress and the best value so far.
+    Sweeps {
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare a sweep's trials: the parameters that vary, the metrics, state and duration.
+    Compare(sweeps::CompareArgs),
+    /// Runs one sweep's trials to the end (started by mlbench itself, detached).
+    #[command(name = "__drive-sweep", hide = true)]
+    DriveSweep { sweep: i64 },
     /// Follows one job to its end (started by mlbench itself, detached from the terminal).
     #[command(name = "__supervise", hide = true)]
     Supervise {
@@ -285,6 +302,8 @@ fn prints_a_listing(command: &Command) -> bool {
             | Command::Deployments { .. }
             | Command::Metrics { .. }
             | Command::Predict(_)
+            | Command::Sweeps { .. }
+            | Command::Compare(_)
     )
 }
 
@@ -365,6 +384,14 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Predict(args) => serving::predict(&engine, args).await.and(ok),
         Command::Metrics { job, json } => ml::metrics(&engine, job, json).and(ok),
         Command::Plot(args) => ml::plot(&engine, args).and(ok),
+        Command::Sweep(args) => sweeps::sweep(&engine, args).await,
+        Command::Sweeps { project, json } => sweeps::list(&engine, project.as_deref(), json).and(ok),
+        Command::Compare(args) => sweeps::compare_command(&engine, args).and(ok),
+        Command::DriveSweep { sweep } => {
+            // Like a supervisor, the driver outlives the terminal it was started from.
+            let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+            crate::engine::sweeps::drive(&engine, sweep).await.and(ok)
+        }
         Command::Supervise { job, handover } => {
             // A supervisor outlives the terminal it was started from: once tokio handles
             // SIGHUP, the signal no longer ends the process (the handler stays for its life).

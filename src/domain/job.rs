@@ -142,7 +142,7 @@ impl JobSpec {
     }
 }
 
-/// queued → preparing → running → succeeded | failed | stopped | oom-killed | lost
+/// queued → preparing → running → succeeded | failed | stopped | pruned | oom-killed | lost
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobState {
@@ -152,18 +152,21 @@ pub enum JobState {
     Succeeded,
     Failed,
     Stopped,
+    /// Stopped early by its sweep's median rule: a judgement on its results, not a failure.
+    Pruned,
     OomKilled,
     Lost,
 }
 
 impl JobState {
-    pub const ALL: [JobState; 8] = [
+    pub const ALL: [JobState; 9] = [
         JobState::Queued,
         JobState::Preparing,
         JobState::Running,
         JobState::Succeeded,
         JobState::Failed,
         JobState::Stopped,
+        JobState::Pruned,
         JobState::OomKilled,
         JobState::Lost,
     ];
@@ -176,6 +179,7 @@ impl JobState {
             JobState::Succeeded => "succeeded",
             JobState::Failed => "failed",
             JobState::Stopped => "stopped",
+            JobState::Pruned => "pruned",
             JobState::OomKilled => "oom-killed",
             JobState::Lost => "lost",
         }
@@ -192,16 +196,17 @@ impl JobState {
         match (self, next) {
             (Queued, Preparing) | (Preparing, Running) => true,
             (Preparing, Queued) => true, // its supervisor died before the launch; it starts over
-            (Queued | Preparing, Failed | Stopped | Lost) => true,
-            (Running, Succeeded | Failed | Stopped | OomKilled | Lost) => true,
+            (Queued | Preparing, Failed | Stopped | Pruned | Lost) => true,
+            (Running, Succeeded | Failed | Stopped | Pruned | OomKilled | Lost) => true,
             _ => false,
         }
     }
 
-    /// The final state of a job whose process has ended.
-    pub fn from_exit(exit_code: i64, oom_killed: bool, stop_requested: bool) -> JobState {
-        if stop_requested {
-            JobState::Stopped
+    /// The final state of a job whose process has ended; `requested` is the end someone asked
+    /// for (stopped, or pruned), which wins over how the process exited.
+    pub fn from_exit(exit_code: i64, oom_killed: bool, requested: Option<JobState>) -> JobState {
+        if let Some(requested) = requested {
+            requested
         } else if oom_killed {
             JobState::OomKilled
         } else if exit_code == 0 {
@@ -248,10 +253,17 @@ mod tests {
 
     #[test]
     fn exit_decides_the_final_state() {
-        assert_eq!(JobState::from_exit(0, false, false), JobState::Succeeded);
-        assert_eq!(JobState::from_exit(3, false, false), JobState::Failed);
-        assert_eq!(JobState::from_exit(137, true, false), JobState::OomKilled);
-        assert_eq!(JobState::from_exit(143, false, true), JobState::Stopped);
+        assert_eq!(JobState::from_exit(0, false, None), JobState::Succeeded);
+        assert_eq!(JobState::from_exit(3, false, None), JobState::Failed);
+        assert_eq!(JobState::from_exit(137, true, None), JobState::OomKilled);
+        assert_eq!(
+            JobState::from_exit(143, false, Some(JobState::Stopped)),
+            JobState::Stopped
+        );
+        assert_eq!(
+            JobState::from_exit(143, false, Some(JobState::Pruned)),
+            JobState::Pruned
+        );
     }
 
     #[test]

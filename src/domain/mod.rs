@@ -6,6 +6,7 @@ pub(crate) mod output;
 pub(crate) mod port;
 pub(crate) mod project;
 mod runtime_kind;
+pub mod sweep;
 
 pub use job::{EnvVar, JobKind, JobSpec, JobState, Source};
 pub use machine::{Capacity, MachineType};

@@ -3,6 +3,7 @@
 
 pub(crate) mod choices;
 pub mod client;
+pub(crate) mod compare;
 pub(crate) mod demo;
 pub(crate) mod deploy;
 pub(crate) mod fit;
@@ -13,6 +14,7 @@ mod stop;
 pub(crate) mod storage;
 mod submit;
 pub(crate) mod supervisor;
+pub(crate) mod sweeps;
 
 use std::collections::HashMap;
 

@@ -3,16 +3,16 @@
 //! free lock means nobody follows the job (mlbench was killed, the machine rebooted, ...).
 
 use std::fs::{File, OpenOptions};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::home::Home;
 use crate::store::Store;
 use crate::{Error, Result};
 
-fn lock_file(home: &Home, job: i64) -> Result<File> {
-    let dir = home.job_dir(job);
-    std::fs::create_dir_all(&dir).map_err(Error::at(&dir, "cannot create"))?;
-    let path = dir.join("supervisor.lock");
+fn lock_file(dir: &Path, name: &str) -> Result<File> {
+    std::fs::create_dir_all(dir).map_err(Error::at(dir, "cannot create"))?;
+    let path = dir.join(name);
     OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -21,45 +21,70 @@ fn lock_file(home: &Home, job: i64) -> Result<File> {
         .map_err(Error::at(&path, "cannot open"))
 }
 
-/// Takes the job's supervisor lock, or `None` when another supervisor holds it. With `wait`,
-/// waits for the holder to let go instead (a launch handing the job over).
-pub(crate) fn acquire_supervisor_lock(home: &Home, job: i64, wait: bool) -> Result<Option<File>> {
-    let file = lock_file(home, job)?;
+/// Takes `file`'s lock, or `None` when another process holds it; with `wait`, waits for it.
+fn lock(file: File, wait: bool) -> Result<Option<File>> {
     if wait {
-        file.lock().map_err(|e| Error::io("cannot lock the job", e))?;
+        file.lock().map_err(|e| Error::io("cannot lock", e))?;
         return Ok(Some(file));
     }
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("cannot lock the job", e)),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("cannot lock", e)),
     }
 }
 
-/// Starts `mlbench __supervise JOB` detached from this terminal: its own process group (Ctrl-C
-/// here does not reach it), no stdin, its own error file. With `handover`, it gets ready and
-/// then waits for the caller, who holds the job's lock, to let go of it.
-pub(crate) fn spawn_supervisor(home: &Home, job: i64, handover: bool) -> Result<()> {
+/// Takes the job's supervisor lock, or `None` when another supervisor holds it. With `wait`,
+/// waits for the holder to let go instead (a launch handing the job over).
+pub(crate) fn acquire_supervisor_lock(home: &Home, job: i64, wait: bool) -> Result<Option<File>> {
+    lock(lock_file(&home.job_dir(job), "supervisor.lock")?, wait)
+}
+
+/// Takes the sweep's driver lock, or `None` when another driver holds it.
+pub(crate) fn acquire_driver_lock(home: &Home, sweep: i64) -> Result<Option<File>> {
+    lock(lock_file(&home.sweep_dir(sweep), "driver.lock")?, false)
+}
+
+/// Starts `mlbench ARGS` detached from this terminal: its own process group (Ctrl-C here does
+/// not reach it), no stdin, its errors appended to `errors`.
+fn spawn_detached(home: &Home, args: &[String], errors: &Path, what: &str) -> Result<()> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(|e| Error::io("cannot find the mlbench binary", e))?;
-    let err_path = home.job_dir(job).join("supervisor.err");
-    let errors = OpenOptions::new()
+    let error_file = OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&err_path)
-        .map_err(Error::at(&err_path, "cannot open"))?;
+        .open(errors)
+        .map_err(Error::at(errors, "cannot open"))?;
     Command::new(exe)
-        .arg("__supervise")
-        .arg(job.to_string())
-        .args(handover.then_some("--handover"))
+        .args(args)
         .env("MLBENCH_HOME", home.root())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(errors)
+        .stderr(error_file)
         .process_group(0)
         .spawn()
-        .map_err(|e| Error::io("cannot start the job's supervisor", e))?;
+        .map_err(|e| Error::io(format!("cannot start {what}"), e))?;
     Ok(())
+}
+
+/// Starts `mlbench __supervise JOB` detached. With `handover`, it gets ready and then waits
+/// for the caller, who holds the job's lock, to let go of it.
+pub(crate) fn spawn_supervisor(home: &Home, job: i64, handover: bool) -> Result<()> {
+    let mut args = vec!["__supervise".to_string(), job.to_string()];
+    if handover {
+        args.push("--handover".into());
+    }
+    let errors = home.job_dir(job).join("supervisor.err");
+    spawn_detached(home, &args, &errors, "the job's supervisor")
+}
+
+/// Starts `mlbench __drive-sweep SWEEP` detached: it submits the sweep's trials as capacity and
+/// `--parallel` allow, prunes, and marks the sweep finished.
+pub(crate) fn spawn_driver(home: &Home, sweep: i64) -> Result<()> {
+    let dir = home.sweep_dir(sweep);
+    std::fs::create_dir_all(&dir).map_err(Error::at(&dir, "cannot create"))?;
+    let args = ["__drive-sweep".to_string(), sweep.to_string()];
+    spawn_detached(home, &args, &dir.join("driver.err"), "the sweep's driver")
 }
 
 /// Starts a supervisor for `job` if it is live and nobody supervises it (its supervisor died);
@@ -75,11 +100,18 @@ pub fn ensure_supervised(home: &Home, store: &Store, job: i64) -> Result<bool> {
     Ok(orphaned)
 }
 
-/// Gives every live job without a supervisor a new one; returns how many were started. Also
-/// clears staging folders of submits that were killed before their job was stored.
+/// Gives every live job without a supervisor a new one, and every open sweep without a driver
+/// a new one; returns how many were started. Also clears staging folders of submits that were
+/// killed before their job was stored.
 pub fn reconcile(home: &Home, store: &Store) -> Result<usize> {
     sweep_staging(home);
     let mut started = 0;
+    for sweep in store.open_sweeps()? {
+        if acquire_driver_lock(home, sweep)?.is_some() {
+            spawn_driver(home, sweep)?;
+            started += 1;
+        }
+    }
     for job in store.live_jobs()? {
         // Holding the lock for a moment proves nobody else does; the new supervisor takes it.
         let orphaned = acquire_supervisor_lock(home, job.id, false)?.is_some();

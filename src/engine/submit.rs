@@ -10,6 +10,7 @@ use super::{AnyRuntime, Engine};
 use crate::domain::{JobSpec, JobState, PortMapping};
 use crate::runtime::Runtime;
 use crate::runtime::images::runtime_tag;
+use crate::store::TrialOf;
 use crate::{Error, Result, workspace};
 
 pub struct Submitted {
@@ -32,32 +33,23 @@ pub async fn submit(
 pub async fn submit_sized(
     engine: &Engine,
     runtime: &AnyRuntime,
+    spec: JobSpec,
+    force: bool,
+    progress: impl FnMut(&str),
+) -> Result<Submitted> {
+    submit_as(engine, runtime, spec, force, None, progress).await
+}
+
+/// [`submit_sized`], for the job that runs one point of a sweep when `trial` is given.
+pub(crate) async fn submit_as(
+    engine: &Engine,
+    runtime: &AnyRuntime,
     mut spec: JobSpec,
     force: bool,
+    trial: Option<TrialOf<'_>>,
     mut progress: impl FnMut(&str),
 ) -> Result<Submitted> {
-    spec.validate()?;
-    engine.store.require_project(&spec.project)?;
-    let machine = engine
-        .config
-        .machine(&spec.machine)
-        .map_err(|e| Error::field("machine", e))?
-        .clone();
-    spec.machine = machine.name.clone();
-    let host = crate::with_runtime!(runtime, rt => rt.capacity().await)?;
-    if let Some(shortfall) = machine.shortfall(&host) {
-        return Err(Error::field(
-            "machine",
-            Error::Invalid(format!(
-                "machine type {} does not fit this host: it {shortfall}; `mlbench machines` lists those that do",
-                machine.name
-            )),
-        ));
-    }
-    for port in &spec.ports {
-        ensure_port_free(engine, port)?;
-    }
-
+    preflight(engine, runtime, &mut spec, &mut progress).await?;
     let staging_root = engine.home.staging_dir();
     std::fs::create_dir_all(&staging_root).map_err(Error::at(&staging_root, "cannot create"))?;
     // Removed on drop unless its workspace was moved into the job's folder.
@@ -85,10 +77,42 @@ pub async fn submit_sized(
             )),
         ));
     }
-    check_image(runtime, &spec, &mut progress).await?;
-    let submitted = place_job(engine, &spec, runtime, &workspace, commit)?;
+    let submitted = place_job(engine, &spec, runtime, &workspace, commit, trial)?;
     start_now(engine, runtime, submitted.job, spec.build_dockerfile.is_none()).await?;
     Ok(submitted)
+}
+
+/// The checks a job passes before anything of it is stored: its command and ports, its project,
+/// a machine type that fits this host (its name made canonical in `spec`), free host ports, and
+/// its image (mlbench's runtime image is built here on first use).
+pub(crate) async fn preflight(
+    engine: &Engine,
+    runtime: &AnyRuntime,
+    spec: &mut JobSpec,
+    progress: &mut impl FnMut(&str),
+) -> Result<()> {
+    spec.validate()?;
+    engine.store.require_project(&spec.project)?;
+    let machine = engine
+        .config
+        .machine(&spec.machine)
+        .map_err(|e| Error::field("machine", e))?
+        .clone();
+    spec.machine = machine.name.clone();
+    let host = crate::with_runtime!(runtime, rt => rt.capacity().await)?;
+    if let Some(shortfall) = machine.shortfall(&host) {
+        return Err(Error::field(
+            "machine",
+            Error::Invalid(format!(
+                "machine type {} does not fit this host: it {shortfall}; `mlbench machines` lists those that do",
+                machine.name
+            )),
+        ));
+    }
+    for port in &spec.ports {
+        ensure_port_free(engine, port)?;
+    }
+    check_image(runtime, spec, progress).await
 }
 
 /// Launches a Docker job from here when the host has room, so the start does not wait for a
@@ -169,6 +193,7 @@ fn place_job(
     runtime: &AnyRuntime,
     workspace: &Path,
     commit: Option<String>,
+    trial: Option<TrialOf<'_>>,
 ) -> Result<Submitted> {
     let place = |job: i64| {
         let dir = engine.home.job_dir(job);
@@ -190,6 +215,6 @@ fn place_job(
     };
     let job = engine
         .store
-        .insert_placed_job(spec, runtime.kind(), commit.as_deref(), place)?;
+        .insert_placed_job(spec, runtime.kind(), commit.as_deref(), trial, place)?;
     Ok(Submitted { job, commit })
 }

@@ -91,13 +91,10 @@ impl Start {
             let record = engine.store.job(job)?;
             match record.state {
                 JobState::Queued => {
-                    if record.stop_requested {
-                        engine.store.finish(
-                            job,
-                            JobState::Stopped,
-                            None,
-                            Some("stopped before it started"),
-                        )?;
+                    if let Some(end) = record.requested_end() {
+                        engine
+                            .store
+                            .finish(job, end, None, Some("stopped before it started"))?;
                         return Ok(Step::Ended);
                     }
                     let machine = match engine.config.machine(&record.spec.machine) {
@@ -307,9 +304,11 @@ async fn follow_to_end<R: Runtime>(engine: &Engine, runtime: &R, job: i64, handl
                 // A live follow can end before it has read everything the container wrote
                 // (seen with Docker 20.10's json-file driver on a fast burst): read the rest.
                 append_output(engine, runtime, job, handle, false).await?;
-                let stop_requested = engine.store.job(job)?.stop_requested;
-                let state = JobState::from_exit(code, oom_killed, stop_requested);
+                let record = engine.store.job(job)?;
+                let state = JobState::from_exit(code, oom_killed, record.requested_end());
                 let detail = match (state, code) {
+                    // The sweep's driver said why when it pruned the trial.
+                    (JobState::Pruned, _) => record.detail,
                     (JobState::OomKilled, _) => {
                         Some("killed for using more memory than its machine type has".to_string())
                     }

@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 use serde::Serialize;
 
 use crate::domain::RuntimeKind;
+use crate::domain::sweep::Params;
 use crate::domain::{Capacity, JobSpec, JobState, MachineType, PortMapping};
 use crate::home::Home;
 use crate::{Error, Result};
@@ -41,6 +42,26 @@ const MIGRATIONS: &[&str] = &[
         value REAL NOT NULL,
         PRIMARY KEY (job_id, key, step)
     ) WITHOUT ROWID;",
+    "CREATE TABLE sweeps (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id),
+        spec TEXT NOT NULL,
+        runtime TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        finished_at TEXT,
+        stop_requested INTEGER NOT NULL DEFAULT 0,
+        detail TEXT
+    );
+    CREATE TABLE trials (
+        sweep_id INTEGER NOT NULL REFERENCES sweeps(id),
+        point INTEGER NOT NULL,
+        params TEXT NOT NULL,
+        job_id INTEGER REFERENCES jobs(id),
+        PRIMARY KEY (sweep_id, point)
+    ) WITHOUT ROWID;
+    ALTER TABLE jobs ADD COLUMN sweep_id INTEGER REFERENCES sweeps(id);
+    ALTER TABLE jobs ADD COLUMN params TEXT;
+    CREATE INDEX jobs_by_sweep ON jobs(sweep_id);",
 ];
 
 /// One metric series of a job, summed up.
@@ -82,12 +103,37 @@ pub struct JobRecord {
     pub handle: Option<String>,
     pub supervisor_pid: Option<i64>,
     pub stop_requested: bool,
+    /// Its stop was asked for by its sweep's median rule: it ends `pruned`.
+    pub prune_requested: bool,
+    /// The sweep this job is a trial of, and the trial's parameters.
+    pub sweep: Option<i64>,
+    pub params: Option<Params>,
 }
 
-const JOB_COLUMNS: &str = "j.id, j.spec, j.runtime, j.state, j.commit_sha, j.created_at, j.started_at, \
-     j.finished_at, j.exit_code, j.detail, j.handle, j.supervisor_pid, j.stop_requested";
+impl JobRecord {
+    /// The end someone asked for, which wins over how the process exited.
+    pub fn requested_end(&self) -> Option<JobState> {
+        if self.prune_requested {
+            Some(JobState::Pruned)
+        } else if self.stop_requested {
+            Some(JobState::Stopped)
+        } else {
+            None
+        }
+    }
+}
 
-fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
+/// A job that is one trial of a sweep: which sweep, which of its points, with what values.
+pub struct TrialOf<'a> {
+    pub sweep: i64,
+    pub point: usize,
+    pub params: &'a Params,
+}
+
+pub(super) const JOB_COLUMNS: &str = "j.id, j.spec, j.runtime, j.state, j.commit_sha, j.created_at, j.started_at, \
+     j.finished_at, j.exit_code, j.detail, j.handle, j.supervisor_pid, j.stop_requested, j.sweep_id, j.params";
+
+pub(super) fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
     let spec: String = row.get(1)?;
     let runtime: String = row.get(2)?;
     let state: String = row.get(3)?;
@@ -107,7 +153,13 @@ fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
         detail: row.get(9)?,
         handle: row.get(10)?,
         supervisor_pid: row.get(11)?,
-        stop_requested: row.get(12)?,
+        stop_requested: row.get::<_, i64>(12)? != 0,
+        prune_requested: row.get::<_, i64>(12)? == STOP_TO_PRUNE,
+        sweep: row.get(13)?,
+        params: row
+            .get::<_, Option<String>>(14)?
+            .map(|p| serde_json::from_str(&p).map_err(|e| bad(14, e.to_string())))
+            .transpose()?,
     })
 }
 
@@ -138,12 +190,15 @@ fn refuse_claimed(conn: &Connection, ports: &[PortMapping]) -> Result<()> {
     Ok(())
 }
 
+/// `jobs.stop_requested` when the stop is a prune (1 is a plain stop).
+const STOP_TO_PRUNE: i64 = 2;
+
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 pub struct Store {
-    conn: Connection,
+    pub(super) conn: Connection,
 }
 
 impl Store {
@@ -188,7 +243,7 @@ impl Store {
     /// A write transaction that takes the lock at once (no upgrade deadlock between two
     /// writers). The connection is never shared across threads and no transaction spans an
     /// await, so a transaction through `&self` cannot overlap another on this connection.
-    fn write(&self) -> Result<Transaction<'_>> {
+    pub(super) fn write(&self) -> Result<Transaction<'_>> {
         Ok(Transaction::new_unchecked(
             &self.conn,
             TransactionBehavior::Immediate,
@@ -227,7 +282,7 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn project_id(&self, name: &str) -> Result<i64> {
+    pub(super) fn project_id(&self, name: &str) -> Result<i64> {
         self.conn
             .query_row("SELECT id FROM projects WHERE name = ?1", [name], |r| r.get(0))
             .optional()?
@@ -248,17 +303,19 @@ impl Store {
     }
 
     pub fn insert_job(&self, spec: &JobSpec, runtime: RuntimeKind, commit: Option<&str>) -> Result<i64> {
-        self.insert_placed_job(spec, runtime, commit, |_| Ok(()))
+        self.insert_placed_job(spec, runtime, commit, None, |_| Ok(()))
     }
 
     /// Stores a new queued job and, in the same transaction, calls `place` with its id to put
     /// its files in place: a process killed before the commit leaves no job row, so no
-    /// supervisor ever starts a job whose workspace is missing.
+    /// supervisor ever starts a job whose workspace is missing. A trial's job becomes its
+    /// point's latest job in the same transaction.
     pub fn insert_placed_job(
         &self,
         spec: &JobSpec,
         runtime: RuntimeKind,
         commit: Option<&str>,
+        trial: Option<TrialOf<'_>>,
         place: impl FnOnce(i64) -> Result<()>,
     ) -> Result<i64> {
         let project_id = self.project_id(&spec.project)?;
@@ -267,12 +324,31 @@ impl Store {
         // Host ports are claimed here, with the queue: a job waiting for capacity holds its
         // ports as a running one does, so a second job cannot take them meanwhile.
         refuse_claimed(&tx, &spec.ports)?;
+        let params_json = trial
+            .as_ref()
+            .map(|t| serde_json::to_string(t.params))
+            .transpose()
+            .map_err(|e| Error::Other(e.to_string()))?;
         tx.execute(
-            "INSERT INTO jobs (project_id, spec, runtime, state, commit_sha, created_at)
-             VALUES (?1, ?2, ?3, 'queued', ?4, ?5)",
-            params![project_id, spec_json, runtime.as_str(), commit, now()],
+            "INSERT INTO jobs (project_id, spec, runtime, state, commit_sha, created_at, sweep_id, params)
+             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7)",
+            params![
+                project_id,
+                spec_json,
+                runtime.as_str(),
+                commit,
+                now(),
+                trial.as_ref().map(|t| t.sweep),
+                params_json
+            ],
         )?;
         let id = tx.last_insert_rowid();
+        if let Some(trial) = &trial {
+            tx.execute(
+                "UPDATE trials SET job_id = ?1 WHERE sweep_id = ?2 AND point = ?3",
+                params![id, trial.sweep, trial.point as i64],
+            )?;
+        }
         place(id)?;
         tx.commit()?;
         Ok(id)
@@ -426,8 +502,19 @@ impl Store {
     }
 
     pub fn request_stop(&self, id: i64) -> Result<()> {
-        self.conn
-            .execute("UPDATE jobs SET stop_requested = 1 WHERE id = ?1", [id])?;
+        self.conn.execute(
+            "UPDATE jobs SET stop_requested = 1 WHERE id = ?1 AND stop_requested = 0",
+            [id],
+        )?;
+        Ok(())
+    }
+
+    /// Asks for the job's stop as a prune, unless someone asked for a plain stop first.
+    pub fn request_prune(&self, id: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE jobs SET stop_requested = ?1 WHERE id = ?2 AND stop_requested = 0",
+            params![STOP_TO_PRUNE, id],
+        )?;
         Ok(())
     }
 }

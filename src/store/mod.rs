@@ -2,5 +2,7 @@
 
 mod db;
 pub(crate) mod logfile;
+mod sweeps;
 
-pub use db::{JobRecord, MetricSummary, ProjectRecord, Store};
+pub use db::{JobRecord, MetricSummary, ProjectRecord, Store, TrialOf};
+pub use sweeps::{SweepRecord, TrialRecord};

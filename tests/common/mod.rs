@@ -137,6 +137,15 @@ impl Sandbox {
 impl Drop for Sandbox {
     /// No test leaves jobs, processes or containers behind, whatever it asserted.
     fn drop(&mut self) {
+        // Sweeps first, so that no driver starts a trial after the jobs are stopped.
+        if let Ok(out) = self.cmd(&["sweeps", "--json"]).output()
+            && let Ok(serde_json::Value::Array(sweeps)) = serde_json::from_slice(&out.stdout)
+        {
+            for sweep in sweeps.iter().filter(|s| s["state"] == "running") {
+                let id = sweep["sweep"].to_string();
+                let _ = self.cmd(&["sweep", "stop", &id, "--grace", "1"]).output();
+            }
+        }
         if let Ok(out) = self.cmd(&["jobs", "--json"]).output()
             && let Ok(serde_json::Value::Array(jobs)) = serde_json::from_slice(&out.stdout)
         {

@@ -45,6 +45,9 @@ fn job(id: i64, state: JobState, command: &[&str], exit: Option<i64>) -> JobReco
         handle: Some("c0ffee".into()),
         supervisor_pid: None,
         stop_requested: false,
+        prune_requested: false,
+        sweep: None,
+        params: None,
     }
 }
 

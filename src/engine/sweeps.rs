@@ -1,0 +1,311 @@
+//! Sweeps as use cases: start one from a request (running the same spec again resumes it),
+//! resume, stop, and the driver that runs a sweep's trials. The driver is a detached process
+//! (`mlbench __drive-sweep`) like a job's supervisor: it submits trials as `--parallel` and the
+//! capacity queue allow, prunes by the median rule, and marks the sweep finished.
+
+use std::time::Duration;
+
+use super::jobs::{ImageSource, JobRequest};
+use super::reconcile::{acquire_driver_lock, spawn_driver};
+use super::submit::{preflight, submit_as};
+use super::{AnyRuntime, Engine};
+use crate::domain::sweep::{EarlyStop, Goal, Space, SweepSpec};
+use crate::domain::{Capacity, JobState, MachineType, Source};
+use crate::runtime::Runtime;
+use crate::store::logfile::LogWriter;
+use crate::store::{JobRecord, TrialOf, TrialRecord};
+use crate::{Error, Result};
+
+/// A sweep as a user asks for it: a job request whose command and env values hold `{NAME}`
+/// placeholders, the parameter space, and how trials are judged and scheduled.
+#[derive(Debug, Clone)]
+pub struct SweepRequest {
+    pub job: JobRequest,
+    pub space: Space,
+    pub metric: String,
+    pub goal: Goal,
+    pub parallel: Option<usize>,
+    pub early_stop: Option<EarlyStop>,
+}
+
+/// What starting (or resuming) a sweep did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepStarted {
+    pub sweep: i64,
+    pub points: usize,
+    /// Points that will run now (all, for a new sweep).
+    pub to_run: usize,
+    /// The same spec had run before: only its points that did not succeed run again.
+    pub resumed: bool,
+}
+
+/// Checks the request whole, stores the sweep (or finds the same one), and starts its driver.
+pub async fn start(
+    engine: &Engine,
+    runtime: &AnyRuntime,
+    request: SweepRequest,
+    mut progress: impl FnMut(&str),
+) -> Result<SweepStarted> {
+    if matches!(
+        request.job.image,
+        ImageSource::Pull(_) | ImageSource::Build { .. }
+    ) {
+        return Err(Error::field(
+            "image",
+            Error::Invalid(
+                "a sweep runs an image the engine has: build or pull it first (`mlbench images`)".into(),
+            ),
+        ));
+    }
+    let base = request.job.spec(engine)?;
+    if !base.ports.is_empty() {
+        return Err(Error::field(
+            "ports",
+            Error::Invalid("a sweep's trials run side by side, so they cannot map host ports".into()),
+        ));
+    }
+    if let Source::Folder { path } = &base.source
+        && !path.is_dir()
+    {
+        return Err(Error::field(
+            "repo",
+            Error::NotFound(format!(
+                "{} is not a folder: give the code's folder or a git URL",
+                path.display()
+            )),
+        ));
+    }
+    if request.parallel == Some(0) {
+        return Err(Error::field(
+            "parallel",
+            Error::Invalid("--parallel must be at least 1".into()),
+        ));
+    }
+    let mut spec = SweepSpec {
+        base,
+        space: request.space,
+        metric: request.metric,
+        goal: request.goal,
+        parallel: request.parallel,
+        early_stop: request.early_stop,
+    };
+    let points = spec.validate().map_err(|e| Error::field("parameters", e))?;
+    preflight(engine, runtime, &mut spec.base, &mut progress).await?;
+    if let Some(existing) = engine.store.find_sweep(&spec)? {
+        return resume(engine, existing);
+    }
+    let sweep = engine.store.insert_sweep(&spec, runtime.kind(), &points)?;
+    spawn_driver(&engine.home, sweep)?;
+    Ok(SweepStarted {
+        sweep,
+        points: points.len(),
+        to_run: points.len(),
+        resumed: false,
+    })
+}
+
+/// A point a resume runs again: never started, or its latest job ended without success and
+/// was not pruned (a pruned trial was judged, not lost).
+fn needs_rerun(trial: &TrialRecord) -> bool {
+    trial.job.as_ref().is_none_or(|j| {
+        matches!(
+            j.state,
+            JobState::Failed | JobState::Lost | JobState::Stopped | JobState::OomKilled
+        )
+    })
+}
+
+/// Runs the sweep's failed, lost, stopped and never-started points again; never one that
+/// succeeded, was pruned, or still runs.
+pub fn resume(engine: &Engine, sweep: i64) -> Result<SweepStarted> {
+    let trials = engine.store.trials(sweep)?;
+    let rerun: Vec<usize> = trials
+        .iter()
+        .filter(|t| needs_rerun(t))
+        .map(|t| t.point)
+        .collect();
+    engine.store.reopen_sweep(sweep, &rerun)?;
+    if acquire_driver_lock(&engine.home, sweep)?.is_some() {
+        spawn_driver(&engine.home, sweep)?;
+    }
+    Ok(SweepStarted {
+        sweep,
+        points: trials.len(),
+        to_run: rerun.len(),
+        resumed: true,
+    })
+}
+
+/// Stops the sweep: no trial starts any more, and the running ones are stopped. Returns how
+/// many trials were stopped.
+pub async fn stop(engine: &Engine, known: Option<&AnyRuntime>, sweep: i64, grace: Duration) -> Result<usize> {
+    engine.store.sweep(sweep)?;
+    engine.store.request_sweep_stop(sweep, None)?;
+    // A driver in the middle of a submit finishes it and then sees the stop: wait for it to let
+    // go, so no trial starts after the live ones are listed below.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while acquire_driver_lock(&engine.home, sweep)?.is_none() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let live: Vec<i64> = engine
+        .store
+        .trials(sweep)?
+        .into_iter()
+        .filter_map(|t| t.job.filter(|j| !j.state.is_final()).map(|j| j.id))
+        .collect();
+    let stops = live.iter().map(|job| super::stop(engine, known, *job, grace));
+    for outcome in futures_util::future::join_all(stops).await {
+        outcome?;
+    }
+    Ok(live.len())
+}
+
+/// Trials at once when the sweep does not say: as many of its machine type as fit the host.
+fn default_parallel(machine: &MachineType, host: &Capacity) -> usize {
+    let mut fit = (host.cpus / machine.cpus.max(1e-9)).floor() as usize;
+    if let Some(n) = host.memory_bytes.checked_div(machine.memory_bytes) {
+        fit = fit.min(n as usize);
+    }
+    if let Some(n) = host.gpus.checked_div(machine.gpus) {
+        fit = fit.min(n as usize);
+    }
+    fit.max(1)
+}
+
+/// How often the driver looks at its trials.
+const DRIVE_TICK: Duration = Duration::from_millis(100);
+
+/// Runs the sweep until every point has run or it is stopped. Holds the sweep's driver lock
+/// (a second driver returns at once).
+pub async fn drive(engine: &Engine, sweep: i64) -> Result<()> {
+    let Some(_lock) = acquire_driver_lock(&engine.home, sweep)? else {
+        return Ok(());
+    };
+    let record = engine.store.sweep(sweep)?;
+    let runtime = AnyRuntime::of(record.runtime, &engine.home).await?;
+    let spec = record.spec;
+    let parallel = match spec.parallel {
+        Some(k) => k,
+        None => {
+            let machine = engine.config.machine(&spec.base.machine)?;
+            let host = crate::with_runtime!(&runtime, rt => rt.capacity().await)?;
+            default_parallel(machine, &host)
+        }
+    };
+    loop {
+        let record = engine.store.sweep(sweep)?;
+        if record.stop_requested || record.finished_at.is_some() {
+            return Ok(());
+        }
+        let trials = engine.store.trials(sweep)?;
+        let live: Vec<&JobRecord> = trials
+            .iter()
+            .filter_map(|t| t.job.as_ref())
+            .filter(|j| !j.state.is_final())
+            .collect();
+        if let Some(rule) = &spec.early_stop {
+            prune(engine, &runtime, sweep, &spec, rule, &trials, &live).await?;
+        }
+        let pending: Vec<&TrialRecord> = trials.iter().filter(|t| t.job.is_none()).collect();
+        if pending.is_empty() && live.is_empty() {
+            engine.store.finish_sweep(sweep)?;
+            return Ok(());
+        }
+        let room = parallel.saturating_sub(live.len());
+        for trial in pending.into_iter().take(room) {
+            let tag = TrialOf {
+                sweep,
+                point: trial.point,
+                params: &trial.params,
+            };
+            let job_spec = spec.trial_spec(&trial.params);
+            if let Err(err) = submit_as(engine, &runtime, job_spec, false, Some(tag), |_| {}).await {
+                // A trial stored and then failed at its launch is a failed trial; one that
+                // could not even be stored (its repo vanished, the image was removed) would
+                // fail the same way for every point, so the sweep stops and says why.
+                if !engine.store.trial_has_job(sweep, trial.point)? {
+                    let why = format!("trial {} could not start: {err}", trial.point + 1);
+                    engine.store.request_sweep_stop(sweep, Some(&why))?;
+                    return Err(Error::Other(why));
+                }
+            }
+        }
+        tokio::time::sleep(DRIVE_TICK).await;
+    }
+}
+
+/// Stops, as pruned, each running trial the median rule judges clearly worse than the
+/// finished ones.
+async fn prune(
+    engine: &Engine,
+    runtime: &AnyRuntime,
+    sweep: i64,
+    spec: &SweepSpec,
+    rule: &EarlyStop,
+    trials: &[TrialRecord],
+    live: &[&JobRecord],
+) -> Result<()> {
+    let running: Vec<&&JobRecord> = live
+        .iter()
+        .filter(|j| j.state == JobState::Running && !j.stop_requested)
+        .collect();
+    if running.is_empty() {
+        return Ok(());
+    }
+    let series = engine.store.sweep_series(sweep, &spec.metric)?;
+    let finished: Vec<Vec<(i64, f64)>> = trials
+        .iter()
+        .filter_map(|t| t.job.as_ref())
+        .filter(|j| j.state == JobState::Succeeded)
+        .filter_map(|j| series.get(&j.id).cloned())
+        .collect();
+    for job in running {
+        let Some(own) = series.get(&job.id) else { continue };
+        if !rule.prunes(spec.goal, own, &finished) {
+            continue;
+        }
+        let why = format!(
+            "pruned by the median rule: its best {} so far is worse than the median of {} finished trials at step {}",
+            spec.metric,
+            finished.len(),
+            own.last().map_or(0, |(s, _)| *s)
+        );
+        if let Ok(mut log) = LogWriter::open(&engine.home.job_log(job.id)) {
+            let _ = log.note(&why);
+        }
+        engine.store.set_detail(job.id, Some(&why))?;
+        engine.store.request_prune(job.id)?;
+        if let Some(handle) = &job.handle {
+            let grace = Duration::from_secs(engine.config.stop_grace_secs);
+            crate::with_runtime!(runtime, rt => rt.stop(handle, grace).await)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::machine::builtin_catalogue;
+
+    #[test]
+    fn by_default_as_many_trials_run_as_the_machine_type_fits() {
+        let cat = builtin_catalogue();
+        let host = Capacity {
+            cpus: 8.0,
+            memory_bytes: 32 << 30,
+            gpus: 0,
+        };
+        for machine in &cat {
+            let n = default_parallel(machine, &host);
+            assert!(n >= 1);
+            if machine.shortfall(&host).is_none() {
+                let mut held = Capacity::default();
+                for _ in 1..n {
+                    held = held.plus(machine);
+                }
+                assert!(machine.fits_beside(held, &host), "{} × {n}", machine.name);
+            }
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! Sweeps against the real Docker Engine: the iris sweep and its comparison, resume after a
+//! stop, the median rule pruning a clearly worse trial, and bad input refused with nothing
+//! stored.
+
+// A test harness: a failed unwrap is a failed run, said where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{BUSYBOX, Sandbox, busybox_image, docker_available};
+
+fn docker_sandbox(test: &str) -> Option<Sandbox> {
+    if !docker_available(test) {
+        return None;
+    }
+    let sandbox = Sandbox::new("docker");
+    busybox_image(&sandbox);
+    sandbox.ok(&["project", "create", "p"]);
+    Some(sandbox)
+}
+
+fn json(s: &Sandbox, args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&s.ok(args)).unwrap()
+}
+
+/// Waits until the sweep's comparison satisfies `done`.
+fn wait_for(s: &Sandbox, sweep: &str, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let comparison = json(s, &["compare", sweep, "--json"]);
+        if done(&comparison) {
+            return comparison;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sweep {sweep} did not get there: {comparison:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn states(comparison: &serde_json::Value) -> Vec<String> {
+    comparison["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["state"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_iris_sweep_finds_the_best_depth_and_each_trial_is_a_job() {
+    let Some(s) = docker_sandbox("the_iris_sweep_finds_the_best_depth_and_each_trial_is_a_job") else {
+        return;
+    };
+    let iris = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/iris.csv")).unwrap();
+    let repo = s.folder("iris", &[("data/iris.csv", &iris)]);
+    let out = s.run(&[
+        "sweep",
+        "--project",
+        "p",
+        "--machine",
+        "TINY",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--grid",
+        "max_depth=1..4",
+        "--metric",
+        "Accuracy",
+        "--maximize",
+        "--parallel",
+        "2",
+        "-f",
+        "--",
+        "mlbench",
+        "train",
+        "-i",
+        "data/iris.csv",
+        "-o",
+        "/storage/iris-{max_depth}",
+        "--model",
+        "tree",
+        "--max-depth",
+        "{max_depth}",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("trial 1 (max_depth=1): job 1 succeeded, Accuracy"),
+        "{stderr}"
+    );
+    let comparison = json(&s, &["compare", "1", "--json"]);
+    assert_eq!(states(&comparison), ["succeeded"; 4]);
+    let trials = comparison["trials"].as_array().unwrap();
+    let accuracy = |t: &serde_json::Value| t["best"].as_f64().unwrap();
+    let best = trials.iter().map(accuracy).fold(f64::MIN, f64::max);
+    let marked = trials.iter().find(|t| t["job"] == comparison["best"]).unwrap();
+    assert_eq!(accuracy(marked), best);
+    assert!(accuracy(&trials[0]) < best, "a stump should lose: {comparison:#}");
+    // The table marks the best and shows the varying parameter.
+    let table = s.ok(&["compare", "1"]);
+    assert!(table.lines().next().unwrap().contains("MAX_DEPTH"), "{table}");
+    assert!(table.contains(&format!("★ {}", comparison["best"])), "{table}");
+    // Each trial is an ordinary job that carries its sweep and parameters.
+    let job = s.job(3);
+    assert_eq!(
+        (job["sweep"].as_i64(), job["params"]["max_depth"].as_str()),
+        (Some(1), Some("3"))
+    );
+    assert!(s.home.join("projects/p/storage/iris-3/model.json").exists());
+    let sweeps = json(&s, &["sweeps", "--json"]);
+    assert_eq!(
+        (sweeps[0]["state"].as_str(), sweeps[0]["done"].as_i64()),
+        (Some("finished"), Some(4))
+    );
+    // The same spec again runs nothing that succeeded.
+    let again = s.run(&[
+        "sweep",
+        "--project",
+        "p",
+        "--machine",
+        "TINY",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--grid",
+        "max_depth=1..4",
+        "--metric",
+        "Accuracy",
+        "--maximize",
+        "--parallel",
+        "2",
+        "-f",
+        "--",
+        "mlbench",
+        "train",
+        "-i",
+        "data/iris.csv",
+        "-o",
+        "/storage/iris-{max_depth}",
+        "--model",
+        "tree",
+        "--max-depth",
+        "{max_depth}",
+    ]);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("sweep 1 resumed: 0 of its 4 trials run again"),
+        "{stderr}"
+    );
+    assert_eq!(s.jobs().as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn a_resume_after_a_stop_reruns_only_what_did_not_succeed() {
+    let Some(s) = docker_sandbox("a_resume_after_a_stop_reruns_only_what_did_not_succeed") else {
+        return;
+    };
+    let repo = s.folder("code", &[]);
+    // Point 3 hangs until /storage/go exists; the others print their score and end.
+    let script = "echo score: {n}; if [ {n} = 3 ]; then while [ ! -f /storage/go ]; do sleep 0.2; done; fi";
+    s.ok(&[
+        "sweep",
+        "--project",
+        "p",
+        "--machine",
+        "TINY",
+        "--image",
+        BUSYBOX,
+        "--repo",
+        repo.to_str().unwrap(),
+        "--grid",
+        "n=1..3",
+        "--metric",
+        "score",
+        "--minimize",
+        "--parallel",
+        "3",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let comparison = wait_for(&s, "1", |c| states(c) == ["succeeded", "succeeded", "running"]);
+    let first_jobs: Vec<i64> = comparison["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["job"].as_i64().unwrap())
+        .collect();
+    let stderr = String::from_utf8_lossy(&s.run(&["sweep", "stop", "1", "--grace", "1"]).stderr).into_owned();
+    assert!(
+        stderr.contains("sweep 1 stopped (1 running trials stopped)"),
+        "{stderr}"
+    );
+    assert_eq!(
+        states(&json(&s, &["compare", "1", "--json"])),
+        ["succeeded", "succeeded", "stopped"]
+    );
+    assert_eq!(json(&s, &["sweeps", "--json"])[0]["state"], "stopped");
+
+    std::fs::write(s.home.join("projects/p/storage/go"), "").unwrap();
+    let out = s.run(&["sweep", "resume", "1", "-f"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("sweep 1 resumed: 1 of its 3 trials run again"),
+        "{stderr}"
+    );
+    let comparison = json(&s, &["compare", "1", "--json"]);
+    assert_eq!(states(&comparison), ["succeeded"; 3]);
+    let jobs: Vec<i64> = comparison["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["job"].as_i64().unwrap())
+        .collect();
+    assert_eq!(jobs[..2], first_jobs[..2], "a succeeded point ran again");
+    assert_ne!(jobs[2], first_jobs[2]);
+    assert_eq!(comparison["best"].as_i64(), Some(jobs[0]));
+    // The stopped job stays in the history, with its sweep.
+    assert_eq!(s.job(first_jobs[2])["state"], "stopped");
+}
+
+#[test]
+fn the_median_rule_prunes_a_clearly_worse_trial() {
+    let Some(s) = docker_sandbox("the_median_rule_prunes_a_clearly_worse_trial") else {
+        return;
+    };
+    let repo = s.folder("code", &[]);
+    // The loss falls with the steps and grows with the parameter: q=9 is far worse than 1 and 2.
+    let script = "for step in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do echo \"step=$step loss=$(( {q} * 100 - step ))\"; sleep 0.2; done";
+    let out = s.run(&[
+        "sweep",
+        "--project",
+        "p",
+        "--machine",
+        "TINY",
+        "--image",
+        BUSYBOX,
+        "--repo",
+        repo.to_str().unwrap(),
+        "--grid",
+        "q=1,2,9",
+        "--metric",
+        "loss",
+        "--minimize",
+        "--parallel",
+        "1",
+        "--early-stop",
+        "median:warmup=2,startup=2",
+        "-f",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let comparison = json(&s, &["compare", "1", "--json"]);
+    assert_eq!(
+        states(&comparison),
+        ["succeeded", "succeeded", "pruned"],
+        "{stderr}"
+    );
+    let pruned = &comparison["trials"][2];
+    let steps = pruned["metrics"]["loss"].as_f64().unwrap();
+    assert!(steps > 885.0, "pruned too late: its last loss is {steps}");
+    let job = s.job(pruned["job"].as_i64().unwrap());
+    assert!(job["detail"].as_str().unwrap().contains("median"), "{job:#}");
+}
+
+#[test]
+fn bad_sweeps_are_refused_in_one_line_with_nothing_stored() {
+    let s = Sandbox::new("local");
+    s.ok(&["project", "create", "p"]);
+    let repo = s.folder("code", &[]);
+    let repo = repo.to_str().unwrap();
+    let cases: [(&[&str], &str); 7] = [
+        (&["--grid", "n=", "--", "echo", "{n}"], "has no values"),
+        (
+            &["--grid", "n=1,2", "--", "echo", "{m}"],
+            "placeholder {m} has no parameter",
+        ),
+        (
+            &["--grid", "n=1,2", "--", "echo", "hi"],
+            "parameter n is used nowhere",
+        ),
+        (&["--grid", "n=5..1", "--", "echo", "{n}"], "yields nothing"),
+        (&["--grid", "n=1..2", "--", "echo", "{n}"], "--metric"),
+        (
+            &["--grid", "n=1..2", "--metric", "loss", "--", "echo", "{n}"],
+            "--minimize or --maximize",
+        ),
+        (
+            &[
+                "--random",
+                "3",
+                "--space",
+                "lr=1..0",
+                "--metric",
+                "loss",
+                "--minimize",
+                "--",
+                "echo",
+                "{lr}",
+            ],
+            "yields nothing",
+        ),
+    ];
+    for (args, says) in cases {
+        let mut full = vec!["sweep", "--project", "p", "--repo", repo];
+        full.extend_from_slice(args);
+        if !args.contains(&"--metric") && says != "--metric" {
+            full.splice(5..5, ["--metric", "loss", "--minimize"]);
+        }
+        let out = s.run(&full);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{full:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(says), "{full:?}: {stderr}");
+    }
+    assert_eq!(s.ok(&["sweeps", "--json"]).trim(), "[]");
+    assert_eq!(s.jobs(), serde_json::json!([]));
+}
