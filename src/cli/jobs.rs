@@ -189,10 +189,27 @@ pub async fn stop(engine: &Engine, job: i64, grace: Option<u64>) -> Result<()> {
     Ok(())
 }
 
-/// The salary example: project `salary`, the tutorial's data, the built-in trainer.
-pub async fn demo(engine: &Engine, detach: bool) -> Result<ExitCode> {
-    let spec = engine::demo::prepare(engine)?;
+/// The salary example (project `salary`, the tutorial's data, the built-in trainer), or the
+/// iris sweep (project `iris`, the tree trainer over `max_depth=1..6`).
+pub async fn demo(engine: &Engine, which: DemoName, detach: bool) -> Result<ExitCode> {
     let runtime = choose_runtime(engine).await?;
-    let submitted = engine::submit(engine, &runtime, spec, |line| eprintln!("{line}")).await?;
-    report(engine, submitted, !detach).await
+    match which {
+        DemoName::Salary => {
+            let spec = engine::demo::prepare(engine)?;
+            let submitted = engine::submit(engine, &runtime, spec, |line| eprintln!("{line}")).await?;
+            report(engine, submitted, !detach).await
+        }
+        DemoName::Iris => {
+            let request = engine::demo::prepare_iris(engine)?;
+            let started =
+                engine::sweeps::start(engine, &runtime, request, |line| eprintln!("{line}")).await?;
+            super::sweeps::report(engine, started, !detach).await
+        }
+    }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum DemoName {
+    Salary,
+    Iris,
 }

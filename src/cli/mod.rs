@@ -108,8 +108,11 @@ enum Command {
         #[command(subcommand)]
         action: StorageAction,
     },
-    /// Run the built-in demo job: the salary example in project `salary`.
+    /// Run a built-in demo: the salary training job (project `salary`), or the iris sweep
+    /// (project `iris`, a decision tree over max_depth=1..6).
     Demo {
+        #[arg(value_enum, default_value = "salary")]
+        which: jobs::DemoName,
         /// Return once submitted instead of following the output.
         #[arg(long)]
         detach: bool,
@@ -377,7 +380,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                     output,
                 },
         } => storage::get(&engine, &project, &path, output).and(ok),
-        Command::Demo { detach } => jobs::demo(&engine, detach).await,
+        Command::Demo { which, detach } => jobs::demo(&engine, which, detach).await,
         Command::Train(_) | Command::Serve(_) => unreachable!("handled above"),
         Command::Deploy(args) => serving::deploy(&engine, args).await.and(ok),
         Command::Deployments { json } => serving::list(&engine, json).and(ok),

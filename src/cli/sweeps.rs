@@ -186,7 +186,7 @@ pub async fn sweep(engine: &Engine, args: SweepArgs) -> Result<ExitCode> {
     }
 }
 
-async fn report(engine: &Engine, started: SweepStarted, follow: bool) -> Result<ExitCode> {
+pub(super) async fn report(engine: &Engine, started: SweepStarted, follow: bool) -> Result<ExitCode> {
     let SweepStarted {
         sweep,
         points,

@@ -253,3 +253,154 @@ pub fn compare(engine: &Engine, sweep: i64, all_columns: bool) -> Result<Compari
     };
     Ok(Comparison::build(&record, trials, &summaries, all_columns))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::sweep::{GridAxis, Space, SweepSpec};
+    use crate::domain::{JobKind, JobSpec, JobState, RuntimeKind, Source};
+    use crate::store::JobRecord;
+
+    fn sweep() -> SweepRecord {
+        let axes: Vec<GridAxis> = ["depth=1..3", "criterion=gini"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        SweepRecord {
+            id: 1,
+            spec: SweepSpec {
+                base: JobSpec {
+                    kind: JobKind::Training,
+                    deployment: None,
+                    storage_read_only: false,
+                    project: "iris".into(),
+                    machine: "C4".into(),
+                    image: "img".into(),
+                    build_dockerfile: None,
+                    source: Source::Folder { path: ".".into() },
+                    command: vec!["train".into(), "{depth}".into(), "{criterion}".into()],
+                    env: vec![],
+                    ports: vec![],
+                },
+                space: Space::Grid { axes },
+                metric: "Accuracy".into(),
+                goal: Goal::Maximize,
+                parallel: None,
+                early_stop: None,
+            },
+            runtime: RuntimeKind::Docker,
+            created_at: "2026-11-24T00:00:00.000Z".into(),
+            finished_at: None,
+            stop_requested: false,
+            detail: None,
+        }
+    }
+
+    fn trial(point: usize, depth: &str, job: Option<(i64, JobState)>) -> TrialRecord {
+        let spec = sweep().spec.base;
+        TrialRecord {
+            point,
+            params: [
+                ("depth".to_string(), depth.to_string()),
+                ("criterion".to_string(), "gini".to_string()),
+            ]
+            .into(),
+            job: job.map(|(id, state)| JobRecord {
+                id,
+                spec: spec.clone(),
+                runtime: RuntimeKind::Docker,
+                state,
+                commit: None,
+                created_at: "2026-11-24T00:00:00.000Z".into(),
+                started_at: Some("2026-11-24T00:00:00.000Z".into()),
+                finished_at: Some("2026-11-24T00:01:30.000Z".into()),
+                exit_code: Some(0),
+                detail: None,
+                handle: None,
+                supervisor_pid: None,
+                stop_requested: false,
+                prune_requested: false,
+                sweep: Some(1),
+                params: None,
+            }),
+        }
+    }
+
+    fn summary(key: &str, last: f64, min: f64, max: f64) -> MetricSummary {
+        MetricSummary {
+            key: key.into(),
+            last,
+            min,
+            max,
+            count: 2,
+            recent: vec![],
+        }
+    }
+
+    fn comparison(all_columns: bool) -> Comparison {
+        let trials = vec![
+            trial(0, "1", Some((10, JobState::Succeeded))),
+            trial(1, "2", Some((11, JobState::Pruned))),
+            trial(2, "3", None),
+        ];
+        let summaries = HashMap::from([
+            (
+                10,
+                vec![
+                    summary("Accuracy", 0.9, 0.5, 0.9),
+                    summary("nodes", 3.0, 3.0, 3.0),
+                ],
+            ),
+            (11, vec![summary("Accuracy", 0.6, 0.6, 0.95)]),
+        ]);
+        Comparison::build(&sweep(), trials, &summaries, all_columns)
+    }
+
+    #[test]
+    fn only_varying_parameters_show_unless_all_are_asked_for() {
+        let c = comparison(false);
+        assert_eq!(
+            c.columns(),
+            [
+                "job",
+                "depth",
+                "Accuracy last",
+                "Accuracy best",
+                "nodes",
+                "state",
+                "duration"
+            ]
+        );
+        assert_eq!(comparison(true).params, ["depth", "criterion"]);
+    }
+
+    #[test]
+    fn the_best_is_marked_by_the_goal_and_missing_values_show_as_dashes() {
+        let c = comparison(false);
+        // Job 11's best (0.95) beats job 10's, though its last value is lower.
+        assert_eq!(c.best, Some(11));
+        let cells = |row: &TrialRow| c.columns().iter().map(|col| c.cell(row, col)).collect::<Vec<_>>();
+        assert_eq!(
+            cells(&c.trials[1]),
+            ["★ 11", "2", "0.6", "0.95", "-", "pruned", "1m"]
+        );
+        assert_eq!(cells(&c.trials[2]), ["-", "3", "-", "-", "-", "pending", "-"]);
+    }
+
+    #[test]
+    fn rows_sort_by_any_column_with_missing_values_last() {
+        let mut c = comparison(false);
+        c.sort_by("Accuracy best", true).unwrap();
+        let jobs: Vec<_> = c.trials.iter().map(|t| t.job).collect();
+        assert_eq!(jobs, [Some(11), Some(10), None]);
+        c.sort_by("depth", true).unwrap();
+        assert_eq!(c.trials[0].params["depth"], "3");
+        c.sort_by("Accuracy best", false).unwrap();
+        assert_eq!(c.trials[2].job, None, "missing values go last both ways");
+        let err = c.sort_by("colour", false).unwrap_err().to_string();
+        assert!(
+            err.contains("has no column \"colour\": sort by one of job, depth"),
+            "{err}"
+        );
+    }
+}
