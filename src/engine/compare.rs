@@ -333,7 +333,7 @@ mod tests {
             min,
             max,
             count: 2,
-            recent: vec![],
+            shape: vec![],
         }
     }
 

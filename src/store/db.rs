@@ -72,11 +72,12 @@ pub struct MetricSummary {
     pub min: f64,
     pub max: f64,
     pub count: i64,
-    /// The series' last values, oldest first (at most [`RECENT_POINTS`]), for sparklines.
-    pub recent: Vec<f64>,
+    /// The whole series in at most [`SHAPE_POINTS`] values, oldest first (each the mean of
+    /// its stretch of steps), for sparklines: a falling loss shows from its start.
+    pub shape: Vec<f64>,
 }
 
-pub const RECENT_POINTS: usize = 32;
+pub const SHAPE_POINTS: usize = 32;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ProjectRecord {
@@ -570,7 +571,7 @@ impl Store {
                 min: r.get(3)?,
                 max: r.get(4)?,
                 count: r.get(5)?,
-                recent: Vec::new(),
+                shape: Vec::new(),
             };
             Ok((r.get::<_, i64>(0)?, summary))
         })?;
@@ -579,14 +580,14 @@ impl Store {
             let (job, summary) = row?;
             by_job.entry(job).or_default().push(summary);
         }
-        let mut recent = self.conn.prepare_cached(
-            "SELECT job_id, key, value FROM (
-                 SELECT job_id, key, value, step,
-                        ROW_NUMBER() OVER (PARTITION BY job_id, key ORDER BY step DESC) AS age
+        let mut shape = self.conn.prepare_cached(
+            "SELECT job_id, key, AVG(value) FROM (
+                 SELECT job_id, key, value,
+                        NTILE(?3) OVER (PARTITION BY job_id, key ORDER BY step) AS stretch
                  FROM metrics WHERE job_id BETWEEN ?1 AND ?2)
-             WHERE age <= ?3 ORDER BY job_id, key, step",
+             GROUP BY job_id, key, stretch ORDER BY job_id, key, stretch",
         )?;
-        let points = recent.query_map(params![first, last, RECENT_POINTS as i64], |r| {
+        let points = shape.query_map(params![first, last, SHAPE_POINTS as i64], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, f64>(2)?))
         })?;
         for point in points {
@@ -595,7 +596,7 @@ impl Store {
                 .get_mut(&job)
                 .and_then(|s| s.iter_mut().find(|s| s.key == key))
             {
-                summary.recent.push(value);
+                summary.shape.push(value);
             }
         }
         Ok(by_job)
@@ -682,7 +683,20 @@ mod tests {
             (summary.last, summary.min, summary.max, summary.count),
             (2.0, 2.0, 3.0, 2)
         );
-        assert_eq!(summary.recent, [3.0, 2.0]);
+        assert_eq!(summary.shape, [3.0, 2.0]);
+        // A long series is summed up whole, not cut to its end.
+        let long: Vec<(String, i64, f64)> = (0..320)
+            .map(|i| ("loss".to_string(), i, 320.0 - i as f64))
+            .collect();
+        store.insert_metrics(id, &long).unwrap();
+        let loss = store
+            .metric_summaries(id)
+            .unwrap()
+            .into_iter()
+            .find(|m| m.key == "loss")
+            .unwrap();
+        assert_eq!(loss.shape.len(), SHAPE_POINTS);
+        assert_eq!((loss.shape[0], loss.shape[31]), (315.5, 5.5));
         assert_eq!(store.metric_steps(id).unwrap()["MSE"], 1);
     }
 

@@ -61,7 +61,7 @@ fn fixture() -> App {
             min: 103126.2124,
             max: 103126.2124,
             count: 1,
-            recent: vec![103126.2124],
+            shape: vec![103126.2124],
         },
         MetricSummary {
             key: "MSE".into(),
@@ -69,7 +69,7 @@ fn fixture() -> App {
             min: 6420.2961,
             max: 9000.5,
             count: 3,
-            recent: vec![9000.5, 7000.0, 6420.2961],
+            shape: vec![9000.5, 7000.0, 6420.2961],
         },
         MetricSummary {
             key: "Slope".into(),
@@ -77,7 +77,7 @@ fn fixture() -> App {
             min: 1840.8142,
             max: 1840.8142,
             count: 1,
-            recent: vec![1840.8142],
+            shape: vec![1840.8142],
         },
     ];
     update(

@@ -219,7 +219,7 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     );
 }
 
-/// The job's metrics: last value, range and count, and a sparkline of recent points.
+/// The job's metrics: last value, range and count, and a sparkline of the whole series.
 fn metric_lines(metrics: &[MetricSummary], theme: Theme) -> Vec<Line<'static>> {
     let mut lines = vec![
         Line::from(""),
@@ -235,8 +235,8 @@ fn metric_lines(metrics: &[MetricSummary], theme: Theme) -> Vec<Line<'static>> {
             String::new()
         };
         lines.push(Line::from(format!("{:<10} {}{range}", m.key, compact(m.last))));
-        if m.recent.len() > 1 {
-            let spark = format!("{:<10} {}", "", sparkline(&m.recent));
+        if m.shape.len() > 1 {
+            let spark = format!("{:<10} {}", "", sparkline(&m.shape));
             lines.push(Line::from(Span::styled(spark, theme.fg(Color::Cyan))));
         }
     }
