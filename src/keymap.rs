@@ -10,6 +10,20 @@ pub enum Screen {
     Workbench,
     Logs,
     Chart,
+    /// A sweep's trials side by side.
+    Compare,
+    /// Metric series against their steps.
+    Curves,
+}
+
+impl Screen {
+    pub const ALL: [Screen; 5] = [
+        Screen::Workbench,
+        Screen::Logs,
+        Screen::Chart,
+        Screen::Compare,
+        Screen::Curves,
+    ];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,14 +52,23 @@ pub enum Command {
     Predict,
     New,
     Mouse,
+    Compare,
+    SortNext,
+    SortReverse,
+    ToggleColumns,
+    NextSeries,
 }
 
-const ALL: &[Screen] = &[Screen::Workbench, Screen::Logs, Screen::Chart];
-const MOVING: &[Screen] = &[Screen::Workbench, Screen::Logs];
+const ALL: &[Screen] = &Screen::ALL;
+const MOVING: &[Screen] = &[Screen::Workbench, Screen::Logs, Screen::Compare];
 const WORKBENCH: &[Screen] = &[Screen::Workbench];
+const OPENING: &[Screen] = &[Screen::Workbench, Screen::Compare];
 const LOGS: &[Screen] = &[Screen::Logs];
-const CHART: &[Screen] = &[Screen::Chart];
+const CHARTS: &[Screen] = &[Screen::Chart, Screen::Curves];
+const CHARTS_AND_WORKBENCH: &[Screen] = &[Screen::Workbench, Screen::Chart, Screen::Curves];
 const CHART_AND_WORKBENCH: &[Screen] = &[Screen::Workbench, Screen::Chart];
+const COMPARE: &[Screen] = &[Screen::Compare];
+const CURVES: &[Screen] = &[Screen::Curves];
 
 /// (command, its name in the config file, screens, default keys, help)
 type Default = (
@@ -87,9 +110,9 @@ const DEFAULTS: &[Default] = &[
     (
         Command::Open,
         "open",
-        WORKBENCH,
+        OPENING,
         &["Enter"],
-        "open the job's logs",
+        "open the job's logs (on a sweep: show or hide its trials)",
     ),
     (Command::Back, "back", ALL, &["Esc"], "back"),
     (
@@ -120,8 +143,55 @@ const DEFAULTS: &[Default] = &[
         &["r"],
         "run the job again (same spec)",
     ),
-    (Command::Chart, "chart", WORKBENCH, &["c"], "the job's fit chart"),
-    (Command::Export, "export", CHART, &["e"], "write the chart as PNG"),
+    (
+        Command::Chart,
+        "chart",
+        CHARTS_AND_WORKBENCH,
+        &["c"],
+        "the fit chart, or metric curves (on a chart: switch between them)",
+    ),
+    (
+        Command::Export,
+        "export",
+        CHARTS,
+        &["e"],
+        "write the chart as PNG",
+    ),
+    (
+        Command::Compare,
+        "compare",
+        WORKBENCH,
+        &["C"],
+        "compare the sweep's trials",
+    ),
+    (
+        Command::SortNext,
+        "sort",
+        COMPARE,
+        &["o"],
+        "sort by the next column",
+    ),
+    (
+        Command::SortReverse,
+        "sort_reverse",
+        COMPARE,
+        &["O"],
+        "reverse the sort",
+    ),
+    (
+        Command::ToggleColumns,
+        "all_columns",
+        COMPARE,
+        &["a"],
+        "show or hide parameters that never change",
+    ),
+    (
+        Command::NextSeries,
+        "next_series",
+        CURVES,
+        &["Tab"],
+        "next metric",
+    ),
     (
         Command::Serve,
         "serve",
@@ -251,7 +321,7 @@ impl KeyMap {
             });
         }
         let map = KeyMap { bindings };
-        for screen in [Screen::Workbench, Screen::Logs, Screen::Chart] {
+        for screen in Screen::ALL {
             let mut seen: Vec<(Key, &str)> = Vec::new();
             for b in map.bindings(screen) {
                 for key in &b.keys {

@@ -12,6 +12,7 @@ pub mod fuzzing;
 pub mod home;
 pub(crate) mod keymap;
 pub mod ml;
+pub(crate) mod numfmt;
 pub mod plot;
 pub(crate) mod runtime;
 pub mod serve;

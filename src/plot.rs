@@ -1,5 +1,6 @@
-//! The fit chart as PNG (plotters, with an embedded font: no system font libraries needed):
-//! the data as a scatter, the fitted line, the equation as the title.
+//! Charts as PNG (plotters, with an embedded font: no system font libraries needed): the fit
+//! chart (the data as a scatter, the fitted line, the equation as the title) and metric curves
+//! (each series against its step, the best one drawn bold).
 
 use std::path::Path;
 
@@ -36,24 +37,17 @@ fn plot_error(e: impl std::fmt::Display) -> Error {
     Error::Other(format!("cannot draw the chart: {e}"))
 }
 
-pub fn write_png(chart: &FitChart, path: &Path) -> Result<()> {
-    if chart.points.is_empty() {
-        return Err(Error::Invalid("there are no data points to draw".into()));
-    }
-    // Registering twice is harmless; the font is needed before the first text is drawn.
-    let _ = plotters::style::register_font(FONT_NAME, FontStyle::Normal, FONT);
-    let (mut x_min, mut x_max, mut y_min, mut y_max) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in chart.points {
-        (x_min, x_max, y_min, y_max) = (x_min.min(x), x_max.max(x), y_min.min(y), y_max.max(y));
-    }
-    let line = |x: f64| chart.intercept + chart.slope * x;
-    for y in [line(x_min), line(x_max)] {
-        (y_min, y_max) = (y_min.min(y), y_max.max(y));
-    }
-    let pad = |lo: f64, hi: f64| {
-        let p = ((hi - lo) * 0.05).max(1e-9);
-        (lo - p)..(hi + p)
-    };
+/// The range a chart shows for values from `lo` to `hi`: 5 % more on each side.
+fn padded(lo: f64, hi: f64) -> std::ops::Range<f64> {
+    let p = ((hi - lo) * 0.05).max(1e-9);
+    (lo - p)..(hi + p)
+}
+
+type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+
+/// Draws a PNG with `draw` beside `path`, then renames it over `path`: no half-written image
+/// is ever there.
+fn write_with(path: &Path, draw: impl FnOnce(&Area) -> Result<()>) -> Result<()> {
     if path
         .extension()
         .and_then(|e| e.to_str())
@@ -64,7 +58,8 @@ pub fn write_png(chart: &FitChart, path: &Path) -> Result<()> {
             path.display()
         )));
     }
-    // Drawn beside the target, then renamed over it: no half-written image is ever there.
+    // Registering twice is harmless; the font is needed before the first text is drawn.
+    let _ = plotters::style::register_font(FONT_NAME, FontStyle::Normal, FONT);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -73,12 +68,31 @@ pub fn write_png(chart: &FitChart, path: &Path) -> Result<()> {
     {
         let root = BitMapBackend::new(&tmp, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_error)?;
-        let mut ctx = ChartBuilder::on(&root)
+        draw(&root)?;
+        root.present().map_err(plot_error)?;
+    }
+    std::fs::rename(&tmp, path).map_err(Error::at(path, "cannot write"))
+}
+
+pub fn write_png(chart: &FitChart, path: &Path) -> Result<()> {
+    if chart.points.is_empty() {
+        return Err(Error::Invalid("there are no data points to draw".into()));
+    }
+    let (mut x_min, mut x_max, mut y_min, mut y_max) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in chart.points {
+        (x_min, x_max, y_min, y_max) = (x_min.min(x), x_max.max(x), y_min.min(y), y_max.max(y));
+    }
+    let line = |x: f64| chart.intercept + chart.slope * x;
+    for y in [line(x_min), line(x_max)] {
+        (y_min, y_max) = (y_min.min(y), y_max.max(y));
+    }
+    write_with(path, |root| {
+        let mut ctx = ChartBuilder::on(root)
             .caption(equation(chart), (FONT_NAME, 24))
             .margin(20)
             .x_label_area_size(50)
             .y_label_area_size(90)
-            .build_cartesian_2d(pad(x_min, x_max), pad(y_min, y_max))
+            .build_cartesian_2d(padded(x_min, x_max), padded(y_min, y_max))
             .map_err(plot_error)?;
         ctx.configure_mesh()
             .x_desc(chart.x_name)
@@ -99,9 +113,71 @@ pub fn write_png(chart: &FitChart, path: &Path) -> Result<()> {
                 .map(|&(x, y)| Circle::new((x, y), 4, BLUE.mix(0.6).filled())),
         )
         .map_err(plot_error)?;
-        root.present().map_err(plot_error)?;
+        Ok(())
+    })
+}
+
+/// One metric series to draw: its name in the legend, (step, value) points, and whether it is
+/// the best one.
+pub struct Curve<'a> {
+    pub label: &'a str,
+    pub points: &'a [(f64, f64)],
+    pub best: bool,
+}
+
+/// Metric curves as PNG: each series against its step, the best drawn bold in red.
+pub fn write_curves_png(title: &str, metric: &str, curves: &[Curve], path: &Path) -> Result<()> {
+    let all = curves.iter().flat_map(|c| c.points.iter());
+    let (mut x_min, mut x_max, mut y_min, mut y_max) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in all.filter(|(x, y)| x.is_finite() && y.is_finite()) {
+        (x_min, x_max, y_min, y_max) = (x_min.min(x), x_max.max(x), y_min.min(y), y_max.max(y));
     }
-    std::fs::rename(&tmp, path).map_err(Error::at(path, "cannot write"))
+    if x_min > x_max {
+        return Err(Error::Invalid(format!("{metric} has no values to draw")));
+    }
+    write_with(path, |root| {
+        let mut ctx = ChartBuilder::on(root)
+            .caption(title, (FONT_NAME, 24))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(90)
+            .build_cartesian_2d(padded(x_min, x_max), padded(y_min, y_max))
+            .map_err(plot_error)?;
+        ctx.configure_mesh()
+            .x_desc("step")
+            .y_desc(metric)
+            .label_style((FONT_NAME, 14))
+            .axis_desc_style((FONT_NAME, 16))
+            .draw()
+            .map_err(plot_error)?;
+        // The others first, so the best is drawn over them.
+        for curve in curves
+            .iter()
+            .filter(|c| !c.best)
+            .chain(curves.iter().filter(|c| c.best))
+        {
+            let style = if curve.best {
+                RED.stroke_width(3)
+            } else {
+                BLUE.mix(0.5).stroke_width(1)
+            };
+            let series = ctx
+                .draw_series(LineSeries::new(curve.points.iter().copied(), style))
+                .map_err(plot_error)?;
+            if curve.best || curves.len() <= 10 {
+                series
+                    .label(curve.label)
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
+            }
+        }
+        ctx.configure_series_labels()
+            .label_font((FONT_NAME, 14))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_error)?;
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -130,5 +206,34 @@ mod tests {
         let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
         let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
         assert_eq!((width, height), (WIDTH, HEIGHT));
+    }
+
+    #[test]
+    fn curves_are_a_png_and_an_empty_series_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("curves.png");
+        let falling: Vec<(f64, f64)> = (0..30).map(|i| (f64::from(i), 1.0 / f64::from(i + 1))).collect();
+        let flat: Vec<(f64, f64)> = (0..30).map(|i| (f64::from(i), 0.5)).collect();
+        let curves = [
+            Curve {
+                label: "job 1",
+                points: &falling,
+                best: true,
+            },
+            Curve {
+                label: "job 2",
+                points: &flat,
+                best: false,
+            },
+        ];
+        write_curves_png("sweep 1", "loss", &curves, &path).unwrap();
+        assert_eq!(&std::fs::read(&path).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+        let empty = [Curve {
+            label: "job 3",
+            points: &[],
+            best: false,
+        }];
+        let err = write_curves_png("t", "loss", &empty, &dir.path().join("e.png")).unwrap_err();
+        assert_eq!(err.to_string(), "loss has no values to draw");
     }
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u8)] = &[
     ("error", 0),
     ("timefmt", 0),
+    ("numfmt", 0),
     ("keymap", 0),
     ("domain", 1),
     ("home", 1),

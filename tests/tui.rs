@@ -160,7 +160,7 @@ fn the_workbench_lists_jobs_opens_logs_searches_and_quits() {
     // The form starts from the latest job: Enter through it runs that again.
     tmux.keys(&["n"]);
     tmux.wait_for("new experiment in demo");
-    tmux.keys(&["Enter"; 5]); // from the repo field to the last, which submits
+    tmux.keys(&["Enter"; 7]); // from the repo field to the last, which submits
     tmux.wait_for("job 2 submitted");
     let screen = tmux.wait_for("2   succeeded");
     assert!(screen.contains("1   succeeded"), "{screen}");
@@ -182,18 +182,31 @@ fn a_first_start_trains_the_demo_in_docker_then_charts_serves_predicts_and_reope
     // An experiment created by keyboard: the form starts from the demo job; Enter through it.
     tmux.keys(&["n"]);
     tmux.wait_for("new experiment in salary");
-    tmux.keys(&["Enter"; 5]);
-    tmux.wait_for("job 2 submitted");
-    tmux.wait_for_any(&["2   preparing", "2   running", "2   succeeded"]); // its row is listed
+    tmux.keys(&["Enter"; 7]);
+    // The iris sweep's trials take ids beside it: read which id the new job got.
+    let screen = tmux.wait_for(" submitted");
+    let job: i64 = screen
+        .split("job ")
+        .filter_map(|rest| rest.split_once(" submitted"))
+        .find_map(|(id, _)| id.parse().ok())
+        .expect("the status line names the job");
+    tmux.wait_for_any(&[
+        &format!("{job:<3} preparing"),
+        &format!("{job:<3} running"),
+        &format!("{job:<3} succeeded"),
+    ]);
     tmux.keys(&["g", "Enter"]);
-    tmux.wait_for("job 2 ");
+    tmux.wait_for(&format!("job {job} "));
     tmux.wait_for("MSE : ");
     tmux.wait_for("Model written to /storage/salary/model.json");
     tmux.keys(&["Escape", "c"]);
-    tmux.wait_for("job 2 · y = 103126.21 + 1840.81·x");
+    tmux.wait_for(&format!("job {job} · y = 103126.21 + 1840.81·x"));
     tmux.keys(&["e"]);
     let screen = tmux.wait_for("wrote ");
-    assert!(s.dir.path().join("fit-job2.png").exists(), "{screen}");
+    assert!(
+        s.dir.path().join(format!("fit-job{job}.png")).exists(),
+        "{screen}"
+    );
     tmux.keys(&["Escape"]);
     // Serve the model on a free port, ask it for 25 years, stop serving.
     let port = common::free_port();
@@ -216,6 +229,9 @@ fn a_first_start_trains_the_demo_in_docker_then_charts_serves_predicts_and_reope
     drop(tmux);
     // Opened again, it shows the finished jobs.
     let again = Tmux::start_with(&s, "again", "docker");
+    // The first project (iris) is selected; salary is the next.
+    again.wait_for("jobs of iris");
+    again.keys(&["Tab", "Down"]);
     let screen = again.wait_for("jobs of salary");
     assert!(
         screen.contains("succeeded") && screen.contains("stopped"),
@@ -223,4 +239,56 @@ fn a_first_start_trains_the_demo_in_docker_then_charts_serves_predicts_and_reope
     );
     again.keys(&["q"]);
     again.wait_for("EXITED 0");
+}
+
+#[test]
+fn a_sweep_typed_into_the_form_runs_in_docker_and_is_compared() {
+    let test = "a_sweep_typed_into_the_form_runs_in_docker_and_is_compared";
+    if !tmux_available(test) || !common::docker_available(test) {
+        return;
+    }
+    let s = Sandbox::new("docker");
+    common::busybox_image(&s);
+    s.ok(&["project", "create", "p"]);
+    let repo = s.folder("code", &[]);
+    // A first job, so the form starts from its image, repo and command.
+    s.ok(&[
+        "run",
+        "--project",
+        "p",
+        "--machine",
+        "TINY",
+        "--image",
+        common::BUSYBOX,
+        "--repo",
+        repo.to_str().unwrap(),
+        "-f",
+        "--",
+        "true",
+    ]);
+    let tmux = Tmux::start_with(&s, "sweep", "docker");
+    tmux.wait_for("jobs of p");
+    tmux.keys(&["n"]);
+    tmux.wait_for("new experiment in p");
+    // repo → ref → command: type the trial's command with its placeholder.
+    tmux.keys(&["Down", "Down", "BSpace", "BSpace", "BSpace", "BSpace"]);
+    tmux.keys(&["sh -c 'echo loss: {n}'"]);
+    tmux.keys(&["Down", "Down", "Down", "n=1..3"]);
+    tmux.keys(&["Down", "loss min"]);
+    tmux.wait_for("loss min");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("sweep 1 started");
+    let screen = tmux.wait_for("sweep 3/3");
+    assert!(screen.contains("S1"), "{screen}");
+    tmux.keys(&["C"]);
+    tmux.wait_for("sweep 1 · 3 trials · loss (minimize)");
+    let screen = tmux.wait_for("★");
+    // n=1 has the lowest loss: its row is marked, and every trial succeeded.
+    let best = screen.lines().find(|l| l.contains('★')).unwrap();
+    assert!(best.split_whitespace().nth(3) == Some("1"), "{screen}");
+    assert_eq!(screen.matches("succeeded").count(), 3, "{screen}");
+    tmux.keys(&["o", "o", "O"]);
+    tmux.wait_for("n ↓");
+    tmux.keys(&["Escape", "q"]);
+    tmux.wait_for("EXITED 0");
 }

@@ -231,7 +231,7 @@ pub(super) async fn report(engine: &Engine, started: SweepStarted, follow: bool)
             }
         }
         if record.state() != "running" {
-            let comparison = compare(engine, sweep, false)?;
+            let comparison = compare(&engine.store, sweep, false)?;
             print_table(&comparison);
             return match record.detail {
                 Some(why) => Err(Error::Other(why)),
@@ -244,53 +244,28 @@ pub(super) async fn report(engine: &Engine, started: SweepStarted, follow: bool)
 
 pub fn list(engine: &Engine, project: Option<&str>, json: bool) -> Result<()> {
     engine::reconcile(&engine.home, &engine.store)?;
-    let sweeps = engine.store.sweeps(project)?;
-    let mut rows = Vec::new();
-    let mut listed = Vec::new();
-    for sweep in sweeps {
-        let comparison = compare(engine, sweep.id, false)?;
-        let done = comparison
-            .trials
-            .iter()
-            .filter(|t| !matches!(t.state.as_str(), "pending" | "queued" | "preparing" | "running"))
-            .count();
-        let best = comparison
-            .best
-            .and_then(|job| comparison.trials.iter().find(|t| t.job == Some(job)))
-            .and_then(|t| t.best);
-        if json {
-            listed.push(serde_json::json!({
-                "sweep": sweep.id,
-                "project": sweep.spec.base.project,
-                "state": sweep.state(),
-                "metric": sweep.spec.metric,
-                "goal": sweep.spec.goal,
-                "trials": comparison.trials.len(),
-                "done": done,
-                "best": comparison.best,
-                "best_value": best,
-                "created_at": sweep.created_at,
-                "detail": sweep.detail,
-            }));
-            continue;
-        }
-        let best = match (comparison.best, best) {
-            (Some(job), Some(value)) => format!("{value} (job {job})"),
-            _ => "-".into(),
-        };
-        rows.push(vec![
-            sweep.id.to_string(),
-            sweep.spec.base.project.clone(),
-            sweep.state().to_string(),
-            format!("{done}/{}", comparison.trials.len()),
-            format!("{} ({})", sweep.spec.metric, sweep.spec.goal.as_str()),
-            best,
-            sweep.spec.base.command.join(" "),
-        ]);
-    }
+    let sweeps = engine::sweeps::summaries(&engine.store, project)?;
     if json {
-        return table::print_json(&listed);
+        return table::print_json(&sweeps);
     }
+    let rows: Vec<Vec<String>> = sweeps
+        .iter()
+        .map(|s| {
+            let best = match (s.best, s.best_value) {
+                (Some(job), Some(value)) => format!("{value} (job {job})"),
+                _ => "-".into(),
+            };
+            vec![
+                s.sweep.to_string(),
+                s.project.clone(),
+                s.state.to_string(),
+                format!("{}/{}", s.done, s.trials),
+                format!("{} ({})", s.metric, s.goal.as_str()),
+                best,
+                s.command.join(" "),
+            ]
+        })
+        .collect();
     table::print(
         &["SWEEP", "PROJECT", "STATE", "DONE", "METRIC", "BEST", "COMMAND"],
         &rows,
@@ -300,7 +275,7 @@ pub fn list(engine: &Engine, project: Option<&str>, json: bool) -> Result<()> {
 
 pub fn compare_command(engine: &Engine, args: CompareArgs) -> Result<()> {
     engine::reconcile(&engine.home, &engine.store)?;
-    let mut comparison = compare(engine, args.sweep, args.all_columns)?;
+    let mut comparison = compare(&engine.store, args.sweep, args.all_columns)?;
     if let Some(column) = &args.sort {
         comparison.sort_by(column, args.desc)?;
     }

@@ -1,8 +1,8 @@
 //! What a new experiment can be made of on this host: machine types (with what the host lacks
 //! for each), images, and the project's latest training job to start from.
 
-use super::{AnyRuntime, Engine, jobs};
-use crate::domain::JobSpec;
+use super::jobs::{self, Latest};
+use super::{AnyRuntime, Engine};
 use crate::domain::machine::{fmt_cpus, format_bytes};
 use crate::runtime::Runtime;
 use crate::{Result, with_runtime};
@@ -21,8 +21,8 @@ pub struct JobChoices {
     pub machines: Vec<MachineChoice>,
     /// The default image first, then the engine's images.
     pub images: Vec<String>,
-    /// The project's latest training job, if it has one.
-    pub latest: Option<JobSpec>,
+    /// The project's latest training job (or its sweep), if it has one.
+    pub latest: Option<Latest>,
     /// The rows of `machines` and `images` to start on: the latest job's, else the defaults.
     pub machine_row: usize,
     pub image_row: usize,
@@ -57,7 +57,12 @@ pub async fn job_choices(engine: &Engine, runtime: &AnyRuntime, project: &str) -
         }
     }
     let latest = jobs::latest_training(engine, project)?;
-    let (machine, image) = match &latest {
+    let latest_spec = match &latest {
+        Some(Latest::Job(spec)) => Some(spec),
+        Some(Latest::Sweep(sweep)) => Some(&sweep.base),
+        None => None,
+    };
+    let (machine, image) = match latest_spec {
         Some(spec) => {
             if !images.contains(&spec.image) {
                 images.push(spec.image.clone());

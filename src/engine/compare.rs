@@ -6,9 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use super::Engine;
 use crate::domain::sweep::{Goal, Params};
-use crate::store::{MetricSummary, SweepRecord, TrialRecord};
+use crate::store::{MetricSummary, Store, SweepRecord, TrialRecord};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Serialize)]
@@ -190,7 +189,7 @@ impl Comparison {
 
     /// The text of `column` in `row`, as a table shows it.
     pub fn cell(&self, row: &TrialRow, column: &str) -> String {
-        let number = |v: Option<f64>| v.map_or_else(|| "-".into(), format_metric);
+        let number = |v: Option<f64>| v.map_or_else(|| "-".into(), crate::numfmt::compact);
         match column {
             JOB => match row.job {
                 Some(job) if Some(job) == self.best => format!("★ {job}"),
@@ -233,22 +232,13 @@ impl SortKey {
     }
 }
 
-fn format_metric(value: f64) -> String {
-    if value != 0.0 && (value.abs() >= 1e6 || value.abs() < 1e-3) {
-        format!("{value:.3e}")
-    } else {
-        let text = format!("{value:.4}");
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    }
-}
-
 /// The comparison of a sweep's trials, sorted by point.
-pub fn compare(engine: &Engine, sweep: i64, all_columns: bool) -> Result<Comparison> {
-    let record = engine.store.sweep(sweep)?;
-    let trials = engine.store.trials(sweep)?;
+pub fn compare(store: &Store, sweep: i64, all_columns: bool) -> Result<Comparison> {
+    let record = store.sweep(sweep)?;
+    let trials = store.trials(sweep)?;
     let jobs = trials.iter().filter_map(|t| t.job.as_ref().map(|j| j.id));
     let summaries = match (jobs.clone().min(), jobs.max()) {
-        (Some(first), Some(last)) => engine.store.metric_summaries_from(first, last)?,
+        (Some(first), Some(last)) => store.metric_summaries_from(first, last)?,
         _ => HashMap::new(),
     };
     Ok(Comparison::build(&record, trials, &summaries, all_columns))

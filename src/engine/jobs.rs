@@ -2,6 +2,7 @@
 //! the same [`JobRequest`], and this is the one place that turns it into a stored, started job.
 
 use super::{AnyRuntime, Engine, Submitted, submit, submit_sized};
+use crate::domain::sweep::SweepSpec;
 use crate::domain::{EnvVar, JobKind, JobSpec, PortMapping, Source};
 use crate::runtime::images::runtime_tag;
 use crate::{Error, Result};
@@ -121,15 +122,28 @@ pub async fn rerun(
     submit(engine, runtime, spec, progress).await
 }
 
-/// The latest training job of a project, whose spec a new experiment starts from.
-pub fn latest_training(engine: &Engine, project: &str) -> Result<Option<JobSpec>> {
-    Ok(engine
+/// What a new experiment starts from: the latest training job of a project, or the sweep it
+/// was a trial of (whose spec still has its placeholders).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Latest {
+    Job(JobSpec),
+    Sweep(SweepSpec),
+}
+
+pub fn latest_training(engine: &Engine, project: &str) -> Result<Option<Latest>> {
+    let job = engine
         .store
         .jobs(Some(project))?
         .into_iter()
         .rev()
-        .find(|j| j.spec.kind == JobKind::Training)
-        .map(|j| j.spec))
+        .find(|j| j.spec.kind == JobKind::Training);
+    Ok(match job {
+        Some(job) => Some(match job.sweep {
+            Some(sweep) => Latest::Sweep(engine.store.sweep(sweep)?.spec),
+            None => Latest::Job(job.spec),
+        }),
+        None => None,
+    })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 pub(crate) mod choices;
 pub mod client;
 pub(crate) mod compare;
+pub(crate) mod curves;
 pub(crate) mod demo;
 pub(crate) mod deploy;
 pub(crate) mod fit;

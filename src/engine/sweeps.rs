@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::compare::compare;
 use super::jobs::{ImageSource, JobRequest};
 use super::reconcile::{acquire_driver_lock, spawn_driver};
 use super::submit::{preflight, submit_as};
@@ -13,12 +14,13 @@ use crate::domain::sweep::{EarlyStop, Goal, Space, SweepSpec};
 use crate::domain::{Capacity, JobState, MachineType, Source};
 use crate::runtime::Runtime;
 use crate::store::logfile::LogWriter;
-use crate::store::{JobRecord, TrialOf, TrialRecord};
+use crate::store::{JobRecord, Store, TrialOf, TrialRecord};
 use crate::{Error, Result};
+use serde::Serialize;
 
 /// A sweep as a user asks for it: a job request whose command and env values hold `{NAME}`
 /// placeholders, the parameter space, and how trials are judged and scheduled.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SweepRequest {
     pub job: JobRequest,
     pub space: Space,
@@ -281,6 +283,62 @@ async fn prune(
         }
     }
     Ok(())
+}
+
+/// A sweep in a listing: its progress and its best value so far.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepSummary {
+    pub sweep: i64,
+    pub project: String,
+    /// running, finished or stopped.
+    pub state: &'static str,
+    pub metric: String,
+    pub goal: Goal,
+    pub trials: usize,
+    /// Trials whose latest job has ended.
+    pub done: usize,
+    pub running: usize,
+    /// The best trial's job, and its best value of the metric.
+    pub best: Option<i64>,
+    pub best_value: Option<f64>,
+    /// The first job of the sweep: where its row sits among the project's jobs.
+    pub first_job: Option<i64>,
+    pub command: Vec<String>,
+    pub created_at: String,
+    pub detail: Option<String>,
+}
+
+/// Every sweep (of `project`), oldest first.
+pub fn summaries(store: &Store, project: Option<&str>) -> Result<Vec<SweepSummary>> {
+    let mut listed = Vec::new();
+    for sweep in store.sweeps(project)? {
+        let comparison = compare(store, sweep.id, false)?;
+        let live = |t: &&crate::engine::compare::TrialRow| {
+            matches!(t.state.as_str(), "pending" | "queued" | "preparing" | "running")
+        };
+        let best = comparison.best;
+        listed.push(SweepSummary {
+            sweep: sweep.id,
+            project: sweep.spec.base.project.clone(),
+            state: sweep.state(),
+            metric: sweep.spec.metric.clone(),
+            goal: sweep.spec.goal,
+            trials: comparison.trials.len(),
+            done: comparison.trials.iter().filter(|t| !live(t)).count(),
+            running: comparison.trials.iter().filter(|t| t.state == "running").count(),
+            best,
+            best_value: comparison
+                .trials
+                .iter()
+                .find(|t| best.is_some() && t.job == best)
+                .and_then(|t| t.best),
+            first_job: comparison.trials.iter().filter_map(|t| t.job).min(),
+            command: sweep.spec.base.command.clone(),
+            created_at: sweep.created_at.clone(),
+            detail: sweep.detail.clone(),
+        });
+    }
+    Ok(listed)
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
-//! The new-experiment form: machine type, image, code, command, environment, ports. Every
-//! field is checked as it is typed; the message stands beside it.
+//! The new-experiment form: machine type, image, code, command, environment, ports, and for a
+//! sweep its parameters and metric. Every field is checked as it is typed; the message stands
+//! beside it.
 
+use crate::domain::sweep::{Goal, GridAxis, Space, SweepSpec};
 use crate::domain::{EnvVar, JobSpec, PortMapping, Source};
 use crate::engine::choices::{JobChoices, MachineChoice};
-use crate::engine::jobs::{ImageSource, JobRequest};
+use crate::engine::jobs::{ImageSource, JobRequest, Latest};
+use crate::engine::sweeps::SweepRequest;
 
 /// The form's fields, top to bottom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,10 +18,14 @@ pub enum Field {
     Command,
     Env,
     Ports,
+    /// `NAME=V1,V2` or `NAME=A..B` words: with any, the form starts a sweep.
+    Parameters,
+    /// A sweep's metric and goal: `Accuracy max`, `loss min`.
+    Metric,
 }
 
 impl Field {
-    pub const ALL: [Field; 7] = [
+    pub const ALL: [Field; 9] = [
         Field::Machine,
         Field::Image,
         Field::Repo,
@@ -26,7 +33,12 @@ impl Field {
         Field::Command,
         Field::Env,
         Field::Ports,
+        Field::Parameters,
+        Field::Metric,
     ];
+
+    /// The last field: Enter there submits the form.
+    pub const LAST: Field = Field::Metric;
 
     pub fn name(self) -> &'static str {
         match self {
@@ -37,6 +49,8 @@ impl Field {
             Field::Command => "command",
             Field::Env => "env",
             Field::Ports => "ports",
+            Field::Parameters => "parameters",
+            Field::Metric => "metric",
         }
     }
 
@@ -78,6 +92,8 @@ pub struct FormText {
     pub command: String,
     pub env: String,
     pub ports: String,
+    pub parameters: String,
+    pub metric: String,
 }
 
 impl FormText {
@@ -91,6 +107,8 @@ impl FormText {
             Field::Command => Some(&self.command),
             Field::Env => Some(&self.env),
             Field::Ports => Some(&self.ports),
+            Field::Parameters => Some(&self.parameters),
+            Field::Metric => Some(&self.metric),
         }
     }
 
@@ -103,6 +121,20 @@ impl FormText {
             Field::Command => Some(&mut self.command),
             Field::Env => Some(&mut self.env),
             Field::Ports => Some(&mut self.ports),
+            Field::Parameters => Some(&mut self.parameters),
+            Field::Metric => Some(&mut self.metric),
+        }
+    }
+
+    /// What a new experiment starts from, as it would be typed again.
+    fn of_latest(latest: &Latest) -> FormText {
+        match latest {
+            Latest::Job(spec) => FormText::of_spec(spec),
+            Latest::Sweep(sweep) => FormText {
+                parameters: grid_text(sweep),
+                metric: format!("{} {}", sweep.metric, goal_word(sweep.goal)),
+                ..FormText::of_spec(&sweep.base)
+            },
         }
     }
 
@@ -129,8 +161,47 @@ impl FormText {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(" "),
+            parameters: String::new(),
+            metric: String::new(),
         }
     }
+}
+
+/// A sweep's grid as the parameters field shows it (random draws have no such text).
+fn grid_text(sweep: &SweepSpec) -> String {
+    match &sweep.space {
+        Space::Grid { axes } => axes
+            .iter()
+            .map(|a| format!("{}={}", a.name, a.values.join(",")))
+            .collect::<Vec<_>>()
+            .join(" "),
+        Space::Random { .. } => String::new(),
+    }
+}
+
+fn goal_word(goal: Goal) -> &'static str {
+    match goal {
+        Goal::Minimize => "min",
+        Goal::Maximize => "max",
+    }
+}
+
+/// `Accuracy max` / `loss min` (or maximize, minimize).
+fn parse_metric(text: &str) -> Result<(String, Goal), String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match words.as_slice() {
+        [name, "max" | "maximize"] => Ok(((*name).to_string(), Goal::Maximize)),
+        [name, "min" | "minimize"] => Ok(((*name).to_string(), Goal::Minimize)),
+        [] => Err("a sweep's metric and goal: Accuracy max, or loss min".into()),
+        _ => Err("the metric's name, then max or min: Accuracy max".into()),
+    }
+}
+
+/// What the form submits: one job, or (with parameters) a sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FormRequest {
+    Job(JobRequest),
+    Sweep(SweepRequest),
 }
 
 /// What the form offers, loaded in the background when it opens.
@@ -149,7 +220,11 @@ impl FormOptions {
     pub fn new(project: String, choices: JobChoices) -> FormOptions {
         FormOptions {
             project,
-            text: choices.latest.as_ref().map(FormText::of_spec).unwrap_or_default(),
+            text: choices
+                .latest
+                .as_ref()
+                .map(FormText::of_latest)
+                .unwrap_or_default(),
             machines: choices.machines,
             images: choices.images,
             machine_row: choices.machine_row,
@@ -281,6 +356,16 @@ impl Form {
                 .find_map(|w| w.parse::<PortMapping>().err())
                 .map(|e| (Field::Ports, e.to_string())),
         );
+        errors.extend(
+            words(&self.text.parameters)
+                .find_map(|w| w.parse::<GridAxis>().err())
+                .map(|e| (Field::Parameters, e.to_string())),
+        );
+        if !self.text.parameters.trim().is_empty()
+            && let Err(e) = parse_metric(&self.text.metric)
+        {
+            errors.push((Field::Metric, e));
+        }
         if let Some(refusal) = &self.refusal
             && !errors.iter().any(|(f, _)| *f == refusal.0)
         {
@@ -290,11 +375,31 @@ impl Form {
     }
 
     /// The checked request, or the first field's problem.
-    pub fn request(&self) -> Result<JobRequest, (Field, String)> {
+    pub fn request(&self) -> Result<FormRequest, (Field, String)> {
         if let Some(problem) = self.errors().first() {
             return Err(problem);
         }
-        Ok(JobRequest {
+        let job = self.job_request();
+        if self.text.parameters.trim().is_empty() {
+            return Ok(FormRequest::Job(job));
+        }
+        let axes = words(&self.text.parameters)
+            .map(str::parse::<GridAxis>)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| (Field::Parameters, e.to_string()))?;
+        let (metric, goal) = parse_metric(&self.text.metric).map_err(|e| (Field::Metric, e))?;
+        Ok(FormRequest::Sweep(SweepRequest {
+            job,
+            space: Space::Grid { axes },
+            metric,
+            goal,
+            parallel: None,
+            early_stop: None,
+        }))
+    }
+
+    fn job_request(&self) -> JobRequest {
+        JobRequest {
             project: self.options.project.clone(),
             machine: self.machine().map(|m| m.name.clone()),
             image: match self.image() {
@@ -311,7 +416,7 @@ impl Form {
             env: words(&self.text.env).map(str::to_string).collect(),
             ports: words(&self.text.ports).map(str::to_string).collect(),
             force: false,
-        })
+        }
     }
 }
 
@@ -402,6 +507,67 @@ mod tests {
     }
 
     #[test]
+    fn parameters_make_the_form_a_sweep_that_needs_a_metric() {
+        let mut form = Form::new(options());
+        form.machine_row = 0;
+        form.text.command = "mlbench train --max-depth {max_depth}".into();
+        form.text.parameters = "max_depth=1..".into();
+        assert_eq!(
+            form.errors().of(Field::Parameters),
+            Some("the end of --grid max_depth \"\" is not a number")
+        );
+        form.text.parameters = "max_depth=1..3 criterion=gini,entropy".into();
+        assert_eq!(form.request().unwrap_err().0, Field::Metric);
+        form.text.metric = "Accuracy sideways".into();
+        assert_eq!(
+            form.errors().of(Field::Metric),
+            Some("the metric's name, then max or min: Accuracy max")
+        );
+        form.text.metric = "Accuracy max".into();
+        let Ok(FormRequest::Sweep(sweep)) = form.request() else {
+            panic!("no sweep request");
+        };
+        assert_eq!(
+            (sweep.metric.as_str(), sweep.goal, sweep.space.len()),
+            ("Accuracy", Goal::Maximize, 6)
+        );
+        // A sweep's spec comes back into the form as it was typed, values listed.
+        let spec = SweepSpec {
+            base: JobSpec {
+                kind: crate::domain::JobKind::Training,
+                deployment: None,
+                storage_read_only: false,
+                project: "salary".into(),
+                machine: "G1".into(),
+                image: "mlbench/runtime:0.1.0".into(),
+                build_dockerfile: None,
+                source: Source::Folder { path: "/".into() },
+                command: sweep.job.command.clone(),
+                env: vec![],
+                ports: vec![],
+            },
+            space: sweep.space.clone(),
+            metric: sweep.metric.clone(),
+            goal: sweep.goal,
+            parallel: None,
+            early_stop: None,
+        };
+        let text = FormText::of_latest(&Latest::Sweep(spec));
+        assert_eq!(
+            (
+                text.parameters.as_str(),
+                text.metric.as_str(),
+                text.command.as_str()
+            ),
+            (
+                "max_depth=1,2,3 criterion=gini,entropy",
+                "Accuracy max",
+                "mlbench train --max-depth {max_depth}"
+            )
+        );
+    }
+
+    #[test]
     fn fields_are_checked_as_typed() {
         let mut form = Form::new(options());
         assert_eq!(form.errors(), FieldErrors::default());
@@ -419,7 +585,9 @@ mod tests {
         assert_eq!(form.request().unwrap_err().0, Field::Machine);
         form.cycle(1);
         form.text.ports = "8080:8080".into();
-        let request = form.request().unwrap();
+        let Ok(FormRequest::Job(request)) = form.request() else {
+            panic!("no job request");
+        };
         assert_eq!(
             (request.machine.as_deref(), request.command.len()),
             (Some("G1"), 4)

@@ -13,6 +13,7 @@ use tokio::task::{JoinHandle, LocalSet, spawn_local};
 use super::app::{Effect, LogLine, Message, PredictionRow, Progress};
 use super::form::FormOptions;
 use super::{ansi, ui};
+use crate::engine::curves::{Curves, CurvesOf};
 use crate::engine::deploy::{self, ModelDeployment, ServingToggle};
 use crate::engine::fit::Fit;
 use crate::engine::{self, AnyRuntime, Engine};
@@ -157,12 +158,41 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             // The runtime image is built on first use: its steps move the progress bar.
             let submitted = engine::submit(engine, runtime, spec, context.progress()).await;
             context.send(Message::Progress(None));
+            let job = submitted?.job;
+            // The iris sweep is cheap (six small trees, one after another beside the salary
+            // job), so it runs too: the compare screen has something to show at once.
+            let iris = engine::demo::prepare_iris(engine)?;
+            let sweep = engine::sweeps::start(engine, runtime, iris, |_| {}).await?.sweep;
+            // The salary job is selected, though the iris project sorts first.
+            context.send(Message::Submitted(job));
             Message::Done(format!(
-                "welcome: demo job {} trains the salary model (Enter shows its log)",
-                submitted?.job
+                "welcome: demo job {job} trains the salary model (Enter shows its log); sweep {sweep} tries 6 tree depths on iris"
             ))
         }
-        Effect::LoadChart(job) => Message::Chart(Fit::load(engine, job, None, None)?),
+        Effect::LoadChart(job) => match Fit::load(engine, job, None, None) {
+            Ok(fit) => Message::Chart(fit),
+            // No fit to draw (not the built-in trainer's job): its metric curves, if any.
+            Err(no_fit) => match Curves::load(&engine.store, CurvesOf::Job(job)) {
+                Ok(curves) => Message::Curves(curves),
+                Err(_) => return Err(no_fit),
+            },
+        },
+        Effect::LoadCurves(of) => Message::Curves(Curves::load(&engine.store, of)?),
+        Effect::ExportCurves { of, metric } => {
+            let name = match of {
+                CurvesOf::Job(job) => format!("curves-job{job}-{metric}.png"),
+                CurvesOf::Sweep(sweep) => format!("curves-sweep{sweep}-{metric}.png"),
+            };
+            let path = std::path::PathBuf::from(
+                name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '.', "_"),
+            );
+            Curves::load(&engine.store, of)?.write_png(&metric, &path)?;
+            let shown = std::fs::canonicalize(&path).unwrap_or(path);
+            Message::Done(format!("wrote {}", shown.display()))
+        }
+        Effect::LoadCompare { sweep, all_columns } => {
+            Message::Comparison(engine::compare::compare(&engine.store, sweep, all_columns)?)
+        }
         Effect::ExportChart(job) => {
             let path = std::path::PathBuf::from(format!("fit-job{job}.png"));
             Fit::load(engine, job, None, None)?.write_png(&path)?;
@@ -204,6 +234,34 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             context.send(Message::Progress(None));
             match submitted {
                 Ok(submitted) => Message::Submitted(submitted.job),
+                Err(err) => match err.field_name() {
+                    Some(field) => Message::Refused {
+                        field,
+                        text: err.to_string(),
+                    },
+                    None => return Err(err),
+                },
+            }
+        }
+        Effect::StartSweep(request) => {
+            let runtime = context.runtime().await?;
+            let started = engine::sweeps::start(engine, runtime, *request, context.progress()).await;
+            context.send(Message::Progress(None));
+            match started {
+                Ok(started) => {
+                    let said = if started.resumed {
+                        format!(
+                            "sweep {} resumed: {} of its {} trials run again",
+                            started.sweep, started.to_run, started.points
+                        )
+                    } else {
+                        format!(
+                            "sweep {} started: {} trials (C compares them)",
+                            started.sweep, started.points
+                        )
+                    };
+                    Message::SweepStarted(started.sweep, said)
+                }
                 Err(err) => match err.field_name() {
                     Some(field) => Message::Refused {
                         field,
@@ -255,10 +313,12 @@ fn snapshot(store: &Store) -> Result<Message> {
         .get(jobs.len().saturating_sub(METRIC_JOBS))
         .map_or(0, |j| j.id);
     let metrics = store.metric_summaries_from(first, last)?;
+    let sweeps = engine::sweeps::summaries(store, None)?;
     Ok(Message::Snapshot {
         projects,
         jobs,
         metrics,
+        sweeps,
     })
 }
 

@@ -1,7 +1,8 @@
-//! The fit chart screen's keys.
+//! The fit chart screen's keys; `c` switches to the job's metric curves.
 
 use super::prompt::open_predict;
 use super::{App, Effect};
+use crate::engine::curves::CurvesOf;
 use crate::keymap::{Command, Screen};
 
 pub(super) fn chart_command(app: &mut App, command: Command) -> Effect {
@@ -10,7 +11,16 @@ pub(super) fn chart_command(app: &mut App, command: Command) -> Effect {
         Command::Help => app.help = true,
         Command::Back => {
             app.chart = None;
-            app.screen = Screen::Workbench;
+            app.screen = if app.compare.is_some() {
+                Screen::Compare
+            } else {
+                Screen::Workbench
+            };
+        }
+        Command::Chart => {
+            if let Some(chart) = &app.chart {
+                return Effect::LoadCurves(CurvesOf::Job(chart.job));
+            }
         }
         Command::Export => {
             if let Some(chart) = &app.chart {

@@ -3,7 +3,7 @@
 use crossterm::event::{KeyCode, KeyEvent};
 
 use super::{App, Effect};
-use crate::tui::form::Field;
+use crate::tui::form::{Field, FormRequest};
 
 pub(super) fn on_form_key(app: &mut App, key: KeyEvent) -> Effect {
     let Some(form) = app.form.as_mut() else {
@@ -20,13 +20,16 @@ pub(super) fn on_form_key(app: &mut App, key: KeyEvent) -> Effect {
         KeyCode::Right => form.cycle(1),
         KeyCode::Backspace => form.backspace(),
         KeyCode::Char(c) => form.type_char(c),
-        KeyCode::Enter if form.focus != Field::Ports => form.focus = form.focus.next(),
+        KeyCode::Enter if form.focus != Field::LAST => form.focus = form.focus.next(),
         KeyCode::Enter => match form.request() {
             Ok(request) => {
                 // Kept aside: a refusal from the engine opens it again at the field concerned.
                 app.submitting = app.form.take();
                 app.status = Some("submitting…".into());
-                return Effect::Submit(request);
+                return match request {
+                    FormRequest::Job(job) => Effect::Submit(job),
+                    FormRequest::Sweep(sweep) => Effect::StartSweep(Box::new(sweep)),
+                };
             }
             Err((field, error)) => {
                 form.focus = field;

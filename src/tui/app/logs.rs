@@ -162,6 +162,15 @@ pub(super) fn on_search_key(app: &mut App, key: KeyEvent) -> bool {
     true
 }
 
+/// Opens the job's log view; its follower is a new generation.
+pub(super) fn open_log(app: &mut App, job: i64) -> Effect {
+    app.log_generation += 1;
+    let generation = app.log_generation;
+    app.logs = Some(LogView::new(job, generation));
+    app.screen = Screen::Logs;
+    Effect::FollowLog { job, generation }
+}
+
 pub(super) fn logs_command(app: &mut App, command: Command) -> Effect {
     let Some(logs) = app.logs.as_mut() else {
         app.screen = Screen::Workbench;
@@ -173,7 +182,11 @@ pub(super) fn logs_command(app: &mut App, command: Command) -> Effect {
         Command::Help => app.help = true,
         Command::Back => {
             app.logs = None;
-            app.screen = Screen::Workbench;
+            app.screen = if app.compare.is_some() {
+                Screen::Compare
+            } else {
+                Screen::Workbench
+            };
             return Effect::StopFollowing;
         }
         Command::Up => logs.scroll_up(1),

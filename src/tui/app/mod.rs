@@ -3,21 +3,28 @@
 //! every key flow is tested without a terminal. Each screen's keys live in a module of its own.
 
 mod chart;
+mod compare;
+mod curves;
 mod form;
 mod logs;
 mod prompt;
 mod workbench;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crossterm::event::{KeyCode, KeyEvent, MouseEvent};
 
+pub use compare::CompareView;
+pub use curves::CurvesView;
 pub use logs::{LOG_WINDOW, LogLine, LogView};
 pub use prompt::{PredictionRow, Prompt, PromptFor};
 
 use crate::domain::{JobState, PortMapping};
+use crate::engine::compare::Comparison;
+use crate::engine::curves::{Curves, CurvesOf};
 use crate::engine::fit::Fit;
 use crate::engine::jobs::JobRequest;
+use crate::engine::sweeps::{SweepRequest, SweepSummary};
 use crate::keymap::{self as keys, Command, Screen};
 use crate::store::{JobRecord, MetricSummary, ProjectRecord};
 
@@ -65,6 +72,7 @@ pub enum Message {
         projects: Vec<ProjectRecord>,
         jobs: Vec<JobRecord>,
         metrics: HashMap<i64, Vec<MetricSummary>>,
+        sweeps: Vec<SweepSummary>,
     },
     /// Where jobs run, for the status line.
     Engine(String),
@@ -74,6 +82,8 @@ pub enum Message {
         lines: Vec<LogLine>,
     },
     Chart(Fit),
+    Comparison(Comparison),
+    Curves(Curves),
     AskPort {
         project: String,
         model: String,
@@ -82,6 +92,8 @@ pub enum Message {
     Prediction(PredictionRow),
     /// The form's job was submitted as this job.
     Submitted(i64),
+    /// The form's sweep started (or resumed) as this sweep.
+    SweepStarted(i64, String),
     /// The engine refused the form's job over one of its fields.
     Refused {
         field: &'static str,
@@ -106,7 +118,7 @@ pub enum Event {
 }
 
 /// Work for the worker (or, for the mouse, the terminal).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     None,
     /// Send the job's log lines, tagged with the view's generation; replaces any follower.
@@ -120,13 +132,24 @@ pub enum Effect {
     Rerun(i64),
     /// Create the demo project and run its training job (a first start).
     RunDemo,
+    /// The job's fit chart, or its metric curves when it has no fit.
     LoadChart(i64),
     ExportChart(i64),
+    LoadCurves(CurvesOf),
+    ExportCurves {
+        of: CurvesOf,
+        metric: String,
+    },
+    LoadCompare {
+        sweep: i64,
+        all_columns: bool,
+    },
     /// Capture the mouse (true) or leave it to the terminal.
     Mouse(bool),
     ToggleServing(i64),
     OpenForm(String),
     Submit(JobRequest),
+    StartSweep(Box<SweepRequest>),
     Deploy {
         project: String,
         model: String,
@@ -145,10 +168,15 @@ pub struct App {
     pub projects: Vec<ProjectRecord>,
     pub jobs: Vec<JobRecord>,
     pub metrics: HashMap<i64, Vec<MetricSummary>>,
+    pub sweeps: Vec<SweepSummary>,
+    /// Sweeps whose trials show under their row.
+    pub expanded: HashSet<i64>,
     /// The selected project, by name: a project created elsewhere does not move it.
     pub project: Option<String>,
-    /// The selected row of the project's job list (newest first).
+    /// The selected row of the project's job list (newest first; see [`App::project_rows`]).
     pub job_row: usize,
+    /// A row to select once a snapshot lists it: a job or sweep the worker has just started.
+    pub select_when_listed: Option<RowId>,
     pub focus: Panel,
     pub screen: Screen,
     pub help: bool,
@@ -157,6 +185,8 @@ pub struct App {
     /// How many times a log view has been opened: each opening's follower has its own number.
     pub log_generation: u64,
     pub chart: Option<Fit>,
+    pub compare: Option<CompareView>,
+    pub curves: Option<CurvesView>,
     pub prompt: Option<Prompt>,
     pub form: Option<super::form::Form>,
     /// The form last submitted, until the engine has taken or refused it.
@@ -179,8 +209,11 @@ impl App {
             projects: Vec::new(),
             jobs: Vec::new(),
             metrics: HashMap::new(),
+            sweeps: Vec::new(),
+            expanded: HashSet::new(),
             project: None,
             job_row: 0,
+            select_when_listed: None,
             focus: Panel::Jobs,
             screen: Screen::Workbench,
             help: false,
@@ -188,6 +221,8 @@ impl App {
             logs: None,
             log_generation: 0,
             chart: None,
+            compare: None,
+            curves: None,
             prompt: None,
             form: None,
             submitting: None,
@@ -214,20 +249,65 @@ impl App {
         self.projects.get(self.project_row())
     }
 
-    /// The selected project's jobs, newest first.
-    pub fn project_jobs(&self) -> Vec<&JobRecord> {
+    /// The selected project's job list, newest first: its jobs, and a row per sweep (where
+    /// its first trial started) with the sweep's trials under it when expanded.
+    pub fn project_rows(&self) -> Vec<JobRow<'_>> {
         let Some(project) = self.selected_project() else {
             return Vec::new();
         };
-        self.jobs
-            .iter()
-            .rev()
-            .filter(|j| j.spec.project == project.name)
-            .collect()
+        let mut sweeps: Vec<&SweepSummary> =
+            self.sweeps.iter().filter(|s| s.project == project.name).collect();
+        // A sweep with no job yet is the newest thing in the list.
+        sweeps.sort_by_key(|s| std::cmp::Reverse(s.first_job.unwrap_or(i64::MAX)));
+        let mut sweeps = sweeps.into_iter().peekable();
+        let mut rows = Vec::new();
+        let jobs = self.jobs.iter().rev().filter(|j| j.spec.project == project.name);
+        for job in jobs {
+            while let Some(sweep) = sweeps.next_if(|s| s.first_job.unwrap_or(i64::MAX) >= job.id) {
+                rows.push(JobRow::Sweep(sweep));
+                self.push_trials(&mut rows, sweep.sweep);
+            }
+            if job.sweep.is_none() {
+                rows.push(JobRow::Job(job));
+            }
+        }
+        for sweep in sweeps {
+            rows.push(JobRow::Sweep(sweep));
+            self.push_trials(&mut rows, sweep.sweep);
+        }
+        rows
     }
 
+    fn push_trials<'a>(&'a self, rows: &mut Vec<JobRow<'a>>, sweep: i64) {
+        if self.expanded.contains(&sweep) {
+            rows.extend(
+                self.jobs
+                    .iter()
+                    .rev()
+                    .filter(|j| j.sweep == Some(sweep))
+                    .map(JobRow::Trial),
+            );
+        }
+    }
+
+    pub fn selected_row(&self) -> Option<JobRow<'_>> {
+        self.project_rows().get(self.job_row).copied()
+    }
+
+    /// The selected job (a trial of a sweep too); none on a sweep's row.
     pub fn selected_job(&self) -> Option<&JobRecord> {
-        self.project_jobs().get(self.job_row).copied()
+        match self.selected_row()? {
+            JobRow::Job(job) | JobRow::Trial(job) => Some(job),
+            JobRow::Sweep(_) => None,
+        }
+    }
+
+    /// The selected sweep: its row, or one of its trials.
+    pub fn selected_sweep(&self) -> Option<i64> {
+        match self.selected_row()? {
+            JobRow::Sweep(sweep) => Some(sweep.sweep),
+            JobRow::Trial(job) | JobRow::Job(job) => job.sweep,
+        }
     }
 
     pub fn running(&self) -> usize {
@@ -241,29 +321,62 @@ impl App {
             .count()
     }
 
-    /// Selects a job by id (in its project) if it is in the list.
-    fn select_job(&mut self, id: i64) {
-        let Some(project) = self
-            .jobs
-            .iter()
-            .find(|j| j.id == id)
-            .map(|j| j.spec.project.clone())
-        else {
+    /// Selects a job's or a sweep's row (switching to its project; a trial's sweep opens), now
+    /// if the list has it, else when a snapshot brings it.
+    fn select(&mut self, id: RowId) {
+        let project = match id {
+            RowId::Job(job) => self
+                .jobs
+                .iter()
+                .find(|j| j.id == job)
+                .map(|j| (j.spec.project.clone(), j.sweep)),
+            RowId::Sweep(sweep) => self
+                .sweeps
+                .iter()
+                .find(|s| s.sweep == sweep)
+                .map(|s| (s.project.clone(), None)),
+        };
+        let Some((project, sweep)) = project else {
+            self.select_when_listed = Some(id);
             return;
         };
+        self.select_when_listed = None;
         self.project = Some(project);
-        if let Some(row) = self.project_jobs().iter().position(|j| j.id == id) {
+        self.expanded.extend(sweep);
+        if let Some(row) = self.project_rows().iter().position(|r| r.id() == id) {
             self.job_row = row;
+        }
+    }
+}
+
+/// One row of a project's job list.
+#[derive(Debug, Clone, Copy)]
+pub enum JobRow<'a> {
+    Job(&'a JobRecord),
+    Sweep(&'a SweepSummary),
+    /// A job that is a trial of the sweep above it.
+    Trial(&'a JobRecord),
+}
+
+/// What a row shows, kept across refreshes so the selection stays on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowId {
+    Job(i64),
+    Sweep(i64),
+}
+
+impl JobRow<'_> {
+    pub fn id(&self) -> RowId {
+        match self {
+            JobRow::Job(job) | JobRow::Trial(job) => RowId::Job(job.id),
+            JobRow::Sweep(sweep) => RowId::Sweep(sweep.sweep),
         }
     }
 }
 
 pub fn update(app: &mut App, event: Event) -> Effect {
     match event {
-        Event::Message(message) => {
-            on_message(app, message);
-            Effect::None
-        }
+        Event::Message(message) => on_message(app, message),
         Event::LogRows(rows) => {
             if let Some(logs) = app.logs.as_mut() {
                 logs.page = rows.max(1);
@@ -279,27 +392,38 @@ pub fn update(app: &mut App, event: Event) -> Effect {
     }
 }
 
-fn on_message(app: &mut App, message: Message) {
+/// A message changes the state; a new snapshot also reloads the open comparison or curves.
+fn on_message(app: &mut App, message: Message) -> Effect {
     match message {
         Message::Snapshot {
             projects,
             jobs,
             metrics,
+            sweeps,
         } => {
-            let keep_job = app.selected_job().map(|j| j.id);
+            let keep = app.selected_row().map(|r| r.id());
             app.projects = projects;
             app.jobs = jobs;
             app.metrics = metrics;
+            app.sweeps = sweeps;
             // A selected project that is gone gives way to the first.
             if app.selected_project().map(|p| &p.name) != app.project.as_ref() {
                 app.project = app.projects.first().map(|p| p.name.clone());
             }
-            // The selection stays on the same job when new jobs arrive above it.
-            let jobs = app.project_jobs();
-            app.job_row = keep_job
-                .and_then(|id| jobs.iter().position(|j| j.id == id))
+            // The selection stays on the same row when new jobs arrive above it.
+            let rows = app.project_rows();
+            app.job_row = keep
+                .and_then(|id| rows.iter().position(|r| r.id() == id))
                 .unwrap_or(0);
+            if let Some(id) = app.select_when_listed {
+                app.select(id);
+            }
             app.now = chrono::Utc::now();
+            return match app.screen {
+                Screen::Compare => compare::reload(app),
+                Screen::Curves => curves::reload(app),
+                _ => Effect::None,
+            };
         }
         Message::Engine(text) => app.engine = text,
         Message::LogLines { generation, lines } => {
@@ -309,9 +433,12 @@ fn on_message(app: &mut App, message: Message) {
         }
         Message::Chart(chart) => {
             app.chart = Some(chart);
+            app.curves = None;
             app.screen = Screen::Chart;
             app.status = None;
         }
+        Message::Comparison(comparison) => compare::show(app, comparison),
+        Message::Curves(loaded) => curves::show(app, loaded),
         Message::AskPort { project, model } => {
             app.prompt = Some(Prompt {
                 purpose: PromptFor::Port { project, model },
@@ -326,14 +453,20 @@ fn on_message(app: &mut App, message: Message) {
         }
         Message::Submitted(job) => {
             app.submitting = None;
-            app.select_job(job);
+            app.select(RowId::Job(job));
             app.status = Some(format!("job {job} submitted"));
+        }
+        Message::SweepStarted(sweep, said) => {
+            app.submitting = None;
+            app.select(RowId::Sweep(sweep));
+            app.status = Some(said);
         }
         Message::Refused { field, text } => form::refused(app, field, text),
         Message::Done(text) | Message::Failed(text) => app.status = Some(text),
         Message::Tick => app.now = chrono::Utc::now(),
         Message::Progress(progress) => app.progress = progress,
     }
+    Effect::None
 }
 
 fn on_key(app: &mut App, key: KeyEvent) -> Effect {
@@ -376,6 +509,8 @@ fn on_key(app: &mut App, key: KeyEvent) -> Effect {
         Screen::Workbench => workbench::workbench_command(app, command),
         Screen::Logs => logs::logs_command(app, command),
         Screen::Chart => chart::chart_command(app, command),
+        Screen::Compare => compare::compare_command(app, command),
+        Screen::Curves => curves::curves_command(app, command),
     }
 }
 

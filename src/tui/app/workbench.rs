@@ -3,14 +3,15 @@
 use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
 
-use super::logs::{LogView, logs_command};
+use super::logs::{logs_command, open_log};
 use super::prompt::open_predict;
-use super::{App, Effect, Panel};
+use super::{App, Effect, JobRow, Panel};
+use crate::engine::curves::CurvesOf;
 use crate::keymap::{Command, Screen};
 use crate::tui::layout;
 
 pub(super) fn workbench_command(app: &mut App, command: Command) -> Effect {
-    let jobs = app.project_jobs().len();
+    let jobs = app.project_rows().len();
     let projects = app.projects.len();
     match (command, app.focus) {
         (Command::Quit, _) => app.quit = true,
@@ -27,14 +28,33 @@ pub(super) fn workbench_command(app: &mut App, command: Command) -> Effect {
         (Command::Down, Panel::Jobs) => app.job_row = (app.job_row + 1).min(jobs.saturating_sub(1)),
         (Command::Top, Panel::Jobs) => app.job_row = 0,
         (Command::Bottom, Panel::Jobs) => app.job_row = jobs.saturating_sub(1),
-        (Command::Open, _) => {
-            if let Some(job) = app.selected_job().map(|j| j.id) {
-                app.log_generation += 1;
-                let generation = app.log_generation;
-                app.logs = Some(LogView::new(job, generation));
-                app.screen = Screen::Logs;
-                return Effect::FollowLog { job, generation };
+        (Command::Open, _) => match app.selected_row() {
+            Some(JobRow::Sweep(sweep)) => {
+                let id = sweep.sweep;
+                if !app.expanded.remove(&id) {
+                    app.expanded.insert(id);
+                }
             }
+            Some(JobRow::Job(job) | JobRow::Trial(job)) => {
+                let job = job.id;
+                return open_log(app, job);
+            }
+            None => {}
+        },
+        (Command::Compare, _) => match app.selected_sweep() {
+            Some(sweep) => {
+                app.status = Some(format!("loading sweep {sweep}…"));
+                return Effect::LoadCompare {
+                    sweep,
+                    all_columns: false,
+                };
+            }
+            None => {
+                app.status = Some("C compares a sweep's trials: select a sweep or one of its trials".into());
+            }
+        },
+        (Command::Stop, _) if matches!(app.selected_row(), Some(JobRow::Sweep(_))) => {
+            app.status = Some("a sweep stops with `mlbench sweep stop N`; x stops one trial".into());
         }
         (Command::Stop, _) => match app.selected_job() {
             Some(job) if !job.state.is_final() => app.confirm_stop = Some(job.id),
@@ -53,12 +73,19 @@ pub(super) fn workbench_command(app: &mut App, command: Command) -> Effect {
             }
         }
         (Command::Predict, _) => open_predict(app),
-        (Command::Chart, _) => {
-            if let Some(job) = app.selected_job().map(|j| j.id) {
-                app.status = Some(format!("loading the fit of job {job}…"));
+        (Command::Chart, _) => match app.selected_row() {
+            Some(JobRow::Sweep(sweep)) => {
+                let sweep = sweep.sweep;
+                app.status = Some(format!("loading the curves of sweep {sweep}…"));
+                return Effect::LoadCurves(CurvesOf::Sweep(sweep));
+            }
+            Some(JobRow::Job(job) | JobRow::Trial(job)) => {
+                let job = job.id;
+                app.status = Some(format!("loading the charts of job {job}…"));
                 return Effect::LoadChart(job);
             }
-        }
+            None => {}
+        },
         (Command::Rerun, _) => {
             if let Some(job) = app.selected_job() {
                 return Effect::Rerun(job.id);
@@ -108,7 +135,11 @@ pub(super) fn on_mouse(app: &mut App, mouse: MouseEvent) -> Effect {
             }
             Effect::None
         }
-        Screen::Chart => Effect::None,
+        Screen::Compare => {
+            super::compare::compare_command(app, command);
+            Effect::None
+        }
+        Screen::Chart | Screen::Curves => Effect::None,
     }
 }
 
@@ -132,7 +163,7 @@ fn click(app: &mut App, column: u16, row: u16) {
         let visible = jobs.height.saturating_sub(3) as usize;
         let offset = app.job_row.saturating_sub(visible.saturating_sub(1));
         let job_row = offset + (row - jobs.y - 2) as usize;
-        if job_row < app.project_jobs().len() {
+        if job_row < app.project_rows().len() {
             app.job_row = job_row;
         }
     }

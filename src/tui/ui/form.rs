@@ -47,12 +47,21 @@ pub fn draw(frame: &mut Frame, area: Rect, form: &Form, theme: Theme) {
             style = theme.fg(Color::DarkGray).add_modifier(Modifier::DIM);
         }
         lines.push(Line::from(vec![
-            Span::raw(format!("{marker}{name:<8} ")),
+            Span::raw(format!("{marker}{name:<10} ")),
             Span::styled(value, style),
         ]));
-        let note = match errors.of(field) {
-            Some(error) => Span::styled(format!("           {error}"), theme.fg(Color::Red)),
-            None => Span::raw(""),
+        let note = match (errors.of(field), field) {
+            (Some(error), _) => Span::styled(format!("             {error}"), theme.fg(Color::Red)),
+            // The sweep's fields say what they take while the cursor is on them.
+            (None, Field::Parameters) if focused => Span::styled(
+                "             NAME=V1,V2 or NAME=A..B, several for a grid; empty runs one job",
+                theme.fg(Color::DarkGray),
+            ),
+            (None, Field::Metric) if focused => Span::styled(
+                "             for a sweep: the metric, then max or min (Accuracy max)",
+                theme.fg(Color::DarkGray),
+            ),
+            _ => Span::raw(""),
         };
         lines.push(Line::from(note));
     }

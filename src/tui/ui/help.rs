@@ -17,6 +17,8 @@ pub fn draw(frame: &mut Frame, area: Rect, screen: Screen, keys: &KeyMap) {
         Screen::Workbench => "keys: workbench",
         Screen::Logs => "keys: logs",
         Screen::Chart => "keys: fit chart",
+        Screen::Compare => "keys: compare",
+        Screen::Curves => "keys: metric curves",
     };
     popup(frame, area, title, &lines);
 }

@@ -1,6 +1,8 @@
 //! Drawing: one function per screen or panel. Nothing here changes state.
 
 mod chart;
+mod compare;
+mod curves;
 mod form;
 mod help;
 mod logs;
@@ -18,6 +20,8 @@ use super::app::App;
 use crate::config::StateColors;
 use crate::domain::JobState;
 use crate::keymap::Screen;
+
+pub use crate::numfmt::compact;
 
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
@@ -85,6 +89,14 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Option<usize> {
             chart::draw(frame, main, app, theme);
             None
         }
+        Screen::Compare => {
+            compare::draw(frame, main, app, theme);
+            None
+        }
+        Screen::Curves => {
+            curves::draw(frame, main, app, theme);
+            None
+        }
     };
     status::draw(frame, status_line, app, theme);
     prompt::draw(frame, area, app);
@@ -130,18 +142,6 @@ pub fn popup(frame: &mut Frame, area: Rect, title: &str, lines: &[String]) {
         Paragraph::new(text).block(Block::bordered().title(format!(" {title} "))),
         rect,
     );
-}
-
-/// A number in a few characters: plain when it reads well, scientific when huge or tiny.
-pub fn compact(v: f64) -> String {
-    if v.abs() >= 1e6 || (v != 0.0 && v.abs() < 1e-3) {
-        format!("{v:.3e}")
-    } else {
-        format!("{v:.4}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,12 @@ use ratatui::backend::TestBackend;
 use super::{Theme, draw};
 use crate::domain::RuntimeKind;
 use crate::domain::output::Stream;
+use crate::domain::sweep::Goal;
 use crate::domain::{JobKind, JobSpec, JobState, Source};
+use crate::engine::compare::{Comparison, TrialRow};
+use crate::engine::curves::{Curve, Curves, CurvesOf};
+use crate::engine::sweeps::SweepSummary;
+use crate::keymap::Screen;
 use crate::store::{JobRecord, MetricSummary, ProjectRecord};
 use crate::tui::app::{App, Effect, Event, LogLine, Message, update};
 
@@ -103,6 +108,7 @@ fn fixture() -> App {
                 job(3, JobState::Running, &["sh", "-c", "sleep 600"], None),
             ],
             metrics: HashMap::from([(1, metrics)]),
+            sweeps: vec![],
         }),
     );
     app.now = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 12, 30, 0).unwrap();
@@ -124,6 +130,7 @@ fn resnapshot(app: &mut App, projects: Vec<ProjectRecord>, jobs: Vec<JobRecord>)
             projects,
             jobs,
             metrics,
+            sweeps: app.sweeps.clone(),
         }),
     );
 }
@@ -418,10 +425,10 @@ fn new_experiment_form() {
     both_sizes("new_experiment_form", &app);
     // The form opens on the repo (machine and image are chosen); Enter moves on, and on the
     // last field submits only when every field is right.
-    for _ in 0..4 {
+    for _ in 0..6 {
         update(&mut app, key(KeyCode::Enter));
     }
-    assert_eq!(app.form.as_ref().unwrap().focus, Field::Ports);
+    assert_eq!(app.form.as_ref().unwrap().focus, Field::Metric);
     assert_eq!(
         update(&mut app, key(KeyCode::Enter)),
         crate::tui::app::Effect::None
@@ -581,4 +588,182 @@ fn reopening_a_log_follows_anew_and_ignores_the_old_followers_lines() {
         );
     }
     assert_eq!(app.logs.as_ref().unwrap().lines.len(), 1);
+}
+
+/// The iris project with a sweep of three depths: two trials succeeded, one pruned.
+fn sweep_fixture() -> App {
+    let mut app = fixture();
+    let trial = |id: i64, depth: &str, state: JobState| JobRecord {
+        spec: JobSpec {
+            project: "iris".into(),
+            ..job(id, state, &["mlbench", "train", "--max-depth", depth], Some(0)).spec
+        },
+        sweep: Some(1),
+        params: Some([("max_depth".to_string(), depth.to_string())].into()),
+        ..job(id, state, &[], Some(0))
+    };
+    let mut jobs = app.jobs.clone();
+    jobs.push(trial(4, "1", JobState::Succeeded));
+    jobs.push(trial(5, "2", JobState::Succeeded));
+    jobs.push(trial(6, "3", JobState::Pruned));
+    let sweeps = vec![SweepSummary {
+        sweep: 1,
+        project: "iris".into(),
+        state: "finished",
+        metric: "Accuracy".into(),
+        goal: Goal::Maximize,
+        trials: 3,
+        done: 3,
+        running: 0,
+        best: Some(5),
+        best_value: Some(0.9722),
+        first_job: Some(4),
+        command: ["mlbench", "train", "--max-depth", "{max_depth}"]
+            .map(String::from)
+            .to_vec(),
+        created_at: "2026-11-23T12:20:00Z".into(),
+        detail: None,
+    }];
+    let (projects, metrics) = (app.projects.clone(), app.metrics.clone());
+    update(
+        &mut app,
+        Event::Message(Message::Snapshot {
+            projects,
+            jobs,
+            metrics,
+            sweeps,
+        }),
+    );
+    app
+}
+
+fn comparison() -> Comparison {
+    let row = |point: usize, job: i64, depth: &str, accuracy: f64, state: &str| TrialRow {
+        point,
+        job: Some(job),
+        params: [("max_depth".to_string(), depth.to_string())].into(),
+        state: state.into(),
+        metrics: [
+            ("Accuracy".to_string(), accuracy),
+            ("Nodes".to_string(), 2.0 * accuracy * 3.0),
+        ]
+        .into(),
+        last: Some(accuracy),
+        best: Some(accuracy),
+        duration_secs: Some(2),
+    };
+    Comparison {
+        sweep: 1,
+        metric: "Accuracy".into(),
+        goal: Goal::Maximize,
+        best: Some(5),
+        params: vec!["max_depth".into()],
+        other_metrics: vec!["Nodes".into()],
+        trials: vec![
+            row(0, 4, "1", 0.5833, "succeeded"),
+            row(1, 5, "2", 0.9722, "succeeded"),
+            row(2, 6, "3", 0.61, "pruned"),
+        ],
+    }
+}
+
+#[test]
+fn a_sweep_is_one_row_that_expands_to_its_trials() {
+    let mut app = sweep_fixture();
+    // iris is the first project; its sweep is its only row.
+    assert!(matches!(
+        app.selected_row(),
+        Some(crate::tui::app::JobRow::Sweep(_))
+    ));
+    both_sizes("workbench_sweep_collapsed", &app);
+    assert_eq!(update(&mut app, key(KeyCode::Enter)), Effect::None);
+    update(&mut app, key(KeyCode::Down));
+    assert_eq!(app.selected_job().map(|j| j.id), Some(6));
+    assert_eq!(app.selected_sweep(), Some(1));
+    both_sizes("workbench_sweep_expanded", &app);
+    assert_eq!(
+        update(&mut app, key(KeyCode::Char('C'))),
+        Effect::LoadCompare {
+            sweep: 1,
+            all_columns: false
+        }
+    );
+}
+
+#[test]
+fn the_compare_screen_sorts_and_opens_a_trials_log() {
+    let mut app = sweep_fixture();
+    update(&mut app, Event::Message(Message::Comparison(comparison())));
+    assert_eq!(app.screen, Screen::Compare);
+    both_sizes("compare", &app);
+    // o sorts by the first column, again by the next: job, then max_depth, then Accuracy last.
+    for _ in 0..3 {
+        update(&mut app, key(KeyCode::Char('o')));
+    }
+    update(&mut app, key(KeyCode::Char('O')));
+    let view = app.compare.as_ref().unwrap();
+    assert_eq!(view.sort, Some(("Accuracy last".to_string(), true)));
+    let order: Vec<_> = view.comparison.trials.iter().map(|t| t.job).collect();
+    assert_eq!(order, [Some(5), Some(6), Some(4)]);
+    both_sizes("compare_sorted", &app);
+    assert_eq!(
+        update(&mut app, key(KeyCode::Char('a'))),
+        Effect::LoadCompare {
+            sweep: 1,
+            all_columns: true
+        }
+    );
+    // The selection stayed on its trial through the sorts; the top row is now the best.
+    assert_eq!(app.compare.as_ref().unwrap().row, 2);
+    update(&mut app, key(KeyCode::Char('g')));
+    let open = update(&mut app, key(KeyCode::Enter));
+    assert!(matches!(open, Effect::FollowLog { job: 5, .. }), "{open:?}");
+    update(&mut app, key(KeyCode::Esc));
+    assert_eq!(
+        app.screen,
+        Screen::Compare,
+        "Esc from a trial's log goes back to the comparison"
+    );
+    update(&mut app, key(KeyCode::Esc));
+    assert_eq!(app.screen, Screen::Workbench);
+}
+
+#[test]
+fn metric_curves_overlay_a_sweeps_trials() {
+    let mut app = sweep_fixture();
+    let series = |scale: f64| -> Vec<(f64, f64)> {
+        (0..20)
+            .map(|i| (f64::from(i), scale / f64::from(i + 1)))
+            .collect()
+    };
+    let curve = |label: &str, scale: f64, best: bool| Curve {
+        label: label.into(),
+        points: series(scale),
+        best,
+    };
+    let curves = Curves {
+        of: CurvesOf::Sweep(1),
+        title: "sweep 1: loss".into(),
+        metrics: vec!["loss".into(), "accuracy".into()],
+        curves: [
+            (
+                "loss".to_string(),
+                vec![curve("4: q=1", 1.0, true), curve("5: q=2", 2.0, false)],
+            ),
+            ("accuracy".to_string(), vec![curve("4: q=1", 0.5, true)]),
+        ]
+        .into(),
+    };
+    update(&mut app, Event::Message(Message::Curves(curves)));
+    assert_eq!(app.screen, Screen::Curves);
+    both_sizes("curves_sweep", &app);
+    update(&mut app, key(KeyCode::Tab));
+    assert_eq!(app.curves.as_ref().unwrap().metric(), "accuracy");
+    assert_eq!(
+        update(&mut app, key(KeyCode::Char('e'))),
+        Effect::ExportCurves {
+            of: CurvesOf::Sweep(1),
+            metric: "accuracy".into()
+        }
+    );
 }

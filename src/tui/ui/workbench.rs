@@ -8,9 +8,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph, Row, Table, TableState, Wrap};
 
 use super::{Theme, compact};
+use crate::domain::JobState;
+use crate::engine::sweeps::SweepSummary;
 use crate::store::{JobRecord, MetricSummary};
 use crate::timefmt::{secs_between, short_duration};
-use crate::tui::app::{App, Panel};
+use crate::tui::app::{App, JobRow, Panel};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let [projects, jobs, details] = crate::tui::layout::workbench_panels(area);
@@ -60,14 +62,47 @@ fn key_metric(app: &App, job: &JobRecord) -> String {
         .unwrap_or_default()
 }
 
-fn age(app: &App, job: &JobRecord) -> String {
-    secs_between(&job.created_at, Some(&app.now.to_rfc3339()))
+fn age(app: &App, created_at: &str) -> String {
+    secs_between(created_at, Some(&app.now.to_rfc3339()))
         .map(short_duration)
         .unwrap_or_default()
 }
 
+/// A sweep's row: its progress and best value so far; ▸ when its trials are hidden, ▾ shown.
+fn sweep_row<'a>(app: &App, sweep: &SweepSummary, wide: bool, theme: Theme) -> Row<'a> {
+    let state = match sweep.state {
+        "running" => JobState::Running,
+        "finished" => JobState::Succeeded,
+        _ => JobState::Stopped,
+    };
+    let best = sweep
+        .best_value
+        .map(|v| format!("{} {}", sweep.metric, compact(v)))
+        .unwrap_or_default();
+    let open = if app.expanded.contains(&sweep.sweep) {
+        "▾"
+    } else {
+        "▸"
+    };
+    let mut cells = vec![
+        Span::raw(format!("S{}", sweep.sweep)),
+        Span::styled(sweep.state, theme.state(state)),
+        Span::raw(age(app, &sweep.created_at)),
+    ];
+    let progress = format!("{open} sweep {}/{}", sweep.done, sweep.trials);
+    if wide {
+        cells.push(Span::raw(""));
+        cells.push(Span::raw(""));
+        cells.push(Span::raw(best));
+        cells.push(Span::raw(format!("{progress}: {}", sweep.command.join(" "))));
+    } else {
+        cells.push(Span::raw(format!("{progress} {best}")));
+    }
+    Row::new(cells).style(Style::default().add_modifier(Modifier::BOLD))
+}
+
 fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let jobs = app.project_jobs();
+    let jobs = app.project_rows();
     let title = match app.selected_project() {
         Some(p) => format!(" jobs of {} ", p.name),
         None => " jobs ".to_string(),
@@ -91,19 +126,30 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .iter()
         .skip(start)
         .take(visible)
-        .map(|j| {
-            let mut cells = vec![
-                Span::raw(j.id.to_string()),
-                Span::styled(j.state.to_string(), theme.state(j.state)),
-                Span::raw(age(app, j)),
-            ];
-            if wide {
-                cells.push(Span::raw(j.spec.machine.clone()));
-                cells.push(Span::raw(j.exit_code.map(|c| c.to_string()).unwrap_or_default()));
-                cells.push(Span::raw(key_metric(app, j)));
+        .map(|row| match row {
+            JobRow::Sweep(sweep) => sweep_row(app, sweep, wide, theme),
+            JobRow::Job(j) | JobRow::Trial(j) => {
+                let mut cells = vec![
+                    Span::raw(j.id.to_string()),
+                    Span::styled(j.state.to_string(), theme.state(j.state)),
+                    Span::raw(age(app, &j.created_at)),
+                ];
+                if wide {
+                    cells.push(Span::raw(j.spec.machine.clone()));
+                    cells.push(Span::raw(j.exit_code.map(|c| c.to_string()).unwrap_or_default()));
+                    cells.push(Span::raw(key_metric(app, j)));
+                }
+                let command = j.spec.command.join(" ");
+                cells.push(Span::raw(match (row, &j.params) {
+                    // A trial says its parameters: the command is the sweep's.
+                    (JobRow::Trial(_), Some(params)) => {
+                        let values: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        format!("  └ {}", values.join(" "))
+                    }
+                    _ => command,
+                }));
+                Row::new(cells)
             }
-            cells.push(Span::raw(j.spec.command.join(" ")));
-            Row::new(cells)
         })
         .collect();
     let (widths, header) = if wide {
@@ -142,11 +188,47 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
 
 fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let block = Block::bordered().title(" details ");
+    let label = |name: &str| Span::styled(format!("{name:<8}"), theme.fg(Color::Gray));
+    if let Some(JobRow::Sweep(sweep)) = app.selected_row() {
+        let best = match (sweep.best, sweep.best_value) {
+            (Some(job), Some(value)) => format!("{} (job {job})", compact(value)),
+            _ => "none yet".into(),
+        };
+        let mut lines = vec![
+            Line::from(vec![label("sweep"), Span::raw(sweep.sweep.to_string())]),
+            Line::from(vec![label("state"), Span::raw(sweep.state)]),
+            Line::from(vec![
+                label("trials"),
+                Span::raw(format!(
+                    "{} of {} done, {} running",
+                    sweep.done, sweep.trials, sweep.running
+                )),
+            ]),
+            Line::from(vec![
+                label("metric"),
+                Span::raw(format!("{} ({})", sweep.metric, sweep.goal.as_str())),
+            ]),
+            Line::from(vec![label("best"), Span::raw(best)]),
+            Line::from(vec![label("command"), Span::raw(sweep.command.join(" "))]),
+        ];
+        if let Some(detail) = &sweep.detail {
+            lines.push(Line::from(vec![
+                label("note"),
+                Span::styled(detail.clone(), theme.fg(Color::Yellow)),
+            ]));
+        }
+        lines.push(Line::from(""));
+        lines.push(Line::from("Enter trials · C compare · c curves"));
+        frame.render_widget(
+            Paragraph::new(lines).wrap(Wrap { trim: false }).block(block),
+            area,
+        );
+        return;
+    }
     let Some(job) = app.selected_job() else {
         frame.render_widget(Paragraph::new("").block(block), area);
         return;
     };
-    let label = |name: &str| Span::styled(format!("{name:<8}"), theme.fg(Color::Gray));
     let mut lines = vec![
         Line::from(vec![
             label("job"),
