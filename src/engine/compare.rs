@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 
 use crate::domain::sweep::{Goal, Params};
-use crate::store::{MetricSummary, Store, SweepRecord, TrialRecord};
+use crate::store::{MetricSummary, Store, SweepRecord, TrialStatus};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Serialize)]
@@ -51,7 +51,7 @@ const DURATION: &str = "duration";
 impl Comparison {
     pub fn build(
         sweep: &SweepRecord,
-        trials: Vec<TrialRecord>,
+        trials: Vec<TrialStatus>,
         summaries: &HashMap<i64, Vec<MetricSummary>>,
         all_columns: bool,
     ) -> Comparison {
@@ -71,9 +71,9 @@ impl Comparison {
         let rows: Vec<TrialRow> = trials
             .into_iter()
             .map(|trial| {
-                let job = trial.job.as_ref();
-                let series = job
-                    .and_then(|j| summaries.get(&j.id))
+                let series = trial
+                    .job
+                    .and_then(|j| summaries.get(&j))
                     .map_or(&[][..], Vec::as_slice);
                 let mut metrics = BTreeMap::new();
                 let (mut last, mut best) = (None, None);
@@ -91,15 +91,18 @@ impl Comparison {
                 }
                 TrialRow {
                     point: trial.point,
-                    job: job.map(|j| j.id),
+                    job: trial.job,
                     params: trial.params,
-                    state: job.map_or_else(|| "pending".to_string(), |j| j.state.to_string()),
+                    state: trial
+                        .state
+                        .map_or_else(|| "pending".to_string(), |s| s.to_string()),
                     metrics,
                     last,
                     best,
-                    duration_secs: job.and_then(|j| {
-                        crate::timefmt::secs_between(j.started_at.as_deref()?, j.finished_at.as_deref())
-                    }),
+                    duration_secs: trial
+                        .started_at
+                        .as_deref()
+                        .and_then(|s| crate::timefmt::secs_between(s, trial.finished_at.as_deref())),
                 }
             })
             .collect();
@@ -235,10 +238,10 @@ impl SortKey {
 /// The comparison of a sweep's trials, sorted by point.
 pub fn compare(store: &Store, sweep: i64, all_columns: bool) -> Result<Comparison> {
     let record = store.sweep(sweep)?;
-    let trials = store.trials(sweep)?;
-    let jobs = trials.iter().filter_map(|t| t.job.as_ref().map(|j| j.id));
+    let trials = store.trial_statuses(sweep)?;
+    let jobs = trials.iter().filter_map(|t| t.job);
     let summaries = match (jobs.clone().min(), jobs.max()) {
-        (Some(first), Some(last)) => store.metric_summaries_from(first, last)?,
+        (Some(first), Some(last)) => store.metric_stats_from(first, last)?,
         _ => HashMap::new(),
     };
     Ok(Comparison::build(&record, trials, &summaries, all_columns))
@@ -249,7 +252,6 @@ mod tests {
     use super::*;
     use crate::domain::sweep::{GridAxis, Space, SweepSpec};
     use crate::domain::{JobKind, JobSpec, JobState, RuntimeKind, Source};
-    use crate::store::JobRecord;
 
     fn sweep() -> SweepRecord {
         let axes: Vec<GridAxis> = ["depth=1..3", "criterion=gini"]
@@ -286,33 +288,18 @@ mod tests {
         }
     }
 
-    fn trial(point: usize, depth: &str, job: Option<(i64, JobState)>) -> TrialRecord {
-        let spec = sweep().spec.base;
-        TrialRecord {
+    fn trial(point: usize, depth: &str, job: Option<(i64, JobState)>) -> TrialStatus {
+        TrialStatus {
             point,
             params: [
                 ("depth".to_string(), depth.to_string()),
                 ("criterion".to_string(), "gini".to_string()),
             ]
             .into(),
-            job: job.map(|(id, state)| JobRecord {
-                id,
-                spec: spec.clone(),
-                runtime: RuntimeKind::Docker,
-                state,
-                commit: None,
-                created_at: "2026-11-24T00:00:00.000Z".into(),
-                started_at: Some("2026-11-24T00:00:00.000Z".into()),
-                finished_at: Some("2026-11-24T00:01:30.000Z".into()),
-                exit_code: Some(0),
-                detail: None,
-                handle: None,
-                supervisor_pid: None,
-                stop_requested: false,
-                prune_requested: false,
-                sweep: Some(1),
-                params: None,
-            }),
+            job: job.map(|(id, _)| id),
+            state: job.map(|(_, state)| state),
+            started_at: job.map(|_| "2026-11-24T00:00:00.000Z".into()),
+            finished_at: job.map(|_| "2026-11-24T00:01:30.000Z".into()),
         }
     }
 

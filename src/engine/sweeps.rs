@@ -3,6 +3,8 @@
 //! (`mlbench __drive-sweep`) like a job's supervisor: it submits trials as `--parallel` and the
 //! capacity queue allow, prunes by the median rule, and marks the sweep finished.
 
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::compare::compare;
@@ -174,11 +176,14 @@ fn default_parallel(machine: &MachineType, host: &Capacity) -> usize {
     fit.max(1)
 }
 
-/// How often the driver looks at its trials.
-const DRIVE_TICK: Duration = Duration::from_millis(100);
+/// How often a slot looks whether its trial has ended: the next one starts this soon after.
+const SLOT_POLL: Duration = Duration::from_millis(20);
+/// How often the driver looks whether the sweep was stopped, and judges running trials.
+const WATCH_TICK: Duration = Duration::from_millis(200);
 
 /// Runs the sweep until every point has run or it is stopped. Holds the sweep's driver lock
-/// (a second driver returns at once).
+/// (a second driver returns at once). `--parallel` slots each run one trial after another, so
+/// a trial starts as soon as one ends; a watcher beside them sees a stop and prunes.
 pub async fn drive(engine: &Engine, sweep: i64) -> Result<()> {
     let Some(_lock) = acquire_driver_lock(&engine.home, sweep)? else {
         return Ok(());
@@ -200,39 +205,124 @@ pub async fn drive(engine: &Engine, sweep: i64) -> Result<()> {
             return Ok(());
         }
         let trials = engine.store.trials(sweep)?;
-        let live: Vec<&JobRecord> = trials
+        let live: Vec<i64> = trials
             .iter()
             .filter_map(|t| t.job.as_ref())
             .filter(|j| !j.state.is_final())
+            .map(|j| j.id)
             .collect();
-        if let Some(rule) = &spec.early_stop {
-            prune(engine, &runtime, sweep, &spec, rule, &trials, &live).await?;
-        }
-        let pending: Vec<&TrialRecord> = trials.iter().filter(|t| t.job.is_none()).collect();
-        if pending.is_empty() && live.is_empty() {
-            engine.store.finish_sweep(sweep)?;
+        let queue: VecDeque<TrialRecord> = trials.into_iter().filter(|t| t.job.is_none()).collect();
+        // A resume may have opened points since the last look: finished only when none is left.
+        if queue.is_empty() && live.is_empty() && engine.store.finish_sweep(sweep)? {
             return Ok(());
         }
-        let room = parallel.saturating_sub(live.len());
-        for trial in pending.into_iter().take(room) {
-            let tag = TrialOf {
-                sweep,
-                point: trial.point,
-                params: &trial.params,
-            };
-            let job_spec = spec.trial_spec(&trial.params);
-            if let Err(err) = submit_as(engine, &runtime, job_spec, false, Some(tag), |_| {}).await {
-                // A trial stored and then failed at its launch is a failed trial; one that
-                // could not even be stored (its repo vanished, the image was removed) would
-                // fail the same way for every point, so the sweep stops and says why.
-                if !engine.store.trial_has_job(sweep, trial.point)? {
-                    let why = format!("trial {} could not start: {err}", trial.point + 1);
-                    engine.store.request_sweep_stop(sweep, Some(&why))?;
-                    return Err(Error::Other(why));
+        let run = Run {
+            engine,
+            runtime: &runtime,
+            sweep,
+            spec: &spec,
+            queue: RefCell::new(queue),
+            stopped: Cell::new(false),
+            slots_left: Cell::new(parallel),
+        };
+        // Trials a previous driver left running count against the slots.
+        let slots = (0..parallel).map(|i| run.slot(live.iter().copied().skip(i).step_by(parallel).collect()));
+        let (slots, watched) =
+            futures_util::future::join(futures_util::future::join_all(slots), run.watch()).await;
+        for outcome in slots {
+            outcome?;
+        }
+        watched?;
+        if run.stopped.get() {
+            return Ok(());
+        }
+    }
+}
+
+/// What a driver's slots and watcher share (one task: cells, not locks).
+struct Run<'a> {
+    engine: &'a Engine,
+    runtime: &'a AnyRuntime,
+    sweep: i64,
+    spec: &'a SweepSpec,
+    queue: RefCell<VecDeque<TrialRecord>>,
+    stopped: Cell<bool>,
+    slots_left: Cell<usize>,
+}
+
+impl Run<'_> {
+    /// Waits for the trials in `first`, then runs queued trials one after another until the
+    /// queue is empty or the sweep is stopped.
+    async fn slot(&self, first: Vec<i64>) -> Result<()> {
+        let outcome = async {
+            for job in first {
+                self.wait_for_end(job).await?;
+            }
+            while !self.stopped.get() {
+                let Some(trial) = self.queue.borrow_mut().pop_front() else {
+                    break;
+                };
+                let tag = TrialOf {
+                    sweep: self.sweep,
+                    point: trial.point,
+                    params: &trial.params,
+                };
+                let job_spec = self.spec.trial_spec(&trial.params);
+                match submit_as(self.engine, self.runtime, job_spec, false, Some(tag), |_| {}).await {
+                    Ok(submitted) => self.wait_for_end(submitted.job).await?,
+                    // A trial stored and then failed at its launch is a failed trial; one
+                    // that could not even be stored (its repo vanished, the image was removed)
+                    // would fail the same way for every point, so the sweep stops and says why.
+                    Err(err) if !self.engine.store.trial_has_job(self.sweep, trial.point)? => {
+                        let why = format!("trial {} could not start: {err}", trial.point + 1);
+                        self.engine.store.request_sweep_stop(self.sweep, Some(&why))?;
+                        self.stopped.set(true);
+                        return Err(Error::Other(why));
+                    }
+                    Err(_) => {}
                 }
             }
+            Ok(())
         }
-        tokio::time::sleep(DRIVE_TICK).await;
+        .await;
+        self.slots_left.set(self.slots_left.get() - 1);
+        outcome
+    }
+
+    async fn wait_for_end(&self, job: i64) -> Result<()> {
+        while !self.stopped.get() && !self.engine.store.job_state(job)?.is_final() {
+            tokio::time::sleep(SLOT_POLL).await;
+        }
+        Ok(())
+    }
+
+    /// Until every slot is done: sees a stop (the slots then start nothing more and let go of
+    /// their trials, which `sweep stop` stops), and prunes by the median rule.
+    async fn watch(&self) -> Result<()> {
+        while self.slots_left.get() > 0 {
+            if self.engine.store.sweep(self.sweep)?.stop_requested {
+                self.stopped.set(true);
+            } else if let Some(rule) = &self.spec.early_stop {
+                let trials = self.engine.store.trials(self.sweep)?;
+                let live: Vec<&JobRecord> = trials
+                    .iter()
+                    .filter_map(|t| t.job.as_ref())
+                    .filter(|j| !j.state.is_final())
+                    .collect();
+                prune(
+                    self.engine,
+                    self.runtime,
+                    self.sweep,
+                    self.spec,
+                    rule,
+                    &trials,
+                    &live,
+                )
+                .await?;
+            }
+            tokio::time::sleep(WATCH_TICK).await;
+        }
+        Ok(())
     }
 }
 

@@ -7,8 +7,8 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::db::{JOB_COLUMNS, JobRecord, Store, job_from_row, now};
-use crate::domain::RuntimeKind;
 use crate::domain::sweep::{Params, SweepSpec};
+use crate::domain::{JobState, RuntimeKind};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +44,17 @@ pub struct TrialRecord {
     pub point: usize,
     pub params: Params,
     pub job: Option<JobRecord>,
+}
+
+/// One point of a sweep and where its latest job stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrialStatus {
+    pub point: usize,
+    pub params: Params,
+    pub job: Option<i64>,
+    pub state: Option<JobState>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
 }
 
 fn json<T: Serialize>(value: &T) -> Result<String> {
@@ -176,12 +187,51 @@ impl Store {
         )?)
     }
 
-    pub fn finish_sweep(&self, id: i64) -> Result<()> {
+    /// Marks the sweep finished unless a point still waits for its first job (a resume opened
+    /// it meanwhile); true when it is finished now.
+    /// Every point of the sweep with where its latest job stands, in point order: what a
+    /// comparison needs, read without the jobs' specs (a sweep may have 10,000 trials).
+    pub fn trial_statuses(&self, sweep: i64) -> Result<Vec<TrialStatus>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT t.point, t.params, j.id, j.state, j.started_at, j.finished_at
+             FROM trials t LEFT JOIN jobs j ON j.id = t.job_id WHERE t.sweep_id = ?1 ORDER BY t.point",
+        )?;
+        let rows = stmt.query_map([sweep], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })?;
+        let mut trials = Vec::new();
+        for row in rows {
+            let (point, values, job, state, started_at, finished_at) = row?;
+            trials.push(TrialStatus {
+                point: point as usize,
+                params: serde_json::from_str(&values).map_err(|e| Error::Other(e.to_string()))?,
+                job,
+                state: state.map(|s| s.parse()).transpose()?,
+                started_at,
+                finished_at,
+            });
+        }
+        Ok(trials)
+    }
+
+    pub fn finish_sweep(&self, id: i64) -> Result<bool> {
         self.conn.execute(
-            "UPDATE sweeps SET finished_at = ?1 WHERE id = ?2 AND finished_at IS NULL",
+            "UPDATE sweeps SET finished_at = ?1 WHERE id = ?2 AND finished_at IS NULL
+             AND NOT EXISTS (SELECT 1 FROM trials WHERE sweep_id = ?2 AND job_id IS NULL)",
             params![now(), id],
         )?;
-        Ok(())
+        Ok(self.conn.query_row(
+            "SELECT finished_at IS NOT NULL FROM sweeps WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )?)
     }
 
     /// Stops the sweep from starting trials; `why` when it stops itself.

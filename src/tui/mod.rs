@@ -61,7 +61,7 @@ pub async fn run() -> Result<()> {
             }
             dirty = false;
             if let Some(log) = frame_log.as_mut() {
-                log.frame(app.jobs.len(), key_at.take());
+                log.frame(app.jobs.len(), key_at.take(), app.screen);
             }
         }
         let first = tokio::select! {
@@ -106,8 +106,8 @@ pub async fn run() -> Result<()> {
 }
 
 /// With `MLBENCH_FRAME_LOG=FILE`, one line a frame: when it was drawn (Unix µs), how many jobs
-/// it showed, and how long after a key press (µs) when one caused it. The workbench benchmark
-/// reads this.
+/// it showed, how long after a key press (µs) when one caused it (else `-`), and the screen
+/// (`Workbench`, `Compare`, …). The workbench benchmarks read this.
 struct FrameLog {
     file: std::fs::File,
 }
@@ -123,11 +123,11 @@ impl FrameLog {
         Some(FrameLog { file })
     }
 
-    fn frame(&mut self, jobs: usize, key_at: Option<Instant>) {
+    fn frame(&mut self, jobs: usize, key_at: Option<Instant>, screen: crate::keymap::Screen) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros());
         let key = key_at.map_or_else(|| "-".to_string(), |t| t.elapsed().as_micros().to_string());
-        let _ = writeln!(self.file, "{now} {jobs} {key}");
+        let _ = writeln!(self.file, "{now} {jobs} {key} {screen:?}");
     }
 }

@@ -279,9 +279,14 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
 }
 
 /// Looks at the store every half second or when woken (reconciling first, so jobs left by an
-/// earlier mlbench are followed again) and sends what it holds when a commit changed it.
+/// earlier mlbench are followed again) and sends what it holds when a commit changed it. The
+/// very first look sends the newest jobs and the live ones at once, then everything.
 async fn refresher(context: Rc<Context>) {
     let (engine, mut seen) = (&context.engine, None);
+    match first_look(&engine.store) {
+        Ok(message) => context.send(message),
+        Err(e) => context.send(Message::Failed(e.to_string())),
+    }
     for round in 0u64.. {
         if let Err(e) = engine::reconcile(&engine.home, &engine.store) {
             context.send(Message::Failed(e.to_string()));
@@ -305,9 +310,20 @@ async fn refresher(context: Rc<Context>) {
     }
 }
 
+/// Jobs in the first look: more than any screen shows at once.
+const FIRST_LOOK_JOBS: usize = 1_000;
+
+/// A quick first snapshot of a long history: what a first frame shows, before all of it is read.
+fn first_look(store: &Store) -> Result<Message> {
+    snapshot_of(store, store.recent_jobs(FIRST_LOOK_JOBS)?)
+}
+
 fn snapshot(store: &Store) -> Result<Message> {
+    snapshot_of(store, store.jobs(None)?)
+}
+
+fn snapshot_of(store: &Store, jobs: Vec<crate::store::JobRecord>) -> Result<Message> {
     let projects = store.projects()?;
-    let jobs = store.jobs(None)?;
     let last = jobs.last().map_or(0, |j| j.id);
     let first = jobs
         .get(jobs.len().saturating_sub(METRIC_JOBS))
