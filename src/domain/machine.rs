@@ -97,6 +97,16 @@ impl MachineType {
     }
 }
 
+/// The GPUs (by index) a job of `want` GPUs gets: the lowest that no other job holds, so two
+/// trials of a sweep never share a device. `None` when too few are free.
+pub fn pick_devices(held: &[u32], host_gpus: u32, want: u32) -> Option<Vec<u32>> {
+    let free: Vec<u32> = (0..host_gpus)
+        .filter(|d| !held.contains(d))
+        .take(want as usize)
+        .collect();
+    (free.len() == want as usize).then_some(free)
+}
+
 pub fn fmt_cpus(cpus: f64) -> String {
     if cpus.fract() == 0.0 {
         format!("{cpus:.0}")
@@ -166,6 +176,15 @@ mod tests {
             find("P4000").shortfall(&host()).unwrap(),
             "needs 8 vCPU (host has 2), 30 GiB memory (host has 8 GiB), 1 GPU (host has 0)"
         );
+    }
+
+    #[test]
+    fn each_job_gets_gpus_no_other_holds() {
+        assert_eq!(pick_devices(&[], 2, 1), Some(vec![0]));
+        assert_eq!(pick_devices(&[0], 2, 1), Some(vec![1]));
+        assert_eq!(pick_devices(&[1], 4, 2), Some(vec![0, 2]));
+        assert_eq!(pick_devices(&[0, 1], 2, 1), None);
+        assert_eq!(pick_devices(&[], 0, 0), Some(vec![]));
     }
 
     #[test]

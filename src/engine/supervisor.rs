@@ -261,6 +261,7 @@ async fn prepare_and_launch<R: Runtime + ImagePreparer>(
             }
         },
         drop_capabilities: own_image,
+        gpu_devices: job.devices.clone(),
     };
     runtime.launch(&spec).await
 }

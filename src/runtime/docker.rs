@@ -169,10 +169,20 @@ impl Runtime for DockerRuntime {
             .command
             .split_first()
             .ok_or_else(|| Error::Invalid("the command is empty".into()))?;
+        // The devices the queue gave the job, so jobs side by side never share a GPU.
         let gpus = (spec.machine.gpus > 0).then(|| {
+            let (count, device_ids) = if spec.gpu_devices.is_empty() {
+                (Some(spec.machine.gpus.into()), None)
+            } else {
+                (
+                    None,
+                    Some(spec.gpu_devices.iter().map(ToString::to_string).collect()),
+                )
+            };
             vec![DeviceRequest {
                 driver: Some("nvidia".into()),
-                count: Some(spec.machine.gpus.into()),
+                count,
+                device_ids,
                 capabilities: Some(vec![vec!["gpu".into()]]),
                 ..Default::default()
             }]

@@ -71,6 +71,11 @@ impl Runtime for LocalRuntime {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        // The job's GPUs, the way CUDA programs on this machine are told which to use.
+        if !spec.gpu_devices.is_empty() {
+            let devices: Vec<String> = spec.gpu_devices.iter().map(ToString::to_string).collect();
+            command.env("CUDA_VISIBLE_DEVICES", devices.join(","));
+        }
         // `mlbench` inside a job means this mlbench, as it does in the runtime image.
         if let Some(dir) = std::env::current_exe()
             .ok()

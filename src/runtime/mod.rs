@@ -34,6 +34,8 @@ pub struct LaunchSpec {
     pub user: Option<String>,
     /// Start with no Linux capabilities (mlbench's own image needs none).
     pub drop_capabilities: bool,
+    /// The GPUs (by index) the job was given; empty: as many as the machine type has, any.
+    pub gpu_devices: Vec<u32>,
 }
 
 /// How a job's process ended.

@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 use serde::Serialize;
 
 use crate::domain::RuntimeKind;
+use crate::domain::machine::pick_devices;
 use crate::domain::sweep::Params;
 use crate::domain::{Capacity, JobSpec, JobState, MachineType, PortMapping};
 use crate::home::Home;
@@ -62,7 +63,8 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE jobs ADD COLUMN sweep_id INTEGER REFERENCES sweeps(id);
     ALTER TABLE jobs ADD COLUMN params TEXT;
     CREATE INDEX jobs_by_sweep ON jobs(sweep_id);
-    CREATE INDEX jobs_by_project ON jobs(project_id, state);",
+    CREATE INDEX jobs_by_project ON jobs(project_id, state);
+    ALTER TABLE jobs ADD COLUMN devices TEXT;",
 ];
 
 /// One metric series of a job, summed up.
@@ -110,6 +112,8 @@ pub struct JobRecord {
     /// The sweep this job is a trial of, and the trial's parameters.
     pub sweep: Option<i64>,
     pub params: Option<Params>,
+    /// The GPUs (by index) the job holds while it runs; given when it leaves the queue.
+    pub devices: Vec<u32>,
 }
 
 impl JobRecord {
@@ -133,7 +137,7 @@ pub struct TrialOf<'a> {
 }
 
 pub(super) const JOB_COLUMNS: &str = "j.id, j.spec, j.runtime, j.state, j.commit_sha, j.created_at, j.started_at, \
-     j.finished_at, j.exit_code, j.detail, j.handle, j.supervisor_pid, j.stop_requested, j.sweep_id, j.params";
+     j.finished_at, j.exit_code, j.detail, j.handle, j.supervisor_pid, j.stop_requested, j.sweep_id, j.params, j.devices";
 
 pub(super) fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
     let spec: String = row.get(1)?;
@@ -162,7 +166,16 @@ pub(super) fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
             .get::<_, Option<String>>(14)?
             .map(|p| serde_json::from_str(&p).map_err(|e| bad(14, e.to_string())))
             .transpose()?,
+        devices: parse_devices(row.get::<_, Option<String>>(15)?.as_deref()),
     })
+}
+
+/// `jobs.devices`: GPU indices, comma-separated.
+fn parse_devices(text: Option<&str>) -> Vec<u32> {
+    text.unwrap_or("")
+        .split(',')
+        .filter_map(|d| d.trim().parse().ok())
+        .collect()
 }
 
 /// Refuses `ports` when a live job (queued ones too) already claims one of them, naming the
@@ -448,12 +461,18 @@ impl Store {
             |r| r.get(0),
         )?;
         let mut held = Capacity::default();
+        let mut held_devices = Vec::new();
         {
-            let mut stmt =
-                tx.prepare("SELECT spec FROM jobs WHERE state IN ('preparing', 'running') AND id != ?1")?;
-            let specs = stmt.query_map([id], |r| r.get::<_, String>(0))?;
-            for spec in specs {
-                let spec: JobSpec = serde_json::from_str(&spec?).map_err(|e| Error::Other(e.to_string()))?;
+            let mut stmt = tx.prepare(
+                "SELECT spec, devices FROM jobs WHERE state IN ('preparing', 'running') AND id != ?1",
+            )?;
+            let rows = stmt.query_map([id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+            })?;
+            for row in rows {
+                let (spec, devices) = row?;
+                held_devices.extend(parse_devices(devices.as_deref()));
+                let spec: JobSpec = serde_json::from_str(&spec).map_err(|e| Error::Other(e.to_string()))?;
                 // A type since removed from the config still holds what it was launched with;
                 // counting it as the job's own type is the closest guess.
                 if let Some(m) = catalogue
@@ -467,9 +486,17 @@ impl Store {
         if older_waiting || !machine.fits_beside(held, host) {
             return Ok(false);
         }
+        let Some(devices) = pick_devices(&held_devices, host.gpus, machine.gpus) else {
+            return Ok(false);
+        };
+        let devices = devices
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         let moved = tx.execute(
-            "UPDATE jobs SET state = 'preparing', detail = NULL WHERE id = ?1 AND state = 'queued'",
-            [id],
+            "UPDATE jobs SET state = 'preparing', detail = NULL, devices = NULLIF(?2, '') WHERE id = ?1 AND state = 'queued'",
+            params![id, devices],
         )?;
         tx.commit()?;
         Ok(moved == 1)
@@ -735,6 +762,35 @@ mod tests {
         assert_eq!(loss.shape.len(), SHAPE_POINTS);
         assert_eq!((loss.shape[0], loss.shape[31]), (315.5, 5.5));
         assert_eq!(store.metric_steps(id).unwrap()["MSE"], 1);
+    }
+
+    #[test]
+    fn gpu_jobs_leave_the_queue_with_devices_no_other_job_holds() {
+        let (_dir, store) = store();
+        store.create_project("p").unwrap();
+        let cat = builtin_catalogue();
+        let gpu = cat.iter().find(|m| m.gpus == 1).unwrap().clone();
+        let host = Capacity {
+            cpus: gpu.cpus * 3.0,
+            memory_bytes: gpu.memory_bytes * 3,
+            gpus: 2,
+        };
+        let jobs: Vec<i64> = (0..3)
+            .map(|_| {
+                store
+                    .insert_job(&spec(&gpu.name), RuntimeKind::Docker, None)
+                    .unwrap()
+            })
+            .collect();
+        assert!(store.try_claim(jobs[0], &gpu, &host, &cat).unwrap());
+        assert!(store.try_claim(jobs[1], &gpu, &host, &cat).unwrap());
+        let devices = |id| store.job(id).unwrap().devices;
+        assert_eq!((devices(jobs[0]), devices(jobs[1])), (vec![0], vec![1]));
+        // Both GPUs are held: the third waits, and takes the one its predecessor gives back.
+        assert!(!store.try_claim(jobs[2], &gpu, &host, &cat).unwrap());
+        store.finish(jobs[0], JobState::Stopped, None, None).unwrap();
+        assert!(store.try_claim(jobs[2], &gpu, &host, &cat).unwrap());
+        assert_eq!(devices(jobs[2]), vec![0]);
     }
 
     #[test]

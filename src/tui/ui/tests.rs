@@ -53,6 +53,7 @@ fn job(id: i64, state: JobState, command: &[&str], exit: Option<i64>) -> JobReco
         prune_requested: false,
         sweep: None,
         params: None,
+        devices: vec![],
     }
 }
 
@@ -634,6 +635,8 @@ fn sweep_fixture() -> App {
             sweeps,
         }),
     );
+    // A snapshot sets the clock; the pictures need a fixed one.
+    app.now = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 12, 30, 0).unwrap();
     app
 }
 
