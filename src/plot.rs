@@ -74,6 +74,36 @@ fn write_with(path: &Path, draw: impl FnOnce(&Area) -> Result<()>) -> Result<()>
     std::fs::rename(&tmp, path).map_err(Error::at(path, "cannot write"))
 }
 
+type Axes<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// Every chart's frame: the title above, named axes over the given ranges, a light grid.
+fn axes<'a, 'b>(
+    root: &'a Area<'b>,
+    title: &str,
+    (x_name, x_range): (&str, std::ops::Range<f64>),
+    (y_name, y_range): (&str, std::ops::Range<f64>),
+) -> Result<Axes<'a, 'b>> {
+    let mut ctx = ChartBuilder::on(root)
+        .caption(title, (FONT_NAME, 24))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(90)
+        .build_cartesian_2d(x_range, y_range)
+        .map_err(plot_error)?;
+    ctx.configure_mesh()
+        .x_desc(x_name)
+        .y_desc(y_name)
+        .label_style((FONT_NAME, 14))
+        .axis_desc_style((FONT_NAME, 16))
+        .draw()
+        .map_err(plot_error)?;
+    Ok(ctx)
+}
+
 pub fn write_png(chart: &FitChart, path: &Path) -> Result<()> {
     if chart.points.is_empty() {
         return Err(Error::Invalid("there are no data points to draw".into()));
@@ -87,20 +117,12 @@ pub fn write_png(chart: &FitChart, path: &Path) -> Result<()> {
         (y_min, y_max) = (y_min.min(y), y_max.max(y));
     }
     write_with(path, |root| {
-        let mut ctx = ChartBuilder::on(root)
-            .caption(equation(chart), (FONT_NAME, 24))
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(90)
-            .build_cartesian_2d(padded(x_min, x_max), padded(y_min, y_max))
-            .map_err(plot_error)?;
-        ctx.configure_mesh()
-            .x_desc(chart.x_name)
-            .y_desc(chart.y_name)
-            .label_style((FONT_NAME, 14))
-            .axis_desc_style((FONT_NAME, 16))
-            .draw()
-            .map_err(plot_error)?;
+        let mut ctx = axes(
+            root,
+            &equation(chart),
+            (chart.x_name, padded(x_min, x_max)),
+            (chart.y_name, padded(y_min, y_max)),
+        )?;
         ctx.draw_series(LineSeries::new(
             [(x_min, line(x_min)), (x_max, line(x_max))],
             RED.stroke_width(2),
@@ -136,20 +158,12 @@ pub fn write_curves_png(title: &str, metric: &str, curves: &[Curve], path: &Path
         return Err(Error::Invalid(format!("{metric} has no values to draw")));
     }
     write_with(path, |root| {
-        let mut ctx = ChartBuilder::on(root)
-            .caption(title, (FONT_NAME, 24))
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(90)
-            .build_cartesian_2d(padded(x_min, x_max), padded(y_min, y_max))
-            .map_err(plot_error)?;
-        ctx.configure_mesh()
-            .x_desc("step")
-            .y_desc(metric)
-            .label_style((FONT_NAME, 14))
-            .axis_desc_style((FONT_NAME, 16))
-            .draw()
-            .map_err(plot_error)?;
+        let mut ctx = axes(
+            root,
+            title,
+            ("step", padded(x_min, x_max)),
+            (metric, padded(y_min, y_max)),
+        )?;
         // The others first, so the best is drawn over them.
         for curve in curves
             .iter()

@@ -9,17 +9,7 @@ use std::io::{Read, Write};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BUSYBOX, Sandbox, busybox_image, docker_available, free_port};
-
-fn docker_sandbox(test: &str) -> Option<Sandbox> {
-    if !docker_available(test) {
-        return None;
-    }
-    let sandbox = Sandbox::new("docker");
-    busybox_image(&sandbox);
-    sandbox.ok(&["project", "create", "p"]);
-    Some(sandbox)
-}
+use common::{BUSYBOX, docker_sandbox, free_port};
 
 fn run_args<'a>(repo: &'a str, extra: &[&'a str], command: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["run", "--project", "p", "--image", BUSYBOX, "--repo", repo];

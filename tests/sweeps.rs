@@ -9,17 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{BUSYBOX, Sandbox, busybox_image, docker_available};
-
-fn docker_sandbox(test: &str) -> Option<Sandbox> {
-    if !docker_available(test) {
-        return None;
-    }
-    let sandbox = Sandbox::new("docker");
-    busybox_image(&sandbox);
-    sandbox.ok(&["project", "create", "p"]);
-    Some(sandbox)
-}
+use common::{BUSYBOX, Sandbox, docker_sandbox};
 
 fn json(s: &Sandbox, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&s.ok(args)).unwrap()
@@ -57,7 +47,7 @@ fn the_iris_sweep_finds_the_best_depth_and_each_trial_is_a_job() {
     };
     let iris = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/iris.csv")).unwrap();
     let repo = s.folder("iris", &[("data/iris.csv", &iris)]);
-    let out = s.run(&[
+    let sweep = [
         "sweep",
         "--project",
         "p",
@@ -84,7 +74,8 @@ fn the_iris_sweep_finds_the_best_depth_and_each_trial_is_a_job() {
         "tree",
         "--max-depth",
         "{max_depth}",
-    ]);
+    ];
+    let out = s.run(&sweep);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -116,34 +107,7 @@ fn the_iris_sweep_finds_the_best_depth_and_each_trial_is_a_job() {
         (Some("finished"), Some(4))
     );
     // The same spec again runs nothing that succeeded.
-    let again = s.run(&[
-        "sweep",
-        "--project",
-        "p",
-        "--machine",
-        "TINY",
-        "--repo",
-        repo.to_str().unwrap(),
-        "--grid",
-        "max_depth=1..4",
-        "--metric",
-        "Accuracy",
-        "--maximize",
-        "--parallel",
-        "2",
-        "-f",
-        "--",
-        "mlbench",
-        "train",
-        "-i",
-        "data/iris.csv",
-        "-o",
-        "/storage/iris-{max_depth}",
-        "--model",
-        "tree",
-        "--max-depth",
-        "{max_depth}",
-    ]);
+    let again = s.run(&sweep);
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(
         stderr.contains("sweep 1 resumed: 0 of its 4 trials run again"),

@@ -12,19 +12,20 @@ use crate::store::JobRecord;
 use crate::{Error, Result};
 
 pub async fn run(engine: &Engine, args: RunArgs) -> Result<ExitCode> {
-    let image = match (args.image, args.dockerfile) {
+    let job = args.job;
+    let image = match (job.image, args.dockerfile) {
         (tag, Some(dockerfile)) => ImageSource::Build { dockerfile, tag },
         (Some(name), None) => ImageSource::Named(name),
         (None, None) => ImageSource::Default,
     };
     let request = JobRequest {
         project: args.project,
-        machine: args.machine,
+        machine: job.machine,
         image,
-        repo: args.repo,
-        reference: args.reference,
+        repo: job.repo,
+        reference: job.reference,
         command: args.command,
-        env: args.env,
+        env: job.env,
         ports: args.ports,
         force: args.force,
     };

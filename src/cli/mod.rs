@@ -191,28 +191,35 @@ enum StorageAction {
     },
 }
 
+/// What a job runs on and with; `run` and `sweep` share these.
 #[derive(Args)]
-pub(crate) struct RunArgs {
-    #[arg(long)]
-    project: String,
+pub(crate) struct JobArgs {
     /// Machine type (`mlbench machines`); default from the config.
     #[arg(long)]
     machine: Option<String>,
     /// Container image; default mlbench/runtime:<version>.
     #[arg(long)]
     image: Option<String>,
-    /// Build the image from this Dockerfile in the repo first (tagged with --image).
-    #[arg(long)]
-    dockerfile: Option<String>,
     /// A folder or git URL with the code.
     #[arg(long, default_value = ".")]
     repo: String,
     /// Branch, tag or commit of a git repo.
     #[arg(long = "ref")]
     reference: Option<String>,
-    /// KEY=VALUE, repeatable.
+    /// KEY=VALUE, repeatable (in a sweep, values may hold {NAME} placeholders).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    #[arg(long)]
+    project: String,
+    #[command(flatten)]
+    job: JobArgs,
+    /// Build the image from this Dockerfile in the repo first (tagged with --image).
+    #[arg(long)]
+    dockerfile: Option<String>,
     /// [HOST_IP:]HOST_PORT:CONTAINER_PORT, repeatable.
     #[arg(long = "port", value_name = "MAPPING")]
     ports: Vec<String>,

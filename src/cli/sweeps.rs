@@ -19,21 +19,8 @@ pub(crate) struct SweepArgs {
     action: Option<SweepAction>,
     #[arg(long)]
     project: Option<String>,
-    /// Machine type (`mlbench machines`); default from the config.
-    #[arg(long)]
-    machine: Option<String>,
-    /// Container image; default mlbench/runtime:<version>.
-    #[arg(long)]
-    image: Option<String>,
-    /// A folder or git URL with the code.
-    #[arg(long, default_value = ".")]
-    repo: String,
-    /// Branch, tag or commit of a git repo.
-    #[arg(long = "ref")]
-    reference: Option<String>,
-    /// KEY=VALUE, repeatable; values may hold {NAME} placeholders.
-    #[arg(long = "env", value_name = "KEY=VALUE")]
-    env: Vec<String>,
+    #[command(flatten)]
+    job: super::JobArgs,
     /// NAME=V1,V2,... | NAME=A..B (integers) | NAME=A..B:STEP; several make the cross product.
     #[arg(long = "grid", value_name = "NAME=VALUES")]
     grid: Vec<String>,
@@ -146,12 +133,12 @@ fn request(args: SweepArgs) -> Result<SweepRequest> {
     Ok(SweepRequest {
         job: JobRequest {
             project,
-            machine: args.machine,
-            image: args.image.map_or(ImageSource::Default, ImageSource::Named),
-            repo: args.repo,
-            reference: args.reference,
+            machine: args.job.machine,
+            image: args.job.image.map_or(ImageSource::Default, ImageSource::Named),
+            repo: args.job.repo,
+            reference: args.job.reference,
             command: args.command,
-            env: args.env,
+            env: args.job.env,
             ports: Vec::new(),
             force: false,
         },

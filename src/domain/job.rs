@@ -52,6 +52,14 @@ impl fmt::Display for Source {
     }
 }
 
+/// Letters, digits and `_`, not starting with a digit: what environment variables and sweep
+/// parameters are named.
+pub(crate) fn is_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvVar {
     pub name: String,
@@ -65,10 +73,7 @@ impl FromStr for EnvVar {
         let (name, value) = text
             .split_once('=')
             .ok_or_else(|| Error::Invalid(format!("environment variable {text:?} is not KEY=VALUE")))?;
-        let valid = !name.is_empty()
-            && !name.starts_with(|c: char| c.is_ascii_digit())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
+        if !is_identifier(name) {
             return Err(Error::Invalid(format!(
                 "environment variable name {name:?} is not valid: use letters, digits and '_'"
             )));

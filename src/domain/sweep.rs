@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::job::{EnvVar, JobSpec};
+use super::job::{EnvVar, JobSpec, is_identifier};
 use crate::Error;
 
 /// One trial's parameter values, by name.
@@ -62,10 +62,7 @@ fn split_named<'a>(text: &'a str, flag: &str, form: &str) -> Result<(&'a str, &'
     let (name, rest) = text
         .split_once('=')
         .ok_or_else(|| Error::Invalid(format!("{flag} {text:?} is not {form}")))?;
-    let valid = !name.is_empty()
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !valid {
+    if !is_identifier(name) {
         return Err(Error::Invalid(format!(
             "parameter name {name:?} in {flag} is not valid: use letters, digits and '_'"
         )));
@@ -394,10 +391,7 @@ fn placeholders(text: &str) -> Vec<&str> {
         if let Some(close) = after.find('}') {
             let name = &after[..close];
             let shell = at > 0 && text.as_bytes()[at - 1] == b'$';
-            let is_name = !name.is_empty()
-                && !name.starts_with(|c: char| c.is_ascii_digit())
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if is_name && !shell {
+            if is_identifier(name) && !shell {
                 found.push(name);
             }
         }

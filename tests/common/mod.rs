@@ -183,6 +183,18 @@ pub fn docker_available(test: &str) -> bool {
     available
 }
 
+/// A Docker sandbox with the busybox image and a project `p`; `None` (the test skips) when no
+/// Docker Engine answers outside CI.
+pub fn docker_sandbox(test: &str) -> Option<Sandbox> {
+    if !docker_available(test) {
+        return None;
+    }
+    let sandbox = Sandbox::new("docker");
+    busybox_image(&sandbox);
+    sandbox.ok(&["project", "create", "p"]);
+    Some(sandbox)
+}
+
 /// Builds the busybox test image once per test binary (no registry: `FROM scratch` plus the
 /// static busybox from Debian's busybox-static).
 pub fn busybox_image(sandbox: &Sandbox) {
