@@ -65,3 +65,24 @@ pub fn config(data: &[u8]) {
         let _ = crate::config::Config::parse(text);
     }
 }
+
+/// Sweep parameters as typed (`--grid`, `--space`, `--early-stop`, a command with
+/// placeholders): a grid that parses expands to exactly as many points as it says.
+pub fn sweep_parameters(data: &[u8]) {
+    use crate::domain::sweep::{EarlyStop, GridAxis, RandomAxis, Space, substitute};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (grid, command) = text.split_once('\n').unwrap_or((text, "{a}"));
+    let axes: Vec<GridAxis> = grid.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    let space = Space::Grid { axes };
+    if space.len() <= 10_000 {
+        let points = space.points();
+        assert_eq!(points.len(), space.len(), "{grid:?}");
+        for point in points.iter().take(10) {
+            let _ = substitute(command, point);
+        }
+    }
+    let _ = grid.parse::<RandomAxis>();
+    let _ = grid.parse::<EarlyStop>();
+}
