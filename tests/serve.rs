@@ -206,6 +206,38 @@ async fn the_routes_answer_and_every_client_mistake_is_a_4xx_with_an_error() {
     }
 }
 
+/// `/metrics` counts requests by route and status, times them, and says what is served.
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status_in_prometheus_text() {
+    let base = start("salary", linear(100.0, 2.0)).await;
+    for path in ["/sal/25", "/sal/30", "/sal/abc", "/nowhere"] {
+        let _ = call(&base, "GET", path, None).await;
+    }
+    let _ = call(&base, "POST", "/predict", Some(r#"{"exp": 3}"#)).await;
+    let response = client::send(&format!("{base}/metrics"), "GET", None, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(response.status, 200);
+    let text = response.body;
+    for line in [
+        "mlbench_requests_total{route=\"/sal/{x}\",code=\"200\"} 2",
+        "mlbench_requests_total{route=\"/sal/{x}\",code=\"400\"} 1",
+        "mlbench_requests_total{route=\"other\",code=\"404\"} 1",
+        "mlbench_requests_total{route=\"/predict\",code=\"200\"} 1",
+        "mlbench_request_duration_seconds_count 5",
+        "mlbench_requests_in_flight 1",
+        "mlbench_model_info{name=\"salary\"} 1",
+        "mlbench_model_reloads_total{outcome=\"refused\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+    }
+    // Every sample line is `name{labels} number`, as a Prometheus scrape reads it.
+    for sample in text.lines().filter(|l| !l.starts_with('#')) {
+        let value = sample.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{sample}");
+    }
+}
+
 #[tokio::test]
 async fn trees_are_served_as_classes() {
     let mut tree = linear(0.0, 0.0);
@@ -248,15 +280,20 @@ fn wait_for(url: &str, timeout: Duration) -> bool {
     false
 }
 
-fn salary_at(url: &str) -> f64 {
+/// The body of `GET url`, from a test that has no runtime of its own.
+fn get_text(url: &str) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let response = runtime
+    runtime
         .block_on(client::send(url, "GET", None, Duration::from_secs(2)))
-        .unwrap();
-    serde_json::from_str::<serde_json::Value>(&response.body).unwrap()["salary"]
+        .unwrap()
+        .body
+}
+
+fn salary_at(url: &str) -> f64 {
+    serde_json::from_str::<serde_json::Value>(&get_text(url)).unwrap()["salary"]
         .as_f64()
         .unwrap()
 }
@@ -446,6 +483,15 @@ fn a_replaced_model_is_picked_up_a_broken_one_is_not_and_sigterm_is_quick() {
     std::fs::rename(dir.join(".tmp"), &model).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(salary_at(&url), 1050.0, "a broken file replaced the model");
+    let metrics = get_text(&format!("http://127.0.0.1:{port}/metrics"));
+    assert!(
+        metrics.contains("mlbench_model_reloads_total{outcome=\"ok\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mlbench_model_reloads_total{outcome=\"refused\"} 1\n"),
+        "{metrics}"
+    );
 
     let started = Instant::now();
     // The test sends SIGTERM as a service manager would; std only has kill -9.

@@ -3,6 +3,7 @@
 //! new training run replaces it.
 
 mod connection;
+mod metrics;
 pub(crate) mod oip;
 mod protocol_errors;
 mod reload;
@@ -18,10 +19,12 @@ use crate::{Error, Result};
 
 pub use routes::router;
 
-/// What every request reads: the model (swapped whole on reload) and its name.
+/// What every request reads: the model (swapped whole on reload) and its name; and what
+/// `/metrics` reports.
 pub struct Served {
     pub name: String,
     model: RwLock<Arc<ModelFile>>,
+    metrics: metrics::ServeMetrics,
 }
 
 impl Served {
@@ -29,6 +32,7 @@ impl Served {
         Served {
             name,
             model: RwLock::new(Arc::new(model)),
+            metrics: metrics::ServeMetrics::default(),
         }
     }
 

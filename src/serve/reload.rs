@@ -29,12 +29,16 @@ pub async fn watch(path: PathBuf, served: Arc<Served>) {
         match ModelFile::load(&path) {
             Ok(model) => {
                 served.replace(model);
+                served.metrics.reloaded(true);
                 eprintln!("reloaded model {} from {}", served.name, path.display());
             }
-            Err(err) => eprintln!(
-                "kept the previous model {}: the new file is not usable: {err}",
-                served.name
-            ),
+            Err(err) => {
+                served.metrics.reloaded(false);
+                eprintln!(
+                    "kept the previous model {}: the new file is not usable: {err}",
+                    served.name
+                );
+            }
         }
     }
 }

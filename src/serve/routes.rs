@@ -49,6 +49,7 @@ pub fn router(served: Arc<Served>, access_log: bool, body_timeout: Duration) -> 
         .route("/", get(index))
         .route("/sal/{x}", get(sal))
         .route("/predict", post(predict))
+        .route("/metrics", get(super::metrics::scrape))
         .route(
             "/v2/health/live",
             get(|| async { reply(StatusCode::OK, json!({"live": true})) }),
@@ -68,6 +69,11 @@ pub fn router(served: Arc<Served>, access_log: bool, body_timeout: Duration) -> 
         .layer(middleware::from_fn(move |request, next| {
             read_body(request, next, body_timeout)
         }))
+        // Outermost: every answer is counted and timed, refusals of a body included.
+        .layer(middleware::from_fn_with_state(
+            served.clone(),
+            super::metrics::count,
+        ))
         .with_state(served);
     if access_log {
         router.layer(middleware::from_fn(log_request))
@@ -135,7 +141,7 @@ async fn index(State(served): Shared) -> Response {
             "inputs": model.features,
             "target": model.target,
             "metrics": model.metrics,
-            "routes": ["GET /sal/{x}", "POST /predict {\"exp\": x}", "GET /v2/health/ready",
+            "routes": ["GET /sal/{x}", "POST /predict {\"exp\": x}", "GET /v2/health/ready", "GET /metrics",
                        format!("GET /v2/models/{}", served.name), format!("POST /v2/models/{}/infer", served.name)],
         }),
     )

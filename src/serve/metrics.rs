@@ -1,0 +1,260 @@
+//! `GET /metrics` in Prometheus text format (0.0.4), hand-written: the counters and the latency
+//! histogram are atomics, so a request costs a few relaxed increments, not a lock.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::Served;
+
+/// The routes requests are counted by; a path that matches none is `other`.
+const ROUTES: [&str; 10] = [
+    "/",
+    "/sal/{x}",
+    "/predict",
+    "/metrics",
+    "/v2/health/live",
+    "/v2/health/ready",
+    "/v2/models/{name}",
+    "/v2/models/{name}/ready",
+    "/v2/models/{name}/infer",
+    "other",
+];
+
+/// The status codes the server answers with; any other counts as `other`.
+const CODES: [&str; 12] = [
+    "200", "400", "404", "405", "408", "413", "414", "415", "422", "500", "503", "other",
+];
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+pub struct ServeMetrics {
+    requests: [[AtomicU64; CODES.len()]; ROUTES.len()],
+    /// Requests per latency bucket (not cumulative; the last is +Inf).
+    latency: [AtomicU64; BUCKETS.len() + 1],
+    latency_micros: AtomicU64,
+    in_flight: AtomicI64,
+    reloads: AtomicU64,
+    refused_reloads: AtomicU64,
+    started: Instant,
+}
+
+impl Default for ServeMetrics {
+    fn default() -> Self {
+        ServeMetrics {
+            requests: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            latency: std::array::from_fn(|_| AtomicU64::new(0)),
+            latency_micros: AtomicU64::new(0),
+            in_flight: AtomicI64::new(0),
+            reloads: AtomicU64::new(0),
+            refused_reloads: AtomicU64::new(0),
+            started: Instant::now(),
+        }
+    }
+}
+
+/// The route a path was served by, as `ROUTES` names it.
+fn route_of(path: &str) -> usize {
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let name = match parts.as_slice() {
+        [] => "/",
+        ["sal", _] => "/sal/{x}",
+        ["predict"] => "/predict",
+        ["metrics"] => "/metrics",
+        ["v2", "health", "live"] => "/v2/health/live",
+        ["v2", "health", "ready"] => "/v2/health/ready",
+        ["v2", "models", _] => "/v2/models/{name}",
+        ["v2", "models", _, "ready"] => "/v2/models/{name}/ready",
+        ["v2", "models", _, "infer"] => "/v2/models/{name}/infer",
+        _ => "other",
+    };
+    ROUTES.iter().position(|r| *r == name).unwrap_or(ROUTES.len() - 1)
+}
+
+fn code_index(status: u16) -> usize {
+    let text = status.to_string();
+    CODES.iter().position(|c| *c == text).unwrap_or(CODES.len() - 1)
+}
+
+impl ServeMetrics {
+    pub fn reloaded(&self, ok: bool) {
+        let counter = if ok { &self.reloads } else { &self.refused_reloads };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn record(&self, route: usize, status: u16, seconds: f64) {
+        self.requests[route][code_index(status)].fetch_add(1, Ordering::Relaxed);
+        let bucket = BUCKETS
+            .iter()
+            .position(|b| seconds <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.latency[bucket].fetch_add(1, Ordering::Relaxed);
+        self.latency_micros
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    /// The text a Prometheus scrape reads.
+    pub fn render(&self, model: &str) -> String {
+        let mut out = String::with_capacity(4096);
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP mlbench_requests_total Requests answered, by route and status code."
+        );
+        let _ = writeln!(out, "# TYPE mlbench_requests_total counter");
+        for (route, codes) in ROUTES.iter().zip(&self.requests) {
+            for (code, count) in CODES.iter().zip(codes) {
+                let count = load(count);
+                if count > 0 {
+                    let _ = writeln!(
+                        out,
+                        "mlbench_requests_total{{route=\"{route}\",code=\"{code}\"}} {count}"
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP mlbench_request_duration_seconds Time from a request's arrival to its answer."
+        );
+        let _ = writeln!(out, "# TYPE mlbench_request_duration_seconds histogram");
+        let mut cumulative = 0;
+        for (bound, count) in BUCKETS.iter().zip(&self.latency) {
+            cumulative += load(count);
+            let _ = writeln!(
+                out,
+                "mlbench_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        cumulative += load(&self.latency[BUCKETS.len()]);
+        let _ = writeln!(
+            out,
+            "mlbench_request_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
+        );
+        let sum = load(&self.latency_micros) as f64 / 1e6;
+        let _ = writeln!(out, "mlbench_request_duration_seconds_sum {sum}");
+        let _ = writeln!(out, "mlbench_request_duration_seconds_count {cumulative}");
+        let gauges = [
+            (
+                "mlbench_requests_in_flight",
+                "Requests being answered now (this scrape included).",
+                self.in_flight.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "process_resident_memory_bytes",
+                "Resident memory of the server process.",
+                resident_bytes().to_string(),
+            ),
+            (
+                "process_uptime_seconds",
+                "Seconds since the server started.",
+                format!("{:.3}", self.started.elapsed().as_secs_f64()),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP mlbench_model_reloads_total Model files picked up, or refused (the old model kept serving)."
+        );
+        let _ = writeln!(out, "# TYPE mlbench_model_reloads_total counter");
+        let _ = writeln!(
+            out,
+            "mlbench_model_reloads_total{{outcome=\"ok\"}} {}",
+            load(&self.reloads)
+        );
+        let _ = writeln!(
+            out,
+            "mlbench_model_reloads_total{{outcome=\"refused\"}} {}",
+            load(&self.refused_reloads)
+        );
+        let _ = writeln!(out, "# HELP mlbench_model_info The model served.");
+        let _ = writeln!(out, "# TYPE mlbench_model_info gauge");
+        let _ = writeln!(
+            out,
+            "mlbench_model_info{{name=\"{}\"}} 1",
+            model.replace(['"', '\\', '\n'], "_")
+        );
+        out
+    }
+}
+
+/// Resident memory from /proc (0 where there is none).
+fn resident_bytes() -> u64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Counts and times every request, whatever answers it.
+pub async fn count(State(served): State<std::sync::Arc<Served>>, request: Request, next: Next) -> Response {
+    let metrics = &served.metrics;
+    let route = route_of(request.uri().path());
+    let started = Instant::now();
+    metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    let response = next.run(request).await;
+    metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    metrics.record(route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
+}
+
+pub async fn scrape(State(served): State<std::sync::Arc<Served>>) -> Response {
+    let mut response = served.metrics.render(&served.name).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_count_under_their_route_and_codes_under_their_status() {
+        assert_eq!(ROUTES[route_of("/sal/25")], "/sal/{x}");
+        assert_eq!(
+            ROUTES[route_of("/v2/models/salary/infer")],
+            "/v2/models/{name}/infer"
+        );
+        assert_eq!(ROUTES[route_of("/")], "/");
+        assert_eq!(ROUTES[route_of("/nope/at/all")], "other");
+        assert_eq!(CODES[code_index(418)], "other");
+        let metrics = ServeMetrics::default();
+        metrics.record(route_of("/sal/25"), 200, 0.0003);
+        metrics.record(route_of("/sal/x"), 400, 2.0);
+        let text = metrics.render("salary");
+        assert!(
+            text.contains("mlbench_requests_total{route=\"/sal/{x}\",code=\"200\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mlbench_request_duration_seconds_bucket{le=\"0.0005\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mlbench_request_duration_seconds_bucket{le=\"1\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mlbench_request_duration_seconds_bucket{le=\"+Inf\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mlbench_request_duration_seconds_count 2\n"),
+            "{text}"
+        );
+    }
+}
