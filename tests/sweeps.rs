@@ -78,10 +78,12 @@ fn the_iris_sweep_finds_the_best_depth_and_each_trial_is_a_job() {
     let out = s.run(&sweep);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("trial 1 (max_depth=1): job 1 succeeded, Accuracy"),
-        "{stderr}"
-    );
+    // Two trials start at once, so which job id each point gets is a race: not asserted.
+    let said = stderr
+        .lines()
+        .find(|l| l.starts_with("trial 1 (max_depth=1): job "))
+        .unwrap_or("");
+    assert!(said.contains(" succeeded, Accuracy "), "{stderr}");
     let comparison = json(&s, &["compare", "1", "--json"]);
     assert_eq!(states(&comparison), ["succeeded"; 4]);
     let trials = comparison["trials"].as_array().unwrap();
@@ -95,7 +97,8 @@ fn the_iris_sweep_finds_the_best_depth_and_each_trial_is_a_job() {
     assert!(table.lines().next().unwrap().contains("MAX_DEPTH"), "{table}");
     assert!(table.contains(&format!("★ {}", comparison["best"])), "{table}");
     // Each trial is an ordinary job that carries its sweep and parameters.
-    let job = s.job(3);
+    let third = comparison["trials"][2]["job"].as_i64().unwrap();
+    let job = s.job(third);
     assert_eq!(
         (job["sweep"].as_i64(), job["params"]["max_depth"].as_str()),
         (Some(1), Some("3"))
