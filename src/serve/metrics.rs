@@ -6,9 +6,8 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::Served;
@@ -260,15 +259,28 @@ fn resident_bytes() -> u64 {
     pages * 4096
 }
 
-/// Counts and times every request, whatever answers it.
-pub async fn count(State(served): State<std::sync::Arc<Served>>, request: Request, next: Next) -> Response {
-    let metrics = &served.metrics;
-    let route = route_of(request.uri().path());
-    let started = Instant::now();
-    metrics.begin();
-    let response = next.run(request).await;
-    metrics.record(route, response.status().as_u16(), started.elapsed().as_secs_f64());
-    response
+/// A request being counted: begun when it arrived, recorded with its answer's status.
+pub struct RequestTimer {
+    route: usize,
+    started: Instant,
+}
+
+impl ServeMetrics {
+    pub fn start(&self, path: &str) -> RequestTimer {
+        self.begin();
+        RequestTimer {
+            route: route_of(path),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn finish(&self, timer: RequestTimer, response: &Response) {
+        self.record(
+            timer.route,
+            response.status().as_u16(),
+            timer.started.elapsed().as_secs_f64(),
+        );
+    }
 }
 
 pub async fn scrape(State(served): State<std::sync::Arc<Served>>) -> Response {

@@ -66,13 +66,9 @@ pub fn router(served: Arc<Served>, access_log: bool, body_timeout: Duration) -> 
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(middleware::from_fn(move |request, next| {
-            read_body(request, next, body_timeout)
-        }))
-        // Outermost: every answer is counted and timed, refusals of a body included.
         .layer(middleware::from_fn_with_state(
-            served.clone(),
-            super::metrics::count,
+            (served.clone(), body_timeout),
+            admit,
         ))
         .with_state(served);
     if access_log {
@@ -80,6 +76,19 @@ pub fn router(served: Arc<Served>, access_log: bool, body_timeout: Duration) -> 
     } else {
         router
     }
+}
+
+/// Every request's way in, one layer (each layer costs a boxed future a request): it is
+/// counted and timed for `/metrics`, whatever answers it, and its body is read.
+async fn admit(
+    State((served, timeout)): State<(Arc<Served>, Duration)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let timer = served.metrics.start(request.uri().path());
+    let response = read_body(request, next, timeout).await;
+    served.metrics.finish(timer, &response);
+    response
 }
 
 /// A body over the limit by its declared length is refused before a byte of it is read; any
