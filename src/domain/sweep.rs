@@ -380,35 +380,46 @@ pub struct SweepSpec {
     pub early_stop: Option<EarlyStop>,
 }
 
-/// The `{NAME}` placeholders in `text`; `${NAME}` is the shell's, not ours.
-fn placeholders(text: &str) -> Vec<&str> {
+/// Where each `{NAME}` placeholder of `text` stands (from its `{` to just past its `}`), and
+/// its name; `${NAME}` is the shell's, not ours.
+fn placeholder_spans(text: &str) -> Vec<(std::ops::Range<usize>, &str)> {
     let mut found = Vec::new();
-    let mut rest = text;
-    let mut offset = 0;
-    while let Some(open) = rest.find('{') {
-        let at = offset + open;
-        let after = &text[at + 1..];
-        if let Some(close) = after.find('}') {
-            let name = &after[..close];
+    let mut from = 0;
+    while let Some(open) = text[from..].find('{') {
+        let at = from + open;
+        if let Some(close) = text[at + 1..].find('}') {
+            let name = &text[at + 1..at + 1 + close];
             let shell = at > 0 && text.as_bytes()[at - 1] == b'$';
             if is_identifier(name) && !shell {
-                found.push(name);
+                found.push((at..at + close + 2, name));
             }
         }
-        offset = at + 1;
-        rest = &text[offset..];
+        from = at + 1;
     }
     found
 }
 
-/// `text` with each `{NAME}` of `params` replaced by its value.
+/// The `{NAME}` placeholders in `text`.
+fn placeholders(text: &str) -> Vec<&str> {
+    placeholder_spans(text)
+        .into_iter()
+        .map(|(_, name)| name)
+        .collect()
+}
+
+/// `text` with each `{NAME}` of `params` replaced by its value, where it stands: a `${NAME}`
+/// of the shell elsewhere in the text is left alone.
 pub fn substitute(text: &str, params: &Params) -> String {
-    let mut out = text.to_string();
-    for name in placeholders(text) {
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (span, name) in placeholder_spans(text) {
         if let Some(value) = params.get(name) {
-            out = out.replacen(&format!("{{{name}}}"), value, 1);
+            out.push_str(&text[copied..span.start]);
+            out.push_str(value);
+            copied = span.end;
         }
     }
+    out.push_str(&text[copied..]);
     out
 }
 
@@ -592,6 +603,9 @@ mod tests {
         let job = sweep.trial_spec(&points[1]);
         assert_eq!(job.command[3], "2");
         assert_eq!(job.command[6], "echo ${HOME}");
+        // The shell's `${NAME}` stays, even beside our `{NAME}` of the same name.
+        let values = Params::from([("n".to_string(), "3".to_string())]);
+        assert_eq!(substitute("n=${n} {n} {{n}} {m}", &values), "n=${n} 3 {3} {m}");
         let env: BTreeMap<_, _> = job
             .env
             .iter()
