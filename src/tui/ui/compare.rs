@@ -32,17 +32,29 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     // Only the rows that fit are built: a sweep may have thousands of trials.
     let visible = area.height.saturating_sub(3).max(1) as usize;
     let start = view.row.saturating_sub(visible - 1);
-    let rows: Vec<Row> = comparison
-        .trials
+    let shown: Vec<_> = comparison.trials.iter().skip(start).take(visible).collect();
+    // Each cell's text once: the column widths and the rows both need it.
+    let texts: Vec<Vec<String>> = shown
         .iter()
-        .skip(start)
-        .take(visible)
-        .map(|trial| {
+        .map(|trial| columns.iter().map(|c| comparison.cell(trial, c)).collect())
+        .collect();
+    let widths: Vec<Constraint> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let widest = texts.iter().map(|row| row[i].chars().count()).max().unwrap_or(0);
+            Constraint::Length((widest.max(c.chars().count() + 2)) as u16)
+        })
+        .collect();
+    let rows: Vec<Row> = shown
+        .iter()
+        .zip(texts)
+        .map(|(trial, texts)| {
             let best = trial.job.is_some() && trial.job == comparison.best;
             let cells: Vec<Cell> = columns
                 .iter()
-                .map(|c| {
-                    let text = comparison.cell(trial, c);
+                .zip(texts)
+                .map(|(c, text)| {
                     let style = if c == "state" {
                         trial.state.parse().map_or(Style::default(), |s| theme.state(s))
                     } else if Some(c.as_str()) == sorted {
@@ -59,20 +71,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             } else {
                 row
             }
-        })
-        .collect();
-    let widths: Vec<Constraint> = columns
-        .iter()
-        .map(|c| {
-            let widest = comparison
-                .trials
-                .iter()
-                .skip(start)
-                .take(visible)
-                .map(|t| comparison.cell(t, c).chars().count())
-                .max()
-                .unwrap_or(0);
-            Constraint::Length((widest.max(c.chars().count() + 2)) as u16)
         })
         .collect();
     let title = format!(
