@@ -194,16 +194,16 @@ pub(super) async fn report(engine: &Engine, started: SweepStarted, follow: bool)
     loop {
         engine::reconcile(&engine.home, &engine.store)?;
         let record = engine.store.sweep(sweep)?;
-        for trial in engine.store.trials(sweep)? {
-            let Some(job) = trial.job.filter(|j| j.state.is_final()) else {
+        for trial in engine.store.trial_statuses(sweep)? {
+            let (Some(job), Some(state)) = (trial.job, trial.state.filter(|s| s.is_final())) else {
                 continue;
             };
-            if said.insert(job.id) {
+            if said.insert(job) {
                 let params: Vec<String> = trial.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 let metric = &record.spec.metric;
                 let value = engine
                     .store
-                    .metric_summaries(job.id)?
+                    .metric_summaries(job)?
                     .into_iter()
                     .find(|s| &s.key == metric)
                     .map(|s| format!(", {metric} {}", s.last))
@@ -212,8 +212,8 @@ pub(super) async fn report(engine: &Engine, started: SweepStarted, follow: bool)
                     "trial {} ({}): job {} {}{value}",
                     trial.point + 1,
                     params.join(" "),
-                    job.id,
-                    job.state
+                    job,
+                    state
                 );
             }
         }

@@ -166,7 +166,8 @@ impl Start {
     }
 }
 
-fn note(engine: &Engine, job: i64, text: &str) {
+/// Writes one of mlbench's notes into the job's log, best effort.
+pub(crate) fn note(engine: &Engine, job: i64, text: &str) {
     if let Ok(mut log) = LogWriter::open(&engine.home.job_log(job)) {
         let _ = log.note(text);
     }

@@ -11,12 +11,12 @@ use super::compare::compare;
 use super::jobs::{ImageSource, JobRequest};
 use super::reconcile::{acquire_driver_lock, spawn_driver};
 use super::submit::{preflight, submit_as};
+use super::supervisor::note;
 use super::{AnyRuntime, Engine};
 use crate::domain::sweep::{EarlyStop, Goal, Space, SweepSpec};
 use crate::domain::{Capacity, JobState, MachineType, Source};
 use crate::runtime::Runtime;
-use crate::store::logfile::LogWriter;
-use crate::store::{JobRecord, Store, TrialOf, TrialRecord};
+use crate::store::{Store, TrialOf, TrialStatus};
 use crate::{Error, Result};
 use serde::Serialize;
 
@@ -110,19 +110,27 @@ pub async fn start(
 
 /// A point a resume runs again: never started, or its latest job ended without success and
 /// was not pruned (a pruned trial was judged, not lost).
-fn needs_rerun(trial: &TrialRecord) -> bool {
-    trial.job.as_ref().is_none_or(|j| {
+fn needs_rerun(trial: &TrialStatus) -> bool {
+    trial.state.is_none_or(|state| {
         matches!(
-            j.state,
+            state,
             JobState::Failed | JobState::Lost | JobState::Stopped | JobState::OomKilled
         )
     })
 }
 
+/// The jobs of the sweep's points that have not ended.
+fn live_jobs(trials: &[TrialStatus]) -> impl Iterator<Item = i64> + '_ {
+    trials
+        .iter()
+        .filter(|t| t.state.is_some_and(|s| !s.is_final()))
+        .filter_map(|t| t.job)
+}
+
 /// Runs the sweep's failed, lost, stopped and never-started points again; never one that
 /// succeeded, was pruned, or still runs.
 pub fn resume(engine: &Engine, sweep: i64) -> Result<SweepStarted> {
-    let trials = engine.store.trials(sweep)?;
+    let trials = engine.store.trial_statuses(sweep)?;
     let rerun: Vec<usize> = trials
         .iter()
         .filter(|t| needs_rerun(t))
@@ -151,12 +159,7 @@ pub async fn stop(engine: &Engine, known: Option<&AnyRuntime>, sweep: i64, grace
     while acquire_driver_lock(&engine.home, sweep)?.is_none() && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let live: Vec<i64> = engine
-        .store
-        .trials(sweep)?
-        .into_iter()
-        .filter_map(|t| t.job.filter(|j| !j.state.is_final()).map(|j| j.id))
-        .collect();
+    let live: Vec<i64> = live_jobs(&engine.store.trial_statuses(sweep)?).collect();
     let stops = live.iter().map(|job| super::stop(engine, known, *job, grace));
     for outcome in futures_util::future::join_all(stops).await {
         outcome?;
@@ -204,14 +207,9 @@ pub async fn drive(engine: &Engine, sweep: i64) -> Result<()> {
         if record.stop_requested || record.finished_at.is_some() {
             return Ok(());
         }
-        let trials = engine.store.trials(sweep)?;
-        let live: Vec<i64> = trials
-            .iter()
-            .filter_map(|t| t.job.as_ref())
-            .filter(|j| !j.state.is_final())
-            .map(|j| j.id)
-            .collect();
-        let queue: VecDeque<TrialRecord> = trials.into_iter().filter(|t| t.job.is_none()).collect();
+        let trials = engine.store.trial_statuses(sweep)?;
+        let live: Vec<i64> = live_jobs(&trials).collect();
+        let queue: VecDeque<TrialStatus> = trials.into_iter().filter(|t| t.job.is_none()).collect();
         // A resume may have opened points since the last look: finished only when none is left.
         if queue.is_empty() && live.is_empty() && engine.store.finish_sweep(sweep)? {
             return Ok(());
@@ -245,7 +243,7 @@ struct Run<'a> {
     runtime: &'a AnyRuntime,
     sweep: i64,
     spec: &'a SweepSpec,
-    queue: RefCell<VecDeque<TrialRecord>>,
+    queue: RefCell<VecDeque<TrialStatus>>,
     stopped: Cell<bool>,
     slots_left: Cell<usize>,
 }
@@ -303,22 +301,8 @@ impl Run<'_> {
             if self.engine.store.sweep(self.sweep)?.stop_requested {
                 self.stopped.set(true);
             } else if let Some(rule) = &self.spec.early_stop {
-                let trials = self.engine.store.trials(self.sweep)?;
-                let live: Vec<&JobRecord> = trials
-                    .iter()
-                    .filter_map(|t| t.job.as_ref())
-                    .filter(|j| !j.state.is_final())
-                    .collect();
-                prune(
-                    self.engine,
-                    self.runtime,
-                    self.sweep,
-                    self.spec,
-                    rule,
-                    &trials,
-                    &live,
-                )
-                .await?;
+                let trials = self.engine.store.trial_statuses(self.sweep)?;
+                prune(self.engine, self.runtime, self.sweep, self.spec, rule, &trials).await?;
             }
             tokio::time::sleep(WATCH_TICK).await;
         }
@@ -334,26 +318,30 @@ async fn prune(
     sweep: i64,
     spec: &SweepSpec,
     rule: &EarlyStop,
-    trials: &[TrialRecord],
-    live: &[&JobRecord],
+    trials: &[TrialStatus],
 ) -> Result<()> {
-    let running: Vec<&&JobRecord> = live
-        .iter()
-        .filter(|j| j.state == JobState::Running && !j.stop_requested)
-        .collect();
+    let with_state = |state: JobState| {
+        trials
+            .iter()
+            .filter(move |t| t.state == Some(state))
+            .filter_map(|t| t.job)
+    };
+    let running: Vec<i64> = with_state(JobState::Running).collect();
     if running.is_empty() {
         return Ok(());
     }
     let series = engine.store.sweep_series(sweep, &spec.metric)?;
-    let finished: Vec<Vec<(i64, f64)>> = trials
-        .iter()
-        .filter_map(|t| t.job.as_ref())
-        .filter(|j| j.state == JobState::Succeeded)
-        .filter_map(|j| series.get(&j.id).cloned())
+    let finished: Vec<Vec<(i64, f64)>> = with_state(JobState::Succeeded)
+        .filter_map(|job| series.get(&job).cloned())
         .collect();
     for job in running {
-        let Some(own) = series.get(&job.id) else { continue };
+        let Some(own) = series.get(&job) else { continue };
         if !rule.prunes(spec.goal, own, &finished) {
+            continue;
+        }
+        // Read whole only now: one being stopped already is left to its stop.
+        let record = engine.store.job(job)?;
+        if record.stop_requested {
             continue;
         }
         let why = format!(
@@ -362,12 +350,10 @@ async fn prune(
             finished.len(),
             own.last().map_or(0, |(s, _)| *s)
         );
-        if let Ok(mut log) = LogWriter::open(&engine.home.job_log(job.id)) {
-            let _ = log.note(&why);
-        }
-        engine.store.set_detail(job.id, Some(&why))?;
-        engine.store.request_prune(job.id)?;
-        if let Some(handle) = &job.handle {
+        note(engine, job, &why);
+        engine.store.set_detail(job, Some(&why))?;
+        engine.store.request_prune(job)?;
+        if let Some(handle) = &record.handle {
             let grace = Duration::from_secs(engine.config.stop_grace_secs);
             crate::with_runtime!(runtime, rt => rt.stop(handle, grace).await)?;
         }
@@ -403,9 +389,9 @@ pub fn summaries(store: &Store, project: Option<&str>) -> Result<Vec<SweepSummar
     let mut listed = Vec::new();
     for sweep in store.sweeps(project)? {
         let comparison = compare(store, sweep.id, false)?;
-        let live = |t: &&crate::engine::compare::TrialRow| {
-            matches!(t.state.as_str(), "pending" | "queued" | "preparing" | "running")
-        };
+        // A pending point has no job state; every other has its job's.
+        let ended =
+            |t: &&crate::engine::compare::TrialRow| t.state.parse::<JobState>().is_ok_and(JobState::is_final);
         let best = comparison.best;
         listed.push(SweepSummary {
             sweep: sweep.id,
@@ -414,7 +400,7 @@ pub fn summaries(store: &Store, project: Option<&str>) -> Result<Vec<SweepSummar
             metric: sweep.spec.metric.clone(),
             goal: sweep.spec.goal,
             trials: comparison.trials.len(),
-            done: comparison.trials.iter().filter(|t| !live(t)).count(),
+            done: comparison.trials.iter().filter(ended).count(),
             running: comparison.trials.iter().filter(|t| t.state == "running").count(),
             best,
             best_value: comparison

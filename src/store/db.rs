@@ -136,10 +136,10 @@ pub struct TrialOf<'a> {
     pub params: &'a Params,
 }
 
-pub(super) const JOB_COLUMNS: &str = "j.id, j.spec, j.runtime, j.state, j.commit_sha, j.created_at, j.started_at, \
+const JOB_COLUMNS: &str = "j.id, j.spec, j.runtime, j.state, j.commit_sha, j.created_at, j.started_at, \
      j.finished_at, j.exit_code, j.detail, j.handle, j.supervisor_pid, j.stop_requested, j.sweep_id, j.params, j.devices";
 
-pub(super) fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
+fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
     let spec: String = row.get(1)?;
     let runtime: String = row.get(2)?;
     let state: String = row.get(3)?;

@@ -5,4 +5,4 @@ pub(crate) mod logfile;
 mod sweeps;
 
 pub use db::{JobRecord, MetricSummary, ProjectRecord, Store, TrialOf};
-pub use sweeps::{SweepRecord, TrialRecord, TrialStatus};
+pub use sweeps::{SweepRecord, TrialStatus};

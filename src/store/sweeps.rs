@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::db::{JOB_COLUMNS, JobRecord, Store, job_from_row, now};
+use super::db::{Store, now};
 use crate::domain::sweep::{Params, SweepSpec};
 use crate::domain::{JobState, RuntimeKind};
 use crate::{Error, Result};
@@ -36,14 +36,6 @@ impl SweepRecord {
             "running"
         }
     }
-}
-
-/// One point of a sweep and the latest job that ran it (none before it first starts).
-#[derive(Debug, Clone, Serialize)]
-pub struct TrialRecord {
-    pub point: usize,
-    pub params: Params,
-    pub job: Option<JobRecord>,
 }
 
 /// One point of a sweep and where its latest job stands.
@@ -144,40 +136,6 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Every point of the sweep with its latest job, in point order.
-    pub fn trials(&self, sweep: i64) -> Result<Vec<TrialRecord>> {
-        let mut jobs: HashMap<i64, JobRecord> = HashMap::new();
-        {
-            let mut stmt = self.conn.prepare_cached(&format!(
-                "SELECT {JOB_COLUMNS} FROM jobs j JOIN trials t ON t.job_id = j.id WHERE t.sweep_id = ?1"
-            ))?;
-            for job in stmt.query_map([sweep], job_from_row)? {
-                let job = job?;
-                jobs.insert(job.id, job);
-            }
-        }
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT point, params, job_id FROM trials WHERE sweep_id = ?1 ORDER BY point")?;
-        let rows = stmt.query_map([sweep], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<i64>>(2)?,
-            ))
-        })?;
-        let mut trials = Vec::new();
-        for row in rows {
-            let (point, values, job) = row?;
-            trials.push(TrialRecord {
-                point: point as usize,
-                params: serde_json::from_str(&values).map_err(|e| Error::Other(e.to_string()))?,
-                job: job.and_then(|id| jobs.remove(&id)),
-            });
-        }
-        Ok(trials)
-    }
-
     /// Whether the point has a job (one was stored for it since its last resume).
     pub fn trial_has_job(&self, sweep: i64, point: usize) -> Result<bool> {
         Ok(self.conn.query_row(
@@ -189,8 +147,8 @@ impl Store {
 
     /// Marks the sweep finished unless a point still waits for its first job (a resume opened
     /// it meanwhile); true when it is finished now.
-    /// Every point of the sweep with where its latest job stands, in point order: what a
-    /// comparison needs, read without the jobs' specs (a sweep may have 10,000 trials).
+    /// Every point of the sweep with where its latest job stands, in point order, read without
+    /// the jobs' specs (a sweep may have 10,000 trials, and its driver looks five times a second).
     pub fn trial_statuses(&self, sweep: i64) -> Result<Vec<TrialStatus>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT t.point, t.params, j.id, j.state, j.started_at, j.finished_at
