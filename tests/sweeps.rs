@@ -11,6 +11,26 @@ use std::time::{Duration, Instant};
 
 use common::{BUSYBOX, Sandbox, docker_sandbox};
 
+/// `mlbench sweep` of `command` in the busybox image on the TINY machine type, with `extra`
+/// flags (the grid, the metric, ...).
+fn busybox_sweep<'a>(repo: &'a str, extra: &[&'a str], command: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "sweep",
+        "--project",
+        "p",
+        "--machine",
+        "TINY",
+        "--image",
+        BUSYBOX,
+        "--repo",
+        repo,
+    ];
+    args.extend_from_slice(extra);
+    args.push("--");
+    args.extend_from_slice(command);
+    args
+}
+
 fn json(s: &Sandbox, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&s.ok(args)).unwrap()
 }
@@ -127,16 +147,8 @@ fn a_resume_after_a_stop_reruns_only_what_did_not_succeed() {
     let repo = s.folder("code", &[]);
     // Point 3 hangs until /storage/go exists; the others print their score and end.
     let script = "echo score: {n}; if [ {n} = 3 ]; then while [ ! -f /storage/go ]; do sleep 0.2; done; fi";
-    s.ok(&[
-        "sweep",
-        "--project",
-        "p",
-        "--machine",
-        "TINY",
-        "--image",
-        BUSYBOX,
-        "--repo",
-        repo.to_str().unwrap(),
+    let repo = repo.to_str().unwrap();
+    let grid = [
         "--grid",
         "n=1..3",
         "--metric",
@@ -144,11 +156,8 @@ fn a_resume_after_a_stop_reruns_only_what_did_not_succeed() {
         "--minimize",
         "--parallel",
         "3",
-        "--",
-        "sh",
-        "-c",
-        script,
-    ]);
+    ];
+    s.ok(&busybox_sweep(repo, &grid, &["sh", "-c", script]));
     let comparison = wait_for(&s, "1", |c| states(c) == ["succeeded", "succeeded", "running"]);
     let first_jobs: Vec<i64> = comparison["trials"]
         .as_array()
@@ -198,16 +207,8 @@ fn the_median_rule_prunes_a_clearly_worse_trial() {
     let repo = s.folder("code", &[]);
     // The loss falls with the steps and grows with the parameter: q=9 is far worse than 1 and 2.
     let script = "for step in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do echo \"step=$step loss=$(( {q} * 100 - step ))\"; sleep 0.2; done";
-    let out = s.run(&[
-        "sweep",
-        "--project",
-        "p",
-        "--machine",
-        "TINY",
-        "--image",
-        BUSYBOX,
-        "--repo",
-        repo.to_str().unwrap(),
+    let repo = repo.to_str().unwrap();
+    let grid = [
         "--grid",
         "q=1,2,9",
         "--metric",
@@ -218,11 +219,8 @@ fn the_median_rule_prunes_a_clearly_worse_trial() {
         "--early-stop",
         "median:warmup=2,startup=2",
         "-f",
-        "--",
-        "sh",
-        "-c",
-        script,
-    ]);
+    ];
+    let out = s.run(&busybox_sweep(repo, &grid, &["sh", "-c", script]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let comparison = json(&s, &["compare", "1", "--json"]);
