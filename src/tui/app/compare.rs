@@ -43,12 +43,10 @@ pub(super) fn reload(app: &App) -> Effect {
 pub(super) fn show(app: &mut App, comparison: Comparison) {
     let view = match app.compare.take() {
         Some(mut view) if view.comparison.sweep == comparison.sweep => {
-            let selected = view.comparison.trials.get(view.row).map(|t| t.point);
-            view.comparison = comparison;
-            view.apply_sort();
-            view.row = selected
-                .and_then(|p| view.comparison.trials.iter().position(|t| t.point == p))
-                .unwrap_or(0);
+            keep_row_while(&mut view, |view| {
+                view.comparison = comparison;
+                view.apply_sort();
+            });
             view
         }
         _ => CompareView {
