@@ -3,7 +3,7 @@
 use super::prompt::open_predict;
 use super::{App, Effect};
 use crate::engine::curves::CurvesOf;
-use crate::keymap::{Command, Screen};
+use crate::keymap::Command;
 
 pub(super) fn chart_command(app: &mut App, command: Command) -> Effect {
     match command {
@@ -11,11 +11,7 @@ pub(super) fn chart_command(app: &mut App, command: Command) -> Effect {
         Command::Help => app.help = true,
         Command::Back => {
             app.chart = None;
-            app.screen = if app.compare.is_some() {
-                Screen::Compare
-            } else {
-                Screen::Workbench
-            };
+            app.screen = app.screen_below();
         }
         Command::Chart => {
             if let Some(chart) = &app.chart {

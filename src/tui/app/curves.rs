@@ -52,11 +52,7 @@ pub(super) fn curves_command(app: &mut App, command: Command) -> Effect {
         Command::Help => app.help = true,
         Command::Back => {
             app.curves = None;
-            app.screen = if app.compare.is_some() {
-                Screen::Compare
-            } else {
-                Screen::Workbench
-            };
+            app.screen = app.screen_below();
         }
         Command::NextSeries => view.metric = (view.metric + 1) % view.curves.metrics.len().max(1),
         Command::Export => {

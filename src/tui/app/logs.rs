@@ -182,11 +182,7 @@ pub(super) fn logs_command(app: &mut App, command: Command) -> Effect {
         Command::Help => app.help = true,
         Command::Back => {
             app.logs = None;
-            app.screen = if app.compare.is_some() {
-                Screen::Compare
-            } else {
-                Screen::Workbench
-            };
+            app.screen = app.screen_below();
             return Effect::StopFollowing;
         }
         Command::Up => logs.scroll_up(1),

@@ -321,6 +321,15 @@ impl App {
             .count()
     }
 
+    /// The screen a view opened from the workbench or the compare screen goes back to.
+    fn screen_below(&self) -> Screen {
+        if self.compare.is_some() {
+            Screen::Compare
+        } else {
+            Screen::Workbench
+        }
+    }
+
     /// Selects a job's or a sweep's row (switching to its project; a trial's sweep opens), now
     /// if the list has it, else when a snapshot brings it.
     fn select(&mut self, id: RowId) {
