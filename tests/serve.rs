@@ -32,6 +32,7 @@ fn linear(intercept: f64, slope: f64) -> ModelFile {
             sha256: String::new(),
         },
         mlbench_version: "test".into(),
+        version: None,
     }
 }
 
@@ -226,7 +227,7 @@ async fn metrics_count_requests_by_route_and_status_in_prometheus_text() {
         "mlbench_requests_total{route=\"/predict\",code=\"200\"} 1",
         "mlbench_request_duration_seconds_count 5",
         "mlbench_requests_in_flight 1",
-        "mlbench_model_info{name=\"salary\"} 1",
+        "mlbench_model_info{name=\"salary\",version=\"\"} 1",
         "mlbench_model_reloads_total{outcome=\"refused\"} 0",
     ] {
         assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
@@ -712,4 +713,164 @@ fn a_users_own_server_deploys_and_a_failing_one_leaves_nothing_running() {
         "{err}"
     );
     assert_eq!(s.containers(), Vec::<String>::new(), "containers left behind");
+}
+
+/// The prediction at 25 of the y = a + 2x model a test saves as a version.
+fn at_25(intercept: f64) -> f64 {
+    intercept + 50.0
+}
+
+#[test]
+fn versions_are_kept_listed_pinned_and_rolled_back_under_load_without_a_failed_request() {
+    let test = "versions_are_kept_listed_pinned_and_rolled_back_under_load_without_a_failed_request";
+    if !common::tool_available("wrk", "--version", test) {
+        return;
+    }
+    let s = Sandbox::new("local");
+    s.ok(&["project", "create", "salary"]);
+    let storage = s.home.join("projects/salary/storage/salary");
+    // Two runs of the trainer keep two versions, each with its data's hash and metrics.
+    let sal = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sal.csv");
+    for _ in 0..2 {
+        s.ok(&[
+            "train",
+            "-i",
+            sal.to_str().unwrap(),
+            "-o",
+            storage.to_str().unwrap(),
+        ]);
+    }
+    let listed: serde_json::Value = serde_json::from_str(&s.ok(&["models", "--json"])).unwrap();
+    assert_eq!(listed[0]["name"], "salary");
+    assert_eq!(listed[0]["current"], 2);
+    assert_eq!(listed[0]["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        listed[0]["versions"][0]["data_sha256"].as_str().unwrap().len(),
+        64
+    );
+    assert!(listed[0]["versions"][1]["metrics"]["MSE"].as_f64().unwrap() > 0.0);
+    // A third version with a known line, so each version's answer is told apart.
+    linear(1000.0, 2.0).save(&storage).unwrap();
+    let table = s.ok(&["models", "--project", "salary"]);
+    assert!(table.lines().nth(1).unwrap().contains(" 3* "), "{table}");
+
+    let missing = s.run(&[
+        "deploy",
+        "--project",
+        "salary",
+        "--model",
+        "salary",
+        "--version",
+        "9",
+    ]);
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("no model version 9 (kept: 1, 2, 3)"), "{err}");
+
+    let port = free_port();
+    let url = s
+        .ok(&[
+            "deploy",
+            "--project",
+            "salary",
+            "--model",
+            "salary",
+            "--port",
+            &format!("{port}:8080"),
+        ])
+        .trim()
+        .to_string();
+    let sal_25 = format!("{url}/sal/25");
+    assert_eq!(salary_at(&sal_25), at_25(1000.0));
+    let v1: serde_json::Value =
+        serde_json::from_str(&get_text(&format!("{url}/v2/models/salary/versions/1"))).unwrap();
+    assert_eq!(v1["versions"], serde_json::json!(["1"]));
+    let all: serde_json::Value = serde_json::from_str(&get_text(&format!("{url}/v2/models/salary"))).unwrap();
+    assert_eq!(all["versions"], serde_json::json!(["1", "2", "3"]));
+
+    // Rolled back while wrk keeps 16 connections busy: not one request fails.
+    let load = std::process::Command::new("wrk")
+        .args(["-t2", "-c16", "-d3s", &sal_25])
+        .output();
+    let rollback = std::thread::spawn({
+        let home = s.home.clone();
+        let config = s.dir.path().join("config.toml");
+        move || {
+            std::thread::sleep(Duration::from_millis(1000));
+            std::process::Command::new(env!("CARGO_BIN_EXE_mlbench"))
+                .args(["deploy", "rollback", "salary"])
+                .env("MLBENCH_HOME", home)
+                .env("MLBENCH_CONFIG", config)
+                .env("MLBENCH_RUNTIME", "local")
+                .output()
+                .unwrap()
+        }
+    });
+    let load = load.unwrap();
+    let rolled = rollback.join().unwrap();
+    let said = String::from_utf8_lossy(&rolled.stdout);
+    assert!(
+        said.contains("deployment salary: version 3 -> 2, 1 replica"),
+        "{said}{}",
+        String::from_utf8_lossy(&rolled.stderr)
+    );
+    let report = String::from_utf8_lossy(&load.stdout);
+    assert!(report.contains("requests in"), "{report}");
+    assert!(
+        !report.contains("Non-2xx") && !report.contains("Socket errors"),
+        "{report}"
+    );
+    let version_2 = ModelFile::load(&storage.join("versions/2/model.json")).unwrap();
+    let Model::Linear {
+        intercept,
+        ref coefficients,
+    } = version_2.model
+    else {
+        unreachable!()
+    };
+    assert!((salary_at(&sal_25) - (intercept + 25.0 * coefficients[0])).abs() < 1e-6);
+
+    // Pinned versions stay while training goes on; `current` follows it again.
+    s.ok(&["deploy", "pin", "salary", "1"]);
+    let oldest = s.run(&["deploy", "rollback", "salary"]);
+    assert!(String::from_utf8_lossy(&oldest.stderr).contains("serves version 1, the oldest kept"));
+    linear(5000.0, 2.0).save(&storage).unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let index: serde_json::Value = serde_json::from_str(&get_text(&format!("{url}/"))).unwrap();
+    assert_eq!(index["version"], 1, "a pinned deployment moved: {index}");
+    let moved = s.ok(&["deploy", "pin", "salary", "current"]);
+    assert!(
+        moved.contains("version 1 -> 4 (following the current model)"),
+        "{moved}"
+    );
+    assert_eq!(salary_at(&sal_25), at_25(5000.0));
+
+    // Any kept version answers on its own OIP routes, the current one on the plain route.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let body = r#"{"inputs":[{"name":"input","shape":[1,1],"datatype":"FP64","data":[25]}]}"#;
+    let answer = runtime
+        .block_on(client::send(
+            &format!("{url}/v2/models/salary/versions/3/infer"),
+            "POST",
+            Some(body),
+            Duration::from_secs(2),
+        ))
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(answer["model_version"], "3");
+    assert_eq!(answer["outputs"][0]["data"][0], at_25(1000.0));
+    let none = runtime
+        .block_on(client::send(
+            &format!("{url}/v2/models/salary/versions/7"),
+            "GET",
+            None,
+            Duration::from_secs(2),
+        ))
+        .unwrap();
+    assert_eq!(none.status, 404);
+    assert!(none.body.contains("versions here: [1, 2, 3, 4]"), "{}", none.body);
+    s.ok(&["deploy", "stop", "salary"]);
 }

@@ -12,18 +12,7 @@ use common::Sandbox;
 
 /// True when tmux is here. Without it: under CI=true the test fails, elsewhere it is skipped.
 fn tmux_available(test: &str) -> bool {
-    let available = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !available {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{test}: tmux is missing, and CI=true needs it"
-        );
-        eprintln!("skipped {test}: tmux is not installed");
-    }
-    available
+    common::tool_available("tmux", "-V", test)
 }
 
 struct Tmux {

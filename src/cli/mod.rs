@@ -101,6 +101,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the models in the projects' /storage and the versions kept of each.
+    Models {
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Ask a deployment (or any server with POST /predict) for predictions.
     Predict(serving::PredictArgs),
     /// A project's persistent /storage.
@@ -310,6 +317,7 @@ fn prints_a_listing(command: &Command) -> bool {
             | Command::Jobs { .. }
             | Command::Storage { .. }
             | Command::Deployments { .. }
+            | Command::Models { .. }
             | Command::Metrics { .. }
             | Command::Predict(_)
             | Command::Sweeps { .. }
@@ -391,6 +399,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Train(_) | Command::Serve(_) => unreachable!("handled above"),
         Command::Deploy(args) => serving::deploy(&engine, args).await.and(ok),
         Command::Deployments { json } => serving::list(&engine, json).and(ok),
+        Command::Models { project, json } => serving::models(&engine, project.as_deref(), json).and(ok),
         Command::Predict(args) => serving::predict(&engine, args).await.and(ok),
         Command::Metrics { job, json } => ml::metrics(&engine, job, json).and(ok),
         Command::Plot(args) => ml::plot(&engine, args).and(ok),

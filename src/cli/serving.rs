@@ -11,15 +11,23 @@ use super::table;
 use crate::domain::{JobKind, PortMapping, Source};
 use crate::engine::client;
 use crate::engine::deploy::{self, DeployRequest, ModelDeployment, Readiness, url_of};
+use crate::engine::pins::{self, Target};
 use crate::engine::{AnyRuntime, Engine};
 use crate::serve::ServeOptions;
 use crate::{Error, Result};
 
 #[derive(Args)]
 pub(crate) struct ServeArgs {
-    /// The model file (model.json) to serve.
+    /// The model file (model.json) to serve, or the folder holding it and its versions.
     #[arg(short, long)]
     model: PathBuf,
+    /// Serve this kept version (DIR/versions/N/model.json) instead of the current model.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    version: Option<u32>,
+    /// A file naming the version to serve (N or `current`), followed as it changes: what
+    /// `mlbench deploy rollback` writes.
+    #[arg(long, value_name = "FILE")]
+    pin_file: Option<PathBuf>,
     /// The model's name in URLs (default: its folder's name).
     #[arg(long)]
     name: Option<String>,
@@ -44,6 +52,8 @@ pub(crate) struct ServeArgs {
 pub async fn serve(args: ServeArgs) -> Result<()> {
     crate::serve::serve(ServeOptions {
         model: args.model,
+        version: args.version,
+        pin_file: args.pin_file,
         name: args.name,
         host: args.host,
         port: args.port,
@@ -73,6 +83,10 @@ pub(crate) struct DeployArgs {
     /// The deployment's name (default: the model's).
     #[arg(long)]
     name: Option<String>,
+    /// Serve this kept version of the model (see `mlbench models`) instead of following the
+    /// current one.
+    #[arg(long, value_name = "N", requires = "model", value_parser = clap::value_parser!(u32).range(1..))]
+    version: Option<u32>,
     /// [HOST_IP:]HOST_PORT:CONTAINER_PORT
     #[arg(long, default_value = "8080:8080")]
     port: String,
@@ -107,15 +121,32 @@ enum DeployAction {
         #[arg(long, value_name = "SECS")]
         grace: Option<u64>,
     },
+    /// Move a running deployment to the kept version before the one it serves.
+    Rollback { name: String },
+    /// Move a running deployment to a kept version, or back to following the current model.
+    Pin {
+        name: String,
+        /// A version number from `mlbench models`, or `current`.
+        version: String,
+    },
 }
 
 pub async fn deploy(engine: &Engine, args: DeployArgs) -> Result<()> {
-    if let Some(DeployAction::Stop { name, grace }) = args.action {
-        let grace = Duration::from_secs(grace.unwrap_or(engine.config.stop_grace_secs));
-        for (job, state) in deploy::stop_deployment(engine, None, &name, grace).await? {
-            println!("job {job} {state}");
+    match args.action {
+        Some(DeployAction::Stop { name, grace }) => {
+            let grace = Duration::from_secs(grace.unwrap_or(engine.config.stop_grace_secs));
+            for (job, state) in deploy::stop_deployment(engine, None, &name, grace).await? {
+                println!("job {job} {state}");
+            }
+            return Ok(());
         }
-        return Ok(());
+        Some(DeployAction::Rollback { name }) => {
+            return move_deployment(engine, &name, Target::Previous).await;
+        }
+        Some(DeployAction::Pin { name, version }) => {
+            return move_deployment(engine, &name, version.parse()?).await;
+        }
+        None => {}
     }
     let project = args
         .project
@@ -131,6 +162,7 @@ pub async fn deploy(engine: &Engine, args: DeployArgs) -> Result<()> {
                 port,
                 machine: args.machine,
                 image: args.image,
+                version: args.version,
                 replicas: args.replicas,
                 timeout: Duration::from_secs(args.timeout),
             };
@@ -177,6 +209,71 @@ pub async fn deploy(engine: &Engine, args: DeployArgs) -> Result<()> {
             .map(|r| r.url.as_str())
             .collect::<Vec<_>>()
             .join(" ")
+    );
+    Ok(())
+}
+
+async fn move_deployment(engine: &Engine, name: &str, target: Target) -> Result<()> {
+    let moved = pins::move_deployment(engine, name, target).await?;
+    let following = if target == Target::Current {
+        " (following the current model)"
+    } else {
+        ""
+    };
+    println!(
+        "deployment {name}: version {} -> {}{following}, {} replica{}",
+        moved.from,
+        moved.to,
+        moved.replicas,
+        if moved.replicas == 1 { "" } else { "s" }
+    );
+    Ok(())
+}
+
+pub fn models(engine: &Engine, project: Option<&str>, json: bool) -> Result<()> {
+    let models = crate::engine::models::list(engine, project)?;
+    if json {
+        return table::print_json(&models);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let mut rows = Vec::new();
+    for model in &models {
+        if model.versions.is_empty() {
+            rows.push(vec![
+                model.project.clone(),
+                model.name.clone(),
+                "-".into(),
+                String::new(),
+                String::new(),
+                String::new(),
+                "written before versions were kept".into(),
+            ]);
+        }
+        for v in model.versions.iter().rev() {
+            let current = if model.current == Some(v.version) { "*" } else { "" };
+            let metrics: Vec<String> = v
+                .metrics
+                .iter()
+                .map(|(k, m)| format!("{k}={}", crate::numfmt::compact(*m)))
+                .collect();
+            rows.push(vec![
+                model.project.clone(),
+                model.name.clone(),
+                format!("{}{current}", v.version),
+                v.kind.to_string(),
+                format!("{} ago", crate::timefmt::short_duration(now - v.written)),
+                format!("{} {}", v.data, v.data_sha256.get(..12).unwrap_or("")),
+                metrics.join(" "),
+            ]);
+        }
+    }
+    table::print(
+        &[
+            "PROJECT", "MODEL", "VERSION", "KIND", "WRITTEN", "DATA", "METRICS",
+        ],
+        &rows,
     );
     Ok(())
 }

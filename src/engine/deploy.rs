@@ -1,11 +1,14 @@
 //! Deployments: serving jobs (one per replica, on consecutive host ports) that are started
 //! together, waited on until they answer, and stopped together.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{AnyRuntime, Engine, stop, submit};
 use crate::domain::{JobKind, JobSpec, JobState, PortMapping, Source};
 use crate::engine::client;
+use crate::ml::model::FILE_NAME;
+use crate::ml::versions;
 use crate::store::JobRecord;
 use crate::{Error, Result};
 
@@ -57,42 +60,38 @@ pub fn serving_spec(
     }
 }
 
-/// mlbench's own server for the project's `/storage/<model>/model.json`, which must load now, so
-/// a missing or broken model is refused before anything starts.
-#[allow(clippy::too_many_arguments)] // each is one of `deploy`'s flags
+/// mlbench's own server for the project's `/storage/<model>/model.json` (or a kept version of
+/// it), which must load now, so a missing or broken model is refused before anything starts.
+/// The server follows the deployment's pin file, `/storage/<model>/pins/<name>`.
 pub fn model_server_spec(
     engine: &Engine,
     runtime: &AnyRuntime,
-    project: &str,
-    model: &str,
+    request: &ModelDeployment,
     name: &str,
-    port: &PortMapping,
-    machine: Option<String>,
-    image: Option<String>,
 ) -> Result<JobSpec> {
+    let (project, model) = (request.project.as_str(), request.model.as_str());
     engine.store.require_project(project)?;
-    let file = engine
-        .home
-        .storage_dir(project)
-        .join(model)
-        .join(crate::ml::model::FILE_NAME);
-    super::storage::inside(engine, project, &file)?;
-    crate::ml::model::ModelFile::load(&file).map_err(|e| {
+    let folder = engine.home.storage_dir(project).join(model);
+    super::storage::inside(engine, project, &folder)?;
+    versions::load(&folder, request.version).map_err(|e| {
         Error::NotFound(format!(
             "project {project} has no usable model {model} (train one into /storage/{model}): {e}"
         ))
     })?;
+    let pin = pin_file(&folder, name);
     // A local process listens on the host port itself; a container on its own port.
-    let (host, listen_port, model_path) = match runtime {
+    let (host, listen_port, model_path, pin_path) = match runtime {
         AnyRuntime::Docker(_) => (
             "0.0.0.0".to_string(),
-            port.container_port,
-            format!("/storage/{model}/model.json"),
+            request.port.container_port,
+            format!("/storage/{model}/{FILE_NAME}"),
+            format!("/storage/{model}/{PINS}/{name}"),
         ),
         AnyRuntime::Local(_) => (
-            port.host_ip.to_string(),
-            port.host_port,
-            file.display().to_string(),
+            request.port.host_ip.to_string(),
+            request.port.host_port,
+            folder.join(FILE_NAME).display().to_string(),
+            pin.display().to_string(),
         ),
     };
     let command: Vec<String> = [
@@ -100,6 +99,8 @@ pub fn model_server_spec(
         "serve",
         "-m",
         &model_path,
+        "--pin-file",
+        &pin_path,
         "--name",
         name,
         "--host",
@@ -110,18 +111,40 @@ pub fn model_server_spec(
     .map(std::string::ToString::to_string)
     .chain([listen_port.to_string()])
     .collect();
-    let image = image.unwrap_or_else(|| super::jobs::default_image(engine));
+    let image = request
+        .image
+        .clone()
+        .unwrap_or_else(|| super::jobs::default_image(engine));
     // mlbench's server needs no code: its workspace is an empty folder.
     let workspace = engine.home.root().join("empty-workspace");
     std::fs::create_dir_all(&workspace).map_err(Error::at(&workspace, "cannot create"))?;
     Ok(serving_spec(
         engine,
         project,
-        machine,
+        request.machine.clone(),
         image,
         Source::Folder { path: workspace },
         command,
     ))
+}
+
+/// The folder, inside a model's folder, of the files that say which version each deployment
+/// of it serves.
+pub const PINS: &str = "pins";
+
+/// Where a deployment's pin lives: one file per deployment, holding `current` or a number.
+pub fn pin_file(folder: &Path, deployment: &str) -> PathBuf {
+    folder.join(PINS).join(deployment)
+}
+
+/// Writes a deployment's pin through a temporary file, so a server never reads half of one.
+pub fn write_pin(file: &Path, version: Option<u32>) -> Result<()> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(Error::at(dir, "cannot create"))?;
+    let text = version.map_or_else(|| "current".to_string(), |n| n.to_string());
+    let tmp = dir.join(format!(".pin.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text + "\n").map_err(Error::at(&tmp, "cannot write"))?;
+    std::fs::rename(&tmp, file).map_err(Error::at(file, "cannot replace"))
 }
 
 /// The one naming rule for a deployment of a model: its folder under /storage, lowercased,
@@ -143,6 +166,8 @@ pub struct ModelDeployment {
     pub port: PortMapping,
     pub machine: Option<String>,
     pub image: Option<String>,
+    /// A kept version to serve; `None`: the current model, followed as training replaces it.
+    pub version: Option<u32>,
     pub replicas: u16,
     pub timeout: Duration,
 }
@@ -157,6 +182,7 @@ impl ModelDeployment {
             port,
             machine: None,
             image: None,
+            version: None,
             replicas: 1,
             timeout: Duration::from_secs(60),
         }
@@ -170,17 +196,15 @@ pub async fn deploy_model(
     request: ModelDeployment,
     progress: impl FnMut(&str),
 ) -> Result<(String, Vec<Replica>)> {
-    let name = request.name.unwrap_or_else(|| deployment_name(&request.model));
-    let template = model_server_spec(
-        engine,
-        runtime,
-        &request.project,
-        &request.model,
-        &name,
-        &request.port,
-        request.machine,
-        request.image,
-    )?;
+    let name = request
+        .name
+        .clone()
+        .unwrap_or_else(|| deployment_name(&request.model));
+    let template = model_server_spec(engine, runtime, &request, &name)?;
+    // The pin is the running deployment's if there is one: refuse before touching it.
+    refuse_running(engine, &name)?;
+    let folder = engine.home.storage_dir(&request.project).join(&request.model);
+    write_pin(&pin_file(&folder, &name), request.version)?;
     let replicas = deploy(
         engine,
         runtime,
@@ -282,6 +306,20 @@ pub fn live_replicas(engine: &Engine, name: &str) -> Result<Vec<JobRecord>> {
         .collect())
 }
 
+fn refuse_running(engine: &Engine, name: &str) -> Result<()> {
+    let running: Vec<String> = live_replicas(engine, name)?
+        .iter()
+        .map(|j| j.id.to_string())
+        .collect();
+    if running.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "deployment {name} is already running (job {}): stop it with `mlbench deploy stop {name}`",
+        running.join(", ")
+    )))
+}
+
 /// Starts the replicas and waits until each is ready. On any failure, everything started is
 /// stopped again and `progress` is given the failing replica's last log lines.
 pub async fn deploy(
@@ -296,18 +334,7 @@ pub async fn deploy(
             request.name
         ))
     })?;
-    let running: Vec<i64> = live_replicas(engine, &request.name)?
-        .iter()
-        .map(|j| j.id)
-        .collect();
-    if !running.is_empty() {
-        return Err(Error::Invalid(format!(
-            "deployment {} is already running (job {}): stop it with `mlbench deploy stop {}`",
-            request.name,
-            running.iter().map(i64::to_string).collect::<Vec<_>>().join(", "),
-            request.name
-        )));
-    }
+    refuse_running(engine, &request.name)?;
     if request.replicas == 0 {
         return Err(Error::Invalid("--replicas must be at least 1".into()));
     }

@@ -8,6 +8,7 @@ pub mod model;
 pub(crate) mod table;
 pub(crate) mod train;
 pub(crate) mod tree;
+pub mod versions;
 
 /// Whether a row belongs to the test set: a seeded hash of the row's key (its byte offset in
 /// the file, or its index), so the split is the same on every run and on every core.

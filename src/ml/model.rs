@@ -63,6 +63,10 @@ pub struct ModelFile {
     pub rows: Rows,
     pub data: DataRef,
     pub mlbench_version: String,
+    /// Its number among the versions kept beside it (see `versions`); absent in files written
+    /// before versions were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
 }
 
 /// One prediction: a number (linear) or a class label (tree).
@@ -130,18 +134,24 @@ impl ModelFile {
         Ok(())
     }
 
-    /// Writes `dir/model.json` atomically; an existing file is replaced only by a whole new one.
+    /// Writes the model as the next version in `dir` and as `dir/model.json`; returns the path
+    /// of `model.json`. Each file is replaced only by a whole new one.
     pub fn save(&self, dir: &Path) -> Result<PathBuf> {
         std::fs::create_dir_all(dir).map_err(Error::at(dir, "cannot create"))?;
-        let path = dir.join(FILE_NAME);
+        super::versions::save(dir, self)?;
+        Ok(dir.join(FILE_NAME))
+    }
+
+    /// Writes `path` through a temporary file renamed over it.
+    pub(crate) fn write_atomic(&self, path: &Path) -> Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
         let tmp = dir.join(format!(".{FILE_NAME}.{}.tmp", std::process::id()));
         let text = serde_json::to_string_pretty(self).map_err(|e| Error::Other(e.to_string()))?;
         std::fs::write(&tmp, text + "\n").map_err(Error::at(&tmp, "cannot write"))?;
-        std::fs::rename(&tmp, &path).map_err(|e| {
+        std::fs::rename(&tmp, path).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             Error::io(format!("cannot replace {}", path.display()), e)
-        })?;
-        Ok(path)
+        })
     }
 
     /// Predicts one row of feature values (in `features` order).
@@ -202,6 +212,7 @@ mod tests {
                 sha256: "00".into(),
             },
             mlbench_version: "0".into(),
+            version: None,
         }
     }
 
@@ -211,14 +222,50 @@ mod tests {
         let path = linear().save(dir.path()).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("\"kind\": \"linear\""), "{text}");
-        assert_eq!(ModelFile::load(&path).unwrap(), linear());
+        let loaded = ModelFile::load(&path).unwrap();
+        assert_eq!(loaded.version, Some(1));
         assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "a temporary file was left"
+            ModelFile {
+                version: None,
+                ..loaded
+            },
+            linear()
         );
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["model.json", "versions"], "a temporary file was left");
         assert_eq!(linear().predict(&[25.0]).unwrap(), Prediction::Value(150.0));
         assert!(linear().predict(&[1.0, 2.0]).is_err());
+    }
+
+    #[test]
+    fn every_save_keeps_a_version_and_a_file_from_before_versions_is_kept_too() {
+        let dir = tempfile::tempdir().unwrap();
+        // A model.json written by an mlbench that kept no versions.
+        let text = serde_json::to_string(&linear()).unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), text).unwrap();
+        let mut second = linear();
+        second.metrics.insert("MSE".into(), 0.5);
+        second.save(dir.path()).unwrap();
+        second.save(dir.path()).unwrap();
+        assert_eq!(super::super::versions::numbers(dir.path()), [1, 2, 3]);
+        let first = super::super::versions::load(dir.path(), Some(1)).unwrap();
+        assert_eq!(
+            first.metrics["MSE"], 1.5,
+            "the file from before versions is version 1"
+        );
+        let current = super::super::versions::load(dir.path(), None).unwrap();
+        assert_eq!((current.version, current.metrics["MSE"]), (Some(3), 0.5));
+        assert_eq!(super::super::versions::before(dir.path(), 3), Some(2));
+        assert_eq!(super::super::versions::before(dir.path(), 1), None);
+        let missing = super::super::versions::load(dir.path(), Some(9)).unwrap_err();
+        assert!(
+            missing.to_string().contains("no model version 9 (kept: 1, 2, 3)"),
+            "{missing}"
+        );
     }
 
     #[test]
@@ -241,7 +288,7 @@ mod tests {
         assert_eq!(tree.predict(&[3.0]).unwrap(), Prediction::Class("b".into()));
         let dir = tempfile::tempdir().unwrap();
         let path = tree.save(dir.path()).unwrap();
-        assert_eq!(ModelFile::load(&path).unwrap(), tree);
+        assert_eq!(ModelFile::load(&path).unwrap().model, tree.model);
         let looped = std::fs::read_to_string(&path)
             .unwrap()
             .replace("\"left\": 1", "\"left\": 0");

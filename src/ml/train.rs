@@ -142,6 +142,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainReport> {
             sha256: sha256?,
         },
         mlbench_version: env!("CARGO_PKG_VERSION").to_string(),
+        version: None,
     };
     let model_path = file.save(&resolve_output(&options.output))?;
     Ok(TrainReport { lines, model_path })

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use super::Served;
 
 /// The routes requests are counted by; a path that matches none is `other`.
-const ROUTES: [&str; 10] = [
+const ROUTES: [&str; 14] = [
     "/",
     "/sal/{x}",
     "/predict",
@@ -23,6 +23,10 @@ const ROUTES: [&str; 10] = [
     "/v2/models/{name}",
     "/v2/models/{name}/ready",
     "/v2/models/{name}/infer",
+    "/v2/models/{name}/versions/{version}",
+    "/v2/models/{name}/versions/{version}/ready",
+    "/v2/models/{name}/versions/{version}/infer",
+    "/openapi.json",
     "other",
 ];
 
@@ -94,16 +98,44 @@ impl Default for ServeMetrics {
 fn route_of(path: &str) -> usize {
     let mut parts = path.trim_end_matches('/').split('/').skip(1);
     let mut next = || parts.next();
-    match (next(), next(), next(), next(), next()) {
-        (None, ..) => 0,
-        (Some("sal"), Some(_), None, ..) => 1,
-        (Some("predict"), None, ..) => 2,
-        (Some("metrics"), None, ..) => 3,
-        (Some("v2"), Some("health"), Some("live"), None, _) => 4,
-        (Some("v2"), Some("health"), Some("ready"), None, _) => 5,
-        (Some("v2"), Some("models"), Some(_), None, _) => 6,
-        (Some("v2"), Some("models"), Some(_), Some("ready"), None) => 7,
-        (Some("v2"), Some("models"), Some(_), Some("infer"), None) => 8,
+    match [next(), next(), next(), next(), next(), next(), next()] {
+        [None, ..] => 0,
+        [Some("sal"), Some(_), None, ..] => 1,
+        [Some("predict"), None, ..] => 2,
+        [Some("metrics"), None, ..] => 3,
+        [Some("v2"), Some("health"), Some("live"), None, ..] => 4,
+        [Some("v2"), Some("health"), Some("ready"), None, ..] => 5,
+        [Some("v2"), Some("models"), Some(_), None, ..] => 6,
+        [Some("v2"), Some("models"), Some(_), Some("ready"), None, ..] => 7,
+        [Some("v2"), Some("models"), Some(_), Some("infer"), None, ..] => 8,
+        [
+            Some("v2"),
+            Some("models"),
+            Some(_),
+            Some("versions"),
+            Some(_),
+            None,
+            _,
+        ] => 9,
+        [
+            Some("v2"),
+            Some("models"),
+            Some(_),
+            Some("versions"),
+            Some(_),
+            Some("ready"),
+            None,
+        ] => 10,
+        [
+            Some("v2"),
+            Some("models"),
+            Some(_),
+            Some("versions"),
+            Some(_),
+            Some("infer"),
+            None,
+        ] => 11,
+        [Some("openapi.json"), None, ..] => 12,
         _ => ROUTES.len() - 1,
     }
 }
@@ -160,8 +192,8 @@ impl ServeMetrics {
             .sum()
     }
 
-    /// The text a Prometheus scrape reads.
-    pub fn render(&self, model: &str) -> String {
+    /// The text a Prometheus scrape reads; `version` is the served model's.
+    pub fn render(&self, model: &str, version: Option<u32>) -> String {
         let mut out = String::with_capacity(4096);
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let _ = writeln!(
@@ -241,9 +273,10 @@ impl ServeMetrics {
         );
         let _ = writeln!(out, "# HELP mlbench_model_info The model served.");
         let _ = writeln!(out, "# TYPE mlbench_model_info gauge");
+        let version = version.map_or_else(String::new, |n| n.to_string());
         let _ = writeln!(
             out,
-            "mlbench_model_info{{name=\"{}\"}} 1",
+            "mlbench_model_info{{name=\"{}\",version=\"{version}\"}} 1",
             model.replace(['"', '\\', '\n'], "_")
         );
         out
@@ -284,7 +317,10 @@ impl ServeMetrics {
 }
 
 pub async fn scrape(State(served): State<std::sync::Arc<Served>>) -> Response {
-    let mut response = served.metrics.render(&served.name).into_response();
+    let mut response = served
+        .metrics
+        .render(&served.name, served.model().version)
+        .into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -311,6 +347,15 @@ mod tests {
         );
         assert_eq!(ROUTES[route_of("/metrics")], "/metrics");
         assert_eq!(ROUTES[route_of("/predict")], "/predict");
+        assert_eq!(
+            ROUTES[route_of("/v2/models/salary/versions/2/infer")],
+            "/v2/models/{name}/versions/{version}/infer"
+        );
+        assert_eq!(
+            ROUTES[route_of("/v2/models/salary/versions/2")],
+            "/v2/models/{name}/versions/{version}"
+        );
+        assert_eq!(ROUTES[route_of("/openapi.json")], "/openapi.json");
         for (i, code) in CODES.iter().enumerate().take(CODES.len() - 1) {
             assert_eq!(code_index(code.parse().unwrap()), i);
         }
@@ -319,7 +364,7 @@ mod tests {
         let metrics = ServeMetrics::default();
         metrics.record(route_of("/sal/25"), 200, 0.0003);
         metrics.record(route_of("/sal/x"), 400, 2.0);
-        let text = metrics.render("salary");
+        let text = metrics.render("salary", Some(2));
         assert!(
             text.contains("mlbench_requests_total{route=\"/sal/{x}\",code=\"200\"} 1\n"),
             "{text}"
@@ -338,6 +383,10 @@ mod tests {
         );
         assert!(
             text.contains("mlbench_request_duration_seconds_count 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mlbench_model_info{name=\"salary\",version=\"2\"} 1\n"),
             "{text}"
         );
     }

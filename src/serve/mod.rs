@@ -9,21 +9,27 @@ mod protocol_errors;
 mod reload;
 mod routes;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crate::ml::model::ModelFile;
+use crate::ml::model::{FILE_NAME, ModelFile};
+use crate::ml::versions;
 use crate::{Error, Result};
 
 pub use routes::router;
 
-/// What every request reads: the model (swapped whole on reload) and its name; and what
-/// `/metrics` reports.
+/// What every request reads: the model (swapped whole on reload) and its name; the kept
+/// versions beside it; and what `/metrics` reports.
 pub struct Served {
     pub name: String,
     model: RwLock<Arc<ModelFile>>,
+    /// The model's folder, where its kept versions are read from (none: only the model given).
+    folder: Option<PathBuf>,
+    /// Kept versions asked for by number, each loaded once: a kept version never changes.
+    kept: Mutex<HashMap<u32, Arc<ModelFile>>>,
     metrics: metrics::ServeMetrics,
 }
 
@@ -32,7 +38,18 @@ impl Served {
         Served {
             name,
             model: RwLock::new(Arc::new(model)),
+            folder: None,
+            kept: Mutex::new(HashMap::new()),
             metrics: metrics::ServeMetrics::default(),
+        }
+    }
+
+    /// Serves the kept versions in `folder` too.
+    #[must_use]
+    pub fn with_folder(self, folder: PathBuf) -> Served {
+        Served {
+            folder: Some(folder),
+            ..self
         }
     }
 
@@ -51,10 +68,45 @@ impl Served {
         };
         *slot = Arc::new(model);
     }
+
+    /// Kept version `n`: the one served now, or one read from the folder.
+    pub fn version(&self, n: u32) -> Option<Arc<ModelFile>> {
+        let current = self.model();
+        if current.version == Some(n) {
+            return Some(current);
+        }
+        let folder = self.folder.as_ref()?;
+        let mut kept = match self.kept.lock() {
+            Ok(k) => k,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(model) = kept.get(&n) {
+            return Some(model.clone());
+        }
+        let model = Arc::new(versions::load(folder, Some(n)).ok()?);
+        kept.insert(n, model.clone());
+        Some(model)
+    }
+
+    /// The version numbers this server answers for.
+    pub fn versions(&self) -> Vec<u32> {
+        let mut numbers = self.folder.as_deref().map(versions::numbers).unwrap_or_default();
+        if let Some(n) = self.model().version.filter(|n| !numbers.contains(n)) {
+            numbers.push(n);
+            numbers.sort_unstable();
+        }
+        numbers
+    }
 }
 
 pub struct ServeOptions {
+    /// `model.json`, or the folder holding it and its kept versions.
     pub model: PathBuf,
+    /// A kept version to serve instead of the current `model.json`.
+    pub version: Option<u32>,
+    /// A file naming the version to serve (a number, or `current`), read again whenever it
+    /// changes: how `mlbench deploy rollback` moves a running server.
+    pub pin_file: Option<PathBuf>,
     pub name: Option<String>,
     pub host: String,
     pub port: u16,
@@ -77,10 +129,23 @@ pub fn default_name(model: &Path) -> String {
 
 /// Serves until SIGTERM or SIGINT; then stops taking connections and exits within a second.
 pub async fn serve(options: ServeOptions) -> Result<()> {
-    let model_path = crate::ml::train::resolve_output(&options.model);
-    let model = ModelFile::load(&model_path)?;
+    let given = crate::ml::train::resolve_output(&options.model);
+    let model_path = if given.is_dir() {
+        given.join(FILE_NAME)
+    } else {
+        given
+    };
+    let folder = model_path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let pin = reload::Pin {
+        file: options.pin_file.clone(),
+        fixed: options.version,
+    };
+    let chosen = pin.read(options.version);
+    let model = versions::load(&folder, chosen)?;
     let name = options.name.clone().unwrap_or_else(|| default_name(&model_path));
-    let served = Arc::new(Served::new(name.clone(), model));
+    let served = Arc::new(Served::new(name.clone(), model).with_folder(folder.clone()));
     let addr: SocketAddr = format!("{}:{}", options.host, options.port)
         .parse()
         .map_err(|_| {
@@ -94,11 +159,12 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         .map_err(|e| Error::Invalid(format!("cannot listen on {addr}: {e}")))?;
     // The port the system gave, when asked for port 0.
     let addr = listener.local_addr().unwrap_or(addr);
-    tokio::spawn(reload::watch(model_path.clone(), served.clone()));
-    eprintln!(
-        "serving model {name} from {} on http://{addr}",
-        model_path.display()
+    let what = chosen.map_or_else(
+        || model_path.display().to_string(),
+        |n| versions::path(&folder, n).display().to_string(),
     );
+    tokio::spawn(reload::watch(folder, pin, chosen, served.clone()));
+    eprintln!("serving model {name} from {what} on http://{addr}");
     let app = router(served, options.access_log, options.client_timeout);
     let limit = options.max_connections.unwrap_or_else(connection_limit);
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

@@ -23,15 +23,16 @@ const NUMERIC: [&str; 10] = [
     "FP64", "FP32", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64",
 ];
 
-/// Model metadata: one input tensor of shape [-1, features], one output of shape [-1].
-pub fn metadata(name: &str, model: &ModelFile) -> Value {
+/// Model metadata: one input tensor of shape [-1, features], one output of shape [-1]; the
+/// versions the server answers for.
+pub fn metadata(name: &str, model: &ModelFile, versions: &[u32]) -> Value {
     let (platform, out_type) = match model.model {
         Model::Linear { .. } => ("mlbench-linear", "FP64"),
         Model::Tree { .. } => ("mlbench-tree", "BYTES"),
     };
     json!({
         "name": name,
-        "versions": ["1"],
+        "versions": versions.iter().map(u32::to_string).collect::<Vec<_>>(),
         "platform": platform,
         "inputs": [{"name": "input", "datatype": "FP64", "shape": [-1, model.features.len()]}],
         "outputs": [{"name": "predict", "datatype": out_type, "shape": [-1]}],
@@ -91,16 +92,18 @@ fn flatten(value: &Value, out: &mut Vec<f64>) -> Result<(), String> {
     }
 }
 
-pub fn response(name: &str, id: Option<&str>, predictions: &[Prediction]) -> Value {
+pub fn response(name: &str, version: Option<u32>, id: Option<&str>, predictions: &[Prediction]) -> Value {
     let datatype = match predictions.first() {
         Some(Prediction::Class(_)) => "BYTES",
         _ => "FP64",
     };
     let mut body = json!({
         "model_name": name,
-        "model_version": "1",
         "outputs": [{"name": "predict", "shape": [predictions.len()], "datatype": datatype, "data": predictions}],
     });
+    if let Some(version) = version {
+        body["model_version"] = json!(version.to_string());
+    }
     if let Some(id) = id {
         body["id"] = json!(id);
     }

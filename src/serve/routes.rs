@@ -61,6 +61,9 @@ pub fn router(served: Arc<Served>, access_log: bool, body_timeout: Duration) -> 
         .route("/v2/models/{name}", get(model_metadata))
         .route("/v2/models/{name}/ready", get(model_ready))
         .route("/v2/models/{name}/infer", post(infer))
+        .route("/v2/models/{name}/versions/{version}", get(version_metadata))
+        .route("/v2/models/{name}/versions/{version}/ready", get(version_ready))
+        .route("/v2/models/{name}/versions/{version}/infer", post(version_infer))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route: see GET / for the routes") })
         .method_not_allowed_fallback(|| async {
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
@@ -150,6 +153,8 @@ async fn index(State(served): Shared) -> Response {
             "inputs": model.features,
             "target": model.target,
             "metrics": model.metrics,
+            "version": model.version,
+            "versions": served.versions(),
             "routes": ["GET /sal/{x}", "POST /predict {\"exp\": x}", "GET /v2/health/ready", "GET /metrics",
                        format!("GET /v2/models/{}", served.name), format!("POST /v2/models/{}/infer", served.name)],
         }),
@@ -235,7 +240,7 @@ async fn model_metadata(State(served): Shared, Path(name): Path<String>) -> Resu
     check_name(&served, &name)?;
     Ok(reply(
         StatusCode::OK,
-        oip::metadata(&served.name, &served.model()),
+        oip::metadata(&served.name, &served.model(), &served.versions()),
     ))
 }
 
@@ -244,26 +249,82 @@ async fn model_ready(State(served): Shared, Path(name): Path<String>) -> Result<
     Ok(reply(StatusCode::OK, json!({"name": served.name, "ready": true})))
 }
 
+/// A kept version of the served model, by the number in the path.
+fn kept_version(served: &Served, name: &str, version: &str) -> Result<Arc<ModelFile>, Refusal> {
+    check_name(served, name)?;
+    let missing = || {
+        let kept: Vec<String> = served.versions().iter().map(u32::to_string).collect();
+        Refusal(
+            StatusCode::NOT_FOUND,
+            format!(
+                "model {name} has no version {version:?}: versions here: [{}]",
+                kept.join(", ")
+            ),
+        )
+    };
+    let n = version.parse::<u32>().map_err(|_| missing())?;
+    served.version(n).ok_or_else(missing)
+}
+
+async fn version_metadata(
+    State(served): Shared,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Response, Refusal> {
+    let model = kept_version(&served, &name, &version)?;
+    let numbers: Vec<u32> = model.version.into_iter().collect();
+    Ok(reply(
+        StatusCode::OK,
+        oip::metadata(&served.name, &model, &numbers),
+    ))
+}
+
+async fn version_ready(
+    State(served): Shared,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Response, Refusal> {
+    kept_version(&served, &name, &version)?;
+    Ok(reply(
+        StatusCode::OK,
+        json!({"name": served.name, "version": version, "ready": true}),
+    ))
+}
+
 async fn infer(
     State(served): Shared,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Refusal> {
     check_name(&served, &name)?;
+    infer_with(&served, &served.model(), body)
+}
+
+async fn version_infer(
+    State(served): Shared,
+    Path((name, version)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Refusal> {
+    let model = kept_version(&served, &name, &version)?;
+    infer_with(&served, &model, body)
+}
+
+fn infer_with(
+    served: &Served,
+    model: &ModelFile,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Refusal> {
     let request: oip::InferRequest = serde_json::from_value(json_body(body)?)
         .map_err(|e| bad_request(format!("not an inference request: {e}")))?;
-    let model = served.model();
     let rows = oip::rows(&request, model.features.len()).map_err(bad_request)?;
     let predictions = rows
         .iter()
         .enumerate()
         .map(|(i, row)| {
-            finite_prediction(&model, row)
+            finite_prediction(model, row)
                 .map_err(|Refusal(status, text)| Refusal(status, format!("row {i}: {text}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(reply(
         StatusCode::OK,
-        oip::response(&served.name, request.id.as_deref(), &predictions),
+        oip::response(&served.name, model.version, request.id.as_deref(), &predictions),
     ))
 }

@@ -211,6 +211,23 @@ pub fn busybox_image(sandbox: &Sandbox) {
     });
 }
 
+/// True when `program` runs (asked for its version with `version_flag`). Without it: under
+/// CI=true the test fails, elsewhere it prints a notice and the caller skips.
+pub fn tool_available(program: &str, version_flag: &str, test: &str) -> bool {
+    let available = Command::new(program)
+        .arg(version_flag)
+        .output()
+        .is_ok_and(|o| o.status.success() || !o.stdout.is_empty() || !o.stderr.is_empty());
+    if !available {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{test}: {program} is missing, and CI=true needs it"
+        );
+        eprintln!("skipped {test}: {program} is not installed");
+    }
+    available
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
