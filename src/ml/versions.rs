@@ -36,11 +36,11 @@ pub fn before(dir: &Path, n: u32) -> Option<u32> {
 /// version's number. A `model.json` written before versions existed is kept as a version first.
 pub fn save(dir: &Path, model: &ModelFile) -> Result<u32> {
     let current = dir.join(FILE_NAME);
-    if let Ok(previous) = ModelFile::load(&current) {
-        if previous.version.is_none_or(|n| !path(dir, n).is_file()) {
-            let n = claim(dir)?;
-            write_numbered(dir, n, previous)?;
-        }
+    if let Ok(previous) = ModelFile::load(&current)
+        && previous.version.is_none_or(|n| !path(dir, n).is_file())
+    {
+        let n = claim(dir)?;
+        write_numbered(dir, n, previous)?;
     }
     let n = claim(dir)?;
     let mut numbered = model.clone();
