@@ -241,6 +241,16 @@ async fn metrics_count_requests_by_route_and_status_in_prometheus_text() {
 
 #[tokio::test]
 async fn trees_are_served_as_classes() {
+    let base = start("size", tree()).await;
+    let body = r#"{"inputs": [{"name": "input", "shape": [2, 1], "datatype": "FP64", "data": [3, 30]}]}"#;
+    let (status, out) = call(&base, "POST", "/v2/models/size/infer", Some(body)).await;
+    assert_eq!(status, 200);
+    assert_eq!(out["outputs"][0]["datatype"], "BYTES");
+    assert_eq!(out["outputs"][0]["data"], serde_json::json!(["small", "large"]));
+}
+
+/// A one-feature tree: below 10 is small, else large.
+fn tree() -> ModelFile {
     let mut tree = linear(0.0, 0.0);
     tree.model = Model::Tree {
         classes: vec!["small".into(), "large".into()],
@@ -255,12 +265,71 @@ async fn trees_are_served_as_classes() {
             TreeNode::Leaf { class: 1 },
         ],
     };
-    let base = start("size", tree).await;
-    let body = r#"{"inputs": [{"name": "input", "shape": [2, 1], "datatype": "FP64", "data": [3, 30]}]}"#;
-    let (status, out) = call(&base, "POST", "/v2/models/size/infer", Some(body)).await;
-    assert_eq!(status, 200);
-    assert_eq!(out["outputs"][0]["datatype"], "BYTES");
-    assert_eq!(out["outputs"][0]["data"], serde_json::json!(["small", "large"]));
+    tree
+}
+
+#[test]
+fn the_openapi_description_is_the_served_models_and_schemathesis_finds_the_server_true_to_it() {
+    let test = "the_openapi_description_is_the_served_models_and_schemathesis_finds_the_server_true_to_it";
+    let s = Sandbox::new("local");
+    for (name, model, output) in [("salary", linear(100.0, 2.0), "FP64"), ("size", tree(), "BYTES")] {
+        let dir = s.dir.path().join(name);
+        model.save(&dir).unwrap();
+        model.save(&dir).unwrap();
+        let mut server = s
+            .cmd(&["serve", "-m", dir.to_str().unwrap(), "--port", "0"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(server.stderr.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let base = format!("http://{}", line.trim().rsplit("http://").next().unwrap());
+        let spec = format!("{base}/openapi.json");
+        let doc: serde_json::Value = serde_json::from_str(&get_text(&spec)).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert_eq!(
+            doc["paths"]["/v2/models/{name}/versions/{version}/infer"]["post"]["parameters"][1]["schema"]["enum"],
+            serde_json::json!(["1", "2"])
+        );
+        assert_eq!(
+            doc["paths"]["/v2/models/{name}"]["get"]["parameters"][0]["schema"]["enum"],
+            serde_json::json!([name])
+        );
+        let output_schema = &doc["components"]["schemas"]["InferenceResponse"]["properties"]["outputs"]["items"]
+            ["properties"];
+        assert_eq!(output_schema["datatype"]["const"], output);
+        // Every check but one: a request the schema allows may still be refused, since JSON
+        // Schema cannot say that a tensor's data must match its shape.
+        let checked = common::tool_available("st", "--version", test).then(|| {
+            std::process::Command::new("st")
+                .current_dir(s.dir.path())
+                .args([
+                    "run",
+                    &spec,
+                    "--checks",
+                    "all",
+                    "--exclude-checks",
+                    "positive_data_acceptance",
+                ])
+                .args(["--max-examples", "40", "--seed", "1", "--no-color"])
+                .output()
+                .unwrap()
+        });
+        let _ = server.kill();
+        let _ = server.wait();
+        if let Some(out) = checked {
+            let report = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "schemathesis found {name}'s server untrue to its description:\n{report}"
+            );
+            assert!(report.contains("passed"), "{report}");
+        }
+    }
 }
 
 fn wait_for(url: &str, timeout: Duration) -> bool {

@@ -5,6 +5,7 @@
 mod connection;
 mod metrics;
 pub(crate) mod oip;
+mod openapi;
 mod protocol_errors;
 mod reload;
 mod routes;

@@ -19,7 +19,7 @@ pub struct InputTensor {
     pub data: Value,
 }
 
-const NUMERIC: [&str; 10] = [
+pub const NUMERIC: [&str; 10] = [
     "FP64", "FP32", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64",
 ];
 

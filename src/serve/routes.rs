@@ -45,35 +45,42 @@ fn bad_request(message: impl Into<String>) -> Refusal {
 
 /// The server's routes. `body_timeout` bounds how long a client may take to send a body.
 pub fn router(served: Arc<Served>, access_log: bool, body_timeout: Duration) -> Router {
-    let router = Router::new()
-        .route("/", get(index))
-        .route("/sal/{x}", get(sal))
-        .route("/predict", post(predict))
-        .route("/metrics", get(super::metrics::scrape))
-        .route(
-            "/v2/health/live",
-            get(|| async { reply(StatusCode::OK, json!({"live": true})) }),
-        )
-        .route(
-            "/v2/health/ready",
-            get(|| async { reply(StatusCode::OK, json!({"ready": true})) }),
-        )
-        .route("/v2/models/{name}", get(model_metadata))
-        .route("/v2/models/{name}/ready", get(model_ready))
-        .route("/v2/models/{name}/infer", post(infer))
-        .route("/v2/models/{name}/versions/{version}", get(version_metadata))
-        .route("/v2/models/{name}/versions/{version}/ready", get(version_ready))
-        .route("/v2/models/{name}/versions/{version}/infer", post(version_infer))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route: see GET / for the routes") })
-        .method_not_allowed_fallback(|| async {
-            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
-        })
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(middleware::from_fn_with_state(
-            (served.clone(), body_timeout),
-            admit,
-        ))
-        .with_state(served);
+    let router =
+        Router::new()
+            .route("/", get(index))
+            .route("/sal/{x}", get(sal))
+            .route("/predict", post(predict))
+            .route("/metrics", get(super::metrics::scrape))
+            .route(
+                "/openapi.json",
+                get(|State(served): Shared| async move {
+                    reply(StatusCode::OK, super::openapi::document(&served))
+                }),
+            )
+            .route(
+                "/v2/health/live",
+                get(|| async { reply(StatusCode::OK, json!({"live": true})) }),
+            )
+            .route(
+                "/v2/health/ready",
+                get(|| async { reply(StatusCode::OK, json!({"ready": true})) }),
+            )
+            .route("/v2/models/{name}", get(model_metadata))
+            .route("/v2/models/{name}/ready", get(model_ready))
+            .route("/v2/models/{name}/infer", post(infer))
+            .route("/v2/models/{name}/versions/{version}", get(version_metadata))
+            .route("/v2/models/{name}/versions/{version}/ready", get(version_ready))
+            .route("/v2/models/{name}/versions/{version}/infer", post(version_infer))
+            .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route: see GET / for the routes") })
+            .method_not_allowed_fallback(|| async {
+                error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
+            })
+            .layer(DefaultBodyLimit::max(MAX_BODY))
+            .layer(middleware::from_fn_with_state(
+                (served.clone(), body_timeout),
+                admit,
+            ))
+            .with_state(served);
     if access_log {
         router.layer(middleware::from_fn(log_request))
     } else {
@@ -155,7 +162,7 @@ async fn index(State(served): Shared) -> Response {
             "metrics": model.metrics,
             "version": model.version,
             "versions": served.versions(),
-            "routes": ["GET /sal/{x}", "POST /predict {\"exp\": x}", "GET /v2/health/ready", "GET /metrics",
+            "routes": ["GET /sal/{x}", "POST /predict {\"exp\": x}", "GET /v2/health/ready", "GET /metrics", "GET /openapi.json",
                        format!("GET /v2/models/{}", served.name), format!("POST /v2/models/{}/infer", served.name)],
         }),
     )
