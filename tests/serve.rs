@@ -941,5 +941,24 @@ fn versions_are_kept_listed_pinned_and_rolled_back_under_load_without_a_failed_r
         .unwrap();
     assert_eq!(none.status, 404);
     assert!(none.body.contains("versions here: [1, 2, 3, 4]"), "{}", none.body);
+
+    // `deployments` shows the traffic of its one-second look: requests, latency and errors.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let traffic = std::thread::spawn({
+        let (stop, url) = (stop.clone(), url.clone());
+        move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                get_text(&format!("{url}/sal/25"));
+                get_text(&format!("{url}/sal/lots"));
+            }
+        }
+    });
+    let listed: serde_json::Value = serde_json::from_str(&s.ok(&["deployments", "--json"])).unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    traffic.join().unwrap();
+    let seen = &listed[0]["traffic"];
+    assert!(seen["req_per_s"].as_f64().unwrap() > 10.0, "{listed}");
+    assert!(seen["errors"].as_u64().unwrap() > 5, "{listed}");
+    assert!(seen["p99_ms"].as_f64().unwrap() > 0.0, "{listed}");
     s.ok(&["deploy", "stop", "salary"]);
 }

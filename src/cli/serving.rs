@@ -12,6 +12,7 @@ use crate::domain::{JobKind, PortMapping, Source};
 use crate::engine::client;
 use crate::engine::deploy::{self, DeployRequest, ModelDeployment, Readiness, url_of};
 use crate::engine::pins::{self, Target};
+use crate::engine::serving_stats::{self, ServingRate};
 use crate::engine::{AnyRuntime, Engine};
 use crate::serve::ServeOptions;
 use crate::{Error, Result};
@@ -287,10 +288,41 @@ struct DeploymentRow {
     urls: Vec<String>,
     jobs: Vec<i64>,
     command: String,
+    /// Requests a second, latency and errors over the listing's window, its replicas summed
+    /// (none: not running, or a server without `/metrics`).
+    traffic: Option<ServingRate>,
 }
 
-pub fn list(engine: &Engine, json: bool) -> Result<()> {
+/// How long `deployments` watches the traffic of the running ones.
+const TRAFFIC_WINDOW: Duration = Duration::from_secs(1);
+
+/// Each running deployment's traffic over [`TRAFFIC_WINDOW`], watched all at once.
+async fn traffic(engine: &Engine) -> Result<BTreeMap<String, ServingRate>> {
+    let deployments = serving_stats::served_deployments(&engine.store.live_jobs()?);
+    let mut first = BTreeMap::new();
+    for (name, replicas) in &deployments {
+        if let Some(scrape) = serving_stats::scrape_replicas(replicas).await {
+            first.insert(name.clone(), scrape);
+        }
+    }
+    if first.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let started = std::time::Instant::now();
+    tokio::time::sleep(TRAFFIC_WINDOW).await;
+    let mut rates = BTreeMap::new();
+    for (name, earlier) in first {
+        if let Some(later) = serving_stats::scrape_replicas(&deployments[&name]).await {
+            let seconds = started.elapsed().as_secs_f64();
+            rates.insert(name, serving_stats::rate(&earlier, &later, seconds));
+        }
+    }
+    Ok(rates)
+}
+
+pub async fn list(engine: &Engine, json: bool) -> Result<()> {
     crate::engine::reconcile(&engine.home, &engine.store)?;
+    let mut traffic = traffic(engine).await?;
     let mut groups: BTreeMap<String, Vec<crate::store::JobRecord>> = BTreeMap::new();
     for job in engine.store.jobs(None)? {
         if let (JobKind::Serving, Some(name)) = (job.spec.kind, job.spec.deployment.clone()) {
@@ -308,7 +340,6 @@ pub fn list(engine: &Engine, json: bool) -> Result<()> {
                 live
             };
             DeploymentRow {
-                name,
                 project: shown[0].spec.project.clone(),
                 replicas: shown.len(),
                 running: shown
@@ -321,6 +352,8 @@ pub fn list(engine: &Engine, json: bool) -> Result<()> {
                     .collect(),
                 jobs: shown.iter().map(|j| j.id).collect(),
                 command: shown[0].spec.command.join(" "),
+                traffic: traffic.remove(&name),
+                name,
             }
         })
         .collect();
@@ -330,18 +363,34 @@ pub fn list(engine: &Engine, json: bool) -> Result<()> {
     let table_rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
+            let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2} ms"));
+            let (rate, p50, p99, errors) = match &r.traffic {
+                Some(t) => (
+                    format!("{:.1}", t.req_per_s),
+                    ms(t.p50_ms),
+                    ms(t.p99_ms),
+                    t.errors.to_string(),
+                ),
+                None => ("-".into(), "-".into(), "-".into(), "-".into()),
+            };
             vec![
                 r.name.clone(),
                 r.project.clone(),
                 format!("{}/{}", r.running, r.replicas),
                 r.urls.join(" "),
+                rate,
+                p50,
+                p99,
+                errors,
                 r.jobs.iter().map(i64::to_string).collect::<Vec<_>>().join(","),
                 r.command.clone(),
             ]
         })
         .collect();
     table::print(
-        &["NAME", "PROJECT", "RUNNING", "URL", "JOBS", "COMMAND"],
+        &[
+            "NAME", "PROJECT", "RUNNING", "URL", "REQ/S", "P50", "P99", "ERRORS", "JOBS", "COMMAND",
+        ],
         &table_rows,
     );
     Ok(())

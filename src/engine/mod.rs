@@ -13,6 +13,7 @@ pub(crate) mod models;
 mod output;
 pub(crate) mod pins;
 mod reconcile;
+pub(crate) mod serving_stats;
 mod stop;
 pub(crate) mod storage;
 mod submit;

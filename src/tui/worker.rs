@@ -3,8 +3,9 @@
 //! a task on the worker; the log follower is cancelled when the view leaves its job, and
 //! requests to refresh coalesce into the next look at the store.
 
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::sync::{Notify, OnceCell};
@@ -16,6 +17,7 @@ use super::{ansi, ui};
 use crate::engine::curves::{Curves, CurvesOf};
 use crate::engine::deploy::{self, ModelDeployment, ServingToggle};
 use crate::engine::fit::Fit;
+use crate::engine::serving_stats::{self, Scrape};
 use crate::engine::{self, AnyRuntime, Engine};
 use crate::store::Store;
 use crate::store::logfile::{LogTail, offset_of_last_lines, parse_record};
@@ -96,6 +98,7 @@ impl Context {
 
 async fn serve(context: Rc<Context>, first_start: bool, mut requests: UnboundedReceiver<Effect>) {
     spawn_local(refresher(context.clone()));
+    spawn_local(traffic_watcher(context.clone()));
     let probe = context.clone();
     spawn_local(async move {
         let text = match probe.runtime().await {
@@ -307,6 +310,43 @@ async fn refresher(context: Rc<Context>) {
             () = tokio::time::sleep(REFRESH) => {}
             () = context.refresh.notified() => {}
         }
+    }
+}
+
+/// How often running deployments' `/metrics` are scraped for the serving panel.
+const TRAFFIC: Duration = Duration::from_secs(1);
+
+/// Scrapes every running deployment of mlbench's server each [`TRAFFIC`] and sends the rates
+/// since the scrape before. With nothing served, it only reads the store.
+async fn traffic_watcher(context: Rc<Context>) {
+    let mut before: HashMap<String, (Scrape, Instant)> = HashMap::new();
+    loop {
+        tokio::time::sleep(TRAFFIC).await;
+        if context.messages.is_closed() {
+            return;
+        }
+        let Ok(live) = context.engine.store.live_jobs() else {
+            continue;
+        };
+        let deployments = serving_stats::served_deployments(&live);
+        if deployments.is_empty() && before.is_empty() {
+            continue;
+        }
+        let mut now = HashMap::new();
+        let mut rates = BTreeMap::new();
+        for (name, replicas) in deployments {
+            let Some(scrape) = serving_stats::scrape_replicas(&replicas).await else {
+                continue;
+            };
+            let at = Instant::now();
+            if let Some((earlier, then)) = before.get(&name) {
+                let seconds = at.duration_since(*then).as_secs_f64();
+                rates.insert(name.clone(), serving_stats::rate(earlier, &scrape, seconds));
+            }
+            now.insert(name, (scrape, at));
+        }
+        before = now;
+        context.send(Message::Traffic(rates));
     }
 }
 

@@ -8,6 +8,7 @@ mod curves;
 mod form;
 mod logs;
 mod prompt;
+mod traffic;
 mod workbench;
 
 use std::collections::{HashMap, HashSet};
@@ -18,6 +19,7 @@ pub use compare::CompareView;
 pub use curves::CurvesView;
 pub use logs::{LOG_WINDOW, LogLine, LogView};
 pub use prompt::{PredictionRow, Prompt, PromptFor};
+pub use traffic::Traffic;
 
 use crate::domain::{JobState, PortMapping};
 use crate::engine::compare::Comparison;
@@ -76,6 +78,8 @@ pub enum Message {
     },
     /// Where jobs run, for the status line.
     Engine(String),
+    /// The running deployments' traffic since the last scrape.
+    Traffic(std::collections::BTreeMap<String, crate::engine::serving_stats::ServingRate>),
     LogLines {
         /// The log view opening these lines are for.
         generation: u64,
@@ -192,6 +196,8 @@ pub struct App {
     /// The form last submitted, until the engine has taken or refused it.
     pub submitting: Option<super::form::Form>,
     pub predictions: Vec<PredictionRow>,
+    /// Running deployments' traffic, by deployment.
+    pub traffic: HashMap<String, Traffic>,
     pub engine: String,
     pub status: Option<String>,
     pub quit: bool,
@@ -227,6 +233,7 @@ impl App {
             form: None,
             submitting: None,
             predictions: Vec::new(),
+            traffic: HashMap::new(),
             engine: "connecting to the Docker Engine…".into(),
             status: None,
             quit: false,
@@ -435,6 +442,7 @@ fn on_message(app: &mut App, message: Message) -> Effect {
             };
         }
         Message::Engine(text) => app.engine = text,
+        Message::Traffic(rates) => traffic::record(&mut app.traffic, rates),
         Message::LogLines { generation, lines } => {
             if let Some(logs) = app.logs.as_mut().filter(|l| l.generation == generation) {
                 logs.push(lines);

@@ -323,6 +323,23 @@ fn serving_prompts() {
     resnapshot(&mut app, projects, jobs);
     app.now = fixture().now;
     update(&mut app, key(KeyCode::Esc));
+    // The serving panel: three scrapes of the deployment's /metrics.
+    for (req_per_s, p99_ms, errors) in [(0.0, None, 0), (120.0, Some(2.5), 0), (480.5, Some(1.25), 3)] {
+        let rate = crate::engine::serving_stats::ServingRate {
+            req_per_s,
+            p50_ms: p99_ms.map(|p: f64| p / 5.0),
+            p99_ms,
+            errors,
+        };
+        update(
+            &mut app,
+            Event::Message(Message::Traffic(std::collections::BTreeMap::from([(
+                "salary".to_string(),
+                rate,
+            )]))),
+        );
+    }
+    insta::assert_snapshot!("serving_traffic_140x40", render(&app, 140, 40));
     update(&mut app, key(KeyCode::Char('p')));
     for (input, output, salary) in [
         ("25", "149146.5664", 149146.5664),

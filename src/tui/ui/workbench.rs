@@ -12,7 +12,7 @@ use crate::domain::JobState;
 use crate::engine::sweeps::SweepSummary;
 use crate::store::{JobRecord, MetricSummary};
 use crate::timefmt::{secs_between, short_duration};
-use crate::tui::app::{App, JobRow, Panel};
+use crate::tui::app::{App, JobRow, Panel, Traffic};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let [projects, jobs, details] = crate::tui::layout::workbench_panels(area);
@@ -188,7 +188,7 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
 
 fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let block = Block::bordered().title(" details ");
-    let label = |name: &str| Span::styled(format!("{name:<8}"), theme.fg(Color::Gray));
+    let label = |name: &str| field_label(name, theme);
     if let Some(JobRow::Sweep(sweep)) = app.selected_row() {
         let best = match (sweep.best, sweep.best_value) {
             (Some(job), Some(value)) => format!("{} (job {job})", compact(value)),
@@ -279,6 +279,8 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 && !j.state.is_final()
         })
         .collect();
+    // A deployment's traffic is its replicas' summed: shown once, under its first.
+    let mut shown = std::collections::HashSet::new();
     for s in serving {
         let url = s
             .spec
@@ -291,6 +293,9 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             label("serving"),
             Span::styled(format!("{name} {url} ({})", s.state), theme.state(s.state)),
         ]));
+        if let Some(traffic) = app.traffic.get(&name).filter(|_| shown.insert(name.clone())) {
+            lines.extend(traffic_lines(traffic, theme));
+        }
     }
     if let Some(metrics) = app.metrics.get(&job.id).filter(|m| !m.is_empty()) {
         lines.extend(metric_lines(metrics, theme));
@@ -325,12 +330,55 @@ fn metric_lines(metrics: &[MetricSummary], theme: Theme) -> Vec<Line<'static>> {
     lines
 }
 
+/// A deployment's traffic over the last scrape, and a sparkline of its requests a second
+/// (from zero: an idle server is a flat low line).
+fn traffic_lines(traffic: &Traffic, theme: Theme) -> Vec<Line<'static>> {
+    let t = &traffic.latest;
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2} ms"));
+    let errors = Span::styled(
+        format!(", {} errors", t.errors),
+        if t.errors > 0 {
+            theme.fg(Color::Red)
+        } else {
+            Style::default()
+        },
+    );
+    let rates: Vec<f64> = traffic.req_per_s.iter().copied().collect();
+    // Never zero: an idle server draws its lowest bars.
+    let top = rates.iter().copied().fold(1e-9, f64::max);
+    vec![
+        Line::from(vec![
+            field_label("traffic", theme),
+            Span::raw(format!("{} req/s", compact(t.req_per_s))),
+            errors,
+        ]),
+        Line::from(vec![
+            field_label("latency", theme),
+            Span::raw(format!("p50 {}, p99 {}", ms(t.p50_ms), ms(t.p99_ms))),
+        ]),
+        Line::from(vec![
+            field_label("", theme),
+            Span::styled(sparkline_within(&rates, 0.0, top), theme.fg(Color::Cyan)),
+        ]),
+    ]
+}
+
+/// A details line's name, in its column.
+fn field_label(name: &str, theme: Theme) -> Span<'static> {
+    Span::styled(format!("{name:<8}"), theme.fg(Color::Gray))
+}
+
 /// A series in block characters, lowest to highest: ▁▂▃▄▅▆▇█
 pub fn sparkline(values: &[f64]) -> String {
-    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let (lo, hi) = values
         .iter()
         .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    sparkline_within(values, lo, hi)
+}
+
+/// A series drawn between `lo` (the lowest bar) and `hi` (the highest).
+fn sparkline_within(values: &[f64], lo: f64, hi: f64) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     values
         .iter()
         .map(|v| {
