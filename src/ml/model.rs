@@ -154,6 +154,18 @@ impl ModelFile {
         })
     }
 
+    /// A linear model's values for many rows of finite inputs, each as wide as `features`, in
+    /// one tight loop (`None` for a tree). A value that is not finite is returned as it is.
+    pub fn linear_values<'r>(&self, rows: impl Iterator<Item = &'r [f64]>) -> Option<Vec<f64>> {
+        match &self.model {
+            Model::Linear {
+                intercept,
+                coefficients,
+            } => Some(rows.map(|row| linear(*intercept, coefficients, row)).collect()),
+            Model::Tree { .. } => None,
+        }
+    }
+
     /// Predicts one row of feature values (in `features` order).
     pub fn predict(&self, row: &[f64]) -> Result<Prediction> {
         if row.len() != self.features.len() {
@@ -171,7 +183,7 @@ impl ModelFile {
             Model::Linear {
                 intercept,
                 coefficients,
-            } => Prediction::Value(intercept + coefficients.iter().zip(row).map(|(c, x)| c * x).sum::<f64>()),
+            } => Prediction::Value(linear(*intercept, coefficients, row)),
             Model::Tree { classes, nodes } => {
                 let mut i = 0;
                 loop {
@@ -190,6 +202,10 @@ impl ModelFile {
             }
         })
     }
+}
+
+fn linear(intercept: f64, coefficients: &[f64], row: &[f64]) -> f64 {
+    intercept + coefficients.iter().zip(row).map(|(c, x)| c * x).sum::<f64>()
 }
 
 #[cfg(test)]

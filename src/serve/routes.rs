@@ -180,14 +180,15 @@ fn parse_value(text: &str) -> Result<f64, Refusal> {
 /// what the model was trained on) is refused with 422, never sent as `null`.
 fn finite_prediction(model: &ModelFile, row: &[f64]) -> Result<Prediction, Refusal> {
     match model.predict(row).map_err(|e| bad_request(e.to_string()))? {
-        Prediction::Value(v) if !v.is_finite() => Err(Refusal(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "the prediction for {row:?} is not a finite number: the inputs are too large for this model"
-            ),
-        )),
+        Prediction::Value(v) if !v.is_finite() => {
+            Err(Refusal(StatusCode::UNPROCESSABLE_ENTITY, not_finite(row)))
+        }
         prediction => Ok(prediction),
     }
+}
+
+fn not_finite(row: &[f64]) -> String {
+    format!("the prediction for {row:?} is not a finite number: the inputs are too large for this model")
 }
 
 /// One input value → `{"salary": ...}`, the tutorial's answer (for one-feature linear models).
@@ -211,7 +212,12 @@ async fn sal(State(served): Shared, Path(x): Path<String>) -> Result<Response, R
 }
 
 fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, Refusal> {
-    let bytes = body.map_err(|rejection| {
+    let bytes = body_bytes(body)?;
+    serde_json::from_slice(&bytes).map_err(|e| bad_request(format!("the body is not JSON: {e}")))
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refusal> {
+    body.map_err(|rejection| {
         let status = rejection.status();
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
             format!("the body is over {MAX_BODY} bytes")
@@ -219,8 +225,7 @@ fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, Refusal> {
             rejection.body_text()
         };
         Refusal(status, message)
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| bad_request(format!("the body is not JSON: {e}")))
+    })
 }
 
 async fn predict(State(served): Shared, body: Result<Bytes, BytesRejection>) -> Result<Response, Refusal> {
@@ -319,19 +324,49 @@ fn infer_with(
     model: &ModelFile,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Refusal> {
-    let request: oip::InferRequest = serde_json::from_value(json_body(body)?)
-        .map_err(|e| bad_request(format!("not an inference request: {e}")))?;
+    let request: oip::InferRequest = serde_json::from_slice(&body_bytes(body)?).map_err(|e| {
+        if e.classify() == serde_json::error::Category::Data {
+            bad_request(format!("not an inference request: {e}"))
+        } else {
+            bad_request(format!("the body is not JSON: {e}"))
+        }
+    })?;
     let rows = oip::rows(&request, model.features.len()).map_err(bad_request)?;
-    let predictions = rows
-        .iter()
-        .enumerate()
-        .map(|(i, row)| {
-            finite_prediction(model, row)
-                .map_err(|Refusal(status, text)| Refusal(status, format!("row {i}: {text}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(reply(
+    // JSON has no infinities, so every input is finite; only an answer can overflow.
+    let predictions = match model.linear_values(rows.clone()) {
+        Some(values) => {
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                let row = rows.clone().nth(i).unwrap_or_default();
+                return Err(Refusal(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("row {i}: {}", not_finite(row)),
+                ));
+            }
+            oip::Predictions::Values(values)
+        }
+        None => oip::Predictions::Labels(
+            rows.enumerate()
+                .map(|(i, row)| {
+                    finite_prediction(model, row)
+                        .map_err(|Refusal(status, text)| Refusal(status, format!("row {i}: {text}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    let answer = oip::response(&served.name, model.version, request.id.as_deref(), &predictions);
+    // Sized for the answer up front: growing the buffer as numbers are written copied it over
+    // and over (a number is at most 24 bytes and a comma).
+    let mut body = Vec::with_capacity(256 + 25 * predictions.count());
+    serde_json::to_writer(&mut body, &answer).map_err(|e| {
+        Refusal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot write the answer: {e}"),
+        )
+    })?;
+    Ok((
         StatusCode::OK,
-        oip::response(&served.name, model.version, request.id.as_deref(), &predictions),
-    ))
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
 }
