@@ -1,17 +1,26 @@
 //! Serving benchmark: wrk on loopback (2 threads, 32 connections) against `GET /sal/25` of
 //! `mlbench serve`, of the Python baseline (`../shared/bench/baseline_serve.py`: Flask,
 //! reloading its pickle per request like the tutorial) and of a bare axum route returning a
-//! constant (the floor), in one run; then `POST /v2/models/salary/infer` with 1,000 rows.
+//! constant (the floor), in one run; then `POST /v2/models/salary/infer` with 1 row and with
+//! 1,000 rows a request against MLServer, the Open Inference Protocol's reference server
+//! (`../shared/bench/anchor_mlserver.sh`, serving the same scikit-learn pickle).
 //!
-//! Run: `cargo bench --bench serve` (needs wrk from Debian's packages and python3 with flask,
-//! joblib, scikit-learn and pandas). `BENCH_SECS=N` changes the 10 s per measurement.
+//! Run: `cargo bench --bench serve` (needs wrk from Debian's packages, python3 with flask,
+//! joblib, scikit-learn and pandas, and python3 -m venv: the MLServer script installs mlserver
+//! into a venv on first use). `BENCH_SECS=N` changes the 10 s per measurement.
 
 // A test harness: a failed unwrap is a failed run, said where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/summary.rs"]
+mod summary;
+
 use std::path::Path;
+
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use summary::{Figure, Goal};
 
 struct Wrk {
     requests_per_sec: f64,
@@ -63,11 +72,7 @@ fn free_port() -> u16 {
 }
 
 fn wait_until_answering(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_answering_within(port, Duration::from_secs(30));
 }
 
 /// Ends a server child when the bench ends, however it ends.
@@ -75,6 +80,12 @@ struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // A server started in a process group of its own (a script and what it runs) goes whole.
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) on our own child's process group, plain integers.
+        unsafe {
+            libc::kill(-(self.0.id() as i32), libc::SIGTERM);
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -177,27 +188,110 @@ fn main() {
         ours_result.errors
     );
 
-    let values: Vec<String> = (0..1000).map(|i| format!("{}", i % 40)).collect();
-    let body = format!(
-        r#"{{"inputs": [{{"name": "input", "shape": [1000, 1], "datatype": "FP64", "data": [{}]}}]}}"#,
-        values.join(",")
+    let mlserver = free_port();
+    let _mlserver = Server(
+        Command::new("bash")
+            .arg(shared.join("anchor_mlserver.sh"))
+            .arg(dir.path().join("py/model.pkl"))
+            .arg(mlserver.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap(),
     );
-    let script = dir.path().join("infer.lua");
-    std::fs::write(
-        &script,
-        format!("wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = '{body}'\n"),
-    )
-    .unwrap();
-    let infer = wrk(
-        &format!("http://127.0.0.1:{ours}/v2/models/salary/infer"),
-        secs,
-        Some(&script),
-    );
-    println!(
-        "POST /v2/models/salary/infer, 1,000 rows a request: {:.0} req/s = {:.0} rows/s, p99 {:.2} ms, errors {}",
-        infer.requests_per_sec,
-        infer.requests_per_sec * 1000.0,
-        infer.p99_ms,
-        infer.errors
-    );
+    // The first start installs MLServer into its venv: minutes, not seconds.
+    wait_until_answering_within(mlserver, Duration::from_secs(600));
+    let infer = |port: u16, rows: usize| {
+        let values: Vec<String> = (0..rows).map(|i| format!("{}", i % 40)).collect();
+        let body = format!(
+            r#"{{"inputs": [{{"name": "x", "shape": [{rows}, 1], "datatype": "FP64", "data": [{}]}}]}}"#,
+            values.join(",")
+        );
+        let script = dir.path().join(format!("infer-{rows}.lua"));
+        std::fs::write(
+            &script,
+            format!("wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = '{body}'\n"),
+        )
+        .unwrap();
+        wrk(
+            &format!("http://127.0.0.1:{port}/v2/models/salary/infer"),
+            secs,
+            Some(&script),
+        )
+    };
+    let mut oip = Vec::new();
+    for rows in [1, 1000] {
+        println!("POST /v2/models/salary/infer, {rows} row(s) a request, wrk -t2 -c32 -d{secs}s");
+        let ours_infer = infer(ours, rows);
+        let theirs_infer = infer(mlserver, rows);
+        for (name, r) in [
+            ("mlbench serve", &ours_infer),
+            ("MLServer (sklearn)", &theirs_infer),
+        ] {
+            println!(
+                "    {name:<24} {:>10.0} req/s = {:>11.0} rows/s   p99 {:>8.2} ms   errors {}",
+                r.requests_per_sec,
+                r.requests_per_sec * rows as f64,
+                r.p99_ms,
+                r.errors
+            );
+        }
+        let goal = if rows == 1 { 40.0 } else { 15.0 };
+        let ratio = ours_infer.requests_per_sec / theirs_infer.requests_per_sec;
+        println!("    mlbench/MLServer {ratio:.1}x (goal >= {goal}x)");
+        assert_eq!(ours_infer.errors, 0, "mlbench answered with errors");
+        oip.push((rows, ours_infer, theirs_infer, ratio, goal));
+    }
+
+    let req = |r: &Wrk| format!("{:.0} req/s", r.requests_per_sec);
+    let mut figures = vec![
+        Figure::new(
+            "GET /sal/25 vs Flask",
+            req(&ours_result),
+            req(&flask_result),
+            ours_result.requests_per_sec / flask_result.requests_per_sec,
+            Goal::AtLeast(100.0),
+        ),
+        Figure::new(
+            "GET /sal/25 vs bare axum",
+            req(&ours_result),
+            req(&floor_result),
+            ours_result.requests_per_sec / floor_result.requests_per_sec,
+            Goal::AtLeast(0.9),
+        ),
+        Figure::new(
+            "GET /sal/25 p99 (ms, vs 5)",
+            format!("{:.2} ms", ours_result.p99_ms),
+            "5 ms".into(),
+            ours_result.p99_ms / 5.0,
+            Goal::AtMost(1.0),
+        ),
+    ];
+    for (rows, ours_infer, theirs_infer, ratio, goal) in &oip {
+        figures.push(Figure::new(
+            &format!("OIP infer {rows} row(s) vs MLServer"),
+            req(ours_infer),
+            req(theirs_infer),
+            *ratio,
+            Goal::AtLeast(*goal),
+        ));
+    }
+    let one_row = &oip[0].1;
+    figures.push(Figure::new(
+        "OIP infer 1 row p99 (ms, vs 5)",
+        format!("{:.2} ms", one_row.p99_ms),
+        "5 ms".into(),
+        one_row.p99_ms / 5.0,
+        Goal::AtMost(1.0),
+    ));
+    summary::record("serve", &figures);
+}
+
+fn wait_until_answering_within(port: u16, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
