@@ -1,18 +1,26 @@
 //! Training benchmark: `mlbench train` against the Python baseline (pandas + scikit-learn,
-//! `../shared/bench/baseline_train.py`) on the same 10-million-row CSV, in the same run.
-//! Reports wall time and peak memory of each, their ratios, and checks that the coefficients
-//! agree to 1e-6 relative.
+//! `../shared/bench/baseline_train.py`) and the strongest peers, DuckDB (`regr_intercept` /
+//! `regr_slope` over `read_csv`) and polars (`read_csv` + numpy least squares), on the same
+//! 10-million-row CSV, in the same run. Reports wall time and peak memory of each, their
+//! ratios, checks that the coefficients agree to 1e-6 relative, and measures two floors in
+//! this process: reading the file (page cache to memory) and parsing its floats (two threads,
+//! `str::parse::<f64>` per field).
 //!
-//! Run: `cargo bench --bench train` (needs python3 with numpy, pandas, scikit-learn and
-//! joblib). `BENCH_ROWS=N` changes the row count; the data file is generated once and kept
-//! under target/bench-data.
+//! Run: `cargo bench --bench train` (needs python3 with numpy, pandas, scikit-learn, joblib,
+//! duckdb and polars). `BENCH_ROWS=N` changes the row count; the data file is generated once
+//! and kept under target/bench-data.
 
 // A test harness: a failed unwrap is a failed run, said where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/summary.rs"]
+mod summary;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use summary::{Figure, Goal};
 
 struct Measured {
     wall: Duration,
@@ -112,6 +120,19 @@ fn main() {
         )
     });
 
+    let peer = |script: &str| {
+        best_of(rounds, || {
+            measure(
+                Command::new("python3")
+                    .arg(shared.join(script))
+                    .arg(&data)
+                    .args(["x", "y"]),
+            )
+        })
+    };
+    let duckdb = peer("anchor_duckdb.py");
+    let polars = peer("anchor_polars.py");
+
     let model: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(ours_dir.join("model.json")).unwrap()).unwrap();
     let (our_intercept, our_slope) = (
@@ -127,25 +148,38 @@ fn main() {
     .stdout;
     let values: Vec<f64> = printed.split_whitespace().map(|v| v.parse().unwrap()).collect();
     let (their_intercept, their_slope) = (values[0], values[1]);
+    let (read_floor, parse_floor) = floors(&data);
 
     println!(
         "train on {rows} rows ({:.0} MB of CSV), best of {rounds}",
         std::fs::metadata(&data).unwrap().len() as f64 / 1e6
     );
+    for (name, m) in [
+        ("mlbench train", &ours),
+        ("DuckDB", &duckdb),
+        ("polars + numpy", &polars),
+        ("pandas + sklearn", &theirs),
+    ] {
+        println!(
+            "    {name:<20} {:>7.3} s  {:>7.1} MB peak",
+            m.wall.as_secs_f64(),
+            m.peak_mb
+        );
+    }
     println!(
-        "    mlbench train        {:>7.3} s  {:>7.1} MB peak",
-        ours.wall.as_secs_f64(),
-        ours.peak_mb
+        "    floors: reading the file {:.3} s; parsing its floats (2 threads) {:.3} s; mlbench is {:.1}x the read and {:.1}x the parse",
+        read_floor.as_secs_f64(),
+        parse_floor.as_secs_f64(),
+        ours.wall.as_secs_f64() / read_floor.as_secs_f64(),
+        ours.wall.as_secs_f64() / parse_floor.as_secs_f64()
     );
+    let faster = |m: &Measured| m.wall.as_secs_f64() / ours.wall.as_secs_f64();
     println!(
-        "    pandas + sklearn     {:>7.3} s  {:>7.1} MB peak",
-        theirs.wall.as_secs_f64(),
-        theirs.peak_mb
-    );
-    println!(
-        "    wall time: {:.1}x less (goal >= 10x); peak memory: {:.3} of the baseline's (goal <= 0.1)",
-        theirs.wall.as_secs_f64() / ours.wall.as_secs_f64(),
-        ours.peak_mb / theirs.peak_mb
+        "    wall time: {:.1}x less than pandas (goal >= 10x), {:.2}x less than DuckDB (goal >= 2x); peak memory: {:.3} of pandas' (goal <= 0.1), {:.3} of DuckDB's (goal <= 0.1)",
+        faster(&theirs),
+        faster(&duckdb),
+        ours.peak_mb / theirs.peak_mb,
+        ours.peak_mb / duckdb.peak_mb
     );
     let (di, ds) = (
         relative(our_intercept, their_intercept),
@@ -157,4 +191,124 @@ fn main() {
         di <= 1e-6 && ds <= 1e-6,
         "the coefficients differ from scikit-learn's"
     );
+    for (name, m) in [("DuckDB", &duckdb), ("polars", &polars)] {
+        let (i, s) = printed_coefficients(&m.stdout);
+        let (di, ds) = (relative(our_intercept, i), relative(our_slope, s));
+        println!("    {name}: intercept {i:.6}, slope {s:.6} (relative differences {di:.1e}, {ds:.1e})");
+        assert!(di <= 1e-6 && ds <= 1e-6, "the coefficients differ from {name}'s");
+    }
+    let secs = |m: &Measured| format!("{:.3} s", m.wall.as_secs_f64());
+    let mb = |m: &Measured| format!("{:.1} MB", m.peak_mb);
+    summary::record(
+        "train",
+        &[
+            Figure::new(
+                "wall time vs pandas + sklearn (x less)",
+                secs(&ours),
+                secs(&theirs),
+                faster(&theirs),
+                Goal::AtLeast(10.0),
+            ),
+            Figure::new(
+                "wall time vs DuckDB (x less)",
+                secs(&ours),
+                secs(&duckdb),
+                faster(&duckdb),
+                Goal::AtLeast(2.0),
+            ),
+            Figure::new(
+                "peak memory vs pandas + sklearn",
+                mb(&ours),
+                mb(&theirs),
+                ours.peak_mb / theirs.peak_mb,
+                Goal::AtMost(0.1),
+            ),
+            Figure::new(
+                "peak memory vs DuckDB",
+                mb(&ours),
+                mb(&duckdb),
+                ours.peak_mb / duckdb.peak_mb,
+                Goal::AtMost(0.1),
+            ),
+            Figure::new(
+                "wall time vs polars + numpy (x less)",
+                secs(&ours),
+                secs(&polars),
+                faster(&polars),
+                Goal::AtLeast(1.0),
+            ),
+        ],
+    );
+}
+
+/// `Intercept : x` and `Slope : y` as the peers print them.
+fn printed_coefficients(stdout: &str) -> (f64, f64) {
+    let value = |key: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {key} in {stdout}"))
+    };
+    (value("Intercept :"), value("Slope :"))
+}
+
+/// The floors under any trainer of this file, best of three each: reading it (from the page
+/// cache, 1 MiB at a time) and parsing its floats (two threads, each half of the lines,
+/// `str::parse::<f64>` per field, summed so that nothing is skipped).
+fn floors(data: &Path) -> (Duration, Duration) {
+    let read = (0..3)
+        .map(|_| {
+            let started = Instant::now();
+            let mut file = std::fs::File::open(data).unwrap();
+            let mut buffer = vec![0u8; 1 << 20];
+            let mut total = 0usize;
+            loop {
+                let n = std::io::Read::read(&mut file, &mut buffer).unwrap();
+                if n == 0 {
+                    break;
+                }
+                total += n;
+            }
+            assert!(total > 0);
+            started.elapsed()
+        })
+        .min()
+        .unwrap();
+    let bytes = std::fs::read(data).unwrap();
+    let body = &bytes[bytes.iter().position(|b| *b == b'\n').unwrap() + 1..];
+    let mut middle = body.len() / 2;
+    while middle < body.len() && body[middle] != b'\n' {
+        middle += 1;
+    }
+    let (first, second) = body.split_at(middle);
+    let parse = (0..3)
+        .map(|_| {
+            let started = Instant::now();
+            let sums: Vec<f64> = std::thread::scope(|scope| {
+                [first, second]
+                    .map(|half| {
+                        scope.spawn(move || {
+                            let mut sum = 0.0;
+                            for line in half.split(|b| *b == b'\n') {
+                                for field in line.split(|b| *b == b',') {
+                                    if let Ok(v) =
+                                        std::str::from_utf8(field).unwrap_or("").trim().parse::<f64>()
+                                    {
+                                        sum += v;
+                                    }
+                                }
+                            }
+                            sum
+                        })
+                    })
+                    .map(|h| h.join().unwrap())
+                    .to_vec()
+            });
+            assert!(sums.iter().all(|s| s.is_finite()));
+            started.elapsed()
+        })
+        .min()
+        .unwrap();
+    (read, parse)
 }
