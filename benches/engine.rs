@@ -10,10 +10,15 @@
 // A test harness: a failed unwrap is a failed run, said where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/summary.rs"]
+mod summary;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use summary::{Figure, Goal};
 
 const IMAGE: &str = "mlbench-bench/busybox:1";
 
@@ -132,6 +137,7 @@ fn main() {
     // (a) submit → first log line, for a command that goes on after its first line (as a
     // training job does) and for one that exits at once.
     let rounds = 15;
+    let mut figures = Vec::new();
     for (what, command) in [
         ("prints, then runs on", vec!["sh", "-c", "echo first; sleep 1"]),
         ("prints and exits", vec!["echo", "first"]),
@@ -167,6 +173,13 @@ fn main() {
             "    ratio mlbench/docker {:.2} (goal <= 1.0)",
             ours.as_secs_f64() / theirs.as_secs_f64()
         );
+        figures.push(Figure::new(
+            &format!("submit to first log line, {what}, vs docker run"),
+            format!("{:.1} ms", ours.as_secs_f64() * 1e3),
+            format!("{:.1} ms", theirs.as_secs_f64() * 1e3),
+            ours.as_secs_f64() / theirs.as_secs_f64(),
+            Goal::AtMost(1.0),
+        ));
     }
 
     // (b) throughput of a container printing as fast as it can
@@ -260,4 +273,20 @@ fn main() {
         "    mlbench follower peak memory {:.1} MB (goal < 50 MB)",
         peak_kib as f64 / 1024.0
     );
+    figures.push(Figure::new(
+        &format!("log lines/s, {lines} lines, vs docker logs -f"),
+        format!("{our_rate:.0}/s"),
+        format!("{their_rate:.0}/s"),
+        our_rate / their_rate,
+        Goal::AtLeast(1.0),
+    ));
+    let peak_mb = peak_kib as f64 / 1024.0;
+    figures.push(Figure::new(
+        "follower peak memory",
+        format!("{peak_mb:.1} MB"),
+        "goal 50 MB".into(),
+        peak_mb / 50.0,
+        Goal::AtMost(1.0),
+    ));
+    summary::record("engine", &figures);
 }

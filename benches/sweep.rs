@@ -14,6 +14,9 @@
 // A test harness: a failed unwrap is a failed run, said where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/summary.rs"]
+mod summary;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -23,6 +26,7 @@ use mlbench::domain::sweep::{Goal, Space, SweepSpec};
 use mlbench::domain::{JobKind, JobSpec, Source};
 use mlbench::home::Home;
 use mlbench::store::{Store, TrialOf};
+use summary::Figure;
 
 const IMAGE: &str = "mlbench-bench/busybox:1";
 
@@ -135,7 +139,8 @@ fn spec(repo: &Path, command: &[&str]) -> JobSpec {
 }
 
 /// (a) 200 trials through mlbench, and the same containers through xargs, alternately.
-fn scheduling(dir: &Path, trials: usize) {
+fn scheduling(dir: &Path, trials: usize) -> Vec<Figure> {
+    let mut figures = Vec::new();
     let home = dir.join("sched");
     let context = dir.join("context");
     std::fs::create_dir_all(&context).unwrap();
@@ -203,11 +208,30 @@ fn scheduling(dir: &Path, trials: usize) {
             theirs.as_secs_f64(),
             ours.as_secs_f64() / theirs.as_secs_f64()
         );
+        figures.push(Figure::new(
+            &format!("sweep of {trials} trials vs xargs docker run, round {round}"),
+            format!("{:.1} s", ours.as_secs_f64()),
+            format!("{:.1} s", theirs.as_secs_f64()),
+            ours.as_secs_f64() / theirs.as_secs_f64(),
+            summary::Goal::AtMost(1.1),
+        ));
     }
+    figures
+}
+
+/// A time against an absolute goal: the ratio is the time over the goal.
+fn within(name: &str, ms: f64, goal_ms: f64) -> Figure {
+    Figure::new(
+        name,
+        format!("{ms:.1} ms"),
+        format!("goal {goal_ms} ms"),
+        ms / goal_ms,
+        summary::Goal::AtMost(1.0),
+    )
 }
 
 /// (b) A finished sweep of 10,000 trials with metrics; the compare screen opened on it.
-fn compare_screen(dir: &Path) {
+fn compare_screen(dir: &Path) -> Figure {
     let home_dir = dir.join("compare");
     let repo = dir.join("repo");
     std::fs::create_dir_all(&repo).unwrap();
@@ -256,14 +280,13 @@ fn compare_screen(dir: &Path) {
     let pressed = unix_micros();
     session.keys(&["C"]);
     let shown = session.wait_for_frame(|_, screen| screen == "Compare");
-    println!(
-        "(b) compare screen, 10,000 trials: first frame {:.1} ms after the key (goal < 100 ms)",
-        (shown - pressed) as f64 / 1e3
-    );
+    let ms = (shown - pressed) as f64 / 1e3;
+    println!("(b) compare screen, 10,000 trials: first frame {ms:.1} ms after the key (goal < 100 ms)");
+    within("compare screen, 10,000 trials: key to frame", ms, 100.0)
 }
 
 /// (c) 100,000 finished jobs; the workbench started on them.
-fn many_jobs(dir: &Path) {
+fn many_jobs(dir: &Path) -> Figure {
     let home_dir = dir.join("many");
     let repo = dir.join("repo");
     std::fs::create_dir_all(&repo).unwrap();
@@ -293,6 +316,11 @@ fn many_jobs(dir: &Path) {
         (first - started) as f64 / 1e3,
         (all - started) as f64 / 1e3
     );
+    within(
+        "workbench first frame, 100,000 jobs",
+        (first - started) as f64 / 1e3,
+        100.0,
+    )
 }
 
 fn main() {
@@ -301,7 +329,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
     let dir = tempfile::tempdir().unwrap();
-    many_jobs(dir.path());
-    compare_screen(dir.path());
-    scheduling(dir.path(), trials);
+    let mut figures = vec![many_jobs(dir.path()), compare_screen(dir.path())];
+    figures.extend(scheduling(dir.path(), trials));
+    summary::record("sweep", &figures);
 }

@@ -8,6 +8,9 @@
 // A test harness: a failed unwrap is a failed run, said where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/summary.rs"]
+mod summary;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -282,4 +285,22 @@ fn main() {
     );
     println!("    memory after following 5M lines     {memory:>8.1} MB (goal < 100 MB)");
     println!("    CPU when idle                       {idle_percent:>8.2} % of a core (goal < 1 %)");
+    let within = |name: &str, value: f64, unit: &str, goal: f64| {
+        summary::Figure::new(
+            name,
+            format!("{value:.1} {unit}"),
+            format!("goal {goal} {unit}"),
+            value / goal,
+            summary::Goal::AtMost(1.0),
+        )
+    };
+    summary::record(
+        "tui",
+        &[
+            within("first frame, 10,000 jobs", first_frame_ms, "ms", 100.0),
+            within("key to frame p99 while following", percentile(0.99), "ms", 50.0),
+            within("memory after following 5M lines", memory, "MB", 100.0),
+            within("CPU when idle", idle_percent, "% of a core", 1.0),
+        ],
+    );
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 /// What a figure must reach, as a ratio to its baseline.
 #[derive(Clone, Copy)]
+#[allow(dead_code)] // each bench sets the goals it has
 pub enum Goal {
     AtLeast(f64),
     AtMost(f64),
