@@ -960,5 +960,28 @@ fn versions_are_kept_listed_pinned_and_rolled_back_under_load_without_a_failed_r
     assert!(seen["req_per_s"].as_f64().unwrap() > 10.0, "{listed}");
     assert!(seen["errors"].as_u64().unwrap() > 5, "{listed}");
     assert!(seen["p99_ms"].as_f64().unwrap() > 0.0, "{listed}");
+
+    // A running deployment cannot be removed; a stopped one leaves the list, stays under
+    // --all, and `deploy rm` forgets it with its jobs' logs and its pin.
+    let running = s.run(&["deploy", "rm", "salary"]);
+    assert!(String::from_utf8_lossy(&running.stderr).contains("deployment salary is running: stop it first"));
     s.ok(&["deploy", "stop", "salary"]);
+    let live: serde_json::Value = serde_json::from_str(&s.ok(&["deployments", "--json"])).unwrap();
+    assert_eq!(live, serde_json::json!([]));
+    let all: serde_json::Value = serde_json::from_str(&s.ok(&["deployments", "--all", "--json"])).unwrap();
+    let job = all[0]["jobs"][0].as_i64().unwrap();
+    assert!(s.home.join(format!("jobs/{job}/output.log")).exists());
+    assert!(
+        s.ok(&["deploy", "rm", "salary"])
+            .contains("removed deployment salary")
+    );
+    let all: serde_json::Value = serde_json::from_str(&s.ok(&["deployments", "--all", "--json"])).unwrap();
+    assert_eq!(all, serde_json::json!([]));
+    assert!(
+        !s.home.join(format!("jobs/{job}")).exists(),
+        "the job's log was left"
+    );
+    assert!(!storage.join("pins/salary").exists(), "the pin was left");
+    let again = s.run(&["deploy", "rm", "salary"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no deployment salary"));
 }

@@ -204,4 +204,53 @@ fn a_users_own_script_gets_metrics_and_a_chart_from_them() {
     assert!(String::from_utf8_lossy(&no_data.stderr).contains("name the data set with --data"));
     s.ok(&["plot", "1", "-o", png.to_str().unwrap(), "--data", &sal_csv()]);
     assert!(png.exists());
+
+    // A command that names its data set: plot finds it in the job's workspace and says so.
+    std::fs::copy(sal_csv(), repo.join("sal.csv")).unwrap();
+    s.ok(&[
+        "run",
+        "--project",
+        "p",
+        "--image",
+        BUSYBOX,
+        "--repo",
+        repo.to_str().unwrap(),
+        "-f",
+        "--",
+        "sh",
+        "-c",
+        "echo 'Intercept : 103100.5'; echo 'Slope : 1850'",
+        "fit",
+        "-i",
+        "./sal.csv",
+    ]);
+    let inferred = s.run(&["plot", "2", "-o", png.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&inferred.stderr);
+    assert!(inferred.status.success(), "{said}");
+    assert!(said.contains("sal.csv (named by the job's command)"), "{said}");
+    // A relative --data that is not here is the job's, in its workspace.
+    let relative = s.run(&["plot", "2", "-o", png.to_str().unwrap(), "--data", "sal.csv"]);
+    let said = String::from_utf8_lossy(&relative.stderr);
+    assert!(relative.status.success(), "{said}");
+    assert!(
+        said.contains("jobs/2/workspace/sal.csv (named by --data)"),
+        "{said}"
+    );
+    // A pickle is named as one, not as bad UTF-8.
+    let pickle = s.dir.path().join("model.pkl");
+    std::fs::write(&pickle, [0x80, 0x04, 0x95, 0xff, 0xfe, 0x00]).unwrap();
+    let refused = s.run(&[
+        "plot",
+        "2",
+        "-o",
+        png.to_str().unwrap(),
+        "--model",
+        pickle.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        said.contains("a Python pickle?") && !said.contains("UTF-8"),
+        "{said}"
+    );
 }

@@ -112,7 +112,9 @@ pub(crate) struct PlotArgs {
 }
 
 pub fn plot(engine: &Engine, args: PlotArgs) -> Result<()> {
-    Fit::load(engine, args.job, args.model, args.data)?.write_png(&args.output)?;
+    let fit = Fit::load(engine, args.job, args.model, args.data)?;
+    eprintln!("data: {} (named by {})", fit.data.display(), fit.data_from);
+    fit.write_png(&args.output)?;
     println!("{}", args.output.display());
     Ok(())
 }

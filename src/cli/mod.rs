@@ -96,8 +96,10 @@ enum Command {
     Serve(serving::ServeArgs),
     /// Start a deployment (a serving job per replica) and wait until it answers; `deploy stop NAME`.
     Deploy(serving::DeployArgs),
-    /// List deployments.
+    /// List running deployments (`--all`: stopped ones too).
     Deployments {
+        #[arg(long)]
+        all: bool,
         #[arg(long)]
         json: bool,
     },
@@ -398,7 +400,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Demo { which, detach } => jobs::demo(&engine, which, detach).await,
         Command::Train(_) | Command::Serve(_) => unreachable!("handled above"),
         Command::Deploy(args) => serving::deploy(&engine, args).await.and(ok),
-        Command::Deployments { json } => serving::list(&engine, json).await.and(ok),
+        Command::Deployments { all, json } => serving::list(&engine, all, json).await.and(ok),
         Command::Models { project, json } => serving::models(&engine, project.as_deref(), json).and(ok),
         Command::Predict(args) => serving::predict(&engine, args).await.and(ok),
         Command::Metrics { job, json } => ml::metrics(&engine, job, json).and(ok),

@@ -124,6 +124,8 @@ enum DeployAction {
     },
     /// Move a running deployment to the kept version before the one it serves.
     Rollback { name: String },
+    /// Forget a stopped deployment: its serving jobs with their logs, and its pin.
+    Rm { name: String },
     /// Move a running deployment to a kept version, or back to following the current model.
     Pin {
         name: String,
@@ -143,6 +145,12 @@ pub async fn deploy(engine: &Engine, args: DeployArgs) -> Result<()> {
         }
         Some(DeployAction::Rollback { name }) => {
             return move_deployment(engine, &name, Target::Previous).await;
+        }
+        Some(DeployAction::Rm { name }) => {
+            let removed = deploy::remove_deployment(engine, &name)?;
+            let jobs: Vec<String> = removed.iter().map(i64::to_string).collect();
+            println!("removed deployment {name} (job {})", jobs.join(", "));
+            return Ok(());
         }
         Some(DeployAction::Pin { name, version }) => {
             return move_deployment(engine, &name, version.parse()?).await;
@@ -320,7 +328,8 @@ async fn traffic(engine: &Engine) -> Result<BTreeMap<String, ServingRate>> {
     Ok(rates)
 }
 
-pub async fn list(engine: &Engine, json: bool) -> Result<()> {
+/// Running deployments; with `all`, stopped ones too.
+pub async fn list(engine: &Engine, all: bool, json: bool) -> Result<()> {
     crate::engine::reconcile(&engine.home, &engine.store)?;
     let mut traffic = traffic(engine).await?;
     let mut groups: BTreeMap<String, Vec<crate::store::JobRecord>> = BTreeMap::new();
@@ -331,6 +340,7 @@ pub async fn list(engine: &Engine, json: bool) -> Result<()> {
     }
     let rows: Vec<DeploymentRow> = groups
         .into_iter()
+        .filter(|(_, jobs)| all || jobs.iter().any(|j| !j.state.is_final()))
         .map(|(name, jobs)| {
             // The latest start of a deployment is what it is now.
             let live: Vec<&crate::store::JobRecord> = jobs.iter().filter(|j| !j.state.is_final()).collect();

@@ -473,6 +473,35 @@ fn last_lines(engine: &Engine, job: i64, n: usize) -> Vec<String> {
     lines[lines.len().saturating_sub(n)..].to_vec()
 }
 
+/// Forgets a deployment that is not running: its serving jobs with their logs, and its pin.
+/// Returns the jobs removed.
+pub fn remove_deployment(engine: &Engine, name: &str) -> Result<Vec<i64>> {
+    let jobs: Vec<JobRecord> = engine
+        .store
+        .jobs(None)?
+        .into_iter()
+        .filter(|j| j.spec.kind == JobKind::Serving && j.spec.deployment.as_deref() == Some(name))
+        .collect();
+    if jobs.is_empty() {
+        return Err(Error::NotFound(format!(
+            "no deployment {name}: `mlbench deployments --all` lists them"
+        )));
+    }
+    if jobs.iter().any(|j| !j.state.is_final()) {
+        return Err(Error::Invalid(format!(
+            "deployment {name} is running: stop it first with `mlbench deploy stop {name}`"
+        )));
+    }
+    let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+    super::jobs::remove_finished(engine, &ids)?;
+    for job in &jobs {
+        if let Some((_, pin)) = super::pins::served_files(engine, job) {
+            let _ = std::fs::remove_file(pin);
+        }
+    }
+    Ok(ids)
+}
+
 /// Stops every live replica of a deployment; returns their final states.
 pub async fn stop_deployment(
     engine: &Engine,

@@ -19,6 +19,8 @@ struct FitSource {
     intercept: f64,
     slope: f64,
     data: PathBuf,
+    /// Where the data set's name came from, for saying what was used.
+    data_from: &'static str,
 }
 
 /// Maps a path as a job saw it (`/storage/...`, or relative to /workspace) to this machine.
@@ -113,15 +115,18 @@ fn fit_source(engine: &Engine, job: i64, model: Option<PathBuf>, data: Option<Pa
             (intercept, slope, "x".to_string(), "y".to_string(), None)
         }
     };
-    let data = match (data, trained_on) {
-        (Some(path), _) => path,
-        (None, Some(seen)) => host_path(engine, &job, &seen)?,
-        (None, None) => {
-            return Err(Error::Invalid(format!(
-                "job {} has no model file: name the data set with --data",
-                job.id
-            )));
-        }
+    let (data, data_from) = match (data, trained_on) {
+        (Some(path), _) => (given_data(engine, &job, path)?, "--data"),
+        (None, Some(seen)) => (host_path(engine, &job, &seen)?, "the model file"),
+        (None, None) => match data_in_command(&job.spec.command) {
+            Some(seen) => (host_path(engine, &job, &seen)?, "the job's command"),
+            None => {
+                return Err(Error::Invalid(format!(
+                    "job {} wrote no model file and its command names no .csv data set: name the data set with --data",
+                    job.id
+                )));
+            }
+        },
     };
     Ok(FitSource {
         x_name,
@@ -129,6 +134,37 @@ fn fit_source(engine: &Engine, job: i64, model: Option<PathBuf>, data: Option<Pa
         intercept,
         slope,
         data,
+        data_from,
+    })
+}
+
+/// `--data` as given: a relative path that is not here is looked up in the job's workspace,
+/// where the job saw it.
+fn given_data(engine: &Engine, job: &JobRecord, path: PathBuf) -> Result<PathBuf> {
+    if path.is_absolute() || path.exists() {
+        return Ok(path);
+    }
+    host_path(engine, job, &path.to_string_lossy())
+}
+
+/// The data set a job's command names: the value of `-i`/`--input`, or else its first
+/// argument ending in `.csv`.
+fn data_in_command(command: &[String]) -> Option<String> {
+    let flagged = command
+        .iter()
+        .enumerate()
+        .find_map(|(i, arg)| match arg.as_str() {
+            "-i" | "--input" => command.get(i + 1).cloned(),
+            _ => arg.strip_prefix("--input=").map(str::to_string),
+        });
+    flagged.or_else(|| {
+        // A shell command line is one argument: look at its words too.
+        command
+            .iter()
+            .flat_map(|arg| arg.split_whitespace())
+            .map(|word| word.trim_matches(['"', '\'']))
+            .find(|word| word.to_ascii_lowercase().ends_with(".csv"))
+            .map(str::to_string)
     })
 }
 
@@ -141,6 +177,10 @@ pub struct Fit {
     pub intercept: f64,
     pub slope: f64,
     pub points: Vec<(f64, f64)>,
+    /// The data set drawn, and where its name came from (`--data`, the model file, the job's
+    /// command).
+    pub data: PathBuf,
+    pub data_from: &'static str,
 }
 
 impl Fit {
@@ -155,6 +195,8 @@ impl Fit {
             intercept: source.intercept,
             slope: source.slope,
             points,
+            data: source.data,
+            data_from: source.data_from,
         })
     }
 
@@ -175,7 +217,10 @@ impl Fit {
 const MAX_POINTS: usize = 5_000;
 
 fn sample_points(path: &Path, x_name: &str, y_name: &str) -> Result<Vec<(f64, f64)>> {
-    let header = csvscan::read_header(path)?;
+    let header = csvscan::read_header(path).map_err(|e| match e {
+        Error::NotFound(why) => Error::NotFound(format!("{why}: name the data set with --data")),
+        other => other,
+    })?;
     let (x, y) = (header.column(path, x_name)?, header.column(path, y_name)?);
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -205,4 +250,37 @@ fn sample_points(path: &Path, x_name: &str, y_name: &str) -> Result<Vec<(f64, f6
         }
     }
     Ok(points)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(command: &[&str]) -> Vec<String> {
+        command.iter().map(|w| (*w).to_string()).collect()
+    }
+
+    #[test]
+    fn the_data_set_is_read_off_the_command() {
+        assert_eq!(
+            data_in_command(&words(&[
+                "python",
+                "train/train.py",
+                "-i",
+                "./data/sal.csv",
+                "-o",
+                "/storage/salary"
+            ])),
+            Some("./data/sal.csv".into())
+        );
+        assert_eq!(
+            data_in_command(&words(&["python", "t.py", "--input=d.csv"])),
+            Some("d.csv".into())
+        );
+        assert_eq!(
+            data_in_command(&words(&["sh", "-c", "python fit.py 'data/Sal.CSV' > out"])),
+            Some("data/Sal.CSV".into())
+        );
+        assert_eq!(data_in_command(&words(&["python", "fit.py"])), None);
+    }
 }

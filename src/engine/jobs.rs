@@ -130,6 +130,22 @@ pub enum Latest {
     Sweep(SweepSpec),
 }
 
+/// Deletes finished jobs: their rows and metrics first (all or none), then their folders
+/// (workspace and log). A live job refuses the whole deletion.
+pub fn remove_finished(engine: &Engine, ids: &[i64]) -> Result<()> {
+    engine.store.delete_finished_jobs(ids)?;
+    for id in ids {
+        let dir = engine.home.job_dir(*id);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io(format!("cannot remove {}", dir.display()), e));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 pub fn latest_training(engine: &Engine, project: &str) -> Result<Option<Latest>> {
     let job = engine
         .store

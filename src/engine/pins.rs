@@ -123,7 +123,7 @@ pub async fn move_deployment(engine: &Engine, name: &str, target: Target) -> Res
 }
 
 /// The model folder and pin file a serving job's command names, as paths on this machine.
-fn served_files(engine: &Engine, job: &JobRecord) -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn served_files(engine: &Engine, job: &JobRecord) -> Option<(PathBuf, PathBuf)> {
     let argument = |flag: &str| {
         let at = job.spec.command.iter().position(|a| a == flag)?;
         let value = job.spec.command.get(at + 1)?;

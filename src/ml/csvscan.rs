@@ -50,10 +50,7 @@ struct RowError {
 /// Reads the header: a UTF-8 BOM and CRLF are fine, names may be quoted.
 pub fn read_header(path: &Path) -> Result<Header> {
     let mut file = File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound(format!(
-            "{}: no such file: give the data set with -i",
-            path.display()
-        )),
+        std::io::ErrorKind::NotFound => Error::NotFound(format!("{}: no such file", path.display())),
         _ => Error::io(format!("cannot read {}", path.display()), e),
     })?;
     let mut head = Vec::new();

@@ -79,7 +79,13 @@ pub enum Prediction {
 
 impl ModelFile {
     pub fn load(path: &Path) -> Result<ModelFile> {
-        let text = std::fs::read_to_string(path).map_err(Error::at(path, "cannot read the model file"))?;
+        let bytes = std::fs::read(path).map_err(Error::at(path, "cannot read the model file"))?;
+        let Ok(text) = String::from_utf8(bytes) else {
+            return Err(Error::Invalid(format!(
+                "{} is not a model.json but a binary file (a Python pickle?): mlbench reads only the model.json `mlbench train` writes",
+                path.display()
+            )));
+        };
         let model: ModelFile = serde_json::from_str(&text)
             .map_err(|e| Error::Invalid(format!("{} is not a model file: {e}", path.display())))?;
         if model.format_version != FORMAT_VERSION {

@@ -65,7 +65,10 @@ pub fn train(options: &TrainOptions) -> Result<TrainReport> {
         )));
     }
     let path = &options.input;
-    let header = csvscan::read_header(path)?;
+    let header = csvscan::read_header(path).map_err(|e| match e {
+        Error::NotFound(why) => Error::NotFound(format!("{why}: give the data set with -i")),
+        other => other,
+    })?;
     let target_name = match &options.target {
         Some(t) => t.clone(),
         None if header.names.iter().any(|n| n == "y") => "y".to_string(),

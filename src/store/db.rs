@@ -574,6 +574,28 @@ impl Store {
 }
 
 impl Store {
+    /// Deletes finished jobs and their metrics in one transaction; a job that is still live
+    /// refuses the whole deletion. A sweep's point whose job goes keeps no job.
+    pub fn delete_finished_jobs(&self, ids: &[i64]) -> Result<()> {
+        let tx = self.write()?;
+        for id in ids {
+            let state: String = tx
+                .query_row("SELECT state FROM jobs WHERE id = ?1", [id], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| Error::NotFound(format!("no job {id}: `mlbench jobs` lists them")))?;
+            if !state.parse::<JobState>().is_ok_and(JobState::is_final) {
+                return Err(Error::Invalid(format!(
+                    "job {id} is {state}: stop it first with `mlbench stop {id}`"
+                )));
+            }
+            tx.execute("DELETE FROM metrics WHERE job_id = ?1", [id])?;
+            tx.execute("UPDATE trials SET job_id = NULL WHERE job_id = ?1", [id])?;
+            tx.execute("DELETE FROM jobs WHERE id = ?1", [id])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Adds metric points; a point seen again (a follow resumed over it) replaces itself.
     pub fn insert_metrics(&self, job: i64, points: &[(String, i64, f64)]) -> Result<()> {
         let tx = self.write()?;

@@ -291,6 +291,8 @@ fn fit_chart() {
             intercept: 103126.2124,
             slope: 1840.8142,
             points,
+            data: "data/sal.csv".into(),
+            data_from: "the model file",
         })),
     );
     both_sizes("fit_chart", &app);
