@@ -32,44 +32,56 @@ pub fn prepare(source: &Source, dest: &Path, rules: &FolderRules) -> Result<Opti
                     path.display()
                 )));
             }
+            if is_git_dir(path) {
+                return clone_at(&path.to_string_lossy(), None, dest);
+            }
             copy_folder(path, dest, rules)?;
             // A folder that is a git checkout still tells which commit its files started from.
             Ok(git(path, &["rev-parse", "HEAD"]).ok())
         }
-        Source::Git { url, reference } => {
-            let parent = dest.parent().unwrap_or(Path::new("."));
-            git(
-                parent,
-                &[
-                    "clone",
-                    "--quiet",
-                    "--no-checkout",
-                    "--",
-                    url,
-                    &dest.to_string_lossy(),
-                ],
-            )
-            .map_err(|e| Error::NotFound(format!("cannot clone {url}: {e}")))?;
-            let wanted = reference.as_deref().unwrap_or("HEAD");
-            let sha = [wanted.to_string(), format!("origin/{wanted}")]
-                .iter()
-                .find_map(|r| {
-                    git(
-                        dest,
-                        &["rev-parse", "--verify", "--quiet", &format!("{r}^{{commit}}")],
-                    )
-                    .ok()
-                })
-                .ok_or_else(|| {
-                    Error::NotFound(format!(
-                        "ref {wanted} is not in {url}: give a branch, tag or commit it has"
-                    ))
-                })?;
-            git(dest, &["checkout", "--quiet", "--detach", &sha])
-                .map_err(|e| Error::Other(format!("cannot check out {wanted} of {url}: {e}")))?;
-            Ok(Some(sha))
-        }
+        Source::Git { url, reference } => clone_at(url, reference.as_deref(), dest),
     }
+}
+
+/// A git directory rather than a checkout: a bare repository, or a checkout's `.git`. Copied
+/// as a folder, a job would see git's own files; it is cloned instead.
+fn is_git_dir(path: &Path) -> bool {
+    path.join("HEAD").is_file() && path.join("objects").is_dir() && path.join("refs").is_dir()
+}
+
+/// Clones `url` into `dest` and checks out `reference` (default: its HEAD); returns the commit.
+fn clone_at(url: &str, reference: Option<&str>, dest: &Path) -> Result<Option<String>> {
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    git(
+        parent,
+        &[
+            "clone",
+            "--quiet",
+            "--no-checkout",
+            "--",
+            url,
+            &dest.to_string_lossy(),
+        ],
+    )
+    .map_err(|e| Error::NotFound(format!("cannot clone {url}: {e}")))?;
+    let wanted = reference.unwrap_or("HEAD");
+    let sha = [wanted.to_string(), format!("origin/{wanted}")]
+        .iter()
+        .find_map(|r| {
+            git(
+                dest,
+                &["rev-parse", "--verify", "--quiet", &format!("{r}^{{commit}}")],
+            )
+            .ok()
+        })
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "ref {wanted} is not in {url}: give a branch, tag or commit it has"
+            ))
+        })?;
+    git(dest, &["checkout", "--quiet", "--detach", &sha])
+        .map_err(|e| Error::Other(format!("cannot check out {wanted} of {url}: {e}")))?;
+    Ok(Some(sha))
 }
 
 /// Runs git and returns its trimmed stdout, or its last stderr line as the error.
@@ -227,6 +239,38 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().starts_with("cannot clone file:///nope"), "{err}");
+    }
+
+    #[test]
+    fn a_bare_repository_or_a_git_dir_is_checked_out_not_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        std::fs::create_dir(&repo).unwrap();
+        sh(
+            &repo,
+            "git init -q && git config user.email t@t && git config user.name t && \
+             echo one > f && git add f && git commit -qm one && git clone -q --bare . ../bare.git",
+        );
+        for (n, git_dir) in [dir.path().join("bare.git"), repo.join(".git")]
+            .iter()
+            .enumerate()
+        {
+            let dest = dir.path().join(format!("w{n}"));
+            let sha = prepare(
+                &Source::Folder {
+                    path: git_dir.clone(),
+                },
+                &dest,
+                &open_rules(),
+            )
+            .unwrap();
+            assert_eq!(sha.map(|s| s.len()), Some(40));
+            assert_eq!(std::fs::read_to_string(dest.join("f")).unwrap(), "one\n");
+            assert!(
+                !dest.join("HEAD").exists() && !dest.join("objects").exists(),
+                "git's files were copied"
+            );
+        }
     }
 
     #[test]
