@@ -74,7 +74,6 @@ pub async fn move_deployment(engine: &Engine, name: &str, target: Target) -> Res
             "deployment {name} serves a model written before versions were kept: train it again to start its versions"
         ))
     })?;
-    let kept = versions::numbers(&folder);
     let (to, pinned) = match target {
         Target::Previous => {
             let before = versions::before(&folder, from).ok_or_else(|| {
@@ -84,14 +83,10 @@ pub async fn move_deployment(engine: &Engine, name: &str, target: Target) -> Res
             })?;
             (before, Some(before))
         }
-        Target::Version(n) if kept.contains(&n) => (n, Some(n)),
         Target::Version(n) => {
-            let kept: Vec<String> = kept.iter().map(u32::to_string).collect();
-            return Err(Error::NotFound(format!(
-                "model {} has no version {n}: kept are {}",
-                folder.display(),
-                kept.join(", ")
-            )));
+            // Says which versions are kept when n is not one of them.
+            versions::load(&folder, Some(n))?;
+            (n, Some(n))
         }
         Target::Current => {
             let current = versions::load(&folder, None)?.version.ok_or_else(|| {
