@@ -57,6 +57,10 @@ pub enum Command {
     SortReverse,
     ToggleColumns,
     NextSeries,
+    Filter,
+    Select,
+    Copy,
+    Save,
 }
 
 const ALL: &[Screen] = &Screen::ALL;
@@ -84,7 +88,7 @@ const DEFAULTS: &[Default] = &[
     (Command::Help, "help", ALL, &["?"], "this help"),
     (Command::Up, "up", MOVING, &["k", "Up"], "up"),
     (Command::Down, "down", MOVING, &["j", "Down"], "down"),
-    (Command::Top, "top", MOVING, &["g", "Home"], "top"),
+    (Command::Top, "top", MOVING, &["g", "Home"], "top (logs: the log's first line)"),
     (
         Command::Bottom,
         "bottom",
@@ -222,6 +226,34 @@ const DEFAULTS: &[Default] = &[
         LOGS,
         &["N"],
         "previous match",
+    ),
+    (
+        Command::Filter,
+        "filter",
+        LOGS,
+        &["f"],
+        "show only lines with the text (!text: without it), whole log",
+    ),
+    (
+        Command::Select,
+        "select",
+        LOGS,
+        &["v"],
+        "select lines (j/k extend the selection; v again or Esc ends it)",
+    ),
+    (
+        Command::Copy,
+        "copy",
+        LOGS,
+        &["y"],
+        "copy the selected (or visible) lines to the clipboard",
+    ),
+    (
+        Command::Save,
+        "save",
+        LOGS,
+        &["S"],
+        "save the log (as filtered) to a file, no colour codes",
     ),
 ];
 

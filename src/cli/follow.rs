@@ -73,7 +73,7 @@ pub async fn print_log(
                 io::BufWriter::new(stderr.lock()),
             );
             let printed = reader
-                .read_new(|line| printer.print(line, &mut out, &mut err))
+                .read_new(|_, line| printer.print(line, &mut out, &mut err))
                 .and_then(|_| out.flush())
                 .and_then(|_| err.flush());
             match printed {

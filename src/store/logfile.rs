@@ -79,7 +79,7 @@ pub fn prepare_resume(path: &Path) -> io::Result<Option<ResumePoint>> {
     let complete = offset_of_last_lines(path, 0)?;
     file.set_len(complete)?;
     let mut resume: Option<(String, ResumePoint)> = None;
-    each_line_backwards(&mut file, complete, |line| {
+    super::logscan::each_line_backwards(&mut file, complete, |_, line| {
         let Some(record) = parse_record(line).filter(|r| r.stream != Stream::Note) else {
             return true;
         };
@@ -107,35 +107,6 @@ pub fn prepare_resume(path: &Path) -> io::Result<Option<ResumePoint>> {
 fn ts_of_secs(secs: i64) -> String {
     chrono::DateTime::from_timestamp(secs, 0)
         .map_or_else(String::new, |t| t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string())
-}
-
-/// Calls `each` with the lines of `file[..end]` (which ends with a newline) from the last to the
-/// first, until it returns false.
-fn each_line_backwards(file: &mut File, end: u64, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
-    let mut pos = end.saturating_sub(1); // the final newline ends the last line
-    let mut pending: Vec<u8> = Vec::new(); // the start of the region read so far: maybe a partial line
-    let mut chunk = vec![0u8; 1 << 16];
-    while pos > 0 {
-        let step = (chunk.len() as u64).min(pos);
-        pos -= step;
-        file.seek(SeekFrom::Start(pos))?;
-        file.read_exact(&mut chunk[..step as usize])?;
-        let mut buf = chunk[..step as usize].to_vec();
-        buf.extend_from_slice(&pending);
-        let mut pieces = buf.split(|b| *b == b'\n');
-        let first = pieces.next().unwrap_or(&[]).to_vec();
-        let rest: Vec<&[u8]> = pieces.collect();
-        for line in rest.iter().rev() {
-            if !each(line) {
-                return Ok(());
-            }
-        }
-        pending = first;
-    }
-    if end > 0 {
-        each(&pending);
-    }
-    Ok(())
 }
 
 fn unix_secs(ts: &str) -> Option<i64> {
@@ -166,8 +137,8 @@ impl LogTail {
         self.offset
     }
 
-    /// Calls `each` for every complete line written since the last call.
-    pub fn read_new(&mut self, mut each: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+    /// Calls `each` for every complete line written since the last call, with where it starts.
+    pub fn read_new(&mut self, mut each: impl FnMut(u64, &[u8]) -> io::Result<()>) -> io::Result<()> {
         self.file.seek(SeekFrom::Start(self.offset))?;
         let mut buf = vec![0u8; 1 << 16];
         loop {
@@ -175,15 +146,19 @@ impl LogTail {
             if n == 0 {
                 return Ok(());
             }
+            // Where the first line of this read starts: before the part held over.
+            let mut line_start = self.offset - self.partial.len() as u64;
             self.offset += n as u64;
             let mut data = &buf[..n];
-            while let Some(nl) = data.iter().position(|b| *b == b'\n') {
+            while let Some(nl) = memchr::memchr(b'\n', data) {
                 if self.partial.is_empty() {
-                    each(&data[..nl])?;
+                    each(line_start, &data[..nl])?;
+                    line_start += nl as u64 + 1;
                 } else {
                     self.partial.extend_from_slice(&data[..nl]);
                     let line = std::mem::take(&mut self.partial);
-                    each(&line)?;
+                    each(line_start, &line)?;
+                    line_start += line.len() as u64 + 1;
                 }
                 data = &data[nl + 1..];
             }
@@ -250,7 +225,7 @@ mod tests {
         let mut seen = Vec::new();
         LogTail::open(&path, 0)
             .unwrap()
-            .read_new(|line| {
+            .read_new(|_, line| {
                 let r = parse_record(line).unwrap();
                 seen.push((r.stream, String::from_utf8_lossy(r.text).to_string()));
                 Ok(())

@@ -2,6 +2,7 @@
 
 mod db;
 pub(crate) mod logfile;
+pub mod logscan;
 mod sweeps;
 
 pub use db::{JobRecord, MetricSummary, ProjectRecord, Store, TrialOf};

@@ -2,6 +2,9 @@
 //! sweep its parameters and metric. Every field is checked as it is typed; the message stands
 //! beside it.
 
+use crossterm::event::{KeyCode, KeyEvent};
+
+use super::line_input::{self, Edit};
 use crate::domain::sweep::{Goal, GridAxis, Space, SweepSpec};
 use crate::domain::{EnvVar, JobSpec, PortMapping, Source};
 use crate::engine::choices::{JobChoices, MachineChoice};
@@ -254,6 +257,8 @@ pub struct Form {
     pub image_row: usize,
     pub text: FormText,
     pub focus: Field,
+    /// The field last edited and the cursor's byte offset in its text.
+    cursor: (Field, usize),
     /// What the engine said when the form was last submitted, beside its field.
     pub refusal: Option<(Field, String)>,
 }
@@ -265,6 +270,7 @@ impl Form {
             image_row: options.image_row,
             text: options.text.clone(),
             focus: Field::Repo,
+            cursor: (Field::Repo, usize::MAX),
             refusal: None,
             options,
         }
@@ -305,20 +311,47 @@ impl Form {
         self.refusal = None;
     }
 
-    pub fn type_char(&mut self, c: char) {
-        if self.typing_here()
-            && let Some(text) = self.text.get_mut(self.focus)
-        {
-            text.push(c);
-            self.refusal = None;
+    /// Where the cursor is in `field`'s text: the end, until the field is edited.
+    pub fn cursor_in(&self, field: Field) -> usize {
+        let len = self.text.get(field).map_or(0, String::len);
+        match self.cursor {
+            (at_field, at) if at_field == field && at <= len => at,
+            _ => len,
         }
     }
 
-    pub fn backspace(&mut self) {
-        if self.typing_here()
-            && let Some(text) = self.text.get_mut(self.focus)
-        {
-            text.pop();
+    /// Edits the focused field's text with a line-editing key; ←→ on the image field still
+    /// choose the image, even while a name to pull is typed.
+    pub fn edit(&mut self, key: KeyEvent) -> Edit {
+        let choosing = self.focus == Field::Image
+            && matches!(key.code, KeyCode::Left | KeyCode::Right)
+            && key.modifiers.is_empty();
+        if !self.typing_here() || choosing {
+            return Edit::Ignored;
+        }
+        let field = self.focus;
+        let mut cursor = self.cursor_in(field);
+        let Some(text) = self.text.get_mut(field) else {
+            return Edit::Ignored;
+        };
+        let edit = line_input::edit(text, &mut cursor, key);
+        self.cursor = (field, cursor);
+        if edit == Edit::Changed {
+            self.refusal = None;
+        }
+        edit
+    }
+
+    /// Pasted text goes into the focused field at the cursor.
+    pub fn paste(&mut self, pasted: &str) {
+        if !self.typing_here() {
+            return;
+        }
+        let field = self.focus;
+        let mut cursor = self.cursor_in(field);
+        if let Some(text) = self.text.get_mut(field) {
+            line_input::paste(text, &mut cursor, pasted);
+            self.cursor = (field, cursor);
             self.refusal = None;
         }
     }
@@ -567,13 +600,38 @@ mod tests {
         );
     }
 
+    fn type_char(form: &mut Form, c: char) {
+        form.edit(KeyEvent::new(KeyCode::Char(c), crossterm::event::KeyModifiers::NONE));
+    }
+
+    #[test]
+    fn a_field_is_edited_at_its_cursor_and_the_image_field_still_chooses() {
+        use crossterm::event::KeyModifiers;
+        let press = |form: &mut Form, code, modifiers| form.edit(KeyEvent::new(code, modifiers));
+        let mut form = Form::new(options());
+        form.focus = Field::Command;
+        form.text.command = "python train.py".into();
+        press(&mut form, KeyCode::Char('w'), KeyModifiers::CONTROL);
+        assert_eq!(form.text.command, "python ");
+        form.paste("src/train.py\n");
+        press(&mut form, KeyCode::Home, KeyModifiers::NONE);
+        press(&mut form, KeyCode::Char('x'), KeyModifiers::NONE);
+        assert_eq!(form.text.command, "xpython src/train.py");
+        // Another field's cursor starts at its end.
+        form.focus = Field::Env;
+        type_char(&mut form, 'A');
+        assert_eq!((form.text.env.as_str(), form.cursor_in(Field::Command)), ("A", 20));
+        form.focus = Field::Image;
+        assert_eq!(press(&mut form, KeyCode::Left, KeyModifiers::NONE), Edit::Ignored);
+    }
+
     #[test]
     fn fields_are_checked_as_typed() {
         let mut form = Form::new(options());
         assert_eq!(form.errors(), FieldErrors::default());
         form.focus = Field::Ports;
         for c in "8080:99999".chars() {
-            form.type_char(c);
+            type_char(&mut form, c);
         }
         assert_eq!(
             form.errors().of(Field::Ports),
@@ -602,7 +660,7 @@ mod tests {
             Some("type the name of the image to pull")
         );
         for c in "python:3.11".chars() {
-            form.type_char(c);
+            type_char(&mut form, c);
         }
         assert_eq!(form.image(), ImageChoice::Pull("python:3.11".into()));
         form.text.repo = "/no/such/folder".into();
@@ -615,7 +673,7 @@ mod tests {
         form.refusal = Some((Field::Ports, "host port 8080 on 127.0.0.1 is not free".into()));
         assert_eq!(form.request().unwrap_err().0, Field::Ports);
         form.focus = Field::Ports;
-        form.type_char(' ');
+        type_char(&mut form, ' ');
         assert_eq!(form.errors().of(Field::Ports), None);
     }
 }

@@ -6,6 +6,8 @@ mod ansi;
 mod app;
 mod form;
 mod layout;
+mod line_input;
+mod log_pages;
 mod terminal;
 mod ui;
 mod worker;
@@ -72,6 +74,7 @@ pub async fn run() -> Result<()> {
                 }
                 Some(Ok(TermEvent::Resize(width, height))) => Some(Event::Resize(width, height)),
                 Some(Ok(TermEvent::Mouse(mouse))) => Some(Event::Mouse(mouse)),
+                Some(Ok(TermEvent::Paste(text))) => Some(Event::Paste(text)),
                 Some(Ok(_)) => None,
                 Some(Err(e)) => break Err(Error::io("cannot read the terminal", e)),
                 None => break Ok(()),
@@ -88,6 +91,7 @@ pub async fn run() -> Result<()> {
             match update(&mut app, event) {
                 Effect::None => {}
                 Effect::Mouse(on) => terminal::set_mouse(on),
+                Effect::Copy(text) => terminal::copy(&text),
                 effect => worker.send(effect),
             }
         }

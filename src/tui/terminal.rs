@@ -8,7 +8,8 @@ use std::io::{Stdout, stdout};
 use std::panic::PanicHookInfo;
 use std::thread::ThreadId;
 
-use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use crossterm::clipboard::CopyToClipboard;
+use crossterm::event::{DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture};
 use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
@@ -35,7 +36,8 @@ pub fn enter(messages: UnboundedSender<Message>) -> std::io::Result<Terminal<Cro
         }
     }));
     enable_raw_mode()?;
-    crossterm::execute!(stdout(), EnterAlternateScreen)?;
+    // Pasted text arrives whole, not as keys that could run commands.
+    crossterm::execute!(stdout(), EnterAlternateScreen, EnableBracketedPaste)?;
     Terminal::new(CrosstermBackend::new(stdout()))
 }
 
@@ -43,6 +45,7 @@ pub fn enter(messages: UnboundedSender<Message>) -> std::io::Result<Terminal<Cro
 pub fn leave() {
     // Each step is tried even when one fails: a half-restored terminal is worse.
     let _ = crossterm::execute!(stdout(), DisableMouseCapture);
+    let _ = crossterm::execute!(stdout(), DisableBracketedPaste);
     let _ = disable_raw_mode();
     let _ = crossterm::execute!(stdout(), LeaveAlternateScreen);
 }
@@ -54,6 +57,12 @@ pub fn set_mouse(on: bool) {
     } else {
         crossterm::execute!(stdout(), DisableMouseCapture)
     };
+}
+
+/// Asks the terminal to put `text` on the clipboard (OSC 52); one that does not support it
+/// ignores the request.
+pub fn copy(text: &str) {
+    let _ = crossterm::execute!(stdout(), CopyToClipboard::to_clipboard_from(text));
 }
 
 #[derive(Debug, PartialEq, Eq)]

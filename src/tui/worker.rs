@@ -11,22 +11,19 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::sync::{Notify, OnceCell};
 use tokio::task::{JoinHandle, LocalSet, spawn_local};
 
-use super::app::{Effect, LogLine, Message, PredictionRow, Progress};
+use super::app::{Effect, Message, PredictionRow, Progress};
 use super::form::FormOptions;
-use super::{ansi, ui};
+use super::{log_pages, ui};
 use crate::engine::curves::{Curves, CurvesOf};
 use crate::engine::deploy::{self, ModelDeployment, ServingToggle};
 use crate::engine::fit::Fit;
 use crate::engine::serving_stats::{self, Scrape};
 use crate::engine::{self, AnyRuntime, Engine};
 use crate::store::Store;
-use crate::store::logfile::{LogTail, offset_of_last_lines, parse_record};
 use crate::{Error, Result};
 
 /// How often the store is looked at when nothing asks for it sooner.
 const REFRESH: Duration = Duration::from_millis(500);
-/// How often a followed log file is read: a burst arrives in large batches, drawn once each.
-const LOG_POLL: Duration = Duration::from_millis(30);
 /// Metrics are read for the most recent jobs only: enough for every screen, cheap with many.
 const METRIC_JOBS: usize = 200;
 
@@ -113,9 +110,14 @@ async fn serve(context: Rc<Context>, first_start: bool, mut requests: UnboundedR
     let mut follower: Option<JoinHandle<()>> = None;
     while let Some(effect) = requests.recv().await {
         match effect {
-            Effect::FollowLog { job, generation } => {
-                if let Some(old) = follower.replace(spawn_local(follow_log(context.clone(), job, generation)))
-                {
+            Effect::FollowLog {
+                job,
+                generation,
+                filter,
+            } => {
+                let path = context.engine.home.job_log(job);
+                let follow = log_pages::follow(path, generation, filter, context.messages.clone());
+                if let Some(old) = follower.replace(spawn_local(follow)) {
                     old.abort();
                 }
             }
@@ -275,7 +277,28 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             }
         }
         // Handled by the loop (mouse) or by `serve` (the follower).
-        Effect::None | Effect::Mouse(_) | Effect::FollowLog { .. } | Effect::StopFollowing => {
+        Effect::LoadLog {
+            job,
+            generation,
+            filter,
+            page,
+        } => {
+            let (lines, at_end) = log_pages::page(engine.home.job_log(job), page, filter).await?;
+            Message::LogPage {
+                generation,
+                page,
+                lines,
+                at_end,
+            }
+        }
+        Effect::SaveLog { job, filter, path } => {
+            Message::Done(log_pages::save(engine.home.job_log(job), filter, path).await?)
+        }
+        Effect::None
+        | Effect::Mouse(_)
+        | Effect::Copy(_)
+        | Effect::FollowLog { .. }
+        | Effect::StopFollowing => {
             return Err(Error::Other("an effect reached the wrong handler".into()));
         }
     })
@@ -378,37 +401,6 @@ fn snapshot_of(store: &Store, jobs: Vec<crate::store::JobRecord>) -> Result<Mess
     })
 }
 
-/// Sends the job's log lines, the last window first, then what is appended, until aborted.
-async fn follow_log(context: Rc<Context>, job: i64, generation: u64) {
-    let path = context.engine.home.job_log(job);
-    let mut tail: Option<LogTail> = None;
-    loop {
-        if tail.is_none() && path.exists() {
-            let offset = offset_of_last_lines(&path, super::app::LOG_WINDOW).unwrap_or(0);
-            tail = LogTail::open(&path, offset).ok();
-        }
-        let mut lines = Vec::new();
-        if let Some(tail) = tail.as_mut() {
-            let _ = tail.read_new(|raw| {
-                if let Some(record) = parse_record(raw) {
-                    let (text, runs) = ansi::parse(&String::from_utf8_lossy(record.text));
-                    lines.push(LogLine {
-                        ts: record.ts.to_string(),
-                        stream: record.stream,
-                        text,
-                        runs,
-                    });
-                }
-                Ok(())
-            });
-        }
-        if !lines.is_empty() {
-            context.send(Message::LogLines { generation, lines });
-        }
-        tokio::time::sleep(LOG_POLL).await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -468,6 +460,7 @@ mod tests {
         worker.send(Effect::FollowLog {
             job: 1,
             generation: 7,
+            filter: None,
         });
         let lines = wait_for(&mut messages, Duration::from_secs(5), |m| {
             matches!(m, Message::LogLines { .. })

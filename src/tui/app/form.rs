@@ -4,11 +4,15 @@ use crossterm::event::{KeyCode, KeyEvent};
 
 use super::{App, Effect};
 use crate::tui::form::{Field, FormRequest};
+use crate::tui::line_input::Edit;
 
 pub(super) fn on_form_key(app: &mut App, key: KeyEvent) -> Effect {
     let Some(form) = app.form.as_mut() else {
         return Effect::None;
     };
+    if form.edit(key) != Edit::Ignored {
+        return Effect::None;
+    }
     match key.code {
         KeyCode::Esc => {
             app.form = None;
@@ -18,8 +22,6 @@ pub(super) fn on_form_key(app: &mut App, key: KeyEvent) -> Effect {
         KeyCode::BackTab | KeyCode::Up => form.focus = form.focus.previous(),
         KeyCode::Left => form.cycle(-1),
         KeyCode::Right => form.cycle(1),
-        KeyCode::Backspace => form.backspace(),
-        KeyCode::Char(c) => form.type_char(c),
         KeyCode::Enter if form.focus != Field::LAST => form.focus = form.focus.next(),
         KeyCode::Enter => match form.request() {
             Ok(request) => {

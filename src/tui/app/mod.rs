@@ -17,7 +17,7 @@ use crossterm::event::{KeyCode, KeyEvent, MouseEvent};
 
 pub use compare::CompareView;
 pub use curves::CurvesView;
-pub use logs::{LOG_WINDOW, LogLine, LogView};
+pub use logs::{LOG_PAGE, LOG_WINDOW, LogLine, LogPage, LogView, Typing};
 pub use prompt::{PredictionRow, Prompt, PromptFor};
 pub use traffic::Traffic;
 
@@ -28,6 +28,7 @@ use crate::engine::fit::Fit;
 use crate::engine::jobs::JobRequest;
 use crate::engine::sweeps::{SweepRequest, SweepSummary};
 use crate::keymap::{self as keys, Command, Screen};
+use crate::store::logscan::LineFilter;
 use crate::store::{JobRecord, MetricSummary, ProjectRecord};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +86,19 @@ pub enum Message {
         generation: u64,
         lines: Vec<LogLine>,
     },
+    /// A page of the log file the view asked for.
+    LogPage {
+        generation: u64,
+        page: LogPage,
+        lines: Vec<LogLine>,
+        /// The page reached the file's end.
+        at_end: bool,
+    },
+    /// How many (shown) lines the log file has before the follower's first line.
+    LogCount {
+        generation: u64,
+        before_start: u64,
+    },
     Chart(Fit),
     Comparison(Comparison),
     Curves(Curves),
@@ -119,17 +133,36 @@ pub enum Event {
     Message(Message),
     /// The terminal's log view height, after a draw.
     LogRows(usize),
+    /// Text pasted into the terminal.
+    Paste(String),
 }
 
 /// Work for the worker (or, for the mouse, the terminal).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     None,
-    /// Send the job's log lines, tagged with the view's generation; replaces any follower.
+    /// Send the job's last lines (those the filter shows) and then its new ones, tagged with
+    /// the view's generation; replaces any follower.
     FollowLog {
         job: i64,
         generation: u64,
+        filter: Option<LineFilter>,
     },
+    /// Read a page of the job's log file for the view.
+    LoadLog {
+        job: i64,
+        generation: u64,
+        filter: Option<LineFilter>,
+        page: LogPage,
+    },
+    /// Write the job's log (the lines the filter shows) to a new file, escape codes left out.
+    SaveLog {
+        job: i64,
+        filter: Option<LineFilter>,
+        path: std::path::PathBuf,
+    },
+    /// Put the text on the clipboard (the terminal's, through OSC 52).
+    Copy(String),
     /// The log view closed: its follower stops.
     StopFollowing,
     Stop(i64),
@@ -184,6 +217,8 @@ pub struct App {
     pub focus: Panel,
     pub screen: Screen,
     pub help: bool,
+    /// How far the help popup is scrolled, when its lines do not all fit.
+    pub help_scroll: usize,
     pub confirm_stop: Option<i64>,
     pub logs: Option<LogView>,
     /// How many times a log view has been opened: each opening's follower has its own number.
@@ -223,6 +258,7 @@ impl App {
             focus: Panel::Jobs,
             screen: Screen::Workbench,
             help: false,
+            help_scroll: 0,
             confirm_stop: None,
             logs: None,
             log_generation: 0,
@@ -405,6 +441,21 @@ pub fn update(app: &mut App, event: Event) -> Effect {
             Effect::None
         }
         Event::Mouse(mouse) => workbench::on_mouse(app, mouse),
+        Event::Paste(text) => {
+            on_paste(app, &text);
+            Effect::None
+        }
+    }
+}
+
+/// Pasted text goes into whatever is being typed: a prompt, the form, a search or filter.
+fn on_paste(app: &mut App, text: &str) {
+    if let Some(prompt) = app.prompt.as_mut() {
+        prompt.input.paste(text);
+    } else if let Some(form) = app.form.as_mut() {
+        form.paste(text);
+    } else if let Some((_, input)) = app.logs.as_mut().and_then(|l| l.typing.as_mut()) {
+        input.paste(text);
     }
 }
 
@@ -448,6 +499,24 @@ fn on_message(app: &mut App, message: Message) -> Effect {
                 logs.push(lines);
             }
         }
+        Message::LogPage {
+            generation,
+            page,
+            lines,
+            at_end,
+        } => {
+            if let Some(logs) = app.logs.as_mut().filter(|l| l.generation == generation) {
+                logs.page_read(page, lines, at_end);
+            }
+        }
+        Message::LogCount {
+            generation,
+            before_start,
+        } => {
+            if let Some(logs) = app.logs.as_mut().filter(|l| l.generation == generation) {
+                logs.counted(before_start);
+            }
+        }
         Message::Chart(chart) => {
             app.chart = Some(chart);
             app.curves = None;
@@ -459,7 +528,7 @@ fn on_message(app: &mut App, message: Message) -> Effect {
         Message::AskPort { project, model } => {
             app.prompt = Some(Prompt {
                 purpose: PromptFor::Port { project, model },
-                text: "8080:8080".into(),
+                input: crate::tui::line_input::LineInput::new("8080:8080"),
             });
             app.status = None;
         }
@@ -495,7 +564,14 @@ fn on_key(app: &mut App, key: KeyEvent) -> Effect {
         };
     }
     if app.help {
-        app.help = false;
+        match key.code {
+            KeyCode::Char('j') | KeyCode::Down => app.help_scroll += 1,
+            KeyCode::Char('k') | KeyCode::Up => app.help_scroll = app.help_scroll.saturating_sub(1),
+            _ => {
+                app.help = false;
+                app.help_scroll = 0;
+            }
+        }
         return Effect::None;
     }
     if app.prompt.is_some() {
@@ -504,8 +580,8 @@ fn on_key(app: &mut App, key: KeyEvent) -> Effect {
     if app.form.is_some() {
         return form::on_form_key(app, key);
     }
-    if logs::on_search_key(app, key) {
-        return Effect::None;
+    if let Some(effect) = logs::on_typing_key(app, key) {
+        return effect;
     }
     let Some(command) = app.keys.lookup(app.screen, key) else {
         return Effect::None;
@@ -541,8 +617,16 @@ mod tests {
         update(app, Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
     }
 
+    thread_local! {
+        /// Where the next test line starts in its made-up log file.
+        static NEXT_AT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+
     fn line(text: &str) -> LogLine {
+        let at = NEXT_AT.get();
+        NEXT_AT.set(at + text.len() as u64 + 34);
         LogLine {
+            at,
             ts: "2026-11-23T12:00:00.000000000Z".into(),
             stream: Stream::Stdout,
             text: text.into(),
@@ -553,6 +637,7 @@ mod tests {
     fn app_with_logs(lines: usize) -> App {
         let mut app = App::new(chrono::Utc::now());
         app.logs = Some(LogView::new(7, 1));
+        app.log_generation = 1;
         app.screen = Screen::Logs;
         let lines = (0..lines).map(|i| line(&format!("line {i}"))).collect();
         update(
@@ -606,6 +691,87 @@ mod tests {
         );
     }
 
+    fn typed(app: &mut App, text: &str) {
+        for c in text.chars() {
+            key(app, KeyCode::Char(c));
+        }
+    }
+
+    #[test]
+    fn a_filter_reopens_the_view_over_the_whole_file() {
+        let mut app = app_with_logs(50);
+        key(&mut app, KeyCode::Char('t'));
+        key(&mut app, KeyCode::Char('f'));
+        typed(&mut app, "!MSE");
+        assert_eq!(app.logs.as_ref().unwrap().typing.as_ref().unwrap().1.text, "!MSE");
+        let effect = key(&mut app, KeyCode::Enter);
+        let filter = LineFilter::parse("!MSE");
+        assert_eq!(
+            effect,
+            Effect::FollowLog {
+                job: 7,
+                generation: app.log_generation,
+                filter: filter.clone(),
+            }
+        );
+        let logs = app.logs.as_ref().unwrap();
+        assert!(logs.lines.is_empty() && logs.timestamps && logs.filter == filter);
+        // Lines of the old follower are not the filtered view's.
+        update(
+            &mut app,
+            Event::Message(Message::LogLines {
+                generation: 1,
+                lines: vec![line("MSE : 1")],
+            }),
+        );
+        assert!(app.logs.as_ref().unwrap().lines.is_empty());
+        // f again starts from the filter as typed; clearing it shows every line.
+        key(&mut app, KeyCode::Char('f'));
+        update(
+            &mut app,
+            Event::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
+        );
+        let Effect::FollowLog { filter, .. } = key(&mut app, KeyCode::Enter) else {
+            panic!("no follower");
+        };
+        assert_eq!(filter, None);
+    }
+
+    #[test]
+    fn copy_takes_the_selection_or_the_screen_and_save_asks_where() {
+        let mut app = app_with_logs(50);
+        update(&mut app, Event::LogRows(10));
+        let Effect::Copy(text) = key(&mut app, KeyCode::Char('y')) else {
+            panic!("nothing copied");
+        };
+        assert_eq!(text.lines().count(), 10);
+        assert!(app.status.as_deref().unwrap().starts_with("copied 10 lines"));
+        key(&mut app, KeyCode::Char('v'));
+        key(&mut app, KeyCode::Char('k'));
+        key(&mut app, KeyCode::Char('k'));
+        assert_eq!(key(&mut app, KeyCode::Char('y')), Effect::Copy("line 47\nline 48\nline 49".into()));
+        assert_eq!(app.logs.as_ref().unwrap().selection, None);
+        // Esc ends a selection before it leaves the view.
+        key(&mut app, KeyCode::Char('v'));
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(app.screen, Screen::Logs);
+        key(&mut app, KeyCode::Char('S'));
+        assert_eq!(app.prompt.as_ref().unwrap().input.text, "job-7.log");
+        update(
+            &mut app,
+            Event::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
+        );
+        update(&mut app, Event::Paste("/tmp/saved.log".into()));
+        assert_eq!(
+            key(&mut app, KeyCode::Enter),
+            Effect::SaveLog {
+                job: 7,
+                filter: None,
+                path: "/tmp/saved.log".into(),
+            }
+        );
+    }
+
     #[test]
     fn progress_is_read_from_build_and_pull_output() {
         let step = Progress::from_line("Step 3/5 : ENV PATH=/usr/local/bin").unwrap();
@@ -619,7 +785,7 @@ mod tests {
     fn the_window_is_bounded() {
         let app = app_with_logs(LOG_WINDOW + 500);
         let logs = app.logs.as_ref().unwrap();
-        assert_eq!((logs.lines.len(), logs.dropped), (LOG_WINDOW, 500));
+        assert_eq!((logs.lines.len(), logs.lines[0].text.as_str()), (LOG_WINDOW, "line 500"));
     }
 
     #[test]
@@ -656,7 +822,7 @@ mod tests {
             }),
         );
         let logs = app.logs.as_ref().unwrap();
-        assert_eq!(logs.dropped, 2_500);
+        assert_eq!(logs.lines[0].text, "line 2500");
         assert_eq!(logs.match_count(), expected(logs));
         key(&mut app, KeyCode::Char('n'));
         let logs = app.logs.as_ref().unwrap();

@@ -4,12 +4,13 @@ use crossterm::event::{KeyCode, KeyEvent};
 
 use super::{App, Effect};
 use crate::domain::PortMapping;
+use crate::tui::line_input::{Edit, LineInput};
 
 /// A line of input the user is typing, and what it is for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prompt {
     pub purpose: PromptFor,
-    pub text: String,
+    pub input: LineInput,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +19,11 @@ pub enum PromptFor {
     Port { project: String, model: String },
     /// An input value for the model served at `url`.
     Predict { project: String, url: String },
+    /// The file to save a job's log into.
+    SaveLog {
+        job: i64,
+        filter: Option<crate::store::logscan::LineFilter>,
+    },
 }
 
 /// One answered query, kept listed under the prompt.
@@ -35,14 +41,13 @@ pub(super) fn on_prompt_key(app: &mut App, key: KeyEvent) -> Effect {
     let Some(prompt) = app.prompt.as_mut() else {
         return Effect::None;
     };
+    if prompt.input.key(key) != Edit::Ignored {
+        return Effect::None;
+    }
     match key.code {
-        KeyCode::Char(c) => prompt.text.push(c),
-        KeyCode::Backspace => {
-            prompt.text.pop();
-        }
         KeyCode::Esc => app.prompt = None,
         KeyCode::Enter => match prompt.purpose.clone() {
-            PromptFor::Port { project, model } => match prompt.text.trim().parse::<PortMapping>() {
+            PromptFor::Port { project, model } => match prompt.input.text.trim().parse::<PortMapping>() {
                 Ok(port) => {
                     app.prompt = None;
                     app.status = Some(format!("starting to serve {model} on {port}…"));
@@ -50,8 +55,17 @@ pub(super) fn on_prompt_key(app: &mut App, key: KeyEvent) -> Effect {
                 }
                 Err(e) => app.status = Some(e.to_string()),
             },
+            PromptFor::SaveLog { job, filter } => {
+                let path = std::path::PathBuf::from(prompt.input.text.trim());
+                if path.as_os_str().is_empty() {
+                    app.status = Some("type the file to save the log into".into());
+                } else {
+                    app.prompt = None;
+                    return Effect::SaveLog { job, filter, path };
+                }
+            }
             PromptFor::Predict { project, url } => {
-                let input = std::mem::take(&mut prompt.text);
+                let input = prompt.input.take();
                 if !input.trim().is_empty() {
                     return Effect::Predict {
                         project,
@@ -89,7 +103,7 @@ pub(super) fn open_predict(app: &mut App) {
         Some(url) => {
             app.prompt = Some(Prompt {
                 purpose: PromptFor::Predict { project, url },
-                text: String::new(),
+                input: LineInput::default(),
             });
         }
         None => {

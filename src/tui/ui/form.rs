@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 
 use super::{Theme, centered};
 use crate::tui::form::{Field, Form, ImageChoice};
+use crate::tui::line_input;
 
 pub fn draw(frame: &mut Frame, area: Rect, form: &Form, theme: Theme) {
     let width = area.width.saturating_sub(4).min(100);
@@ -15,6 +16,8 @@ pub fn draw(frame: &mut Frame, area: Rect, form: &Form, theme: Theme) {
     let rect = centered(area, width, height);
     frame.render_widget(Clear, rect);
     let errors = form.errors();
+    // The borders, the marker and the field's name take 15 columns.
+    let room = usize::from(width.saturating_sub(15));
     let mut lines = Vec::new();
     for field in Field::ALL {
         let (name, focused) = (field.name(), field == form.focus);
@@ -26,13 +29,16 @@ pub fn draw(frame: &mut Frame, area: Rect, form: &Form, theme: Theme) {
             Field::Image => match form.image() {
                 ImageChoice::Local(name) => format!("‹ {name} ›"),
                 ImageChoice::Build => "‹ build from the repo's Dockerfile ›".to_string(),
-                ImageChoice::Pull(name) if focused => format!("‹ pull: {name}▏ ›"),
+                ImageChoice::Pull(_) if focused => format!(
+                    "‹ pull: {} ›",
+                    line_input::view(&form.text.pull, form.cursor_in(field), room.saturating_sub(10))
+                ),
                 ImageChoice::Pull(name) => format!("‹ pull: {name} ›"),
             },
             _ => {
                 let text = form.text.get(field).map_or("", String::as_str);
                 if focused {
-                    format!("{text}▏")
+                    line_input::view(text, form.cursor_in(field), room)
                 } else {
                     text.to_string()
                 }

@@ -1,4 +1,4 @@
-//! The help popup, drawn from the key map.
+//! The help popup, drawn from the key map; it scrolls when the screen is too short for it.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -6,13 +6,26 @@ use ratatui::layout::Rect;
 use super::popup;
 use crate::keymap::{KeyMap, Screen};
 
-pub fn draw(frame: &mut Frame, area: Rect, screen: Screen, keys: &KeyMap) {
-    let mut lines: Vec<String> = keys
+pub fn draw(frame: &mut Frame, area: Rect, screen: Screen, keys: &KeyMap, scroll: usize) {
+    let keys: Vec<String> = keys
         .bindings(screen)
         .map(|b| format!("{:<12} {}", b.labels.join("/"), b.help))
         .collect();
+    // Borders, the blank line and the closing line take four rows.
+    let rows = usize::from(area.height.saturating_sub(4)).max(1);
+    let scroll = scroll.min(keys.len().saturating_sub(rows));
+    let mut lines: Vec<String> = keys.iter().skip(scroll).take(rows).cloned().collect();
     lines.push(String::new());
-    lines.push("any key closes this help".into());
+    lines.push(if keys.len() > rows {
+        format!(
+            "{}–{} of {}: j/k scroll, any other key closes this help",
+            scroll + 1,
+            scroll + lines.len() - 1,
+            keys.len()
+        )
+    } else {
+        "any key closes this help".into()
+    });
     let title = match screen {
         Screen::Workbench => "keys: workbench",
         Screen::Logs => "keys: logs",

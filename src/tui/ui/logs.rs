@@ -1,5 +1,5 @@
-//! The log view: the job's output, following at the bottom until scrolled up; search,
-//! timestamps, wrap; stderr marked.
+//! The log view: the job's output, following at the bottom until scrolled up; filter, search,
+//! a selection, timestamps, wrap; stderr marked.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::Theme;
 use crate::domain::output::Stream;
-use crate::tui::app::{App, LogLine, LogView};
+use crate::tui::app::{App, LogLine, LogView, Typing};
 
 /// Draws the view; returns how many rows the lines get (for paging).
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) -> Option<usize> {
@@ -23,18 +23,35 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) -> Option<us
         Span::styled(state.0, state.1),
         Span::raw(if logs.following() {
             " · following "
+        } else if logs.cut_below {
+            " · history (G: the live end) "
         } else {
             " · paused (G follows) "
         }),
     ];
+    if let Some(filter) = &logs.filter {
+        let count = logs
+            .total()
+            .map_or_else(|| "counting".to_string(), |n| format!("{n} lines"));
+        title.push(Span::styled(
+            format!("· filter {}: {count} ", filter.typed()),
+            theme.fg(Color::Yellow),
+        ));
+    }
     if let Some(query) = &logs.search {
         title.push(Span::raw(format!("· /{query}: {} matches ", logs.match_count())));
     }
-    if logs.dropped > 0 {
-        title.push(Span::raw(format!(
-            "· {} earlier lines in the log file ",
-            logs.dropped
-        )));
+    if let Some(earlier) = logs.earlier().filter(|n| *n > 0) {
+        title.push(Span::raw(format!("· {earlier} lines above (g: the first) ")));
+    }
+    if logs.loading {
+        title.push(Span::raw("· reading… "));
+    }
+    if let Some(selected) = logs.selected() {
+        title.push(Span::styled(
+            format!("· {} selected (y copies) ", selected.count()),
+            theme.fg(Color::Cyan),
+        ));
     }
     let [body, prompt] = Layout::vertical([
         Constraint::Min(1),
@@ -51,10 +68,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) -> Option<us
         end.saturating_sub(rows)
     };
     let query = logs.search.as_deref().filter(|q| !q.is_empty());
+    let selected = logs.selected();
     let lines: Vec<Line> = logs
         .lines
         .range(start..end)
-        .map(|line| styled_line(line, logs.timestamps, query, theme))
+        .enumerate()
+        .map(|(i, line)| {
+            let styled = styled_line(line, logs.timestamps, query, theme);
+            if selected.as_ref().is_some_and(|s| s.contains(&(start + i))) {
+                styled.patch_style(Style::default().add_modifier(Modifier::REVERSED))
+            } else {
+                styled
+            }
+        })
         .collect();
     let mut paragraph = Paragraph::new(lines);
     if logs.wrap {
@@ -66,8 +92,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) -> Option<us
     }
     let paragraph = paragraph.block(block);
     frame.render_widget(paragraph, body);
-    if let Some(typing) = &logs.typing {
-        frame.render_widget(Paragraph::new(format!("/{typing}")), prompt);
+    if let Some((typing, input)) = &logs.typing {
+        let lead = match typing {
+            Typing::Search => "/",
+            Typing::Filter => "filter (!text: lines without it): ",
+        };
+        let room = usize::from(prompt.width).saturating_sub(lead.chars().count());
+        frame.render_widget(Paragraph::new(format!("{lead}{}", input.view(room))), prompt);
     }
     Some(rows)
 }

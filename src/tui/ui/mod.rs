@@ -104,7 +104,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Option<usize> {
         form::draw(frame, area, form, theme);
     }
     if app.help {
-        help::draw(frame, area, app.screen, &app.keys);
+        help::draw(frame, area, app.screen, &app.keys, app.help_scroll);
     }
     if let Some(job) = app.confirm_stop {
         popup(

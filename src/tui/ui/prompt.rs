@@ -11,7 +11,8 @@ const HISTORY: usize = 8;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let Some(prompt) = &app.prompt else { return };
-    let input = format!("> {}▏", prompt.text);
+    // Borders, padding and the "> " leave the rest of the screen's width to the text.
+    let input = format!("> {}", prompt.input.view(usize::from(area.width.saturating_sub(8))));
     match &prompt.purpose {
         PromptFor::Port { model, .. } => {
             let lines = [
@@ -21,6 +22,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 "Enter: start serving   Esc: cancel".to_string(),
             ];
             popup(frame, area, &format!("serve {model}"), &lines);
+        }
+        PromptFor::SaveLog { job, filter } => {
+            let what = match filter {
+                Some(filter) => format!("the lines of job {job}'s log that filter {} shows", filter.typed()),
+                None => format!("job {job}'s whole log"),
+            };
+            let lines = [
+                format!("save {what}, without colour codes, to:"),
+                input,
+                String::new(),
+                "Enter: save (a file that exists is kept)   Esc: cancel".to_string(),
+            ];
+            popup(frame, area, "save the log", &lines);
         }
         PromptFor::Predict { project, url } => {
             let asked: Vec<_> = app.predictions.iter().filter(|p| &p.project == project).collect();

@@ -191,6 +191,23 @@ fn help_popup() {
     both_sizes("help_workbench", &app);
 }
 
+/// The workbench has more keys than an 80x24 screen has rows: the help scrolls.
+#[test]
+fn help_popup_scrolls_when_it_does_not_fit() {
+    let mut app = logs_app();
+    update(&mut app, key(KeyCode::Char('?')));
+    both_sizes("help_logs", &app);
+    update(&mut app, key(KeyCode::Esc));
+    update(&mut app, key(KeyCode::Esc));
+    update(&mut app, key(KeyCode::Char('?')));
+    for _ in 0..30 {
+        update(&mut app, key(KeyCode::Char('j')));
+    }
+    insta::assert_snapshot!("help_workbench_scrolled_80x24", render(&app, 80, 24));
+    update(&mut app, key(KeyCode::Char('x')));
+    assert!(!app.help);
+}
+
 #[test]
 fn stop_confirmation() {
     let mut app = fixture();
@@ -207,6 +224,7 @@ fn logs_app() -> App {
     assert_eq!(app.log_generation, generation + 1);
     let lines = (0..60)
         .map(|i| LogLine {
+            at: i as u64 * 80,
             ts: format!("2026-11-23T12:20:{:02}.000000000Z", i % 60),
             stream: if i % 10 == 9 {
                 Stream::Stderr
@@ -531,6 +549,7 @@ fn sparklines_span_the_series_range() {
 fn wrapped_logs_show_the_newest_line_at_the_bottom() {
     let mut app = logs_app();
     let long = |i: usize| LogLine {
+        at: 100_000 + i as u64 * 200,
         ts: "2026-11-23T12:21:00.000000000Z".into(),
         stream: Stream::Stdout,
         text: format!("step {i} {}", "x".repeat(150)),
@@ -590,7 +609,8 @@ fn reopening_a_log_follows_anew_and_ignores_the_old_followers_lines() {
         reopened,
         Effect::FollowLog {
             job: 3,
-            generation: old + 1
+            generation: old + 1,
+            filter: None,
         }
     );
     for generation in [old, old + 1] {
@@ -599,6 +619,7 @@ fn reopening_a_log_follows_anew_and_ignores_the_old_followers_lines() {
             Event::Message(Message::LogLines {
                 generation,
                 lines: vec![LogLine {
+                    at: 0,
                     ts: "2026-11-23T12:21:00.000000000Z".into(),
                     stream: Stream::Stdout,
                     text: "once".into(),

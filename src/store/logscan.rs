@@ -1,0 +1,278 @@
+//! Reading a job's log file by pages rather than whole: the last lines before a point (read
+//! backwards), the lines after a point, and counts, all through an optional line filter. The log
+//! view uses these to show any part of a log of millions of lines with bounded memory.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use super::logfile::parse_record;
+
+/// Shows the lines whose visible text (escape codes left out) holds `text`, or with `invert`
+/// (typed `!text`) the lines that do not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineFilter {
+    pub text: String,
+    pub invert: bool,
+}
+
+impl LineFilter {
+    /// `text` or `!text`; nothing typed is no filter.
+    pub fn parse(typed: &str) -> Option<LineFilter> {
+        let (invert, text) = match typed.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, typed),
+        };
+        (!text.is_empty()).then(|| LineFilter {
+            text: text.to_string(),
+            invert,
+        })
+    }
+
+    /// As typed.
+    pub fn typed(&self) -> String {
+        format!("{}{}", if self.invert { "!" } else { "" }, self.text)
+    }
+
+    /// Whether a record's text (as the file holds it) is shown.
+    pub fn matches(&self, text: &[u8]) -> bool {
+        let found = memchr::memmem::find(&visible(text), self.text.as_bytes()).is_some();
+        found != self.invert
+    }
+}
+
+/// The text without its terminal escape sequences (colours, cursor moves): what a user sees.
+pub fn visible(text: &[u8]) -> Cow<'_, [u8]> {
+    if !text.contains(&0x1b) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = Vec::with_capacity(text.len());
+    let mut bytes = text.iter().copied().peekable();
+    while let Some(b) = bytes.next() {
+        if b != 0x1b {
+            out.push(b);
+            continue;
+        }
+        match bytes.next() {
+            // CSI: parameters, then one final byte in @..~.
+            Some(b'[') => {
+                for b in bytes.by_ref() {
+                    if (0x40..=0x7e).contains(&b) {
+                        break;
+                    }
+                }
+            }
+            // OSC: up to BEL or ESC \.
+            Some(b']') => {
+                while let Some(b) = bytes.next() {
+                    if b == 0x07 || (b == 0x1b && bytes.next_if_eq(&b'\\').is_some()) {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// One line of the file and where it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawLine {
+    pub at: u64,
+    pub bytes: Vec<u8>,
+}
+
+fn shown(filter: Option<&LineFilter>, line: &[u8]) -> bool {
+    match filter {
+        None => true,
+        Some(filter) => parse_record(line).is_some_and(|r| filter.matches(r.text)),
+    }
+}
+
+/// The last `n` lines (that pass `filter`) starting before byte `end`, in file order.
+pub fn lines_before(path: &Path, end: u64, n: usize, filter: Option<&LineFilter>) -> io::Result<Vec<RawLine>> {
+    let mut file = File::open(path)?;
+    // At the end, a line still being written is left out.
+    let end = if end >= file.metadata()?.len() {
+        super::logfile::offset_of_last_lines(path, 0)?
+    } else {
+        end
+    };
+    let mut found = Vec::new();
+    if n > 0 {
+        each_line_backwards(&mut file, end, |at, line| {
+            if shown(filter, line) {
+                found.push(RawLine {
+                    at,
+                    bytes: line.to_vec(),
+                });
+            }
+            found.len() < n
+        })?;
+    }
+    found.reverse();
+    Ok(found)
+}
+
+/// Up to `n` lines (that pass `filter`) starting at or after byte `start`, and whether the
+/// file's end was reached. A last line still being written is not read.
+pub fn lines_from(
+    path: &Path,
+    start: u64,
+    n: usize,
+    filter: Option<&LineFilter>,
+) -> io::Result<(Vec<RawLine>, bool)> {
+    let mut reader = BufReader::with_capacity(1 << 16, File::open(path)?);
+    reader.seek(SeekFrom::Start(start))?;
+    let (mut at, mut found, mut line) = (start, Vec::new(), Vec::new());
+    while found.len() < n {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line)?;
+        if read == 0 || line.last() != Some(&b'\n') {
+            return Ok((found, true));
+        }
+        let text = &line[..line.len() - 1];
+        if shown(filter, text) {
+            found.push(RawLine {
+                at,
+                bytes: text.to_vec(),
+            });
+        }
+        at += read as u64;
+    }
+    // Exactly at the end is the end too.
+    let at_end = reader.fill_buf()?.is_empty();
+    Ok((found, at_end))
+}
+
+/// How many lines (that pass `filter`) start before byte `end`.
+pub fn count_before(path: &Path, end: u64, filter: Option<&LineFilter>) -> io::Result<u64> {
+    let mut reader = BufReader::with_capacity(1 << 16, File::open(path)?.take(end));
+    let Some(filter) = filter else {
+        let mut count = 0u64;
+        loop {
+            let buf = reader.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(count);
+            }
+            count += memchr::memchr_iter(b'\n', buf).count() as u64;
+            let len = buf.len();
+            reader.consume(len);
+        }
+    };
+    let (mut count, mut line) = (0u64, Vec::new());
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(count);
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        if shown(Some(filter), text) {
+            count += 1;
+        }
+    }
+}
+
+/// Calls `each` with each line of `file[..end]` (where `end` follows a newline) and its start,
+/// from the last to the first, until it returns false.
+pub fn each_line_backwards(file: &mut File, end: u64, mut each: impl FnMut(u64, &[u8]) -> bool) -> io::Result<()> {
+    let mut pos = end.saturating_sub(1); // the final newline ends the last line
+    let mut buf: Vec<u8> = Vec::new(); // file[pos..]: the start of what was read, maybe a partial line
+    let mut chunk = vec![0u8; 1 << 16];
+    while pos > 0 {
+        let step = (chunk.len() as u64).min(pos);
+        pos -= step;
+        file.seek(SeekFrom::Start(pos))?;
+        file.read_exact(&mut chunk[..step as usize])?;
+        buf.splice(0..0, chunk[..step as usize].iter().copied());
+        let mut line_end = buf.len();
+        for newline in memchr::memrchr_iter(b'\n', &buf) {
+            if !each(pos + newline as u64 + 1, &buf[newline + 1..line_end]) {
+                return Ok(());
+            }
+            line_end = newline;
+        }
+        buf.truncate(line_end);
+    }
+    if end > 0 {
+        each(0, &buf);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(lines: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let text: String = lines
+            .iter()
+            .map(|l| format!("2026-11-24T10:00:00.000000000Z o {l}\n"))
+            .collect();
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    fn texts(lines: &[RawLine]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| String::from_utf8_lossy(parse_record(&l.bytes).unwrap().text).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn filters_match_visible_text_and_invert() {
+        let filter = LineFilter::parse("MSE").unwrap();
+        assert!(filter.matches(b"MSE : 12.5"));
+        // Colour codes between the letters do not hide a match.
+        assert!(filter.matches(b"\x1b[1mM\x1b[0mSE : 12.5"));
+        assert!(!filter.matches(b"epoch 3"));
+        let inverted = LineFilter::parse("!MSE").unwrap();
+        assert!(inverted.invert && !inverted.matches(b"MSE : 1") && inverted.matches(b"epoch 3"));
+        assert_eq!(inverted.typed(), "!MSE");
+        assert_eq!(LineFilter::parse(""), None);
+        assert_eq!(LineFilter::parse("!"), None);
+        assert_eq!(&*visible(b"\x1b]0;title\x07plain \x1b[31mred\x1b[0m"), b"plain red");
+    }
+
+    #[test]
+    fn pages_before_and_after_a_point_with_their_offsets() {
+        let lines: Vec<String> = (0..1000).map(|i| format!("step {i} loss {}", i % 7)).collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let (_dir, path) = log(&refs);
+        let len = std::fs::metadata(&path).unwrap().len();
+        let last = lines_before(&path, len, 3, None).unwrap();
+        assert_eq!(texts(&last), ["step 997 loss 3", "step 998 loss 4", "step 999 loss 5"]);
+        let filter = LineFilter::parse("loss 0").unwrap();
+        let last = lines_before(&path, len, 2, Some(&filter)).unwrap();
+        assert_eq!(texts(&last), ["step 987 loss 0", "step 994 loss 0"]);
+        // Before the first of those: the page above, ending where it starts.
+        let above = lines_before(&path, last[0].at, 1, Some(&filter)).unwrap();
+        assert_eq!(texts(&above), ["step 980 loss 0"]);
+        let (after, at_end) = lines_from(&path, last[0].at, 10, Some(&filter)).unwrap();
+        assert_eq!((texts(&after).len(), at_end), (2, true));
+        let (first, at_end) = lines_from(&path, 0, 2, None).unwrap();
+        assert_eq!((texts(&first), at_end), (vec!["step 0 loss 0".to_string(), "step 1 loss 1".into()], false));
+        assert_eq!(first[1].at, first[0].bytes.len() as u64 + 1);
+        // Every line is found backwards from the end, the first one included.
+        assert_eq!(lines_before(&path, len, 5000, None).unwrap().len(), 1000);
+        assert_eq!(count_before(&path, last[0].at, Some(&filter)).unwrap(), 141);
+        assert_eq!(count_before(&path, len, None).unwrap(), 1000);
+    }
+
+    #[test]
+    fn a_line_still_being_written_is_not_read() {
+        let (_dir, path) = log(&["done"]);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"2026-11-24T10:00:00.000000000Z o hal"))
+            .unwrap();
+        let (lines, at_end) = lines_from(&path, 0, 10, None).unwrap();
+        assert_eq!((texts(&lines), at_end), (vec!["done".to_string()], true));
+    }
+}
