@@ -370,3 +370,39 @@ fn argument_mistakes_and_a_missing_terminal_are_one_line() {
         "mlbench: the workbench needs a terminal: run `mlbench` in one, or use its commands (`mlbench --help`)"
     );
 }
+
+/// `jobs rm` and `project rm` refuse what runs and delete, with their files, what has ended.
+#[test]
+fn finished_jobs_and_projects_are_deleted_and_running_ones_refuse() {
+    let s = Sandbox::new("local");
+    s.ok(&["project", "create", "p"]);
+    let repo = s.folder("code", &[]);
+    let path = repo.to_str().unwrap();
+    s.ok(&["run", "--project", "p", "--repo", path, "-f", "--", "true"]);
+    s.ok(&["run", "--project", "p", "--repo", path, "--", "sleep", "600"]);
+    std::fs::write(s.home.join("projects/p/storage/model.json"), "{}").unwrap();
+    assert!(s.home.join("jobs/1").exists());
+
+    let refused = s.run(&["jobs", "rm", "1", "2"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("job 2 is running: stop it first"), "{stderr}");
+    assert!(s.home.join("jobs/1").exists(), "a refusal deletes nothing");
+
+    let refused = s.run(&["project", "rm", "p"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("--yes"), "{stderr}");
+    let refused = s.run(&["project", "rm", "p", "--yes"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("job 2 of p is running"), "{stderr}");
+
+    assert!(s.ok(&["jobs", "rm", "1"]).contains("deleted job(s) 1"));
+    assert!(!s.home.join("jobs/1").exists());
+    assert_eq!(s.jobs().as_array().unwrap().len(), 1);
+
+    s.ok(&["stop", "2", "--grace", "3"]);
+    let out = s.ok(&["project", "rm", "p", "--yes"]);
+    assert!(out.starts_with("deleted project p: 1 job(s)"), "{out}");
+    assert!(!s.home.join("projects/p").exists() && !s.home.join("jobs/2").exists());
+    assert_eq!(s.ok(&["projects", "--json"]).trim(), "[]");
+}

@@ -178,6 +178,15 @@ pub async fn logs(
     Ok(())
 }
 
+/// Deletes finished jobs with their logs and workspaces: all of them, or (a live one among
+/// them) none.
+pub fn remove(engine: &Engine, ids: &[i64]) -> Result<()> {
+    crate::engine::jobs::remove_finished(engine, ids)?;
+    let listed: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    println!("deleted job(s) {} with their logs", listed.join(", "));
+    Ok(())
+}
+
 pub async fn stop(engine: &Engine, job: i64, grace: Option<u64>) -> Result<()> {
     let grace = Duration::from_secs(grace.unwrap_or(engine.config.stop_grace_secs));
     let before = engine.store.job(job)?.state;

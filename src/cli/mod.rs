@@ -56,8 +56,11 @@ enum Command {
     },
     /// Run a job: machine type + image + code + command.
     Run(RunArgs),
-    /// List jobs (and pick up jobs left running by an earlier mlbench).
+    /// List jobs (and pick up jobs left running by an earlier mlbench); `jobs rm JOB…`.
+    #[command(args_conflicts_with_subcommands = true)]
     Jobs {
+        #[command(subcommand)]
+        action: Option<JobsAction>,
         #[arg(long)]
         project: Option<String>,
         #[arg(long)]
@@ -155,10 +158,26 @@ enum Command {
 enum ProjectAction {
     /// Create a project.
     Create { name: String },
+    /// Delete a project: its jobs (none may be running), their logs, and its /storage.
+    Rm {
+        name: String,
+        /// Delete without asking (required: the storage does not come back).
+        #[arg(long)]
+        yes: bool,
+    },
     /// List projects.
     List {
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsAction {
+    /// Delete finished jobs with their logs and workspaces (a running job refuses them all).
+    Rm {
+        #[arg(required = true)]
+        jobs: Vec<i64>,
     },
 }
 
@@ -352,6 +371,9 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             action: ProjectAction::Create { name },
         } => project::create(&engine, &name).and(ok),
         Command::Project {
+            action: ProjectAction::Rm { name, yes },
+        } => project::remove(&engine, &name, yes).and(ok),
+        Command::Project {
             action: ProjectAction::List { json },
         }
         | Command::Projects { json } => project::list(&engine, json).and(ok),
@@ -378,7 +400,15 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             ..
         } => images::build_runtime(force).await.and(ok),
         Command::Run(args) => jobs::run(&engine, args).await,
-        Command::Jobs { project, json } => jobs::list(&engine, project.as_deref(), json).and(ok),
+        Command::Jobs {
+            action: Some(JobsAction::Rm { jobs: ids }),
+            ..
+        } => jobs::remove(&engine, &ids).and(ok),
+        Command::Jobs {
+            action: None,
+            project,
+            json,
+        } => jobs::list(&engine, project.as_deref(), json).and(ok),
         Command::Logs {
             job,
             follow,

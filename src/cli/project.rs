@@ -9,10 +9,31 @@ use crate::engine::{AnyRuntime, Engine};
 use crate::runtime::Runtime;
 
 pub fn create(engine: &Engine, name: &str) -> Result<()> {
-    engine.store.create_project(name)?;
-    let storage = engine.home.storage_dir(name);
-    std::fs::create_dir_all(&storage).map_err(crate::Error::at(&storage, "cannot create"))?;
+    let storage = crate::engine::projects::create(engine, name)?;
     println!("created project {name} (storage: {})", storage.display());
+    Ok(())
+}
+
+/// Deletes a project with its jobs' logs and its /storage; `--yes` says the user means it.
+pub fn remove(engine: &Engine, name: &str, yes: bool) -> Result<()> {
+    if !yes {
+        let jobs = engine.store.projects()?.into_iter().find(|p| p.name == name);
+        let Some(project) = jobs else {
+            return Err(crate::Error::NotFound(format!(
+                "no project {name}: `mlbench projects` lists them"
+            )));
+        };
+        return Err(crate::Error::Invalid(format!(
+            "this deletes project {name}, its {} job(s) with their logs, and its /storage: run `mlbench project rm {name} --yes`",
+            project.jobs
+        )));
+    }
+    let removed = crate::engine::projects::remove(engine, name)?;
+    println!(
+        "deleted project {name}: {} job(s), {} freed",
+        removed.jobs,
+        format_bytes(removed.bytes)
+    );
     Ok(())
 }
 

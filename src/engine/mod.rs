@@ -12,6 +12,7 @@ pub(crate) mod jobs;
 pub(crate) mod models;
 mod output;
 pub(crate) mod pins;
+pub(crate) mod projects;
 mod reconcile;
 pub(crate) mod serving_stats;
 mod stop;

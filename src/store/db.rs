@@ -596,6 +596,51 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes a project with its jobs, their metrics, and its sweeps, in one transaction; a
+    /// live job or an unfinished sweep refuses it. Returns the deleted jobs' ids.
+    pub fn delete_project(&self, name: &str) -> Result<Vec<i64>> {
+        let project = self.project_id(name)?;
+        let tx = self.write()?;
+        let jobs: Vec<(i64, String)> = {
+            let mut stmt = tx.prepare("SELECT id, state FROM jobs WHERE project_id = ?1 ORDER BY id")?;
+            stmt.query_map([project], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        if let Some((id, state)) = jobs
+            .iter()
+            .find(|(_, state)| !state.parse::<JobState>().is_ok_and(JobState::is_final))
+        {
+            return Err(Error::Invalid(format!(
+                "job {id} of {name} is {state}: stop it first with `mlbench stop {id}`"
+            )));
+        }
+        let unfinished: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM sweeps WHERE project_id = ?1 AND finished_at IS NULL LIMIT 1",
+                [project],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(sweep) = unfinished {
+            return Err(Error::Invalid(format!(
+                "sweep {sweep} of {name} has not finished: stop it first with `mlbench sweep stop {sweep}`"
+            )));
+        }
+        tx.execute(
+            "DELETE FROM metrics WHERE job_id IN (SELECT id FROM jobs WHERE project_id = ?1)",
+            [project],
+        )?;
+        tx.execute(
+            "DELETE FROM trials WHERE sweep_id IN (SELECT id FROM sweeps WHERE project_id = ?1)",
+            [project],
+        )?;
+        tx.execute("DELETE FROM jobs WHERE project_id = ?1", [project])?;
+        tx.execute("DELETE FROM sweeps WHERE project_id = ?1", [project])?;
+        tx.execute("DELETE FROM projects WHERE id = ?1", [project])?;
+        tx.commit()?;
+        Ok(jobs.into_iter().map(|(id, _)| id).collect())
+    }
+
     /// Adds metric points; a point seen again (a follow resumed over it) replaces itself.
     pub fn insert_metrics(&self, job: i64, points: &[(String, i64, f64)]) -> Result<()> {
         let tx = self.write()?;

@@ -92,7 +92,12 @@ fn shown(filter: Option<&LineFilter>, line: &[u8]) -> bool {
 }
 
 /// The last `n` lines (that pass `filter`) starting before byte `end`, in file order.
-pub fn lines_before(path: &Path, end: u64, n: usize, filter: Option<&LineFilter>) -> io::Result<Vec<RawLine>> {
+pub fn lines_before(
+    path: &Path,
+    end: u64,
+    n: usize,
+    filter: Option<&LineFilter>,
+) -> io::Result<Vec<RawLine>> {
     let mut file = File::open(path)?;
     // At the end, a line still being written is left out.
     let end = if end >= file.metadata()?.len() {
@@ -177,7 +182,11 @@ pub fn count_before(path: &Path, end: u64, filter: Option<&LineFilter>) -> io::R
 
 /// Calls `each` with each line of `file[..end]` (where `end` follows a newline) and its start,
 /// from the last to the first, until it returns false.
-pub fn each_line_backwards(file: &mut File, end: u64, mut each: impl FnMut(u64, &[u8]) -> bool) -> io::Result<()> {
+pub fn each_line_backwards(
+    file: &mut File,
+    end: u64,
+    mut each: impl FnMut(u64, &[u8]) -> bool,
+) -> io::Result<()> {
     let mut pos = end.saturating_sub(1); // the final newline ends the last line
     let mut buf: Vec<u8> = Vec::new(); // file[pos..]: the start of what was read, maybe a partial line
     let mut chunk = vec![0u8; 1 << 16];
@@ -236,7 +245,10 @@ mod tests {
         assert_eq!(inverted.typed(), "!MSE");
         assert_eq!(LineFilter::parse(""), None);
         assert_eq!(LineFilter::parse("!"), None);
-        assert_eq!(&*visible(b"\x1b]0;title\x07plain \x1b[31mred\x1b[0m"), b"plain red");
+        assert_eq!(
+            &*visible(b"\x1b]0;title\x07plain \x1b[31mred\x1b[0m"),
+            b"plain red"
+        );
     }
 
     #[test]
@@ -246,7 +258,10 @@ mod tests {
         let (_dir, path) = log(&refs);
         let len = std::fs::metadata(&path).unwrap().len();
         let last = lines_before(&path, len, 3, None).unwrap();
-        assert_eq!(texts(&last), ["step 997 loss 3", "step 998 loss 4", "step 999 loss 5"]);
+        assert_eq!(
+            texts(&last),
+            ["step 997 loss 3", "step 998 loss 4", "step 999 loss 5"]
+        );
         let filter = LineFilter::parse("loss 0").unwrap();
         let last = lines_before(&path, len, 2, Some(&filter)).unwrap();
         assert_eq!(texts(&last), ["step 987 loss 0", "step 994 loss 0"]);
@@ -256,7 +271,10 @@ mod tests {
         let (after, at_end) = lines_from(&path, last[0].at, 10, Some(&filter)).unwrap();
         assert_eq!((texts(&after).len(), at_end), (2, true));
         let (first, at_end) = lines_from(&path, 0, 2, None).unwrap();
-        assert_eq!((texts(&first), at_end), (vec!["step 0 loss 0".to_string(), "step 1 loss 1".into()], false));
+        assert_eq!(
+            (texts(&first), at_end),
+            (vec!["step 0 loss 0".to_string(), "step 1 loss 1".into()], false)
+        );
         assert_eq!(first[1].at, first[0].bytes.len() as u64 + 1);
         // Every line is found backwards from the end, the first one included.
         assert_eq!(lines_before(&path, len, 5000, None).unwrap().len(), 1000);

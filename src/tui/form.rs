@@ -601,7 +601,10 @@ mod tests {
     }
 
     fn type_char(form: &mut Form, c: char) {
-        form.edit(KeyEvent::new(KeyCode::Char(c), crossterm::event::KeyModifiers::NONE));
+        form.edit(KeyEvent::new(
+            KeyCode::Char(c),
+            crossterm::event::KeyModifiers::NONE,
+        ));
     }
 
     #[test]
@@ -620,7 +623,10 @@ mod tests {
         // Another field's cursor starts at its end.
         form.focus = Field::Env;
         type_char(&mut form, 'A');
-        assert_eq!((form.text.env.as_str(), form.cursor_in(Field::Command)), ("A", 20));
+        assert_eq!(
+            (form.text.env.as_str(), form.cursor_in(Field::Command)),
+            ("A", 20)
+        );
         form.focus = Field::Image;
         assert_eq!(press(&mut form, KeyCode::Left, KeyModifiers::NONE), Edit::Ignored);
     }

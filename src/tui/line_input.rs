@@ -70,9 +70,7 @@ pub fn edit(text: &mut String, cursor: &mut usize, key: KeyEvent) -> Edit {
         KeyCode::Char('u') if ctrl => remove(text, cursor, 0..*cursor),
         KeyCode::Char('k') if ctrl => remove(text, cursor, *cursor..text.len()),
         KeyCode::Char('w') if ctrl => remove(text, cursor, previous_word(text, *cursor)..*cursor),
-        KeyCode::Backspace if ctrl || alt => {
-            remove(text, cursor, previous_word(text, *cursor)..*cursor)
-        }
+        KeyCode::Backspace if ctrl || alt => remove(text, cursor, previous_word(text, *cursor)..*cursor),
         KeyCode::Char('d') if alt => remove(text, cursor, *cursor..next_word(text, *cursor)),
         KeyCode::Char('d') if ctrl => remove(text, cursor, *cursor..next_char(text, *cursor)),
         KeyCode::Char('h') if ctrl => remove(text, cursor, previous_char(text, *cursor)..*cursor),
@@ -101,7 +99,13 @@ pub fn paste(text: &mut String, cursor: &mut usize, pasted: &str) {
     let flat: String = pasted
         .trim_end_matches(['\r', '\n'])
         .chars()
-        .map(|c| if c == '\r' || c == '\n' || c == '\t' { ' ' } else { c })
+        .map(|c| {
+            if c == '\r' || c == '\n' || c == '\t' {
+                ' '
+            } else {
+                c
+            }
+        })
         .filter(|c| !c.is_control())
         .collect();
     text.insert_str(*cursor, &flat);
@@ -123,7 +127,9 @@ pub fn view(text: &str, cursor: usize, width: usize) -> String {
     }
     let at = text[..cursor].chars().count();
     // The cursor sits a column before the right edge when the text runs past it.
-    let start = (at + 2).saturating_sub(width.saturating_sub(1)).min(chars.len() - width);
+    let start = (at + 2)
+        .saturating_sub(width.saturating_sub(1))
+        .min(chars.len() - width);
     let end = start + width;
     let mut shown: Vec<char> = chars[start..end].to_vec();
     if start > 0 {
@@ -231,8 +237,14 @@ mod tests {
         press(&mut input, KeyCode::Char('u'), KeyModifiers::CONTROL);
         assert_eq!((input.text.as_str(), input.cursor), ("", 0));
         // A chord that is not an edit is left to the caller, not typed.
-        assert_eq!(press(&mut input, KeyCode::Char('c'), KeyModifiers::CONTROL), Edit::Ignored);
-        assert_eq!(press(&mut input, KeyCode::Enter, KeyModifiers::NONE), Edit::Ignored);
+        assert_eq!(
+            press(&mut input, KeyCode::Char('c'), KeyModifiers::CONTROL),
+            Edit::Ignored
+        );
+        assert_eq!(
+            press(&mut input, KeyCode::Enter, KeyModifiers::NONE),
+            Edit::Ignored
+        );
         assert_eq!(input.text, "");
     }
 

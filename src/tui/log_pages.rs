@@ -48,7 +48,12 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> io::Result<T> + Send
 
 /// Sends the last window of the job's (shown) lines, then the count of those before it, then
 /// every new line, until aborted.
-pub async fn follow(path: PathBuf, generation: u64, filter: Option<LineFilter>, messages: UnboundedSender<Message>) {
+pub async fn follow(
+    path: PathBuf,
+    generation: u64,
+    filter: Option<LineFilter>,
+    messages: UnboundedSender<Message>,
+) {
     let mut tail: Option<LogTail> = None;
     loop {
         if tail.is_none() && path.exists() {
@@ -68,7 +73,9 @@ pub async fn follow(path: PathBuf, generation: u64, filter: Option<LineFilter>, 
             tail = LogTail::open(&path, start).ok();
             let (file, shown, counts) = (path.clone(), filter.clone(), messages.clone());
             tokio::spawn(async move {
-                if let Ok(before_start) = blocking(move || logscan::count_before(&file, start, shown.as_ref())).await {
+                if let Ok(before_start) =
+                    blocking(move || logscan::count_before(&file, start, shown.as_ref())).await
+                {
                     let _ = counts.send(Message::LogCount {
                         generation,
                         before_start,
@@ -146,7 +153,10 @@ fn write_log(log: &Path, filter: Option<&LineFilter>, out: &Path) -> io::Result<
             }
             line.clear();
         }
-        writer.into_inner().map_err(io::IntoInnerError::into_error)?.sync_all()?;
+        writer
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?
+            .sync_all()?;
         // Not over a file that appeared meanwhile.
         std::fs::hard_link(&partial, out)?;
         Ok(lines)
@@ -174,10 +184,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = log_file(dir.path(), &["epoch 1", "\x1b[32mMSE : 3.5\x1b[0m", "epoch 2"]);
         let out = dir.path().join("saved.log");
-        let said = save(log.clone(), LineFilter::parse("MSE"), out.clone()).await.unwrap();
+        let said = save(log.clone(), LineFilter::parse("MSE"), out.clone())
+            .await
+            .unwrap();
         assert_eq!(said, format!("saved 1 line to {}", out.display()));
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "MSE : 3.5\n");
-        let err = save(log.clone(), None, out.clone()).await.unwrap_err().to_string();
+        let err = save(log.clone(), None, out.clone())
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.ends_with("exists: save the log under another name"), "{err}");
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "MSE : 3.5\n");
         let missing = dir.path().join("no/such/dir/x.log");
@@ -215,7 +230,10 @@ mod tests {
         }
         follower.abort();
         // Every odd line of the file is either counted or in the window.
-        assert_eq!(window.len() as u64 + count.unwrap(), (LOG_WINDOW as u64 + 100) / 2);
+        assert_eq!(
+            window.len() as u64 + count.unwrap(),
+            (LOG_WINDOW as u64 + 100) / 2
+        );
         assert!(window.iter().all(|l| l.text.starts_with("odd")));
         assert_eq!(window.last().unwrap().text, format!("odd {}", LOG_WINDOW + 99));
     }

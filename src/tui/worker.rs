@@ -291,6 +291,22 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
                 at_end,
             }
         }
+        Effect::CreateProject(name) => {
+            engine::projects::create(engine, &name)?;
+            Message::ProjectCreated(name)
+        }
+        Effect::DeleteProject(name) => {
+            let removed = engine::projects::remove(engine, &name)?;
+            Message::Done(format!(
+                "deleted project {name}: {} job(s), {} freed",
+                removed.jobs,
+                crate::domain::machine::format_bytes(removed.bytes)
+            ))
+        }
+        Effect::DeleteJob(job) => {
+            engine::jobs::remove_finished(engine, &[job])?;
+            Message::Done(format!("deleted job {job} with its log"))
+        }
         Effect::SaveLog { job, filter, path } => {
             Message::Done(log_pages::save(engine.home.job_log(job), filter, path).await?)
         }

@@ -327,11 +327,7 @@ impl LogView {
             let end = self.lines.len().saturating_sub(self.offset);
             end.saturating_sub(self.page)..=end.saturating_sub(1)
         });
-        let lines: Vec<&str> = self
-            .lines
-            .range(range)
-            .map(|l| l.text.as_str())
-            .collect();
+        let lines: Vec<&str> = self.lines.range(range).map(|l| l.text.as_str()).collect();
         (lines.join("\n"), lines.len())
     }
 }
@@ -426,22 +422,30 @@ pub(super) fn logs_command(app: &mut App, command: Command) -> Effect {
             app.screen = app.screen_below();
             return Effect::StopFollowing;
         }
-        Command::Up => return {
-            let page = logs.scroll_up(1);
-            load(logs, page)
-        },
-        Command::Down => return {
-            let page = logs.scroll_down(1);
-            load(logs, page)
-        },
-        Command::PageUp => return {
-            let page = logs.scroll_up(page);
-            load(logs, page)
-        },
-        Command::PageDown => return {
-            let page = logs.scroll_down(page);
-            load(logs, page)
-        },
+        Command::Up => {
+            return {
+                let page = logs.scroll_up(1);
+                load(logs, page)
+            };
+        }
+        Command::Down => {
+            return {
+                let page = logs.scroll_down(1);
+                load(logs, page)
+            };
+        }
+        Command::PageUp => {
+            return {
+                let page = logs.scroll_up(page);
+                load(logs, page)
+            };
+        }
+        Command::PageDown => {
+            return {
+                let page = logs.scroll_down(page);
+                load(logs, page)
+            };
+        }
         Command::Top if logs.more_above() => {
             logs.loading = true;
             return load(logs, Some(LogPage::Start));
@@ -566,7 +570,16 @@ mod tests {
         view.page = 5;
         view.push(lines(0, 30));
         // No selection: the lines on screen.
-        assert_eq!(view.copied(), ((25..30).map(|i| format!("line {i}")).collect::<Vec<_>>().join("\n"), 5));
+        assert_eq!(
+            view.copied(),
+            (
+                (25..30)
+                    .map(|i| format!("line {i}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                5
+            )
+        );
         view.selection = Some(view.bottom_number());
         view.scroll_up(3);
         assert_eq!(view.selected(), Some(26..=29));

@@ -31,6 +31,13 @@ use crate::keymap::{self as keys, Command, Screen};
 use crate::store::logscan::LineFilter;
 use crate::store::{JobRecord, MetricSummary, ProjectRecord};
 
+/// What a y/n question asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    Stop(i64),
+    DeleteJob(i64),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Panel {
     Projects,
@@ -110,6 +117,8 @@ pub enum Message {
     Prediction(PredictionRow),
     /// The form's job was submitted as this job.
     Submitted(i64),
+    /// A project was created: it becomes the selected one.
+    ProjectCreated(String),
     /// The form's sweep started (or resumed) as this sweep.
     SweepStarted(i64, String),
     /// The engine refused the form's job over one of its fields.
@@ -167,6 +176,11 @@ pub enum Effect {
     StopFollowing,
     Stop(i64),
     Rerun(i64),
+    CreateProject(String),
+    /// Delete a project with its jobs and storage (the user typed its name).
+    DeleteProject(String),
+    /// Delete a finished job with its log.
+    DeleteJob(i64),
     /// Create the demo project and run its training job (a first start).
     RunDemo,
     /// The job's fit chart, or its metric curves when it has no fit.
@@ -219,7 +233,8 @@ pub struct App {
     pub help: bool,
     /// How far the help popup is scrolled, when its lines do not all fit.
     pub help_scroll: usize,
-    pub confirm_stop: Option<i64>,
+    /// A y/n question about to run an effect.
+    pub confirm: Option<Confirm>,
     pub logs: Option<LogView>,
     /// How many times a log view has been opened: each opening's follower has its own number.
     pub log_generation: u64,
@@ -259,7 +274,7 @@ impl App {
             screen: Screen::Workbench,
             help: false,
             help_scroll: 0,
-            confirm_stop: None,
+            confirm: None,
             logs: None,
             log_generation: 0,
             chart: None,
@@ -537,6 +552,12 @@ fn on_message(app: &mut App, message: Message) -> Effect {
             app.form = Some(super::form::Form::new(*options));
             app.status = None;
         }
+        Message::ProjectCreated(name) => {
+            app.status = Some(format!("created project {name}: n starts an experiment in it"));
+            app.project = Some(name);
+            app.job_row = 0;
+            app.focus = Panel::Jobs;
+        }
         Message::Submitted(job) => {
             app.submitting = None;
             app.select(RowId::Job(job));
@@ -556,11 +577,11 @@ fn on_message(app: &mut App, message: Message) -> Effect {
 }
 
 fn on_key(app: &mut App, key: KeyEvent) -> Effect {
-    if let Some(job) = app.confirm_stop.take() {
-        return if matches!(key.code, KeyCode::Char('y' | 'Y')) {
-            Effect::Stop(job)
-        } else {
-            Effect::None
+    if let Some(confirm) = app.confirm.take() {
+        return match (key.code, confirm) {
+            (KeyCode::Char('y' | 'Y'), Confirm::Stop(job)) => Effect::Stop(job),
+            (KeyCode::Char('y' | 'Y'), Confirm::DeleteJob(job)) => Effect::DeleteJob(job),
+            _ => Effect::None,
         };
     }
     if app.help {
@@ -749,7 +770,10 @@ mod tests {
         key(&mut app, KeyCode::Char('v'));
         key(&mut app, KeyCode::Char('k'));
         key(&mut app, KeyCode::Char('k'));
-        assert_eq!(key(&mut app, KeyCode::Char('y')), Effect::Copy("line 47\nline 48\nline 49".into()));
+        assert_eq!(
+            key(&mut app, KeyCode::Char('y')),
+            Effect::Copy("line 47\nline 48\nline 49".into())
+        );
         assert_eq!(app.logs.as_ref().unwrap().selection, None);
         // Esc ends a selection before it leaves the view.
         key(&mut app, KeyCode::Char('v'));
@@ -785,15 +809,18 @@ mod tests {
     fn the_window_is_bounded() {
         let app = app_with_logs(LOG_WINDOW + 500);
         let logs = app.logs.as_ref().unwrap();
-        assert_eq!((logs.lines.len(), logs.lines[0].text.as_str()), (LOG_WINDOW, "line 500"));
+        assert_eq!(
+            (logs.lines.len(), logs.lines[0].text.as_str()),
+            (LOG_WINDOW, "line 500")
+        );
     }
 
     #[test]
     fn stop_asks_first_and_esc_leaves_logs() {
         let mut app = App::new(chrono::Utc::now());
-        app.confirm_stop = Some(3);
+        app.confirm = Some(Confirm::Stop(3));
         assert_eq!(key(&mut app, KeyCode::Char('n')), Effect::None);
-        app.confirm_stop = Some(3);
+        app.confirm = Some(Confirm::Stop(3));
         assert_eq!(key(&mut app, KeyCode::Char('y')), Effect::Stop(3));
         let mut app = app_with_logs(3);
         key(&mut app, KeyCode::Esc);

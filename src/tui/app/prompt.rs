@@ -19,6 +19,10 @@ pub enum PromptFor {
     Port { project: String, model: String },
     /// An input value for the model served at `url`.
     Predict { project: String, url: String },
+    /// The name of a new project.
+    NewProject,
+    /// The name of the project to delete, typed again to confirm.
+    DeleteProject { name: String, jobs: i64 },
     /// The file to save a job's log into.
     SaveLog {
         job: i64,
@@ -55,6 +59,27 @@ pub(super) fn on_prompt_key(app: &mut App, key: KeyEvent) -> Effect {
                 }
                 Err(e) => app.status = Some(e.to_string()),
             },
+            PromptFor::NewProject => {
+                let name = prompt.input.text.trim().to_string();
+                match crate::domain::project::validate_name(&name) {
+                    Ok(()) if app.projects.iter().any(|p| p.name == name) => {
+                        app.status = Some(format!("project {name} exists: pick another name"));
+                    }
+                    Ok(()) => {
+                        app.prompt = None;
+                        return Effect::CreateProject(name);
+                    }
+                    Err(e) => app.status = Some(e.to_string()),
+                }
+            }
+            PromptFor::DeleteProject { name, .. } => {
+                if prompt.input.text.trim() == name {
+                    app.prompt = None;
+                    app.status = Some(format!("deleting project {name}…"));
+                    return Effect::DeleteProject(name);
+                }
+                app.status = Some(format!("type {name} to delete it, or Esc to keep it"));
+            }
             PromptFor::SaveLog { job, filter } => {
                 let path = std::path::PathBuf::from(prompt.input.text.trim());
                 if path.as_os_str().is_empty() {

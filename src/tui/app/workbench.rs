@@ -5,10 +5,12 @@ use ratatui::layout::Rect;
 
 use super::logs::{logs_command, open_log};
 use super::prompt::open_predict;
-use super::{App, Effect, JobRow, Panel};
+use super::prompt::{Prompt, PromptFor};
+use super::{App, Confirm, Effect, JobRow, Panel};
 use crate::engine::curves::CurvesOf;
 use crate::keymap::{Command, Screen};
 use crate::tui::layout;
+use crate::tui::line_input::LineInput;
 
 pub(super) fn workbench_command(app: &mut App, command: Command) -> Effect {
     let jobs = app.project_rows().len();
@@ -57,7 +59,7 @@ pub(super) fn workbench_command(app: &mut App, command: Command) -> Effect {
             app.status = Some("a sweep stops with `mlbench sweep stop N`; x stops one trial".into());
         }
         (Command::Stop, _) => match app.selected_job() {
-            Some(job) if !job.state.is_final() => app.confirm_stop = Some(job.id),
+            Some(job) if !job.state.is_final() => app.confirm = Some(Confirm::Stop(job.id)),
             Some(job) => app.status = Some(format!("job {} has already ended: {}", job.id, job.state)),
             None => {}
         },
@@ -91,6 +93,37 @@ pub(super) fn workbench_command(app: &mut App, command: Command) -> Effect {
                 return Effect::Rerun(job.id);
             }
         }
+        (Command::NewProject, _) => {
+            app.prompt = Some(Prompt {
+                purpose: PromptFor::NewProject,
+                input: LineInput::default(),
+            });
+        }
+        (Command::Delete, Panel::Projects) => {
+            if let Some(project) = app.selected_project() {
+                app.prompt = Some(Prompt {
+                    purpose: PromptFor::DeleteProject {
+                        name: project.name.clone(),
+                        jobs: project.jobs,
+                    },
+                    input: LineInput::default(),
+                });
+            }
+        }
+        (Command::Delete, Panel::Jobs) => match app.selected_row() {
+            Some(JobRow::Sweep(_)) => {
+                app.status =
+                    Some("D deletes one finished job: open the sweep (Enter) and select a trial".into());
+            }
+            Some(JobRow::Job(job) | JobRow::Trial(job)) if !job.state.is_final() => {
+                app.status = Some(format!(
+                    "job {} is {}: stop it first (x), then delete it",
+                    job.id, job.state
+                ));
+            }
+            Some(JobRow::Job(job) | JobRow::Trial(job)) => app.confirm = Some(Confirm::DeleteJob(job.id)),
+            None => {}
+        },
         (Command::Back, _) => app.status = None,
         _ => {}
     }
@@ -107,7 +140,7 @@ fn select_project(app: &mut App, row: usize) {
 
 /// The wheel moves like the arrow keys; a click on a project or a job selects it.
 pub(super) fn on_mouse(app: &mut App, mouse: MouseEvent) -> Effect {
-    if app.help || app.prompt.is_some() || app.form.is_some() || app.confirm_stop.is_some() {
+    if app.help || app.prompt.is_some() || app.form.is_some() || app.confirm.is_some() {
         return Effect::None;
     }
     let command = match mouse.kind {

@@ -16,7 +16,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use super::app::App;
+use super::app::{App, Confirm};
 use crate::config::StateColors;
 use crate::domain::JobState;
 use crate::keymap::Screen;
@@ -106,8 +106,8 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Option<usize> {
     if app.help {
         help::draw(frame, area, app.screen, &app.keys, app.help_scroll);
     }
-    if let Some(job) = app.confirm_stop {
-        popup(
+    match app.confirm {
+        Some(Confirm::Stop(job)) => popup(
             frame,
             area,
             "stop",
@@ -116,7 +116,19 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Option<usize> {
                 String::new(),
                 "y: stop   any other key: keep it running".into(),
             ],
-        );
+        ),
+        Some(Confirm::DeleteJob(job)) => popup(
+            frame,
+            area,
+            "delete",
+            &[
+                format!("Delete job {job} with its log and workspace?"),
+                "Its model and files in /storage stay.".into(),
+                String::new(),
+                "y: delete   any other key: keep it".into(),
+            ],
+        ),
+        None => {}
     }
     log_rows
 }

@@ -12,7 +12,10 @@ const HISTORY: usize = 8;
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let Some(prompt) = &app.prompt else { return };
     // Borders, padding and the "> " leave the rest of the screen's width to the text.
-    let input = format!("> {}", prompt.input.view(usize::from(area.width.saturating_sub(8))));
+    let input = format!(
+        "> {}",
+        prompt.input.view(usize::from(area.width.saturating_sub(8)))
+    );
     match &prompt.purpose {
         PromptFor::Port { model, .. } => {
             let lines = [
@@ -23,9 +26,46 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             ];
             popup(frame, area, &format!("serve {model}"), &lines);
         }
+        PromptFor::NewProject => {
+            let typed = prompt.input.text.trim();
+            let check = if typed.is_empty() {
+                "lowercase letters, digits, - _ . (starting with a letter or digit)".to_string()
+            } else if app.projects.iter().any(|p| p.name == typed) {
+                format!("{typed} exists: pick another name")
+            } else {
+                match crate::domain::project::validate_name(typed) {
+                    Ok(()) => "✓ a good name".to_string(),
+                    Err(_) => {
+                        "✗ lowercase letters, digits, - _ . (starting with a letter or digit)".to_string()
+                    }
+                }
+            };
+            let lines = [
+                "project name:".to_string(),
+                input,
+                check,
+                String::new(),
+                "Enter: create   Esc: cancel".to_string(),
+            ];
+            popup(frame, area, "new project", &lines);
+        }
+        PromptFor::DeleteProject { name, jobs } => {
+            let lines = [
+                format!("This deletes project {name}: its {jobs} job(s), their logs,"),
+                "and everything in its /storage (models included). It cannot be undone.".to_string(),
+                format!("Type {name} to delete it:"),
+                input,
+                String::new(),
+                "Enter: delete   Esc: keep it".to_string(),
+            ];
+            popup(frame, area, &format!("delete project {name}"), &lines);
+        }
         PromptFor::SaveLog { job, filter } => {
             let what = match filter {
-                Some(filter) => format!("the lines of job {job}'s log that filter {} shows", filter.typed()),
+                Some(filter) => format!(
+                    "the lines of job {job}'s log that filter {} shows",
+                    filter.typed()
+                ),
                 None => format!("job {job}'s whole log"),
             };
             let lines = [

@@ -810,3 +810,79 @@ fn metric_curves_overlay_a_sweeps_trials() {
         }
     );
 }
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        update(app, key(KeyCode::Char(c)));
+    }
+}
+
+#[test]
+fn projects_are_created_and_deleted_from_the_workbench() {
+    let mut app = fixture();
+    update(&mut app, key(KeyCode::Char('P')));
+    type_text(&mut app, "Churn Model");
+    both_sizes("new_project_bad_name", &app);
+    assert_eq!(update(&mut app, key(KeyCode::Enter)), Effect::None);
+    assert!(app.status.as_deref().unwrap().contains("is not valid"));
+    update(
+        &mut app,
+        Event::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
+    );
+    type_text(&mut app, "salary");
+    assert_eq!(update(&mut app, key(KeyCode::Enter)), Effect::None, "it exists");
+    update(
+        &mut app,
+        Event::Key(KeyEvent::new(KeyCode::Char('w'), KeyModifiers::CONTROL)),
+    );
+    type_text(&mut app, "churn");
+    both_sizes("new_project", &app);
+    assert_eq!(
+        update(&mut app, key(KeyCode::Enter)),
+        Effect::CreateProject("churn".into())
+    );
+    update(&mut app, Event::Message(Message::ProjectCreated("churn".into())));
+    let mut projects = app.projects.clone();
+    projects.insert(
+        0,
+        ProjectRecord {
+            name: "churn".into(),
+            created_at: "2026-11-23T12:29:00Z".into(),
+            jobs: 0,
+            running: 0,
+        },
+    );
+    let jobs = app.jobs.clone();
+    resnapshot(&mut app, projects, jobs);
+    assert_eq!(app.selected_project().unwrap().name, "churn");
+
+    // Deleting asks for the name.
+    update(&mut app, key(KeyCode::Tab));
+    update(&mut app, key(KeyCode::Char('D')));
+    type_text(&mut app, "chur");
+    both_sizes("delete_project", &app);
+    assert_eq!(update(&mut app, key(KeyCode::Enter)), Effect::None);
+    assert!(app.prompt.is_some());
+    type_text(&mut app, "n");
+    assert_eq!(
+        update(&mut app, key(KeyCode::Enter)),
+        Effect::DeleteProject("churn".into())
+    );
+}
+
+#[test]
+fn finished_jobs_are_deleted_after_a_question_and_live_ones_refuse() {
+    let mut app = fixture();
+    select_salary(&mut app);
+    assert_eq!(update(&mut app, key(KeyCode::Char('D'))), Effect::None);
+    assert_eq!(
+        app.status.as_deref(),
+        Some("job 3 is running: stop it first (x), then delete it")
+    );
+    update(&mut app, key(KeyCode::Down));
+    update(&mut app, key(KeyCode::Char('D')));
+    both_sizes("confirm_delete_job", &app);
+    assert_eq!(update(&mut app, key(KeyCode::Char('y'))), Effect::DeleteJob(2));
+    update(&mut app, key(KeyCode::Char('D')));
+    assert_eq!(update(&mut app, key(KeyCode::Char('n'))), Effect::None);
+}
