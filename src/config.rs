@@ -42,6 +42,7 @@ struct ConfigFile {
     stop_grace_secs: u64,
     max_repo_size: String,
     run_as: String,
+    shell: String,
     #[serde(default)]
     machines: BTreeMap<String, MachineEntry>,
     #[serde(default)]
@@ -60,6 +61,8 @@ pub struct Config {
     pub max_repo_bytes: u64,
     /// Who a user's image runs as; `None` keeps the image's own user.
     pub run_as: Option<RunAs>,
+    /// The shell a job is entered with (`E`, `mlbench exec`), split into words.
+    pub shell: Vec<String>,
     pub machines: Vec<MachineType>,
     /// The workbench's keys: the defaults with `[keys]` (command name → keys) in their place.
     pub keys: KeyMap,
@@ -226,6 +229,20 @@ impl Config {
             max_repo_bytes: machine::parse_bytes(&file.max_repo_size)
                 .map_err(|e| Error::Invalid(format!("max_repo_size: {e}")))?,
             run_as: RunAs::parse(&file.run_as)?,
+            shell: match file
+                .shell
+                .split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+            {
+                words if words.is_empty() => {
+                    return Err(Error::Invalid(
+                        "shell: empty: name the shell to enter jobs with, such as \"sh\" or \"bash -l\""
+                            .into(),
+                    ));
+                }
+                words => words,
+            },
             machines,
             keys: KeyMap::with_overrides(&file.keys).map_err(Error::Invalid)?,
             colors: StateColors::with_overrides(&file.colors)?,

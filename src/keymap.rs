@@ -59,6 +59,7 @@ pub enum Command {
     NextSeries,
     NewProject,
     Delete,
+    Shell,
     Filter,
     Select,
     Copy,
@@ -154,6 +155,13 @@ const DEFAULTS: &[Default] = &[
         WORKBENCH,
         &["D"],
         "delete the finished job, or on projects the project",
+    ),
+    (
+        Command::Shell,
+        "shell",
+        WORKBENCH,
+        &["E"],
+        "a shell in the running job (exit returns here)",
     ),
     (
         Command::Stop,

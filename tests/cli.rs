@@ -406,3 +406,36 @@ fn finished_jobs_and_projects_are_deleted_and_running_ones_refuse() {
     assert!(!s.home.join("projects/p").exists() && !s.home.join("jobs/2").exists());
     assert_eq!(s.ok(&["projects", "--json"]).trim(), "[]");
 }
+
+/// A local job is entered in its workspace, with its storage named as the job sees it.
+#[test]
+fn exec_in_a_local_job_runs_in_its_workspace() {
+    let s = Sandbox::new("local");
+    s.ok(&["project", "create", "p"]);
+    let repo = s.folder("code", &[("hello.txt", "from the workspace\n")]);
+    s.ok(&[
+        "run",
+        "--project",
+        "p",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--",
+        "sleep",
+        "600",
+    ]);
+    let out = s.run(&[
+        "exec",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        "cat hello.txt; echo \"$MLBENCH_STORAGE\"; exit 5",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{stdout}");
+    assert!(
+        stdout.starts_with("from the workspace\n") && stdout.contains("projects/p/storage"),
+        "{stdout}"
+    );
+    s.ok(&["stop", "1", "--grace", "1"]);
+}

@@ -149,6 +149,56 @@ fn a_job_over_its_memory_limit_is_oom_killed() {
     assert!(!s.log_records(1).iter().any(|r| r.1 == "survived"));
 }
 
+/// `mlbench exec` runs in the job's own container, streams apart, its exit code passed on;
+/// an ended job refuses.
+#[test]
+fn exec_runs_a_command_in_the_running_jobs_container() {
+    let Some(s) = docker_sandbox("exec_runs_a_command_in_the_running_jobs_container") else {
+        return;
+    };
+    let repo = s.folder("code", &[("marker.txt", "in the workspace\n")]);
+    s.ok(&run_args(repo.to_str().unwrap(), &[], &["sleep", "600"]));
+    assert_eq!(s.job(1)["state"], "running");
+    let out = s.run(&[
+        "exec",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        "cat marker.txt; hostname; echo to-stderr >&2; exit 3",
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(3), "{stdout} {stderr}");
+    assert!(stdout.starts_with("in the workspace\n"), "{stdout}");
+    let container = s.job(1)["handle"].as_str().unwrap().to_string();
+    assert!(
+        container.starts_with(stdout.lines().nth(1).unwrap()),
+        "{stdout} vs {container}"
+    );
+    assert_eq!(stderr, "to-stderr\n");
+    // Input reaches the command and its end ends it.
+    let mut child = s.cmd(&["exec", "1", "--", "sh", "-c", "read line; echo got $line"]);
+    let child = child
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.as_ref().unwrap(), b"typed\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got typed\n");
+    s.ok(&["stop", "1", "--grace", "1"]);
+    let out = s.run(&["exec", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("job 1 is stopped: only a running job can be entered"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn stop_ends_a_sleeping_job_within_the_grace_period() {
     let Some(s) = docker_sandbox("stop_ends_a_sleeping_job_within_the_grace_period") else {

@@ -178,6 +178,20 @@ pub async fn logs(
     Ok(())
 }
 
+/// Runs a command (default: the configured shell) in a running job on this terminal; exits
+/// with the command's code.
+pub async fn exec(engine: &Engine, job: i64, command: Vec<String>) -> Result<ExitCode> {
+    use std::io::IsTerminal;
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let size = if tty {
+        crossterm::terminal::size().ok()
+    } else {
+        None
+    };
+    let code = engine::exec::exec(engine, job, Some(command), tty, size).await?;
+    Ok(ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
+}
+
 /// Deletes finished jobs with their logs and workspaces: all of them, or (a live one among
 /// them) none.
 pub fn remove(engine: &Engine, ids: &[i64]) -> Result<()> {

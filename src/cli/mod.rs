@@ -78,6 +78,13 @@ enum Command {
         #[arg(short, long)]
         timestamps: bool,
     },
+    /// Run a command in a running job (default: the configured shell), this terminal attached.
+    Exec {
+        job: i64,
+        /// The command and its arguments (after `--`).
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
     /// Stop a job: SIGTERM, then SIGKILL after the grace period.
     Stop {
         job: i64,
@@ -416,6 +423,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             timestamps,
         } => jobs::logs(&engine, job, follow, tail, timestamps).await.and(ok),
         Command::Stop { job, grace } => jobs::stop(&engine, job, grace).await.and(ok),
+        Command::Exec { job, command } => jobs::exec(&engine, job, command).await,
         Command::Storage {
             action: StorageAction::Ls { project, path },
         } => storage::ls(&engine, &project, path.as_deref()).and(ok),

@@ -7,6 +7,7 @@ pub(crate) mod compare;
 pub(crate) mod curves;
 pub(crate) mod demo;
 pub(crate) mod deploy;
+pub(crate) mod exec;
 pub(crate) mod fit;
 pub(crate) mod jobs;
 pub(crate) mod models;

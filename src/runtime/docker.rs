@@ -379,6 +379,10 @@ impl Runtime for DockerRuntime {
         }
     }
 
+    async fn exec(&self, handle: &str, spec: &super::exec::ExecSpec) -> Result<i64> {
+        super::exec::in_container(&self.docker, handle, spec).await
+    }
+
     async fn remove(&self, handle: &str) -> Result<()> {
         let options = RemoveContainerOptionsBuilder::default().force(true).build();
         match self.docker.remove_container(handle, Some(options)).await {

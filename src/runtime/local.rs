@@ -197,6 +197,10 @@ impl Runtime for LocalRuntime {
         Ok(())
     }
 
+    async fn exec(&self, _handle: &str, spec: &super::exec::ExecSpec) -> Result<i64> {
+        super::exec::in_workspace(spec).await
+    }
+
     /// A local job's process dies with its supervisor: nothing is ever left over.
     async fn leftovers(&self, _labels: &HashMap<String, String>) -> Result<Vec<(i64, String)>> {
         Ok(Vec::new())

@@ -2,6 +2,7 @@
 //! answers. The engine talks to both through [`Runtime`].
 
 pub mod docker;
+pub mod exec;
 mod host;
 pub mod images;
 pub mod local;
@@ -80,6 +81,10 @@ pub trait Runtime {
 
     /// Frees what the ended job held (the container); its log stays.
     async fn remove(&self, handle: &str) -> Result<()>;
+
+    /// Runs a command in the live job with this process's stdin, stdout and stderr; returns
+    /// its exit code.
+    async fn exec(&self, handle: &str, spec: &exec::ExecSpec) -> Result<i64>;
 
     /// Every job's handle that still exists with the home's `labels`, as (job, handle).
     async fn leftovers(&self, labels: &HashMap<String, String>) -> Result<Vec<(i64, String)>>;

@@ -92,6 +92,14 @@ pub async fn run() -> Result<()> {
                 Effect::None => {}
                 Effect::Mouse(on) => terminal::set_mouse(on),
                 Effect::Copy(text) => terminal::copy(&text),
+                Effect::Shell(job) => {
+                    // The terminal's keys are the shell's until it ends: nothing else reads them.
+                    drop(std::mem::replace(&mut events, EventStream::new()));
+                    let said = shell(job, app.mouse).await;
+                    // The screen holds the shell's output: the next frame is drawn whole.
+                    let _ = terminal.clear();
+                    update(&mut app, Event::Message(said));
+                }
                 effect => worker.send(effect),
             }
         }
@@ -107,6 +115,28 @@ pub async fn run() -> Result<()> {
         );
     }
     outcome
+}
+
+/// Leaves full-screen mode, runs the configured shell in the running job on this terminal, and
+/// comes back; says how it went.
+async fn shell(job: i64, mouse: bool) -> Message {
+    terminal::leave();
+    println!("mlbench: a shell in job {job}; `exit` (or Ctrl-D) returns to the workbench");
+    let size = crossterm::terminal::size().ok();
+    let ran = match Engine::open() {
+        Ok(engine) => crate::engine::exec::exec(&engine, job, None, true, size).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = terminal::resume(mouse) {
+        return Message::Failed(format!("cannot take the terminal back ({e}): restart mlbench"));
+    }
+    match ran {
+        Ok(code @ (126 | 127)) => Message::Failed(format!(
+            "the shell in job {job} could not start (exit code {code}): the image may have no such shell; set `shell` in the config"
+        )),
+        Ok(code) => Message::Done(format!("the shell in job {job} ended (exit code {code})")),
+        Err(e) => Message::Failed(crate::error::one_line(&e.to_string())),
+    }
 }
 
 /// With `MLBENCH_FRAME_LOG=FILE`, one line a frame: when it was drawn (Unix µs), how many jobs

@@ -52,6 +52,14 @@ pub fn leave() {
     let _ = crossterm::execute!(stdout(), LeaveAlternateScreen);
 }
 
+/// Full-screen mode again after [`leave`] (a shell in a job had the terminal).
+pub fn resume(mouse: bool) -> std::io::Result<()> {
+    enable_raw_mode()?;
+    crossterm::execute!(stdout(), EnterAlternateScreen, EnableBracketedPaste)?;
+    set_mouse(mouse);
+    Ok(())
+}
+
 pub fn set_mouse(on: bool) {
     // A terminal without mouse support just ignores this.
     let _ = if on {

@@ -313,6 +313,7 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
         Effect::None
         | Effect::Mouse(_)
         | Effect::Copy(_)
+        | Effect::Shell(_)
         | Effect::FollowLog { .. }
         | Effect::StopFollowing => {
             return Err(Error::Other("an effect reached the wrong handler".into()));

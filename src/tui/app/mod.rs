@@ -172,6 +172,8 @@ pub enum Effect {
     },
     /// Put the text on the clipboard (the terminal's, through OSC 52).
     Copy(String),
+    /// Leave the workbench for a shell in the running job, and come back when it ends.
+    Shell(i64),
     /// The log view closed: its follower stops.
     StopFollowing,
     Stop(i64),

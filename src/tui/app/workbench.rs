@@ -93,6 +93,13 @@ pub(super) fn workbench_command(app: &mut App, command: Command) -> Effect {
                 return Effect::Rerun(job.id);
             }
         }
+        (Command::Shell, _) => match app.selected_job() {
+            Some(job) if job.state == crate::domain::JobState::Running => return Effect::Shell(job.id),
+            Some(job) => {
+                app.status = Some(format!("job {} is {}: E enters a running job", job.id, job.state));
+            }
+            None => {}
+        },
         (Command::NewProject, _) => {
             app.prompt = Some(Prompt {
                 purpose: PromptFor::NewProject,
