@@ -61,6 +61,16 @@ impl Tmux {
         Tmux { session, socket }
     }
 
+    /// A tmux command on this session's server; its output.
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-S", &self.socket])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     fn keys(&self, keys: &[&str]) {
         for key in keys {
             Command::new("tmux")
@@ -279,5 +289,92 @@ fn a_sweep_typed_into_the_form_runs_in_docker_and_is_compared() {
     tmux.keys(&["o", "o", "O"]);
     tmux.wait_for("n ↓");
     tmux.keys(&["Escape", "q"]);
+    tmux.wait_for("EXITED 0");
+}
+
+/// Daily use in a real terminal against the real Docker Engine: a project made with P, a job's
+/// log filtered, copied to the clipboard (tmux keeps OSC 52 copies in its paste buffer), saved,
+/// and a shell opened in the job with E and left again.
+#[test]
+fn a_project_made_with_p_runs_a_job_whose_log_is_filtered_copied_saved_and_entered() {
+    let test = "a_project_made_with_p_runs_a_job_whose_log_is_filtered_copied_saved_and_entered";
+    if !tmux_available(test) || !common::docker_available(test) {
+        return;
+    }
+    let s = Sandbox::new("docker");
+    common::busybox_image(&s);
+    // A project already there: this is not a first start (which would run the demo).
+    s.ok(&["project", "create", "other"]);
+    let tmux = Tmux::start_with(&s, "daily", "docker");
+    tmux.tmux(&["set", "-g", "set-clipboard", "on"]);
+    tmux.wait_for("jobs of other");
+    tmux.keys(&["P"]);
+    tmux.wait_for("new project");
+    tmux.keys(&["Fit"]);
+    tmux.wait_for("✗ lowercase letters");
+    tmux.keys(&["C-u", "fit"]);
+    tmux.wait_for("✓ a good name");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("created project fit");
+    tmux.wait_for("jobs of fit");
+
+    let repo = s.folder("code", &[]);
+    let script = "for i in $(seq 1 60); do echo line $i; done; echo 'MSE : 3.5'; sleep 600";
+    s.ok(&[
+        "run",
+        "--project",
+        "fit",
+        "--machine",
+        "TINY",
+        "--image",
+        common::BUSYBOX,
+        "--repo",
+        repo.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    tmux.wait_for("1   running");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("MSE : 3.5");
+    // Only the lines with "line 4": 4 and 40–49, counted over the whole log.
+    tmux.keys(&["f", "line 4", "Enter"]);
+    let screen = tmux.wait_for("filter line 4: 11 lines");
+    assert!(
+        !screen.contains("line 39") && screen.contains("line 49"),
+        "{screen}"
+    );
+    tmux.keys(&["y"]);
+    tmux.wait_for("copied 11 lines");
+    let pasted = tmux.tmux(&["show-buffer"]);
+    assert!(
+        pasted.starts_with("line 4\nline 40\n") && pasted.ends_with("line 49"),
+        "{pasted:?}"
+    );
+    tmux.keys(&["S"]);
+    tmux.wait_for("job-1-filtered.log");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("saved 11 lines");
+    let saved = std::fs::read_to_string(s.dir.path().join("job-1-filtered.log")).unwrap();
+    assert_eq!(saved.lines().count(), 11, "{saved}");
+
+    // A shell in the job's container, and back.
+    tmux.keys(&["Escape", "E"]);
+    tmux.wait_for("a shell in job 1");
+    tmux.keys(&["echo hi-from-$HOSTNAME", "Enter"]);
+    let screen = tmux.wait_for("hi-from-");
+    let container = s.job(1)["handle"].as_str().unwrap().to_string();
+    let said = screen.lines().find(|l| l.starts_with("hi-from-")).unwrap();
+    assert!(
+        container.starts_with(said.trim_start_matches("hi-from-").trim()),
+        "{screen}"
+    );
+    tmux.keys(&["exit", "Enter"]);
+    tmux.wait_for("the shell in job 1 ended (exit code 0)");
+    tmux.wait_for("jobs of fit");
+    tmux.keys(&["x", "y"]);
+    tmux.wait_for("1   stopped");
+    tmux.keys(&["q"]);
     tmux.wait_for("EXITED 0");
 }

@@ -86,6 +86,7 @@ pub async fn run() -> Result<()> {
         while let Ok(message) = rx.try_recv() {
             pending.push(Event::Message(message));
         }
+        let mut lost = None;
         for event in pending {
             dirty = true;
             match update(&mut app, event) {
@@ -95,13 +96,21 @@ pub async fn run() -> Result<()> {
                 Effect::Shell(job) => {
                     // The terminal's keys are the shell's until it ends: nothing else reads them.
                     drop(std::mem::replace(&mut events, EventStream::new()));
-                    let said = shell(job, app.mouse).await;
-                    // The screen holds the shell's output: the next frame is drawn whole.
-                    let _ = terminal.clear();
+                    let said = shell(job).await;
+                    match terminal::resume(app.mouse) {
+                        Ok(resumed) => terminal = resumed,
+                        Err(e) => {
+                            lost = Some(Error::io("cannot take the terminal back", e));
+                            break;
+                        }
+                    }
                     update(&mut app, Event::Message(said));
                 }
                 effect => worker.send(effect),
             }
+        }
+        if let Some(e) = lost {
+            break Err(e);
         }
         if app.quit {
             break Ok(());
@@ -117,9 +126,9 @@ pub async fn run() -> Result<()> {
     outcome
 }
 
-/// Leaves full-screen mode, runs the configured shell in the running job on this terminal, and
-/// comes back; says how it went.
-async fn shell(job: i64, mouse: bool) -> Message {
+/// Leaves full-screen mode and runs the configured shell in the running job on this terminal;
+/// says how it went.
+async fn shell(job: i64) -> Message {
     terminal::leave();
     println!("mlbench: a shell in job {job}; `exit` (or Ctrl-D) returns to the workbench");
     let size = crossterm::terminal::size().ok();
@@ -127,9 +136,6 @@ async fn shell(job: i64, mouse: bool) -> Message {
         Ok(engine) => crate::engine::exec::exec(&engine, job, None, true, size).await,
         Err(e) => Err(e),
     };
-    if let Err(e) = terminal::resume(mouse) {
-        return Message::Failed(format!("cannot take the terminal back ({e}): restart mlbench"));
-    }
     match ran {
         Ok(code @ (126 | 127)) => Message::Failed(format!(
             "the shell in job {job} could not start (exit code {code}): the image may have no such shell; set `shell` in the config"

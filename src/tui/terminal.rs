@@ -12,7 +12,9 @@ use crossterm::clipboard::CopyToClipboard;
 use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
 };
-use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
+use crossterm::terminal::{
+    Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc::UnboundedSender;
@@ -52,12 +54,19 @@ pub fn leave() {
     let _ = crossterm::execute!(stdout(), LeaveAlternateScreen);
 }
 
-/// Full-screen mode again after [`leave`] (a shell in a job had the terminal).
-pub fn resume(mouse: bool) -> std::io::Result<()> {
+/// Full-screen mode again after [`leave`] (a shell in a job had the terminal), on a cleared
+/// screen with a terminal whose next frame is drawn whole. (ratatui's own `clear` asks the
+/// terminal where its cursor is first, which a terminal just handed back may not answer.)
+pub fn resume(mouse: bool) -> std::io::Result<Terminal<CrosstermBackend<Stdout>>> {
     enable_raw_mode()?;
-    crossterm::execute!(stdout(), EnterAlternateScreen, EnableBracketedPaste)?;
+    crossterm::execute!(
+        stdout(),
+        EnterAlternateScreen,
+        Clear(ClearType::All),
+        EnableBracketedPaste
+    )?;
     set_mouse(mouse);
-    Ok(())
+    Terminal::new(CrosstermBackend::new(stdout()))
 }
 
 pub fn set_mouse(on: bool) {

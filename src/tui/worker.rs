@@ -348,7 +348,9 @@ async fn refresher(context: Rc<Context>) {
         }
         tokio::select! {
             () = tokio::time::sleep(REFRESH) => {}
-            () = context.refresh.notified() => {}
+            // An effect ran: its own commits do not move this connection's data_version, so
+            // the store is read regardless.
+            () = context.refresh.notified() => seen = None,
         }
     }
 }

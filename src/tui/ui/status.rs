@@ -1,4 +1,5 @@
-//! The status line: the engine, running and queued counts, the last message, the help key.
+//! The status line: the last message first (what the user just did is what they look for),
+//! then the running and queued counts and the engine; the help key always shows.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -13,11 +14,14 @@ const HINT: &str = " ? help ";
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let mut text = format!(
-        "{} │ {} running, {} queued",
-        app.engine,
+        "{} running, {} queued │ {}",
         app.running(),
-        app.queued()
+        app.queued(),
+        app.engine
     );
+    if let Some(status) = &app.status {
+        text = format!("{status} │ {text}");
+    }
     if let Some(progress) = &app.progress {
         let filled = ((progress.ratio * 10.0).round() as usize).min(10);
         text = format!(
@@ -27,11 +31,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             progress.label
         );
     }
-    if let Some(status) = &app.status {
-        text.push_str(" │ ");
-        text.push_str(status);
-    }
-    // The message gives way, so the help key always shows.
+    // The end gives way, so the help key always shows.
     let room = (area.width as usize).saturating_sub(HINT.len());
     let mut shown: String = text.chars().take(room).collect();
     if text.chars().count() > room && room > 0 {
