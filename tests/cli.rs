@@ -317,11 +317,19 @@ fn a_queued_job_holds_its_ports() {
         "--",
         "true",
     ]);
+    // A queued job says what it waits for and who holds it, at submit, in its row and its log.
+    let why = format!("waits for 1 vCPU: 0 free, job 1 holds {cpus}");
     assert!(
-        String::from_utf8_lossy(&queued.stderr).contains("queued"),
+        String::from_utf8_lossy(&queued.stderr).contains(&format!("job 2 queued: {why}")),
         "{queued:?}"
     );
     assert_eq!(s.job(2)["state"], "queued");
+    assert_eq!(s.job(2)["detail"], why.as_str());
+    assert!(
+        s.log_records(2).contains(&('m', format!("queued: {why}"))),
+        "{:?}",
+        s.log_records(2)
+    );
     let refused = s.run(&[
         "run",
         "--project",

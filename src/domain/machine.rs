@@ -89,11 +89,50 @@ impl MachineType {
         }
         (!missing.is_empty()).then(|| format!("needs {}", missing.join(", ")))
     }
+}
 
-    /// Whether this type fits beside what running jobs already hold.
-    pub fn fits_beside(&self, held: Capacity, host: &Capacity) -> bool {
-        let want = held.plus(self);
-        want.cpus <= host.cpus + 1e-9 && want.memory_bytes <= host.memory_bytes && want.gpus <= host.gpus
+impl MachineType {
+    /// Why this type does not fit beside the jobs holding capacity (job id, its type), naming
+    /// what it waits for, what is free, and who holds the rest; `None` when it fits.
+    pub fn waits_for(&self, holders: &[(i64, &MachineType)], host: &Capacity) -> Option<String> {
+        let held = holders.iter().fold(Capacity::default(), |c, (_, m)| c.plus(m));
+        let holding = |amount: &dyn Fn(&MachineType) -> String, has: &dyn Fn(&MachineType) -> bool| {
+            let named: Vec<String> = holders
+                .iter()
+                .filter(|(_, m)| has(m))
+                .map(|(id, m)| format!("job {id} holds {}", amount(m)))
+                .collect();
+            if named.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", named.join(", "))
+            }
+        };
+        if self.cpus > host.cpus - held.cpus + 1e-9 {
+            return Some(format!(
+                "waits for {} vCPU: {} free{}",
+                fmt_cpus(self.cpus),
+                fmt_cpus((host.cpus - held.cpus).max(0.0)),
+                holding(&|m| fmt_cpus(m.cpus), &|m| m.cpus > 0.0)
+            ));
+        }
+        if self.memory_bytes > host.memory_bytes.saturating_sub(held.memory_bytes) {
+            return Some(format!(
+                "waits for {} memory: {} free{}",
+                format_bytes(self.memory_bytes),
+                format_bytes(host.memory_bytes.saturating_sub(held.memory_bytes)),
+                holding(&|m| format_bytes(m.memory_bytes), &|m| m.memory_bytes > 0)
+            ));
+        }
+        if self.gpus > host.gpus.saturating_sub(held.gpus) {
+            return Some(format!(
+                "waits for {} GPU: {} free{}",
+                self.gpus,
+                host.gpus.saturating_sub(held.gpus),
+                holding(&|m| m.gpus.to_string(), &|m| m.gpus > 0)
+            ));
+        }
+        None
     }
 }
 
@@ -188,11 +227,32 @@ mod tests {
     }
 
     #[test]
-    fn capacity_is_shared_by_running_jobs() {
-        let g1 = builtin_catalogue().remove(0);
-        let held = Capacity::default().plus(&g1);
-        assert!(g1.fits_beside(held, &host()));
-        assert!(!g1.fits_beside(held.plus(&g1), &host()));
+    fn capacity_is_shared_by_running_jobs_and_a_wait_says_who_holds_it() {
+        let cat = builtin_catalogue();
+        let (g1, c3) = (&cat[0], cat.iter().find(|m| m.name == "C3").unwrap());
+        let host = Capacity {
+            cpus: 2.0,
+            memory_bytes: 8 * GIB,
+            gpus: 0,
+        };
+        assert_eq!(g1.waits_for(&[(1, g1)], &host), None);
+        assert_eq!(
+            g1.waits_for(&[(1, g1), (4, g1)], &host).as_deref(),
+            Some("waits for 1 vCPU: 0 free, job 1 holds 1, job 4 holds 1")
+        );
+        assert_eq!(
+            c3.waits_for(&[(2, g1)], &host).as_deref(),
+            Some("waits for 2 vCPU: 1 free, job 2 holds 1")
+        );
+        let small = Capacity {
+            cpus: 8.0,
+            memory_bytes: 3 * GIB,
+            gpus: 0,
+        };
+        assert_eq!(
+            c3.waits_for(&[(2, g1)], &small).as_deref(),
+            Some("waits for 2 GiB memory: 1.30 GiB free, job 2 holds 1.70 GiB")
+        );
     }
 
     #[test]

@@ -11,8 +11,8 @@ use super::{Engine, home_labels, job_labels};
 use crate::config::RunAs;
 use crate::domain::JobState;
 use crate::runtime::{Exit, LaunchSpec, Runtime};
-use crate::store::JobRecord;
 use crate::store::logfile::{self, LogWriter};
+use crate::store::{Claim, JobRecord};
 use crate::{Error, Result};
 
 const QUEUE_POLL: Duration = Duration::from_millis(300);
@@ -67,7 +67,8 @@ pub(crate) enum Step {
 pub(crate) struct Start {
     /// The image was checked a moment ago by the submit that is starting the job.
     image_checked: bool,
-    waiting_said: bool,
+    /// What the job was last said to wait for.
+    waiting_said: Option<String>,
     /// A job taken from the queue here cannot have a container yet.
     claimed_here: bool,
 }
@@ -107,17 +108,20 @@ impl Start {
                         }
                     };
                     let host = runtime.capacity().await?;
-                    self.claimed_here =
-                        engine
-                            .store
-                            .try_claim(job, &machine, &host, &engine.config.machines)?;
-                    if !self.claimed_here {
-                        if !self.waiting_said {
-                            let why = "waiting for capacity: earlier or running jobs hold the host";
-                            engine.store.set_detail(job, Some(why))?;
-                            self.waiting_said = true;
+                    match engine
+                        .store
+                        .try_claim(job, &machine, &host, &engine.config.machines)?
+                    {
+                        Claim::Claimed => self.claimed_here = true,
+                        Claim::Waits(why) => {
+                            // Said in the job's row and log each time the reason changes.
+                            if self.waiting_said.as_ref() != Some(&why) {
+                                engine.store.set_detail(job, Some(&why))?;
+                                note(engine, job, &format!("queued: {why}"));
+                                self.waiting_said = Some(why);
+                            }
+                            return Ok(Step::Waiting);
                         }
-                        return Ok(Step::Waiting);
                     }
                 }
                 JobState::Preparing => {
@@ -457,6 +461,7 @@ mod tests {
                 .store
                 .try_claim(job, &engine.config.machines[0], &host, &engine.config.machines)
                 .unwrap()
+                .is_claimed()
         );
         engine.store.mark_running(job, &format!("c{job}")).unwrap();
         std::fs::create_dir_all(engine.home.job_dir(job)).unwrap();

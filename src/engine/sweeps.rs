@@ -434,11 +434,8 @@ mod tests {
             let n = default_parallel(machine, &host);
             assert!(n >= 1);
             if machine.shortfall(&host).is_none() {
-                let mut held = Capacity::default();
-                for _ in 1..n {
-                    held = held.plus(machine);
-                }
-                assert!(machine.fits_beside(held, &host), "{} × {n}", machine.name);
+                let holders: Vec<(i64, &MachineType)> = (1..n as i64).map(|id| (id, machine)).collect();
+                assert_eq!(machine.waits_for(&holders, &host), None, "{} × {n}", machine.name);
             }
         }
     }

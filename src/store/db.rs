@@ -67,6 +67,19 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE jobs ADD COLUMN devices TEXT;",
 ];
 
+/// Whether a queued job was taken from the queue, or what it waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    Claimed,
+    Waits(String),
+}
+
+impl Claim {
+    pub fn is_claimed(&self) -> bool {
+        *self == Claim::Claimed
+    }
+}
+
 /// One metric series of a job, summed up.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MetricSummary {
@@ -446,31 +459,41 @@ impl Store {
     }
 
     /// Takes the job from the queue if its machine type fits beside the jobs already holding
-    /// capacity and no older job is waiting (first come, first served).
+    /// capacity and no older job is waiting (first come, first served); else says what it
+    /// waits for.
     pub fn try_claim(
         &self,
         id: i64,
         machine: &MachineType,
         host: &Capacity,
         catalogue: &[MachineType],
-    ) -> Result<bool> {
+    ) -> Result<Claim> {
         let tx = self.write()?;
-        let older_waiting: bool = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM jobs WHERE state = 'queued' AND id < ?1 AND stop_requested = 0)",
+        let older: Option<i64> = tx.query_row(
+            "SELECT MIN(id) FROM jobs WHERE state = 'queued' AND id < ?1 AND stop_requested = 0",
             [id],
             |r| r.get(0),
         )?;
-        let mut held = Capacity::default();
+        if let Some(older) = older {
+            return Ok(Claim::Waits(format!(
+                "waits its turn: job {older} was queued first"
+            )));
+        }
+        let mut holders: Vec<(i64, &MachineType)> = Vec::new();
         let mut held_devices = Vec::new();
         {
             let mut stmt = tx.prepare(
-                "SELECT spec, devices FROM jobs WHERE state IN ('preparing', 'running') AND id != ?1",
+                "SELECT id, spec, devices FROM jobs WHERE state IN ('preparing', 'running') AND id != ?1 ORDER BY id",
             )?;
             let rows = stmt.query_map([id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
             })?;
             for row in rows {
-                let (spec, devices) = row?;
+                let (holder, spec, devices) = row?;
                 held_devices.extend(parse_devices(devices.as_deref()));
                 let spec: JobSpec = serde_json::from_str(&spec).map_err(|e| Error::Other(e.to_string()))?;
                 // A type since removed from the config still holds what it was launched with;
@@ -479,15 +502,18 @@ impl Store {
                     .iter()
                     .find(|m| m.name.eq_ignore_ascii_case(&spec.machine))
                 {
-                    held = held.plus(m);
+                    holders.push((holder, m));
                 }
             }
         }
-        if older_waiting || !machine.fits_beside(held, host) {
-            return Ok(false);
+        if let Some(why) = machine.waits_for(&holders, host) {
+            return Ok(Claim::Waits(why));
         }
         let Some(devices) = pick_devices(&held_devices, host.gpus, machine.gpus) else {
-            return Ok(false);
+            return Ok(Claim::Waits(format!(
+                "waits for {} GPU device(s) that no other job holds",
+                machine.gpus
+            )));
         };
         let devices = devices
             .iter()
@@ -499,7 +525,11 @@ impl Store {
             params![id, devices],
         )?;
         tx.commit()?;
-        Ok(moved == 1)
+        Ok(if moved == 1 {
+            Claim::Claimed
+        } else {
+            Claim::Waits("left the queue meanwhile".into())
+        })
     }
 
     pub fn mark_running(&self, id: i64, handle: &str) -> Result<bool> {
@@ -793,7 +823,7 @@ mod tests {
             memory_bytes: 8 << 30,
             gpus: 0,
         };
-        assert!(store.try_claim(id, &cat[0], &host, &cat).unwrap());
+        assert!(store.try_claim(id, &cat[0], &host, &cat).unwrap().is_claimed());
         assert!(store.mark_running(id, "c1").unwrap());
         assert!(store.finish(id, JobState::Failed, Some(3), None).unwrap());
         assert!(!store.finish(id, JobState::Succeeded, Some(0), None).unwrap());
@@ -849,14 +879,14 @@ mod tests {
                     .unwrap()
             })
             .collect();
-        assert!(store.try_claim(jobs[0], &gpu, &host, &cat).unwrap());
-        assert!(store.try_claim(jobs[1], &gpu, &host, &cat).unwrap());
+        assert!(store.try_claim(jobs[0], &gpu, &host, &cat).unwrap().is_claimed());
+        assert!(store.try_claim(jobs[1], &gpu, &host, &cat).unwrap().is_claimed());
         let devices = |id| store.job(id).unwrap().devices;
         assert_eq!((devices(jobs[0]), devices(jobs[1])), (vec![0], vec![1]));
         // Both GPUs are held: the third waits, and takes the one its predecessor gives back.
-        assert!(!store.try_claim(jobs[2], &gpu, &host, &cat).unwrap());
+        assert!(!store.try_claim(jobs[2], &gpu, &host, &cat).unwrap().is_claimed());
         store.finish(jobs[0], JobState::Stopped, None, None).unwrap();
-        assert!(store.try_claim(jobs[2], &gpu, &host, &cat).unwrap());
+        assert!(store.try_claim(jobs[2], &gpu, &host, &cat).unwrap().is_claimed());
         assert_eq!(devices(jobs[2]), vec![0]);
     }
 
@@ -890,17 +920,19 @@ mod tests {
         let a = store.insert_job(&spec("C3"), RuntimeKind::Docker, None).unwrap();
         let b = store.insert_job(&spec("G1"), RuntimeKind::Docker, None).unwrap();
         let c = store.insert_job(&spec("G1"), RuntimeKind::Docker, None).unwrap();
-        assert!(
-            !store.try_claim(b, &cat[0], &host, &cat).unwrap(),
+        assert_eq!(
+            store.try_claim(b, &cat[0], &host, &cat).unwrap(),
+            Claim::Waits(format!("waits its turn: job {a} was queued first")),
             "b jumped the queue"
         );
-        assert!(store.try_claim(a, c3, &host, &cat).unwrap());
-        assert!(
-            !store.try_claim(b, &cat[0], &host, &cat).unwrap(),
+        assert!(store.try_claim(a, c3, &host, &cat).unwrap().is_claimed());
+        assert_eq!(
+            store.try_claim(b, &cat[0], &host, &cat).unwrap(),
+            Claim::Waits(format!("waits for 1 vCPU: 0 free, job {a} holds 2")),
             "b fit beside a full host"
         );
         store.finish(a, JobState::Stopped, None, None).unwrap();
-        assert!(store.try_claim(b, &cat[0], &host, &cat).unwrap());
-        assert!(store.try_claim(c, &cat[0], &host, &cat).unwrap());
+        assert!(store.try_claim(b, &cat[0], &host, &cat).unwrap().is_claimed());
+        assert!(store.try_claim(c, &cat[0], &host, &cat).unwrap().is_claimed());
     }
 }

@@ -5,5 +5,5 @@ pub(crate) mod logfile;
 pub mod logscan;
 mod sweeps;
 
-pub use db::{JobRecord, MetricSummary, ProjectRecord, Store, TrialOf};
+pub use db::{Claim, JobRecord, MetricSummary, ProjectRecord, Store, TrialOf};
 pub use sweeps::{SweepRecord, TrialStatus};
