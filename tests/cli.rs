@@ -447,3 +447,20 @@ fn exec_in_a_local_job_runs_in_its_workspace() {
     );
     s.ok(&["stop", "1", "--grace", "1"]);
 }
+
+/// With no command a job runs its image's own, which the local runtime cannot: it says so.
+#[test]
+fn the_local_runtime_refuses_a_job_without_a_command() {
+    let s = Sandbox::new("local");
+    s.ok(&["project", "create", "p"]);
+    let repo = s.folder("code", &[]);
+    let out = s.run(&["run", "--project", "p", "--repo", repo.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the local runtime runs a command, not an image: give it after `--`"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(s.jobs().as_array().unwrap().len(), 0);
+}

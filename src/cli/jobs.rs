@@ -46,6 +46,11 @@ async fn report(engine: &Engine, submitted: Submitted, follow: bool) -> Result<E
         .map(|c| format!(", commit {}", &c[..c.len().min(12)]))
         .unwrap_or_default();
     eprintln!("job {job} submitted{commit}");
+    if follow {
+        // The log says, in order, what happens: an image build, a wait in the queue, where it
+        // started, then the program's output.
+        return follow_to_exit(engine, job).await;
+    }
     let record = wait_until_started(engine, job).await?;
     match record.state {
         JobState::Queued => eprintln!("job {job} queued: {}", record.detail.unwrap_or_default()),
@@ -57,11 +62,8 @@ async fn report(engine: &Engine, submitted: Submitted, follow: bool) -> Result<E
         }
         state => eprintln!("job {job} {state}{}", handle_note(&record)),
     }
-    if !follow {
-        println!("{job}");
-        return Ok(ExitCode::SUCCESS);
-    }
-    follow_to_exit(engine, job).await
+    println!("{job}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn handle_note(record: &JobRecord) -> String {
@@ -150,7 +152,7 @@ pub fn list(engine: &Engine, project: Option<&str>, json: bool) -> Result<()> {
                 age,
                 ran,
                 j.exit_code.map(|c| c.to_string()).unwrap_or_default(),
-                j.spec.command.join(" "),
+                j.spec.command_text(),
             ]
         })
         .collect();

@@ -264,7 +264,7 @@ pub(crate) struct RunArgs {
     /// Copy the repo folder even when it holds more than `max_repo_size`.
     #[arg(long)]
     force: bool,
-    /// The command, after `--`.
+    /// The command, after `--` (none: the image's own CMD and ENTRYPOINT).
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
 }

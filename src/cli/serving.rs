@@ -361,7 +361,7 @@ pub async fn list(engine: &Engine, all: bool, json: bool) -> Result<()> {
                     .flat_map(|j| j.spec.ports.iter().map(url_of))
                     .collect(),
                 jobs: shown.iter().map(|j| j.id).collect(),
-                command: shown[0].spec.command.join(" "),
+                command: shown[0].spec.command_text(),
                 traffic: traffic.remove(&name),
                 name,
             }

@@ -125,11 +125,21 @@ impl JobSpec {
         }
     }
 
-    /// Rules that hold whatever the machine: a command to run, and no host port twice.
+    /// The command as a user reads it; none is the image's own.
+    pub fn command_text(&self) -> String {
+        if self.command.is_empty() {
+            "(the image's own command)".to_string()
+        } else {
+            self.command.join(" ")
+        }
+    }
+
+    /// Rules that hold whatever the machine: a program to run when a command is given (none
+    /// runs the image's own), and no host port twice.
     pub fn validate(&self) -> Result<(), Error> {
-        if self.command.first().is_none_or(|c| c.trim().is_empty()) {
+        if self.command.first().is_some_and(|c| c.trim().is_empty()) {
             return Err(Error::Invalid(
-                "the command is empty: give it after `--`, e.g. `-- python train.py`".into(),
+                "the command starts with an empty word: give it after `--`, e.g. `-- python train.py`".into(),
             ));
         }
         for (i, a) in self.ports.iter().enumerate() {
@@ -291,7 +301,7 @@ mod tests {
             image: "i".into(),
             build_dockerfile: None,
             source: Source::Folder { path: ".".into() },
-            command: vec![],
+            command: vec![" ".into()],
             env: vec![],
             ports: vec!["80:80".parse().unwrap(), "80:81".parse().unwrap()],
         };
@@ -299,7 +309,7 @@ mod tests {
             spec.validate()
                 .unwrap_err()
                 .to_string()
-                .contains("command is empty")
+                .contains("starts with an empty word")
         );
         let spec = JobSpec {
             command: vec!["true".into()],

@@ -112,7 +112,33 @@ pub(crate) async fn preflight(
     for port in &spec.ports {
         ensure_port_free(engine, port)?;
     }
-    check_image(runtime, spec, progress).await
+    check_image(runtime, spec, progress).await?;
+    check_own_command(runtime, spec).await
+}
+
+/// A job given no command runs its image's own (CMD/ENTRYPOINT): only a user's image has one,
+/// and only a container can run it. A Dockerfile's image is checked when it is built.
+async fn check_own_command(runtime: &AnyRuntime, spec: &JobSpec) -> Result<()> {
+    if !spec.command.is_empty() || spec.build_dockerfile.is_some() {
+        return Ok(());
+    }
+    let refuse = |why: String| Err(Error::field("command", Error::Invalid(why)));
+    let AnyRuntime::Docker(docker) = runtime else {
+        return refuse("the local runtime runs a command, not an image: give it after `--`".into());
+    };
+    if spec.image == runtime_tag() {
+        return refuse(format!(
+            "{} has no command of its own: give one after `--`, e.g. `-- mlbench train -i data.csv`",
+            spec.image
+        ));
+    }
+    if !docker.image_has_command(&spec.image).await? {
+        return refuse(format!(
+            "image {} has no CMD or ENTRYPOINT: give the command after `--`",
+            spec.image
+        ));
+    }
+    Ok(())
 }
 
 /// Launches a Docker job from here when the host has room, so the start does not wait for a

@@ -3,6 +3,7 @@
 //! any moment; a new one (see [`super::reconcile`]) picks up where the store and the log file
 //! say the job is.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use super::output::JobOutput;
@@ -136,7 +137,12 @@ impl Start {
                         Some(handle) => handle,
                         None => {
                             match prepare_and_launch(engine, runtime, &record, self.image_checked).await {
-                                Ok(handle) => handle,
+                                Ok(handle) => {
+                                    // In the log, so `run -f` says it where it happened: after
+                                    // the image build, before the program's first line.
+                                    note(engine, job, &started_note(record.runtime, &handle));
+                                    handle
+                                }
                                 Err(err) => {
                                     let message = err.to_string();
                                     note(
@@ -167,6 +173,16 @@ impl Start {
                 _ => return Ok(Step::Ended),
             }
         }
+    }
+}
+
+/// Where a job was started, as its log says it.
+fn started_note(runtime: crate::domain::RuntimeKind, handle: &str) -> String {
+    match runtime {
+        crate::domain::RuntimeKind::Docker => {
+            format!("running in container {}", &handle[..handle.len().min(12)])
+        }
+        crate::domain::RuntimeKind::Local => format!("running as process {handle}"),
     }
 }
 
@@ -209,12 +225,13 @@ impl ImagePreparer for crate::runtime::DockerRuntime {
         };
         if let Some(dockerfile) = &spec.build_dockerfile {
             write(&format!("building image {} from {dockerfile}", spec.image));
-            let labels = job_labels(&engine.home, job.id);
+            // No labels: the classic builder turns each into a LABEL step of its own, slow and
+            // left in the user's image; the job's container carries mlbench's labels.
             self.build(
                 &engine.home.job_workspace(job.id),
                 dockerfile,
                 &spec.image,
-                &labels,
+                &HashMap::new(),
                 &mut write,
             )
             .await

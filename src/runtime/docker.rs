@@ -165,10 +165,12 @@ impl Runtime for DockerRuntime {
                 }]),
             );
         }
-        let (entrypoint, args) = spec
-            .command
-            .split_first()
-            .ok_or_else(|| Error::Invalid("the command is empty".into()))?;
+        // The command is argv as given; a shell only runs if the user writes `sh -c`. None
+        // runs the image's own CMD and ENTRYPOINT.
+        let (entrypoint, cmd) = match spec.command.split_first() {
+            Some((program, args)) => (Some(vec![program.clone()]), Some(args.to_vec())),
+            None => (None, None),
+        };
         // The devices the queue gave the job, so jobs side by side never share a GPU.
         let gpus = (spec.machine.gpus > 0).then(|| {
             let (count, device_ids) = if spec.gpu_devices.is_empty() {
@@ -190,9 +192,8 @@ impl Runtime for DockerRuntime {
         let memory = i64::try_from(spec.machine.memory_bytes).unwrap_or(i64::MAX);
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
-            // The command is argv as given; a shell only runs if the user writes `sh -c`.
-            entrypoint: Some(vec![entrypoint.clone()]),
-            cmd: Some(args.to_vec()),
+            entrypoint,
+            cmd,
             env: Some(
                 spec.env
                     .iter()

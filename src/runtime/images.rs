@@ -58,6 +58,14 @@ impl DockerRuntime {
         }
     }
 
+    /// Whether the image says what to run (a CMD or an ENTRYPOINT).
+    pub async fn image_has_command(&self, name: &str) -> Result<bool> {
+        let config = self.docker.inspect_image(name).await?.config;
+        Ok(config.is_some_and(|c| {
+            c.cmd.is_some_and(|cmd| !cmd.is_empty()) || c.entrypoint.is_some_and(|e| !e.is_empty())
+        }))
+    }
+
     async fn image_label(&self, name: &str, label: &str) -> Result<Option<String>> {
         match self.docker.inspect_image(name).await {
             Ok(image) => Ok(image

@@ -298,6 +298,10 @@ impl Form {
         }
     }
 
+    fn runs_mlbench_image(&self) -> bool {
+        matches!(self.image(), ImageChoice::Local(name) if name == crate::runtime::images::runtime_tag())
+    }
+
     /// Moves a list field (machine, image) by `step`.
     pub fn cycle(&mut self, step: isize) {
         let (row, len) = match self.focus {
@@ -376,7 +380,10 @@ impl Form {
         }
         match split_command(&self.text.command) {
             Err(e) => errors.push((Field::Command, e)),
-            Ok(words) if words.is_empty() => errors.push((Field::Command, "the command to run".into())),
+            // A user's image may say what it runs; mlbench's own does not.
+            Ok(words) if words.is_empty() && self.runs_mlbench_image() => {
+                errors.push((Field::Command, "the command to run".into()));
+            }
             Ok(_) => {}
         }
         errors.extend(
@@ -671,6 +678,21 @@ mod tests {
         assert_eq!(form.image(), ImageChoice::Pull("python:3.11".into()));
         form.text.repo = "/no/such/folder".into();
         assert_eq!(form.errors().of(Field::Repo), Some("no such folder"));
+    }
+
+    #[test]
+    fn a_users_image_may_run_its_own_command_and_mlbenchs_may_not() {
+        let mut form = Form::new(options());
+        form.text.command.clear();
+        assert_eq!(form.errors().of(Field::Command), Some("the command to run"));
+        form.focus = Field::Image;
+        form.cycle(1);
+        assert_eq!(form.image(), ImageChoice::Local("busybox:1".into()));
+        assert_eq!(form.errors().of(Field::Command), None);
+        let Ok(FormRequest::Job(request)) = form.request() else {
+            panic!("no job request");
+        };
+        assert!(request.command.is_empty());
     }
 
     #[test]

@@ -139,7 +139,7 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                     cells.push(Span::raw(j.exit_code.map(|c| c.to_string()).unwrap_or_default()));
                     cells.push(Span::raw(key_metric(app, j)));
                 }
-                let command = j.spec.command.join(" ");
+                let command = j.spec.command_text();
                 cells.push(Span::raw(match (row, &j.params) {
                     // A trial says its parameters: the command is the sweep's.
                     (JobRow::Trial(_), Some(params)) => {
@@ -250,7 +250,7 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     }
     lines.push(Line::from(vec![
         label("command"),
-        Span::raw(job.spec.command.join(" ")),
+        Span::raw(job.spec.command_text()),
     ]));
     if !job.spec.ports.is_empty() {
         let ports: Vec<String> = job
