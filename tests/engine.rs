@@ -215,6 +215,38 @@ fn a_dockerfile_job_without_a_command_runs_the_images_cmd_in_order() {
     assert_eq!(s.jobs().as_array().unwrap().len(), 1);
 }
 
+/// `mlbench top` reads a running container's CPU (held to its machine type's share) and memory
+/// from the engine.
+#[test]
+fn top_shows_a_jobs_cpu_against_its_limit() {
+    let Some(s) = docker_sandbox("top_shows_a_jobs_cpu_against_its_limit") else {
+        return;
+    };
+    let repo = s.folder("code", &[]);
+    s.ok(&run_args(
+        repo.to_str().unwrap(),
+        &["--machine", "TINY"],
+        &["sh", "-c", "while :; do :; done"],
+    ));
+    std::thread::sleep(Duration::from_millis(500));
+    let top: serde_json::Value = serde_json::from_str(&s.ok(&["top", "--json"])).unwrap();
+    let job = &top[0];
+    assert_eq!(
+        (job["job"].as_i64(), job["machine"].as_str()),
+        (Some(1), Some("TINY")),
+        "{top}"
+    );
+    let cpus = job["cpus"].as_f64().unwrap();
+    // TINY has half a vCPU: a busy loop uses about that, never much more.
+    assert!((0.2..0.7).contains(&cpus), "{top}");
+    assert_eq!(job["memory_limit"].as_u64(), Some(48 << 20));
+    assert!(job["memory_bytes"].as_u64().unwrap() > 0, "{top}");
+    let table = s.ok(&["top"]);
+    assert!(table.contains("VCPU USED") && table.contains("/ 0.5"), "{table}");
+    s.ok(&["stop", "1", "--grace", "1"]);
+    assert_eq!(s.ok(&["top"]).trim(), "no job is running");
+}
+
 /// `mlbench exec` runs in the job's own container, streams apart, its exit code passed on;
 /// an ended job refuses.
 #[test]

@@ -9,6 +9,7 @@ mod serving;
 mod storage;
 mod sweeps;
 mod table;
+mod usage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +64,11 @@ enum Command {
         action: Option<JobsAction>,
         #[arg(long)]
         project: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Running jobs' CPU and memory against their machine types' limits (over one second).
+    Top {
         #[arg(long)]
         json: bool,
     },
@@ -343,6 +349,7 @@ fn prints_a_listing(command: &Command) -> bool {
             | Command::Machines { .. }
             | Command::Images { action: None, .. }
             | Command::Jobs { .. }
+            | Command::Top { .. }
             | Command::Storage { .. }
             | Command::Deployments { .. }
             | Command::Models { .. }
@@ -424,6 +431,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         } => jobs::logs(&engine, job, follow, tail, timestamps).await.and(ok),
         Command::Stop { job, grace } => jobs::stop(&engine, job, grace).await.and(ok),
         Command::Exec { job, command } => jobs::exec(&engine, job, command).await,
+        Command::Top { json } => usage::top(&engine, json).await.and(ok),
         Command::Storage {
             action: StorageAction::Ls { project, path },
         } => storage::ls(&engine, &project, path.as_deref()).and(ok),

@@ -21,6 +21,7 @@ pub(crate) mod storage;
 mod submit;
 pub(crate) mod supervisor;
 pub(crate) mod sweeps;
+pub(crate) mod usage;
 
 use std::collections::HashMap;
 

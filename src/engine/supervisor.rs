@@ -428,6 +428,9 @@ mod tests {
         async fn exec(&self, _handle: &str, _spec: &crate::runtime::exec::ExecSpec) -> Result<i64> {
             Ok(0)
         }
+        async fn usage(&self, _handle: &str) -> Result<Option<crate::runtime::usage::Usage>> {
+            Ok(None)
+        }
         async fn remove(&self, handle: &str) -> Result<()> {
             let store = self.store_of.borrow();
             let job: i64 = handle.trim_start_matches('c').parse().unwrap_or(0);

@@ -380,6 +380,10 @@ impl Runtime for DockerRuntime {
         }
     }
 
+    async fn usage(&self, handle: &str) -> Result<Option<super::usage::Usage>> {
+        super::usage::of_container(&self.docker, handle).await
+    }
+
     async fn exec(&self, handle: &str, spec: &super::exec::ExecSpec) -> Result<i64> {
         super::exec::in_container(&self.docker, handle, spec).await
     }

@@ -197,6 +197,10 @@ impl Runtime for LocalRuntime {
         Ok(())
     }
 
+    async fn usage(&self, handle: &str) -> Result<Option<super::usage::Usage>> {
+        Ok(handle.parse().ok().and_then(super::usage::of_process_group))
+    }
+
     async fn exec(&self, _handle: &str, spec: &super::exec::ExecSpec) -> Result<i64> {
         super::exec::in_workspace(spec).await
     }

@@ -6,6 +6,7 @@ pub mod exec;
 mod host;
 pub mod images;
 pub mod local;
+pub mod usage;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -81,6 +82,9 @@ pub trait Runtime {
 
     /// Frees what the ended job held (the container); its log stays.
     async fn remove(&self, handle: &str) -> Result<()>;
+
+    /// What the live job uses now; `None` when it is gone.
+    async fn usage(&self, handle: &str) -> Result<Option<usage::Usage>>;
 
     /// Runs a command in the live job with this process's stdin, stdout and stderr; returns
     /// its exit code.

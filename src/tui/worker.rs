@@ -96,6 +96,7 @@ impl Context {
 async fn serve(context: Rc<Context>, first_start: bool, mut requests: UnboundedReceiver<Effect>) {
     spawn_local(refresher(context.clone()));
     spawn_local(traffic_watcher(context.clone()));
+    spawn_local(usage_watcher(context.clone()));
     let probe = context.clone();
     spawn_local(async move {
         let text = match probe.runtime().await {
@@ -389,6 +390,34 @@ async fn traffic_watcher(context: Rc<Context>) {
         }
         before = now;
         context.send(Message::Traffic(rates));
+    }
+}
+
+/// How often running jobs' CPU and memory are read.
+const USAGE: Duration = Duration::from_secs(1);
+
+/// Reads every running job's CPU and memory each [`USAGE`] and sends them. With nothing
+/// running, it only reads the store.
+async fn usage_watcher(context: Rc<Context>) {
+    let mut watch = engine::usage::UsageWatch::default();
+    let mut any_before = false;
+    loop {
+        tokio::time::sleep(USAGE).await;
+        if context.messages.is_closed() {
+            return;
+        }
+        let docker = match context.runtime().await {
+            Ok(AnyRuntime::Docker(docker)) => Some(docker),
+            _ => None,
+        };
+        let Ok(round) = watch.read(&context.engine, docker).await else {
+            continue;
+        };
+        // An empty round is sent once, so the last job's gauges leave with it.
+        if !round.is_empty() || any_before {
+            any_before = !round.is_empty();
+            context.send(Message::Usage(round));
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod form;
 mod logs;
 mod prompt;
 mod traffic;
+mod usage;
 mod workbench;
 
 use std::collections::{HashMap, HashSet};
@@ -20,6 +21,7 @@ pub use curves::CurvesView;
 pub use logs::{LOG_PAGE, LOG_WINDOW, LogLine, LogPage, LogView, Typing};
 pub use prompt::{PredictionRow, Prompt, PromptFor};
 pub use traffic::Traffic;
+pub use usage::UsageView;
 
 use crate::domain::{JobState, PortMapping};
 use crate::engine::compare::Comparison;
@@ -88,6 +90,8 @@ pub enum Message {
     Engine(String),
     /// The running deployments' traffic since the last scrape.
     Traffic(std::collections::BTreeMap<String, crate::engine::serving_stats::ServingRate>),
+    /// The running jobs' CPU and memory, read just now.
+    Usage(Vec<crate::engine::usage::JobUsage>),
     LogLines {
         /// The log view opening these lines are for.
         generation: u64,
@@ -250,6 +254,8 @@ pub struct App {
     pub predictions: Vec<PredictionRow>,
     /// Running deployments' traffic, by deployment.
     pub traffic: HashMap<String, Traffic>,
+    /// Running jobs' CPU and memory, by job.
+    pub usage: HashMap<i64, UsageView>,
     pub engine: String,
     pub status: Option<String>,
     pub quit: bool,
@@ -287,6 +293,7 @@ impl App {
             submitting: None,
             predictions: Vec::new(),
             traffic: HashMap::new(),
+            usage: HashMap::new(),
             engine: "connecting to the Docker Engine…".into(),
             status: None,
             quit: false,
@@ -511,6 +518,7 @@ fn on_message(app: &mut App, message: Message) -> Effect {
         }
         Message::Engine(text) => app.engine = text,
         Message::Traffic(rates) => traffic::record(&mut app.traffic, rates),
+        Message::Usage(round) => usage::record(&mut app.usage, round),
         Message::LogLines { generation, lines } => {
             if let Some(logs) = app.logs.as_mut().filter(|l| l.generation == generation) {
                 logs.push(lines);

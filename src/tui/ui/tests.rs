@@ -886,3 +886,33 @@ fn finished_jobs_are_deleted_after_a_question_and_live_ones_refuse() {
     update(&mut app, key(KeyCode::Char('D')));
     assert_eq!(update(&mut app, key(KeyCode::Char('n'))), Effect::None);
 }
+
+/// A running job's CPU and memory against its machine type: gauges and a CPU sparkline in its
+/// details, a column in the wide job list, memory near the limit in warning colours.
+#[test]
+fn a_running_jobs_cpu_and_memory_show_against_its_limits() {
+    use crate::engine::usage::JobUsage;
+    let mut app = fixture();
+    select_salary(&mut app);
+    for (i, cpus) in [None, Some(0.2), Some(0.5), Some(0.9), Some(0.7)]
+        .into_iter()
+        .enumerate()
+    {
+        update(
+            &mut app,
+            Event::Message(Message::Usage(vec![JobUsage {
+                job: 3,
+                project: "salary".into(),
+                machine: "G1".into(),
+                cpus,
+                cpu_limit: 1.0,
+                memory_bytes: (1500 + 40 * i as u64) << 20,
+                memory_limit: 1741 << 20,
+            }])),
+        );
+    }
+    both_sizes("workbench_usage", &app);
+    // A round without the job (it ended) takes its gauges away.
+    update(&mut app, Event::Message(Message::Usage(Vec::new())));
+    assert!(app.usage.is_empty());
+}

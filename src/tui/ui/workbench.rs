@@ -9,10 +9,12 @@ use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph, Row, Table, 
 
 use super::{Theme, compact};
 use crate::domain::JobState;
+use crate::domain::machine::{fmt_cpus, format_bytes};
 use crate::engine::sweeps::SweepSummary;
+use crate::engine::usage::MEMORY_WARN;
 use crate::store::{JobRecord, MetricSummary};
 use crate::timefmt::{secs_between, short_duration};
-use crate::tui::app::{App, JobRow, Panel, Traffic};
+use crate::tui::app::{App, JobRow, Panel, Traffic, UsageView};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let [projects, jobs, details] = crate::tui::layout::workbench_panels(area);
@@ -137,6 +139,7 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 if wide {
                     cells.push(Span::raw(j.spec.machine.clone()));
                     cells.push(Span::raw(j.exit_code.map(|c| c.to_string()).unwrap_or_default()));
+                    cells.push(usage_cell(app, j.id, theme));
                     cells.push(Span::raw(key_metric(app, j)));
                 }
                 let command = j.spec.command_text();
@@ -160,10 +163,13 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 Constraint::Length(4),
                 Constraint::Length(7),
                 Constraint::Length(4),
-                Constraint::Length(14),
+                Constraint::Length(8),
+                Constraint::Length(12),
                 Constraint::Min(10),
             ],
-            vec!["ID", "STATE", "AGE", "MACHINE", "EXIT", "METRIC", "COMMAND"],
+            vec![
+                "ID", "STATE", "AGE", "MACHINE", "EXIT", "CPU MEM", "METRIC", "COMMAND",
+            ],
         )
     } else {
         (
@@ -260,6 +266,10 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             .map(std::string::ToString::to_string)
             .collect();
         lines.push(Line::from(vec![label("ports"), Span::raw(ports.join(", "))]));
+    }
+    if let Some(usage) = app.usage.get(&job.id) {
+        // Gauges where the panel has room for them and the numbers.
+        lines.extend(usage_lines(usage, area.width >= 44, theme));
     }
     if let Some(code) = job.exit_code {
         lines.push(Line::from(vec![label("exit"), Span::raw(code.to_string())]));
@@ -359,6 +369,90 @@ fn traffic_lines(traffic: &Traffic, theme: Theme) -> Vec<Line<'static>> {
         Line::from(vec![
             field_label("", theme),
             Span::styled(sparkline_within(&rates, 0.0, top), theme.fg(Color::Cyan)),
+        ]),
+    ]
+}
+
+/// Memory's colour: warned before it is near enough the limit for an OOM kill.
+fn memory_style(share: f64, theme: Theme) -> Style {
+    if share >= 0.95 {
+        theme.fg(Color::Red).add_modifier(Modifier::BOLD)
+    } else if share >= MEMORY_WARN {
+        theme.fg(Color::Yellow)
+    } else {
+        Style::default()
+    }
+}
+
+/// A running job's CPU and memory as shares of its limits, for its row.
+fn usage_cell(app: &App, job: i64, theme: Theme) -> Span<'static> {
+    let Some(view) = app.usage.get(&job) else {
+        return Span::raw("");
+    };
+    let u = &view.latest;
+    let cpu = u.cpus.filter(|_| u.cpu_limit > 0.0).map_or_else(
+        || "  -".to_string(),
+        |c| format!("{:>3.0}", c / u.cpu_limit * 100.0),
+    );
+    let share = u.memory_share();
+    Span::styled(
+        format!("{cpu}% {:>2.0}%", share * 100.0),
+        memory_style(share, theme),
+    )
+}
+
+/// A text gauge `width` cells wide, filled to `share`.
+fn gauge(share: f64, width: usize) -> String {
+    let filled = ((share.clamp(0.0, 1.0) * width as f64).round() as usize).min(width);
+    format!("▕{}{}▏", "█".repeat(filled), "░".repeat(width - filled))
+}
+
+/// A running job's CPU and memory against its machine type, and its CPU over the last readings.
+fn usage_lines(view: &UsageView, gauges: bool, theme: Theme) -> Vec<Line<'static>> {
+    let u = &view.latest;
+    let cpus = u.cpus.unwrap_or(0.0);
+    let cpu_share = if u.cpu_limit > 0.0 {
+        cpus / u.cpu_limit
+    } else {
+        0.0
+    };
+    let share = u.memory_share();
+    let history: Vec<f64> = view.cpus.iter().copied().collect();
+    let bar = |share: f64| {
+        if gauges {
+            format!("{} ", gauge(share, 10))
+        } else {
+            String::new()
+        }
+    };
+    vec![
+        Line::from(vec![
+            field_label("cpu", theme),
+            Span::raw(format!(
+                "{}{cpus:.2}/{} vCPU",
+                bar(cpu_share),
+                fmt_cpus(u.cpu_limit)
+            )),
+        ]),
+        Line::from(vec![
+            field_label("memory", theme),
+            Span::styled(
+                format!(
+                    "{}{}/{} ({:.0}%)",
+                    bar(share),
+                    format_bytes(u.memory_bytes),
+                    format_bytes(u.memory_limit),
+                    share * 100.0
+                ),
+                memory_style(share, theme),
+            ),
+        ]),
+        Line::from(vec![
+            field_label("", theme),
+            Span::styled(
+                sparkline_within(&history, 0.0, u.cpu_limit.max(1e-9)),
+                theme.fg(Color::Cyan),
+            ),
         ]),
     ]
 }
