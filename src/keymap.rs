@@ -14,15 +14,18 @@ pub enum Screen {
     Compare,
     /// Metric series against their steps.
     Curves,
+    /// A project's /storage.
+    Storage,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 5] = [
+    pub const ALL: [Screen; 6] = [
         Screen::Workbench,
         Screen::Logs,
         Screen::Chart,
         Screen::Compare,
         Screen::Curves,
+        Screen::Storage,
     ];
 }
 
@@ -60,6 +63,8 @@ pub enum Command {
     NewProject,
     Delete,
     Shell,
+    Storage,
+    CopyOut,
     Filter,
     Select,
     Copy,
@@ -67,15 +72,16 @@ pub enum Command {
 }
 
 const ALL: &[Screen] = &Screen::ALL;
-const MOVING: &[Screen] = &[Screen::Workbench, Screen::Logs, Screen::Compare];
+const MOVING: &[Screen] = &[Screen::Workbench, Screen::Logs, Screen::Compare, Screen::Storage];
 const WORKBENCH: &[Screen] = &[Screen::Workbench];
-const OPENING: &[Screen] = &[Screen::Workbench, Screen::Compare];
+const OPENING: &[Screen] = &[Screen::Workbench, Screen::Compare, Screen::Storage];
 const LOGS: &[Screen] = &[Screen::Logs];
 const CHARTS: &[Screen] = &[Screen::Chart, Screen::Curves];
 const CHARTS_AND_WORKBENCH: &[Screen] = &[Screen::Workbench, Screen::Chart, Screen::Curves];
 const CHART_AND_WORKBENCH: &[Screen] = &[Screen::Workbench, Screen::Chart];
 const COMPARE: &[Screen] = &[Screen::Compare];
 const CURVES: &[Screen] = &[Screen::Curves];
+const STORAGE: &[Screen] = &[Screen::Storage];
 
 /// (command, its name in the config file, screens, default keys, help)
 type Default = (
@@ -125,7 +131,7 @@ const DEFAULTS: &[Default] = &[
         "open",
         OPENING,
         &["Enter"],
-        "open the job's logs (on a sweep: show or hide its trials)",
+        "open the job's logs (sweep: its trials; storage: a preview)",
     ),
     (Command::Back, "back", ALL, &["Esc"], "back"),
     (
@@ -162,6 +168,20 @@ const DEFAULTS: &[Default] = &[
         WORKBENCH,
         &["E"],
         "a shell in the running job (exit returns here)",
+    ),
+    (
+        Command::Storage,
+        "storage",
+        WORKBENCH,
+        &["o"],
+        "browse the project's /storage",
+    ),
+    (
+        Command::CopyOut,
+        "copy_out",
+        STORAGE,
+        &["e"],
+        "copy the file to the current folder (as storage get)",
     ),
     (
         Command::Stop,

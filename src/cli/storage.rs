@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::table;
 use crate::engine::{Engine, storage};
-use crate::{Error, Result};
+use crate::Result;
 
 pub fn ls(engine: &Engine, project: &str, path: Option<&str>) -> Result<()> {
     let dir = storage::resolve(engine, project, path)?;
@@ -27,18 +27,8 @@ pub fn ls(engine: &Engine, project: &str, path: Option<&str>) -> Result<()> {
 }
 
 pub fn get(engine: &Engine, project: &str, path: &str, output: Option<PathBuf>) -> Result<()> {
-    let source = storage::resolve(engine, project, Some(path))?;
-    let name = source
-        .file_name()
-        .map_or_else(|| PathBuf::from(project), PathBuf::from);
-    let dest = output.unwrap_or(name);
-    if dest.exists() {
-        return Err(Error::Invalid(format!(
-            "{} already exists: choose another place with -o",
-            dest.display()
-        )));
-    }
-    for link in storage::copy_out(&source, &dest)? {
+    let (dest, skipped) = storage::get(engine, project, path, output)?;
+    for link in skipped {
         eprintln!(
             "mlbench: left out {}: a symbolic link, not followed",
             link.display()

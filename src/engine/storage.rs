@@ -103,9 +103,66 @@ pub fn list(engine: &Engine, project: &str, dir: &Path) -> Result<Vec<Entry>> {
     Ok(entries)
 }
 
+/// The start of a file of the storage: its text when it is text, else only its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    pub path: String,
+    pub bytes: u64,
+    /// The first lines, when the file is text (none for a binary file).
+    pub text: Option<Vec<String>>,
+}
+
+/// How much of a file a preview reads.
+const PREVIEW_BYTES: usize = 16 << 10;
+
+/// Reads the start of `path` (as a job sees it: `/storage/...` or relative to it).
+pub fn preview(engine: &Engine, project: &str, path: &str) -> Result<Preview> {
+    use std::io::Read;
+    let file = resolve(engine, project, Some(path))?;
+    let meta = std::fs::metadata(&file).map_err(Error::at(&file, "cannot read"))?;
+    if meta.is_dir() {
+        return Err(Error::Invalid(format!("{path} is a folder")));
+    }
+    let mut head = Vec::with_capacity(PREVIEW_BYTES);
+    std::fs::File::open(&file)
+        .and_then(|f| f.take(PREVIEW_BYTES as u64).read_to_end(&mut head))
+        .map_err(Error::at(&file, "cannot read"))?;
+    // A character cut at the end of what was read is not a sign of binary data.
+    let text = match std::str::from_utf8(&head) {
+        Ok(text) => Some(text),
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&head[..e.valid_up_to()]).ok(),
+        Err(_) => None,
+    }
+    .filter(|t| !t.contains('\0'))
+    .map(|t| t.lines().map(str::to_string).collect());
+    Ok(Preview {
+        path: path.to_string(),
+        bytes: meta.len(),
+        text,
+    })
+}
+
+/// Copies a file or folder of the storage out to `dest` (default: its name in the current
+/// folder), which must not exist; returns where it went and the links left out.
+pub fn get(engine: &Engine, project: &str, path: &str, dest: Option<PathBuf>) -> Result<(PathBuf, Vec<PathBuf>)> {
+    let source = resolve(engine, project, Some(path))?;
+    let name = source
+        .file_name()
+        .map_or_else(|| PathBuf::from(project), PathBuf::from);
+    let dest = dest.unwrap_or(name);
+    if dest.exists() {
+        return Err(Error::Invalid(format!(
+            "{} already exists: choose another place with -o",
+            dest.display()
+        )));
+    }
+    let skipped = copy_out(&source, &dest)?;
+    Ok((dest, skipped))
+}
+
 /// Copies a file or folder of the storage to `to`; links inside a folder are not followed but
 /// named in the returned list of what was left out.
-pub fn copy_out(from: &Path, to: &Path) -> Result<Vec<PathBuf>> {
+fn copy_out(from: &Path, to: &Path) -> Result<Vec<PathBuf>> {
     let mut skipped = Vec::new();
     copy(from, to, &mut skipped)?;
     Ok(skipped)
@@ -128,4 +185,37 @@ fn copy(from: &Path, to: &Path, skipped: &mut Vec<PathBuf>) -> Result<()> {
     std::fs::copy(from, to)
         .map(|_| ())
         .map_err(Error::at(from, "cannot copy"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::home::Home;
+    use crate::store::Store;
+
+    #[test]
+    fn a_preview_is_text_when_the_file_is_and_a_copy_never_replaces_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().join("home")).unwrap();
+        let engine = Engine {
+            store: Store::open(&home).unwrap(),
+            config: Config::parse("").unwrap(),
+            home,
+        };
+        engine.store.create_project("p").unwrap();
+        let root = engine.home.storage_dir("p");
+        std::fs::create_dir_all(root.join("salary")).unwrap();
+        std::fs::write(root.join("salary/model.json"), "{\n  \"kind\": \"linear\"\n}\n").unwrap();
+        std::fs::write(root.join("salary/model.pkl"), [0x80, 0x04, 0x95, 0x00, 0xff]).unwrap();
+        let text = preview(&engine, "p", "/storage/salary/model.json").unwrap();
+        assert_eq!(text.text.unwrap(), ["{", "  \"kind\": \"linear\"", "}"]);
+        let binary = preview(&engine, "p", "salary/model.pkl").unwrap();
+        assert_eq!((binary.text, binary.bytes), (None, 5));
+        assert!(preview(&engine, "p", "salary").unwrap_err().to_string().contains("is a folder"));
+        let out = dir.path().join("out.json");
+        let (dest, skipped) = get(&engine, "p", "salary/model.json", Some(out.clone())).unwrap();
+        assert_eq!((dest, skipped.len()), (out.clone(), 0));
+        assert!(get(&engine, "p", "salary/model.json", Some(out)).is_err());
+    }
 }

@@ -292,6 +292,27 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
                 at_end,
             }
         }
+        Effect::LoadStorage(project) => {
+            let root = engine.home.storage_dir(&project);
+            let entries = if root.exists() {
+                engine::storage::list(engine, &project, &root)?
+            } else {
+                Vec::new()
+            };
+            Message::Storage { project, entries }
+        }
+        Effect::PreviewStorage { project, path } => {
+            Message::StoragePreview(engine::storage::preview(engine, &project, &path)?)
+        }
+        Effect::CopyOutStorage { project, path } => {
+            let (dest, skipped) = engine::storage::get(engine, &project, &path, None)?;
+            let left_out = if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} link(s) left out, not followed)", skipped.len())
+            };
+            Message::Done(format!("copied {path} to {}{left_out}", dest.display()))
+        }
         Effect::CreateProject(name) => {
             engine::projects::create(engine, &name)?;
             Message::ProjectCreated(name)

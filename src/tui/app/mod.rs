@@ -8,6 +8,7 @@ mod curves;
 mod form;
 mod logs;
 mod prompt;
+mod storage;
 mod traffic;
 mod usage;
 mod workbench;
@@ -20,6 +21,7 @@ pub use compare::CompareView;
 pub use curves::CurvesView;
 pub use logs::{LOG_PAGE, LOG_WINDOW, LogLine, LogPage, LogView, Typing};
 pub use prompt::{PredictionRow, Prompt, PromptFor};
+pub use storage::StorageView;
 pub use traffic::Traffic;
 pub use usage::UsageView;
 
@@ -119,6 +121,12 @@ pub enum Message {
     },
     FormOptions(Box<super::form::FormOptions>),
     Prediction(PredictionRow),
+    /// A project's /storage, listed.
+    Storage {
+        project: String,
+        entries: Vec<crate::engine::storage::Entry>,
+    },
+    StoragePreview(crate::engine::storage::Preview),
     /// The form's job was submitted as this job.
     Submitted(i64),
     /// A project was created: it becomes the selected one.
@@ -178,6 +186,17 @@ pub enum Effect {
     Copy(String),
     /// Leave the workbench for a shell in the running job, and come back when it ends.
     Shell(i64),
+    /// List a project's /storage.
+    LoadStorage(String),
+    PreviewStorage {
+        project: String,
+        path: String,
+    },
+    /// Copy a file of the storage to the current folder.
+    CopyOutStorage {
+        project: String,
+        path: String,
+    },
     /// The log view closed: its follower stops.
     StopFollowing,
     Stop(i64),
@@ -247,6 +266,7 @@ pub struct App {
     pub chart: Option<Fit>,
     pub compare: Option<CompareView>,
     pub curves: Option<CurvesView>,
+    pub storage: Option<StorageView>,
     pub prompt: Option<Prompt>,
     pub form: Option<super::form::Form>,
     /// The form last submitted, until the engine has taken or refused it.
@@ -288,6 +308,7 @@ impl App {
             chart: None,
             compare: None,
             curves: None,
+            storage: None,
             prompt: None,
             form: None,
             submitting: None,
@@ -562,6 +583,12 @@ fn on_message(app: &mut App, message: Message) -> Effect {
             app.form = Some(super::form::Form::new(*options));
             app.status = None;
         }
+        Message::Storage { project, entries } => storage::show(app, project, entries),
+        Message::StoragePreview(preview) => {
+            if let Some(view) = app.storage.as_mut() {
+                view.preview = Some(preview);
+            }
+        }
         Message::ProjectCreated(name) => {
             app.status = Some(format!("created project {name}: n starts an experiment in it"));
             app.project = Some(name);
@@ -635,6 +662,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> Effect {
         Screen::Chart => chart::chart_command(app, command),
         Screen::Compare => compare::compare_command(app, command),
         Screen::Curves => curves::curves_command(app, command),
+        Screen::Storage => storage::storage_command(app, command),
     }
 }
 

@@ -100,6 +100,12 @@ pub(super) fn workbench_command(app: &mut App, command: Command) -> Effect {
             }
             None => {}
         },
+        (Command::Storage, _) => {
+            if let Some(project) = app.selected_project().map(|p| p.name.clone()) {
+                app.status = Some(format!("listing the storage of {project}…"));
+                return Effect::LoadStorage(project);
+            }
+        }
         (Command::NewProject, _) => {
             app.prompt = Some(Prompt {
                 purpose: PromptFor::NewProject,
@@ -179,7 +185,7 @@ pub(super) fn on_mouse(app: &mut App, mouse: MouseEvent) -> Effect {
             super::compare::compare_command(app, command);
             Effect::None
         }
-        Screen::Chart | Screen::Curves => Effect::None,
+        Screen::Chart | Screen::Curves | Screen::Storage => Effect::None,
     }
 }
 

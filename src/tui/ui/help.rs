@@ -32,6 +32,7 @@ pub fn draw(frame: &mut Frame, area: Rect, screen: Screen, keys: &KeyMap, scroll
         Screen::Chart => "keys: fit chart",
         Screen::Compare => "keys: compare",
         Screen::Curves => "keys: metric curves",
+        Screen::Storage => "keys: storage",
     };
     popup(frame, area, title, &lines);
 }

@@ -8,6 +8,7 @@ mod help;
 mod logs;
 mod prompt;
 mod status;
+mod storage;
 pub mod workbench;
 
 use ratatui::Frame;
@@ -95,6 +96,10 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Option<usize> {
         }
         Screen::Curves => {
             curves::draw(frame, main, app, theme);
+            None
+        }
+        Screen::Storage => {
+            storage::draw(frame, main, app, theme);
             None
         }
     };

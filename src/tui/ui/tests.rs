@@ -916,3 +916,62 @@ fn a_running_jobs_cpu_and_memory_show_against_its_limits() {
     update(&mut app, Event::Message(Message::Usage(Vec::new())));
     assert!(app.usage.is_empty());
 }
+
+/// `o` lists the project's /storage; Enter previews a file (text, or its size when binary),
+/// `e` copies it out, Esc closes the preview, then the browser.
+#[test]
+fn the_storage_browser_lists_previews_and_copies_out() {
+    use crate::engine::storage::{Entry, Preview};
+    let mut app = fixture();
+    select_salary(&mut app);
+    assert_eq!(
+        update(&mut app, key(KeyCode::Char('o'))),
+        Effect::LoadStorage("salary".into())
+    );
+    let at = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 12, 10, 0).unwrap();
+    let entry = |path: &str, bytes| Entry {
+        path: path.into(),
+        bytes,
+        modified: Some(at),
+        link: None,
+    };
+    update(
+        &mut app,
+        Event::Message(Message::Storage {
+            project: "salary".into(),
+            entries: vec![
+                entry("/storage/salary/model.json", 412),
+                entry("/storage/salary/model.pkl", 2_048),
+                entry("/storage/salary/versions/1/model.json", 398),
+            ],
+        }),
+    );
+    both_sizes("storage_list", &app);
+    assert_eq!(
+        update(&mut app, key(KeyCode::Enter)),
+        Effect::PreviewStorage {
+            project: "salary".into(),
+            path: "/storage/salary/model.json".into()
+        }
+    );
+    update(
+        &mut app,
+        Event::Message(Message::StoragePreview(Preview {
+            path: "/storage/salary/model.json".into(),
+            bytes: 412,
+            text: Some(vec!["{".into(), "  \"kind\": \"linear\",".into(), "  \"intercept\": 25792.2".into(), "}".into()]),
+        })),
+    );
+    both_sizes("storage_preview", &app);
+    update(&mut app, key(KeyCode::Esc));
+    update(&mut app, key(KeyCode::Down));
+    assert_eq!(
+        update(&mut app, key(KeyCode::Char('e'))),
+        Effect::CopyOutStorage {
+            project: "salary".into(),
+            path: "/storage/salary/model.pkl".into()
+        }
+    );
+    update(&mut app, key(KeyCode::Esc));
+    assert_eq!(app.screen, Screen::Workbench);
+}
