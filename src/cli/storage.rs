@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use super::table;
-use crate::engine::{Engine, storage};
 use crate::Result;
+use crate::engine::{Engine, storage};
 
 pub fn ls(engine: &Engine, project: &str, path: Option<&str>) -> Result<()> {
     let dir = storage::resolve(engine, project, path)?;

@@ -144,7 +144,12 @@ pub fn preview(engine: &Engine, project: &str, path: &str) -> Result<Preview> {
 
 /// Copies a file or folder of the storage out to `dest` (default: its name in the current
 /// folder), which must not exist; returns where it went and the links left out.
-pub fn get(engine: &Engine, project: &str, path: &str, dest: Option<PathBuf>) -> Result<(PathBuf, Vec<PathBuf>)> {
+pub fn get(
+    engine: &Engine,
+    project: &str,
+    path: &str,
+    dest: Option<PathBuf>,
+) -> Result<(PathBuf, Vec<PathBuf>)> {
     let source = resolve(engine, project, Some(path))?;
     let name = source
         .file_name()
@@ -212,7 +217,12 @@ mod tests {
         assert_eq!(text.text.unwrap(), ["{", "  \"kind\": \"linear\"", "}"]);
         let binary = preview(&engine, "p", "salary/model.pkl").unwrap();
         assert_eq!((binary.text, binary.bytes), (None, 5));
-        assert!(preview(&engine, "p", "salary").unwrap_err().to_string().contains("is a folder"));
+        assert!(
+            preview(&engine, "p", "salary")
+                .unwrap_err()
+                .to_string()
+                .contains("is a folder")
+        );
         let out = dir.path().join("out.json");
         let (dest, skipped) = get(&engine, "p", "salary/model.json", Some(out.clone())).unwrap();
         assert_eq!((dest, skipped.len()), (out.clone(), 0));

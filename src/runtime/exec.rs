@@ -241,7 +241,11 @@ mod tests {
         std::io::Write::write_all(&mut writer, b"q").unwrap();
         let mut buf = [0u8; 16];
         assert!(readable(fd, 10));
-        assert_eq!(read(fd, &mut buf), 1, "the key typed after the stop is still there");
+        assert_eq!(
+            read(fd, &mut buf),
+            1,
+            "the key typed after the stop is still there"
+        );
         assert_eq!(buf[0], b'q');
         drop(writer);
         assert!(readable(fd, 10), "the end of input is readable");

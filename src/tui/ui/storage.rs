@@ -8,12 +8,13 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
 
 use super::Theme;
-use crate::domain::machine::format_bytes;
+use crate::numfmt::human_bytes;
 use crate::tui::app::{App, StorageView};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let Some(view) = &app.storage else { return };
-    let [list, preview] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
+    let [list, preview] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
     draw_list(frame, list, view, theme);
     draw_preview(frame, preview, view, theme);
 }
@@ -24,7 +25,7 @@ fn draw_list(frame: &mut Frame, area: Rect, view: &StorageView, theme: Theme) {
         " /storage of {} · {} files, {} ",
         view.project,
         view.entries.len(),
-        format_bytes(total)
+        human_bytes(total)
     );
     let block = Block::bordered().title(title).border_style(theme.border(true));
     if view.entries.is_empty() {
@@ -36,21 +37,23 @@ fn draw_list(frame: &mut Frame, area: Rect, view: &StorageView, theme: Theme) {
         .entries
         .iter()
         .map(|e| {
+            // The title says /storage: the rows say what is in it.
+            let shown = e.path.strip_prefix("/storage/").unwrap_or(&e.path);
             let path = match &e.link {
-                Some(target) => format!("{} → {} (link)", e.path, target.display()),
-                None => e.path.clone(),
+                Some(target) => format!("{shown} → {} (link)", target.display()),
+                None => shown.to_string(),
             };
             let modified = e
                 .modified
-                .map(|m| m.format("%Y-%m-%d %H:%M").to_string())
+                .map(|m| m.format("%m-%d %H:%M").to_string())
                 .unwrap_or_default();
-            Row::new(vec![path, format_bytes(e.bytes), modified])
+            Row::new(vec![path, human_bytes(e.bytes), modified])
         })
         .collect();
-    let header = Row::new(vec!["PATH", "SIZE", "MODIFIED (UTC)"]).style(Style::default().add_modifier(Modifier::BOLD));
+    let header = Row::new(vec!["PATH", "SIZE", "UTC"]).style(Style::default().add_modifier(Modifier::BOLD));
     let table = Table::new(
         rows,
-        [Constraint::Min(12), Constraint::Length(10), Constraint::Length(16)],
+        [Constraint::Min(12), Constraint::Length(9), Constraint::Length(11)],
     )
     .header(header)
     .block(block)
@@ -61,7 +64,6 @@ fn draw_list(frame: &mut Frame, area: Rect, view: &StorageView, theme: Theme) {
 }
 
 fn draw_preview(frame: &mut Frame, area: Rect, view: &StorageView, theme: Theme) {
-    let block = Block::bordered().title(" preview ");
     let lines: Vec<Line> = match &view.preview {
         None => vec![Line::styled(
             "Enter: preview the file · e: copy it to the current folder",
@@ -76,13 +78,13 @@ fn draw_preview(frame: &mut Frame, area: Rect, view: &StorageView, theme: Theme)
             None => vec![Line::raw(format!(
                 "{}: {} of binary data, not shown (e copies it out)",
                 preview.path,
-                format_bytes(preview.bytes)
+                human_bytes(preview.bytes)
             ))],
         },
     };
     let title = match &view.preview {
-        Some(p) => format!(" {} · {} ", p.path, format_bytes(p.bytes)),
+        Some(p) => format!(" {} · {} ", p.path, human_bytes(p.bytes)),
         None => " preview ".to_string(),
     };
-    frame.render_widget(Paragraph::new(lines).block(block.title(title)), area);
+    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(title)), area);
 }

@@ -959,7 +959,12 @@ fn the_storage_browser_lists_previews_and_copies_out() {
         Event::Message(Message::StoragePreview(Preview {
             path: "/storage/salary/model.json".into(),
             bytes: 412,
-            text: Some(vec!["{".into(), "  \"kind\": \"linear\",".into(), "  \"intercept\": 25792.2".into(), "}".into()]),
+            text: Some(vec![
+                "{".into(),
+                "  \"kind\": \"linear\",".into(),
+                "  \"intercept\": 25792.2".into(),
+                "}".into(),
+            ]),
         })),
     );
     both_sizes("storage_preview", &app);
