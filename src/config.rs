@@ -43,6 +43,7 @@ struct ConfigFile {
     max_repo_size: String,
     run_as: String,
     shell: String,
+    theme: String,
     #[serde(default)]
     machines: BTreeMap<String, MachineEntry>,
     #[serde(default)]
@@ -68,6 +69,8 @@ pub struct Config {
     pub keys: KeyMap,
     /// The workbench's job-state colours: the defaults with `[colors]` in their place.
     pub colors: StateColors,
+    /// Colours chosen for a light terminal background instead of a dark one.
+    pub light: bool,
 }
 
 /// Who a job's container runs as.
@@ -246,6 +249,15 @@ impl Config {
             machines,
             keys: KeyMap::with_overrides(&file.keys).map_err(Error::Invalid)?,
             colors: StateColors::with_overrides(&file.colors)?,
+            light: match file.theme.as_str() {
+                "dark" => false,
+                "light" => true,
+                other => {
+                    return Err(Error::Invalid(format!(
+                        "theme: {other:?} is not a theme: use \"dark\" (a dark terminal background) or \"light\""
+                    )));
+                }
+            },
         };
         config.machine(&config.default_machine)?;
         Ok(config)

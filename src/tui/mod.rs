@@ -37,7 +37,7 @@ pub async fn run() -> Result<()> {
     let engine = Engine::open()?;
     let first_start = engine.store.projects()?.is_empty();
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let theme = Theme::new(color, engine.config.colors);
+    let theme = Theme::new(color, engine.config.colors, engine.config.light);
     let keys = Arc::new(engine.config.keys.clone());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Message>();
     let worker = Worker::start(engine, first_start, tx.clone())?;

@@ -27,24 +27,43 @@ pub use crate::numfmt::compact;
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
 
-/// The colours in use: a colour per job state (the config's `[colors]` may change them), all
-/// plain when NO_COLOR is set.
+/// The colours in use: a colour per job state (the config's `[colors]` may change them), the
+/// light theme's darker shades on a light background, all plain when NO_COLOR is set. Text
+/// itself stays in the terminal's own foreground colour.
 #[derive(Debug, Clone, Copy)]
 pub struct Theme {
     pub color: bool,
     states: StateColors,
+    light: bool,
 }
 
 impl Theme {
-    pub fn new(color: bool, states: StateColors) -> Theme {
-        Theme { color, states }
+    pub fn new(color: bool, states: StateColors, light: bool) -> Theme {
+        Theme { color, states, light }
     }
 
     pub fn fg(self, color: Color) -> Style {
         if self.color {
-            Style::default().fg(color)
+            Style::default().fg(self.shade(color))
         } else {
             Style::default()
+        }
+    }
+
+    /// On a light background the pale colours would fade: each has a darker stand-in.
+    fn shade(self, color: Color) -> Color {
+        if !self.light {
+            return color;
+        }
+        match color {
+            Color::Yellow | Color::LightYellow => Color::Indexed(130),
+            Color::Cyan | Color::LightCyan => Color::Blue,
+            Color::Green | Color::LightGreen => Color::Indexed(28),
+            Color::LightRed => Color::Red,
+            Color::LightBlue => Color::Blue,
+            Color::LightMagenta => Color::Magenta,
+            Color::Gray | Color::White => Color::DarkGray,
+            other => other,
         }
     }
 
@@ -53,7 +72,11 @@ impl Theme {
     }
 
     pub fn selected(self) -> Style {
-        if self.color {
+        if self.color && self.light {
+            Style::default()
+                .bg(Color::Indexed(252))
+                .add_modifier(Modifier::BOLD)
+        } else if self.color {
             Style::default().bg(Color::DarkGray).add_modifier(Modifier::BOLD)
         } else {
             Style::default().add_modifier(Modifier::REVERSED)

@@ -40,7 +40,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     }
     let pad = room.saturating_sub(shown.chars().count());
     let line = Line::from(vec![
-        Span::styled(shown, theme.fg(Color::Gray)),
+        Span::raw(shown),
         Span::raw(" ".repeat(pad)),
         Span::styled(HINT, theme.fg(Color::Cyan)),
     ]);

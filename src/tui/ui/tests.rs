@@ -144,7 +144,7 @@ fn render(app: &App, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal
         .draw(|frame| {
-            draw(frame, app, Theme::new(false, Default::default()));
+            draw(frame, app, Theme::new(false, Default::default(), false));
         })
         .unwrap();
     terminal.backend().to_string()
@@ -513,12 +513,30 @@ fn clicks_select_and_the_wheel_moves() {
 #[test]
 fn colours_come_from_the_config() {
     let config = crate::config::Config::parse("[colors]\nrunning = \"lightblue\"\n").unwrap();
-    let theme = Theme::new(true, config.colors);
+    let theme = Theme::new(true, config.colors, config.light);
     assert_eq!(
         theme.state(JobState::Running).fg,
         Some(ratatui::style::Color::LightBlue)
     );
     assert_eq!(theme.state(JobState::Failed).fg, Some(ratatui::style::Color::Red));
+}
+
+/// The light theme trades pale colours for darker ones; text keeps the terminal's colour.
+#[test]
+fn the_light_theme_darkens_pale_colours() {
+    use ratatui::style::Color;
+    let config = crate::config::Config::parse("theme = \"light\"\n").unwrap();
+    let light = Theme::new(true, config.colors, config.light);
+    assert_eq!(light.fg(Color::Yellow).fg, Some(Color::Indexed(130)));
+    assert_eq!(light.fg(Color::Cyan).fg, Some(Color::Blue));
+    assert_eq!(light.state(JobState::Queued).fg, Some(Color::DarkGray));
+    assert_eq!(light.fg(Color::Red).fg, Some(Color::Red));
+    let dark = Theme::new(true, config.colors, false);
+    assert_eq!(dark.fg(Color::Yellow).fg, Some(Color::Yellow));
+    let err = crate::config::Config::parse("theme = \"solarized\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("theme: \"solarized\" is not a theme"), "{err}");
 }
 
 #[test]

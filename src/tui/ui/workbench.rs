@@ -322,7 +322,7 @@ fn metric_lines(metrics: &[MetricSummary], theme: Theme) -> Vec<Line<'static>> {
         Line::from(""),
         Line::from(Span::styled(
             "metrics  last (min … max, count)",
-            theme.fg(Color::Gray),
+            theme.fg(Color::DarkGray),
         )),
     ];
     for m in metrics {
@@ -459,7 +459,7 @@ fn usage_lines(view: &UsageView, gauges: bool, theme: Theme) -> Vec<Line<'static
 
 /// A details line's name, in its column.
 fn field_label(name: &str, theme: Theme) -> Span<'static> {
-    Span::styled(format!("{name:<8}"), theme.fg(Color::Gray))
+    Span::styled(format!("{name:<8}"), theme.fg(Color::DarkGray))
 }
 
 /// A series in block characters, lowest to highest: ▁▂▃▄▅▆▇█
