@@ -11,10 +11,26 @@ use super::logfile::parse_record;
 
 /// Shows the lines whose visible text (escape codes left out) holds `text`, or with `invert`
 /// (typed `!text`) the lines that do not.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct LineFilter {
     pub text: String,
     pub invert: bool,
+    /// The text's searcher, built once: a filter looks at millions of lines.
+    finder: memchr::memmem::Finder<'static>,
+}
+
+impl PartialEq for LineFilter {
+    fn eq(&self, other: &LineFilter) -> bool {
+        (&self.text, self.invert) == (&other.text, other.invert)
+    }
+}
+
+impl Eq for LineFilter {}
+
+impl std::fmt::Debug for LineFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LineFilter({:?})", self.typed())
+    }
 }
 
 impl LineFilter {
@@ -27,6 +43,7 @@ impl LineFilter {
         (!text.is_empty()).then(|| LineFilter {
             text: text.to_string(),
             invert,
+            finder: memchr::memmem::Finder::new(text.as_bytes()).into_owned(),
         })
     }
 
@@ -37,8 +54,14 @@ impl LineFilter {
 
     /// Whether a record's text (as the file holds it) is shown.
     pub fn matches(&self, text: &[u8]) -> bool {
-        let found = memchr::memmem::find(&visible(text), self.text.as_bytes()).is_some();
+        let found = self.finder.find(&visible(text)).is_some();
         found != self.invert
+    }
+
+    /// Whether none of a block of lines can be shown: the text is nowhere in it (and no
+    /// escape code could split it), so its lines need not be looked at one by one.
+    fn skips(&self, block: &[u8]) -> bool {
+        !self.invert && memchr::memchr(0x1b, block).is_none() && self.finder.find(block).is_none()
     }
 }
 
@@ -92,12 +115,7 @@ fn shown(filter: Option<&LineFilter>, line: &[u8]) -> bool {
 }
 
 /// The last `n` lines (that pass `filter`) starting before byte `end`, in file order.
-pub fn lines_before(
-    path: &Path,
-    end: u64,
-    n: usize,
-    filter: Option<&LineFilter>,
-) -> io::Result<Vec<RawLine>> {
+pub fn lines_before(path: &Path, end: u64, n: usize, filter: Option<&LineFilter>) -> io::Result<Vec<RawLine>> {
     let mut file = File::open(path)?;
     // At the end, a line still being written is left out.
     let end = if end >= file.metadata()?.len() {
@@ -107,14 +125,19 @@ pub fn lines_before(
     };
     let mut found = Vec::new();
     if n > 0 {
-        each_line_backwards(&mut file, end, |at, line| {
-            if shown(filter, line) {
-                found.push(RawLine {
-                    at,
-                    bytes: line.to_vec(),
-                });
+        each_block_backwards(&mut file, end, |at, block| {
+            if filter.is_some_and(|f| f.skips(block)) {
+                return true;
             }
-            found.len() < n
+            lines_of_block_backwards(at, block, |at, line| {
+                if shown(filter, line) {
+                    found.push(RawLine {
+                        at,
+                        bytes: line.to_vec(),
+                    });
+                }
+                found.len() < n
+            })
         })?;
     }
     found.reverse();
@@ -154,39 +177,43 @@ pub fn lines_from(
 
 /// How many lines (that pass `filter`) start before byte `end`.
 pub fn count_before(path: &Path, end: u64, filter: Option<&LineFilter>) -> io::Result<u64> {
-    let mut reader = BufReader::with_capacity(1 << 16, File::open(path)?.take(end));
-    let Some(filter) = filter else {
-        let mut count = 0u64;
-        loop {
-            let buf = reader.fill_buf()?;
-            if buf.is_empty() {
-                return Ok(count);
-            }
-            count += memchr::memchr_iter(b'\n', buf).count() as u64;
-            let len = buf.len();
-            reader.consume(len);
-        }
-    };
-    let (mut count, mut line) = (0u64, Vec::new());
+    let mut reader = File::open(path)?.take(end);
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut held, mut count) = (0usize, 0u64);
     loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
+        let read = reader.read(&mut buf[held..])?;
+        let filled = held + read;
+        // Whole lines only; the rest waits for the next read (or is the end's last line).
+        let whole = if read == 0 {
+            filled
+        } else {
+            memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |nl| nl + 1)
+        };
+        let block = &buf[..whole];
+        count += match filter {
+            None => memchr::memchr_iter(b'\n', block).count() as u64,
+            Some(f) if f.skips(block) => 0,
+            Some(f) => block
+                .split(|b| *b == b'\n')
+                .filter(|line| !line.is_empty() && shown(Some(f), line))
+                .count() as u64,
+        };
+        if read == 0 {
             return Ok(count);
         }
-        let text = line.strip_suffix(b"\n").unwrap_or(&line);
-        if shown(Some(filter), text) {
-            count += 1;
+        buf.copy_within(whole..filled, 0);
+        held = filled - whole;
+        if held == buf.len() {
+            // One line longer than the buffer: room for more of it.
+            buf.resize(buf.len() * 2, 0);
         }
     }
 }
 
-/// Calls `each` with each line of `file[..end]` (where `end` follows a newline) and its start,
-/// from the last to the first, until it returns false.
-pub fn each_line_backwards(
-    file: &mut File,
-    end: u64,
-    mut each: impl FnMut(u64, &[u8]) -> bool,
-) -> io::Result<()> {
+/// Calls `each` with blocks of whole lines of `file[..end]` (where `end` follows a newline) and
+/// where each block starts, from the last block to the first, until it returns false. A
+/// block's lines are joined by newlines, with none at its end.
+pub fn each_block_backwards(file: &mut File, end: u64, mut each: impl FnMut(u64, &[u8]) -> bool) -> io::Result<()> {
     let mut pos = end.saturating_sub(1); // the final newline ends the last line
     let mut buf: Vec<u8> = Vec::new(); // file[pos..]: the start of what was read, maybe a partial line
     let mut chunk = vec![0u8; 1 << 16];
@@ -196,19 +223,38 @@ pub fn each_line_backwards(
         file.seek(SeekFrom::Start(pos))?;
         file.read_exact(&mut chunk[..step as usize])?;
         buf.splice(0..0, chunk[..step as usize].iter().copied());
-        let mut line_end = buf.len();
-        for newline in memchr::memrchr_iter(b'\n', &buf) {
-            if !each(pos + newline as u64 + 1, &buf[newline + 1..line_end]) {
-                return Ok(());
-            }
-            line_end = newline;
+        // The first line may start before what was read: it waits for the next round.
+        let Some(first_end) = memchr::memchr(b'\n', &buf) else {
+            continue;
+        };
+        if !each(pos + first_end as u64 + 1, &buf[first_end + 1..]) {
+            return Ok(());
         }
-        buf.truncate(line_end);
+        buf.truncate(first_end);
     }
     if end > 0 {
         each(0, &buf);
     }
     Ok(())
+}
+
+/// Calls `each` with each line of a block (as [`each_block_backwards`] gives them) and where it
+/// starts, from the last, until it returns false; says whether it went through.
+fn lines_of_block_backwards(at: u64, block: &[u8], mut each: impl FnMut(u64, &[u8]) -> bool) -> bool {
+    let mut line_end = block.len();
+    for newline in memchr::memrchr_iter(b'\n', block) {
+        if !each(at + newline as u64 + 1, &block[newline + 1..line_end]) {
+            return false;
+        }
+        line_end = newline;
+    }
+    each(at, &block[..line_end])
+}
+
+/// Calls `each` with each line of `file[..end]` (where `end` follows a newline) and its start,
+/// from the last to the first, until it returns false.
+pub fn each_line_backwards(file: &mut File, end: u64, mut each: impl FnMut(u64, &[u8]) -> bool) -> io::Result<()> {
+    each_block_backwards(file, end, |at, block| lines_of_block_backwards(at, block, &mut each))
 }
 
 #[cfg(test)]

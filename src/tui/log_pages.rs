@@ -46,20 +46,19 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> io::Result<T> + Send
         .unwrap_or_else(|e| Err(io::Error::other(e.to_string())))
 }
 
-/// Sends the last window of the job's (shown) lines, then the count of those before it, then
-/// every new line, until aborted.
-pub async fn follow(
-    path: PathBuf,
-    generation: u64,
-    filter: Option<LineFilter>,
-    messages: UnboundedSender<Message>,
-) {
+/// Shown lines found before the first are sent: more than any screen's rows, so a filter
+/// that matches rarely still shows its first screen without reading the whole file first.
+const FIRST_SCREEN: usize = 200;
+
+/// Sends the job's last (shown) lines: a first screen at once, then the rest of the window
+/// above it, then the count of those before; then every new line, until aborted.
+pub async fn follow(path: PathBuf, generation: u64, filter: Option<LineFilter>, messages: UnboundedSender<Message>) {
     let mut tail: Option<LogTail> = None;
     loop {
         if tail.is_none() && path.exists() {
             let (file, shown) = (path.clone(), filter.clone());
             let start = blocking(move || {
-                let last = logscan::lines_before(&file, u64::MAX, LOG_WINDOW, shown.as_ref())?;
+                let last = logscan::lines_before(&file, u64::MAX, FIRST_SCREEN, shown.as_ref())?;
                 match last.first() {
                     Some(line) => Ok(line.at),
                     None => crate::store::logfile::offset_of_last_lines(&file, 0),
@@ -71,17 +70,7 @@ pub async fn follow(
                 continue;
             };
             tail = LogTail::open(&path, start).ok();
-            let (file, shown, counts) = (path.clone(), filter.clone(), messages.clone());
-            tokio::spawn(async move {
-                if let Ok(before_start) =
-                    blocking(move || logscan::count_before(&file, start, shown.as_ref())).await
-                {
-                    let _ = counts.send(Message::LogCount {
-                        generation,
-                        before_start,
-                    });
-                }
-            });
+            tokio::spawn(fill_window(path.clone(), generation, filter.clone(), start, messages.clone()));
         }
         let mut lines = Vec::new();
         if let Some(tail) = tail.as_mut() {
@@ -94,6 +83,33 @@ pub async fn follow(
             return;
         }
         tokio::time::sleep(LOG_POLL).await;
+    }
+}
+
+/// The window above the first screen (which starts at byte `start`), then the count of the
+/// shown lines before `start`.
+async fn fill_window(
+    path: PathBuf,
+    generation: u64,
+    filter: Option<LineFilter>,
+    start: u64,
+    messages: UnboundedSender<Message>,
+) {
+    let (file, shown) = (path.clone(), filter.clone());
+    let above = blocking(move || logscan::lines_before(&file, start, LOG_WINDOW - FIRST_SCREEN, shown.as_ref())).await;
+    if let Ok(above) = above {
+        let _ = messages.send(Message::LogPage {
+            generation,
+            page: LogPage::Before(start),
+            lines: log_lines(above),
+            at_end: false,
+        });
+    }
+    if let Ok(before_start) = blocking(move || logscan::count_before(&path, start, filter.as_ref())).await {
+        let _ = messages.send(Message::LogCount {
+            generation,
+            before_start,
+        });
     }
 }
 
@@ -221,6 +237,11 @@ mod tests {
         while window.len() < LOG_WINDOW / 2 + 50 || count.is_none() {
             match tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await {
                 Ok(Some(Message::LogLines { generation: 3, lines })) => window.extend(lines),
+                Ok(Some(Message::LogPage {
+                    generation: 3,
+                    lines,
+                    ..
+                })) => window.splice(0..0, lines).for_each(drop),
                 Ok(Some(Message::LogCount {
                     generation: 3,
                     before_start,
@@ -229,11 +250,10 @@ mod tests {
             }
         }
         follower.abort();
-        // Every odd line of the file is either counted or in the window.
-        assert_eq!(
-            window.len() as u64 + count.unwrap(),
-            (LOG_WINDOW as u64 + 100) / 2
-        );
+        // Every odd line of the file is in the window (fewer than it holds), the first screen
+        // and the part above it; the count is of those before the first screen.
+        assert_eq!(window.len() as u64, (LOG_WINDOW as u64 + 100) / 2);
+        assert_eq!(count.unwrap(), window.len() as u64 - FIRST_SCREEN as u64);
         assert!(window.iter().all(|l| l.text.starts_with("odd")));
         assert_eq!(window.last().unwrap().text, format!("odd {}", LOG_WINDOW + 99));
     }
