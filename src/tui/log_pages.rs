@@ -57,19 +57,24 @@ pub async fn follow(path: PathBuf, generation: u64, filter: Option<LineFilter>, 
     loop {
         if tail.is_none() && path.exists() {
             let (file, shown) = (path.clone(), filter.clone());
-            let start = blocking(move || {
-                let last = logscan::lines_before(&file, u64::MAX, FIRST_SCREEN, shown.as_ref())?;
-                match last.first() {
-                    Some(line) => Ok(line.at),
-                    None => crate::store::logfile::offset_of_last_lines(&file, 0),
-                }
+            // The file's end now: what is written later, the tail reads.
+            let first = blocking(move || {
+                let end = crate::store::logfile::offset_of_last_lines(&file, 0)?;
+                Ok((end, logscan::lines_before(&file, end, FIRST_SCREEN, shown.as_ref())?))
             })
             .await;
-            let Ok(start) = start else {
+            let Ok((end, first)) = first else {
                 tokio::time::sleep(LOG_POLL).await;
                 continue;
             };
-            tail = LogTail::open(&path, start).ok();
+            let start = first.first().map_or(end, |line| line.at);
+            if !first.is_empty() {
+                let lines = log_lines(first);
+                if messages.send(Message::LogLines { generation, lines }).is_err() {
+                    return;
+                }
+            }
+            tail = LogTail::open(&path, end).ok();
             tokio::spawn(fill_window(path.clone(), generation, filter.clone(), start, messages.clone()));
         }
         let mut lines = Vec::new();
