@@ -46,9 +46,9 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> io::Result<T> + Send
         .unwrap_or_else(|e| Err(io::Error::other(e.to_string())))
 }
 
-/// Shown lines found before the first are sent: more than any screen's rows, so a filter
-/// that matches rarely still shows its first screen without reading the whole file first.
-const FIRST_SCREEN: usize = 200;
+/// Shown lines found before the first are sent: a tall screen's rows, so a filter that
+/// matches rarely still shows its first screen before the file has been read through.
+const FIRST_SCREEN: usize = 64;
 
 /// Sends the job's last (shown) lines: a first screen at once, then the rest of the window
 /// above it, then the count of those before; then every new line, until aborted.
