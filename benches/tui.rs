@@ -234,7 +234,11 @@ fn cpu_with_20_docker_jobs(dir: &Path, repo: &Path) -> Option<(f64, f64)> {
         .arg(&context)
         .output()
         .unwrap();
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
     let home = dir.join("docker-jobs");
     mlbench_on(&home, "docker", &["project", "create", "bench"]);
     let repo = repo.to_str().unwrap();
@@ -242,18 +246,32 @@ fn cpu_with_20_docker_jobs(dir: &Path, repo: &Path) -> Option<(f64, f64)> {
         mlbench_on(
             &home,
             "docker",
-            &["run", "--project", "bench", "--machine", "MICRO", "--image", image, "--repo", repo, "--", "sleep", "600"],
+            &[
+                "run",
+                "--project",
+                "bench",
+                "--machine",
+                "MICRO",
+                "--image",
+                image,
+                "--repo",
+                repo,
+                "--",
+                "sleep",
+                "600",
+            ],
         );
     }
     let session = Session::start_with(dir, &home, "docker-jobs", "docker");
     session.wait_for_frame(|f| f.1 == 20);
     std::thread::sleep(Duration::from_secs(3));
     let pid = session.pid();
-    let dockerd: u32 = String::from_utf8_lossy(&Command::new("pidof").arg("dockerd").output().unwrap().stdout)
-        .split_whitespace()
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
+    let dockerd: u32 =
+        String::from_utf8_lossy(&Command::new("pidof").arg("dockerd").output().unwrap().stdout)
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
     let (ticks, engine_ticks) = (cpu_ticks(pid), cpu_ticks(dockerd));
     std::thread::sleep(Duration::from_secs(10));
     let share = (cpu_ticks(pid) - ticks) as f64 / 10.0;
@@ -264,7 +282,10 @@ fn cpu_with_20_docker_jobs(dir: &Path, repo: &Path) -> Option<(f64, f64)> {
         .args(["ps", "-aq", "--filter", &format!("label={label}")])
         .output()
         .unwrap();
-    let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout).split_whitespace().map(String::from).collect();
+    let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
     if !ids.is_empty() {
         let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
     }
@@ -429,11 +450,19 @@ fn main() {
             within("key to frame p99 while following", percentile(0.99), "ms", 50.0),
             within("memory after following 5M lines", memory, "MB", 100.0),
             within("CPU when idle", idle_percent, "% of a core", 1.0),
-            within("filter of 5M lines, first screen", filter_first_screen_ms, "ms", 200.0),
+            within(
+                "filter of 5M lines, first screen",
+                filter_first_screen_ms,
+                "ms",
+                200.0,
+            ),
             within("memory after filtering 5M lines", filter_memory, "MB", 100.0),
         ]
         .into_iter()
-        .chain(docker_jobs.map(|(share, _)| within("CPU with 20 Docker jobs' use read", share, "% of a core", 2.0)))
+        .chain(
+            docker_jobs
+                .map(|(share, _)| within("CPU with 20 Docker jobs' use read", share, "% of a core", 2.0)),
+        )
         .collect::<Vec<_>>(),
     );
 }

@@ -15,8 +15,9 @@ use super::logfile::parse_record;
 pub struct LineFilter {
     pub text: String,
     pub invert: bool,
-    /// The text's searcher, built once: a filter looks at millions of lines.
-    finder: memchr::memmem::Finder<'static>,
+    /// The text's searcher, built once: a filter looks at millions of lines. (Boxed: it is
+    /// large, and filters travel in messages.)
+    finder: Box<memchr::memmem::Finder<'static>>,
 }
 
 impl PartialEq for LineFilter {
@@ -43,7 +44,7 @@ impl LineFilter {
         (!text.is_empty()).then(|| LineFilter {
             text: text.to_string(),
             invert,
-            finder: memchr::memmem::Finder::new(text.as_bytes()).into_owned(),
+            finder: Box::new(memchr::memmem::Finder::new(text.as_bytes()).into_owned()),
         })
     }
 
@@ -115,7 +116,12 @@ fn shown(filter: Option<&LineFilter>, line: &[u8]) -> bool {
 }
 
 /// The last `n` lines (that pass `filter`) starting before byte `end`, in file order.
-pub fn lines_before(path: &Path, end: u64, n: usize, filter: Option<&LineFilter>) -> io::Result<Vec<RawLine>> {
+pub fn lines_before(
+    path: &Path,
+    end: u64,
+    n: usize,
+    filter: Option<&LineFilter>,
+) -> io::Result<Vec<RawLine>> {
     let mut file = File::open(path)?;
     // At the end, a line still being written is left out.
     let end = if end >= file.metadata()?.len() {
@@ -213,7 +219,11 @@ pub fn count_before(path: &Path, end: u64, filter: Option<&LineFilter>) -> io::R
 /// Calls `each` with blocks of whole lines of `file[..end]` (where `end` follows a newline) and
 /// where each block starts, from the last block to the first, until it returns false. A
 /// block's lines are joined by newlines, with none at its end.
-pub fn each_block_backwards(file: &mut File, end: u64, mut each: impl FnMut(u64, &[u8]) -> bool) -> io::Result<()> {
+pub fn each_block_backwards(
+    file: &mut File,
+    end: u64,
+    mut each: impl FnMut(u64, &[u8]) -> bool,
+) -> io::Result<()> {
     // Large reads: a filter skips most blocks at memchr speed, so reading is the cost.
     const CHUNK: u64 = 1 << 20;
     let mut pos = end.saturating_sub(1); // the final newline ends the last line
@@ -256,8 +266,14 @@ fn lines_of_block_backwards(at: u64, block: &[u8], mut each: impl FnMut(u64, &[u
 
 /// Calls `each` with each line of `file[..end]` (where `end` follows a newline) and its start,
 /// from the last to the first, until it returns false.
-pub fn each_line_backwards(file: &mut File, end: u64, mut each: impl FnMut(u64, &[u8]) -> bool) -> io::Result<()> {
-    each_block_backwards(file, end, |at, block| lines_of_block_backwards(at, block, &mut each))
+pub fn each_line_backwards(
+    file: &mut File,
+    end: u64,
+    mut each: impl FnMut(u64, &[u8]) -> bool,
+) -> io::Result<()> {
+    each_block_backwards(file, end, |at, block| {
+        lines_of_block_backwards(at, block, &mut each)
+    })
 }
 
 #[cfg(test)]
@@ -334,7 +350,9 @@ mod tests {
     /// Over many read blocks every line is found once, with its offset, filtered or not.
     #[test]
     fn reads_across_blocks_find_every_line_once() {
-        let lines: Vec<String> = (0..120_000).map(|i| format!("row {i} {}", "x".repeat(i % 50))).collect();
+        let lines: Vec<String> = (0..120_000)
+            .map(|i| format!("row {i} {}", "x".repeat(i % 50)))
+            .collect();
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         let (_dir, path) = log(&refs);
         let len = std::fs::metadata(&path).unwrap().len();

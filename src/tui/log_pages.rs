@@ -52,7 +52,12 @@ const FIRST_SCREEN: usize = 64;
 
 /// Sends the job's last (shown) lines: a first screen at once, then the rest of the window
 /// above it, then the count of those before; then every new line, until aborted.
-pub async fn follow(path: PathBuf, generation: u64, filter: Option<LineFilter>, messages: UnboundedSender<Message>) {
+pub async fn follow(
+    path: PathBuf,
+    generation: u64,
+    filter: Option<LineFilter>,
+    messages: UnboundedSender<Message>,
+) {
     let mut tail: Option<LogTail> = None;
     loop {
         if tail.is_none() && path.exists() {
@@ -60,7 +65,10 @@ pub async fn follow(path: PathBuf, generation: u64, filter: Option<LineFilter>, 
             // The file's end now: what is written later, the tail reads.
             let first = blocking(move || {
                 let end = crate::store::logfile::offset_of_last_lines(&file, 0)?;
-                Ok((end, logscan::lines_before(&file, end, FIRST_SCREEN, shown.as_ref())?))
+                Ok((
+                    end,
+                    logscan::lines_before(&file, end, FIRST_SCREEN, shown.as_ref())?,
+                ))
             })
             .await;
             let Ok((end, first)) = first else {
@@ -75,7 +83,13 @@ pub async fn follow(path: PathBuf, generation: u64, filter: Option<LineFilter>, 
                 }
             }
             tail = LogTail::open(&path, end).ok();
-            tokio::spawn(fill_window(path.clone(), generation, filter.clone(), start, messages.clone()));
+            tokio::spawn(fill_window(
+                path.clone(),
+                generation,
+                filter.clone(),
+                start,
+                messages.clone(),
+            ));
         }
         let mut lines = Vec::new();
         if let Some(tail) = tail.as_mut() {
@@ -101,7 +115,9 @@ async fn fill_window(
     messages: UnboundedSender<Message>,
 ) {
     let (file, shown) = (path.clone(), filter.clone());
-    let above = blocking(move || logscan::lines_before(&file, start, LOG_WINDOW - FIRST_SCREEN, shown.as_ref())).await;
+    let above =
+        blocking(move || logscan::lines_before(&file, start, LOG_WINDOW - FIRST_SCREEN, shown.as_ref()))
+            .await;
     if let Ok(above) = above {
         let _ = messages.send(Message::LogPage {
             generation,
@@ -243,9 +259,7 @@ mod tests {
             match tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await {
                 Ok(Some(Message::LogLines { generation: 3, lines })) => window.extend(lines),
                 Ok(Some(Message::LogPage {
-                    generation: 3,
-                    lines,
-                    ..
+                    generation: 3, lines, ..
                 })) => window.splice(0..0, lines).for_each(drop),
                 Ok(Some(Message::LogCount {
                     generation: 3,

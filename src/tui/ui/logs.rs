@@ -29,6 +29,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) -> Option<us
             " · paused (G follows) "
         }),
     ];
+    // What the user is doing comes first: the title is cut at the right.
+    if let Some(selected) = logs.selected() {
+        title.push(Span::styled(
+            format!("· {} selected (y copies) ", selected.count()),
+            theme.fg(Color::Cyan),
+        ));
+    }
     if let Some(filter) = &logs.filter {
         let count = logs
             .total()
@@ -42,16 +49,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) -> Option<us
         title.push(Span::raw(format!("· /{query}: {} matches ", logs.match_count())));
     }
     if let Some(earlier) = logs.earlier().filter(|n| *n > 0) {
-        title.push(Span::raw(format!("· {earlier} lines above (g: the first) ")));
+        title.push(Span::raw(format!("· {earlier} above (g: first) ")));
     }
     if logs.loading {
         title.push(Span::raw("· reading… "));
-    }
-    if let Some(selected) = logs.selected() {
-        title.push(Span::styled(
-            format!("· {} selected (y copies) ", selected.count()),
-            theme.fg(Color::Cyan),
-        ));
     }
     let [body, prompt] = Layout::vertical([
         Constraint::Min(1),

@@ -275,6 +275,45 @@ fn logs_typing_a_search() {
     both_sizes("logs_typing", &app);
 }
 
+/// The filter as it is typed, then applied: the view holds only matching lines, with the count
+/// of them over the whole file in its title; a selection says how many lines it holds; the
+/// save prompt names what it saves.
+#[test]
+fn logs_filtered_selected_and_saved() {
+    let mut app = logs_app();
+    update(&mut app, key(KeyCode::Char('f')));
+    for c in "!warning".chars() {
+        update(&mut app, key(KeyCode::Char(c)));
+    }
+    both_sizes("logs_filter_typing", &app);
+    update(&mut app, key(KeyCode::Enter));
+    let generation = app.log_generation;
+    let lines: Vec<LogLine> = (0..30)
+        .map(|i| LogLine {
+            at: 5_000 + i * 80,
+            ts: "2026-11-23T12:21:00.000000000Z".into(),
+            stream: Stream::Stdout,
+            text: format!("epoch {i} loss={:.3}", 1.0 / (i as f64 + 1.0)),
+            runs: Vec::new(),
+        })
+        .collect();
+    update(&mut app, Event::Message(Message::LogLines { generation, lines }));
+    update(
+        &mut app,
+        Event::Message(Message::LogCount {
+            generation,
+            before_start: 1_204,
+        }),
+    );
+    for c in ['v', 'k', 'k'] {
+        update(&mut app, key(KeyCode::Char(c)));
+    }
+    both_sizes("logs_filtered_selected", &app);
+    update(&mut app, key(KeyCode::Esc));
+    update(&mut app, key(KeyCode::Char('S')));
+    both_sizes("logs_save_prompt", &app);
+}
+
 #[test]
 fn too_small() {
     insta::assert_snapshot!("too_small", render(&fixture(), 60, 20));
