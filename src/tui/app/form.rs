@@ -1,6 +1,6 @@
 //! Keys on the new-experiment form, and what becomes of its submission.
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::{App, Effect};
 use crate::tui::form::{Field, FormRequest};
@@ -13,6 +13,8 @@ pub(super) fn on_form_key(app: &mut App, key: KeyEvent) -> Effect {
     if form.edit(key) != Edit::Ignored {
         return Effect::None;
     }
+    // Alt-Enter submits from any field and opens the new job's log.
+    let follow = key.modifiers.contains(KeyModifiers::ALT);
     match key.code {
         KeyCode::Esc => {
             app.form = None;
@@ -22,11 +24,12 @@ pub(super) fn on_form_key(app: &mut App, key: KeyEvent) -> Effect {
         KeyCode::BackTab | KeyCode::Up => form.focus = form.focus.previous(),
         KeyCode::Left => form.cycle(-1),
         KeyCode::Right => form.cycle(1),
-        KeyCode::Enter if form.focus != Field::LAST => form.focus = form.focus.next(),
+        KeyCode::Enter if form.focus != Field::LAST && !follow => form.focus = form.focus.next(),
         KeyCode::Enter => match form.request() {
             Ok(request) => {
                 // Kept aside: a refusal from the engine opens it again at the field concerned.
                 app.submitting = app.form.take();
+                app.follow_submitted = follow;
                 app.status = Some("submitting…".into());
                 return match request {
                     FormRequest::Job(job) => Effect::Submit(job),
@@ -46,6 +49,7 @@ pub(super) fn on_form_key(app: &mut App, key: KeyEvent) -> Effect {
 /// The engine refused the submitted form over one field: the form comes back with the refusal
 /// beside that field.
 pub(super) fn refused(app: &mut App, field: &str, text: String) {
+    app.follow_submitted = false;
     match (app.submitting.take(), Field::named(field)) {
         (Some(mut form), Some(field)) => {
             form.focus = field;

@@ -271,6 +271,8 @@ pub struct App {
     pub form: Option<super::form::Form>,
     /// The form last submitted, until the engine has taken or refused it.
     pub submitting: Option<super::form::Form>,
+    /// The form was submitted with Alt-Enter: the new job's log opens once it is submitted.
+    pub follow_submitted: bool,
     pub predictions: Vec<PredictionRow>,
     /// Running deployments' traffic, by deployment.
     pub traffic: HashMap<String, Traffic>,
@@ -312,6 +314,7 @@ impl App {
             prompt: None,
             form: None,
             submitting: None,
+            follow_submitted: false,
             predictions: Vec::new(),
             traffic: HashMap::new(),
             usage: HashMap::new(),
@@ -599,9 +602,13 @@ fn on_message(app: &mut App, message: Message) -> Effect {
             app.submitting = None;
             app.select(RowId::Job(job));
             app.status = Some(format!("job {job} submitted"));
+            if std::mem::take(&mut app.follow_submitted) {
+                return logs::open_log(app, job);
+            }
         }
         Message::SweepStarted(sweep, said) => {
             app.submitting = None;
+            app.follow_submitted = false;
             app.select(RowId::Sweep(sweep));
             app.status = Some(said);
         }

@@ -72,7 +72,7 @@ pub fn draw(frame: &mut Frame, area: Rect, form: &Form, theme: Theme) {
         lines.push(Line::from(note));
     }
     lines.push(Line::from(
-        "Tab/↑↓ move · ←→ choose · Enter next, on the last submits · Esc cancels",
+        "↑↓ move, ←→ choose · Enter next/submit · Alt-Enter submit+follow · Esc",
     ));
     let title = format!(" new experiment in {} ", form.options.project);
     frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(title)), rect);

@@ -521,6 +521,45 @@ fn new_experiment_form() {
     assert_eq!(app.status.as_deref(), Some("cancelled: nothing was created"));
 }
 
+/// Alt-Enter submits from any field, and the new job's log opens once it is submitted.
+#[test]
+fn alt_enter_submits_and_follows_the_new_job() {
+    use crate::engine::choices::MachineChoice;
+    use crate::tui::form::{FormOptions, FormText};
+    let mut app = fixture();
+    select_salary(&mut app);
+    let options = FormOptions {
+        project: "salary".into(),
+        machines: vec![MachineChoice {
+            name: "G1".into(),
+            label: "1 vCPU · 1.70 GiB · 0 GPU".into(),
+            unfit: None,
+        }],
+        images: vec!["mlbench/runtime:0.1.0".into()],
+        text: FormText {
+            repo: "/".into(),
+            command: "mlbench train -i data/sal.csv".into(),
+            ..FormText::default()
+        },
+        machine_row: 0,
+        image_row: 0,
+    };
+    update(&mut app, Event::Message(Message::FormOptions(Box::new(options))));
+    let submitted = update(
+        &mut app,
+        Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::ALT)),
+    );
+    assert!(matches!(submitted, Effect::Submit(_)), "{submitted:?}");
+    let opened = update(&mut app, Event::Message(Message::Submitted(9)));
+    assert!(matches!(opened, Effect::FollowLog { job: 9, .. }), "{opened:?}");
+    assert_eq!(app.screen, Screen::Logs);
+    // A plain Enter submits without opening anything.
+    assert_eq!(
+        update(&mut app, Event::Message(Message::Submitted(10))),
+        Effect::None
+    );
+}
+
 fn mouse(kind: crossterm::event::MouseEventKind, column: u16, row: u16) -> Event {
     Event::Mouse(crossterm::event::MouseEvent {
         kind,
