@@ -6,9 +6,8 @@ use super::table;
 use crate::Result;
 use crate::domain::RuntimeKind;
 use crate::domain::machine::{fmt_cpus, format_bytes};
-use crate::engine::Engine;
 use crate::engine::usage::UsageWatch;
-use crate::runtime::DockerRuntime;
+use crate::engine::{AnyRuntime, Engine};
 
 /// Two readings a second apart: CPU is the average over that second.
 pub async fn top(engine: &Engine, json: bool) -> Result<()> {
@@ -18,7 +17,10 @@ pub async fn top(engine: &Engine, json: bool) -> Result<()> {
         .iter()
         .any(|j| j.runtime == RuntimeKind::Docker);
     let docker = if any_docker {
-        Some(DockerRuntime::connect(Some(engine.home.capacity_cache())).await?)
+        match AnyRuntime::of(RuntimeKind::Docker, &engine.home).await? {
+            AnyRuntime::Docker(docker) => Some(docker),
+            AnyRuntime::Local(_) => None,
+        }
     } else {
         None
     };
