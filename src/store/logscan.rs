@@ -115,7 +115,9 @@ fn shown(filter: Option<&LineFilter>, line: &[u8]) -> bool {
     }
 }
 
-/// The last `n` lines (that pass `filter`) starting before byte `end`, in file order.
+/// The last `n` lines (that pass `filter`) starting before byte `end`, in file order. `end`
+/// is where a line starts, or the end of the file's whole lines (a line still being written is
+/// the caller's to leave out: `offset_of_last_lines(path, 0)`).
 pub fn lines_before(
     path: &Path,
     end: u64,
@@ -123,12 +125,6 @@ pub fn lines_before(
     filter: Option<&LineFilter>,
 ) -> io::Result<Vec<RawLine>> {
     let mut file = File::open(path)?;
-    // At the end, a line still being written is left out.
-    let end = if end >= file.metadata()?.len() {
-        super::logfile::offset_of_last_lines(path, 0)?
-    } else {
-        end
-    };
     let mut found = Vec::new();
     if n > 0 {
         each_block_backwards(&mut file, end, |at, block| {
