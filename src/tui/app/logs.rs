@@ -241,15 +241,13 @@ impl LogView {
                 self.cut_below = !at_end;
             }
             LogPage::Start => {
-                let generation = self.generation;
-                let search = self.search.clone();
+                // A fresh window (the search kept: append finds its matches) shown from its top.
                 *self = LogView {
                     before_start: Some(0),
-                    ..self.reopened(generation)
+                    ..self.reopened(self.generation)
                 };
                 self.append(lines);
                 self.cut_below = !at_end;
-                self.set_search(search);
                 self.offset = self.lines.len().saturating_sub(1);
             }
         }
