@@ -20,7 +20,7 @@ use crossterm::event::{KeyCode, KeyEvent, MouseEvent};
 pub use compare::CompareView;
 pub use curves::CurvesView;
 pub use logs::{LOG_PAGE, LOG_WINDOW, LogLine, LogPage, LogView, Typing};
-pub use prompt::{PredictionRow, Prompt, PromptFor};
+pub use prompt::{NameProblem, PredictionRow, Prompt, PromptFor, new_project_problem};
 pub use storage::StorageView;
 pub use traffic::Traffic;
 pub use usage::UsageView;

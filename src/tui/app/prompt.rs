@@ -30,6 +30,25 @@ pub enum PromptFor {
     },
 }
 
+/// What is wrong with a name typed for a new project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameProblem {
+    Exists,
+    /// Not a project name: why.
+    Invalid(String),
+}
+
+/// The one check of a new project's name, for the prompt as it is typed and on Enter.
+pub fn new_project_problem(app: &App, name: &str) -> Option<NameProblem> {
+    if let Err(e) = crate::domain::project::validate_name(name) {
+        return Some(NameProblem::Invalid(e.to_string()));
+    }
+    app.projects
+        .iter()
+        .any(|p| p.name == name)
+        .then_some(NameProblem::Exists)
+}
+
 /// One answered query, kept listed under the prompt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PredictionRow {
@@ -61,15 +80,15 @@ pub(super) fn on_prompt_key(app: &mut App, key: KeyEvent) -> Effect {
             },
             PromptFor::NewProject => {
                 let name = prompt.input.text.trim().to_string();
-                match crate::domain::project::validate_name(&name) {
-                    Ok(()) if app.projects.iter().any(|p| p.name == name) => {
+                match new_project_problem(app, &name) {
+                    Some(NameProblem::Exists) => {
                         app.status = Some(format!("project {name} exists: pick another name"));
                     }
-                    Ok(()) => {
+                    Some(NameProblem::Invalid(why)) => app.status = Some(why),
+                    None => {
                         app.prompt = None;
                         return Effect::CreateProject(name);
                     }
-                    Err(e) => app.status = Some(e.to_string()),
                 }
             }
             PromptFor::DeleteProject { name, .. } => {

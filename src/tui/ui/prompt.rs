@@ -4,7 +4,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 
 use super::popup;
-use crate::tui::app::{App, PromptFor};
+use crate::tui::app::{App, NameProblem, PromptFor, new_project_problem};
 
 /// Queries listed above the prediction prompt.
 const HISTORY: usize = 8;
@@ -28,17 +28,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         }
         PromptFor::NewProject => {
             let typed = prompt.input.text.trim();
-            let check = if typed.is_empty() {
-                "lowercase letters, digits, - _ . (starting with a letter or digit)".to_string()
-            } else if app.projects.iter().any(|p| p.name == typed) {
-                format!("{typed} exists: pick another name")
-            } else {
-                match crate::domain::project::validate_name(typed) {
-                    Ok(()) => "✓ a good name".to_string(),
-                    Err(_) => {
-                        "✗ lowercase letters, digits, - _ . (starting with a letter or digit)".to_string()
-                    }
-                }
+            let rule = "lowercase letters, digits, - _ . (starting with a letter or digit)";
+            let check = match new_project_problem(app, typed) {
+                _ if typed.is_empty() => rule.to_string(),
+                None => "✓ a good name".to_string(),
+                Some(NameProblem::Exists) => format!("{typed} exists: pick another name"),
+                Some(NameProblem::Invalid(_)) => format!("✗ {rule}"),
             };
             let lines = [
                 "project name:".to_string(),
