@@ -37,7 +37,13 @@ pub fn prepare(source: &Source, dest: &Path, rules: &FolderRules) -> Result<Opti
             }
             copy_folder(path, dest, rules)?;
             // A folder that is a git checkout still tells which commit its files started from.
-            Ok(git(path, &["rev-parse", "HEAD"]).ok())
+            // Asking git costs a process (~10 ms of the submit), so only where git could answer.
+            let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            let in_checkout = std::env::var_os("GIT_DIR").is_some()
+                || absolute.ancestors().any(|dir| dir.join(".git").exists());
+            Ok(in_checkout
+                .then(|| git(path, &["rev-parse", "HEAD"]).ok())
+                .flatten())
         }
         Source::Git { url, reference } => clone_at(url, reference.as_deref(), dest),
     }
@@ -193,6 +199,36 @@ mod tests {
             .unwrap()
             .success();
         assert!(ok, "{script}");
+    }
+
+    #[test]
+    fn a_folder_in_a_checkout_records_its_commit_and_a_plain_folder_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        std::fs::create_dir_all(repo.join("train")).unwrap();
+        sh(
+            &repo,
+            "git init -q && git config user.email t@t && git config user.name t && \
+             echo one > train/f && git add train && git commit -qm one",
+        );
+        let sha = prepare(
+            &Source::Folder {
+                path: repo.join("train"),
+            },
+            &dir.path().join("w1"),
+            &open_rules(),
+        )
+        .unwrap();
+        assert_eq!(sha, Some(git(&repo, &["rev-parse", "HEAD"]).unwrap()));
+        let plain = dir.path().join("plain");
+        std::fs::create_dir(&plain).unwrap();
+        let sha = prepare(
+            &Source::Folder { path: plain },
+            &dir.path().join("w2"),
+            &open_rules(),
+        )
+        .unwrap();
+        assert_eq!(sha, None);
     }
 
     #[test]
