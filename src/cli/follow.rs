@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use crate::domain::output::Stream;
 use crate::engine::Engine;
 use crate::store::logfile::{self, LogTail};
+use crate::store::logwatch::LogWatch;
 use crate::{Error, Result};
 
 /// What ended a follow.
@@ -53,6 +54,7 @@ pub async fn print_log(
     let stderr = io::stderr();
     let mut detach = std::pin::pin!(detach_signal());
     let mut poll = Backoff::default();
+    let mut changed = LogWatch::new(&path);
     let mut read_to = 0;
     let mut quiet_since = Instant::now();
     loop {
@@ -97,7 +99,7 @@ pub async fn print_log(
         }
         tokio::select! {
             () = &mut detach => return Ok(FollowEnd::Detached),
-            () = tokio::time::sleep(poll.next(grew)) => {}
+            () = changed.changed_or(poll.next(grew)) => {}
         }
     }
 }
@@ -120,9 +122,10 @@ async fn detach_signal() {
     }
 }
 
-/// How long to wait before looking at a file again: quick while it grows, so a new line shows
-/// within milliseconds, a millisecond slower each quiet look (up to 50 ms, reached after about
-/// a second), so an idle follow costs next to nothing.
+/// How long to wait before looking at a file again (unless a [`LogWatch`] wakes the reader):
+/// quick while it grows, so a new line shows within milliseconds, a millisecond slower each
+/// quiet look (up to 50 ms, reached after about a second), so an idle follow costs next to
+/// nothing.
 #[derive(Default)]
 pub struct Backoff {
     delay_ms: u64,

@@ -3,6 +3,7 @@
 mod db;
 pub(crate) mod logfile;
 pub mod logscan;
+pub mod logwatch;
 mod sweeps;
 
 pub use db::{Claim, JobRecord, MetricSummary, ProjectRecord, Store, TrialOf};
