@@ -506,7 +506,9 @@ fn a_killed_follower_is_replaced_and_no_line_is_lost_or_doubled() {
         return;
     };
     let repo = s.folder("code", &[]);
-    let script = "i=0; while [ $i -lt 500 ]; do echo line $i; i=$((i+1)); usleep 10000; done";
+    // Both streams: the new follower counts each stream's lines in the file to resume.
+    let script = "i=0; while [ $i -lt 500 ]; do echo line $i; \
+                  if [ $((i % 5)) -eq 0 ]; then echo err $i >&2; fi; i=$((i+1)); usleep 10000; done";
     s.ok(&run_args(repo.to_str().unwrap(), &[], &["sh", "-c", script]));
     std::thread::sleep(Duration::from_millis(1500));
     let pid = s.kill_supervisor(1);
@@ -521,14 +523,22 @@ fn a_killed_follower_is_replaced_and_no_line_is_lost_or_doubled() {
         Some(pid),
         "the follower was not replaced"
     );
-    let lines: Vec<String> = s
-        .log_records(1)
-        .into_iter()
-        .filter(|r| r.0 != 'm')
-        .map(|r| r.1)
-        .collect();
+    let records = s.log_records(1);
+    let of_stream = |marker: char| -> Vec<String> {
+        records
+            .iter()
+            .filter(|r| r.0 == marker)
+            .map(|r| r.1.clone())
+            .collect()
+    };
     let expected: Vec<String> = (0..500).map(|i| format!("line {i}")).collect();
-    assert_eq!(lines, expected);
+    let expected_errors: Vec<String> = (0..500).step_by(5).map(|i| format!("err {i}")).collect();
+    assert_eq!(of_stream('o'), expected);
+    assert_eq!(of_stream('e'), expected_errors);
+    assert!(
+        !records.iter().any(|r| r.1.contains("did not line up")),
+        "the resume was said not to line up"
+    );
     assert_eq!(printed.lines().collect::<Vec<_>>(), expected);
 }
 

@@ -62,39 +62,56 @@ pub trait OutputSink {
     fn flush(&mut self) -> io::Result<()>;
 }
 
-/// Where a resumed follow starts. Docker stamps each stream's lines in order, but the two
-/// streams are written to its log by two copiers, so across streams the order can be off by a
-/// little. A resume therefore asks for everything since a whole second a margin before the
-/// last line on disk, and skips, per stream, as many lines as the file already holds from
-/// that second on: exact whatever the interleaving.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a resumed follow starts: after as many lines of each stream as the log file holds.
+/// Counting lines is exact however the two streams interleave and whoever stamped them (a
+/// live follow stamps lines as they arrive, Docker's log stamps them as they were written),
+/// at the price of Docker sending its whole copy of the log again on a resume. Docker keeps up
+/// to 2 GB of it (see the runtime's log options); a resume past that is noticed (`last`) and
+/// said, not hidden.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ResumePoint {
-    /// Unix seconds to ask Docker for lines since.
-    pub since_secs: i64,
-    /// Lines of (stdout, stderr) on disk stamped at or after `since_secs`.
+    /// Lines of (stdout, stderr) in the file.
     pub seen: [usize; 2],
+    /// The text of each stream's last line in the file.
+    pub last: [Vec<u8>; 2],
 }
 
-/// Drops the lines a resumed follow already has: per stream, the first `seen` lines Docker
-/// sends again.
+/// Drops the lines a resumed follow already has: per stream, the first `seen` lines the
+/// runtime sends again, checking that the last of them is the file's last.
 pub struct ResumeFilter {
     skip: [usize; 2],
+    last: [Vec<u8>; 2],
+    mismatched: bool,
 }
 
 impl ResumeFilter {
     pub fn new(point: Option<&ResumePoint>) -> ResumeFilter {
+        let point = point.cloned().unwrap_or_default();
         ResumeFilter {
-            skip: point.map_or([0, 0], |p| p.seen),
+            skip: point.seen,
+            last: point.last,
+            mismatched: false,
         }
     }
 
-    pub fn is_new(&mut self, stream: Stream) -> bool {
-        let slot = &mut self.skip[usize::from(stream == Stream::Stderr)];
-        if *slot > 0 {
-            *slot -= 1;
-            false
-        } else {
-            true
+    pub fn is_new(&mut self, stream: Stream, text: &[u8]) -> bool {
+        let slot = usize::from(stream == Stream::Stderr);
+        match self.skip[slot] {
+            0 => true,
+            left => {
+                self.skip[slot] = left - 1;
+                if left == 1 && text != self.last[slot].as_slice() {
+                    self.mismatched = true;
+                }
+                false
+            }
         }
+    }
+
+    /// At the end of the runtime's stream: whether its copy of the log did not line up with
+    /// the file (it lost its start, rotated away, or holds fewer lines), so lines around the
+    /// resume may be missing or repeated.
+    pub fn mismatched(&self) -> bool {
+        self.mismatched || self.skip != [0, 0]
     }
 }

@@ -154,11 +154,7 @@ async fn start_now(engine: &Engine, runtime: &AnyRuntime, job: i64, image_checke
         return Ok(());
     };
     spawn_supervisor(&engine.home, job, true)?;
-    let mut start = if image_checked {
-        Start::after_image_check()
-    } else {
-        Start::default()
-    };
+    let mut start = Start::for_launcher(image_checked);
     if let Err(err) = start.advance(engine, docker, job).await {
         engine
             .store

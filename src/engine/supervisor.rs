@@ -30,12 +30,20 @@ pub async fn supervise<R: Runtime + ImagePreparer>(
         return Ok(());
     };
     engine.store.set_supervisor(job, std::process::id())?;
-    sweep_leftovers(engine, runtime).await;
     let mut start = Start::default();
     loop {
         match start.advance(engine, runtime, job).await? {
             Step::Waiting => tokio::time::sleep(QUEUE_POLL).await,
-            Step::Running(handle) => return follow_to_end(engine, runtime, job, &handle).await,
+            // Only a launcher stops at a made container.
+            Step::Created => continue,
+            Step::Running(handle) => {
+                // Beside the follow, not before it: a submit may be waiting for the first line.
+                let (followed, ()) = tokio::join!(
+                    follow_to_end(engine, runtime, job, &handle),
+                    sweep_leftovers(engine, runtime)
+                );
+                return followed;
+            }
             Step::Ended => return Ok(()),
         }
     }
@@ -59,6 +67,8 @@ async fn sweep_leftovers<R: Runtime>(engine: &Engine, runtime: &R) {
 pub(crate) enum Step {
     /// Queued behind other jobs or for capacity.
     Waiting,
+    /// Its container is made; the supervisor starts it (see [`Start::for_launcher`]).
+    Created,
     Running(String),
     Ended,
 }
@@ -68,17 +78,25 @@ pub(crate) enum Step {
 pub(crate) struct Start {
     /// The image was checked a moment ago by the submit that is starting the job.
     image_checked: bool,
+    /// Stop once the container is made, for the supervisor to start it.
+    creates_only: bool,
     /// What the job was last said to wait for.
     waiting_said: Option<String>,
     /// A job taken from the queue here cannot have a container yet.
     claimed_here: bool,
+    /// A found container failed to start once already.
+    looked_again: bool,
 }
 
 impl Start {
-    /// For the submit that has just checked the job's image.
-    pub(crate) fn after_image_check() -> Start {
+    /// For the submit that launches a job while its supervisor gets ready: it makes the
+    /// container and hands over, and the supervisor starts it. Starting is the supervisor's
+    /// because only the process that starts a container can be sure to see its first bytes:
+    /// it listens (attaches) before the start.
+    pub(crate) fn for_launcher(image_checked: bool) -> Start {
         Start {
-            image_checked: true,
+            image_checked,
+            creates_only: true,
             ..Start::default()
         }
     }
@@ -126,36 +144,37 @@ impl Start {
                     }
                 }
                 JobState::Preparing => {
-                    // An earlier supervisor may have died between launching and recording it.
+                    // An earlier supervisor, or the launcher, may have made it already.
                     let labels = job_labels(&engine.home, job);
                     let found = if self.claimed_here {
                         None
                     } else {
                         runtime.find(job, &labels).await?
                     };
-                    let handle = match found {
-                        Some(handle) => handle,
-                        None => {
-                            match prepare_and_launch(engine, runtime, &record, self.image_checked).await {
-                                Ok(handle) => {
-                                    // In the log, so `run -f` says it where it happened: after
-                                    // the image build, before the program's first line.
-                                    note(engine, job, &started_note(record.runtime, &handle));
-                                    handle
-                                }
-                                Err(err) => {
-                                    let message = err.to_string();
-                                    note(
-                                        engine,
-                                        job,
-                                        &format!("job failed before its command ran: {message}"),
-                                    );
-                                    engine.store.finish(job, JobState::Failed, None, Some(&message))?;
-                                    return Ok(Step::Ended);
-                                }
-                            }
-                        }
+                    let was_found = found.is_some();
+                    let created = match found {
+                        Some(handle) => Ok(handle),
+                        None => prepare_and_create(engine, runtime, &record, self.image_checked).await,
                     };
+                    let handle = match created {
+                        Ok(_) if self.creates_only => return Ok(Step::Created),
+                        Ok(handle) => handle,
+                        Err(err) => return fail_before_command(engine, job, &err),
+                    };
+                    if let Err(err) = runtime.start(&handle).await {
+                        // The engine undoes a create whose caller went away (a launch killed
+                        // mid-create), so a container found here can vanish: once the removal
+                        // is done, look once more, and make a new one if it is gone.
+                        if was_found && !self.looked_again {
+                            self.looked_again = true;
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            continue;
+                        }
+                        return fail_before_command(engine, job, &err);
+                    }
+                    // In the log, so `run -f` says it where it happened: after the image
+                    // build, before the program's first line.
+                    note(engine, job, &started_note(record.runtime, &handle));
                     engine.store.mark_running(job, &handle)?;
                     if engine.store.job(job)?.stop_requested {
                         runtime
@@ -174,6 +193,18 @@ impl Start {
             }
         }
     }
+}
+
+/// Records a job that failed before its command could run, and why.
+fn fail_before_command(engine: &Engine, job: i64, err: &Error) -> Result<Step> {
+    let message = err.to_string();
+    note(
+        engine,
+        job,
+        &format!("job failed before its command ran: {message}"),
+    );
+    engine.store.finish(job, JobState::Failed, None, Some(&message))?;
+    Ok(Step::Ended)
 }
 
 /// Where a job was started, as its log says it.
@@ -247,7 +278,7 @@ impl ImagePreparer for crate::runtime::DockerRuntime {
     }
 }
 
-async fn prepare_and_launch<R: Runtime + ImagePreparer>(
+async fn prepare_and_create<R: Runtime + ImagePreparer>(
     engine: &Engine,
     runtime: &R,
     job: &JobRecord,
@@ -285,7 +316,7 @@ async fn prepare_and_launch<R: Runtime + ImagePreparer>(
         drop_capabilities: own_image,
         gpu_devices: job.devices.clone(),
     };
-    runtime.launch(&spec).await
+    runtime.create(&spec).await
 }
 
 /// `uid:gid` of this process (the owner of `/proc/self`).
@@ -301,7 +332,7 @@ fn invoking_user() -> Option<String> {
 async fn follow_to_end<R: Runtime>(engine: &Engine, runtime: &R, job: i64, handle: &str) -> Result<()> {
     let mut failures = 0u32;
     loop {
-        if let Err(err) = append_output(engine, runtime, job, handle, true).await {
+        if let Err(err) = append_output(engine, runtime, job, handle).await {
             failures += 1;
             eprintln!("job {job}: following its output failed ({err}); trying again");
             if failures > 30 {
@@ -324,9 +355,6 @@ async fn follow_to_end<R: Runtime>(engine: &Engine, runtime: &R, job: i64, handl
                 oom_killed,
                 finished_at,
             }) => {
-                // A live follow can end before it has read everything the container wrote
-                // (seen with Docker 20.10's json-file driver on a fast burst): read the rest.
-                append_output(engine, runtime, job, handle, false).await?;
                 let record = engine.store.job(job)?;
                 let state = JobState::from_exit(code, oom_killed, record.requested_end());
                 let detail = match (state, code) {
@@ -361,18 +389,12 @@ async fn follow_to_end<R: Runtime>(engine: &Engine, runtime: &R, job: i64, handl
 }
 
 /// Appends the job's output after what the log file already holds, recording its metrics.
-async fn append_output<R: Runtime>(
-    engine: &Engine,
-    runtime: &R,
-    job: i64,
-    handle: &str,
-    live: bool,
-) -> Result<()> {
+async fn append_output<R: Runtime>(engine: &Engine, runtime: &R, job: i64, handle: &str) -> Result<()> {
     let path = engine.home.job_log(job);
     let resume = logfile::prepare_resume(&path).map_err(Error::at(&path, "cannot read"))?;
     let log = LogWriter::open(&path).map_err(Error::at(&path, "cannot open"))?;
     let mut output = JobOutput::new(log, &engine.store, job)?;
-    runtime.follow(handle, resume, &mut output, live).await
+    runtime.follow(handle, resume, &mut output).await
 }
 
 #[cfg(test)]
@@ -400,8 +422,11 @@ mod tests {
         async fn capacity(&self) -> Result<Capacity> {
             Ok(Capacity::default())
         }
-        async fn launch(&self, _spec: &LaunchSpec) -> Result<String> {
+        async fn create(&self, _spec: &LaunchSpec) -> Result<String> {
             Ok("c".into())
+        }
+        async fn start(&self, _handle: &str) -> Result<()> {
+            Ok(())
         }
         async fn find(&self, _job: i64, _labels: &HashMap<String, String>) -> Result<Option<String>> {
             Ok(None)
@@ -411,7 +436,6 @@ mod tests {
             _handle: &str,
             _resume: Option<ResumePoint>,
             _log: &mut impl OutputSink,
-            _live: bool,
         ) -> Result<()> {
             Ok(())
         }

@@ -57,7 +57,7 @@ impl Runtime for LocalRuntime {
         })
     }
 
-    async fn launch(&self, spec: &LaunchSpec) -> Result<String> {
+    async fn create(&self, spec: &LaunchSpec) -> Result<String> {
         let (program, args) = spec
             .command
             .split_first()
@@ -111,6 +111,11 @@ impl Runtime for LocalRuntime {
         Ok(pid.to_string())
     }
 
+    /// The process started when it was made: its pipes hold its output until it is followed.
+    async fn start(&self, _handle: &str) -> Result<()> {
+        Ok(())
+    }
+
     async fn find(&self, _job: i64, _labels: &HashMap<String, String>) -> Result<Option<String>> {
         Ok(None)
     }
@@ -120,7 +125,6 @@ impl Runtime for LocalRuntime {
         handle: &str,
         _resume: Option<ResumePoint>,
         log: &mut impl OutputSink,
-        _live: bool,
     ) -> Result<()> {
         let (stdout, stderr) = {
             let mut children = self

@@ -58,20 +58,24 @@ pub trait Runtime {
     /// CPUs, memory and GPUs that jobs may share.
     async fn capacity(&self) -> Result<Capacity>;
 
-    /// Starts the job and returns its handle (container id or process id).
-    async fn launch(&self, spec: &LaunchSpec) -> Result<String>;
+    /// Makes the job's container, not yet started, or starts its process (a local job runs as
+    /// its supervisor's child); returns its handle (container id or process id).
+    async fn create(&self, spec: &LaunchSpec) -> Result<String>;
+
+    /// Starts what [`Runtime::create`] made, so that [`Runtime::follow`] misses none of its
+    /// output; does nothing when it has started already.
+    async fn start(&self, handle: &str) -> Result<()>;
 
     /// The handle of a job launched earlier, found by its label, if it still exists.
     async fn find(&self, job: i64, labels: &HashMap<String, String>) -> Result<Option<String>>;
 
-    /// Appends the job's output to `log`, starting after `resume`: with `live`, until its
-    /// process ends; without, what has been written so far (catching up after the end).
+    /// Appends the job's output to `log`, starting after `resume`, until its process ends and
+    /// all it wrote is in `log`; or until the runtime stops answering (the caller tries again).
     async fn follow(
         &self,
         handle: &str,
         resume: Option<ResumePoint>,
         log: &mut impl OutputSink,
-        live: bool,
     ) -> Result<()>;
 
     /// How the job ended, or `None` while it still runs.

@@ -4,7 +4,7 @@
 //! or `m` (mlbench's own notes, such as image build output).
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use crate::domain::output::{OutputSink, ResumePoint, Stream, TS_LEN, now_ts};
@@ -65,54 +65,30 @@ impl LogWriter {
     }
 }
 
-/// How far before the last line on disk a resume asks from: more than any cross-stream skew.
-const RESUME_MARGIN_SECS: i64 = 5;
-
 /// Cuts off a half-written last line (the writer died mid-line; the line will come again) and
-/// finds the resume point by reading the file backwards.
+/// counts each stream's lines, keeping its last one.
 pub fn prepare_resume(path: &Path) -> io::Result<Option<ResumePoint>> {
-    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+    let file = match OpenOptions::new().read(true).write(true).open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
     let complete = offset_of_last_lines(path, 0)?;
     file.set_len(complete)?;
-    let mut resume: Option<(String, ResumePoint)> = None;
-    super::logscan::each_line_backwards(&mut file, complete, |_, line| {
-        let Some(record) = parse_record(line).filter(|r| r.stream != Stream::Note) else {
-            return true;
-        };
-        let (since, point) = resume.get_or_insert_with(|| {
-            let since_secs = unix_secs(record.ts).unwrap_or(0) - RESUME_MARGIN_SECS;
-            (
-                ts_of_secs(since_secs),
-                ResumePoint {
-                    since_secs,
-                    seen: [0, 0],
-                },
-            )
-        });
-        if record.ts >= since.as_str() {
-            point.seen[usize::from(record.stream == Stream::Stderr)] += 1;
-            return true;
+    let mut point = ResumePoint::default();
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut line = Vec::new();
+    while reader.read_until(b'\n', &mut line)? > 0 {
+        let whole = line.strip_suffix(b"\n").unwrap_or(&line);
+        if let Some(record) = parse_record(whole).filter(|r| r.stream != Stream::Note) {
+            let slot = usize::from(record.stream == Stream::Stderr);
+            point.seen[slot] += 1;
+            point.last[slot].clear();
+            point.last[slot].extend_from_slice(record.text);
         }
-        // Well before the resume second, skew cannot reach: stop reading.
-        record.ts >= ts_of_secs(point.since_secs - RESUME_MARGIN_SECS).as_str()
-    })?;
-    Ok(resume.map(|(_, point)| point))
-}
-
-/// The file's form of a whole second.
-fn ts_of_secs(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .map_or_else(String::new, |t| t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string())
-}
-
-fn unix_secs(ts: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(ts)
-        .ok()
-        .map(|t| t.timestamp())
+        line.clear();
+    }
+    Ok((point.seen != [0, 0]).then_some(point))
 }
 
 /// Reads records that have been completely written, from a byte offset on; the caller keeps
@@ -241,18 +217,17 @@ mod tests {
     }
 
     #[test]
-    fn resume_trims_a_torn_line_and_counts_each_streams_recent_lines() {
+    fn resume_trims_a_torn_line_and_counts_each_streams_lines() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         let mut w = LogWriter::open(&path).unwrap();
-        // Enough old lines to cross the 64 KiB read chunk; they are before the margin.
-        for i in 0..5000 {
-            let t = ts(&format!("2026-11-23T12:00:{:02}.{:03}Z", i / 1000, i % 1000));
-            w.write(&t, Stream::Stdout, b"x-padding-padding").unwrap();
+        // Enough lines to cross a read buffer's refill.
+        for i in 0..50_000 {
+            let t = ts(&format!("2026-11-23T12:00:{:02}.{:03}Z", i / 1000 % 60, i % 1000));
+            w.write(&t, Stream::Stdout, format!("line {i} padding").as_bytes())
+                .unwrap();
         }
-        // Within the margin (from 12:00:15), slightly out of order across the streams.
-        w.write(&ts("2026-11-23T12:00:16Z"), Stream::Stdout, b"a")
-            .unwrap();
+        // The stamps need not be in order: only the count matters.
         w.write(&ts("2026-11-23T12:00:19.5Z"), Stream::Stderr, b"b")
             .unwrap();
         w.write(&ts("2026-11-23T12:00:19.4Z"), Stream::Stdout, b"c")
@@ -274,14 +249,31 @@ mod tests {
             full,
             "torn line left in place"
         );
-        assert_eq!(point.since_secs, unix_secs("2026-11-23T12:00:14Z").unwrap());
-        assert_eq!(point.seen, [2, 1]);
+        assert_eq!(point.seen, [50_001, 1]);
+        assert_eq!(point.last, [b"c".to_vec(), b"b".to_vec()]);
+
         let mut filter = ResumeFilter::new(Some(&point));
-        assert!(!filter.is_new(Stream::Stderr));
-        assert!(filter.is_new(Stream::Stderr));
-        assert!(!filter.is_new(Stream::Stdout));
-        assert!(!filter.is_new(Stream::Stdout));
-        assert!(filter.is_new(Stream::Stdout));
+        assert!(!filter.is_new(Stream::Stderr, b"b"));
+        assert!(filter.is_new(Stream::Stderr, b"new"));
+        for i in 0..50_000 {
+            assert!(!filter.is_new(Stream::Stdout, format!("line {i} padding").as_bytes()));
+        }
+        assert!(!filter.is_new(Stream::Stdout, b"c"));
+        assert!(filter.is_new(Stream::Stdout, b"d"));
+        assert!(!filter.mismatched());
+    }
+
+    #[test]
+    fn a_resume_that_does_not_line_up_is_noticed() {
+        let point = ResumePoint {
+            seen: [2, 0],
+            last: [b"two".to_vec(), Vec::new()],
+        };
+        // The runtime's copy lost its first line: what it sends second is the file's third.
+        let mut filter = ResumeFilter::new(Some(&point));
+        assert!(!filter.is_new(Stream::Stdout, b"two"));
+        assert!(!filter.is_new(Stream::Stdout, b"three"));
+        assert!(filter.mismatched());
     }
 
     #[test]

@@ -260,18 +260,6 @@ fn lines_of_block_backwards(at: u64, block: &[u8], mut each: impl FnMut(u64, &[u
     each(at, &block[..line_end])
 }
 
-/// Calls `each` with each line of `file[..end]` (where `end` follows a newline) and its start,
-/// from the last to the first, until it returns false.
-pub fn each_line_backwards(
-    file: &mut File,
-    end: u64,
-    mut each: impl FnMut(u64, &[u8]) -> bool,
-) -> io::Result<()> {
-    each_block_backwards(file, end, |at, block| {
-        lines_of_block_backwards(at, block, &mut each)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
