@@ -39,7 +39,8 @@ impl LogWatch {
                 // Read every waiting event: which file changed does not matter, only that one did.
                 let mut drained = [0u8; 4096];
                 let mut changed = false;
-                while matches!((&*events.get_ref()).read(&mut drained), Ok(n) if n > 0) {
+                let mut inotify = events.get_ref();
+                while matches!(inotify.read(&mut drained), Ok(n) if n > 0) {
                     changed = true;
                 }
                 ready.clear_ready();
