@@ -1,31 +1,38 @@
 //! One client connection of the model server: HTTP/1.1 through hyper with a deadline for the
-//! request headers (a slowloris client that trickles them is cut off), or a quick refusal when
+//! request headers ([`HeaderWatch`]: a slowloris client that trickles them is cut off), or a
+//! quick refusal when
 //! the server already holds as many connections as it may. Its writes pass through
 //! [`JsonProtocolErrors`], so hyper's own refusals carry the JSON error too.
 
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::header_watch::{HeaderClock, HeaderWatch};
 use super::protocol_errors::JsonProtocolErrors;
 
 /// Serves requests on `stream` until the client closes it; `permit` is held meanwhile.
 pub async fn serve(stream: TcpStream, app: Router, header_timeout: Duration, permit: OwnedSemaphorePermit) {
     let _ = stream.set_nodelay(true);
+    let clock = HeaderClock::new();
     let connection = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
+        // Kept by the HeaderWatch instead, without a timer per request.
+        .header_read_timeout(None)
         .serve_connection(
-            TokioIo::new(JsonProtocolErrors::new(stream)),
+            TokioIo::new(JsonProtocolErrors::new(HeaderWatch::new(stream, clock.clone()))),
             TowerToHyperService::new(app),
         );
-    // A client's broken connection is its own business: nothing to report.
-    let _ = connection.await;
+    // A client's broken connection is its own business: nothing to report. Late headers drop
+    // the connection, which closes it.
+    tokio::select! {
+        _ = connection => {}
+        () = clock.overdue(header_timeout) => {}
+    }
     drop(permit);
 }
 

@@ -3,6 +3,7 @@
 //! new training run replaces it.
 
 mod connection;
+mod header_watch;
 mod metrics;
 pub(crate) mod oip;
 mod openapi;

@@ -1,0 +1,229 @@
+//! The deadline for a request's headers (a slowloris client that trickles them is cut off),
+//! kept by the connection itself: the reading side notes when a request's first byte arrives and
+//! when its headers end, and one check per connection, a few times per deadline, closes a
+//! connection whose headers are late. hyper's own header timer arms and drops a timer for every
+//! request, which cost `GET /sal/25` about a tenth of its throughput.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
+
+/// Between requests, or past a request's headers.
+const NOT_IN_HEADERS: u64 = 0;
+const END_OF_HEADERS: &[u8] = b"\r\n\r\n";
+
+/// When the connection's current request began, while its headers are still arriving.
+pub struct HeaderClock {
+    epoch: Instant,
+    /// Milliseconds from `epoch` to the request's first byte, plus one; or [`NOT_IN_HEADERS`].
+    started: AtomicU64,
+}
+
+impl HeaderClock {
+    pub fn new() -> Arc<HeaderClock> {
+        Arc::new(HeaderClock {
+            epoch: Instant::now(),
+            started: AtomicU64::new(NOT_IN_HEADERS),
+        })
+    }
+
+    /// Returns once a request's headers have taken longer than `limit`.
+    pub async fn overdue(&self, limit: Duration) {
+        let look_every = (limit / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let mut looks = tokio::time::interval(look_every);
+        looks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            looks.tick().await;
+            let started = self.started.load(Ordering::Relaxed);
+            if started != NOT_IN_HEADERS {
+                let since = self.epoch + Duration::from_millis(started - 1);
+                if since.elapsed() >= limit {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn begin(&self) {
+        let millis = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        self.started.store(millis + 1, Ordering::Relaxed);
+    }
+
+    fn end(&self) {
+        self.started.store(NOT_IN_HEADERS, Ordering::Relaxed);
+    }
+}
+
+/// A connection's stream that tells its [`HeaderClock`] where each request's headers begin and
+/// end. A request begins with the first byte read after a response (or the connection's
+/// start); its headers end at the first blank line.
+pub struct HeaderWatch<S> {
+    inner: S,
+    clock: Arc<HeaderClock>,
+    phase: Phase,
+    /// The last bytes read in headers (`tail_len` of them), so a blank line split over two
+    /// reads is seen.
+    tail: [u8; KEEP],
+    tail_len: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Between a response and the next request's first byte.
+    Idle,
+    Headers,
+    /// The headers are in; the body and the answer are the route's business.
+    Rest,
+}
+
+/// The bytes of a blank line that can lie before a read's first byte.
+const KEEP: usize = END_OF_HEADERS.len() - 1;
+
+impl<S> HeaderWatch<S> {
+    pub fn new(inner: S, clock: Arc<HeaderClock>) -> HeaderWatch<S> {
+        HeaderWatch {
+            inner,
+            clock,
+            phase: Phase::Idle,
+            tail: [0; KEEP],
+            tail_len: 0,
+        }
+    }
+
+    fn saw(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if self.phase == Phase::Idle {
+            self.phase = Phase::Headers;
+            self.tail_len = 0;
+            self.clock.begin();
+        }
+        if self.phase != Phase::Headers {
+            return;
+        }
+        let head = &bytes[..bytes.len().min(KEEP)];
+        let mut seam = [0u8; 2 * KEEP];
+        seam[..self.tail_len].copy_from_slice(&self.tail[..self.tail_len]);
+        seam[self.tail_len..self.tail_len + head.len()].copy_from_slice(head);
+        let seam = &seam[..self.tail_len + head.len()];
+        if memchr::memmem::find(seam, END_OF_HEADERS).is_some()
+            || memchr::memmem::find(bytes, END_OF_HEADERS).is_some()
+        {
+            self.phase = Phase::Rest;
+            self.clock.end();
+            return;
+        }
+        // What ends the bytes seen so far: the read's own end, or with a short read, the seam's.
+        let last = if bytes.len() >= KEEP { bytes } else { seam };
+        let kept = &last[last.len().saturating_sub(KEEP)..];
+        self.tail[..kept.len()].copy_from_slice(kept);
+        self.tail_len = kept.len();
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for HeaderWatch<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            let this = &mut *self;
+            this.saw(&buf.filled()[before..]);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for HeaderWatch<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            // A response: the request it answers is over, whatever its headers did.
+            self.phase = Phase::Idle;
+            self.clock.end();
+        }
+        written
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch() -> HeaderWatch<()> {
+        HeaderWatch::new((), HeaderClock::new())
+    }
+
+    fn in_headers(w: &HeaderWatch<()>) -> bool {
+        w.clock.started.load(Ordering::Relaxed) != NOT_IN_HEADERS
+    }
+
+    #[test]
+    fn a_request_is_in_headers_until_its_blank_line_even_split_over_reads() {
+        for split in 1..30 {
+            let request = b"GET /sal/25 HTTP/1.1\r\nHost: x\r\n\r\n";
+            let mut w = watch();
+            assert!(!in_headers(&w));
+            let (first, rest) = request.split_at(split.min(request.len()));
+            w.saw(first);
+            assert!(in_headers(&w) || rest.is_empty(), "split at {split}");
+            for byte in rest.chunks(1) {
+                w.saw(byte);
+            }
+            assert!(
+                !in_headers(&w),
+                "split at {split}: the end of the headers was missed"
+            );
+            assert!(w.phase == Phase::Rest);
+        }
+    }
+
+    #[test]
+    fn trickled_headers_stay_in_headers_and_a_response_ends_the_request() {
+        let mut w = watch();
+        w.saw(b"GET / HTTP/1.1\r\nHo");
+        w.saw(b"st: x\r\n");
+        w.saw(b"\r");
+        assert!(in_headers(&w));
+        w.saw(b"\n");
+        assert!(!in_headers(&w));
+        // The body (with its own blank lines) is not headers; after the answer, the next
+        // request's first byte starts its clock.
+        w.saw(b"\r\n\r\nbody");
+        assert!(!in_headers(&w));
+        w.phase = Phase::Idle;
+        w.saw(b"G");
+        assert!(in_headers(&w));
+    }
+
+    #[tokio::test]
+    async fn the_clock_is_overdue_only_while_headers_are_late() {
+        let clock = HeaderClock::new();
+        let limit = Duration::from_millis(100);
+        let idle = tokio::time::timeout(Duration::from_millis(500), clock.overdue(limit)).await;
+        assert!(idle.is_err(), "an idle connection was cut");
+        clock.begin();
+        let started = Instant::now();
+        let late = tokio::time::timeout(Duration::from_secs(5), clock.overdue(limit)).await;
+        assert!(late.is_ok(), "late headers were not cut");
+        assert!(started.elapsed() >= limit);
+    }
+}
