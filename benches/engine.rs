@@ -234,20 +234,23 @@ fn main() {
         .count() as u64;
     assert_eq!(written, lines, "the log file lost lines");
 
-    let started = Instant::now();
     // The same log buffer mlbench gives its jobs, so that docker's follower loses no lines either.
-    let cid = check(Command::new("docker").args([
-        "run",
-        "-d",
-        "--log-opt",
-        "max-size=1g",
-        "--log-opt",
-        "max-file=2",
-        IMAGE,
-        "sh",
-        "-c",
-        &script,
-    ]));
+    let docker_run = |mode: &str| {
+        let mut cmd = Command::new("docker");
+        cmd.args([
+            "run",
+            mode,
+            "--log-opt",
+            "max-size=1g",
+            "--log-opt",
+            "max-file=2",
+            IMAGE,
+        ])
+        .args(["sh", "-c", &script]);
+        cmd
+    };
+    let started = Instant::now();
+    let cid = check(&mut docker_run("-d"));
     let counted = count_output(Command::new("docker").args(["logs", "-f", cid.trim()]));
     let theirs = started.elapsed();
     check(Command::new("docker").args(["rm", "-f", cid.trim()]));
@@ -256,18 +259,7 @@ fn main() {
     // Docker's own client attached to the container, as `docker run` in the foreground reads:
     // the same stream mlbench follows, so this is the floor of the engine's side.
     let started = Instant::now();
-    let counted = count_output(Command::new("docker").args([
-        "run",
-        "--rm",
-        "--log-opt",
-        "max-size=1g",
-        "--log-opt",
-        "max-file=2",
-        IMAGE,
-        "sh",
-        "-c",
-        &script,
-    ]));
+    let counted = count_output(&mut docker_run("--rm"));
     let attached = started.elapsed();
     assert_eq!(counted, lines, "docker run lost lines");
 
