@@ -477,6 +477,22 @@ fn serve_cuts_off_slow_clients_and_refuses_what_it_cannot_take() {
         Duration::from_secs(2),
     );
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // A connection that sends nothing at all is cut off too, or it would hold a slot forever.
+    let mut silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    silent.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let read = std::io::Read::read(&mut silent, &mut buf);
+    let closed = match &read {
+        Ok(n) => *n == 0,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(closed, "a silent connection stayed open: {read:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     let _ = server.kill();
     let _ = server.wait();
 }

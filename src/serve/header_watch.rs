@@ -1,8 +1,10 @@
-//! The deadline for a request's headers (a slowloris client that trickles them is cut off),
-//! kept by the connection itself: the reading side notes when a request's first byte arrives and
-//! when its headers end, and one check per connection, a few times per deadline, closes a
-//! connection whose headers are late. hyper's own header timer arms and drops a timer for every
-//! request, which cost `GET /sal/25` about a tenth of its throughput.
+//! The deadline for a request's headers, kept by the connection itself: from the moment the
+//! connection waits for a request (it opened, or answered the one before) to the end of that
+//! request's headers. A slowloris client that trickles its headers is cut off, and so is one
+//! that holds a connection without sending anything, as hyper's own header timer did. That timer
+//! is armed and dropped for every request, which cost `GET /sal/25` about a tenth of its
+//! throughput; here the stream notes the times and one check per connection, a few times per
+//! deadline, closes a connection whose headers are late.
 
 use std::io;
 use std::pin::Pin;
@@ -14,22 +16,23 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-/// Between requests, or past a request's headers.
+/// Past a request's headers: its body and answer are the route's business.
 const NOT_IN_HEADERS: u64 = 0;
 const END_OF_HEADERS: &[u8] = b"\r\n\r\n";
 
-/// When the connection's current request began, while its headers are still arriving.
+/// Since when the connection has waited for a request's headers.
 pub struct HeaderClock {
     epoch: Instant,
-    /// Milliseconds from `epoch` to the request's first byte, plus one; or [`NOT_IN_HEADERS`].
+    /// Milliseconds from `epoch` to when the wait began, plus one; or [`NOT_IN_HEADERS`].
     started: AtomicU64,
 }
 
 impl HeaderClock {
+    /// A new connection's clock: it waits for its first request from now.
     pub fn new() -> Arc<HeaderClock> {
         Arc::new(HeaderClock {
             epoch: Instant::now(),
-            started: AtomicU64::new(NOT_IN_HEADERS),
+            started: AtomicU64::new(1),
         })
     }
 
@@ -60,9 +63,8 @@ impl HeaderClock {
     }
 }
 
-/// A connection's stream that tells its [`HeaderClock`] where each request's headers begin and
-/// end. A request begins with the first byte read after a response (or the connection's
-/// start); its headers end at the first blank line.
+/// A connection's stream that tells its [`HeaderClock`] when the wait for a request begins (at
+/// each answer) and ends (the request's first blank line, which ends its headers).
 pub struct HeaderWatch<S> {
     inner: S,
     clock: Arc<HeaderClock>,
@@ -75,7 +77,7 @@ pub struct HeaderWatch<S> {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Between a response and the next request's first byte.
+    /// Before a request's first byte (after a response, or at the connection's start).
     Idle,
     Headers,
     /// The headers are in; the body and the answer are the route's business.
@@ -103,7 +105,6 @@ impl<S> HeaderWatch<S> {
         if self.phase == Phase::Idle {
             self.phase = Phase::Headers;
             self.tail_len = 0;
-            self.clock.begin();
         }
         if self.phase != Phase::Headers {
             return;
@@ -148,9 +149,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for HeaderWatch<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let written = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            // A response: the request it answers is over, whatever its headers did.
+            // A response: the request it answers is over, whatever its headers did, and the
+            // wait for the next one begins.
             self.phase = Phase::Idle;
-            self.clock.end();
+            self.clock.begin();
         }
         written
     }
@@ -181,7 +183,7 @@ mod tests {
         for split in 1..30 {
             let request = b"GET /sal/25 HTTP/1.1\r\nHost: x\r\n\r\n";
             let mut w = watch();
-            assert!(!in_headers(&w));
+            assert!(in_headers(&w), "a new connection waits for its first request");
             let (first, rest) = request.split_at(split.min(request.len()));
             w.saw(first);
             assert!(in_headers(&w) || rest.is_empty(), "split at {split}");
@@ -197,7 +199,7 @@ mod tests {
     }
 
     #[test]
-    fn trickled_headers_stay_in_headers_and_a_response_ends_the_request() {
+    fn trickled_headers_stay_in_headers_and_an_answer_starts_the_next_wait() {
         let mut w = watch();
         w.saw(b"GET / HTTP/1.1\r\nHo");
         w.saw(b"st: x\r\n");
@@ -205,25 +207,28 @@ mod tests {
         assert!(in_headers(&w));
         w.saw(b"\n");
         assert!(!in_headers(&w));
-        // The body (with its own blank lines) is not headers; after the answer, the next
-        // request's first byte starts its clock.
+        // The body (with its own blank lines) is not headers.
         w.saw(b"\r\n\r\nbody");
         assert!(!in_headers(&w));
+        // The answer: the connection waits for the next request, idle or not.
         w.phase = Phase::Idle;
-        w.saw(b"G");
+        w.clock.begin();
         assert!(in_headers(&w));
+        w.saw(b"GET /x HTTP/1.1\r\n\r\n");
+        assert!(!in_headers(&w));
     }
 
     #[tokio::test]
-    async fn the_clock_is_overdue_only_while_headers_are_late() {
+    async fn the_clock_is_overdue_only_while_a_request_is_late() {
         let clock = HeaderClock::new();
         let limit = Duration::from_millis(100);
-        let idle = tokio::time::timeout(Duration::from_millis(500), clock.overdue(limit)).await;
-        assert!(idle.is_err(), "an idle connection was cut");
-        clock.begin();
+        // A connection that sends nothing is cut off too.
         let started = Instant::now();
-        let late = tokio::time::timeout(Duration::from_secs(5), clock.overdue(limit)).await;
-        assert!(late.is_ok(), "late headers were not cut");
+        let idle = tokio::time::timeout(Duration::from_secs(5), clock.overdue(limit)).await;
+        assert!(idle.is_ok(), "a silent connection was kept");
         assert!(started.elapsed() >= limit);
+        clock.end();
+        let served = tokio::time::timeout(Duration::from_millis(500), clock.overdue(limit)).await;
+        assert!(served.is_err(), "a connection past its headers was cut");
     }
 }
