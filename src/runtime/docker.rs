@@ -8,7 +8,9 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::container::{AttachContainerResults, LogOutput};
 use bollard::errors::Error as BollardError;
-use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig, HostConfigLogConfig, PortBinding};
+use bollard::models::{
+    ContainerCreateBody, ContainerState, DeviceRequest, HostConfig, HostConfigLogConfig, PortBinding,
+};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
     LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
@@ -138,17 +140,8 @@ impl DockerRuntime {
 
     /// Whether the container has been started (it may have ended since).
     async fn has_started(&self, id: &str) -> Result<bool> {
-        let state = self
-            .docker
-            .inspect_container(id, None)
-            .await?
-            .state
-            .unwrap_or_default();
-        Ok(state.running == Some(true)
-            || state
-                .started_at
-                .as_deref()
-                .is_some_and(|t| !t.starts_with("0001-")))
+        let inspected = self.docker.inspect_container(id, None).await?;
+        Ok(ever_started(&inspected.state.unwrap_or_default()))
     }
 
     /// The id of the container called or with id `name_or_id`.
@@ -328,15 +321,11 @@ impl Runtime for DockerRuntime {
     async fn find(&self, job: i64, labels: &HashMap<String, String>) -> Result<Option<String>> {
         let mut wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         wanted.push(format!("{JOB_LABEL}={job}"));
-        match self
+        Ok(self
             .containers_labelled(wanted)
             .await?
             .into_iter()
-            .find_map(|c| c.id)
-        {
-            Some(id) => Ok(Some(id)),
-            None => Ok(None),
-        }
+            .find_map(|c| c.id))
     }
 
     async fn leftovers(&self, labels: &HashMap<String, String>) -> Result<Vec<(i64, String)>> {
@@ -384,7 +373,7 @@ impl Runtime for DockerRuntime {
         if state.running == Some(true) || state.restarting == Some(true) || state.paused == Some(true) {
             return Ok(None);
         }
-        if state.started_at.as_deref().is_none_or(|t| t.starts_with("0001-")) {
+        if !ever_started(&state) {
             return Ok(Some(Exit::Vanished));
         }
         // Docker's own end time: a supervisor that reattaches long after the end records when
@@ -430,6 +419,16 @@ impl Runtime for DockerRuntime {
             _ => Ok(()),
         }
     }
+}
+
+/// Whether a container in this state was ever started: one only created has no start time
+/// (Docker says year 1).
+fn ever_started(state: &ContainerState) -> bool {
+    state.running == Some(true)
+        || state
+            .started_at
+            .as_deref()
+            .is_some_and(|t| !t.starts_with("0001-"))
 }
 
 /// Feeds each frame to `push` as it comes, and flushes `log` only when the stream has nothing
