@@ -68,45 +68,38 @@ impl HeaderClock {
 pub struct HeaderWatch<S> {
     inner: S,
     clock: Arc<HeaderClock>,
-    phase: Phase,
+    /// Reading a request's headers (or waiting for its first byte); once they are in, the body
+    /// and the answer are the route's business.
+    in_headers: bool,
     /// The last bytes read in headers (`tail_len` of them), so a blank line split over two
     /// reads is seen.
     tail: [u8; KEEP],
     tail_len: usize,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Before a request's first byte (after a response, or at the connection's start).
-    Idle,
-    Headers,
-    /// The headers are in; the body and the answer are the route's business.
-    Rest,
-}
-
 /// The bytes of a blank line that can lie before a read's first byte.
 const KEEP: usize = END_OF_HEADERS.len() - 1;
 
 impl<S> HeaderWatch<S> {
+    /// A response went out: the wait for the next request's headers begins.
+    fn answered(&mut self) {
+        self.in_headers = true;
+        self.tail_len = 0;
+        self.clock.begin();
+    }
+
     pub fn new(inner: S, clock: Arc<HeaderClock>) -> HeaderWatch<S> {
         HeaderWatch {
             inner,
             clock,
-            phase: Phase::Idle,
+            in_headers: true,
             tail: [0; KEEP],
             tail_len: 0,
         }
     }
 
     fn saw(&mut self, bytes: &[u8]) {
-        if bytes.is_empty() {
-            return;
-        }
-        if self.phase == Phase::Idle {
-            self.phase = Phase::Headers;
-            self.tail_len = 0;
-        }
-        if self.phase != Phase::Headers {
+        if !self.in_headers {
             return;
         }
         let head = &bytes[..bytes.len().min(KEEP)];
@@ -117,7 +110,7 @@ impl<S> HeaderWatch<S> {
         if memchr::memmem::find(seam, END_OF_HEADERS).is_some()
             || memchr::memmem::find(bytes, END_OF_HEADERS).is_some()
         {
-            self.phase = Phase::Rest;
+            self.in_headers = false;
             self.clock.end();
             return;
         }
@@ -138,8 +131,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for HeaderWatch<S> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = polled {
-            let this = &mut *self;
-            this.saw(&buf.filled()[before..]);
+            self.saw(&buf.filled()[before..]);
         }
         polled
     }
@@ -151,8 +143,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for HeaderWatch<S> {
         if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
             // A response: the request it answers is over, whatever its headers did, and the
             // wait for the next one begins.
-            self.phase = Phase::Idle;
-            self.clock.begin();
+            self.answered();
         }
         written
     }
@@ -194,7 +185,7 @@ mod tests {
                 !in_headers(&w),
                 "split at {split}: the end of the headers was missed"
             );
-            assert!(w.phase == Phase::Rest);
+            assert!(!w.in_headers);
         }
     }
 
@@ -211,8 +202,7 @@ mod tests {
         w.saw(b"\r\n\r\nbody");
         assert!(!in_headers(&w));
         // The answer: the connection waits for the next request, idle or not.
-        w.phase = Phase::Idle;
-        w.clock.begin();
+        w.answered();
         assert!(in_headers(&w));
         w.saw(b"GET /x HTTP/1.1\r\n\r\n");
         assert!(!in_headers(&w));
