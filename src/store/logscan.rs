@@ -215,7 +215,7 @@ pub fn count_before(path: &Path, end: u64, filter: Option<&LineFilter>) -> io::R
 /// Calls `each` with blocks of whole lines of `file[..end]` (where `end` follows a newline) and
 /// where each block starts, from the last block to the first, until it returns false. A
 /// block's lines are joined by newlines, with none at its end.
-pub fn each_block_backwards(
+fn each_block_backwards(
     file: &mut File,
     end: u64,
     mut each: impl FnMut(u64, &[u8]) -> bool,
