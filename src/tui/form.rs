@@ -505,10 +505,11 @@ pub fn join_command(words: &[String]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn options() -> FormOptions {
+    /// Choices for a form that submits as it is: the workbench's tests use them too.
+    pub(crate) fn options() -> FormOptions {
         FormOptions {
             project: "salary".into(),
             machines: vec![

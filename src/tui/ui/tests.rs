@@ -524,26 +524,9 @@ fn new_experiment_form() {
 /// Alt-Enter submits from any field, and the new job's log opens once it is submitted.
 #[test]
 fn alt_enter_submits_and_follows_the_new_job() {
-    use crate::engine::choices::MachineChoice;
-    use crate::tui::form::{FormOptions, FormText};
     let mut app = fixture();
     select_salary(&mut app);
-    let options = FormOptions {
-        project: "salary".into(),
-        machines: vec![MachineChoice {
-            name: "G1".into(),
-            label: "1 vCPU · 1.70 GiB · 0 GPU".into(),
-            unfit: None,
-        }],
-        images: vec!["mlbench/runtime:0.1.0".into()],
-        text: FormText {
-            repo: "/".into(),
-            command: "mlbench train -i data/sal.csv".into(),
-            ..FormText::default()
-        },
-        machine_row: 0,
-        image_row: 0,
-    };
+    let options = crate::tui::form::tests::options();
     update(&mut app, Event::Message(Message::FormOptions(Box::new(options))));
     let submitted = update(
         &mut app,
