@@ -135,6 +135,7 @@ fn spec(repo: &Path, command: &[&str]) -> JobSpec {
         command: command.iter().map(ToString::to_string).collect(),
         env: vec![],
         ports: vec![],
+        placement: Vec::new(),
     }
 }
 

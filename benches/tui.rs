@@ -164,6 +164,7 @@ fn spec(command: &[&str], repo: &Path) -> JobSpec {
         command: command.iter().map(std::string::ToString::to_string).collect(),
         env: vec![],
         ports: vec![],
+        placement: Vec::new(),
     }
 }
 

@@ -2,13 +2,13 @@
 //! every key and is what a missing file means.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ratatui::style::Color;
 use serde::Deserialize;
 
-use crate::domain::JobState;
 use crate::domain::machine::{self, MachineType, builtin_catalogue};
+use crate::domain::{JobState, RuntimeKind};
 use crate::keymap::KeyMap;
 use crate::{Error, Result};
 
@@ -44,6 +44,9 @@ struct ConfigFile {
     run_as: String,
     shell: String,
     theme: String,
+    runtime: String,
+    registry: String,
+    storage_root: String,
     #[serde(default)]
     machines: BTreeMap<String, MachineEntry>,
     #[serde(default)]
@@ -71,6 +74,14 @@ pub struct Config {
     pub colors: StateColors,
     /// Colours chosen for a light terminal background instead of a dark one.
     pub light: bool,
+    /// Where new jobs run; `None` picks Docker when an engine answers, else local processes.
+    /// `MLBENCH_RUNTIME` overrides it.
+    pub runtime: Option<RuntimeKind>,
+    /// `HOST:PORT` of the registry every Swarm node pulls from.
+    pub registry: Option<String>,
+    /// A folder mounted at the same path on every Swarm node; jobs' workspaces and projects'
+    /// storage live under it.
+    pub storage_root: Option<PathBuf>,
 }
 
 /// Who a job's container runs as.
@@ -249,6 +260,23 @@ impl Config {
             machines,
             keys: KeyMap::with_overrides(&file.keys).map_err(Error::Invalid)?,
             colors: StateColors::with_overrides(&file.colors)?,
+            runtime: match file.runtime.as_str() {
+                "auto" | "" => None,
+                name => Some(
+                    name.parse()
+                        .map_err(|e| Error::Invalid(format!("runtime: {e}")))?,
+                ),
+            },
+            registry: parse_registry(&file.registry)?,
+            storage_root: match file.storage_root.trim() {
+                "" => None,
+                root if Path::new(root).is_absolute() => Some(PathBuf::from(root)),
+                root => {
+                    return Err(Error::Invalid(format!(
+                        "storage_root: {root:?} is not an absolute path: name the shared folder as every node mounts it, such as \"/mnt/mlbench\""
+                    )));
+                }
+            },
             light: match file.theme.as_str() {
                 "dark" => false,
                 "light" => true,
@@ -263,6 +291,17 @@ impl Config {
         Ok(config)
     }
 
+    /// The runtime `MLBENCH_RUNTIME` names, else the config's; `None` is auto.
+    pub fn chosen_runtime(&self) -> Result<Option<RuntimeKind>> {
+        match std::env::var("MLBENCH_RUNTIME") {
+            Ok(name) if !name.is_empty() && name != "auto" => Ok(Some(
+                name.parse()
+                    .map_err(|e| Error::Invalid(format!("MLBENCH_RUNTIME: {e}")))?,
+            )),
+            _ => Ok(self.runtime),
+        }
+    }
+
     pub fn machine(&self, name: &str) -> Result<&MachineType> {
         self.machines
             .iter()
@@ -275,6 +314,25 @@ impl Config {
                 ))
             })
     }
+}
+
+/// A registry as images name it: `HOST[:PORT]`, no scheme and no path.
+fn parse_registry(text: &str) -> Result<Option<String>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let (host, port) = text.split_once(':').unwrap_or((text, "1"));
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if !host_ok || port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err(Error::Invalid(format!(
+            "registry: {text:?} is not HOST:PORT: name it as images do, such as \"10.0.0.2:5000\" (no http://, no path)"
+        )));
+    }
+    Ok(Some(text.to_string()))
 }
 
 fn one_line(err: &toml::de::Error) -> String {

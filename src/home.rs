@@ -10,6 +10,9 @@ use crate::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct Home {
     root: PathBuf,
+    /// Where jobs' folders, projects' storage and staging live: the root, or a folder every
+    /// node of a cluster mounts at the same path (the config's `storage_root`).
+    shared: PathBuf,
 }
 
 impl Home {
@@ -33,7 +36,32 @@ impl Home {
             .map_err(Error::at(&root, "cannot create"))?;
         let root = root.canonicalize().map_err(Error::at(&root, "cannot resolve"))?;
         only_for_owner(&root, 0o700)?;
-        Ok(Home { root })
+        Ok(Home {
+            shared: root.clone(),
+            root,
+        })
+    }
+
+    /// This home with its jobs' and projects' files under `storage_root` (in a folder named
+    /// after the home, so homes sharing a root never meet), or under its root when `None`.
+    /// The database stays in the root: only this machine opens it.
+    pub fn sharing(self, storage_root: Option<&Path>) -> Result<Home> {
+        let Some(storage_root) = storage_root else {
+            return Ok(self);
+        };
+        if !storage_root.is_dir() {
+            return Err(Error::Invalid(format!(
+                "storage_root {} is not a folder: mount the shared folder there, or fix the config",
+                storage_root.display()
+            )));
+        }
+        let shared = storage_root.join(format!("mlbench-{}", self.label()));
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&shared)
+            .map_err(Error::at(&shared, "cannot create"))?;
+        Ok(Home { shared, ..self })
     }
 
     /// The database file, created 0600 (and tightened to it) before SQLite opens it; SQLite
@@ -60,11 +88,11 @@ impl Home {
     }
 
     pub fn storage_dir(&self, project: &str) -> PathBuf {
-        self.root.join("projects").join(project).join("storage")
+        self.shared.join("projects").join(project).join("storage")
     }
 
     pub fn job_dir(&self, job: i64) -> PathBuf {
-        self.root.join("jobs").join(job.to_string())
+        self.shared.join("jobs").join(job.to_string())
     }
 
     /// Where a sweep's driver keeps its lock and its error file.
@@ -87,7 +115,7 @@ impl Home {
 
     /// Workspaces are prepared here before their job exists, so that a failed clone stores nothing.
     pub fn staging_dir(&self) -> PathBuf {
-        self.root.join("staging")
+        self.shared.join("staging")
     }
 
     /// Tells this home's containers from those of another home on the same engine.

@@ -13,6 +13,7 @@ use crate::{Error, Result};
 
 pub async fn run(engine: &Engine, args: RunArgs) -> Result<ExitCode> {
     let job = args.job;
+    let placement = job.placement();
     let image = match (job.image, args.dockerfile) {
         (tag, Some(dockerfile)) => ImageSource::Build { dockerfile, tag },
         (Some(name), None) => ImageSource::Named(name),
@@ -27,6 +28,7 @@ pub async fn run(engine: &Engine, args: RunArgs) -> Result<ExitCode> {
         command: args.command,
         env: job.env,
         ports: args.ports,
+        placement,
         force: args.force,
     };
     let runtime = choose_runtime(engine).await?;
@@ -35,7 +37,7 @@ pub async fn run(engine: &Engine, args: RunArgs) -> Result<ExitCode> {
 }
 
 async fn choose_runtime(engine: &Engine) -> Result<AnyRuntime> {
-    AnyRuntime::choose(&engine.home, |notice| eprintln!("mlbench: {notice}")).await
+    AnyRuntime::choose(engine, |notice| eprintln!("mlbench: {notice}")).await
 }
 
 /// Says what became of a submitted job; with `follow`, follows it to its end.
@@ -72,6 +74,10 @@ fn handle_note(record: &JobRecord) -> String {
             format!(" in container {}", &h[..h.len().min(12)])
         }
         (Some(h), crate::domain::RuntimeKind::Local) => format!(" as process {h}"),
+        (Some(h), crate::domain::RuntimeKind::Swarm) => match &record.node {
+            Some(node) => format!(" as service {} on node {node}", &h[..h.len().min(12)]),
+            None => format!(" as service {}", &h[..h.len().min(12)]),
+        },
         (None, _) => String::new(),
     }
 }
@@ -131,6 +137,8 @@ pub fn list(engine: &Engine, project: Option<&str>, json: bool) -> Result<()> {
     if json {
         return table::print_json(&jobs);
     }
+    // A NODE column only where jobs ran on a cluster.
+    let on_nodes = jobs.iter().any(|j| j.node.is_some());
     let rows: Vec<Vec<String>> = jobs
         .iter()
         .map(|j| {
@@ -143,25 +151,31 @@ pub fn list(engine: &Engine, project: Option<&str>, json: bool) -> Result<()> {
                 .and_then(|s| crate::timefmt::secs_between(s, j.finished_at.as_deref()))
                 .map(crate::timefmt::short_duration)
                 .unwrap_or_default();
-            vec![
+            let mut row = vec![
                 j.id.to_string(),
                 j.spec.project.clone(),
                 j.state.to_string(),
                 j.spec.machine.clone(),
+            ];
+            if on_nodes {
+                row.push(j.node.clone().unwrap_or_else(|| "-".into()));
+            }
+            row.extend([
                 j.spec.image.clone(),
                 age,
                 ran,
                 j.exit_code.map(|c| c.to_string()).unwrap_or_default(),
                 j.spec.command_text(),
-            ]
+            ]);
+            row
         })
         .collect();
-    table::print(
-        &[
-            "ID", "PROJECT", "STATE", "MACHINE", "IMAGE", "AGE", "RAN", "EXIT", "COMMAND",
-        ],
-        &rows,
-    );
+    let mut header = vec!["ID", "PROJECT", "STATE", "MACHINE"];
+    if on_nodes {
+        header.push("NODE");
+    }
+    header.extend(["IMAGE", "AGE", "RAN", "EXIT", "COMMAND"]);
+    table::print(&header, &rows);
     Ok(())
 }
 

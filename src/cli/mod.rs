@@ -4,6 +4,7 @@ mod follow;
 mod images;
 mod jobs;
 mod ml;
+mod nodes;
 mod project;
 mod serving;
 mod storage;
@@ -45,6 +46,11 @@ enum Command {
     },
     /// The machine-type catalogue and which types fit this host.
     Machines {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The swarm's nodes: state, resources, labels and this home's jobs on each (Swarm only).
+    Nodes {
         #[arg(long)]
         json: bool,
     },
@@ -250,6 +256,20 @@ pub(crate) struct JobArgs {
     /// KEY=VALUE, repeatable (in a sweep, values may hold {NAME} placeholders).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
+    /// Swarm: run on this node (its hostname, as `mlbench nodes` lists it).
+    #[arg(long)]
+    node: Option<String>,
+    /// Swarm: a placement constraint such as 'node.labels.gpu==true', repeatable.
+    #[arg(long = "constraint", value_name = "EXPR")]
+    constraints: Vec<String>,
+}
+
+impl JobArgs {
+    /// `--node` and `--constraint` as Swarm placement constraints.
+    fn placement(&self) -> Vec<String> {
+        let node = self.node.iter().map(|n| format!("node.hostname=={n}"));
+        node.chain(self.constraints.iter().cloned()).collect()
+    }
 }
 
 #[derive(Args)]
@@ -347,6 +367,7 @@ fn prints_a_listing(command: &Command) -> bool {
         Command::Project { .. }
             | Command::Projects { .. }
             | Command::Machines { .. }
+            | Command::Nodes { .. }
             | Command::Images { action: None, .. }
             | Command::Jobs { .. }
             | Command::Top { .. }
@@ -392,6 +413,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         }
         | Command::Projects { json } => project::list(&engine, json).and(ok),
         Command::Machines { json } => project::machines(&engine, json).await.and(ok),
+        Command::Nodes { json } => nodes::list(&engine, json).await.and(ok),
         Command::Images { action: None, json } => images::list(json).await.and(ok),
         Command::Images {
             action:
@@ -463,7 +485,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             // A supervisor outlives the terminal it was started from: once tokio handles
             // SIGHUP, the signal no longer ends the process (the handler stays for its life).
             let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
-            let runtime = crate::engine::AnyRuntime::of(engine.store.job(job)?.runtime, &engine.home).await?;
+            let runtime = crate::engine::AnyRuntime::of(engine.store.job(job)?.runtime, &engine).await?;
             crate::with_runtime!(&runtime, rt => crate::engine::supervisor::supervise(&engine, rt, job, handover).await)
                 .and(ok)
         }

@@ -66,7 +66,7 @@ struct MachineRow<'a> {
 }
 
 pub async fn machines(engine: &Engine, json: bool) -> Result<()> {
-    let runtime = AnyRuntime::choose(&engine.home, |notice| eprintln!("mlbench: {notice}")).await?;
+    let runtime = AnyRuntime::choose(engine, |notice| eprintln!("mlbench: {notice}")).await?;
     let host = crate::with_runtime!(&runtime, rt => rt.capacity().await)?;
     let rows: Vec<MachineRow> = engine
         .config

@@ -161,7 +161,7 @@ pub async fn deploy(engine: &Engine, args: DeployArgs) -> Result<()> {
         .project
         .ok_or_else(|| Error::Invalid("--project is needed to deploy".into()))?;
     let port: PortMapping = args.port.parse()?;
-    let runtime = AnyRuntime::choose(&engine.home, |notice| eprintln!("mlbench: {notice}")).await?;
+    let runtime = AnyRuntime::choose(engine, |notice| eprintln!("mlbench: {notice}")).await?;
     let (name, replicas) = match (args.model, args.command.is_empty()) {
         (Some(model), true) => {
             let request = ModelDeployment {

@@ -132,6 +132,7 @@ fn request(args: SweepArgs) -> Result<SweepRequest> {
         .transpose()?;
     Ok(SweepRequest {
         job: JobRequest {
+            placement: args.job.placement(),
             project,
             machine: args.job.machine,
             image: args.job.image.map_or(ImageSource::Default, ImageSource::Named),
@@ -165,7 +166,7 @@ pub async fn sweep(engine: &Engine, args: SweepArgs) -> Result<ExitCode> {
         None => {
             let follow = args.follow;
             let request = request(args)?;
-            let runtime = AnyRuntime::choose(&engine.home, |notice| eprintln!("mlbench: {notice}")).await?;
+            let runtime = AnyRuntime::choose(engine, |notice| eprintln!("mlbench: {notice}")).await?;
             let started =
                 engine::sweeps::start(engine, &runtime, request, |line| eprintln!("{line}")).await?;
             report(engine, started, follow).await

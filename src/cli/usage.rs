@@ -17,9 +17,9 @@ pub async fn top(engine: &Engine, json: bool) -> Result<()> {
         .iter()
         .any(|j| j.runtime == RuntimeKind::Docker);
     let docker = if any_docker {
-        match AnyRuntime::of(RuntimeKind::Docker, &engine.home).await? {
+        match AnyRuntime::of(RuntimeKind::Docker, engine).await? {
             AnyRuntime::Docker(docker) => Some(docker),
-            AnyRuntime::Local(_) => None,
+            AnyRuntime::Local(_) | AnyRuntime::Swarm(_) => None,
         }
     } else {
         None

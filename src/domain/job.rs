@@ -114,6 +114,10 @@ pub struct JobSpec {
     pub command: Vec<String>,
     pub env: Vec<EnvVar>,
     pub ports: Vec<PortMapping>,
+    /// Where on a cluster the job may run: Swarm placement constraints such as
+    /// `node.hostname==gpu1` or `node.labels.gpu==true`; ignored by a single engine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placement: Vec<String>,
 }
 
 impl JobSpec {
@@ -135,8 +139,19 @@ impl JobSpec {
     }
 
     /// Rules that hold whatever the machine: a program to run when a command is given (none
-    /// runs the image's own), and no host port twice.
+    /// runs the image's own), no host port twice, and placement constraints Swarm can read.
     pub fn validate(&self) -> Result<(), Error> {
+        if let Some(bad) = self.placement.iter().find(|c| {
+            let (name, value) = c
+                .split_once("==")
+                .or_else(|| c.split_once("!="))
+                .unwrap_or(("", ""));
+            name.trim().is_empty() || value.trim().is_empty()
+        }) {
+            return Err(Error::Invalid(format!(
+                "placement constraint {bad:?} is not NAME==VALUE or NAME!=VALUE: e.g. 'node.labels.gpu==true'"
+            )));
+        }
         if self.command.first().is_some_and(|c| c.trim().is_empty()) {
             return Err(Error::Invalid(
                 "the command starts with an empty word: give it after `--`, e.g. `-- python train.py`".into(),
@@ -304,6 +319,7 @@ mod tests {
             command: vec![" ".into()],
             env: vec![],
             ports: vec!["80:80".parse().unwrap(), "80:81".parse().unwrap()],
+            placement: Vec::new(),
         };
         assert!(
             spec.validate()

@@ -60,6 +60,19 @@ pub trait OutputSink {
     fn line(&mut self, ts: &[u8], stream: Stream, text: &[u8]) -> io::Result<()>;
     /// Called when the source has nothing more ready: written lines must reach their target.
     fn flush(&mut self) -> io::Result<()>;
+    /// Where a cluster put the job, or why it has not yet; a single engine never says.
+    fn placement(&mut self, _news: Placement<'_>) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// News from a cluster's scheduler about a job's task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement<'a> {
+    /// No node takes it yet, and the scheduler's reason.
+    Waiting(&'a str),
+    /// It was given to this node.
+    OnNode(&'a str),
 }
 
 /// Where a resumed follow starts: after as many lines of each stream as the log file holds.

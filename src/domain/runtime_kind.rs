@@ -12,6 +12,8 @@ use crate::Error;
 pub enum RuntimeKind {
     Docker,
     Local,
+    /// A Docker Swarm: each job a one-replica service, reached through a manager.
+    Swarm,
 }
 
 impl RuntimeKind {
@@ -19,6 +21,7 @@ impl RuntimeKind {
         match self {
             RuntimeKind::Docker => "docker",
             RuntimeKind::Local => "local",
+            RuntimeKind::Swarm => "swarm",
         }
     }
 }
@@ -36,8 +39,9 @@ impl FromStr for RuntimeKind {
         match text {
             "docker" => Ok(RuntimeKind::Docker),
             "local" => Ok(RuntimeKind::Local),
+            "swarm" => Ok(RuntimeKind::Swarm),
             other => Err(Error::Invalid(format!(
-                "runtime {other:?} is unknown: use docker or local"
+                "runtime {other:?} is unknown: use docker, swarm or local"
             ))),
         }
     }

@@ -523,6 +523,7 @@ mod tests {
                 command: command.iter().map(ToString::to_string).collect(),
                 env: vec!["MODE={criterion}".parse().unwrap()],
                 ports: vec![],
+                placement: Vec::new(),
             },
             space,
             metric: "Accuracy".into(),

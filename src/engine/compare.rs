@@ -273,6 +273,7 @@ mod tests {
                     command: vec!["train".into(), "{depth}".into(), "{criterion}".into()],
                     env: vec![],
                     ports: vec![],
+                    placement: Vec::new(),
                 },
                 space: Space::Grid { axes },
                 metric: "Accuracy".into(),

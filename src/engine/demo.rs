@@ -40,6 +40,7 @@ pub fn prepare(engine: &Engine) -> Result<JobSpec> {
         command: command.iter().map(std::string::ToString::to_string).collect(),
         env: vec![],
         ports: vec![],
+        placement: Vec::new(),
     })
 }
 
@@ -69,6 +70,7 @@ pub fn prepare_iris(engine: &Engine) -> Result<SweepRequest> {
             command: command.iter().map(std::string::ToString::to_string).collect(),
             env: vec![],
             ports: vec![],
+            placement: Vec::new(),
             force: false,
         },
         space: Space::Grid {

@@ -57,6 +57,7 @@ pub fn serving_spec(
         command,
         env: vec![],
         ports: vec![],
+        placement: Vec::new(),
     }
 }
 
@@ -81,7 +82,7 @@ pub fn model_server_spec(
     let pin = pin_file(&folder, name);
     // A local process listens on the host port itself; a container on its own port.
     let (host, listen_port, model_path, pin_path) = match runtime {
-        AnyRuntime::Docker(_) => (
+        AnyRuntime::Docker(_) | AnyRuntime::Swarm(_) => (
             "0.0.0.0".to_string(),
             request.port.container_port,
             format!("/storage/{model}/{FILE_NAME}"),
@@ -387,6 +388,7 @@ async fn start_replicas(
             kind: JobKind::Serving,
             deployment: Some(request.name.clone()),
             ports: vec![port],
+            placement: Vec::new(),
             ..request.template.clone()
         };
         let submitted = submit(engine, runtime, spec, &mut *progress).await?;

@@ -26,7 +26,7 @@ pub async fn exec(
     let handle = record
         .handle
         .ok_or_else(|| Error::Other(format!("job {job} runs but has no handle yet: try again")))?;
-    let runtime = AnyRuntime::of(record.runtime, &engine.home).await?;
+    let runtime = AnyRuntime::of(record.runtime, engine).await?;
     let storage = engine.home.storage_dir(&record.spec.project);
     let mut env = record.spec.env.clone();
     env.push(EnvVar {

@@ -36,6 +36,8 @@ pub struct JobRequest {
     pub env: Vec<String>,
     /// `[HOST_IP:]HOST_PORT:CONTAINER_PORT` each.
     pub ports: Vec<String>,
+    /// Swarm placement constraints (`node.hostname==NAME`, `node.labels.KEY==VALUE`, …).
+    pub placement: Vec<String>,
     /// Copy a repo folder even when it holds more than the config's limit.
     pub force: bool,
 }
@@ -85,6 +87,7 @@ impl JobRequest {
             command: self.command,
             env,
             ports,
+            placement: self.placement,
         })
     }
 }
@@ -188,6 +191,7 @@ mod tests {
             command: vec!["true".into()],
             env: vec!["A=1".into()],
             ports: vec!["8080:80".into()],
+            placement: Vec::new(),
             force: false,
         }
     }

@@ -33,7 +33,7 @@ use crate::config::Config;
 use crate::domain::RuntimeKind;
 use crate::home::Home;
 use crate::runtime::docker::{HOME_LABEL, JOB_LABEL};
-use crate::runtime::{DockerRuntime, LocalRuntime};
+use crate::runtime::{DockerRuntime, LocalRuntime, SwarmRuntime};
 use crate::store::Store;
 use crate::{Error, Result};
 
@@ -46,13 +46,10 @@ pub struct Engine {
 
 impl Engine {
     pub fn open() -> Result<Engine> {
-        let home = Home::discover()?;
+        let config = Config::load()?;
+        let home = Home::discover()?.sharing(config.storage_root.as_deref())?;
         let store = Store::open(&home)?;
-        Ok(Engine {
-            home,
-            config: Config::load()?,
-            store,
-        })
+        Ok(Engine { home, config, store })
     }
 }
 
@@ -61,6 +58,7 @@ impl Engine {
 pub enum AnyRuntime {
     Docker(DockerRuntime),
     Local(LocalRuntime),
+    Swarm(SwarmRuntime),
 }
 
 /// Runs `$body` with `$rt` bound to the concrete runtime inside an [`AnyRuntime`].
@@ -70,6 +68,7 @@ macro_rules! with_runtime {
         match $any {
             $crate::engine::AnyRuntime::Docker($rt) => $body,
             $crate::engine::AnyRuntime::Local($rt) => $body,
+            $crate::engine::AnyRuntime::Swarm($rt) => $body,
         }
     };
 }
@@ -79,27 +78,30 @@ impl AnyRuntime {
         match self {
             AnyRuntime::Docker(_) => RuntimeKind::Docker,
             AnyRuntime::Local(_) => RuntimeKind::Local,
+            AnyRuntime::Swarm(_) => RuntimeKind::Swarm,
         }
     }
 
     /// One line for a status bar: where jobs run.
-    pub fn describe(&self) -> String {
+    pub fn describe(&self, engine: &Engine) -> String {
         match self {
             AnyRuntime::Docker(_) => format!("Docker Engine at {}", DockerRuntime::address()),
-            AnyRuntime::Local(_) if forced_runtime().is_some() => {
-                "jobs run as local processes (MLBENCH_RUNTIME=local)".into()
+            AnyRuntime::Swarm(_) => format!("Docker Swarm, manager at {}", DockerRuntime::address()),
+            AnyRuntime::Local(_) if engine.config.chosen_runtime().is_ok_and(|r| r.is_some()) => {
+                "jobs run as local processes (chosen by MLBENCH_RUNTIME or the config)".into()
             }
             AnyRuntime::Local(_) => "no Docker Engine found: jobs run as local processes".into(),
         }
     }
 
-    /// The runtime for new jobs: `MLBENCH_RUNTIME=docker|local` forces one; otherwise Docker
-    /// when an engine answers, else local processes, and `notice` is told why. An engine asked
-    /// for by name (`DOCKER_HOST`) that does not answer is an error: jobs never fall back to
-    /// running unisolated on the host behind the user's back.
-    pub async fn choose(home: &Home, notice: impl FnOnce(&str)) -> Result<AnyRuntime> {
-        match forced_runtime() {
-            Some(name) => AnyRuntime::of(name.parse()?, home).await,
+    /// The runtime for new jobs: `MLBENCH_RUNTIME` or the config's `runtime` picks one;
+    /// otherwise Docker when an engine answers, else local processes, and `notice` is told why.
+    /// An engine asked for by name (`DOCKER_HOST`) that does not answer is an error: jobs never
+    /// fall back to running unisolated on the host behind the user's back.
+    pub async fn choose(engine: &Engine, notice: impl FnOnce(&str)) -> Result<AnyRuntime> {
+        let home = &engine.home;
+        match engine.config.chosen_runtime()? {
+            Some(kind) => AnyRuntime::of(kind, engine).await,
             None => match DockerRuntime::connect(Some(home.capacity_cache())).await {
                 Ok(docker) => Ok(AnyRuntime::Docker(docker)),
                 Err(err) if std::env::var_os("DOCKER_HOST").is_some_and(|v| !v.is_empty()) => {
@@ -121,25 +123,35 @@ impl AnyRuntime {
     }
 
     /// The runtime a stored job was started on.
-    pub async fn of(kind: RuntimeKind, home: &Home) -> Result<AnyRuntime> {
+    pub async fn of(kind: RuntimeKind, engine: &Engine) -> Result<AnyRuntime> {
+        let unavailable = |err: Error| Error::DockerUnavailable {
+            address: DockerRuntime::address(),
+            reason: crate::error::brief(&err.to_string()),
+        };
         match kind {
             RuntimeKind::Local => Ok(AnyRuntime::Local(LocalRuntime::default())),
-            RuntimeKind::Docker => DockerRuntime::connect(Some(home.capacity_cache()))
+            RuntimeKind::Docker => DockerRuntime::connect(Some(engine.home.capacity_cache()))
                 .await
                 .map(AnyRuntime::Docker)
-                .map_err(|err| Error::DockerUnavailable {
-                    address: DockerRuntime::address(),
-                    reason: crate::error::brief(&err.to_string()),
-                }),
+                .map_err(unavailable),
+            RuntimeKind::Swarm => match connect_swarm(engine).await {
+                Ok(swarm) => Ok(AnyRuntime::Swarm(swarm)),
+                Err(err @ Error::Invalid(_)) => Err(err),
+                Err(err) => Err(unavailable(err)),
+            },
         }
     }
 }
 
-/// The runtime `MLBENCH_RUNTIME` names, unless it is unset, empty or `auto`.
-fn forced_runtime() -> Option<String> {
-    std::env::var("MLBENCH_RUNTIME")
-        .ok()
-        .filter(|v| !v.is_empty() && v != "auto")
+/// The swarm whose manager `DOCKER_HOST` names, with the config's registry; refused without a
+/// shared `storage_root`, since a job's files must be the same on every node.
+pub async fn connect_swarm(engine: &Engine) -> Result<SwarmRuntime> {
+    if engine.config.storage_root.is_none() {
+        return Err(Error::Invalid(
+            "the swarm runtime needs storage_root in the config: a folder every node mounts at the same path (NFS, a shared disk), where jobs' files live; see the README's Swarm section".into(),
+        ));
+    }
+    SwarmRuntime::connect(engine.config.registry.clone()).await
 }
 
 /// The label that marks a container as this home's (test homes never see each other's).

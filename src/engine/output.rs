@@ -3,7 +3,7 @@
 
 use std::io;
 
-use crate::domain::output::{OutputSink, Stream};
+use crate::domain::output::{OutputSink, Placement, Stream};
 use crate::ml::metrics::{self, Steps};
 use crate::store::Store;
 use crate::store::logfile::LogWriter;
@@ -51,5 +51,21 @@ impl OutputSink for JobOutput<'_> {
             self.pending.clear();
         }
         Ok(())
+    }
+
+    /// Said in the log where it happened, and in the job's row (its detail, or its node).
+    fn placement(&mut self, news: Placement<'_>) -> io::Result<()> {
+        match news {
+            Placement::Waiting(why) => {
+                self.log.note(&format!("waiting: {why}"))?;
+                self.store
+                    .set_detail(self.job, Some(why))
+                    .map_err(io::Error::other)
+            }
+            Placement::OnNode(node) => {
+                self.log.note(&format!("placed on node {node}"))?;
+                self.store.set_node(self.job, node).map_err(io::Error::other)
+            }
+        }
     }
 }

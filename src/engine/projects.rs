@@ -95,6 +95,7 @@ mod tests {
             command: vec!["true".into()],
             env: vec![],
             ports: vec![],
+            placement: Vec::new(),
         };
         let local = crate::domain::RuntimeKind::Local;
         let job = engine.store.insert_job(&spec("doomed"), local, None).unwrap();

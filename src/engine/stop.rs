@@ -27,7 +27,7 @@ pub async fn stop(
         let runtime = match known.filter(|r| r.kind() == record.runtime) {
             Some(runtime) => runtime,
             None => {
-                connected = AnyRuntime::of(record.runtime, &engine.home).await?;
+                connected = AnyRuntime::of(record.runtime, engine).await?;
                 &connected
             }
         };

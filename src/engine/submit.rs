@@ -92,6 +92,11 @@ pub(crate) async fn preflight(
     progress: &mut impl FnMut(&str),
 ) -> Result<()> {
     spec.validate()?;
+    if !spec.placement.is_empty() && !matches!(runtime, AnyRuntime::Swarm(_)) {
+        return Err(Error::Invalid(
+            "--node and --constraint place a job on a swarm's nodes, and jobs here do not run on a swarm: set runtime = \"swarm\" (or MLBENCH_RUNTIME=swarm)".into(),
+        ));
+    }
     engine.store.require_project(&spec.project)?;
     let machine = engine
         .config
@@ -100,7 +105,13 @@ pub(crate) async fn preflight(
         .clone();
     spec.machine = machine.name.clone();
     let host = crate::with_runtime!(runtime, rt => rt.capacity().await)?;
-    if let Some(shortfall) = machine.shortfall(&host) {
+    if let AnyRuntime::Swarm(swarm) = runtime {
+        // The swarm's total says nothing of whether one node can hold the job.
+        swarm
+            .check_fits(&machine)
+            .await
+            .map_err(|e| Error::field("machine", e))?;
+    } else if let Some(shortfall) = machine.shortfall(&host) {
         return Err(Error::field(
             "machine",
             Error::Invalid(format!(
@@ -123,8 +134,12 @@ async fn check_own_command(runtime: &AnyRuntime, spec: &JobSpec) -> Result<()> {
         return Ok(());
     }
     let refuse = |why: String| Err(Error::field("command", Error::Invalid(why)));
-    let AnyRuntime::Docker(docker) = runtime else {
-        return refuse("the local runtime runs a command, not an image: give it after `--`".into());
+    let docker = match runtime {
+        AnyRuntime::Docker(docker) => docker,
+        AnyRuntime::Swarm(swarm) => swarm.manager(),
+        AnyRuntime::Local(_) => {
+            return refuse("the local runtime runs a command, not an image: give it after `--`".into());
+        }
     };
     if spec.image == runtime_tag() {
         return refuse(format!(
@@ -141,13 +156,13 @@ async fn check_own_command(runtime: &AnyRuntime, spec: &JobSpec) -> Result<()> {
     Ok(())
 }
 
-/// Launches a Docker job from here when the host has room, so the start does not wait for a
-/// new process; the supervisor then only follows. Local jobs must be children of their
+/// Launches a Docker or Swarm job from here when there is room, so the start does not wait for
+/// a new process; the supervisor then only follows. Local jobs must be children of their
 /// supervisor, and a job that waits for capacity waits in its supervisor.
 async fn start_now(engine: &Engine, runtime: &AnyRuntime, job: i64, image_checked: bool) -> Result<()> {
-    let AnyRuntime::Docker(docker) = runtime else {
+    if let AnyRuntime::Local(_) = runtime {
         return spawn_supervisor(&engine.home, job, false);
-    };
+    }
     // Held while launching, so no reconcile starts a second supervisor that launches too. The
     // supervisor starts meanwhile and takes the lock over when it is let go.
     let Some(_lock) = acquire_supervisor_lock(&engine.home, job, false)? else {
@@ -155,7 +170,7 @@ async fn start_now(engine: &Engine, runtime: &AnyRuntime, job: i64, image_checke
     };
     spawn_supervisor(&engine.home, job, true)?;
     let mut start = Start::for_launcher(image_checked);
-    if let Err(err) = start.advance(engine, docker, job).await {
+    if let Err(err) = crate::with_runtime!(runtime, rt => start.advance(engine, rt, job).await) {
         engine
             .store
             .finish(job, JobState::Failed, None, Some(&err.to_string()))?;
@@ -184,9 +199,12 @@ pub(crate) fn ensure_port_free(engine: &Engine, port: &PortMapping) -> Result<()
 
 /// The job's image must be there before anything is stored; mlbench's runtime image is built
 /// on first use. A job that builds its image from the repo builds it when it runs.
+/// On a swarm the image is then pushed to its registry, so no node lacks it.
 async fn check_image(runtime: &AnyRuntime, spec: &JobSpec, progress: &mut impl FnMut(&str)) -> Result<()> {
-    let AnyRuntime::Docker(docker) = runtime else {
-        return Ok(());
+    let docker = match runtime {
+        AnyRuntime::Docker(docker) => docker,
+        AnyRuntime::Swarm(swarm) => swarm.manager(),
+        AnyRuntime::Local(_) => return Ok(()),
     };
     if spec.build_dockerfile.is_some() {
         return Ok(());
@@ -196,13 +214,20 @@ async fn check_image(runtime: &AnyRuntime, spec: &JobSpec, progress: &mut impl F
         if built {
             progress(&format!("built {tag}"));
         }
-    } else if !docker.image_exists(&spec.image).await? {
+    } else if matches!(runtime, AnyRuntime::Docker(_)) && !docker.image_exists(&spec.image).await? {
         return Err(Error::field(
             "image",
             Error::ImageMissing {
                 image: spec.image.clone(),
             },
         ));
+    }
+    if let AnyRuntime::Swarm(swarm) = runtime {
+        // Says itself when the image is missing: one named by its registry may be there only.
+        swarm
+            .distribute(&spec.image, &mut *progress)
+            .await
+            .map_err(|e| Error::field("image", e))?;
     }
     Ok(())
 }

@@ -214,6 +214,9 @@ fn started_note(runtime: crate::domain::RuntimeKind, handle: &str) -> String {
             format!("running in container {}", &handle[..handle.len().min(12)])
         }
         crate::domain::RuntimeKind::Local => format!("running as process {handle}"),
+        crate::domain::RuntimeKind::Swarm => {
+            format!("running as service {}", &handle[..handle.len().min(12)])
+        }
     }
 }
 
@@ -243,6 +246,21 @@ impl ImagePreparer for crate::runtime::LocalRuntime {
             ),
         );
         Ok(())
+    }
+}
+
+/// What the manager's engine does for a Docker job, then a push to the swarm's registry so
+/// every node can pull the image.
+impl ImagePreparer for crate::runtime::SwarmRuntime {
+    async fn prepare_image(&self, engine: &Engine, job: &JobRecord) -> Result<()> {
+        self.manager().prepare_image(engine, job).await?;
+        let log_path = engine.home.job_log(job.id);
+        let mut log = LogWriter::open(&log_path).map_err(Error::at(&log_path, "cannot open"))?;
+        self.distribute(&job.spec.image, |line| {
+            let _ = log.note(line);
+        })
+        .await
+        .map(|_| ())
     }
 }
 
@@ -315,6 +333,7 @@ async fn prepare_and_create<R: Runtime + ImagePreparer>(
         },
         drop_capabilities: own_image,
         gpu_devices: job.devices.clone(),
+        placement: job.spec.placement.clone(),
     };
     runtime.create(&spec).await
 }
@@ -350,6 +369,15 @@ async fn follow_to_end<R: Runtime>(engine: &Engine, runtime: &R, job: i64, handl
                 note(engine, job, why);
                 (JobState::Lost, None, Some(why.to_string()), None)
             }
+            Some(Exit::Lost(why)) => {
+                note(engine, job, &format!("lost: {why}"));
+                (JobState::Lost, None, Some(why), None)
+            }
+            Some(Exit::NotRun(why)) => {
+                note(engine, job, &format!("its command did not run: {why}"));
+                let state = engine.store.job(job)?.requested_end().unwrap_or(JobState::Failed);
+                (state, None, Some(why), None)
+            }
             Some(Exit::Code {
                 code,
                 oom_killed,
@@ -360,6 +388,11 @@ async fn follow_to_end<R: Runtime>(engine: &Engine, runtime: &R, job: i64, handl
                 let detail = match (state, code) {
                     // The sweep's driver said why when it pruned the trial.
                     (JobState::Pruned, _) => record.detail,
+                    (JobState::OomKilled, _) if record.runtime == crate::domain::RuntimeKind::Swarm => {
+                        let why = "SIGKILL (exit code 137) under its memory limit, not from mlbench: most likely killed for using more memory than its machine type has (Swarm does not report OOM kills)";
+                        note(engine, job, why);
+                        Some(why.to_string())
+                    }
                     (JobState::OomKilled, _) => {
                         Some("killed for using more memory than its machine type has".to_string())
                     }
@@ -493,6 +526,7 @@ mod tests {
             command: vec!["true".into()],
             env: vec![],
             ports: vec![],
+            placement: Vec::new(),
         };
         let job = engine.store.insert_job(&spec, RuntimeKind::Docker, None).unwrap();
         let host = Capacity {

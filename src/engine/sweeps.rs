@@ -192,7 +192,7 @@ pub async fn drive(engine: &Engine, sweep: i64) -> Result<()> {
         return Ok(());
     };
     let record = engine.store.sweep(sweep)?;
-    let runtime = AnyRuntime::of(record.runtime, &engine.home).await?;
+    let runtime = AnyRuntime::of(record.runtime, engine).await?;
     let spec = record.spec;
     let parallel = match spec.parallel {
         Some(k) => k,

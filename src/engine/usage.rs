@@ -64,6 +64,8 @@ impl UsageWatch {
                 (RuntimeKind::Docker, Some(docker)) => docker.usage(handle).await.ok().flatten(),
                 (RuntimeKind::Docker, None) => None,
                 (RuntimeKind::Local, _) => local.usage(handle).await.ok().flatten(),
+                // The manager cannot read a container on another node.
+                (RuntimeKind::Swarm, _) => None,
             }
         }))
         .await;

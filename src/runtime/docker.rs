@@ -45,7 +45,7 @@ struct CachedCapacity {
     memory_bytes: u64,
 }
 
-fn is_not_found(err: &BollardError) -> bool {
+pub(super) fn is_not_found(err: &BollardError) -> bool {
     matches!(
         err,
         BollardError::DockerResponseServerError { status_code: 404, .. }
@@ -434,7 +434,7 @@ fn ever_started(state: &ContainerState) -> bool {
 /// Feeds each frame to `push` as it comes, and flushes `log` only when the stream has nothing
 /// ready: a burst is written in large blocks and a quiet job's lines reach the file at once.
 /// Ends with the stream, or when the container is gone.
-async fn copy_frames<L: OutputSink>(
+pub(super) async fn copy_frames<L: OutputSink>(
     frames: impl futures_util::Stream<Item = std::result::Result<LogOutput, BollardError>>,
     log: &mut L,
     mut push: impl FnMut(Stream, &[u8], &mut L) -> std::io::Result<()>,
@@ -522,15 +522,15 @@ fn finish_partials(partial: &mut [Vec<u8>; 2], log: &mut impl OutputSink) -> std
 /// Turns Docker's log frames into whole lines. Each frame is one log entry, `TIMESTAMP text`;
 /// an entry without a final newline is part of a longer line (the json-file driver splits
 /// lines over 16 KiB), so it is held until the rest of that line arrives.
-struct LineAssembler {
+pub(super) struct LineAssembler {
     filter: ResumeFilter,
     partial: [Vec<u8>; 2],
     /// Every whole line sent, new or skipped: where a later read of the same log resumes.
-    passed: ResumePoint,
+    pub(super) passed: ResumePoint,
 }
 
 impl LineAssembler {
-    fn new(filter: ResumeFilter) -> LineAssembler {
+    pub(super) fn new(filter: ResumeFilter) -> LineAssembler {
         LineAssembler {
             filter,
             partial: [Vec::new(), Vec::new()],
@@ -538,7 +538,12 @@ impl LineAssembler {
         }
     }
 
-    fn push(&mut self, stream: Stream, frame: &[u8], log: &mut impl OutputSink) -> std::io::Result<()> {
+    pub(super) fn push(
+        &mut self,
+        stream: Stream,
+        frame: &[u8],
+        log: &mut impl OutputSink,
+    ) -> std::io::Result<()> {
         let slot = usize::from(stream == Stream::Stderr);
         let mut rest = frame;
         while !rest.is_empty() {
@@ -577,7 +582,7 @@ impl LineAssembler {
     }
 
     /// Writes what is left at the stream's end, and says so when the resume did not line up.
-    fn finish(&mut self, log: &mut impl OutputSink) -> std::io::Result<()> {
+    pub(super) fn finish(&mut self, log: &mut impl OutputSink) -> std::io::Result<()> {
         for slot in 0..2 {
             if !self.partial[slot].is_empty() {
                 self.passed.seen[slot] += 1;
@@ -585,6 +590,11 @@ impl LineAssembler {
             }
         }
         finish_partials(&mut self.partial, log)?;
+        self.say_mismatch(log)
+    }
+
+    /// Says so in the log when the lines a resume skipped did not line up with the file.
+    pub(super) fn say_mismatch(&self, log: &mut impl OutputSink) -> std::io::Result<()> {
         if self.filter.mismatched() {
             log.line(
                 now_ts().as_bytes(),

@@ -6,6 +6,7 @@ pub mod exec;
 mod host;
 pub mod images;
 pub mod local;
+pub mod swarm;
 pub mod usage;
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use crate::domain::{Capacity, EnvVar, MachineType, PortMapping};
 
 pub use docker::DockerRuntime;
 pub use local::LocalRuntime;
+pub use swarm::SwarmRuntime;
 
 /// Everything a runtime needs to start one job.
 #[derive(Debug, Clone)]
@@ -38,6 +40,8 @@ pub struct LaunchSpec {
     pub drop_capabilities: bool,
     /// The GPUs (by index) the job was given; empty: as many as the machine type has, any.
     pub gpu_devices: Vec<u32>,
+    /// Placement constraints on a cluster (see [`crate::domain::JobSpec::placement`]).
+    pub placement: Vec<String>,
 }
 
 /// How a job's process ended.
@@ -51,6 +55,11 @@ pub enum Exit {
     },
     /// The container or process is gone and nothing tells how it ended.
     Vanished,
+    /// It ended without its command running (a node refused its task, or it was stopped
+    /// before a node took it); why.
+    NotRun(String),
+    /// The node it ran on is gone, so nothing will tell how it ends; why, naming the node.
+    Lost(String),
 }
 
 #[allow(async_fn_in_trait)] // used with concrete types only, never as `dyn` or across threads

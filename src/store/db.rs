@@ -65,6 +65,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX jobs_by_sweep ON jobs(sweep_id);
     CREATE INDEX jobs_by_project ON jobs(project_id, state);
     ALTER TABLE jobs ADD COLUMN devices TEXT;",
+    "ALTER TABLE jobs ADD COLUMN node TEXT;",
 ];
 
 /// Whether a queued job was taken from the queue, or what it waits for.
@@ -127,6 +128,8 @@ pub struct JobRecord {
     pub params: Option<Params>,
     /// The GPUs (by index) the job holds while it runs; given when it leaves the queue.
     pub devices: Vec<u32>,
+    /// The cluster node its task was placed on (Swarm).
+    pub node: Option<String>,
 }
 
 impl JobRecord {
@@ -150,7 +153,7 @@ pub struct TrialOf<'a> {
 }
 
 const JOB_COLUMNS: &str = "j.id, j.spec, j.runtime, j.state, j.commit_sha, j.created_at, j.started_at, \
-     j.finished_at, j.exit_code, j.detail, j.handle, j.supervisor_pid, j.stop_requested, j.sweep_id, j.params, j.devices";
+     j.finished_at, j.exit_code, j.detail, j.handle, j.supervisor_pid, j.stop_requested, j.sweep_id, j.params, j.devices, j.node";
 
 fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
     let spec: String = row.get(1)?;
@@ -180,6 +183,7 @@ fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
             .map(|p| serde_json::from_str(&p).map_err(|e| bad(14, e.to_string())))
             .transpose()?,
         devices: parse_devices(row.get::<_, Option<String>>(15)?.as_deref()),
+        node: row.get(16)?,
     })
 }
 
@@ -577,6 +581,15 @@ impl Store {
         Ok(())
     }
 
+    /// Records the node a job's task was placed on; the wait it was in is over.
+    pub fn set_node(&self, id: i64, node: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE jobs SET node = ?1, detail = NULL WHERE id = ?2",
+            params![node, id],
+        )?;
+        Ok(())
+    }
+
     pub fn set_supervisor(&self, id: i64, pid: u32) -> Result<()> {
         self.conn.execute(
             "UPDATE jobs SET supervisor_pid = ?1 WHERE id = ?2",
@@ -789,6 +802,7 @@ mod tests {
             command: vec!["true".into()],
             env: vec![],
             ports: vec![],
+            placement: Vec::new(),
         }
     }
 

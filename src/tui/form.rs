@@ -455,6 +455,7 @@ impl Form {
             command: split_command(&self.text.command).unwrap_or_default(),
             env: words(&self.text.env).map(str::to_string).collect(),
             ports: words(&self.text.ports).map(str::to_string).collect(),
+            placement: Vec::new(),
             force: false,
         }
     }
@@ -586,6 +587,7 @@ pub(crate) mod tests {
                 command: sweep.job.command.clone(),
                 env: vec![],
                 ports: vec![],
+                placement: Vec::new(),
             },
             space: sweep.space.clone(),
             metric: sweep.metric.clone(),

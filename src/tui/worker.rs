@@ -79,7 +79,7 @@ struct Context {
 impl Context {
     async fn runtime(&self) -> Result<&AnyRuntime> {
         self.runtime
-            .get_or_try_init(|| AnyRuntime::choose(&self.engine.home, |_| {}))
+            .get_or_try_init(|| AnyRuntime::choose(&self.engine, |_| {}))
             .await
     }
 
@@ -100,7 +100,7 @@ async fn serve(context: Rc<Context>, first_start: bool, mut requests: UnboundedR
     let probe = context.clone();
     spawn_local(async move {
         let text = match probe.runtime().await {
-            Ok(runtime) => runtime.describe(),
+            Ok(runtime) => runtime.describe(&probe.engine),
             Err(e) => e.to_string(),
         };
         probe.send(Message::Engine(text));

@@ -37,6 +37,7 @@ fn job(id: i64, state: JobState, command: &[&str], exit: Option<i64>) -> JobReco
             command: command.iter().map(std::string::ToString::to_string).collect(),
             env: vec![],
             ports: vec![],
+            placement: Vec::new(),
         },
         runtime: RuntimeKind::Docker,
         state,
@@ -54,6 +55,7 @@ fn job(id: i64, state: JobState, command: &[&str], exit: Option<i64>) -> JobReco
         sweep: None,
         params: None,
         devices: vec![],
+        node: None,
     }
 }
 

@@ -248,6 +248,9 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         Line::from(vec![label("image"), Span::raw(job.spec.image.clone())]),
         Line::from(vec![label("code"), Span::raw(job.spec.source.to_string())]),
     ];
+    if let Some(node) = &job.node {
+        lines.push(Line::from(vec![label("node"), Span::raw(node.clone())]));
+    }
     if let Some(commit) = &job.commit {
         lines.push(Line::from(vec![
             label("commit"),
