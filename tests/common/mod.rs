@@ -18,6 +18,10 @@ pub struct Sandbox {
     pub dir: tempfile::TempDir,
     pub home: PathBuf,
     pub runtime: &'static str,
+    /// Where jobs' folders are: the home, or the config's storage_root.
+    pub files: PathBuf,
+    /// Set for every mlbench this sandbox runs (DOCKER_HOST of a swarm, say).
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Sandbox {
@@ -25,7 +29,19 @@ impl Sandbox {
         let dir = tempfile::tempdir().expect("temp dir");
         let home = dir.path().join("home");
         std::fs::write(dir.path().join("config.toml"), TEST_CONFIG).expect("config");
-        Sandbox { dir, home, runtime }
+        Sandbox {
+            dir,
+            files: home.clone(),
+            home,
+            runtime,
+            env: Vec::new(),
+        }
+    }
+
+    /// The test config with `keys` (top-level settings) before it and `tables` after it.
+    pub fn configure(&self, keys: &str, tables: &str) {
+        let text = format!("{keys}\n{TEST_CONFIG}\n{tables}");
+        std::fs::write(self.dir.path().join("config.toml"), text).expect("config");
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
@@ -33,7 +49,8 @@ impl Sandbox {
         cmd.args(args)
             .env("MLBENCH_HOME", &self.home)
             .env("MLBENCH_CONFIG", self.dir.path().join("config.toml"))
-            .env("MLBENCH_RUNTIME", self.runtime);
+            .env("MLBENCH_RUNTIME", self.runtime)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 
@@ -98,7 +115,7 @@ impl Sandbox {
 
     /// The job's log records as (stream, text).
     pub fn log_records(&self, id: i64) -> Vec<(char, String)> {
-        let text = std::fs::read_to_string(self.home.join(format!("jobs/{id}/output.log"))).unwrap();
+        let text = std::fs::read_to_string(self.files.join(format!("jobs/{id}/output.log"))).unwrap();
         text.lines()
             .map(|l| (l.as_bytes()[31] as char, l.get(33..).unwrap_or("").to_string()))
             .collect()
