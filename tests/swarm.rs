@@ -9,113 +9,29 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::lab::Lab;
 use common::{BUSYBOX, Sandbox, busybox_image};
-
-const LAB_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/swarm-lab");
 
 /// Machine types sized against the lab's nodes (each sees this machine's 2 vCPU): FULL takes a
 /// whole node, HALF leaves too little beside it for G1.
 const SWARM_MACHINES: &str =
     "[machines.FULL]\ncpus = 2\nmemory = \"64MiB\"\n[machines.HALF]\ncpus = 1.5\nmemory = \"64MiB\"\n";
 
-/// The running lab; dropping it removes it.
-struct Lab {
-    dir: PathBuf,
-}
-
-impl Lab {
-    fn up(test: &str) -> Option<Lab> {
-        let missing: Vec<&str> = ["dockerd", "docker-registry", "nsenter", "unshare", "ip"]
-            .into_iter()
-            .filter(|tool| {
-                !Command::new("sh")
-                    .args(["-c", &format!("command -v {tool}")])
-                    .output()
-                    .is_ok_and(|o| o.status.success())
-            })
-            .collect();
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-        if !missing.is_empty() || !root {
-            let why = if root {
-                format!("missing {}", missing.join(", "))
-            } else {
-                "not root".to_string()
-            };
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{test}: the swarm lab cannot run ({why}), and CI=true needs it"
-            );
-            eprintln!("skipped {test}: the swarm lab cannot run here ({why})");
-            return None;
-        }
-        let namespaces = Command::new("ip").args(["netns", "list"]).output().unwrap();
-        assert!(
-            !String::from_utf8_lossy(&namespaces.stdout).contains("mlblab-hub"),
-            "a swarm lab is up already: `scripts/swarm-lab down` first (the test brings its own)"
-        );
-        let dir = std::env::temp_dir().join(format!("mlbench-swarm-test-{}", std::process::id()));
-        let lab = Lab { dir };
-        let out = lab.script(&["up", "--nodes", "3"]);
-        assert!(
-            out.status.success(),
-            "swarm-lab up failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Some(lab)
-    }
-
-    fn script(&self, args: &[&str]) -> Output {
-        Command::new(LAB_SCRIPT)
-            .args(args)
-            .env("MLBENCH_LAB", &self.dir)
-            .output()
-            .unwrap()
-    }
-
-    fn socket(&self, node: u32) -> String {
-        format!("unix://{}/n{node}/docker.sock", self.dir.display())
-    }
-
-    /// `docker` against one node's own engine.
-    fn docker(&self, node: u32, args: &[&str]) -> String {
-        let out = Command::new("docker")
-            .arg("-H")
-            .arg(self.socket(node))
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// A sandbox whose jobs run on the lab: its config is the one `up` wrote, with the test
-    /// machine types; the busybox image is on the manager only, and a project `p` exists.
-    fn sandbox(&self) -> Sandbox {
-        let mut s = Sandbox::new("swarm");
-        let config = std::fs::read_to_string(self.dir.join("config.toml")).unwrap();
-        s.configure(&config, SWARM_MACHINES);
-        s.env.push(("DOCKER_HOST", self.socket(1)));
-        busybox_image(&s);
-        s.ok(&["project", "create", "p"]);
-        let label = mlbench::home::Home::at(s.home.clone()).unwrap().label();
-        s.files = self.dir.join("shared").join(format!("mlbench-{label}"));
-        s
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let out = self.script(&["down"]);
-        if !out.status.success() {
-            eprintln!("swarm-lab down failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-    }
+/// A sandbox whose jobs run on the lab: its config is the one `up` wrote, with the test
+/// machine types; the busybox image is on the manager only, and a project `p` exists.
+fn lab_sandbox(lab: &Lab) -> Sandbox {
+    let mut s = Sandbox::new("swarm");
+    s.configure(&lab.config(), SWARM_MACHINES);
+    s.env.push(("DOCKER_HOST", lab.socket(1)));
+    busybox_image(&s);
+    s.ok(&["project", "create", "p"]);
+    let label = mlbench::home::Home::at(s.home.clone()).unwrap().label();
+    s.files = lab.shared_files(&label);
+    s
 }
 
 /// Submits `command` in the busybox image with `flags`; returns the job's id.
@@ -155,7 +71,7 @@ fn jobs_run_on_a_swarm_of_three_engines() {
     let Some(lab) = Lab::up("jobs_run_on_a_swarm_of_three_engines") else {
         return;
     };
-    let s = lab.sandbox();
+    let s = lab_sandbox(&lab);
     let repo = s.folder("code", &[("train.sh", "echo trained > /storage/model.txt\n")]);
     eprintln!("a job placed on a worker");
     a_job_on_a_worker_runs_with_its_limits_and_complete_logs(&lab, &s, &repo);

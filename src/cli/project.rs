@@ -68,12 +68,35 @@ struct MachineRow<'a> {
 pub async fn machines(engine: &Engine, json: bool) -> Result<()> {
     let runtime = AnyRuntime::choose(engine, |notice| eprintln!("mlbench: {notice}")).await?;
     let host = crate::with_runtime!(&runtime, rt => rt.capacity().await)?;
+    // On a swarm a job must fit one node, not the total.
+    let places = match &runtime {
+        AnyRuntime::Swarm(swarm) => swarm
+            .nodes(&std::collections::HashMap::new())
+            .await?
+            .iter()
+            .filter(|n| n.takes_jobs())
+            .map(|n| crate::domain::Capacity {
+                cpus: n.cpus,
+                memory_bytes: n.memory_bytes,
+                gpus: u32::try_from(n.gpus).unwrap_or(0),
+            })
+            .collect(),
+        _ => vec![host],
+    };
     let rows: Vec<MachineRow> = engine
         .config
         .machines
         .iter()
         .map(|m| {
-            let why_not = m.shortfall(&host);
+            // What the largest place lacks, when no place holds it.
+            let why_not = if places.iter().any(|p| m.shortfall(p).is_none()) {
+                None
+            } else {
+                places
+                    .iter()
+                    .max_by(|a, b| a.cpus.total_cmp(&b.cpus))
+                    .map_or_else(|| Some("no node takes jobs".to_string()), |p| m.shortfall(p))
+            };
             MachineRow {
                 machine: m,
                 fits: why_not.is_none(),
@@ -98,9 +121,19 @@ pub async fn machines(engine: &Engine, json: bool) -> Result<()> {
             ]
         })
         .collect();
-    table::print(&["NAME", "VCPU", "MEMORY", "GPU", "FITS THIS HOST"], &table_rows);
+    let fits = if matches!(runtime, AnyRuntime::Swarm(_)) {
+        "FITS A NODE"
+    } else {
+        "FITS THIS HOST"
+    };
+    table::print(&["NAME", "VCPU", "MEMORY", "GPU", fits], &table_rows);
     println!(
-        "host: {} vCPU, {}, {} GPU ({})",
+        "{}: {} vCPU, {}, {} GPU ({})",
+        if matches!(runtime, AnyRuntime::Swarm(_)) {
+            "swarm, all ready nodes"
+        } else {
+            "host"
+        },
         fmt_cpus(host.cpus),
         format_bytes(host.memory_bytes),
         host.gpus,

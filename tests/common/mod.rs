@@ -3,6 +3,8 @@
 //! skipped with a notice elsewhere).
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod lab;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
