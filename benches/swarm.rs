@@ -193,6 +193,18 @@ fn main() {
         let _ = logs.wait();
         bench.service_rm(&name);
     }
+    let ms = |values: &[Duration]| {
+        let each: Vec<String> = values
+            .iter()
+            .map(|d| format!("{:.0}", d.as_secs_f64() * 1e3))
+            .collect();
+        each.join(" ")
+    };
+    println!(
+        "    rounds, mlbench ms: {}; docker ms: {}",
+        ms(&ours),
+        ms(&theirs)
+    );
     let (ours, theirs) = (median(ours), median(theirs));
     let ratio = ours.as_secs_f64() / theirs.as_secs_f64();
     println!("(a) submit -> first log line on a worker ({command}), median of {rounds}");

@@ -6,7 +6,7 @@ use crate::engine::{Engine, connect_swarm, home_labels};
 
 pub async fn list(engine: &Engine, json: bool) -> Result<()> {
     let swarm = connect_swarm(engine).await?;
-    let nodes = swarm.nodes(&home_labels(&engine.home)).await?;
+    let nodes = swarm.nodes(Some(&home_labels(&engine.home))).await?;
     if json {
         return table::print_json(&nodes);
     }

@@ -71,7 +71,7 @@ pub async fn machines(engine: &Engine, json: bool) -> Result<()> {
     // On a swarm a job must fit one node, not the total.
     let places = match &runtime {
         AnyRuntime::Swarm(swarm) => swarm
-            .nodes(&std::collections::HashMap::new())
+            .nodes(None)
             .await?
             .iter()
             .filter(|n| n.takes_jobs())

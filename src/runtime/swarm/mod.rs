@@ -27,6 +27,8 @@ use crate::{Error, Result};
 /// How often a task's state is looked at while it waits or runs. A dead node is seen once the
 /// manager marks it down (its heartbeat is missed: about 15 s on Swarm's defaults) plus this.
 const TASK_POLL: Duration = Duration::from_millis(250);
+/// How often a task on its way to a node is looked at: its first line waits on this.
+const PLACEMENT_POLL: Duration = Duration::from_millis(50);
 
 pub struct SwarmRuntime {
     /// The manager's engine: it builds images and holds them before they are pushed.
@@ -65,14 +67,17 @@ impl SwarmRuntime {
     /// Connects to the manager `DOCKER_HOST` names; `Err` says why it is not one.
     pub async fn connect(registry: Option<String>) -> Result<SwarmRuntime> {
         let manager = DockerRuntime::connect(None).await?;
-        let info = manager.docker.info().await?;
-        if info.swarm.and_then(|s| s.control_available) != Some(true) {
-            return Err(Error::Invalid(format!(
-                "the Docker Engine at {} is not a Swarm manager: point DOCKER_HOST at a manager of your swarm (or run `docker swarm init` there)",
-                DockerRuntime::address()
-            )));
+        // Only a manager answers this (503 elsewhere), and far quicker than the engine's /info.
+        match manager.docker.inspect_swarm().await {
+            Ok(_) => Ok(SwarmRuntime { manager, registry }),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 503, .. }) => {
+                Err(Error::Invalid(format!(
+                    "the Docker Engine at {} is not a Swarm manager: point DOCKER_HOST at a manager of your swarm (or run `docker swarm init` there)",
+                    DockerRuntime::address()
+                )))
+            }
+            Err(err) => Err(err.into()),
         }
-        Ok(SwarmRuntime { manager, registry })
     }
 
     /// The manager's engine, for what only it does: images and builds.
@@ -84,14 +89,14 @@ impl SwarmRuntime {
         &self.manager.docker
     }
 
-    /// Every node, with the jobs of this home each one runs.
-    pub async fn nodes(&self, home_labels: &HashMap<String, String>) -> Result<Vec<nodes::NodeRow>> {
+    /// Every node, with the jobs of the home `home_labels` names on each (none: no jobs).
+    pub async fn nodes(&self, home_labels: Option<&HashMap<String, String>>) -> Result<Vec<nodes::NodeRow>> {
         nodes::list(self.docker(), home_labels).await
     }
 
     /// Refuses a machine type no node that takes jobs could ever hold.
     pub async fn check_fits(&self, machine: &MachineType) -> Result<()> {
-        let nodes = self.nodes(&HashMap::new()).await?;
+        let nodes = self.nodes(None).await?;
         let open: Vec<_> = nodes.iter().filter(|n| n.takes_jobs()).collect();
         let fits = |n: &&nodes::NodeRow| {
             n.cpus >= machine.cpus
@@ -263,7 +268,7 @@ impl SwarmRuntime {
                     }
                 }
             }
-            tokio::time::sleep(TASK_POLL).await;
+            tokio::time::sleep(PLACEMENT_POLL).await;
         }
     }
 
@@ -298,6 +303,16 @@ impl SwarmRuntime {
     }
 }
 
+/// `YYYY-MM-DDTHH:MM:SS` (UTC) as a Unix time, for a log read's `since`; 0 (from the start)
+/// when it cannot be read or does not fit.
+fn unix_seconds(second: &[u8; 19]) -> i32 {
+    std::str::from_utf8(second)
+        .ok()
+        .and_then(|s| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").ok())
+        .and_then(|t| i32::try_from(t.and_utc().timestamp()).ok())
+        .unwrap_or(0)
+}
+
 /// Whether an image reference starts with a registry (`host.domain/…`, `host:port/…`,
 /// `localhost/…`) rather than a Docker Hub name.
 fn names_registry(image: &str) -> bool {
@@ -318,7 +333,7 @@ impl Runtime for SwarmRuntime {
     /// What the nodes that take jobs have together: mlbench's queue lets jobs go while the
     /// swarm as a whole has room, and Swarm puts each where it fits.
     async fn capacity(&self) -> Result<Capacity> {
-        let nodes = self.nodes(&HashMap::new()).await?;
+        let nodes = self.nodes(None).await?;
         let open = nodes.iter().filter(|n| n.takes_jobs());
         Ok(open.fold(Capacity::default(), |sum, n| Capacity {
             cpus: sum.cpus + n.cpus,
@@ -381,8 +396,10 @@ impl Runtime for SwarmRuntime {
     }
 
     /// Follows the task's logs while it runs; a task's log stream does not end with the task,
-    /// so its state is watched beside it. Then the log is read once more from the start, past
-    /// every line already passed, for what the live read had not sent yet.
+    /// so its state is watched beside it. Then each stream is read once more from the second
+    /// of its last line passed (`since` takes whole seconds), skipping the lines of that second
+    /// already passed, for what the live read had not sent yet. Reading it all again would
+    /// cost as much as the first read: ~3 s per 100,000 lines through the manager here.
     async fn follow(
         &self,
         handle: &str,
@@ -392,17 +409,15 @@ impl Runtime for SwarmRuntime {
         let Some(task) = self.placed_task(handle, log).await? else {
             return Ok(());
         };
-        let options = |follow: bool| {
-            LogsOptionsBuilder::default()
-                .follow(follow)
+        let mut live = LineAssembler::new(ResumeFilter::new(resume.as_ref()));
+        {
+            let options = LogsOptionsBuilder::default()
+                .follow(true)
                 .stdout(true)
                 .stderr(true)
                 .timestamps(true)
-                .build()
-        };
-        let mut live = LineAssembler::new(ResumeFilter::new(resume.as_ref()));
-        {
-            let frames = self.docker().task_logs(&task, Some(options(true)));
+                .build();
+            let frames = self.docker().task_logs(&task, Some(options));
             let copied = copy_frames(frames, log, |stream, message, log| {
                 live.push(stream, message, log)
             });
@@ -411,25 +426,53 @@ impl Runtime for SwarmRuntime {
                 ended = self.until_ended(handle) => ended?,
             }
         }
-        live.say_mismatch(log)
-            .map_err(|e| Error::io("cannot write the job log", e))?;
-        let mut rest = LineAssembler::new(ResumeFilter::new(Some(&live.passed)));
-        let frames = self.docker().task_logs(&task, Some(options(false)));
-        match copy_frames(frames, log, |stream, message, log| {
-            rest.push(stream, message, log)
-        })
-        .await
-        {
-            // A dead node's logs cannot be read: what was copied is what there is.
-            Err(_)
-                if self
-                    .exit_status(handle)
-                    .await
-                    .is_ok_and(|e| matches!(e, Some(Exit::Lost(_)))) => {}
-            other => other?,
+        let resumed = resume.unwrap_or_default();
+        // Lines the file has that the live read did not get to (it was cut short); the read
+        // below skips them, and checks that its last is the file's.
+        let unread = |slot: usize| resumed.seen[slot].saturating_sub(live.passed.seen[slot]);
+        if unread(0) == 0 && unread(1) == 0 {
+            live.say_mismatch(log)
+                .map_err(|e| Error::io("cannot write the job log", e))?;
         }
-        rest.finish(log)
-            .map_err(|e| Error::io("cannot write the job log", e))?;
+        for slot in 0..2 {
+            let (since, in_last_second) = match live.last_second[slot] {
+                Some((second, count)) => (unix_seconds(&second), count),
+                None => (0, 0),
+            };
+            let mut point = ResumePoint::default();
+            point.seen[slot] = in_last_second + unread(slot);
+            point.last[slot] = if unread(slot) > 0 {
+                resumed.last[slot].clone()
+            } else {
+                std::mem::take(&mut live.passed.last[slot])
+            };
+            let mut rest = LineAssembler::new(ResumeFilter::new(Some(&point)));
+            let options = LogsOptionsBuilder::default()
+                .stdout(slot == 0)
+                .stderr(slot == 1)
+                .timestamps(true)
+                .since(since)
+                .build();
+            let frames = self.docker().task_logs(&task, Some(options));
+            let copied = copy_frames(frames, log, |stream, message, log| {
+                rest.push(stream, message, log)
+            })
+            .await;
+            match copied {
+                // A dead node's logs cannot be read: what was copied is what there is.
+                Err(_)
+                    if self
+                        .exit_status(handle)
+                        .await
+                        .is_ok_and(|e| matches!(e, Some(Exit::Lost(_)))) =>
+                {
+                    break;
+                }
+                other => other?,
+            }
+            rest.finish(log)
+                .map_err(|e| Error::io("cannot write the job log", e))?;
+        }
         log.flush().map_err(|e| Error::io("cannot write the job log", e))
     }
 
@@ -543,5 +586,11 @@ mod tests {
         assert_eq!(split_tag("10.78.0.2:5000/bb"), ("10.78.0.2:5000/bb", "latest"));
         assert_eq!(split_tag("10.78.0.2:5000/bb:v1"), ("10.78.0.2:5000/bb", "v1"));
         assert_eq!(split_tag("iris"), ("iris", "latest"));
+    }
+
+    #[test]
+    fn a_log_second_is_read_as_unix_time() {
+        assert_eq!(unix_seconds(b"2026-11-24T18:30:05"), 1_795_545_005);
+        assert_eq!(unix_seconds(b"not a time at all!!"), 0);
     }
 }

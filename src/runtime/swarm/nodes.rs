@@ -36,9 +36,24 @@ impl NodeRow {
     }
 }
 
-/// Every node, with the jobs of `home_labels` each one runs.
-pub async fn list(docker: &Docker, home_labels: &HashMap<String, String>) -> Result<Vec<NodeRow>> {
+/// Every node, with the jobs of `home_labels` each one runs; `None` leaves `jobs` empty and
+/// spares the look at every task.
+pub async fn list(docker: &Docker, home_labels: Option<&HashMap<String, String>>) -> Result<Vec<NodeRow>> {
     let nodes = docker.list_nodes(None::<ListNodesOptions>).await?;
+    let mut jobs_on = match home_labels {
+        Some(labels) => jobs_by_node(docker, labels).await?,
+        None => HashMap::new(),
+    };
+    let mut rows: Vec<NodeRow> = nodes.into_iter().map(|n| row(n, &mut jobs_on)).collect();
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(rows)
+}
+
+/// The jobs of `home_labels` whose task is on each node (by node id) and not yet ended.
+async fn jobs_by_node(
+    docker: &Docker,
+    home_labels: &HashMap<String, String>,
+) -> Result<HashMap<String, Vec<i64>>> {
     // Tasks carry no labels of their own: the job's are in their container spec.
     let tasks = docker.list_tasks(None::<ListTasksOptions>).await?;
     let mut jobs_on: HashMap<String, Vec<i64>> = HashMap::new();
@@ -61,9 +76,7 @@ pub async fn list(docker: &Docker, home_labels: &HashMap<String, String>) -> Res
             jobs_on.entry(node).or_default().push(job);
         }
     }
-    let mut rows: Vec<NodeRow> = nodes.into_iter().map(|n| row(n, &mut jobs_on)).collect();
-    rows.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(rows)
+    Ok(jobs_on)
 }
 
 fn row(node: Node, jobs_on: &mut HashMap<String, Vec<i64>>) -> NodeRow {

@@ -186,6 +186,29 @@ fn workbench_oom_killed_job() {
     both_sizes("workbench_oom_killed", &app);
 }
 
+/// A job on a swarm shows the node its task runs on, and the runtime says where jobs go.
+#[test]
+fn workbench_swarm_job_on_its_node() {
+    let mut app = fixture();
+    let mut jobs = app.jobs.clone();
+    for job in &mut jobs {
+        job.runtime = RuntimeKind::Swarm;
+    }
+    jobs[2].node = Some("worker-2".into());
+    let projects = app.projects.clone();
+    resnapshot(&mut app, projects, jobs);
+    update(
+        &mut app,
+        Event::Message(Message::Engine(
+            "Docker Swarm, manager at unix:///run/swarm-manager.sock".into(),
+        )),
+    );
+    select_salary(&mut app);
+    update(&mut app, key(KeyCode::Down));
+    update(&mut app, key(KeyCode::Down));
+    both_sizes("workbench_swarm_job", &app);
+}
+
 #[test]
 fn help_popup() {
     let mut app = fixture();
