@@ -19,7 +19,9 @@ use futures_util::{FutureExt, StreamExt};
 
 use super::{Exit, LaunchSpec, Runtime};
 use crate::domain::Capacity;
-use crate::domain::output::{OutputSink, ResumeFilter, ResumePoint, Stream, normalize_docker_ts, now_ts};
+use crate::domain::output::{
+    OutputSink, ResumeFilter, ResumePoint, Stream, TS_LEN, normalize_docker_ts, now_ts,
+};
 use crate::{Error, Result};
 
 pub const JOB_LABEL: &str = "mlbench.job";
@@ -527,9 +529,9 @@ pub(super) struct LineAssembler {
     partial: [Vec<u8>; 2],
     /// Every whole line sent, new or skipped: where a later read of the same log resumes.
     pub(super) passed: ResumePoint,
-    /// Per stream, the second (`YYYY-MM-DDTHH:MM:SS`) of the last whole line passed and how
-    /// many passed lines were in it: where a read from that second on (`since`) resumes.
-    pub(super) last_second: [Option<([u8; 19], usize)>; 2],
+    /// Per stream, the time of the last whole line passed and how many passed lines were in
+    /// its second: where a read from that second on (`since`) resumes.
+    pub(super) last_at: [Option<([u8; TS_LEN], usize)>; 2],
 }
 
 impl LineAssembler {
@@ -538,7 +540,7 @@ impl LineAssembler {
             filter,
             partial: [Vec::new(), Vec::new()],
             passed: ResumePoint::default(),
-            last_second: [None, None],
+            last_at: [None, None],
         }
     }
 
@@ -577,11 +579,11 @@ impl LineAssembler {
             self.passed.seen[slot] += 1;
             self.passed.last[slot].clear();
             self.passed.last[slot].extend_from_slice(line);
-            let second: [u8; 19] = ts[..19].try_into().unwrap_or([0; 19]);
-            match &mut self.last_second[slot] {
-                Some((at, count)) if *at == second => *count += 1,
-                other => *other = Some((second, 1)),
-            }
+            // The fixed-width form starts with the second, `YYYY-MM-DDTHH:MM:SS`.
+            self.last_at[slot] = match self.last_at[slot] {
+                Some((at, count)) if at[..19] == ts[..19] => Some((ts, count + 1)),
+                _ => Some((ts, 1)),
+            };
             // Whole lines are what the file counts, so whole lines are what a resume skips.
             if self.filter.is_new(stream, line) {
                 log.line(&ts, stream, line)?;

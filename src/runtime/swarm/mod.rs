@@ -20,7 +20,7 @@ use futures_util::StreamExt;
 
 use super::docker::{JOB_LABEL, LineAssembler, copy_frames, is_not_found};
 use super::{DockerRuntime, Exit, LaunchSpec, Runtime};
-use crate::domain::output::{OutputSink, Placement, ResumeFilter, ResumePoint};
+use crate::domain::output::{OutputSink, Placement, ResumeFilter, ResumePoint, Stream, TS_LEN};
 use crate::domain::{Capacity, MachineType};
 use crate::{Error, Result};
 
@@ -29,6 +29,10 @@ use crate::{Error, Result};
 const TASK_POLL: Duration = Duration::from_millis(250);
 /// How often a task on its way to a node is looked at: its first line waits on this.
 const PLACEMENT_POLL: Duration = Duration::from_millis(50);
+/// How long an ended task's log stream must be quiet before mlbench checks its end.
+const QUIET_AFTER_END: Duration = Duration::from_millis(150);
+/// How many of a stream's last lines are read back to find where the follow left it.
+const TAIL_LOOK: usize = 64;
 
 pub struct SwarmRuntime {
     /// The manager's engine: it builds images and holds them before they are pushed.
@@ -289,6 +293,68 @@ impl SwarmRuntime {
         }
     }
 
+    /// Adds to `log` what one stream of the ended task has after what the follow passed. Its
+    /// last [`TAIL_LOOK`] lines are read (with their times, to the nanosecond) and the follow's
+    /// last line is looked for among them: what comes after it is what was missing, usually
+    /// nothing. When it is not among them (more is missing, or a resume was cut short), the
+    /// stream is read again from the second of the last line passed: `since` takes whole
+    /// seconds, so the lines of that second already passed are skipped.
+    async fn complete_stream(
+        &self,
+        task: &str,
+        stream: Stream,
+        passed: &Passed,
+        log: &mut impl OutputSink,
+    ) -> Result<()> {
+        let options = |since: i32, tail: &str| {
+            LogsOptionsBuilder::default()
+                .stdout(stream == Stream::Stdout)
+                .stderr(stream == Stream::Stderr)
+                .timestamps(true)
+                .since(since)
+                .tail(tail)
+                .build()
+        };
+        let write = |e| Error::io("cannot write the job log", e);
+        if let (Some((at, _)), 0) = (passed.at, passed.unread) {
+            let mut end = Collected::default();
+            let mut lines = LineAssembler::new(ResumeFilter::new(None));
+            let frames = self
+                .docker()
+                .task_logs(task, Some(options(0, &TAIL_LOOK.to_string())));
+            copy_frames(frames, &mut end, |stream, message, sink| {
+                lines.push(stream, message, sink)
+            })
+            .await?;
+            lines.finish(&mut end).map_err(write)?;
+            if let Some(found) = end
+                .0
+                .iter()
+                .rposition(|(ts, text)| *ts == at && *text == passed.last)
+            {
+                for (ts, text) in &end.0[found + 1..] {
+                    log.line(ts, stream, text).map_err(write)?;
+                }
+                return Ok(());
+            }
+        }
+        let (since, in_last_second) = match passed.at {
+            Some((at, count)) => (unix_seconds(&at), count),
+            None => (0, 0),
+        };
+        let slot = usize::from(stream == Stream::Stderr);
+        let mut point = ResumePoint::default();
+        point.seen[slot] = in_last_second + passed.unread;
+        point.last[slot].clone_from(&passed.last);
+        let mut rest = LineAssembler::new(ResumeFilter::new(Some(&point)));
+        let frames = self.docker().task_logs(task, Some(options(since, "all")));
+        copy_frames(frames, log, |stream, message, log| {
+            rest.push(stream, message, log)
+        })
+        .await?;
+        rest.finish(log).map_err(write)
+    }
+
     /// Services of this home carrying all of `labels`, as (labels, id).
     async fn services_labelled(&self, labels: Vec<String>) -> Result<Vec<(HashMap<String, String>, String)>> {
         let filters = HashMap::from([("label".to_string(), labels)]);
@@ -303,10 +369,61 @@ impl SwarmRuntime {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS` (UTC) as a Unix time, for a log read's `since`; 0 (from the start)
+/// What a follow passed of one stream: where a read of that stream's end picks up.
+struct Passed {
+    /// The time of the last line passed, and how many passed lines were in its second.
+    at: Option<([u8; TS_LEN], usize)>,
+    /// The text of the last line passed (or, when `unread` is not 0, the file's last line).
+    last: Vec<u8>,
+    /// Lines the file has that the read did not get to.
+    unread: usize,
+}
+
+/// Lines kept in memory, for a look at a stream's end.
+#[derive(Default)]
+struct Collected(Vec<([u8; TS_LEN], Vec<u8>)>);
+
+impl OutputSink for Collected {
+    fn line(&mut self, ts: &[u8], _stream: Stream, text: &[u8]) -> std::io::Result<()> {
+        let ts = ts
+            .try_into()
+            .map_err(|_| std::io::Error::other("a log time of the wrong width"))?;
+        self.0.push((ts, text.to_vec()));
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `frames` until `ended` is done and no frame has come for [`QUIET_AFTER_END`]: a task's log
+/// stream never ends by itself.
+fn until_quiet_after<S, E>(frames: S, ended: E) -> impl futures_util::Stream<Item = S::Item>
+where
+    S: futures_util::Stream,
+    E: std::future::Future,
+{
+    let state = (Box::pin(frames), Some(Box::pin(ended)));
+    futures_util::stream::unfold(state, |(mut frames, mut ended)| async move {
+        if let Some(watch) = ended.as_mut() {
+            tokio::select! {
+                biased;
+                item = frames.next() => return item.map(|item| (item, (frames, ended))),
+                _ = watch => ended = None,
+            }
+        }
+        match tokio::time::timeout(QUIET_AFTER_END, frames.next()).await {
+            Ok(Some(item)) => Some((item, (frames, ended))),
+            _ => None,
+        }
+    })
+}
+
+/// The second of a fixed-width log time (UTC) as a Unix time, for a log read's `since`; 0 (from the start)
 /// when it cannot be read or does not fit.
-fn unix_seconds(second: &[u8; 19]) -> i32 {
-    std::str::from_utf8(second)
+fn unix_seconds(ts: &[u8; TS_LEN]) -> i32 {
+    std::str::from_utf8(&ts[..19])
         .ok()
         .and_then(|s| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").ok())
         .and_then(|t| i32::try_from(t.and_utc().timestamp()).ok())
@@ -395,11 +512,10 @@ impl Runtime for SwarmRuntime {
             .collect())
     }
 
-    /// Follows the task's logs while it runs; a task's log stream does not end with the task,
-    /// so its state is watched beside it. Then each stream is read once more from the second
-    /// of its last line passed (`since` takes whole seconds), skipping the lines of that second
-    /// already passed, for what the live read had not sent yet. Reading it all again would
-    /// cost as much as the first read: ~3 s per 100,000 lines through the manager here.
+    /// Follows the task's logs while it runs. A task's log stream does not end with the task,
+    /// so its state is watched beside it; once the task has ended, the stream is read until it
+    /// has been quiet for [`QUIET_AFTER_END`]. Then the end of each stream is read back
+    /// ([`SwarmRuntime::complete_stream`]) to check that nothing is missing, and to add what is.
     async fn follow(
         &self,
         handle: &str,
@@ -410,22 +526,20 @@ impl Runtime for SwarmRuntime {
             return Ok(());
         };
         let mut live = LineAssembler::new(ResumeFilter::new(resume.as_ref()));
-        {
-            let options = LogsOptionsBuilder::default()
-                .follow(true)
-                .stdout(true)
-                .stderr(true)
-                .timestamps(true)
-                .build();
-            let frames = self.docker().task_logs(&task, Some(options));
-            let copied = copy_frames(frames, log, |stream, message, log| {
-                live.push(stream, message, log)
-            });
-            tokio::select! {
-                copied = copied => copied?,
-                ended = self.until_ended(handle) => ended?,
-            }
-        }
+        let options = LogsOptionsBuilder::default()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .build();
+        let frames = until_quiet_after(
+            self.docker().task_logs(&task, Some(options)),
+            self.until_ended(handle),
+        );
+        copy_frames(frames, log, |stream, message, log| {
+            live.push(stream, message, log)
+        })
+        .await?;
         let resumed = resume.unwrap_or_default();
         // Lines the file has that the live read did not get to (it was cut short); the read
         // below skips them, and checks that its last is the file's.
@@ -434,31 +548,18 @@ impl Runtime for SwarmRuntime {
             live.say_mismatch(log)
                 .map_err(|e| Error::io("cannot write the job log", e))?;
         }
-        for slot in 0..2 {
-            let (since, in_last_second) = match live.last_second[slot] {
-                Some((second, count)) => (unix_seconds(&second), count),
-                None => (0, 0),
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let slot = usize::from(stream == Stream::Stderr);
+            let passed = Passed {
+                at: live.last_at[slot],
+                last: if unread(slot) > 0 {
+                    resumed.last[slot].clone()
+                } else {
+                    std::mem::take(&mut live.passed.last[slot])
+                },
+                unread: unread(slot),
             };
-            let mut point = ResumePoint::default();
-            point.seen[slot] = in_last_second + unread(slot);
-            point.last[slot] = if unread(slot) > 0 {
-                resumed.last[slot].clone()
-            } else {
-                std::mem::take(&mut live.passed.last[slot])
-            };
-            let mut rest = LineAssembler::new(ResumeFilter::new(Some(&point)));
-            let options = LogsOptionsBuilder::default()
-                .stdout(slot == 0)
-                .stderr(slot == 1)
-                .timestamps(true)
-                .since(since)
-                .build();
-            let frames = self.docker().task_logs(&task, Some(options));
-            let copied = copy_frames(frames, log, |stream, message, log| {
-                rest.push(stream, message, log)
-            })
-            .await;
-            match copied {
+            match self.complete_stream(&task, stream, &passed, log).await {
                 // A dead node's logs cannot be read: what was copied is what there is.
                 Err(_)
                     if self
@@ -470,8 +571,6 @@ impl Runtime for SwarmRuntime {
                 }
                 other => other?,
             }
-            rest.finish(log)
-                .map_err(|e| Error::io("cannot write the job log", e))?;
         }
         log.flush().map_err(|e| Error::io("cannot write the job log", e))
     }
@@ -590,7 +689,7 @@ mod tests {
 
     #[test]
     fn a_log_second_is_read_as_unix_time() {
-        assert_eq!(unix_seconds(b"2026-11-24T18:30:05"), 1_795_545_005);
-        assert_eq!(unix_seconds(b"not a time at all!!"), 0);
+        assert_eq!(unix_seconds(b"2026-11-24T18:30:05.123456789Z"), 1_795_545_005);
+        assert_eq!(unix_seconds(b"not a time at all, not at all!"), 0);
     }
 }

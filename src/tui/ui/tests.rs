@@ -203,9 +203,8 @@ fn workbench_swarm_job_on_its_node() {
             "Docker Swarm, manager at unix:///run/swarm-manager.sock".into(),
         )),
     );
+    // The newest job, the running one, is selected first.
     select_salary(&mut app);
-    update(&mut app, key(KeyCode::Down));
-    update(&mut app, key(KeyCode::Down));
     both_sizes("workbench_swarm_job", &app);
 }
 
