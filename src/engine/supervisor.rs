@@ -373,8 +373,8 @@ async fn follow_to_end<R: Runtime>(engine: &Engine, runtime: &R, job: i64, handl
                 note(engine, job, &format!("lost: {why}"));
                 (JobState::Lost, None, Some(why), None)
             }
-            Some(Exit::NotRun(why)) => {
-                note(engine, job, &format!("its command did not run: {why}"));
+            Some(Exit::NoCode(why)) => {
+                note(engine, job, &format!("it ended without an exit code: {why}"));
                 let state = engine.store.job(job)?.requested_end().unwrap_or(JobState::Failed);
                 (state, None, Some(why), None)
             }

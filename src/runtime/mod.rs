@@ -55,9 +55,9 @@ pub enum Exit {
     },
     /// The container or process is gone and nothing tells how it ended.
     Vanished,
-    /// It ended without its command running (a node refused its task, or it was stopped
-    /// before a node took it); why.
-    NotRun(String),
+    /// It ended and nothing says with which exit code (a node refused its task, or Swarm
+    /// removed the task of a stopped job); why.
+    NoCode(String),
     /// The node it ran on is gone, so nothing will tell how it ends; why, naming the node.
     Lost(String),
 }

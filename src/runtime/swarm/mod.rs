@@ -57,6 +57,8 @@ pub fn task_ended(state: TaskState) -> bool {
 enum TaskView {
     /// The service is gone.
     Gone,
+    /// The service was scaled to 0 (stopped) and Swarm has removed its task, exit code and all.
+    Reaped,
     /// No node has taken it yet; the scheduler's reason, when it gives one.
     Waiting(Option<String>),
     /// On a node (running, or past it): the task, and the node's name and whether it is up.
@@ -222,7 +224,18 @@ impl SwarmRuntime {
             return match self.docker().inspect_service(service, None).await {
                 Err(err) if is_not_found(&err) => Ok(TaskView::Gone),
                 Err(err) => Err(err.into()),
-                Ok(_) => Ok(TaskView::Waiting(None)),
+                Ok(found) => {
+                    let replicas = found
+                        .spec
+                        .and_then(|s| s.mode)
+                        .and_then(|m| m.replicated)
+                        .and_then(|r| r.replicas);
+                    Ok(if replicas == Some(0) {
+                        TaskView::Reaped
+                    } else {
+                        TaskView::Waiting(None)
+                    })
+                }
             };
         };
         let Some(node_id) = task.node_id.clone().filter(|n| !n.is_empty()) else {
@@ -253,7 +266,7 @@ impl SwarmRuntime {
         let mut said: Option<String> = None;
         loop {
             match self.task_view(service).await? {
-                TaskView::Gone => return Ok(None),
+                TaskView::Gone | TaskView::Reaped => return Ok(None),
                 TaskView::Waiting(why) => {
                     if let Some(why) = why.filter(|w| said.as_ref() != Some(w)) {
                         log.placement(Placement::Waiting(&why))
@@ -280,7 +293,7 @@ impl SwarmRuntime {
     async fn until_ended(&self, service: &str) -> Result<()> {
         loop {
             match self.task_view(service).await? {
-                TaskView::Gone => return Ok(()),
+                TaskView::Gone | TaskView::Reaped => return Ok(()),
                 TaskView::Placed { task, node_up, .. } => {
                     let state = task.status.and_then(|s| s.state).unwrap_or(TaskState::NEW);
                     if task_ended(state) || !node_up {
@@ -578,6 +591,11 @@ impl Runtime for SwarmRuntime {
     async fn exit_status(&self, handle: &str) -> Result<Option<Exit>> {
         let (task, node, node_up) = match self.task_view(handle).await? {
             TaskView::Gone => return Ok(Some(Exit::Vanished)),
+            TaskView::Reaped => {
+                return Ok(Some(Exit::NoCode(
+                    "it was stopped, and Swarm removed its task before its exit code was read".into(),
+                )));
+            }
             TaskView::Waiting(_) => return Ok(None),
             TaskView::Placed { task, node, node_up } => (task, node, node_up),
         };
@@ -614,7 +632,7 @@ impl Runtime for SwarmRuntime {
                 oom_killed: code == 137 && desired != Some(TaskState::SHUTDOWN),
                 finished_at: status.timestamp.map(|t| t.to_string()),
             },
-            _ => Exit::NotRun(format!("on node {node}: {why}")),
+            _ => Exit::NoCode(format!("on node {node}: {why}")),
         }))
     }
 
