@@ -112,10 +112,9 @@ impl SwarmRuntime {
         if open.iter().any(fits) {
             return Ok(());
         }
-        let largest = open
-            .iter()
-            .max_by(|a, b| a.cpus.total_cmp(&b.cpus))
-            .map(|n| {
+        let largest = open.iter().max_by(|a, b| a.cpus.total_cmp(&b.cpus)).map_or_else(
+            || "no node is ready and active".into(),
+            |n| {
                 format!(
                     "the largest ready node, {}, has {} vCPU, {} and {} GPU",
                     n.name,
@@ -123,8 +122,8 @@ impl SwarmRuntime {
                     crate::numfmt::human_bytes(n.memory_bytes),
                     n.gpus
                 )
-            })
-            .unwrap_or_else(|| "no node is ready and active".into());
+            },
+        );
         Err(Error::Invalid(format!(
             "machine type {} ({} vCPU, {}, {} GPU) fits no node of the swarm: {largest}; `mlbench nodes` lists them",
             machine.name,
@@ -623,14 +622,14 @@ impl Runtime for SwarmRuntime {
             (TaskState::COMPLETE, _) => Exit::Code {
                 code: 0,
                 oom_killed: false,
-                finished_at: status.timestamp.map(|t| t.to_string()),
+                finished_at: status.timestamp.clone(),
             },
             (TaskState::FAILED | TaskState::SHUTDOWN, Some(code)) => Exit::Code {
                 code,
                 // Swarm reports no OOM kill: a SIGKILL nobody asked for under a memory limit
                 // is taken as one (see the supervisor's note).
                 oom_killed: code == 137 && desired != Some(TaskState::SHUTDOWN),
-                finished_at: status.timestamp.map(|t| t.to_string()),
+                finished_at: status.timestamp.clone(),
             },
             _ => Exit::NoCode(format!("on node {node}: {why}")),
         }))
