@@ -58,10 +58,19 @@ fn lines_of(records: &[(char, String)], stream: char) -> Vec<String> {
         .collect()
 }
 
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+fn wait_until(what: &str, timeout: Duration, done: impl FnMut() -> bool) {
+    wait_until_else(what, timeout, done, String::new);
+}
+
+/// As [`wait_until`], with `seen()` said when it fails.
+fn wait_until_else(what: &str, timeout: Duration, mut done: impl FnMut() -> bool, seen: impl Fn() -> String) {
     let deadline = Instant::now() + timeout;
     while !done() {
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {timeout:?}; {}",
+            seen()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -83,6 +92,8 @@ fn jobs_run_on_a_swarm_of_three_engines() {
     a_sweep_spreads_over_the_nodes(&s, &repo);
     eprintln!("waiting for a node");
     a_job_no_node_has_room_for_says_why_it_waits(&s, &repo);
+    eprintln!("serving from two nodes");
+    a_model_trained_on_a_worker_serves_from_two_nodes_on_one_port(&lab, &s);
     eprintln!("a dead node");
     a_job_on_a_dead_node_is_lost_naming_it(&lab, &s, &repo);
 }
@@ -125,7 +136,7 @@ fn a_job_on_a_worker_runs_with_its_limits_and_complete_logs(lab: &Lab, s: &Sandb
     assert!(
         records
             .iter()
-            .any(|r| r.0 == 'm' && r.1 == "placed on node mlblab-n2")
+            .any(|r| r.0 == 'm' && r.1 == "placed on node mlblab-n2 (10.78.0.12)")
     );
     let metrics = s.ok(&["metrics", &job.to_string(), "--json"]);
     assert!(
@@ -139,6 +150,87 @@ fn a_job_on_a_worker_runs_with_its_limits_and_complete_logs(lab: &Lab, s: &Sandb
     assert!(
         lab.docker(1, &["service", "ls", "-q"]).is_empty(),
         "the ended job's service was left behind"
+    );
+}
+
+/// The README's walk: a model trained on a worker into the shared storage, then served by two
+/// replicas, each on a node of its own, on the one port; both answer `/sal/25`. The nodes'
+/// addresses are on the lab's network, so the CLI that asks them runs there.
+fn a_model_trained_on_a_worker_serves_from_two_nodes_on_one_port(lab: &Lab, s: &Sandbox) {
+    s.ok(&["project", "create", "salary"]);
+    let code = s.folder("salary-code", &[("sal.csv", include_str!("../data/sal.csv"))]);
+    s.ok(&[
+        "run",
+        "--project",
+        "salary",
+        "--repo",
+        code.to_str().unwrap(),
+        "--node",
+        "mlblab-n2",
+        "-f",
+        "--",
+        "mlbench",
+        "train",
+        "-i",
+        "sal.csv",
+        "-o",
+        "/storage/salary",
+    ]);
+    let model = s.files.join("projects/salary/storage/salary/model.json");
+    assert!(model.is_file(), "no model in the shared storage at {model:?}");
+    let on_lab = |args: &[&str]| {
+        let out = lab.on_network(s.cmd(args)).output().unwrap();
+        assert!(
+            out.status.success(),
+            "mlbench {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let urls = on_lab(&[
+        "deploy",
+        "--project",
+        "salary",
+        "--model",
+        "salary",
+        "--port",
+        "8080:8080",
+        "--replicas",
+        "2",
+        "--timeout",
+        "120",
+    ]);
+    let mut urls: Vec<&str> = urls.split_whitespace().collect();
+    urls.sort_unstable();
+    urls.dedup();
+    assert_eq!(urls.len(), 2, "two replicas on two nodes: {urls:?}");
+    let mut answers = Vec::new();
+    for url in &urls {
+        assert!(url.ends_with(":8080"), "{url}");
+        let mut wget = std::process::Command::new("busybox");
+        wget.args(["wget", "-qO-", &format!("{url}/sal/25")]);
+        let out = lab.on_network(wget).output().unwrap();
+        assert!(out.status.success(), "{url}/sal/25 did not answer");
+        answers.push(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    assert_eq!(answers[0], answers[1], "the replicas disagree");
+    let predicted = on_lab(&["predict", "--deployment", "salary", "25"]);
+    assert!(predicted.starts_with("25 -> "), "{predicted}");
+    let nodes: Vec<String> = s
+        .jobs()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["spec"]["deployment"] == "salary")
+        .map(|j| j["node"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(nodes.len(), 2);
+    assert_ne!(nodes[0], nodes[1], "both replicas on one node");
+    s.ok(&["deploy", "stop", "salary"]);
+    wait_until(
+        "the replicas' services are removed",
+        Duration::from_secs(30),
+        || lab.docker(1, &["service", "ls", "-q"]).is_empty(),
     );
 }
 
@@ -319,13 +411,20 @@ fn a_job_no_node_has_room_for_says_why_it_waits(s: &Sandbox, repo: &Path) {
     }
     // 1.5 vCPU is free in all, 0.5 on each node: mlbench lets it go, no node takes it.
     let waiting = submit(s, repo, &["--machine", "G1"], "echo placed at last");
-    wait_until(
+    wait_until_else(
         "the scheduler's reason in the job's row",
         Duration::from_secs(30),
         || {
             s.job(waiting)["detail"]
                 .as_str()
                 .is_some_and(|d| d.contains("no suitable node"))
+        },
+        || {
+            format!(
+                "the job: {}; its log: {:?}",
+                s.job(waiting),
+                s.log_records(waiting)
+            )
         },
     );
     assert!(

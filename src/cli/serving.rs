@@ -358,7 +358,7 @@ pub async fn list(engine: &Engine, all: bool, json: bool) -> Result<()> {
                     .count(),
                 urls: shown
                     .iter()
-                    .flat_map(|j| j.spec.ports.iter().map(url_of))
+                    .flat_map(|j| j.spec.ports.iter().map(|p| url_of(j, p)))
                     .collect(),
                 jobs: shown.iter().map(|j| j.id).collect(),
                 command: shown[0].spec.command_text(),

@@ -71,8 +71,8 @@ pub trait OutputSink {
 pub enum Placement<'a> {
     /// No node takes it yet, and the scheduler's reason.
     Waiting(&'a str),
-    /// It was given to this node.
-    OnNode(&'a str),
+    /// It was given to this node (its name and address).
+    OnNode { name: &'a str, address: &'a str },
 }
 
 /// Where a resumed follow starts: after as many lines of each stream as the log file holds.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{AnyRuntime, Engine, stop, submit};
-use crate::domain::{JobKind, JobSpec, JobState, PortMapping, Source};
+use crate::domain::{JobKind, JobSpec, JobState, PortMapping, RuntimeKind, Source};
 use crate::engine::client;
 use crate::ml::model::FILE_NAME;
 use crate::ml::versions;
@@ -280,21 +280,27 @@ pub fn deployment_url(engine: &Engine, name: &str) -> Result<String> {
         .ports
         .first()
         .ok_or_else(|| Error::Other(format!("deployment {name} publishes no port")))?;
-    Ok(url_of(port))
+    Ok(url_of(job, port))
 }
 
-/// The URL a replica answers on from this machine.
-pub fn url_of(port: &PortMapping) -> String {
-    let ip = if port.host_ip.is_unspecified() {
-        "127.0.0.1".to_string()
-    } else {
-        port.host_ip.to_string()
+/// The URL a serving job's `port` answers on from this machine: on a swarm, the address of
+/// the node its task runs on, where the port is published.
+pub fn url_of(job: &JobRecord, port: &PortMapping) -> String {
+    let ip = match job.node_address.as_deref().filter(|a| !a.is_empty()) {
+        Some(address) => address.to_string(),
+        None if port.host_ip.is_unspecified() => "127.0.0.1".to_string(),
+        None => port.host_ip.to_string(),
     };
     if ip.contains(':') {
         format!("http://[{ip}]:{}", port.host_port)
     } else {
         format!("http://{ip}:{}", port.host_port)
     }
+}
+
+/// The URL of a serving job's first published port.
+pub fn job_url(job: &JobRecord) -> Option<String> {
+    job.spec.ports.first().map(|port| url_of(job, port))
 }
 
 /// The live replicas of a deployment.
@@ -339,7 +345,8 @@ pub async fn deploy(
     if request.replicas == 0 {
         return Err(Error::Invalid("--replicas must be at least 1".into()));
     }
-    if request.port.host_port.checked_add(request.replicas - 1).is_none() {
+    let on_swarm = matches!(runtime, AnyRuntime::Swarm(_));
+    if !on_swarm && request.port.host_port.checked_add(request.replicas - 1).is_none() {
         return Err(Error::Invalid(format!(
             "{} replicas from host port {} run past port 65535",
             request.replicas, request.port.host_port
@@ -350,15 +357,23 @@ pub async fn deploy(
             "replicas need a Docker Engine: local processes cannot share a container port".into(),
         ));
     }
+    if let AnyRuntime::Swarm(swarm) = runtime {
+        let open = swarm.nodes(None).await?.iter().filter(|n| n.takes_jobs()).count();
+        if usize::from(request.replicas) > open {
+            return Err(Error::Invalid(format!(
+                "{} replicas on one port need as many nodes, and {open} of the swarm's nodes take jobs: ask for fewer replicas",
+                request.replicas
+            )));
+        }
+    }
     // Every replica's port is checked before the first starts: a taken later port must not
     // leave a started-and-stopped replica behind.
     for i in 0..request.replicas {
         super::submit::ensure_port_free(
             engine,
-            &PortMapping {
-                host_port: request.port.host_port + i,
-                ..request.port
-            },
+            runtime,
+            &replica_port(runtime, &request.port, i),
+            Some(&request.name),
         )?;
     }
     let mut started: Vec<Replica> = Vec::new();
@@ -380,10 +395,7 @@ async fn start_replicas(
     progress: &mut impl FnMut(&str),
 ) -> Result<()> {
     for i in 0..request.replicas {
-        let port = PortMapping {
-            host_port: request.port.host_port + i,
-            ..request.port
-        };
+        let port = replica_port(runtime, &request.port, i);
         let spec = JobSpec {
             kind: JobKind::Serving,
             deployment: Some(request.name.clone()),
@@ -394,38 +406,51 @@ async fn start_replicas(
         let submitted = submit(engine, runtime, spec, &mut *progress).await?;
         started.push(Replica {
             job: submitted.job,
-            url: url_of(&port),
+            url: String::new(),
         });
     }
-    for replica in started.iter() {
-        wait_ready(engine, replica, request, progress).await?;
+    for replica in started.iter_mut() {
+        replica.url = wait_ready(engine, replica.job, request, progress).await?;
     }
     Ok(())
 }
 
+/// Replica `i`'s host port: consecutive ports on one engine; on a swarm every replica
+/// publishes the deployment's one port, each on the node Swarm gives it.
+fn replica_port(runtime: &AnyRuntime, port: &PortMapping, i: u16) -> PortMapping {
+    match runtime {
+        AnyRuntime::Swarm(_) => *port,
+        _ => PortMapping {
+            host_port: port.host_port + i,
+            ..*port
+        },
+    }
+}
+
+/// Waits until serving job `job` answers; returns its URL. On a swarm the URL is known once
+/// Swarm has placed the job on a node.
 async fn wait_ready(
     engine: &Engine,
-    replica: &Replica,
+    job: i64,
     request: &DeployRequest,
     progress: &mut impl FnMut(&str),
-) -> Result<()> {
+) -> Result<String> {
     let deadline = Instant::now() + request.timeout;
     loop {
-        let answered = match &request.readiness {
-            Readiness::Http(path) => client::send(
-                &format!("{}{path}", replica.url),
-                "GET",
-                None,
-                Duration::from_secs(1),
-            )
-            .await
-            .is_ok_and(|r| (200..300).contains(&r.status)),
-            Readiness::Tcp => tcp_answers(replica.url.trim_start_matches("http://")).await,
+        let job = engine.store.job(job)?;
+        let url = job_url(&job).filter(|_| job.runtime != RuntimeKind::Swarm || job.node_address.is_some());
+        let answered = match (&url, &request.readiness) {
+            (None, _) => false,
+            (Some(url), Readiness::Http(path)) => {
+                client::send(&format!("{url}{path}"), "GET", None, Duration::from_secs(1))
+                    .await
+                    .is_ok_and(|r| (200..300).contains(&r.status))
+            }
+            (Some(url), Readiness::Tcp) => tcp_answers(url.trim_start_matches("http://")).await,
         };
-        if answered {
-            return Ok(());
+        if let (true, Some(url)) = (answered, url) {
+            return Ok(url);
         }
-        let job = engine.store.job(replica.job)?;
         let why = if job.state.is_final() {
             Some(format!("job {} {} before it was ready", job.id, job.state))
         } else if Instant::now() > deadline {

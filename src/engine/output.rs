@@ -62,9 +62,11 @@ impl OutputSink for JobOutput<'_> {
                     .set_detail(self.job, Some(why))
                     .map_err(io::Error::other)
             }
-            Placement::OnNode(node) => {
-                self.log.note(&format!("placed on node {node}"))?;
-                self.store.set_node(self.job, node).map_err(io::Error::other)
+            Placement::OnNode { name, address } => {
+                self.log.note(&format!("placed on node {name} ({address})"))?;
+                self.store
+                    .set_node(self.job, name, address)
+                    .map_err(io::Error::other)
             }
         }
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::Engine;
-use super::deploy::{live_replicas, url_of, write_pin};
+use super::deploy::{job_url, live_replicas, write_pin};
 use crate::domain::JobState;
 use crate::engine::client;
 use crate::ml::versions;
@@ -134,12 +134,8 @@ pub(crate) fn served_files(engine: &Engine, job: &JobRecord) -> Option<(PathBuf,
 
 /// The version a replica says it serves (`GET /`).
 async fn served_version(job: &JobRecord) -> Result<Option<u32>> {
-    let port = job
-        .spec
-        .ports
-        .first()
-        .ok_or_else(|| Error::Other(format!("job {} publishes no port", job.id)))?;
-    let answer = client::send(&format!("{}/", url_of(port)), "GET", None, Duration::from_secs(2)).await?;
+    let url = job_url(job).ok_or_else(|| Error::Other(format!("job {} publishes no port", job.id)))?;
+    let answer = client::send(&format!("{url}/"), "GET", None, Duration::from_secs(2)).await?;
     let body: serde_json::Value = serde_json::from_str(&answer.body)
         .map_err(|e| Error::Other(format!("job {} did not answer with JSON: {e}", job.id)))?;
     Ok(body["version"].as_u64().and_then(|n| u32::try_from(n).ok()))

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::client;
-use super::deploy::url_of;
+use super::deploy::job_url;
 use crate::domain::{JobKind, JobState};
 use crate::store::JobRecord;
 
@@ -159,10 +159,10 @@ pub fn served_deployments(live: &[JobRecord]) -> BTreeMap<String, Vec<JobRecord>
 pub async fn scrape_replicas(replicas: &[JobRecord]) -> Option<Scrape> {
     let mut total: Option<Scrape> = None;
     for job in replicas {
-        let Some(port) = job.spec.ports.first() else {
+        let Some(url) = job_url(job) else {
             continue;
         };
-        let url = format!("{}/metrics", url_of(port));
+        let url = format!("{url}/metrics");
         let Ok(answer) = client::send(&url, "GET", None, Duration::from_secs(1)).await else {
             continue;
         };

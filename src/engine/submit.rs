@@ -121,7 +121,7 @@ pub(crate) async fn preflight(
         ));
     }
     for port in &spec.ports {
-        ensure_port_free(engine, port)?;
+        ensure_port_free(engine, runtime, port, spec.deployment.as_deref())?;
     }
     check_image(runtime, spec, progress).await?;
     check_own_command(runtime, spec).await
@@ -181,8 +181,21 @@ async fn start_now(engine: &Engine, runtime: &AnyRuntime, job: i64, image_checke
 
 /// Refuses a host port that one of this home's live jobs claims (queued ones too) or that
 /// something else listens on. The store checks the claim again when the job is stored.
-pub(crate) fn ensure_port_free(engine: &Engine, port: &PortMapping) -> Result<()> {
-    engine.store.refuse_claimed_ports(std::slice::from_ref(port))?;
+/// On a swarm the port is published on the nodes, not here, and Swarm places the replicas of
+/// one `deployment` on nodes of their own.
+pub(crate) fn ensure_port_free(
+    engine: &Engine,
+    runtime: &AnyRuntime,
+    port: &PortMapping,
+    deployment: Option<&str>,
+) -> Result<()> {
+    let on_swarm = matches!(runtime, AnyRuntime::Swarm(_));
+    engine
+        .store
+        .refuse_claimed_ports(std::slice::from_ref(port), deployment.filter(|_| on_swarm))?;
+    if on_swarm {
+        return Ok(());
+    }
     TcpListener::bind((port.host_ip, port.host_port)).map_err(|source| {
         Error::field(
             "ports",

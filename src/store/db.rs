@@ -65,7 +65,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX jobs_by_sweep ON jobs(sweep_id);
     CREATE INDEX jobs_by_project ON jobs(project_id, state);
     ALTER TABLE jobs ADD COLUMN devices TEXT;",
-    "ALTER TABLE jobs ADD COLUMN node TEXT;",
+    "ALTER TABLE jobs ADD COLUMN node TEXT;
+    ALTER TABLE jobs ADD COLUMN node_address TEXT;",
 ];
 
 /// Whether a queued job was taken from the queue, or what it waits for.
@@ -128,8 +129,10 @@ pub struct JobRecord {
     pub params: Option<Params>,
     /// The GPUs (by index) the job holds while it runs; given when it leaves the queue.
     pub devices: Vec<u32>,
-    /// The cluster node its task was placed on (Swarm).
+    /// The cluster node its task was placed on (Swarm), and that node's address: where the
+    /// ports a serving job publishes answer.
     pub node: Option<String>,
+    pub node_address: Option<String>,
 }
 
 impl JobRecord {
@@ -153,7 +156,7 @@ pub struct TrialOf<'a> {
 }
 
 const JOB_COLUMNS: &str = "j.id, j.spec, j.runtime, j.state, j.commit_sha, j.created_at, j.started_at, \
-     j.finished_at, j.exit_code, j.detail, j.handle, j.supervisor_pid, j.stop_requested, j.sweep_id, j.params, j.devices, j.node";
+     j.finished_at, j.exit_code, j.detail, j.handle, j.supervisor_pid, j.stop_requested, j.sweep_id, j.params, j.devices, j.node, j.node_address";
 
 fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
     let spec: String = row.get(1)?;
@@ -184,6 +187,7 @@ fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
             .transpose()?,
         devices: parse_devices(row.get::<_, Option<String>>(15)?.as_deref()),
         node: row.get(16)?,
+        node_address: row.get(17)?,
     })
 }
 
@@ -196,8 +200,9 @@ fn parse_devices(text: Option<&str>) -> Vec<u32> {
 }
 
 /// Refuses `ports` when a live job (queued ones too) already claims one of them, naming the
-/// holder ("job N" or "job N of deployment D").
-fn refuse_claimed(conn: &Connection, ports: &[PortMapping]) -> Result<()> {
+/// holder ("job N" or "job N of deployment D"). The replicas of `shared_by`, a deployment on a
+/// swarm, share its port: Swarm gives each a node of its own.
+fn refuse_claimed(conn: &Connection, ports: &[PortMapping], shared_by: Option<&str>) -> Result<()> {
     if ports.is_empty() {
         return Ok(());
     }
@@ -207,6 +212,9 @@ fn refuse_claimed(conn: &Connection, ports: &[PortMapping]) -> Result<()> {
     for row in rows {
         let (id, other) = row?;
         let other: JobSpec = serde_json::from_str(&other).map_err(|e| Error::Other(e.to_string()))?;
+        if shared_by.is_some() && other.deployment.as_deref() == shared_by {
+            continue;
+        }
         if let Some(port) = ports.iter().find(|p| other.ports.iter().any(|o| o.overlaps(p))) {
             return Err(Error::field(
                 "ports",
@@ -332,9 +340,10 @@ impl Store {
         self.project_id(name).map(|_| ())
     }
 
-    /// Refuses `ports` that one of this home's live jobs claims.
-    pub fn refuse_claimed_ports(&self, ports: &[PortMapping]) -> Result<()> {
-        refuse_claimed(&self.conn, ports)
+    /// Refuses `ports` that one of this home's live jobs claims (but the replicas of
+    /// `shared_by`, a deployment on a swarm).
+    pub fn refuse_claimed_ports(&self, ports: &[PortMapping], shared_by: Option<&str>) -> Result<()> {
+        refuse_claimed(&self.conn, ports, shared_by)
     }
 
     pub fn insert_job(&self, spec: &JobSpec, runtime: RuntimeKind, commit: Option<&str>) -> Result<i64> {
@@ -358,7 +367,11 @@ impl Store {
         let tx = self.write()?;
         // Host ports are claimed here, with the queue: a job waiting for capacity holds its
         // ports as a running one does, so a second job cannot take them meanwhile.
-        refuse_claimed(&tx, &spec.ports)?;
+        let shared_by = spec
+            .deployment
+            .as_deref()
+            .filter(|_| runtime == RuntimeKind::Swarm);
+        refuse_claimed(&tx, &spec.ports, shared_by)?;
         let params_json = trial
             .as_ref()
             .map(|t| serde_json::to_string(t.params))
@@ -582,10 +595,10 @@ impl Store {
     }
 
     /// Records the node a job's task was placed on; the wait it was in is over.
-    pub fn set_node(&self, id: i64, node: &str) -> Result<()> {
+    pub fn set_node(&self, id: i64, node: &str, address: &str) -> Result<()> {
         self.conn.execute(
-            "UPDATE jobs SET node = ?1, detail = NULL WHERE id = ?2",
-            params![node, id],
+            "UPDATE jobs SET node = ?1, node_address = ?2, detail = NULL WHERE id = ?3",
+            params![node, address, id],
         )?;
         Ok(())
     }

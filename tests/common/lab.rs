@@ -80,6 +80,26 @@ impl Lab {
         self.dir.join("shared").join(format!("mlbench-{label}"))
     }
 
+    /// `cmd` run in the lab's hub namespace, on the network the nodes' addresses are on (the
+    /// host's own namespace has no route there).
+    pub fn on_network(&self, cmd: Command) -> Command {
+        let mut wrapped = Command::new("nsenter");
+        wrapped
+            .arg("--net=/run/netns/mlblab-hub")
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        for (key, value) in cmd.get_envs() {
+            match value {
+                Some(value) => wrapped.env(key, value),
+                None => wrapped.env_remove(key),
+            };
+        }
+        if let Some(dir) = cmd.get_current_dir() {
+            wrapped.current_dir(dir);
+        }
+        wrapped
+    }
+
     /// `docker` against one node's own engine; its stdout, trimmed.
     pub fn docker(&self, node: u32, args: &[&str]) -> String {
         let out = Command::new("docker")

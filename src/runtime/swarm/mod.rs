@@ -61,10 +61,12 @@ enum TaskView {
     Reaped,
     /// No node has taken it yet; the scheduler's reason, when it gives one.
     Waiting(Option<String>),
-    /// On a node (running, or past it): the task, and the node's name and whether it is up.
+    /// On a node (running, or past it): the task, and the node's name, address and whether it
+    /// is up.
     Placed {
         task: Box<Task>,
         node: String,
+        address: String,
         node_up: bool,
     },
 }
@@ -243,18 +245,23 @@ impl SwarmRuntime {
             // ("no suitable node …") says why it waits.
             return Ok(TaskView::Waiting(status.err));
         };
-        let (node, node_up) = match self.docker().inspect_node(&node_id).await {
-            Ok(node) => (
-                node.description.and_then(|d| d.hostname).unwrap_or(node_id),
-                node.status.and_then(|s| s.state) == Some(bollard::models::NodeState::READY),
-            ),
+        let (node, address, node_up) = match self.docker().inspect_node(&node_id).await {
+            Ok(node) => {
+                let status = node.status.unwrap_or_default();
+                (
+                    node.description.and_then(|d| d.hostname).unwrap_or(node_id),
+                    status.addr.unwrap_or_default(),
+                    status.state == Some(bollard::models::NodeState::READY),
+                )
+            }
             // A node removed from the swarm is as gone as a dead one.
-            Err(err) if is_not_found(&err) => (node_id, false),
+            Err(err) if is_not_found(&err) => (node_id, String::new(), false),
             Err(err) => return Err(err.into()),
         };
         Ok(TaskView::Placed {
             task: Box::new(task),
             node,
+            address,
             node_up,
         })
     }
@@ -273,13 +280,18 @@ impl SwarmRuntime {
                         said = Some(why);
                     }
                 }
-                TaskView::Placed { task, node, .. } => {
+                TaskView::Placed {
+                    task, node, address, ..
+                } => {
                     let status = task.status.clone().unwrap_or_default();
                     let state = status.state.unwrap_or(TaskState::NEW);
                     let has_container = status.container_status.and_then(|c| c.container_id).is_some();
                     if state >= TaskState::RUNNING || task_ended(state) {
-                        log.placement(Placement::OnNode(&node))
-                            .map_err(|e| Error::io("cannot write the job log", e))?;
+                        log.placement(Placement::OnNode {
+                            name: &node,
+                            address: &address,
+                        })
+                        .map_err(|e| Error::io("cannot write the job log", e))?;
                         return Ok(has_container.then(|| task.id.unwrap_or_default()));
                     }
                 }
@@ -596,7 +608,9 @@ impl Runtime for SwarmRuntime {
                 )));
             }
             TaskView::Waiting(_) => return Ok(None),
-            TaskView::Placed { task, node, node_up } => (task, node, node_up),
+            TaskView::Placed {
+                task, node, node_up, ..
+            } => (task, node, node_up),
         };
         let desired = task.desired_state;
         let status = task.status.unwrap_or_default();

@@ -6,10 +6,11 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointSpec, GenericResourcesInner,
-    GenericResourcesInnerDiscreteResourceSpec, Limit, Mount, MountType, ResourceObject, ServiceSpec,
-    ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec, TaskSpecLogDriver,
-    TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+    EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum, EndpointSpec,
+    GenericResourcesInner, GenericResourcesInnerDiscreteResourceSpec, Limit, Mount, MountType,
+    ResourceObject, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec,
+    TaskSpecLogDriver, TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
+    TaskSpecRestartPolicyConditionEnum,
 };
 
 use crate::runtime::LaunchSpec;
@@ -86,6 +87,9 @@ pub fn service_spec(spec: &LaunchSpec, image: &str) -> ServiceSpec {
             protocol: Some(EndpointPortConfigProtocolEnum::TCP),
             target_port: Some(p.container_port.into()),
             published_port: Some(p.host_port.into()),
+            // On the node that runs the task, as one engine publishes a port: the routing
+            // mesh (ingress) needs the kernel's IP_VS, which not every node has.
+            publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
             ..Default::default()
         })
         .collect::<Vec<_>>();
@@ -179,7 +183,10 @@ mod tests {
             &launch(machine(0)),
             "10.0.0.2:5000/mlbench/runtime@sha256:2ed63dd88d49f45d3ab0960ff85cad388e664a666050f61aec207035511f81f5",
         );
-        insta::assert_json_snapshot!(spec);
+        // Labels and options are hash maps: sorted, so the snapshot does not depend on their order.
+        insta::with_settings!({ sort_maps => true }, {
+            insta::assert_json_snapshot!(spec);
+        });
     }
 
     #[test]
@@ -190,6 +197,8 @@ mod tests {
         launch.storage_read_only = true;
         launch.ports = vec!["8080:8080".parse::<PortMapping>().unwrap()];
         launch.placement = vec!["node.labels.gpu==true".into()];
-        insta::assert_json_snapshot!(service_spec(&launch, "10.0.0.2:5000/salary@sha256:00ff"));
+        insta::with_settings!({ sort_maps => true }, {
+            insta::assert_json_snapshot!(service_spec(&launch, "10.0.0.2:5000/salary@sha256:00ff"));
+        });
     }
 }

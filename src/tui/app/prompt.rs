@@ -135,8 +135,7 @@ pub fn serving_url(app: &App) -> Option<String> {
                 && j.spec.kind == crate::domain::JobKind::Serving
                 && j.state == crate::domain::JobState::Running
         })
-        .and_then(|j| j.spec.ports.first())
-        .map(crate::engine::deploy::url_of)
+        .and_then(crate::engine::deploy::job_url)
 }
 
 pub(super) fn open_predict(app: &mut App) {

@@ -56,6 +56,7 @@ fn job(id: i64, state: JobState, command: &[&str], exit: Option<i64>) -> JobReco
         params: None,
         devices: vec![],
         node: None,
+        node_address: None,
     }
 }
 
@@ -124,9 +125,11 @@ fn fixture() -> App {
     app
 }
 
-/// The store as the refresher would send it next, with the app's metrics.
+/// The store as the refresher would send it next, with the app's metrics. The app's clock
+/// stays the fixture's (a snapshot message sets it to now), so ages do not drift.
 fn resnapshot(app: &mut App, projects: Vec<ProjectRecord>, jobs: Vec<JobRecord>) {
     let metrics = app.metrics.clone();
+    let now = app.now;
     update(
         app,
         Event::Message(Message::Snapshot {
@@ -136,6 +139,7 @@ fn resnapshot(app: &mut App, projects: Vec<ProjectRecord>, jobs: Vec<JobRecord>)
             sweeps: app.sweeps.clone(),
         }),
     );
+    app.now = now;
 }
 
 fn key(code: KeyCode) -> Event {

@@ -295,12 +295,7 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     // A deployment's traffic is its replicas' summed: shown once, under its first.
     let mut shown = std::collections::HashSet::new();
     for s in serving {
-        let url = s
-            .spec
-            .ports
-            .first()
-            .map(crate::engine::deploy::url_of)
-            .unwrap_or_default();
+        let url = crate::engine::deploy::job_url(s).unwrap_or_default();
         let name = s.spec.deployment.clone().unwrap_or_default();
         lines.push(Line::from(vec![
             label("serving"),
