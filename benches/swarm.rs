@@ -307,7 +307,7 @@ fn file_ends_with_line(path: &std::path::Path, line: &str) -> bool {
     let Ok(mut file) = std::fs::File::open(path) else {
         return false;
     };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let len = file.metadata().map_or(0, |m| m.len());
     let mut tail = Vec::new();
     file.seek(SeekFrom::Start(len.saturating_sub(1 << 16))).unwrap();
     file.read_to_end(&mut tail).unwrap();
