@@ -309,13 +309,13 @@ fn what_cannot_run_is_refused_at_submit(s: &Sandbox, repo: &Path) {
         bad_constraint.contains("placement constraint"),
         "{bad_constraint}"
     );
-    // Without a registry the nodes cannot get an image only the manager has.
+    // The lab's config without one of its keys: a plain run is refused.
     let config = std::fs::read_to_string(s.dir.path().join("config.toml")).unwrap();
-    let no_registry = s.dir.path().join("no-registry.toml");
-    let kept: Vec<&str> = config.lines().filter(|l| !l.starts_with("registry")).collect();
-    std::fs::write(&no_registry, kept.join("\n")).unwrap();
-    let unreachable = refused(
-        &[
+    let refused_without = |key: &str| {
+        let path = s.dir.path().join(format!("no-{key}.toml"));
+        let kept: Vec<&str> = config.lines().filter(|l| !l.starts_with(key)).collect();
+        std::fs::write(&path, kept.join("\n")).unwrap();
+        let run = [
             "run",
             "--project",
             "p",
@@ -325,34 +325,17 @@ fn what_cannot_run_is_refused_at_submit(s: &Sandbox, repo: &Path) {
             repo,
             "--",
             "true",
-        ],
-        Some(&no_registry),
-    );
+        ];
+        refused(&run, Some(&path))
+    };
+    // Without a registry the nodes cannot get an image only the manager has.
+    let unreachable = refused_without("registry");
     assert!(
         unreachable.contains("only on the manager") && unreachable.contains("registry"),
         "{unreachable}"
     );
     // Without a shared storage root, no swarm job at all.
-    let no_root = s.dir.path().join("no-root.toml");
-    let kept: Vec<&str> = config
-        .lines()
-        .filter(|l| !l.starts_with("storage_root"))
-        .collect();
-    std::fs::write(&no_root, kept.join("\n")).unwrap();
-    let unshared = refused(
-        &[
-            "run",
-            "--project",
-            "p",
-            "--image",
-            BUSYBOX,
-            "--repo",
-            repo,
-            "--",
-            "true",
-        ],
-        Some(&no_root),
-    );
+    let unshared = refused_without("storage_root");
     assert!(unshared.contains("storage_root"), "{unshared}");
     assert_eq!(
         s.jobs().as_array().unwrap().len(),
