@@ -389,8 +389,13 @@ fn a_job_no_node_has_room_for_says_why_it_waits(s: &Sandbox, repo: &Path) {
     let halves: Vec<i64> = (0..3)
         .map(|_| submit(s, repo, &["--machine", "HALF"], "sleep 120"))
         .collect();
+    // Running is not yet placed: each must hold its node before G1 comes, or G1 could take
+    // the room a HALF is still waiting for.
     for &job in &halves {
         s.wait_for_state(job, |st| st == "running", Duration::from_secs(30));
+        wait_until("a HALF job placed", Duration::from_secs(30), || {
+            s.job(job)["node"].is_string()
+        });
     }
     // 1.5 vCPU is free in all, 0.5 on each node: mlbench lets it go, no node takes it.
     let waiting = submit(s, repo, &["--machine", "G1"], "echo placed at last");
