@@ -275,18 +275,13 @@ pub fn deployment_url(engine: &Engine, name: &str) -> Result<String> {
                 "deployment {name} is not running: `mlbench deployments` lists them"
             ))
         })?;
-    let port = job
-        .spec
-        .ports
-        .first()
-        .ok_or_else(|| Error::Other(format!("deployment {name} publishes no port")))?;
-    Ok(url_of(job, port))
+    job_url(job).ok_or_else(|| Error::Other(format!("deployment {name} publishes no port")))
 }
 
 /// The URL a serving job's `port` answers on from this machine: on a swarm, the address of
 /// the node its task runs on, where the port is published.
 pub fn url_of(job: &JobRecord, port: &PortMapping) -> String {
-    let ip = match job.node_address.as_deref().filter(|a| !a.is_empty()) {
+    let ip = match job.node_address.as_deref() {
         Some(address) => address.to_string(),
         None if port.host_ip.is_unspecified() => "127.0.0.1".to_string(),
         None => port.host_ip.to_string(),

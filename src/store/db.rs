@@ -594,10 +594,11 @@ impl Store {
         Ok(())
     }
 
-    /// Records the node a job's task was placed on; the wait it was in is over.
+    /// Records the node a job's task was placed on; the wait it was in is over. An address the
+    /// manager did not give is stored as none.
     pub fn set_node(&self, id: i64, node: &str, address: &str) -> Result<()> {
         self.conn.execute(
-            "UPDATE jobs SET node = ?1, node_address = ?2, detail = NULL WHERE id = ?3",
+            "UPDATE jobs SET node = ?1, node_address = NULLIF(?2, ''), detail = NULL WHERE id = ?3",
             params![node, address, id],
         )?;
         Ok(())
