@@ -41,6 +41,7 @@ struct ConfigFile {
     default_image: String,
     stop_grace_secs: u64,
     max_repo_size: String,
+    disk_use_warning: String,
     run_as: String,
     shell: String,
     theme: String,
@@ -63,6 +64,8 @@ pub struct Config {
     pub stop_grace_secs: u64,
     /// A repo folder holding more than this is not copied into a job without `--force`.
     pub max_repo_bytes: u64,
+    /// Above this many bytes in the home, the workbench and `doctor` suggest `mlbench gc`.
+    pub disk_use_warning_bytes: u64,
     /// Who a user's image runs as; `None` keeps the image's own user.
     pub run_as: Option<RunAs>,
     /// The shell a job is entered with (`E`, `mlbench exec`), split into words.
@@ -242,6 +245,8 @@ impl Config {
             stop_grace_secs: file.stop_grace_secs,
             max_repo_bytes: machine::parse_bytes(&file.max_repo_size)
                 .map_err(|e| Error::Invalid(format!("max_repo_size: {e}")))?,
+            disk_use_warning_bytes: machine::parse_bytes(&file.disk_use_warning)
+                .map_err(|e| Error::Invalid(format!("disk_use_warning: {e}")))?,
             run_as: RunAs::parse(&file.run_as)?,
             shell: match file
                 .shell

@@ -83,6 +83,15 @@ impl Home {
         &self.root
     }
 
+    /// The folders this home's files are in: its root, and the shared root when it is elsewhere.
+    pub fn folders(&self) -> Vec<&Path> {
+        if self.shared.starts_with(&self.root) {
+            vec![&self.root]
+        } else {
+            vec![&self.root, &self.shared]
+        }
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.root.join("mlbench.db")
     }

@@ -22,3 +22,7 @@ pub(crate) mod tui;
 pub(crate) mod workspace;
 
 pub use error::{Error, Result};
+
+/// `mlbench --version`: the package version and the commit it was built from (`-dirty` when
+/// the tree had uncommitted changes, `unknown` outside a git checkout).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("MLBENCH_COMMIT"), ")");

@@ -1,8 +1,10 @@
 //! The command line: every workbench action has a twin here, for scripts.
 
+mod doctor;
 mod follow;
 mod images;
 mod jobs;
+mod manuals;
 mod ml;
 mod nodes;
 mod project;
@@ -23,7 +25,7 @@ use crate::engine::Engine;
 #[derive(Parser)]
 #[command(
     name = "mlbench",
-    version,
+    version = crate::VERSION,
     about = "A terminal workbench for machine learning: jobs run as local Docker containers"
 )]
 pub struct Cli {
@@ -161,6 +163,23 @@ enum Command {
     },
     /// Compare a sweep's trials: the parameters that vary, the metrics, state and duration.
     Compare(sweeps::CompareArgs),
+    /// Check this machine for mlbench: the engine, the runtime image, disk, home, config,
+    /// terminal (and a swarm's manager, nodes, registry and storage); exit 0 only when all is well.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script: `source <(mlbench completions bash)`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (mlbench.1 and one per command) into a folder.
+    Man {
+        /// The folder (created if missing), e.g. ~/.local/share/man/man1.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Runs one sweep's trials to the end (started by mlbench itself, detached).
     #[command(name = "__drive-sweep", hide = true)]
     DriveSweep { sweep: i64 },
@@ -378,6 +397,7 @@ fn prints_a_listing(command: &Command) -> bool {
             | Command::Predict(_)
             | Command::Sweeps { .. }
             | Command::Compare(_)
+            | Command::Completions { .. }
     )
 }
 
@@ -393,10 +413,18 @@ fn exit_quietly_on_a_closed_pipe() {
 }
 
 async fn dispatch(command: Command) -> Result<ExitCode> {
-    // The trainer and the server run inside jobs, where there is no mlbench home to open.
+    // The trainer and the server run inside jobs, where there is no mlbench home to open;
+    // completions and man pages need none either.
     let command = match command {
         Command::Train(args) => return ml::train(args).map(|_| ExitCode::SUCCESS),
         Command::Serve(args) => return serving::serve(args).await.map(|_| ExitCode::SUCCESS),
+        Command::Completions { shell } => {
+            manuals::completions(shell);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Man { dir } => return manuals::man_pages(&dir).map(|()| ExitCode::SUCCESS),
+        // Doctor explains a home or config that cannot be opened instead of failing on it.
+        Command::Doctor { json } => return doctor::doctor(json).await,
         other => other,
     };
     let engine = Engine::open()?;
@@ -466,7 +494,13 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 },
         } => storage::get(&engine, &project, &path, output).and(ok),
         Command::Demo { which, detach } => jobs::demo(&engine, which, detach).await,
-        Command::Train(_) | Command::Serve(_) => unreachable!("handled above"),
+        Command::Train(_)
+        | Command::Serve(_)
+        | Command::Completions { .. }
+        | Command::Man { .. }
+        | Command::Doctor { .. } => {
+            unreachable!("handled above")
+        }
         Command::Deploy(args) => serving::deploy(&engine, args).await.and(ok),
         Command::Deployments { all, json } => serving::list(&engine, all, json).await.and(ok),
         Command::Models { project, json } => serving::models(&engine, project.as_deref(), json).and(ok),

@@ -7,6 +7,8 @@ pub(crate) mod compare;
 pub(crate) mod curves;
 pub(crate) mod demo;
 pub(crate) mod deploy;
+pub(crate) mod disk;
+pub mod doctor;
 pub(crate) mod exec;
 pub(crate) mod fit;
 pub(crate) mod jobs;

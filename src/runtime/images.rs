@@ -175,12 +175,7 @@ impl DockerRuntime {
         output: impl FnMut(&str),
     ) -> Result<(String, bool)> {
         let tag = runtime_tag();
-        let exe = std::env::current_exe().map_err(|e| Error::io("cannot find the mlbench binary", e))?;
-        let binary = std::fs::read(&exe).map_err(Error::at(&exe, "cannot read"))?;
-        let digest: String = Sha256::digest(&binary)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let (exe, binary, digest) = running_binary()?;
         if !force && self.image_label(&tag, BINARY_LABEL).await?.as_deref() == Some(digest.as_str()) {
             return Ok((tag, false));
         }
@@ -190,6 +185,43 @@ impl DockerRuntime {
             .await?;
         Ok((tag, true))
     }
+}
+
+/// Whether the runtime image exists, and whether it holds this very binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeImage {
+    Missing,
+    OfAnotherBinary,
+    Current,
+}
+
+impl DockerRuntime {
+    pub async fn runtime_image(&self) -> Result<RuntimeImage> {
+        let tag = runtime_tag();
+        if !self.image_exists(&tag).await? {
+            return Ok(RuntimeImage::Missing);
+        }
+        let (_, _, digest) = running_binary()?;
+        Ok(
+            if self.image_label(&tag, BINARY_LABEL).await?.as_deref() == Some(digest.as_str()) {
+                RuntimeImage::Current
+            } else {
+                RuntimeImage::OfAnotherBinary
+            },
+        )
+    }
+}
+
+/// The running mlbench binary: its path, its bytes and their SHA-256 (hex), which the runtime
+/// image carries as a label.
+fn running_binary() -> Result<(PathBuf, Vec<u8>, String)> {
+    let exe = std::env::current_exe().map_err(|e| Error::io("cannot find the mlbench binary", e))?;
+    let binary = std::fs::read(&exe).map_err(Error::at(&exe, "cannot read"))?;
+    let digest: String = Sha256::digest(&binary)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((exe, binary, digest))
 }
 
 fn split_tag(name: &str) -> (&str, &str) {

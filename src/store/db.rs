@@ -1,5 +1,6 @@
 //! SQLite schema, migrations and queries.
 
+use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -68,6 +69,25 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE jobs ADD COLUMN node TEXT;
     ALTER TABLE jobs ADD COLUMN node_address TEXT;",
 ];
+
+/// The schema version this mlbench writes.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// The schema version of the store file at `path`, read without writing to it.
+pub fn file_schema_version(path: &Path) -> Result<usize> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// The refusal of a store written by a newer mlbench: this one would not know its columns.
+fn newer_schema(path: &Path, version: usize) -> Error {
+    Error::Invalid(format!(
+        "{} was written by a newer mlbench (schema version {version}; this {} knows up to {}): upgrade mlbench, or set MLBENCH_HOME to another home",
+        path.display(),
+        crate::VERSION,
+        MIGRATIONS.len()
+    ))
+}
 
 /// Whether a queued job was taken from the queue, or what it waits for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,7 +263,14 @@ pub struct Store {
 
 impl Store {
     pub fn open(home: &Home) -> Result<Store> {
-        let conn = Connection::open(home.private_db_path()?)?;
+        let path = home.private_db_path()?;
+        let conn = Connection::open(&path)?;
+        // A newer mlbench's file is refused before anything here writes to it (even the
+        // journal mode below is a write).
+        let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > MIGRATIONS.len() {
+            return Err(newer_schema(&path, version));
+        }
         // Supervisors, the CLI and the TUI write at once: WAL lets readers go on, and the busy
         // timeout makes writers queue instead of failing.
         conn.busy_timeout(Duration::from_secs(10))?;
@@ -253,11 +280,11 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let store = Store { conn };
-        store.migrate()?;
+        store.migrate(&path)?;
         Ok(store)
     }
 
-    fn migrate(&self) -> Result<()> {
+    fn migrate(&self, path: &Path) -> Result<()> {
         // Every command and supervisor opens the store: an up-to-date file needs no write lock.
         let current: usize = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if current == MIGRATIONS.len() {
@@ -266,10 +293,7 @@ impl Store {
         let tx = self.write()?;
         let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > MIGRATIONS.len() {
-            return Err(Error::Invalid(format!(
-                "the store is at schema version {version}, newer than this mlbench knows ({}): upgrade mlbench",
-                MIGRATIONS.len()
-            )));
+            return Err(newer_schema(path, version));
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
             tx.execute_batch(sql)?;

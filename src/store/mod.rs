@@ -6,5 +6,7 @@ pub mod logscan;
 pub mod logwatch;
 mod sweeps;
 
-pub use db::{Claim, JobRecord, MetricSummary, ProjectRecord, Store, TrialOf};
+pub use db::{
+    Claim, JobRecord, MetricSummary, ProjectRecord, SCHEMA_VERSION, Store, TrialOf, file_schema_version,
+};
 pub use sweeps::{SweepRecord, TrialStatus};

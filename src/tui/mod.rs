@@ -12,6 +12,9 @@ mod terminal;
 mod ui;
 mod worker;
 
+/// The least columns and rows the workbench draws in.
+pub const MIN_SIZE: (u16, u16) = (ui::MIN_WIDTH, ui::MIN_HEIGHT);
+
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;

@@ -97,6 +97,7 @@ async fn serve(context: Rc<Context>, first_start: bool, mut requests: UnboundedR
     spawn_local(refresher(context.clone()));
     spawn_local(traffic_watcher(context.clone()));
     spawn_local(usage_watcher(context.clone()));
+    spawn_local(health_watcher(context.clone()));
     let probe = context.clone();
     spawn_local(async move {
         let text = match probe.runtime().await {
@@ -438,6 +439,44 @@ async fn usage_watcher(context: Rc<Context>) {
         if !round.is_empty() || any_before {
             any_before = !round.is_empty();
             context.send(Message::Usage(round));
+        }
+    }
+}
+
+/// How often doctor's checks run again (the home's disk use grows as jobs run).
+const HEALTH: Duration = Duration::from_secs(300);
+
+/// Runs doctor's checks (all but the terminal, which the workbench is drawing in) now and every
+/// [`HEALTH`], and sends the first failure's line, or `None` once all is well again.
+async fn health_watcher(context: Rc<Context>) {
+    let mut last = None;
+    loop {
+        // The checks walk the home and wait on the engine: on a thread of their own, so the
+        // worker's refreshes never wait behind them.
+        let findings = tokio::task::spawn_blocking(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            Some(runtime.block_on(engine::doctor::diagnose(engine::doctor::Scope {
+                terminal: false,
+            })))
+        })
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+        let first_failure = findings
+            .iter()
+            .find(|f| f.status == engine::doctor::Status::Fail)
+            .map(engine::doctor::Finding::line);
+        if first_failure != last {
+            last.clone_from(&first_failure);
+            context.send(Message::Health(first_failure));
+        }
+        tokio::time::sleep(HEALTH).await;
+        if context.messages.is_closed() {
+            return;
         }
     }
 }

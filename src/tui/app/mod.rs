@@ -90,6 +90,8 @@ pub enum Message {
     },
     /// Where jobs run, for the status line.
     Engine(String),
+    /// Doctor's first failing line (`None`: all is well).
+    Health(Option<String>),
     /// The running deployments' traffic since the last scrape.
     Traffic(std::collections::BTreeMap<String, crate::engine::serving_stats::ServingRate>),
     /// The running jobs' CPU and memory, read just now.
@@ -279,6 +281,8 @@ pub struct App {
     /// Running jobs' CPU and memory, by job.
     pub usage: HashMap<i64, UsageView>,
     pub engine: String,
+    /// What `mlbench doctor` finds wrong first, if anything.
+    pub health: Option<String>,
     pub status: Option<String>,
     pub quit: bool,
     pub keys: std::sync::Arc<keys::KeyMap>,
@@ -319,6 +323,7 @@ impl App {
             traffic: HashMap::new(),
             usage: HashMap::new(),
             engine: "connecting to the Docker Engine…".into(),
+            health: None,
             status: None,
             quit: false,
             keys: std::sync::Arc::new(keys::KeyMap::defaults()),
@@ -541,6 +546,7 @@ fn on_message(app: &mut App, message: Message) -> Effect {
             };
         }
         Message::Engine(text) => app.engine = text,
+        Message::Health(line) => app.health = line,
         Message::Traffic(rates) => traffic::record(&mut app.traffic, rates),
         Message::Usage(round) => usage::record(&mut app.usage, round),
         Message::LogLines { generation, lines } => {

@@ -1,5 +1,6 @@
 //! The status line: the last message first (what the user just did is what they look for),
-//! then the running and queued counts and the engine; the help key always shows.
+//! then what doctor finds wrong, the running and queued counts and the engine; the help key
+//! always shows.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -19,6 +20,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         app.queued(),
         app.engine
     );
+    if let Some(health) = &app.health {
+        text = format!("⚠ {health} │ {text}");
+    }
     if let Some(status) = &app.status {
         text = format!("{status} │ {text}");
     }

@@ -348,6 +348,17 @@ fn too_small() {
 }
 
 #[test]
+fn what_doctor_finds_wrong_shows_in_the_status_line_until_it_is_mended() {
+    let mut app = fixture();
+    let line = "disk use: the mlbench home holds 25.0 GiB, above disk_use_warning (20.0 GiB): `mlbench gc --older-than 30d --dry-run` shows what finished jobs left";
+    update(&mut app, Event::Message(Message::Health(Some(line.into()))));
+    insta::assert_snapshot!("health_in_status_line", render(&app, 120, 24));
+    update(&mut app, Event::Message(Message::Health(None)));
+    let screen = render(&app, 120, 24);
+    assert!(!screen.lines().last().unwrap().contains('⚠'));
+}
+
+#[test]
 fn a_long_message_gives_way_to_the_help_key() {
     let mut app = fixture();
     update(&mut app, Event::Message(Message::Failed("x".repeat(200))));

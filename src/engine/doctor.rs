@@ -1,0 +1,541 @@
+//! `mlbench doctor`: what this machine has for mlbench and what is wrong, one finding per line,
+//! each failure with its fix. It reads and asks; it changes nothing but creating the home.
+
+use std::io::IsTerminal;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::disk;
+use crate::config::Config;
+use crate::domain::RuntimeKind;
+use crate::home::Home;
+use crate::numfmt::human_bytes;
+use crate::runtime::images::{RuntimeImage, runtime_tag};
+use crate::runtime::{DockerRuntime, SwarmRuntime};
+use crate::store::{SCHEMA_VERSION, file_schema_version};
+
+/// Below this much free space a job's log, workspace or model may not fit.
+const MIN_FREE_BYTES: u64 = 256 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    /// Worth knowing, nothing to fix (the runtime image is built on first use, say).
+    Note,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub check: &'static str,
+    pub status: Status,
+    pub detail: String,
+    /// What to do, for a failure or a note that has an action.
+    pub fix: Option<String>,
+}
+
+impl Finding {
+    fn ok(check: &'static str, detail: String) -> Finding {
+        Finding {
+            check,
+            status: Status::Ok,
+            detail,
+            fix: None,
+        }
+    }
+
+    fn note(check: &'static str, detail: String, fix: Option<String>) -> Finding {
+        Finding {
+            check,
+            status: Status::Note,
+            detail,
+            fix,
+        }
+    }
+
+    fn fail(check: &'static str, detail: String, fix: String) -> Finding {
+        Finding {
+            check,
+            status: Status::Fail,
+            detail,
+            fix: Some(fix),
+        }
+    }
+
+    /// The finding as one line: what was found, then what to do.
+    pub fn line(&self) -> String {
+        match &self.fix {
+            Some(fix) => format!("{}: {}: {fix}", self.check, self.detail),
+            None => format!("{}: {}", self.check, self.detail),
+        }
+    }
+}
+
+/// Which checks run: the workbench leaves out the terminal (it is drawing in one).
+#[derive(Debug, Clone, Copy)]
+pub struct Scope {
+    pub terminal: bool,
+}
+
+/// Every check, in the order a problem in one explains those after it.
+pub async fn diagnose(scope: Scope) -> Vec<Finding> {
+    let mut found = Vec::new();
+    let config = check_config(&mut found);
+    let home = check_home(&mut found);
+    if let Some(home) = &home {
+        check_store(&mut found, home);
+        check_disk(&mut found, home, config.as_ref());
+    }
+    if let Some(config) = &config {
+        check_runtime(&mut found, config).await;
+    }
+    if scope.terminal {
+        found.push(check_terminal());
+    }
+    found
+}
+
+fn check_config(found: &mut Vec<Finding>) -> Option<Config> {
+    let place = Config::path().map_or_else(
+        || "no config folder is known".to_string(),
+        |p| p.display().to_string(),
+    );
+    match Config::load() {
+        Ok(config) => {
+            let detail = match Config::path() {
+                Some(path) if path.exists() => format!("{place} is valid"),
+                _ => format!("no file at {place}: the defaults apply"),
+            };
+            found.push(Finding::ok("config", detail));
+            Some(config)
+        }
+        Err(err) => {
+            found.push(Finding::fail(
+                "config",
+                crate::error::brief(&err.to_string()),
+                "fix what it names (assets/config.toml documents every key), or set MLBENCH_CONFIG to another file".into(),
+            ));
+            None
+        }
+    }
+}
+
+fn check_home(found: &mut Vec<Finding>) -> Option<Home> {
+    let home = match Home::discover() {
+        Ok(home) => home,
+        Err(err) => {
+            found.push(Finding::fail(
+                "home",
+                crate::error::brief(&err.to_string()),
+                "make the folder writable, or set MLBENCH_HOME to one that is".into(),
+            ));
+            return None;
+        }
+    };
+    let root = home.root();
+    let finding = match std::fs::metadata(root) {
+        Ok(meta) if meta.uid() != current_uid() => Finding::fail(
+            "home",
+            format!("{} belongs to uid {}, not to you", root.display(), meta.uid()),
+            "run mlbench as that user, or set MLBENCH_HOME to a folder of yours".into(),
+        ),
+        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => Finding::fail(
+            "home",
+            format!(
+                "{} is open to others (mode {:o}): jobs' env values may be read",
+                root.display(),
+                meta.permissions().mode() & 0o777
+            ),
+            format!("chmod 700 {}", root.display()),
+        ),
+        Ok(_) => match tempfile::tempfile_in(root) {
+            Ok(_) => Finding::ok("home", format!("{} (yours, mode 700, writable)", root.display())),
+            Err(err) => Finding::fail(
+                "home",
+                format!("cannot write in {}: {err}", root.display()),
+                "free space or fix its permissions, or set MLBENCH_HOME to another folder".into(),
+            ),
+        },
+        Err(err) => Finding::fail(
+            "home",
+            format!("cannot read {}: {err}", root.display()),
+            "set MLBENCH_HOME to a folder of yours".into(),
+        ),
+    };
+    found.push(finding);
+    Some(home)
+}
+
+fn current_uid() -> u32 {
+    std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid())
+}
+
+fn check_store(found: &mut Vec<Finding>, home: &Home) {
+    let path = home.db_path();
+    let finding = if !path.exists() {
+        Finding::ok("store", format!("{} is made on first use", path.display()))
+    } else {
+        match file_schema_version(&path) {
+            Ok(version) if version > SCHEMA_VERSION => Finding::fail(
+                "store",
+                format!(
+                    "{} was written by a newer mlbench (schema {version}, this one knows {SCHEMA_VERSION})",
+                    path.display()
+                ),
+                "upgrade mlbench, or set MLBENCH_HOME to another home".into(),
+            ),
+            Ok(version) if version < SCHEMA_VERSION => Finding::note(
+                "store",
+                format!(
+                    "{} is at schema {version}; the next command moves it to {SCHEMA_VERSION}, keeping every job",
+                    path.display()
+                ),
+                None,
+            ),
+            Ok(_) => Finding::ok("store", format!("{} (schema {SCHEMA_VERSION})", path.display())),
+            Err(err) => Finding::fail(
+                "store",
+                format!(
+                    "cannot read {}: {}",
+                    path.display(),
+                    crate::error::brief(&err.to_string())
+                ),
+                "restore it from a backup, or set MLBENCH_HOME to another home".into(),
+            ),
+        }
+    };
+    found.push(finding);
+}
+
+fn check_disk(found: &mut Vec<Finding>, home: &Home, config: Option<&Config>) {
+    let root = home.root();
+    let finding = match disk::free_bytes(root) {
+        Ok(free) if free < MIN_FREE_BYTES => Finding::fail(
+            "disk",
+            format!(
+                "{} free under {} (mlbench needs {} for jobs' logs, workspaces and models)",
+                human_bytes(free),
+                root.display(),
+                human_bytes(MIN_FREE_BYTES)
+            ),
+            "free space there (`mlbench gc` removes what finished jobs left), or set MLBENCH_HOME to a bigger disk".into(),
+        ),
+        Ok(free) => Finding::ok("disk", format!("{} free under {}", human_bytes(free), root.display())),
+        Err(err) => Finding::fail(
+            "disk",
+            crate::error::brief(&err.to_string()),
+            "set MLBENCH_HOME to a folder on a mounted disk".into(),
+        ),
+    };
+    found.push(finding);
+    if let Some(config) = config {
+        found.push(home_use(home, config.disk_use_warning_bytes));
+    }
+}
+
+/// How much the home holds against the config's `disk_use_warning`.
+pub fn home_use(home: &Home, warning_bytes: u64) -> Finding {
+    let used = home
+        .folders()
+        .iter()
+        .map(|dir| disk::used_bytes(dir))
+        .sum::<u64>();
+    if used > warning_bytes {
+        Finding::fail(
+            "disk use",
+            format!(
+                "the mlbench home holds {}, above disk_use_warning ({})",
+                human_bytes(used),
+                human_bytes(warning_bytes)
+            ),
+            "`mlbench gc --older-than 30d --dry-run` shows what finished jobs left; run it without --dry-run to free it".into(),
+        )
+    } else {
+        Finding::ok(
+            "disk use",
+            format!(
+                "the mlbench home holds {} (warning above {})",
+                human_bytes(used),
+                human_bytes(warning_bytes)
+            ),
+        )
+    }
+}
+
+async fn check_runtime(found: &mut Vec<Finding>, config: &Config) {
+    let chosen = match config.chosen_runtime() {
+        Ok(chosen) => chosen,
+        Err(err) => {
+            found.push(Finding::fail(
+                "runtime",
+                err.to_string(),
+                "set MLBENCH_RUNTIME to auto, docker, local or swarm".into(),
+            ));
+            return;
+        }
+    };
+    match chosen {
+        Some(RuntimeKind::Local) => found.push(Finding::note(
+            "runtime",
+            "local: jobs run as processes on this machine, without containers or limits".into(),
+            None,
+        )),
+        Some(RuntimeKind::Swarm) => {
+            if check_engine(found, "manager").await.is_some() {
+                check_swarm(found, config).await;
+            }
+        }
+        Some(RuntimeKind::Docker) | None => {
+            if let Some(engine) = check_engine(found, "docker").await {
+                found.push(check_runtime_image(&engine).await);
+            }
+        }
+    }
+}
+
+/// The Docker Engine: where, which, and whether machine types can be enforced.
+async fn check_engine(found: &mut Vec<Finding>, check: &'static str) -> Option<DockerRuntime> {
+    let address = DockerRuntime::address();
+    let engine = match DockerRuntime::connect(None).await {
+        Ok(engine) => engine,
+        Err(err) => {
+            found.push(unreachable_engine(check, &address, &err.to_string()));
+            return None;
+        }
+    };
+    let info = match engine.docker.info().await {
+        Ok(info) => info,
+        Err(err) => {
+            found.push(unreachable_engine(check, &address, &err.to_string()));
+            return None;
+        }
+    };
+    let version = info.server_version.as_deref().unwrap_or("?");
+    let api = engine.docker.client_version();
+    let driver = info.driver.as_deref().unwrap_or("?");
+    let cgroup = info
+        .cgroup_version
+        .map_or_else(|| "?".to_string(), |v| v.to_string());
+    let cgroup_driver = info
+        .cgroup_driver
+        .map_or_else(|| "?".to_string(), |d| d.to_string());
+    let about = format!(
+        "Docker Engine {version} (API {api}) at {address}: storage {driver}, cgroup v{cgroup} ({cgroup_driver})"
+    );
+    let missing: Vec<&str> = [
+        (info.memory_limit, "memory"),
+        (info.cpu_cfs_quota, "CPU"),
+        (info.pids_limit, "pids"),
+    ]
+    .iter()
+    .filter(|(works, _)| *works != Some(true))
+    .map(|(_, name)| *name)
+    .collect();
+    found.push(if missing.is_empty() {
+        Finding::ok(
+            check,
+            format!("{about}; memory, CPU and pids limits work, and OOM kills are reported"),
+        )
+    } else {
+        let oom = if missing.contains(&"memory") {
+            " and OOM kills are not reported"
+        } else {
+            ""
+        };
+        Finding::fail(
+            check,
+            format!(
+                "{about}; {} limits do not work{oom}: machine types are not enforced",
+                missing.join(", ")
+            ),
+            "enable those cgroup controllers (cgroup v2: the kernel's systemd.unified_cgroup_hierarchy=1) and restart the engine".into(),
+        )
+    });
+    Some(engine)
+}
+
+fn unreachable_engine(check: &'static str, address: &str, reason: &str) -> Finding {
+    let reason = crate::error::brief(reason);
+    let socket = address.strip_prefix("unix://").map(Path::new);
+    if socket.is_some_and(|s| !s.exists()) {
+        Finding::fail(
+            check,
+            format!(
+                "no Docker Engine: nothing at {address}; jobs run as local processes, without containers or limits"
+            ),
+            "install Docker Engine (apt-get install docker.io) and start it, or point DOCKER_HOST at one"
+                .into(),
+        )
+    } else {
+        Finding::fail(
+            check,
+            format!("the Docker Engine at {address} does not answer ({reason})"),
+            "start it (systemctl start docker), or point DOCKER_HOST at one that runs".into(),
+        )
+    }
+}
+
+async fn check_runtime_image(engine: &DockerRuntime) -> Finding {
+    let tag = runtime_tag();
+    match engine.runtime_image().await {
+        Ok(RuntimeImage::Current) => Finding::ok("image", format!("{tag} holds this mlbench binary")),
+        Ok(RuntimeImage::OfAnotherBinary) => Finding::note(
+            "image",
+            format!("{tag} holds another mlbench binary: the next job rebuilds it (a few seconds)"),
+            Some("mlbench images build-runtime".into()),
+        ),
+        Ok(RuntimeImage::Missing) => Finding::note(
+            "image",
+            format!("{tag} is not built yet: the first job builds it from this binary (a few seconds)"),
+            Some("mlbench images build-runtime".into()),
+        ),
+        Err(err) => Finding::fail(
+            "image",
+            format!("cannot inspect {tag}: {}", crate::error::brief(&err.to_string())),
+            "check the engine's logs".into(),
+        ),
+    }
+}
+
+/// The swarm behind the manager: its nodes, the registry they pull from, the shared root.
+async fn check_swarm(found: &mut Vec<Finding>, config: &Config) {
+    let swarm = match SwarmRuntime::connect(config.registry.clone()).await {
+        Ok(swarm) => swarm,
+        Err(err) => {
+            found.push(Finding::fail(
+                "swarm",
+                crate::error::brief(&err.to_string()),
+                "point DOCKER_HOST at a manager of your swarm".into(),
+            ));
+            return;
+        }
+    };
+    found.push(match swarm.nodes(None).await {
+        Ok(nodes) => {
+            let taking = nodes.iter().filter(|n| n.takes_jobs()).count();
+            let names: Vec<String> = nodes
+                .iter()
+                .map(|n| format!("{} {}/{}", n.name, n.state, n.availability))
+                .collect();
+            let detail = format!(
+                "{} nodes, {taking} taking jobs ({})",
+                nodes.len(),
+                names.join(", ")
+            );
+            if taking == 0 {
+                Finding::fail(
+                    "nodes",
+                    detail,
+                    "bring a node up, or `docker node update --availability active NODE`".into(),
+                )
+            } else {
+                Finding::ok("nodes", detail)
+            }
+        }
+        Err(err) => Finding::fail(
+            "nodes",
+            crate::error::brief(&err.to_string()),
+            "check the manager's logs".into(),
+        ),
+    });
+    found.push(match &config.registry {
+        None => Finding::fail(
+            "registry",
+            "none configured: nodes cannot get images that only the manager has".into(),
+            "set registry = \"HOST:PORT\" in the config".into(),
+        ),
+        Some(registry) => {
+            let url = format!("http://{registry}/v2/");
+            match super::client::send(&url, "GET", None, Duration::from_secs(3)).await {
+                Ok(response) if response.status == 200 || response.status == 401 => {
+                    Finding::ok("registry", format!("{registry} answers"))
+                }
+                Ok(response) => Finding::fail(
+                    "registry",
+                    format!("{url} answered {}", response.status),
+                    "check that registry is a Docker registry (API v2)".into(),
+                ),
+                Err(err) => Finding::fail(
+                    "registry",
+                    format!(
+                        "{registry} does not answer: {}",
+                        crate::error::brief(&err.to_string())
+                    ),
+                    "start the registry, or fix registry in the config".into(),
+                ),
+            }
+        }
+    });
+    found.push(match &config.storage_root {
+        None => Finding::fail(
+            "storage",
+            "no storage_root: jobs on other nodes would not see their files".into(),
+            "mount a shared folder at the same path on every node and set storage_root to it".into(),
+        ),
+        Some(root) => match tempfile::tempfile_in(root) {
+            Ok(_) => Finding::ok(
+                "storage",
+                format!(
+                    "{} is writable (mount it at the same path on every node)",
+                    root.display()
+                ),
+            ),
+            Err(err) => Finding::fail(
+                "storage",
+                format!("cannot write in storage_root {}: {err}", root.display()),
+                "mount the shared folder there and make it writable".into(),
+            ),
+        },
+    });
+}
+
+fn check_terminal() -> Finding {
+    if !std::io::stdout().is_terminal() {
+        return Finding::note(
+            "terminal",
+            "not a terminal (output is piped): the workbench needs one".into(),
+            None,
+        );
+    }
+    let term = std::env::var("TERM").unwrap_or_default();
+    if term.is_empty() || term == "dumb" {
+        return Finding::fail(
+            "terminal",
+            format!("TERM is {term:?}: the workbench cannot draw"),
+            "set TERM to your terminal's type (xterm-256color, say)".into(),
+        );
+    }
+    let colours = if std::env::var("COLORTERM").is_ok_and(|c| c == "truecolor" || c == "24bit") {
+        "24-bit colour"
+    } else if term.contains("256color") {
+        "256 colours"
+    } else {
+        "16 colours"
+    };
+    let mouse = if term == "linux" {
+        "no mouse (the Linux console)"
+    } else {
+        "mouse"
+    };
+    let (min_width, min_height) = crate::tui::MIN_SIZE;
+    match crossterm::terminal::size() {
+        Ok((width, height)) if width < min_width || height < min_height => Finding::fail(
+            "terminal",
+            format!("{width}x{height}, {term}, {colours}: the workbench needs {min_width}x{min_height}"),
+            "make the window bigger".into(),
+        ),
+        Ok((width, height)) => Finding::ok(
+            "terminal",
+            format!("{width}x{height}, {term}, {colours}, {mouse}"),
+        ),
+        Err(err) => Finding::note(
+            "terminal",
+            format!("{term}, {colours}; size unknown ({err})"),
+            None,
+        ),
+    }
+}
