@@ -68,6 +68,7 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE jobs ADD COLUMN devices TEXT;",
     "ALTER TABLE jobs ADD COLUMN node TEXT;
     ALTER TABLE jobs ADD COLUMN node_address TEXT;",
+    "ALTER TABLE jobs ADD COLUMN cleaned_at TEXT;",
 ];
 
 /// The schema version this mlbench writes.
@@ -842,6 +843,136 @@ mod tests {
             ports: vec![],
             placement: Vec::new(),
         }
+    }
+
+    /// A home whose store stops at schema `version`, holding in every table of that version
+    /// what a user of it would have: a project, a finished job with metrics, and from version 3
+    /// a sweep with a trial.
+    fn home_at(version: usize) -> (tempfile::TempDir, Home) {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().to_path_buf()).unwrap();
+        let conn = Connection::open(home.db_path()).unwrap();
+        for sql in &MIGRATIONS[..version] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", version).unwrap();
+        let spec_json = serde_json::to_string(&spec("G1")).unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO projects (id, name, created_at) VALUES (1, 'p', '2026-11-23T10:00:00Z');
+             INSERT INTO jobs (id, project_id, spec, runtime, state, commit_sha, created_at, started_at, finished_at, exit_code)
+                 VALUES (7, 1, '{spec_json}', 'local', 'succeeded', 'abc', '2026-11-23T10:00:01Z', '2026-11-23T10:00:02Z', '2026-11-23T10:00:09Z', 0);"
+        ))
+        .unwrap();
+        if version >= 2 {
+            conn.execute_batch(
+                "INSERT INTO metrics VALUES (7, 'MSE', 0, 12.5), (7, 'MSE', 1, 10.25), (7, 'R2', 0, 0.9);",
+            )
+            .unwrap();
+        }
+        if version >= 3 {
+            let sweep = crate::domain::sweep::SweepSpec {
+                base: spec("G1"),
+                space: crate::domain::sweep::Space::Grid {
+                    axes: vec!["d=1,2".parse().unwrap()],
+                },
+                metric: "MSE".into(),
+                goal: crate::domain::sweep::Goal::Minimize,
+                parallel: Some(1),
+                early_stop: None,
+            };
+            let sweep = serde_json::to_string(&sweep).unwrap();
+            conn.execute(
+                "INSERT INTO sweeps (id, project_id, spec, runtime, created_at, finished_at) VALUES (3, 1, ?1, 'local', '2026-11-23T11:00:00Z', '2026-11-23T11:00:05Z')",
+                [sweep],
+            )
+            .unwrap();
+            conn.execute_batch(
+                "UPDATE jobs SET sweep_id = 3, params = '{\"d\":\"1\"}' WHERE id = 7;
+                 INSERT INTO trials VALUES (3, 0, '{\"d\":\"1\"}', 7);",
+            )
+            .unwrap();
+        }
+        (dir, home)
+    }
+
+    /// Opens a home made at `version` with this mlbench: the schema reaches the newest
+    /// version and every row made before is still there, read through the store.
+    fn migrates_from(version: usize) {
+        let (_dir, home) = home_at(version);
+        let store = Store::open(&home).unwrap();
+        let at: usize = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(at, SCHEMA_VERSION);
+        let jobs = store.jobs(Some("p")).unwrap();
+        assert_eq!(jobs.len(), 1);
+        let job = &jobs[0];
+        assert_eq!(
+            (job.id, job.state, job.exit_code),
+            (7, JobState::Succeeded, Some(0))
+        );
+        assert_eq!(job.commit.as_deref(), Some("abc"));
+        assert_eq!(job.finished_at.as_deref(), Some("2026-11-23T10:00:09Z"));
+        assert_eq!(job.spec.command, vec!["true".to_string()]);
+        assert_eq!(job.node, None);
+        if version >= 2 {
+            let metrics = store.metric_summaries(7).unwrap();
+            let mse = metrics.iter().find(|m| m.key == "MSE").unwrap();
+            assert_eq!((mse.last, mse.count), (10.25, 2));
+        }
+        if version >= 3 {
+            assert_eq!(job.sweep, Some(3));
+            assert_eq!(store.sweeps(Some("p")).unwrap().len(), 1);
+        }
+        // The new version's columns work on old rows.
+        store.insert_metrics(7, &[("MSE".into(), 2, 9.0)]).unwrap();
+    }
+
+    #[test]
+    fn migrates_from_version_1_projects_and_jobs() {
+        migrates_from(1);
+    }
+
+    #[test]
+    fn migrates_from_version_2_metrics_0_1_0() {
+        migrates_from(2);
+    }
+
+    #[test]
+    fn migrates_from_version_3_sweeps() {
+        migrates_from(3);
+    }
+
+    #[test]
+    fn migrates_from_version_4_nodes() {
+        migrates_from(4);
+    }
+
+    #[test]
+    fn an_empty_file_becomes_the_newest_schema() {
+        let (_dir, store) = store();
+        let at: usize = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(at, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_store_from_a_newer_mlbench_is_refused_and_left_as_it_was() {
+        let (_dir, home) = home_at(SCHEMA_VERSION);
+        {
+            let conn = Connection::open(home.db_path()).unwrap();
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
+        }
+        let before = std::fs::read(home.db_path()).unwrap();
+        let err = Store::open(&home).err().unwrap().to_string();
+        assert!(err.contains("was written by a newer mlbench"), "{err}");
+        assert!(err.contains("upgrade mlbench"), "{err}");
+        assert_eq!(std::fs::read(home.db_path()).unwrap(), before, "the file changed");
+        assert!(!home.db_path().with_extension("db-wal").exists());
     }
 
     fn store() -> (tempfile::TempDir, Store) {
