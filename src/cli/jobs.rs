@@ -186,7 +186,11 @@ pub async fn logs(
     tail: Option<usize>,
     timestamps: bool,
 ) -> Result<()> {
-    engine.store.job(job)?;
+    if let Some(at) = engine.store.job(job)?.cleaned_at {
+        return Err(Error::NotFound(format!(
+            "job {job}'s log was removed by `mlbench gc` at {at}; its metrics are kept: `mlbench metrics {job}`"
+        )));
+    }
     engine::reconcile(&engine.home, &engine.store)?;
     if let FollowEnd::Detached = print_log(engine, job, follow, tail, timestamps).await? {
         eprintln!("detached: job {job} keeps running; follow it again with `mlbench logs -f {job}`");

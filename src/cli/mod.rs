@@ -2,6 +2,7 @@
 
 mod doctor;
 mod follow;
+mod gc;
 mod images;
 mod jobs;
 mod manuals;
@@ -163,6 +164,21 @@ enum Command {
     },
     /// Compare a sweep's trials: the parameters that vary, the metrics, state and duration.
     Compare(sweeps::CompareArgs),
+    /// Remove finished jobs' logs and workspaces, staging leftovers and replaced runtime
+    /// images (never /storage, never a running job); says what it freed.
+    Gc {
+        /// Only jobs that finished longer ago than this: 30d, 12h, 90m, or 0 for all.
+        #[arg(long, value_name = "AGE", default_value = "30d")]
+        older_than: String,
+        /// Keep failed, OOM-killed and lost jobs' files.
+        #[arg(long)]
+        keep_failed: bool,
+        /// Say what would go; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Check this machine for mlbench: the engine, the runtime image, disk, home, config,
     /// terminal (and a swarm's manager, nodes, registry and storage); exit 0 only when all is well.
     Doctor {
@@ -482,6 +498,14 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Stop { job, grace } => jobs::stop(&engine, job, grace).await.and(ok),
         Command::Exec { job, command } => jobs::exec(&engine, job, command).await,
         Command::Top { json } => usage::top(&engine, json).await.and(ok),
+        Command::Gc {
+            older_than,
+            keep_failed,
+            dry_run,
+            json,
+        } => gc::gc(&engine, &older_than, keep_failed, dry_run, json)
+            .await
+            .and(ok),
         Command::Storage {
             action: StorageAction::Ls { project, path },
         } => storage::ls(&engine, &project, path.as_deref()).and(ok),

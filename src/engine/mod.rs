@@ -11,6 +11,7 @@ pub(crate) mod disk;
 pub mod doctor;
 pub(crate) mod exec;
 pub(crate) mod fit;
+pub(crate) mod gc;
 pub(crate) mod jobs;
 pub(crate) mod models;
 mod output;

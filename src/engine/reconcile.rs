@@ -137,17 +137,27 @@ fn staging_owner(name: &str) -> Option<u32> {
 /// Removes `staging/job-<pid>-*` folders whose submit process is gone. Best effort: a folder
 /// that cannot be removed now is tried again at the next reconcile.
 fn sweep_staging(home: &Home) {
-    let Ok(entries) = std::fs::read_dir(home.staging_dir()) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(staging_owner) else {
-            continue;
-        };
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
+    for leftover in staging_leftovers(home) {
+        let _ = std::fs::remove_dir_all(leftover);
     }
+}
+
+/// Staging folders whose submitting process is gone: what a killed submit left.
+pub(super) fn staging_leftovers(home: &Home) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(home.staging_dir()) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .and_then(staging_owner)
+                .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+        })
+        .map(|entry| entry.path())
+        .collect()
 }
 
 #[cfg(test)]

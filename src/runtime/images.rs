@@ -187,6 +187,34 @@ impl DockerRuntime {
     }
 }
 
+impl DockerRuntime {
+    /// Runtime images that lost their tag to a newer build: mlbench made them, nothing uses
+    /// them. As (id, size in bytes).
+    pub async fn dangling_runtime_images(&self) -> Result<Vec<(String, u64)>> {
+        let filters = HashMap::from([
+            ("dangling".to_string(), vec!["true".to_string()]),
+            ("label".to_string(), vec![BINARY_LABEL.to_string()]),
+        ]);
+        let images = self
+            .docker
+            .list_images(Some(
+                ListImagesOptionsBuilder::default().filters(&filters).build(),
+            ))
+            .await?;
+        Ok(images
+            .into_iter()
+            .map(|i| (i.id, u64::try_from(i.size).unwrap_or(0)))
+            .collect())
+    }
+
+    pub async fn remove_image(&self, id: &str) -> Result<()> {
+        self.docker
+            .remove_image(id, None::<bollard::query_parameters::RemoveImageOptions>, None)
+            .await?;
+        Ok(())
+    }
+}
+
 /// Whether the runtime image exists, and whether it holds this very binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuntimeImage {

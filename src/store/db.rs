@@ -154,6 +154,8 @@ pub struct JobRecord {
     /// ports a serving job publishes answer.
     pub node: Option<String>,
     pub node_address: Option<String>,
+    /// When `mlbench gc` removed its log and workspace (its row and metrics stay).
+    pub cleaned_at: Option<String>,
 }
 
 impl JobRecord {
@@ -177,7 +179,7 @@ pub struct TrialOf<'a> {
 }
 
 const JOB_COLUMNS: &str = "j.id, j.spec, j.runtime, j.state, j.commit_sha, j.created_at, j.started_at, \
-     j.finished_at, j.exit_code, j.detail, j.handle, j.supervisor_pid, j.stop_requested, j.sweep_id, j.params, j.devices, j.node, j.node_address";
+     j.finished_at, j.exit_code, j.detail, j.handle, j.supervisor_pid, j.stop_requested, j.sweep_id, j.params, j.devices, j.node, j.node_address, j.cleaned_at";
 
 fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
     let spec: String = row.get(1)?;
@@ -209,6 +211,7 @@ fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
         devices: parse_devices(row.get::<_, Option<String>>(15)?.as_deref()),
         node: row.get(16)?,
         node_address: row.get(17)?,
+        cleaned_at: row.get(18)?,
     })
 }
 
@@ -674,6 +677,48 @@ impl Store {
             tx.execute("UPDATE trials SET job_id = NULL WHERE job_id = ?1", [id])?;
             tx.execute("DELETE FROM jobs WHERE id = ?1", [id])?;
         }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Finished jobs that ended before `cutoff` (RFC 3339) and still have their files, oldest
+    /// first; with `keep_failed`, not those that failed, ran out of memory or were lost.
+    pub fn finished_before(&self, cutoff: &str, keep_failed: bool) -> Result<Vec<i64>> {
+        let kept: &[JobState] = if keep_failed {
+            &[JobState::Failed, JobState::OomKilled, JobState::Lost]
+        } else {
+            &[]
+        };
+        let mut stmt = self.conn.prepare(
+            "SELECT id, state FROM jobs WHERE cleaned_at IS NULL AND finished_at IS NOT NULL AND finished_at < ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([cutoff], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut ids = Vec::new();
+        for row in rows {
+            let (id, state) = row?;
+            if state
+                .parse::<JobState>()
+                .is_ok_and(|s| s.is_final() && !kept.contains(&s))
+            {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Records that a finished job's files were removed; a job that is not finished is refused.
+    pub fn mark_cleaned(&self, id: i64) -> Result<()> {
+        let tx = self.write()?;
+        let state: String = tx.query_row("SELECT state FROM jobs WHERE id = ?1", [id], |r| r.get(0))?;
+        if !state.parse::<JobState>().is_ok_and(JobState::is_final) {
+            return Err(Error::Invalid(format!(
+                "job {id} is {state}: only a finished job is cleaned"
+            )));
+        }
+        tx.execute(
+            "UPDATE jobs SET cleaned_at = ?1 WHERE id = ?2",
+            params![now(), id],
+        )?;
         tx.commit()?;
         Ok(())
     }

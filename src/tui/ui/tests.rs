@@ -57,6 +57,7 @@ fn job(id: i64, state: JobState, command: &[&str], exit: Option<i64>) -> JobReco
         devices: vec![],
         node: None,
         node_address: None,
+        cleaned_at: None,
     }
 }
 

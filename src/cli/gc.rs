@@ -1,0 +1,59 @@
+//! `mlbench gc`: what finished jobs, killed submits and replaced runtime images left, removed
+//! (or, with `--dry-run`, listed), and how much that freed.
+
+use crate::Result;
+use crate::engine::gc::{self, Options};
+use crate::engine::{AnyRuntime, Engine};
+use crate::numfmt::human_bytes;
+
+pub async fn gc(
+    engine: &Engine,
+    older_than: &str,
+    keep_failed: bool,
+    dry_run: bool,
+    json: bool,
+) -> Result<()> {
+    let options = Options {
+        older_than: gc::parse_age(older_than)?,
+        keep_failed,
+        dry_run,
+    };
+    // Images are looked at only where an engine answers; the rest needs none.
+    let runtime = AnyRuntime::choose(engine, |_| {}).await.ok();
+    let freed = gc::collect(engine, runtime.as_ref(), &options).await?;
+    if json {
+        return super::table::print_json(&freed);
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    let ids: Vec<String> = freed.jobs.iter().take(10).map(ToString::to_string).collect();
+    let more = if freed.jobs.len() > ids.len() { ", …" } else { "" };
+    println!(
+        "{verb} the logs and workspaces of {} finished job(s) older than {older_than}{}: {}",
+        freed.jobs.len(),
+        if ids.is_empty() {
+            String::new()
+        } else {
+            format!(" ({}{more})", ids.join(", "))
+        },
+        human_bytes(freed.job_bytes)
+    );
+    println!(
+        "{verb} {} staging leftover(s) of killed submits: {}",
+        freed.staging,
+        human_bytes(freed.staging_bytes)
+    );
+    match &freed.images_skipped {
+        Some(why) => println!("{why}"),
+        None => println!(
+            "{verb} {} runtime image(s) a newer build replaced: {}",
+            freed.images.len(),
+            human_bytes(freed.image_bytes)
+        ),
+    }
+    println!(
+        "{} {} (jobs stay listed with their metrics; projects' /storage is never touched)",
+        if dry_run { "would free" } else { "freed" },
+        human_bytes(freed.total_bytes())
+    );
+    Ok(())
+}

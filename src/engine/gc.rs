@@ -1,0 +1,136 @@
+//! `mlbench gc`: removes what finished jobs and killed submits left, and runtime images a newer
+//! build replaced; never a project's /storage, never a job that has not finished, never a row
+//! or a metric (a cleaned job stays listed, with when it was cleaned).
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::{AnyRuntime, Engine, disk};
+use crate::runtime::DockerRuntime;
+use crate::{Error, Result};
+
+/// What to collect.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Only jobs that finished longer ago than this.
+    pub older_than: chrono::Duration,
+    /// Leave failed, OOM-killed and lost jobs' files for a post-mortem.
+    pub keep_failed: bool,
+    /// Say what would go, and remove nothing.
+    pub dry_run: bool,
+}
+
+/// What was (or, in a dry run, would be) freed, by kind.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Freed {
+    pub jobs: Vec<i64>,
+    pub job_bytes: u64,
+    pub staging: usize,
+    pub staging_bytes: u64,
+    pub images: Vec<String>,
+    pub image_bytes: u64,
+    /// Why images were not looked at (no Docker Engine), if so.
+    pub images_skipped: Option<String>,
+}
+
+impl Freed {
+    pub fn total_bytes(&self) -> u64 {
+        self.job_bytes + self.staging_bytes + self.image_bytes
+    }
+}
+
+/// `30d`, `12h`, `90m`, `45s` or `0`: how long ago a job must have finished.
+pub fn parse_age(text: &str) -> Result<chrono::Duration> {
+    let text = text.trim();
+    let bad = || {
+        Error::Invalid(format!(
+            "--older-than {text:?} is not an age: give a number with d, h, m or s (30d, 12h), or 0"
+        ))
+    };
+    if text == "0" {
+        return Ok(chrono::Duration::zero());
+    }
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let count: i64 = text[..split].parse().map_err(|_| bad())?;
+    let seconds = match &text[split..] {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => return Err(bad()),
+    };
+    count
+        .checked_mul(seconds)
+        .and_then(chrono::Duration::try_seconds)
+        .ok_or_else(bad)
+}
+
+/// Collects: finished jobs' folders (workspace and log) first, then staging leftovers, then
+/// dangling runtime images on the engine `runtime` reaches.
+pub async fn collect(engine: &Engine, runtime: Option<&AnyRuntime>, options: &Options) -> Result<Freed> {
+    let mut freed = Freed::default();
+    let cutoff =
+        (chrono::Utc::now() - options.older_than).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    for job in engine.store.finished_before(&cutoff, options.keep_failed)? {
+        let dir = engine.home.job_dir(job);
+        freed.job_bytes += disk::used_bytes(&dir);
+        if !options.dry_run {
+            remove_all(&dir)?;
+            engine.store.mark_cleaned(job)?;
+        }
+        freed.jobs.push(job);
+    }
+    for leftover in super::reconcile::staging_leftovers(&engine.home) {
+        freed.staging += 1;
+        freed.staging_bytes += disk::used_bytes(&leftover);
+        if !options.dry_run {
+            remove_all(&leftover)?;
+        }
+    }
+    let docker: Option<&DockerRuntime> = match runtime {
+        Some(AnyRuntime::Docker(docker)) => Some(docker),
+        Some(AnyRuntime::Swarm(swarm)) => Some(swarm.manager()),
+        Some(AnyRuntime::Local(_)) | None => None,
+    };
+    match docker {
+        Some(docker) => {
+            for (id, bytes) in docker.dangling_runtime_images().await? {
+                if !options.dry_run {
+                    docker.remove_image(&id).await?;
+                }
+                freed.image_bytes += bytes;
+                freed
+                    .images
+                    .push(id.trim_start_matches("sha256:").chars().take(12).collect());
+            }
+        }
+        None => freed.images_skipped = Some("no Docker Engine: images were not looked at".into()),
+    }
+    Ok(freed)
+}
+
+fn remove_all(path: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(Error::io(format!("cannot remove {}", path.display()), e))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_have_a_unit_or_are_zero() {
+        assert_eq!(parse_age("30d").unwrap(), chrono::Duration::days(30));
+        assert_eq!(parse_age("12h").unwrap(), chrono::Duration::hours(12));
+        assert_eq!(parse_age("0").unwrap(), chrono::Duration::zero());
+        for bad in ["", "30", "d", "3w", "-1d", "99999999999999999d"] {
+            let err = parse_age(bad).unwrap_err().to_string();
+            assert!(err.contains("is not an age"), "{bad}: {err}");
+        }
+    }
+}
