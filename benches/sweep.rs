@@ -25,7 +25,7 @@ use mlbench::domain::RuntimeKind;
 use mlbench::domain::sweep::{Goal, Space, SweepSpec};
 use mlbench::domain::{JobKind, JobSpec, Source};
 use mlbench::home::Home;
-use mlbench::store::{Store, TrialOf};
+use mlbench::store::{Code, Store, TrialOf};
 use summary::Figure;
 
 const IMAGE: &str = "mlbench-bench/busybox:1";
@@ -257,7 +257,10 @@ fn compare_screen(dir: &Path) -> Figure {
                 .insert_placed_job(
                     &sweep.trial_spec(params),
                     RuntimeKind::Local,
-                    None,
+                    &Code {
+                        commit: None,
+                        snapshot: None,
+                    },
                     Some(TrialOf {
                         sweep: id,
                         point,

@@ -42,6 +42,7 @@ struct ConfigFile {
     stop_grace_secs: u64,
     max_repo_size: String,
     disk_use_warning: String,
+    workspaces: String,
     run_as: String,
     shell: String,
     theme: String,
@@ -66,6 +67,8 @@ pub struct Config {
     pub max_repo_bytes: u64,
     /// Above this many bytes in the home, the workbench and `doctor` suggest `mlbench gc`.
     pub disk_use_warning_bytes: u64,
+    /// Whether Docker jobs share their code's snapshot through an overlay, or copy it.
+    pub workspaces: Workspaces,
     /// Who a user's image runs as; `None` keeps the image's own user.
     pub run_as: Option<RunAs>,
     /// The shell a job is entered with (`E`, `mlbench exec`), split into words.
@@ -85,6 +88,13 @@ pub struct Config {
     /// A folder mounted at the same path on every Swarm node; jobs' workspaces and projects'
     /// storage live under it.
     pub storage_root: Option<PathBuf>,
+}
+
+/// How a Docker job gets its code from the snapshot (see the config's `workspaces`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workspaces {
+    Layered,
+    Copied,
 }
 
 /// Who a job's container runs as.
@@ -247,6 +257,15 @@ impl Config {
                 .map_err(|e| Error::Invalid(format!("max_repo_size: {e}")))?,
             disk_use_warning_bytes: machine::parse_bytes(&file.disk_use_warning)
                 .map_err(|e| Error::Invalid(format!("disk_use_warning: {e}")))?,
+            workspaces: match file.workspaces.as_str() {
+                "layered" => Workspaces::Layered,
+                "copied" => Workspaces::Copied,
+                other => {
+                    return Err(Error::Invalid(format!(
+                        "workspaces: {other:?} is not a way to give jobs their code: use \"layered\" or \"copied\""
+                    )));
+                }
+            },
             run_as: RunAs::parse(&file.run_as)?,
             shell: match file
                 .shell

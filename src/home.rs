@@ -117,6 +117,21 @@ impl Home {
         self.job_dir(job).join("workspace")
     }
 
+    /// One read-only copy of the code per content: jobs of the same commit or folder share it.
+    pub fn snapshots_dir(&self) -> PathBuf {
+        self.shared.join("snapshots")
+    }
+
+    /// A job's writable layer over its snapshot: what it wrote or deleted in /workspace.
+    pub fn job_changes(&self, job: i64) -> PathBuf {
+        self.job_dir(job).join("changes")
+    }
+
+    /// The overlay's scratch folder, beside the job's layer on the same filesystem.
+    pub fn job_overlay_work(&self, job: i64) -> PathBuf {
+        self.job_dir(job).join("overlay-work")
+    }
+
     /// The Docker Engine's CPU and memory totals, kept between processes.
     pub fn capacity_cache(&self) -> PathBuf {
         self.root.join("engine-capacity.json")

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use sha2::Digest;
+
 use crate::domain::Source;
 use crate::{Error, Result};
 
@@ -36,17 +38,21 @@ pub fn prepare(source: &Source, dest: &Path, rules: &FolderRules) -> Result<Opti
                 return clone_at(&path.to_string_lossy(), None, dest);
             }
             copy_folder(path, dest, rules)?;
-            // A folder that is a git checkout still tells which commit its files started from.
-            // Asking git costs a process (~10 ms of the submit), so only where git could answer.
-            let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-            let in_checkout = std::env::var_os("GIT_DIR").is_some()
-                || absolute.ancestors().any(|dir| dir.join(".git").exists());
-            Ok(in_checkout
-                .then(|| git(path, &["rev-parse", "HEAD"]).ok())
-                .flatten())
+            Ok(folder_commit(path))
         }
         Source::Git { url, reference } => clone_at(url, reference.as_deref(), dest),
     }
+}
+
+/// The commit a folder inside a git checkout started from. Asking git costs a process
+/// (~10 ms of a submit), so only where git could answer.
+pub fn folder_commit(path: &Path) -> Option<String> {
+    let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let in_checkout =
+        std::env::var_os("GIT_DIR").is_some() || absolute.ancestors().any(|dir| dir.join(".git").exists());
+    in_checkout
+        .then(|| git(path, &["rev-parse", "HEAD"]).ok())
+        .flatten()
 }
 
 /// A git directory rather than a checkout: a bare repository, or a checkout's `.git`. Copied
@@ -152,6 +158,15 @@ fn folder_files(from: &Path, rules: &FolderRules) -> Result<Vec<(PathBuf, PathBu
 /// Copies a folder by [`folder_files`], after checking its size against the limit.
 fn copy_folder(from: &Path, to: &Path, rules: &FolderRules) -> Result<()> {
     let files = folder_files(from, rules)?;
+    check_size(from, &files, rules)?;
+    copy_files(files, to)
+}
+
+fn check_size(
+    from: &Path,
+    files: &[(PathBuf, PathBuf, std::fs::Metadata)],
+    rules: &FolderRules,
+) -> Result<()> {
     let bytes: u64 = files.iter().filter(|f| f.2.is_file()).map(|f| f.2.len()).sum();
     if let Some(max) = rules.max_bytes.filter(|max| bytes > *max) {
         return Err(Error::field(
@@ -164,6 +179,10 @@ fn copy_folder(from: &Path, to: &Path, rules: &FolderRules) -> Result<()> {
             )),
         ));
     }
+    Ok(())
+}
+
+fn copy_files(files: Vec<(PathBuf, PathBuf, std::fs::Metadata)>, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to).map_err(Error::at(to, "cannot create"))?;
     for (src, relative, meta) in files {
         let dst = to.join(relative);
@@ -177,6 +196,73 @@ fn copy_folder(from: &Path, to: &Path, rules: &FolderRules) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Copies every file of `from` (a snapshot: `.git` and dotfiles included, links as links)
+/// into `to`, which must not exist yet.
+pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    let mut walk = ignore::WalkBuilder::new(from);
+    walk.standard_filters(false).follow_links(false);
+    let mut files = Vec::new();
+    for entry in walk.build() {
+        let entry = entry.map_err(|e| Error::Invalid(format!("cannot read {}: {e}", from.display())))?;
+        let Ok(relative) = entry.path().strip_prefix(from) else {
+            continue;
+        };
+        if relative.as_os_str().is_empty() {
+            continue;
+        }
+        let meta = std::fs::symlink_metadata(entry.path()).map_err(Error::at(entry.path(), "cannot read"))?;
+        files.push((entry.path().to_path_buf(), relative.to_path_buf(), meta));
+    }
+    copy_files(files, to)
+}
+
+/// What names a plain folder's contents without reading them: a hash of each file's path,
+/// type, mode, size, modification and change times, device and inode (and a link's target),
+/// after the ignore rules and the size limit. It is git's own test for an unchanged file: any
+/// write to a file moves its change time, which no tool can set back. `None` for a source
+/// that is not a plain folder (git: its commit names it).
+pub fn folder_identity(source: &Source, rules: &FolderRules) -> Result<Option<String>> {
+    use std::os::unix::fs::MetadataExt;
+    let Source::Folder { path } = source else {
+        return Ok(None);
+    };
+    if !path.is_dir() || is_git_dir(path) {
+        return Ok(None);
+    }
+    let mut files = folder_files(path, rules)?;
+    check_size(path, &files, rules)?;
+    files.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut hash = sha2::Sha256::new();
+    for (src, relative, meta) in &files {
+        hash.update(relative.as_os_str().as_encoded_bytes());
+        let stat = [
+            u64::from(meta.mode()),
+            meta.size(),
+            meta.mtime() as u64,
+            meta.mtime_nsec() as u64,
+            meta.ctime() as u64,
+            meta.ctime_nsec() as u64,
+            meta.dev(),
+            meta.ino(),
+        ];
+        for value in stat {
+            hash.update(value.to_le_bytes());
+        }
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(src).map_err(Error::at(src, "cannot read link"))?;
+            hash.update(target.as_os_str().as_encoded_bytes());
+        }
+        hash.update([0]);
+    }
+    Ok(Some(
+        hash.finalize()
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    ))
 }
 
 #[cfg(test)]

@@ -6,10 +6,11 @@
 mod common;
 
 use std::io::{Read, Write};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BUSYBOX, docker_sandbox, free_port};
+use common::{BUSYBOX, Sandbox, docker_sandbox, free_port};
 
 fn run_args<'a>(repo: &'a str, extra: &[&'a str], command: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["run", "--project", "p", "--image", BUSYBOX, "--repo", repo];
@@ -633,6 +634,125 @@ fn a_git_workspace_runs_the_tagged_files_and_records_the_commit() {
     );
 }
 
+/// The names under the home's `snapshots/`.
+fn snapshots(s: &Sandbox) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(s.home.join("snapshots"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn jobs_of_one_repo_share_one_snapshot_and_never_see_each_others_writes() {
+    let Some(s) = docker_sandbox("jobs_of_one_repo_share_one_snapshot") else {
+        return;
+    };
+    let repo = s.folder(
+        "code",
+        &[("shared.txt", "original\n"), ("keep/data.csv", "x,y\n1,2\n")],
+    );
+    let repo = repo.to_str().unwrap();
+    // Both write the same file at once, wait, then read it back: each must see only its own.
+    let script = |me: &str| {
+        format!(
+            "echo {me} > shared.txt && echo {me} > only-{me}.txt && rm keep/data.csv && sleep 1 && cat shared.txt && ls -R"
+        )
+    };
+    s.ok(&run_args(repo, &[], &["sh", "-c", &script("a")]));
+    s.wait_for_state(1, |st| st == "running", Duration::from_secs(20));
+    // The container's /workspace is an anonymous volume that goes with it.
+    let container = s.containers().pop().expect("job 1's container");
+    let inspect = Command::new("docker")
+        .args([
+            "inspect",
+            "--format",
+            "{{range .Mounts}}{{if eq .Destination \"/workspace\"}}{{.Name}}{{end}}{{end}}",
+            &container,
+        ])
+        .output()
+        .unwrap();
+    let volume = String::from_utf8_lossy(&inspect.stdout).trim().to_string();
+    assert!(!volume.is_empty(), "job 1 has no /workspace volume");
+    let b = s.ok(&run_args(repo, &["-f"], &["sh", "-c", &script("b")]));
+    let a = s.wait_for_state(1, |st| st != "running" && st != "queued", Duration::from_secs(20));
+    assert_eq!(a["state"], "succeeded");
+    let a_out = s.ok(&["logs", "1"]);
+    assert!(a_out.starts_with("a\n"), "job 1 read {a_out}");
+    assert!(b.starts_with("b\n"), "job 2 read {b}");
+    assert!(
+        !a_out.contains("only-b.txt") && !b.contains("only-a.txt"),
+        "{a_out}\n{b}"
+    );
+    assert!(!a_out.contains("data.csv") && !b.contains("data.csv"));
+    // One snapshot, untouched; each job's writes (and its deletion) in its own layer.
+    let names = snapshots(&s);
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert_eq!(s.job(1)["snapshot"], names[0].as_str());
+    assert_eq!(s.job(2)["snapshot"], names[0].as_str());
+    let snapshot = s.home.join("snapshots").join(&names[0]);
+    assert_eq!(
+        std::fs::read_to_string(snapshot.join("shared.txt")).unwrap(),
+        "original\n"
+    );
+    assert!(snapshot.join("keep/data.csv").is_file());
+    for (job, me) in [(1, "a"), (2, "b")] {
+        let changes = s.home.join(format!("jobs/{job}/changes"));
+        assert_eq!(
+            std::fs::read_to_string(changes.join("shared.txt")).unwrap(),
+            format!("{me}\n")
+        );
+        assert!(
+            !s.home.join(format!("jobs/{job}/workspace")).exists(),
+            "job {job} got a copy"
+        );
+    }
+    let gone = Command::new("docker")
+        .args(["volume", "inspect", &volume])
+        .output()
+        .unwrap();
+    assert!(
+        !gone.status.success(),
+        "job 1's /workspace volume outlived its container"
+    );
+    // Changed code is a new snapshot; the same code again is not.
+    std::fs::write(Path::new(repo).join("shared.txt"), "edited\n").unwrap();
+    let edited = s.ok(&run_args(repo, &["-f"], &["cat", "shared.txt"]));
+    assert_eq!(edited, "edited\n");
+    assert_eq!(snapshots(&s).len(), 2);
+    s.ok(&run_args(repo, &["-f"], &["true"]));
+    assert_eq!(snapshots(&s).len(), 2);
+}
+
+#[test]
+fn copied_workspaces_give_each_job_its_own_copy_of_the_snapshot() {
+    let Some(s) = docker_sandbox("copied_workspaces") else {
+        return;
+    };
+    s.configure("workspaces = \"copied\"", "");
+    let repo = s.folder("code", &[("shared.txt", "original\n")]);
+    let repo = repo.to_str().unwrap();
+    let out = s.ok(&run_args(
+        repo,
+        &["-f"],
+        &["sh", "-c", "echo mine > shared.txt && cat shared.txt"],
+    ));
+    assert_eq!(out, "mine\n");
+    assert_eq!(
+        std::fs::read_to_string(s.home.join("jobs/1/workspace/shared.txt")).unwrap(),
+        "mine\n"
+    );
+    assert!(!s.home.join("jobs/1/changes").exists());
+    let names = snapshots(&s);
+    assert_eq!(names.len(), 1);
+    let kept = s.home.join("snapshots").join(&names[0]).join("shared.txt");
+    assert_eq!(std::fs::read_to_string(kept).unwrap(), "original\n");
+}
+
 #[test]
 fn jobs_of_one_project_share_its_storage() {
     let Some(s) = docker_sandbox("jobs_of_one_project_share_its_storage") else {
@@ -844,7 +964,8 @@ fn the_runtime_image_runs_mlbench_itself() {
         "mlbench",
         "--version",
     ]);
-    assert_eq!(out.trim(), format!("mlbench {}", env!("CARGO_PKG_VERSION")));
+    // The very binary: the same version and commit as the one that built the image.
+    assert_eq!(out.trim(), s.ok(&["--version"]).trim());
 }
 
 #[test]

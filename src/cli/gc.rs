@@ -38,6 +38,11 @@ pub async fn gc(
         human_bytes(freed.job_bytes)
     );
     println!(
+        "{verb} {} code snapshot(s) no remaining job runs: {}",
+        freed.snapshots,
+        human_bytes(freed.snapshot_bytes)
+    );
+    println!(
         "{verb} {} staging leftover(s) of killed submits: {}",
         freed.staging,
         human_bytes(freed.staging_bytes)

@@ -29,7 +29,10 @@ struct FitSource {
 fn host_path(engine: &Engine, job: &JobRecord, seen: &str) -> Result<PathBuf> {
     let seen = Path::new(seen);
     let storage = engine.home.storage_dir(&job.spec.project);
-    let workspace = engine.home.job_workspace(job.id);
+    let in_workspace = |relative: &Path| {
+        let (path, root) = super::workspaces::host_file(&engine.home, job, relative);
+        (root, path, format!("the workspace of job {}", job.id))
+    };
     let (root, path, place) = if let Ok(rest) = seen.strip_prefix("/storage") {
         (
             storage.clone(),
@@ -37,20 +40,12 @@ fn host_path(engine: &Engine, job: &JobRecord, seen: &str) -> Result<PathBuf> {
             format!("the /storage of project {}", job.spec.project),
         )
     } else if let Ok(rest) = seen.strip_prefix("/workspace") {
-        (
-            workspace.clone(),
-            workspace.join(rest),
-            format!("the workspace of job {}", job.id),
-        )
+        in_workspace(rest)
     } else if seen.is_absolute() {
         // A local-process job ran with its real paths.
         return Ok(seen.to_path_buf());
     } else {
-        (
-            workspace.clone(),
-            workspace.join(seen),
-            format!("the workspace of job {}", job.id),
-        )
+        in_workspace(seen)
     };
     super::storage::confined(&root, &path, &place)
 }

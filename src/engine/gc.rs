@@ -1,12 +1,13 @@
-//! `mlbench gc`: removes what finished jobs and killed submits left, and runtime images a newer
-//! build replaced; never a project's /storage, never a job that has not finished, never a row
+//! `mlbench gc`: removes what finished jobs and killed submits left, code snapshots no job runs,
+//! and runtime images a newer build replaced; never a project's /storage, never a job that has not finished, never a row
 //! or a metric (a cleaned job stays listed, with when it was cleaned).
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{AnyRuntime, Engine, disk};
+use super::{AnyRuntime, Engine, disk, workspaces};
 use crate::runtime::DockerRuntime;
 use crate::{Error, Result};
 
@@ -26,6 +27,9 @@ pub struct Options {
 pub struct Freed {
     pub jobs: Vec<i64>,
     pub job_bytes: u64,
+    /// Code snapshots no remaining job runs (and none used within the last hour).
+    pub snapshots: usize,
+    pub snapshot_bytes: u64,
     pub staging: usize,
     pub staging_bytes: u64,
     pub images: Vec<String>,
@@ -36,7 +40,7 @@ pub struct Freed {
 
 impl Freed {
     pub fn total_bytes(&self) -> u64 {
-        self.job_bytes + self.staging_bytes + self.image_bytes
+        self.job_bytes + self.snapshot_bytes + self.staging_bytes + self.image_bytes
     }
 }
 
@@ -81,6 +85,20 @@ pub async fn collect(engine: &Engine, runtime: Option<&AnyRuntime>, options: &Op
         }
         freed.jobs.push(job);
     }
+    let in_use: HashSet<String> = engine
+        .store
+        .snapshot_users()?
+        .into_iter()
+        .filter(|(job, _)| !freed.jobs.contains(job))
+        .map(|(_, key)| key)
+        .collect();
+    for (snapshot, bytes) in unused_snapshots(engine, &in_use) {
+        freed.snapshots += 1;
+        freed.snapshot_bytes += bytes;
+        if !options.dry_run {
+            remove_all(&snapshot)?;
+        }
+    }
     for leftover in super::reconcile::staging_leftovers(&engine.home) {
         freed.staging += 1;
         freed.staging_bytes += disk::used_bytes(&leftover);
@@ -108,6 +126,33 @@ pub async fn collect(engine: &Engine, runtime: Option<&AnyRuntime>, options: &Op
         None => freed.images_skipped = Some("no Docker Engine: images were not looked at".into()),
     }
     Ok(freed)
+}
+
+/// Snapshots no job in `in_use` runs and none took within [`workspaces::UNUSED_FOR`], with
+/// their sizes.
+fn unused_snapshots(engine: &Engine, in_use: &HashSet<String>) -> Vec<(PathBuf, u64)> {
+    let Ok(entries) = std::fs::read_dir(engine.home.snapshots_dir()) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|key| !in_use.contains(key))
+        })
+        .filter(|entry| {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|at| at.elapsed().is_ok_and(|age| age > workspaces::UNUSED_FOR))
+        })
+        .map(|entry| {
+            let bytes = disk::used_bytes(&entry.path());
+            (entry.path(), bytes)
+        })
+        .collect()
 }
 
 fn remove_all(path: &Path) -> Result<()> {

@@ -25,6 +25,7 @@ mod submit;
 pub(crate) mod supervisor;
 pub(crate) mod sweeps;
 pub(crate) mod usage;
+pub(crate) mod workspaces;
 
 use std::collections::HashMap;
 

@@ -6,11 +6,12 @@ use std::path::Path;
 
 use super::reconcile::{acquire_supervisor_lock, spawn_supervisor, staging_prefix};
 use super::supervisor::Start;
-use super::{AnyRuntime, Engine};
+use super::{AnyRuntime, Engine, workspaces};
+use crate::config::Workspaces;
 use crate::domain::{JobSpec, JobState, PortMapping};
 use crate::runtime::Runtime;
 use crate::runtime::images::runtime_tag;
-use crate::store::TrialOf;
+use crate::store::{Code, TrialOf};
 use crate::{Error, Result, workspace};
 
 pub struct Submitted {
@@ -57,18 +58,20 @@ pub(crate) async fn submit_as(
         .prefix(&staging_prefix(std::process::id()))
         .tempdir_in(&staging_root)
         .map_err(Error::at(&staging_root, "cannot create a folder in"))?;
-    let workspace = staging.path().join("workspace");
     let rules = workspace::FolderRules {
         // mlbench's home may sit inside the folder (`--repo .` from above it): never copied.
         skip: vec![engine.home.root().to_path_buf()],
         max_bytes: (!force).then_some(engine.config.max_repo_bytes),
     };
-    let commit = workspace::prepare(&spec.source, &workspace, &rules).map_err(|e| match e.field_name() {
-        Some(_) => e,
-        None => Error::field("repo", e),
-    })?;
+    let snapshot =
+        workspaces::take(&engine.home, &spec.source, staging.path(), &rules).map_err(|e| {
+            match e.field_name() {
+                Some(_) => e,
+                None => Error::field("repo", e),
+            }
+        })?;
     if let Some(dockerfile) = &spec.build_dockerfile
-        && !workspace.join(dockerfile).is_file()
+        && !snapshot.dir.join(dockerfile).is_file()
     {
         return Err(Error::field(
             "image",
@@ -77,7 +80,14 @@ pub(crate) async fn submit_as(
             )),
         ));
     }
-    let submitted = place_job(engine, &spec, runtime, &workspace, commit, trial)?;
+    // A Docker job layers its own changes over the shared snapshot; every other job gets a copy.
+    let layered = matches!(runtime, AnyRuntime::Docker(_)) && engine.config.workspaces == Workspaces::Layered;
+    let copy = staging.path().join("workspace");
+    if !layered {
+        workspace::copy_tree(&snapshot.dir, &copy)?;
+    }
+    let own_copy = (!layered).then_some(copy.as_path());
+    let submitted = place_job(engine, &spec, runtime, own_copy, &snapshot, trial)?;
     start_now(engine, runtime, submitted.job, spec.build_dockerfile.is_none()).await?;
     Ok(submitted)
 }
@@ -245,14 +255,15 @@ async fn check_image(runtime: &AnyRuntime, spec: &JobSpec, progress: &mut impl F
     Ok(())
 }
 
-/// Stores the job and moves its workspace into place, in one transaction: a kill at any point
-/// leaves either no job, or a job with its workspace.
+/// Stores the job and puts its workspace in place, in one transaction: a kill at any point
+/// leaves either no job, or a job with its workspace. `own_copy` is the job's copy of the
+/// snapshot; without one, the job gets an empty layer of its own over the snapshot.
 fn place_job(
     engine: &Engine,
     spec: &JobSpec,
     runtime: &AnyRuntime,
-    workspace: &Path,
-    commit: Option<String>,
+    own_copy: Option<&Path>,
+    snapshot: &workspaces::Snapshot,
     trial: Option<TrialOf<'_>>,
 ) -> Result<Submitted> {
     let place = |job: i64| {
@@ -263,8 +274,17 @@ fn place_job(
         }
         let placed = (|| {
             std::fs::create_dir_all(&dir).map_err(Error::at(&dir, "cannot create"))?;
-            let dest = engine.home.job_workspace(job);
-            std::fs::rename(workspace, &dest).map_err(Error::at(&dest, "cannot move the workspace to"))?;
+            match own_copy {
+                Some(copy) => {
+                    let dest = engine.home.job_workspace(job);
+                    std::fs::rename(copy, &dest).map_err(Error::at(&dest, "cannot move the workspace to"))?;
+                }
+                None => {
+                    for layer in [engine.home.job_changes(job), engine.home.job_overlay_work(job)] {
+                        std::fs::create_dir(&layer).map_err(Error::at(&layer, "cannot create"))?;
+                    }
+                }
+            }
             let storage = engine.home.storage_dir(&spec.project);
             std::fs::create_dir_all(&storage).map_err(Error::at(&storage, "cannot create"))
         })();
@@ -273,8 +293,15 @@ fn place_job(
         }
         placed
     };
+    let code = Code {
+        commit: snapshot.commit.as_deref(),
+        snapshot: Some(&snapshot.key),
+    };
     let job = engine
         .store
-        .insert_placed_job(spec, runtime.kind(), commit.as_deref(), trial, place)?;
-    Ok(Submitted { job, commit })
+        .insert_placed_job(spec, runtime.kind(), &code, trial, place)?;
+    Ok(Submitted {
+        job,
+        commit: snapshot.commit.clone(),
+    })
 }

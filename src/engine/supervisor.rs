@@ -277,7 +277,7 @@ impl ImagePreparer for crate::runtime::DockerRuntime {
             // No labels: the classic builder turns each into a LABEL step of its own, slow and
             // left in the user's image; the job's container carries mlbench's labels.
             self.build(
-                &engine.home.job_workspace(job.id),
+                &super::workspaces::code_of_job(&engine.home, job),
                 dockerfile,
                 &spec.image,
                 &HashMap::new(),
@@ -316,7 +316,7 @@ async fn prepare_and_create<R: Runtime + ImagePreparer>(
         image: job.spec.image.clone(),
         command: job.spec.command.clone(),
         env: job.spec.env.clone(),
-        workspace: engine.home.job_workspace(job.id),
+        workspace: super::workspaces::of_job(&engine.home, job),
         storage,
         storage_read_only: job.spec.storage_read_only,
         machine,

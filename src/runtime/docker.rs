@@ -1,7 +1,7 @@
 //! The Docker Engine runtime, through bollard. Honours `DOCKER_HOST`.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,7 +9,8 @@ use bollard::Docker;
 use bollard::container::{AttachContainerResults, LogOutput};
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerCreateBody, ContainerState, DeviceRequest, HostConfig, HostConfigLogConfig, PortBinding,
+    ContainerCreateBody, ContainerState, DeviceRequest, HostConfig, HostConfigLogConfig, Mount, MountType,
+    MountVolumeOptions, MountVolumeOptionsDriverConfig, PortBinding,
 };
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
@@ -17,7 +18,7 @@ use bollard::query_parameters::{
 };
 use futures_util::{FutureExt, StreamExt};
 
-use super::{Exit, LaunchSpec, Runtime};
+use super::{Exit, LaunchSpec, Runtime, Workspace};
 use crate::domain::Capacity;
 use crate::domain::output::{
     OutputSink, ResumeFilter, ResumePoint, Stream, TS_LEN, normalize_docker_ts, now_ts,
@@ -226,6 +227,14 @@ impl Runtime for DockerRuntime {
             }]
         });
         let memory = i64::try_from(spec.machine.memory_bytes).unwrap_or(i64::MAX);
+        let (workspace_bind, workspace_mount) = match &spec.workspace {
+            Workspace::Folder(path) => (Some(format!("{}:/workspace", path.display())), None),
+            Workspace::Layered {
+                snapshot,
+                changes,
+                work,
+            } => (None, Some(overlay_mount(snapshot, changes, work)?)),
+        };
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             entrypoint,
@@ -241,14 +250,17 @@ impl Runtime for DockerRuntime {
             labels: Some(spec.labels.clone()),
             exposed_ports: Some(port_bindings.keys().cloned().collect()),
             host_config: Some(HostConfig {
-                binds: Some(vec![
-                    format!("{}:/workspace", spec.workspace.display()),
-                    format!(
-                        "{}:/storage{}",
-                        spec.storage.display(),
-                        if spec.storage_read_only { ":ro" } else { "" }
-                    ),
-                ]),
+                binds: Some(
+                    workspace_bind
+                        .into_iter()
+                        .chain([format!(
+                            "{}:/storage{}",
+                            spec.storage.display(),
+                            if spec.storage_read_only { ":ro" } else { "" }
+                        )])
+                        .collect(),
+                ),
+                mounts: workspace_mount.map(|m| vec![m]),
                 nano_cpus: Some((spec.machine.cpus * 1e9) as i64),
                 memory: Some(memory),
                 // Swap equal to memory means none: over the limit is an OOM kill, not a crawl.
@@ -415,12 +427,49 @@ impl Runtime for DockerRuntime {
     }
 
     async fn remove(&self, handle: &str) -> Result<()> {
-        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        // `v`: the anonymous volume of a layered workspace goes with its container.
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
         match self.docker.remove_container(handle, Some(options)).await {
             Err(err) if !is_not_found(&err) => Err(err.into()),
             _ => Ok(()),
         }
     }
+}
+
+/// /workspace as an overlay of the read-only `snapshot` under the job's own `changes`: an
+/// anonymous volume of the engine's `local` driver, which the daemon mounts (mlbench needs no
+/// privilege) and removes with the container.
+fn overlay_mount(snapshot: &Path, changes: &Path, work: &Path) -> Result<Mount> {
+    let paths = [snapshot, changes, work].map(|p| p.display().to_string());
+    // The mount options are a comma-separated list and lowerdir a colon-separated one.
+    if let Some(odd) = paths.iter().find(|p| p.contains([',', ':'])) {
+        return Err(Error::Invalid(format!(
+            "{odd} holds a comma or colon, which an overlay mount cannot name: set workspaces = \"copied\" in the config, or move MLBENCH_HOME"
+        )));
+    }
+    let [lower, upper, work] = paths;
+    Ok(Mount {
+        target: Some("/workspace".into()),
+        typ: Some(MountType::VOLUME),
+        volume_options: Some(MountVolumeOptions {
+            driver_config: Some(MountVolumeOptionsDriverConfig {
+                name: Some("local".into()),
+                options: Some(HashMap::from([
+                    ("type".to_string(), "overlay".to_string()),
+                    ("device".to_string(), "overlay".to_string()),
+                    (
+                        "o".to_string(),
+                        format!("lowerdir={lower},upperdir={upper},workdir={work}"),
+                    ),
+                ])),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
 }
 
 /// Whether a container in this state was ever started: one only created has no start time

@@ -65,7 +65,7 @@ impl Runtime for LocalRuntime {
         let mut command = tokio::process::Command::new(program);
         command
             .args(args)
-            .current_dir(&spec.workspace)
+            .current_dir(spec.workspace.folder()?)
             .env("MLBENCH_STORAGE", &spec.storage)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -28,7 +28,7 @@ pub struct LaunchSpec {
     pub image: String,
     pub command: Vec<String>,
     pub env: Vec<EnvVar>,
-    pub workspace: PathBuf,
+    pub workspace: Workspace,
     pub storage: PathBuf,
     pub storage_read_only: bool,
     pub machine: MachineType,
@@ -42,6 +42,32 @@ pub struct LaunchSpec {
     pub gpu_devices: Vec<u32>,
     /// Placement constraints on a cluster (see [`crate::domain::JobSpec::placement`]).
     pub placement: Vec<String>,
+}
+
+/// The job's code as it sees it at /workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Workspace {
+    /// A folder of the job's own.
+    Folder(PathBuf),
+    /// A shared read-only snapshot under a writable layer of the job's own: Docker mounts the
+    /// two as an overlay, so what the job writes lands in `changes` and nothing is copied.
+    Layered {
+        snapshot: PathBuf,
+        changes: PathBuf,
+        work: PathBuf,
+    },
+}
+
+impl Workspace {
+    /// The folder a runtime that cannot mount an overlay runs the job in.
+    pub fn folder(&self) -> Result<&std::path::Path> {
+        match self {
+            Workspace::Folder(path) => Ok(path),
+            Workspace::Layered { .. } => Err(crate::Error::Invalid(
+                "a layered workspace needs the Docker Engine to mount it: set workspaces = \"copied\" in the config".into(),
+            )),
+        }
+    }
 }
 
 /// How a job's process ended.

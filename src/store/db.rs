@@ -68,7 +68,8 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE jobs ADD COLUMN devices TEXT;",
     "ALTER TABLE jobs ADD COLUMN node TEXT;
     ALTER TABLE jobs ADD COLUMN node_address TEXT;",
-    "ALTER TABLE jobs ADD COLUMN cleaned_at TEXT;",
+    "ALTER TABLE jobs ADD COLUMN cleaned_at TEXT;
+    ALTER TABLE jobs ADD COLUMN snapshot TEXT;",
 ];
 
 /// The schema version this mlbench writes.
@@ -88,6 +89,13 @@ fn newer_schema(path: &Path, version: usize) -> Error {
         crate::VERSION,
         MIGRATIONS.len()
     ))
+}
+
+/// What code a new job runs: the commit it came from, and the snapshot that holds it.
+#[derive(Debug, Clone, Copy)]
+pub struct Code<'a> {
+    pub commit: Option<&'a str>,
+    pub snapshot: Option<&'a str>,
 }
 
 /// Whether a queued job was taken from the queue, or what it waits for.
@@ -156,6 +164,8 @@ pub struct JobRecord {
     pub node_address: Option<String>,
     /// When `mlbench gc` removed its log and workspace (its row and metrics stay).
     pub cleaned_at: Option<String>,
+    /// The shared snapshot of its code (a folder under the home's `snapshots/`), if it has one.
+    pub snapshot: Option<String>,
 }
 
 impl JobRecord {
@@ -179,7 +189,7 @@ pub struct TrialOf<'a> {
 }
 
 const JOB_COLUMNS: &str = "j.id, j.spec, j.runtime, j.state, j.commit_sha, j.created_at, j.started_at, \
-     j.finished_at, j.exit_code, j.detail, j.handle, j.supervisor_pid, j.stop_requested, j.sweep_id, j.params, j.devices, j.node, j.node_address, j.cleaned_at";
+     j.finished_at, j.exit_code, j.detail, j.handle, j.supervisor_pid, j.stop_requested, j.sweep_id, j.params, j.devices, j.node, j.node_address, j.cleaned_at, j.snapshot";
 
 fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
     let spec: String = row.get(1)?;
@@ -212,6 +222,7 @@ fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
         node: row.get(16)?,
         node_address: row.get(17)?,
         cleaned_at: row.get(18)?,
+        snapshot: row.get(19)?,
     })
 }
 
@@ -375,7 +386,11 @@ impl Store {
     }
 
     pub fn insert_job(&self, spec: &JobSpec, runtime: RuntimeKind, commit: Option<&str>) -> Result<i64> {
-        self.insert_placed_job(spec, runtime, commit, None, |_| Ok(()))
+        let code = Code {
+            commit,
+            snapshot: None,
+        };
+        self.insert_placed_job(spec, runtime, &code, None, |_| Ok(()))
     }
 
     /// Stores a new queued job and, in the same transaction, calls `place` with its id to put
@@ -386,7 +401,7 @@ impl Store {
         &self,
         spec: &JobSpec,
         runtime: RuntimeKind,
-        commit: Option<&str>,
+        code: &Code<'_>,
         trial: Option<TrialOf<'_>>,
         place: impl FnOnce(i64) -> Result<()>,
     ) -> Result<i64> {
@@ -406,16 +421,17 @@ impl Store {
             .transpose()
             .map_err(|e| Error::Other(e.to_string()))?;
         tx.execute(
-            "INSERT INTO jobs (project_id, spec, runtime, state, commit_sha, created_at, sweep_id, params)
-             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7)",
+            "INSERT INTO jobs (project_id, spec, runtime, state, commit_sha, created_at, sweep_id, params, snapshot)
+             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8)",
             params![
                 project_id,
                 spec_json,
                 runtime.as_str(),
-                commit,
+                code.commit,
                 now(),
                 trial.as_ref().map(|t| t.sweep),
-                params_json
+                params_json,
+                code.snapshot
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -704,6 +720,15 @@ impl Store {
             }
         }
         Ok(ids)
+    }
+
+    /// The jobs whose files gc has not removed, with the snapshot each runs.
+    pub fn snapshot_users(&self) -> Result<Vec<(i64, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, snapshot FROM jobs WHERE snapshot IS NOT NULL AND cleaned_at IS NULL")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Records that a finished job's files were removed; a job that is not finished is refused.

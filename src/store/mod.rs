@@ -7,6 +7,6 @@ pub mod logwatch;
 mod sweeps;
 
 pub use db::{
-    Claim, JobRecord, MetricSummary, ProjectRecord, SCHEMA_VERSION, Store, TrialOf, file_schema_version,
+    Claim, Code, JobRecord, MetricSummary, ProjectRecord, SCHEMA_VERSION, Store, TrialOf, file_schema_version,
 };
 pub use sweeps::{SweepRecord, TrialStatus};

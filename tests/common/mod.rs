@@ -177,7 +177,7 @@ impl Drop for Sandbox {
             }
         }
         for id in self.containers() {
-            let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+            let _ = Command::new("docker").args(["rm", "-f", "-v", &id]).output();
         }
     }
 }

@@ -488,7 +488,7 @@ impl Runtime for SwarmRuntime {
         let image = self.distribute(&spec.image, |_| {}).await?;
         match self
             .docker()
-            .create_service(spec::service_spec(spec, &image), None)
+            .create_service(spec::service_spec(spec, &image)?, None)
             .await
         {
             Ok(created) => created

@@ -13,14 +13,17 @@ use bollard::models::{
     TaskSpecRestartPolicyConditionEnum,
 };
 
+use crate::Result;
 use crate::runtime::LaunchSpec;
 
 /// The generic resource name Swarm nodes advertise NVIDIA GPUs under (`node-generic-resources`
 /// in each node's daemon.json); services have no `--gpus`.
 pub const GPU_RESOURCE: &str = "NVIDIA-GPU";
 
-/// The service for `spec`, running `image` (a reference every node can pull, by digest).
-pub fn service_spec(spec: &LaunchSpec, image: &str) -> ServiceSpec {
+/// The service for `spec`, running `image` (a reference every node can pull, by digest). The
+/// workspace is a folder on the shared root: no node could mount an overlay of another's files.
+pub fn service_spec(spec: &LaunchSpec, image: &str) -> Result<ServiceSpec> {
+    let workspace = spec.workspace.folder()?;
     // The command is argv as given; none runs the image's own CMD and ENTRYPOINT.
     let (command, args) = match spec.command.split_first() {
         Some((program, args)) => (Some(vec![program.clone()]), Some(args.to_vec())),
@@ -49,7 +52,7 @@ pub fn service_spec(spec: &LaunchSpec, image: &str) -> ServiceSpec {
         dir: Some("/workspace".into()),
         user: spec.user.clone(),
         mounts: Some(vec![
-            bind(&spec.workspace, "/workspace", false),
+            bind(workspace, "/workspace", false),
             bind(&spec.storage, "/storage", spec.storage_read_only),
         ]),
         // An init process forwards SIGTERM to the command, so stop is quick.
@@ -93,7 +96,7 @@ pub fn service_spec(spec: &LaunchSpec, image: &str) -> ServiceSpec {
             ..Default::default()
         })
         .collect::<Vec<_>>();
-    ServiceSpec {
+    Ok(ServiceSpec {
         name: Some(spec.name.clone()),
         labels: Some(spec.labels.clone()),
         task_template: Some(TaskSpec {
@@ -127,7 +130,7 @@ pub fn service_spec(spec: &LaunchSpec, image: &str) -> ServiceSpec {
             ..Default::default()
         }),
         ..Default::default()
-    }
+    })
 }
 
 #[cfg(test)]
@@ -136,6 +139,7 @@ mod tests {
 
     use super::*;
     use crate::domain::{EnvVar, MachineType, PortMapping};
+    use crate::runtime::Workspace;
 
     fn launch(machine: MachineType) -> LaunchSpec {
         LaunchSpec {
@@ -151,7 +155,7 @@ mod tests {
                 name: "SEED".into(),
                 value: "1".into(),
             }],
-            workspace: PathBuf::from("/mnt/shared/jobs/7/workspace"),
+            workspace: Workspace::Folder(PathBuf::from("/mnt/shared/jobs/7/workspace")),
             storage: PathBuf::from("/mnt/shared/projects/salary/storage"),
             storage_read_only: false,
             machine,
@@ -182,7 +186,8 @@ mod tests {
         let spec = service_spec(
             &launch(machine(0)),
             "10.0.0.2:5000/mlbench/runtime@sha256:2ed63dd88d49f45d3ab0960ff85cad388e664a666050f61aec207035511f81f5",
-        );
+        )
+        .unwrap();
         // Labels and options are hash maps: sorted, so the snapshot does not depend on their order.
         insta::with_settings!({ sort_maps => true }, {
             insta::assert_json_snapshot!(spec);
@@ -198,7 +203,7 @@ mod tests {
         launch.ports = vec!["8080:8080".parse::<PortMapping>().unwrap()];
         launch.placement = vec!["node.labels.gpu==true".into()];
         insta::with_settings!({ sort_maps => true }, {
-            insta::assert_json_snapshot!(service_spec(&launch, "10.0.0.2:5000/salary@sha256:00ff"));
+            insta::assert_json_snapshot!(service_spec(&launch, "10.0.0.2:5000/salary@sha256:00ff").unwrap());
         });
     }
 }

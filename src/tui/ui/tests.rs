@@ -58,6 +58,7 @@ fn job(id: i64, state: JobState, command: &[&str], exit: Option<i64>) -> JobReco
         node: None,
         node_address: None,
         cleaned_at: None,
+        snapshot: None,
     }
 }
 
