@@ -220,3 +220,73 @@ fn gc_removes_runtime_images_a_newer_build_replaced() {
     assert!(exists(&tag), "the tagged image went");
     let _ = Command::new("docker").args(["rmi", "-f", &tag]).output();
 }
+
+#[test]
+fn gc_removes_a_snapshot_once_no_job_runs_it_and_none_took_it_lately() {
+    let s = Sandbox::new("local");
+    s.ok(&["project", "create", "p"]);
+    let old = s.folder("old", &[("train.py", "print(1)")]);
+    let new = s.folder("new", &[("train.py", "print(2)")]);
+    for repo in [&old, &new] {
+        s.ok(&[
+            "run",
+            "--project",
+            "p",
+            "--repo",
+            repo.to_str().unwrap(),
+            "-f",
+            "--",
+            "true",
+        ]);
+    }
+    let snapshots = || -> Vec<std::path::PathBuf> {
+        let mut all: Vec<_> = std::fs::read_dir(s.home.join("snapshots"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        all.sort();
+        all
+    };
+    assert_eq!(snapshots().len(), 2);
+    let old_key = s.job(1)["snapshot"].as_str().unwrap().to_string();
+    let old_snapshot = s.home.join("snapshots").join(&old_key);
+    finished_days_ago(&s, 1, 40);
+    // Job 1 goes; its snapshot was taken just now, and a submit may be about to use it.
+    let first = gc_json(&s, &[]);
+    assert_eq!(first["jobs"], serde_json::json!([1]));
+    assert_eq!(first["snapshots"], 0);
+    // An hour and more later, nothing runs it: it goes. Job 2's stays.
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::open(&old_snapshot)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    let used_by_two = s
+        .home
+        .join("snapshots")
+        .join(s.job(2)["snapshot"].as_str().unwrap());
+    std::fs::File::open(&used_by_two)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    let dry = gc_json(&s, &["--dry-run"]);
+    assert_eq!(dry["snapshots"], 1);
+    assert!(old_snapshot.exists());
+    let second = gc_json(&s, &[]);
+    assert_eq!(second["snapshots"], 1);
+    assert!(second["snapshot_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(snapshots(), vec![used_by_two]);
+    // The same code again makes its snapshot anew.
+    s.ok(&[
+        "run",
+        "--project",
+        "p",
+        "--repo",
+        old.to_str().unwrap(),
+        "-f",
+        "--",
+        "cat",
+        "train.py",
+    ]);
+    assert!(old_snapshot.join("train.py").is_file());
+}

@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("timefmt", 0),
     ("numfmt", 0),
     ("keymap", 0),
+    ("VERSION", 0), // the root's version line, built from Cargo.toml and the commit
     ("domain", 1),
     ("home", 1),
     ("ml", 1),

@@ -228,12 +228,14 @@ fn a_users_own_script_gets_metrics_and_a_chart_from_them() {
     let said = String::from_utf8_lossy(&inferred.stderr);
     assert!(inferred.status.success(), "{said}");
     assert!(said.contains("sal.csv (named by the job's command)"), "{said}");
-    // A relative --data that is not here is the job's, in its workspace.
+    // A relative --data that is not here is the job's, in its workspace: the job did not
+    // write it, so it is in the snapshot the job's /workspace was layered over.
     let relative = s.run(&["plot", "2", "-o", png.to_str().unwrap(), "--data", "sal.csv"]);
     let said = String::from_utf8_lossy(&relative.stderr);
     assert!(relative.status.success(), "{said}");
+    let snapshot = s.job(2)["snapshot"].as_str().unwrap().to_string();
     assert!(
-        said.contains("jobs/2/workspace/sal.csv (named by --data)"),
+        said.contains(&format!("snapshots/{snapshot}/sal.csv (named by --data)")),
         "{said}"
     );
     // A pickle is named as one, not as bad UTF-8.

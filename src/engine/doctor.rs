@@ -1,7 +1,6 @@
 //! `mlbench doctor`: what this machine has for mlbench and what is wrong, one finding per line,
 //! each failure with its fix. It reads and asks; it changes nothing but creating the home.
 
-use std::io::IsTerminal;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
@@ -39,7 +38,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn ok(check: &'static str, detail: String) -> Finding {
+    pub fn ok(check: &'static str, detail: String) -> Finding {
         Finding {
             check,
             status: Status::Ok,
@@ -48,7 +47,7 @@ impl Finding {
         }
     }
 
-    fn note(check: &'static str, detail: String, fix: Option<String>) -> Finding {
+    pub fn note(check: &'static str, detail: String, fix: Option<String>) -> Finding {
         Finding {
             check,
             status: Status::Note,
@@ -57,7 +56,7 @@ impl Finding {
         }
     }
 
-    fn fail(check: &'static str, detail: String, fix: String) -> Finding {
+    pub fn fail(check: &'static str, detail: String, fix: String) -> Finding {
         Finding {
             check,
             status: Status::Fail,
@@ -75,14 +74,9 @@ impl Finding {
     }
 }
 
-/// Which checks run: the workbench leaves out the terminal (it is drawing in one).
-#[derive(Debug, Clone, Copy)]
-pub struct Scope {
-    pub terminal: bool,
-}
-
-/// Every check, in the order a problem in one explains those after it.
-pub async fn diagnose(scope: Scope) -> Vec<Finding> {
+/// Every check but the terminal's (the face that has one checks it), in the order a problem
+/// in one explains those after it.
+pub async fn diagnose() -> Vec<Finding> {
     let mut found = Vec::new();
     let config = check_config(&mut found);
     let home = check_home(&mut found);
@@ -92,9 +86,6 @@ pub async fn diagnose(scope: Scope) -> Vec<Finding> {
     }
     if let Some(config) = &config {
         check_runtime(&mut found, config).await;
-    }
-    if scope.terminal {
-        found.push(check_terminal());
     }
     found
 }
@@ -491,51 +482,4 @@ async fn check_swarm(found: &mut Vec<Finding>, config: &Config) {
             ),
         },
     });
-}
-
-fn check_terminal() -> Finding {
-    if !std::io::stdout().is_terminal() {
-        return Finding::note(
-            "terminal",
-            "not a terminal (output is piped): the workbench needs one".into(),
-            None,
-        );
-    }
-    let term = std::env::var("TERM").unwrap_or_default();
-    if term.is_empty() || term == "dumb" {
-        return Finding::fail(
-            "terminal",
-            format!("TERM is {term:?}: the workbench cannot draw"),
-            "set TERM to your terminal's type (xterm-256color, say)".into(),
-        );
-    }
-    let colours = if std::env::var("COLORTERM").is_ok_and(|c| c == "truecolor" || c == "24bit") {
-        "24-bit colour"
-    } else if term.contains("256color") {
-        "256 colours"
-    } else {
-        "16 colours"
-    };
-    let mouse = if term == "linux" {
-        "no mouse (the Linux console)"
-    } else {
-        "mouse"
-    };
-    let (min_width, min_height) = crate::tui::MIN_SIZE;
-    match crossterm::terminal::size() {
-        Ok((width, height)) if width < min_width || height < min_height => Finding::fail(
-            "terminal",
-            format!("{width}x{height}, {term}, {colours}: the workbench needs {min_width}x{min_height}"),
-            "make the window bigger".into(),
-        ),
-        Ok((width, height)) => Finding::ok(
-            "terminal",
-            format!("{width}x{height}, {term}, {colours}, {mouse}"),
-        ),
-        Err(err) => Finding::note(
-            "terminal",
-            format!("{term}, {colours}; size unknown ({err})"),
-            None,
-        ),
-    }
 }

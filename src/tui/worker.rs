@@ -446,7 +446,7 @@ async fn usage_watcher(context: Rc<Context>) {
 /// How often doctor's checks run again (the home's disk use grows as jobs run).
 const HEALTH: Duration = Duration::from_secs(300);
 
-/// Runs doctor's checks (all but the terminal, which the workbench is drawing in) now and every
+/// Runs doctor's checks (all but the terminal's: the workbench is drawing in it) now and every
 /// [`HEALTH`], and sends the first failure's line, or `None` once all is well again.
 async fn health_watcher(context: Rc<Context>) {
     let mut last = None;
@@ -458,9 +458,7 @@ async fn health_watcher(context: Rc<Context>) {
                 .enable_all()
                 .build()
                 .ok()?;
-            Some(runtime.block_on(engine::doctor::diagnose(engine::doctor::Scope {
-                terminal: false,
-            })))
+            Some(runtime.block_on(engine::doctor::diagnose()))
         })
         .await
         .ok()
