@@ -115,6 +115,8 @@ fn run_mode(dir: &Path, repo: &Path, mode: &str, jobs: usize) -> (Duration, u64)
         assert!(Instant::now() < deadline, "{live} jobs never ended");
         std::thread::sleep(Duration::from_millis(500));
     }
+    let snapshots = std::fs::read_dir(home.join("snapshots")).unwrap().count();
+    assert_eq!(snapshots, 1, "{jobs} jobs of one repo made {snapshots} snapshots");
     let disk = du(&[&home.join("jobs"), &home.join("snapshots")]);
     (total / u32::try_from(jobs).unwrap(), disk)
 }

@@ -378,3 +378,22 @@ fn a_project_made_with_p_runs_a_job_whose_log_is_filtered_copied_saved_and_enter
     tmux.keys(&["q"]);
     tmux.wait_for("EXITED 0");
 }
+
+#[test]
+fn the_status_line_shows_what_doctor_finds_wrong() {
+    if !tmux_available("the_status_line_shows_what_doctor_finds_wrong") {
+        return;
+    }
+    let s = Sandbox::new("local");
+    // A home over its disk_use_warning: the first thing doctor fails on.
+    s.configure("disk_use_warning = \"1KiB\"", "");
+    s.ok(&["project", "create", "demo"]);
+    let doctor = s.run(&["doctor"]);
+    assert_eq!(doctor.status.code(), Some(1));
+    let tmux = Tmux::start(&s, "health");
+    let screen = tmux.wait_for("⚠ disk use: the mlbench home holds");
+    let status = screen.lines().rev().find(|l| l.contains('⚠')).unwrap();
+    assert!(status.contains("above disk_use_warning (1.0 KiB)"), "{status}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("EXITED 0");
+}
