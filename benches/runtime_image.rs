@@ -32,7 +32,11 @@ fn mlbench(binary: &Path, home: &Path) -> Command {
 
 fn check(cmd: &mut Command) -> String {
     let out = cmd.output().expect("command runs");
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -75,7 +79,8 @@ fn median(mut times: Vec<Duration>) -> Duration {
 
 fn main() {
     let usual = PathBuf::from(env!("CARGO_BIN_EXE_mlbench"));
-    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/x86_64-unknown-linux-musl/release/mlbench");
+    let built =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/x86_64-unknown-linux-musl/release/mlbench");
     let static_binary = std::env::var_os("MLBENCH_STATIC_BIN").map_or(built, PathBuf::from);
     if !static_binary.is_file() {
         println!(
@@ -84,7 +89,10 @@ fn main() {
         );
         return;
     }
-    let jobs = std::env::var("BENCH_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(9);
+    let jobs = std::env::var("BENCH_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(9);
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();

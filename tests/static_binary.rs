@@ -50,8 +50,15 @@ fn run(s: &Sandbox, binary: &Path, args: &[&str]) -> String {
 /// The files of the runtime image, as a container made from it holds them.
 fn runtime_image_files() -> Vec<String> {
     let tag = format!("mlbench/runtime:{}", env!("CARGO_PKG_VERSION"));
-    let created = Command::new("docker").args(["create", &tag, "mlbench"]).output().unwrap();
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let created = Command::new("docker")
+        .args(["create", &tag, "mlbench"])
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let id = String::from_utf8_lossy(&created.stdout).trim().to_string();
     let export = Command::new("sh")
         .arg("-c")
@@ -86,13 +93,21 @@ fn the_static_binary_runs_a_job_in_its_own_one_file_image() {
     // The usual build's image carries the C library it loads.
     run(&s, usual, &["images", "build-runtime", "--force"]);
     let with_libraries = runtime_image_files();
-    assert!(with_libraries.iter().any(|f| f.contains("libc.so")), "{with_libraries:?}");
+    assert!(
+        with_libraries.iter().any(|f| f.contains("libc.so")),
+        "{with_libraries:?}"
+    );
     // The static build's image is the binary alone (and Docker's own mount points).
     run(&s, &binary, &["images", "build-runtime", "--force"]);
     let files = runtime_image_files();
     let ours: Vec<&String> = files
         .iter()
-        .filter(|f| !matches!(f.as_str(), ".dockerenv" | "etc/hostname" | "etc/hosts" | "etc/resolv.conf" | "etc/mtab"))
+        .filter(|f| {
+            !matches!(
+                f.as_str(),
+                ".dockerenv" | "etc/hostname" | "etc/hosts" | "etc/resolv.conf" | "etc/mtab"
+            )
+        })
         .filter(|f| !f.starts_with("dev/") && !f.starts_with("proc/") && !f.starts_with("sys/"))
         .collect();
     assert_eq!(ours, ["tmp/.keep", "usr/local/bin/mlbench"], "{files:?}");
@@ -101,7 +116,17 @@ fn the_static_binary_runs_a_job_in_its_own_one_file_image() {
     let ran = run(
         &s,
         &binary,
-        &["run", "--project", "p", "--repo", repo.to_str().unwrap(), "-f", "--", "mlbench", "--version"],
+        &[
+            "run",
+            "--project",
+            "p",
+            "--repo",
+            repo.to_str().unwrap(),
+            "-f",
+            "--",
+            "mlbench",
+            "--version",
+        ],
     );
     assert_eq!(ran.trim(), run(&s, &binary, &["--version"]).trim());
 }

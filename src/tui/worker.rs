@@ -446,9 +446,11 @@ async fn usage_watcher(context: Rc<Context>) {
 /// How often doctor's checks run again (the home's disk use grows as jobs run).
 const HEALTH: Duration = Duration::from_secs(300);
 
-/// Runs doctor's checks (all but the terminal's: the workbench is drawing in it) now and every
-/// [`HEALTH`], and sends the first failure's line, or `None` once all is well again.
+/// Runs doctor's checks (all but the terminal's: the workbench is drawing in it) a second after
+/// the start and every [`HEALTH`], and sends the first failure's line, or `None` once all is well again.
 async fn health_watcher(context: Rc<Context>) {
+    // The first frame and the first look at the store come first.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let mut last = None;
     loop {
         // The checks walk the home and wait on the engine: on a thread of their own, so the
