@@ -79,7 +79,7 @@ impl Finding {
 pub async fn diagnose() -> Vec<Finding> {
     let mut found = Vec::new();
     let config = check_config(&mut found);
-    let home = check_home(&mut found);
+    let home = check_home(&mut found, config.as_ref());
     if let Some(home) = &home {
         check_store(&mut found, home);
         check_disk(&mut found, home, config.as_ref());
@@ -115,7 +115,7 @@ fn check_config(found: &mut Vec<Finding>) -> Option<Config> {
     }
 }
 
-fn check_home(found: &mut Vec<Finding>) -> Option<Home> {
+fn check_home(found: &mut Vec<Finding>, config: Option<&Config>) -> Option<Home> {
     let home = match Home::discover() {
         Ok(home) => home,
         Err(err) => {
@@ -158,7 +158,20 @@ fn check_home(found: &mut Vec<Finding>) -> Option<Home> {
         ),
     };
     found.push(finding);
-    Some(home)
+    // Jobs' files live under the config's storage_root when it names one, as for every
+    // command: the disk checks look there too.
+    let storage_root = config.and_then(|c| c.storage_root.as_deref());
+    match home.clone().sharing(storage_root) {
+        Ok(shared) => Some(shared),
+        Err(err) => {
+            found.push(Finding::fail(
+                "home",
+                crate::error::brief(&err.to_string()),
+                "mount the shared folder at storage_root, or fix the config".into(),
+            ));
+            Some(home)
+        }
+    }
 }
 
 fn current_uid() -> u32 {
@@ -203,33 +216,33 @@ fn check_store(found: &mut Vec<Finding>, home: &Home) {
 }
 
 fn check_disk(found: &mut Vec<Finding>, home: &Home, config: Option<&Config>) {
-    let root = home.root();
-    let finding = match disk::free_bytes(root) {
-        Ok(free) if free < MIN_FREE_BYTES => Finding::fail(
-            "disk",
-            format!(
-                "{} free under {} (mlbench needs {} for jobs' logs, workspaces and models)",
-                human_bytes(free),
-                root.display(),
-                human_bytes(MIN_FREE_BYTES)
+    for folder in home.folders() {
+        found.push(match disk::free_bytes(folder) {
+            Ok(free) if free < MIN_FREE_BYTES => Finding::fail(
+                "disk",
+                format!(
+                    "{} free under {} (mlbench needs {} for jobs' logs, workspaces and models)",
+                    human_bytes(free),
+                    folder.display(),
+                    human_bytes(MIN_FREE_BYTES)
+                ),
+                "free space there (`mlbench gc` removes what finished jobs left), or set MLBENCH_HOME to a bigger disk".into(),
             ),
-            "free space there (`mlbench gc` removes what finished jobs left), or set MLBENCH_HOME to a bigger disk".into(),
-        ),
-        Ok(free) => Finding::ok("disk", format!("{} free under {}", human_bytes(free), root.display())),
-        Err(err) => Finding::fail(
-            "disk",
-            crate::error::brief(&err.to_string()),
-            "set MLBENCH_HOME to a folder on a mounted disk".into(),
-        ),
-    };
-    found.push(finding);
+            Ok(free) => Finding::ok("disk", format!("{} free under {}", human_bytes(free), folder.display())),
+            Err(err) => Finding::fail(
+                "disk",
+                crate::error::brief(&err.to_string()),
+                "set MLBENCH_HOME to a folder on a mounted disk".into(),
+            ),
+        });
+    }
     if let Some(config) = config {
         found.push(home_use(home, config.disk_use_warning_bytes));
     }
 }
 
 /// How much the home holds against the config's `disk_use_warning`.
-pub fn home_use(home: &Home, warning_bytes: u64) -> Finding {
+fn home_use(home: &Home, warning_bytes: u64) -> Finding {
     let used = home
         .folders()
         .iter()
