@@ -223,19 +223,39 @@ fn doctor_counts_and_checks_the_shared_storage_root_too() {
     let shared = s.dir.path().join("shared");
     std::fs::create_dir(&shared).unwrap();
     s.configure(
-        &format!("storage_root = \"{}\"\ndisk_use_warning = \"1MiB\"", shared.display()),
+        &format!(
+            "storage_root = \"{}\"\ndisk_use_warning = \"1MiB\"",
+            shared.display()
+        ),
         "",
     );
     s.ok(&["project", "create", "p"]);
     // The project's files are under the shared root, not the home: doctor must see them.
-    let files = std::fs::read_dir(&shared).unwrap().next().unwrap().unwrap().path();
+    let files = std::fs::read_dir(&shared)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     std::fs::write(files.join("projects/p/storage/big.bin"), vec![7u8; 2 << 20]).unwrap();
     let (code, findings) = doctor(&s);
     assert_eq!(code, 1);
     let disks: Vec<&serde_json::Value> = findings.iter().filter(|f| f["check"] == "disk").collect();
     assert_eq!(disks.len(), 2, "{disks:?}");
-    assert!(disks[1]["detail"].as_str().unwrap().contains(&files.display().to_string()), "{disks:?}");
+    assert!(
+        disks[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&files.display().to_string()),
+        "{disks:?}"
+    );
     let used = finding(&findings, "disk use");
     assert_eq!(used["status"], "fail");
-    assert!(used["detail"].as_str().unwrap().contains("above disk_use_warning (1.0 MiB)"), "{used}");
+    assert!(
+        used["detail"]
+            .as_str()
+            .unwrap()
+            .contains("above disk_use_warning (1.0 MiB)"),
+        "{used}"
+    );
 }

@@ -1,4 +1,4 @@
-//! Disk space: what a filesystem has free, and what a folder takes.
+//! Disk space: what a filesystem has free, what a folder takes, and removing one.
 
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
@@ -47,6 +47,16 @@ pub fn used_bytes(dir: &Path) -> u64 {
         }
     }
     total
+}
+
+/// Removes a folder and everything in it; one already gone is fine.
+pub fn remove_folder(path: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(Error::io(format!("cannot remove {}", path.display()), e))
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! or a metric (a cleaned job stays listed, with when it was cleaned).
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -80,7 +80,7 @@ pub async fn collect(engine: &Engine, runtime: Option<&AnyRuntime>, options: &Op
         let dir = engine.home.job_dir(job);
         freed.job_bytes += disk::used_bytes(&dir);
         if !options.dry_run {
-            remove_all(&dir)?;
+            disk::remove_folder(&dir)?;
             engine.store.mark_cleaned(job)?;
         }
         freed.jobs.push(job);
@@ -96,14 +96,14 @@ pub async fn collect(engine: &Engine, runtime: Option<&AnyRuntime>, options: &Op
         freed.snapshots += 1;
         freed.snapshot_bytes += bytes;
         if !options.dry_run {
-            remove_all(&snapshot)?;
+            disk::remove_folder(&snapshot)?;
         }
     }
     for leftover in super::reconcile::staging_leftovers(&engine.home) {
         freed.staging += 1;
         freed.staging_bytes += disk::used_bytes(&leftover);
         if !options.dry_run {
-            remove_all(&leftover)?;
+            disk::remove_folder(&leftover)?;
         }
     }
     let docker: Option<&DockerRuntime> = match runtime {
@@ -118,9 +118,7 @@ pub async fn collect(engine: &Engine, runtime: Option<&AnyRuntime>, options: &Op
                     docker.remove_image(&id).await?;
                 }
                 freed.image_bytes += bytes;
-                freed
-                    .images
-                    .push(id.trim_start_matches("sha256:").chars().take(12).collect());
+                freed.images.push(crate::runtime::images::short_id(&id));
             }
         }
         None => freed.images_skipped = Some("no Docker Engine: images were not looked at".into()),
@@ -153,15 +151,6 @@ fn unused_snapshots(engine: &Engine, in_use: &HashSet<String>) -> Vec<(PathBuf, 
             (entry.path(), bytes)
         })
         .collect()
-}
-
-fn remove_all(path: &Path) -> Result<()> {
-    match std::fs::remove_dir_all(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(Error::io(format!("cannot remove {}", path.display()), e))
-        }
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]

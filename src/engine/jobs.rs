@@ -138,13 +138,7 @@ pub enum Latest {
 pub fn remove_finished(engine: &Engine, ids: &[i64]) -> Result<()> {
     engine.store.delete_finished_jobs(ids)?;
     for id in ids {
-        let dir = engine.home.job_dir(*id);
-        match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::io(format!("cannot remove {}", dir.display()), e));
-            }
-            _ => {}
-        }
+        super::disk::remove_folder(&engine.home.job_dir(*id))?;
     }
     Ok(())
 }

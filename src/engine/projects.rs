@@ -34,12 +34,7 @@ pub fn remove(engine: &Engine, name: &str) -> Result<Removed> {
     let mut bytes = 0;
     for folder in folders {
         bytes += size_of(&folder);
-        match std::fs::remove_dir_all(&folder) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::io(format!("cannot remove {}", folder.display()), e));
-            }
-            _ => {}
-        }
+        super::disk::remove_folder(&folder)?;
     }
     Ok(Removed {
         jobs: jobs.len(),

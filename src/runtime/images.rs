@@ -41,7 +41,7 @@ impl DockerRuntime {
             .into_iter()
             .map(|i| ImageRow {
                 tags: i.repo_tags.into_iter().filter(|t| t != "<none>:<none>").collect(),
-                id: i.id.trim_start_matches("sha256:").chars().take(12).collect(),
+                id: short_id(&i.id),
                 size_bytes: i.size,
                 created_unix: i.created,
             })
@@ -250,6 +250,11 @@ fn running_binary() -> Result<(PathBuf, Vec<u8>, String)> {
         .map(|b| format!("{b:02x}"))
         .collect();
     Ok((exe, binary, digest))
+}
+
+/// An image id as `docker images` shows it: 12 hex digits, no `sha256:`.
+pub fn short_id(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
 fn split_tag(name: &str) -> (&str, &str) {
