@@ -11,6 +11,8 @@
 // A test harness: a failed unwrap is a failed run, said where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/docker.rs"]
+mod docker;
 #[path = "common/summary.rs"]
 mod summary;
 
@@ -19,24 +21,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use docker::{IMAGE, check};
 use summary::{Figure, Goal};
-
-const IMAGE: &str = "mlbench-bench/busybox:1";
 
 fn mlbench(home: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlbench"));
     cmd.env("MLBENCH_HOME", home).env("MLBENCH_RUNTIME", "docker");
     cmd
-}
-
-fn check(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("command runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Time from spawning `cmd` until it prints its first stdout line.
@@ -127,23 +118,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let _cleanup = Cleanup(home.clone());
-    let context = dir.path().join("context");
-    std::fs::create_dir_all(&context).unwrap();
-    std::fs::copy("/bin/busybox", context.join("busybox"))
-        .expect("/bin/busybox (apt-get install busybox-static)");
-    std::fs::write(
-        context.join("Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-    )
-    .unwrap();
-    check(mlbench(&home).args([
-        "images",
-        "build",
-        "--repo",
-        context.to_str().unwrap(),
-        "-t",
-        IMAGE,
-    ]));
+    docker::build_busybox_image(dir.path(), mlbench(&home));
     check(mlbench(&home).args(["project", "create", "bench"]));
     let repo = dir.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();

@@ -13,6 +13,8 @@
 // A test harness: a failed unwrap is a failed run, said where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/docker.rs"]
+mod docker;
 #[path = "common/summary.rs"]
 mod summary;
 
@@ -20,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use docker::check;
 use summary::Figure;
 
 fn mlbench(binary: &Path, home: &Path) -> Command {
@@ -28,16 +31,6 @@ fn mlbench(binary: &Path, home: &Path) -> Command {
         .env("MLBENCH_CONFIG", home.with_extension("toml"))
         .env("MLBENCH_RUNTIME", "docker");
     cmd
-}
-
-fn check(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("command runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn image_size() -> u64 {

@@ -12,6 +12,8 @@
 // A test harness: a failed unwrap is a failed run, said where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/docker.rs"]
+mod docker;
 #[path = "common/summary.rs"]
 mod summary;
 
@@ -23,9 +25,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use docker::{IMAGE, check};
 use summary::{Figure, Goal};
 
-const IMAGE: &str = "mlbench-bench/busybox:1";
 const WORKER: &str = "mlblab-n2";
 
 struct Bench {
@@ -98,16 +100,6 @@ impl Bench {
     }
 }
 
-fn check(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("command runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Reads `child`'s stdout until its first line; the time since `started`.
 fn first_line(child: &mut Child, started: Instant) -> Duration {
     let mut line = String::new();
@@ -138,23 +130,7 @@ fn main() {
         lab,
     };
     std::fs::write(&bench.config, bench.lab.config()).unwrap();
-    let context = dir.path().join("context");
-    std::fs::create_dir_all(&context).unwrap();
-    std::fs::copy("/bin/busybox", context.join("busybox"))
-        .expect("/bin/busybox (apt-get install busybox-static)");
-    std::fs::write(
-        context.join("Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-    )
-    .unwrap();
-    check(bench.mlbench().args([
-        "images",
-        "build",
-        "--repo",
-        context.to_str().unwrap(),
-        "-t",
-        IMAGE,
-    ]));
+    docker::build_busybox_image(dir.path(), bench.mlbench());
     check(bench.mlbench().args(["project", "create", "bench"]));
     let repo = dir.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();

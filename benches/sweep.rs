@@ -14,6 +14,8 @@
 // A test harness: a failed unwrap is a failed run, said where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/docker.rs"]
+mod docker;
 #[path = "common/summary.rs"]
 mod summary;
 
@@ -21,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use docker::{IMAGE, check};
 use mlbench::domain::RuntimeKind;
 use mlbench::domain::sweep::{Goal, Space, SweepSpec};
 use mlbench::domain::{JobKind, JobSpec, Source};
@@ -28,22 +31,10 @@ use mlbench::home::Home;
 use mlbench::store::{Code, Store, TrialOf};
 use summary::Figure;
 
-const IMAGE: &str = "mlbench-bench/busybox:1";
-
 fn mlbench(home: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlbench"));
     cmd.env("MLBENCH_HOME", home).env("MLBENCH_RUNTIME", "docker");
     cmd
-}
-
-fn check(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("command runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn unix_micros() -> u128 {
@@ -143,23 +134,7 @@ fn spec(repo: &Path, command: &[&str]) -> JobSpec {
 fn scheduling(dir: &Path, trials: usize) -> Vec<Figure> {
     let mut figures = Vec::new();
     let home = dir.join("sched");
-    let context = dir.join("context");
-    std::fs::create_dir_all(&context).unwrap();
-    std::fs::copy("/bin/busybox", context.join("busybox"))
-        .expect("/bin/busybox (apt-get install busybox-static)");
-    std::fs::write(
-        context.join("Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-    )
-    .unwrap();
-    check(mlbench(&home).args([
-        "images",
-        "build",
-        "--repo",
-        context.to_str().unwrap(),
-        "-t",
-        IMAGE,
-    ]));
+    docker::build_busybox_image(dir, mlbench(&home));
     check(mlbench(&home).args(["project", "create", "bench"]));
     let repo = dir.join("repo");
     std::fs::create_dir_all(&repo).unwrap();

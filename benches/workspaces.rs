@@ -12,6 +12,8 @@
 // A test harness: a failed unwrap is a failed run, said where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/docker.rs"]
+mod docker;
 #[path = "common/summary.rs"]
 mod summary;
 
@@ -19,9 +21,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use docker::{IMAGE, check};
 use summary::Figure;
-
-const IMAGE: &str = "mlbench-bench/busybox:1";
 
 fn mlbench(home: &Path, config: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlbench"));
@@ -29,16 +30,6 @@ fn mlbench(home: &Path, config: &Path) -> Command {
         .env("MLBENCH_CONFIG", config)
         .env("MLBENCH_RUNTIME", "docker");
     cmd
-}
-
-fn check(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("command runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn env_number(name: &str, default: usize) -> usize {
@@ -125,25 +116,9 @@ fn main() {
     let jobs = env_number("BENCH_JOBS", 200);
     let megabytes = env_number("BENCH_REPO_MB", 20);
     let dir = tempfile::tempdir().unwrap();
-    let context = dir.path().join("context");
-    std::fs::create_dir_all(&context).unwrap();
-    std::fs::copy("/bin/busybox", context.join("busybox"))
-        .expect("/bin/busybox (apt-get install busybox-static)");
-    std::fs::write(
-        context.join("Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-    )
-    .unwrap();
     let image_home = dir.path().join("image-home");
     let no_config = dir.path().join("none.toml");
-    check(mlbench(&image_home, &no_config).args([
-        "images",
-        "build",
-        "--repo",
-        context.to_str().unwrap(),
-        "-t",
-        IMAGE,
-    ]));
+    docker::build_busybox_image(dir.path(), mlbench(&image_home, &no_config));
     let repo = dir.path().join("repo");
     make_repo(&repo, megabytes);
     let (copied_submit, copied_disk) = run_mode(dir.path(), &repo, "copied", jobs);
