@@ -138,6 +138,15 @@ fn folder_files(from: &Path, rules: &FolderRules) -> Result<Vec<(PathBuf, PathBu
             && !(entry.file_type().is_some_and(|t| t.is_dir())
                 && entry.path().canonicalize().is_ok_and(|p| skip.contains(&p)))
     });
+    walked_files(from, &walk)
+}
+
+/// What `walk` finds below `from`, as (source, path below `from`, its metadata, links not
+/// followed); `from` itself left out.
+fn walked_files(
+    from: &Path,
+    walk: &ignore::WalkBuilder,
+) -> Result<Vec<(PathBuf, PathBuf, std::fs::Metadata)>> {
     let mut files = Vec::new();
     for entry in walk.build() {
         let entry = entry.map_err(|e| Error::Invalid(format!("cannot read {}: {e}", from.display())))?;
@@ -203,18 +212,7 @@ fn copy_files(files: Vec<(PathBuf, PathBuf, std::fs::Metadata)>, to: &Path) -> R
 pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     let mut walk = ignore::WalkBuilder::new(from);
     walk.standard_filters(false).follow_links(false);
-    let mut files = Vec::new();
-    for entry in walk.build() {
-        let entry = entry.map_err(|e| Error::Invalid(format!("cannot read {}: {e}", from.display())))?;
-        let Ok(relative) = entry.path().strip_prefix(from) else {
-            continue;
-        };
-        if relative.as_os_str().is_empty() {
-            continue;
-        }
-        let meta = std::fs::symlink_metadata(entry.path()).map_err(Error::at(entry.path(), "cannot read"))?;
-        files.push((entry.path().to_path_buf(), relative.to_path_buf(), meta));
-    }
+    let files = walked_files(from, &walk)?;
     copy_files(files, to)
 }
 
