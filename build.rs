@@ -22,8 +22,10 @@ fn main() {
             println!("cargo:rerun-if-changed={dir}/{reference}");
         }
     }
-    // An edit to a tracked file moves neither: the sources are watched for the dirty mark.
+    // An edit to a tracked file moves neither: the sources are watched for the dirty mark. Only
+    // the binaries run this script, so an edit rebuilds the crates it touches, not every one.
     println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-changed=crates");
     println!("cargo:rerun-if-changed=build.rs");
 }
 

@@ -95,7 +95,7 @@ struct Cleanup(PathBuf);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let Ok(home) = mlbench::home::Home::at(self.0.clone()) else {
+        let Ok(home) = mlbench_store::Home::at(self.0.clone()) else {
             return;
         };
         let filter = format!("label=mlbench.home={}", home.label());

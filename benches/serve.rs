@@ -16,11 +16,11 @@
 #[path = "common/summary.rs"]
 mod summary;
 
-use std::path::Path;
-
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
 use summary::{Figure, Goal};
 
 struct Wrk {

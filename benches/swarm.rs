@@ -206,7 +206,7 @@ fn main() {
     let script = format!("seq {lines}");
     let started = Instant::now();
     let id = check(&mut run(false, &script)).trim().to_string();
-    let label = mlbench::home::Home::at(bench.home.clone()).unwrap().label();
+    let label = mlbench_store::Home::at(bench.home.clone()).unwrap().label();
     let log_path = bench
         .lab
         .shared_files(&label)

@@ -24,11 +24,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use docker::{IMAGE, check};
-use mlbench::domain::RuntimeKind;
-use mlbench::domain::sweep::{Goal, Space, SweepSpec};
-use mlbench::domain::{JobKind, JobSpec, Source};
-use mlbench::home::Home;
-use mlbench::store::{Code, Store, TrialOf};
+use mlbench_domain::sweep::{Goal, Space, SweepSpec};
+use mlbench_domain::{JobKind, JobSpec, RuntimeKind, Source};
+use mlbench_store::{Code, Home, Store, TrialOf};
 use summary::Figure;
 
 fn mlbench(home: &Path) -> Command {

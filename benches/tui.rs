@@ -19,10 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mlbench::domain::RuntimeKind;
-use mlbench::domain::{JobKind, JobSpec, Source};
-use mlbench::home::Home;
-use mlbench::store::Store;
+use mlbench_domain::{JobKind, JobSpec, RuntimeKind, Source};
+use mlbench_store::{Home, Store};
 
 struct Session {
     socket: PathBuf,

@@ -1,3 +1,12 @@
+//! `mlbench`: the workbench and every command, on the user's machine. The layers below are the
+//! workspace's crates; this binary is their command line.
+
+mod cli;
+mod version;
+
+use mlbench_engine::{Error, Result};
+use version::VERSION;
+
 fn main() -> std::process::ExitCode {
-    mlbench::cli::main()
+    cli::main()
 }

@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 
 use common::Sandbox;
 
+/// One invocation: its arguments and the environment it runs with.
+type Case<'a> = (Vec<String>, &'a [(&'a str, &'a str)]);
+
 /// How long a refusal may take; a command still running then was not refused.
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -113,262 +116,161 @@ fn refusal(s: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> String {
 fn every_refusal_reads_as_it_did() {
     let s = corpus_sandbox();
     let sandbox = s.dir.path().to_str().unwrap().to_string();
-    let at = |path: &str| format!("{sandbox}/{path}");
-    let (code, storage) = (at("code"), at("home/projects/p/storage"));
-    let (data, text, empty, header, constant, labels) = (
-        at("code/data.csv"),
-        at("code/text.csv"),
-        at("code/empty.csv"),
-        at("code/header.csv"),
-        at("code/const.csv"),
-        at("code/labels.csv"),
-    );
-    let (model, not_a_model, broken) = (
-        format!("{storage}/line/model.json"),
-        at("code/not-a-model.json"),
-        at("code/broken.json"),
-    );
-    let out = at("out");
     let no_docker = format!("unix://{sandbox}/no-docker.sock");
     let docker: &[(&str, &str)] = &[("MLBENCH_RUNTIME", "docker"), ("DOCKER_HOST", &no_docker)];
     let none: &[(&str, &str)] = &[];
-    let run = |rest: &[&str]| -> Vec<String> {
-        ["run", "--project", "p", "--repo", &code]
-            .iter()
-            .chain(rest)
-            .map(|a| (*a).to_string())
+    let long_name = "a".repeat(70);
+    // Arguments as typed, split at spaces; `$S` is the sandbox, `$RUN` a job of project p with
+    // its code, `$SWEEP` a sweep of it, `$MODEL` the trained model. The few arguments with a
+    // space, or none, come whole.
+    let typed = |line: &str| -> Vec<String> {
+        line.replace("$RUN", "run --project p --repo $S/code")
+            .replace("$SWEEP", "sweep --project p --repo $S/code")
+            .replace("$MODEL", "$S/home/projects/p/storage/line/model.json")
+            .replace("$S", &sandbox)
+            .split(' ')
+            .map(str::to_string)
             .collect()
     };
-    let cases: Vec<(Vec<String>, &[(&str, &str)])> = vec![
+    let whole = |args: &[&str]| -> Vec<String> { args.iter().map(|a| (*a).to_string()).collect() };
+    let cases: Vec<Case> = vec![
         // Projects.
-        (vec!["project".into(), "create".into(), "p".into()], none),
-        (vec!["project".into(), "create".into(), "Bad Name".into()], none),
-        (vec!["project".into(), "create".into(), String::new()], none),
-        (vec!["project".into(), "create".into(), "a".repeat(70)], none),
-        (vec!["project".into(), "rm".into(), "p".into()], none),
-        (vec!["project".into(), "rm".into(), "nosuch".into(), "--yes".into()], none),
+        (typed("project create p"), none),
+        (whole(&["project", "create", "Bad Name"]), none),
+        (whole(&["project", "create", ""]), none),
+        (whole(&["project", "create", &long_name]), none),
+        (typed("project rm p"), none),
+        (typed("project rm nosuch --yes"), none),
         // Jobs.
+        (typed("run --project nosuch --repo $S/code -- true"), none),
+        (typed("$RUN --machine NOPE -- true"), none),
+        (typed("$RUN --port abc -- true"), none),
+        (typed("$RUN --port 0:80 -- true"), none),
+        (typed("$RUN --port 70000:80 -- true"), none),
+        (typed("$RUN --port 8080:0 -- true"), none),
+        (typed("$RUN --port 1.2.3:80:80 -- true"), none),
+        (typed("$RUN --port 8080:80 --port 8080:81 -- true"), none),
+        (typed("$RUN --env NOEQUALS -- true"), none),
+        (typed("$RUN --env =value -- true"), none),
+        (typed("$RUN --ref main -- true"), none),
+        (typed("$RUN"), none),
+        (typed("$RUN --node n1 -- true"), none),
+        (typed("run --project p --repo $S/missing -- true"), none),
+        (typed("$RUN -- true"), docker),
+        (typed("logs 99"), none),
+        (typed("logs x"), none),
+        (typed("stop 99"), none),
+        (typed("stop 1"), none),
+        (typed("exec 99 -- true"), none),
+        (typed("exec 1 -- true"), none),
+        (typed("metrics 99"), none),
+        (typed("jobs rm 99"), none),
+        (typed("jobs --project nosuch"), none),
+        (typed("demo iris"), docker),
+        (typed("images"), docker),
         (
-            ["run", "--project", "nosuch", "--repo", &code, "--", "true"]
-                .map(String::from)
-                .to_vec(),
-            none,
-        ),
-        (run(&["--machine", "NOPE", "--", "true"]), none),
-        (run(&["--port", "abc", "--", "true"]), none),
-        (run(&["--port", "0:80", "--", "true"]), none),
-        (run(&["--port", "70000:80", "--", "true"]), none),
-        (run(&["--port", "8080:0", "--", "true"]), none),
-        (run(&["--port", "1.2.3:80:80", "--", "true"]), none),
-        (run(&["--port", "8080:80", "--port", "8080:81", "--", "true"]), none),
-        (run(&["--env", "NOEQUALS", "--", "true"]), none),
-        (run(&["--env", "=value", "--", "true"]), none),
-        (run(&["--ref", "main", "--", "true"]), none),
-        (run(&[]), none),
-        (run(&["--node", "n1", "--", "true"]), none),
-        (
-            ["run", "--project", "p", "--repo", &at("missing"), "--", "true"]
-                .map(String::from)
-                .to_vec(),
-            none,
-        ),
-        (run(&["--", "true"]), docker),
-        (vec!["logs".into(), "99".into()], none),
-        (vec!["logs".into(), "x".into()], none),
-        (vec!["stop".into(), "99".into()], none),
-        (vec!["stop".into(), "1".into()], none),
-        (vec!["exec".into(), "99".into(), "--".into(), "true".into()], none),
-        (vec!["exec".into(), "1".into(), "--".into(), "true".into()], none),
-        (vec!["metrics".into(), "99".into()], none),
-        (vec!["jobs".into(), "rm".into(), "99".into()], none),
-        (vec!["jobs".into(), "--project".into(), "nosuch".into()], none),
-        (vec!["demo".into(), "iris".into()], docker),
-        (vec!["images".into()], docker),
-        (
-            ["images", "build", "--repo", &code, "--dockerfile", "Nope", "-t", "x:1"]
-                .map(String::from)
-                .to_vec(),
+            typed("images build --repo $S/code --dockerfile Nope -t x:1"),
             docker,
         ),
         // The trainer.
-        (["train", "-i", &at("missing.csv"), "-o", &out].map(String::from).to_vec(), none),
-        (["train", "-i", &empty, "-o", &out].map(String::from).to_vec(), none),
-        (["train", "-i", &header, "-o", &out].map(String::from).to_vec(), none),
-        (["train", "-i", &text, "-o", &out].map(String::from).to_vec(), none),
-        (["train", "-i", &constant, "-o", &out].map(String::from).to_vec(), none),
-        (["train", "-i", &data, "-o", &out, "--y", "nosuch"].map(String::from).to_vec(), none),
-        (["train", "-i", &data, "-o", &out, "--x", "nosuch"].map(String::from).to_vec(), none),
-        (["train", "-i", &data, "-o", &out, "--drop", "x"].map(String::from).to_vec(), none),
-        (["train", "-i", &data, "-o", &out, "--test-size", "1.5"].map(String::from).to_vec(), none),
-        (["train", "-i", &labels, "-o", &out].map(String::from).to_vec(), none),
+        (typed("train -i $S/missing.csv -o $S/out"), none),
+        (typed("train -i $S/code/empty.csv -o $S/out"), none),
+        (typed("train -i $S/code/header.csv -o $S/out"), none),
+        (typed("train -i $S/code/text.csv -o $S/out"), none),
+        (typed("train -i $S/code/const.csv -o $S/out"), none),
+        (typed("train -i $S/code/data.csv -o $S/out --y nosuch"), none),
+        (typed("train -i $S/code/data.csv -o $S/out --x nosuch"), none),
+        (typed("train -i $S/code/data.csv -o $S/out --drop x"), none),
+        (typed("train -i $S/code/data.csv -o $S/out --test-size 1.5"), none),
+        (typed("train -i $S/code/labels.csv -o $S/out"), none),
         (
-            ["train", "-i", &labels, "-o", &out, "--model", "tree", "--max-depth", "0"]
-                .map(String::from)
-                .to_vec(),
+            typed("train -i $S/code/labels.csv -o $S/out --model tree --max-depth 0"),
             none,
         ),
-        (["train", "-i", &data, "-o", &data].map(String::from).to_vec(), none),
+        (typed("train -i $S/code/data.csv -o $S/code/data.csv"), none),
         // Charts and metrics.
-        (["plot", "1", "-o", &at("fit.png")].map(String::from).to_vec(), none),
-        (["plot", "99", "-o", &at("fit.png")].map(String::from).to_vec(), none),
+        (typed("plot 1 -o $S/fit.png"), none),
+        (typed("plot 99 -o $S/fit.png"), none),
         (
-            ["plot", "1", "-o", &at("fit.png"), "--model", &model, "--data", &at("missing.csv")]
-                .map(String::from)
-                .to_vec(),
+            typed("plot 1 -o $S/fit.png --model $MODEL --data $S/missing.csv"),
             none,
         ),
         // The model server.
-        (["serve", "-m", &at("missing/model.json")].map(String::from).to_vec(), none),
-        (["serve", "-m", &not_a_model].map(String::from).to_vec(), none),
-        (["serve", "-m", &broken].map(String::from).to_vec(), none),
-        (["serve", "-m", &model, "--client-timeout", "0"].map(String::from).to_vec(), none),
-        (["serve", "-m", &model, "--max-connections", "0"].map(String::from).to_vec(), none),
-        (["serve", "-m", &model, "--version", "3"].map(String::from).to_vec(), none),
-        (["serve", "-m", &model, "--host", "not an address", "--port", "0"].map(String::from).to_vec(), none),
+        (typed("serve -m $S/missing/model.json"), none),
+        (typed("serve -m $S/code/not-a-model.json"), none),
+        (typed("serve -m $S/code/broken.json"), none),
+        (typed("serve -m $MODEL --client-timeout 0"), none),
+        (typed("serve -m $MODEL --max-connections 0"), none),
+        (typed("serve -m $MODEL --version 3"), none),
+        (
+            [
+                typed("serve -m $MODEL --host"),
+                whole(&["not an address", "--port", "0"]),
+            ]
+            .concat(),
+            none,
+        ),
         // Deployments, models and predictions.
+        (typed("deploy --project p --model nosuch --port 18555:8080"), none),
         (
-            ["deploy", "--project", "p", "--model", "nosuch", "--port", "18555:8080"]
-                .map(String::from)
-                .to_vec(),
+            typed("deploy --project nosuch --model line --port 18555:8080"),
             none,
         ),
+        (typed("deploy --project p --model line --port bad"), none),
+        (typed("deploy --project p --model line --replicas 0"), none),
         (
-            ["deploy", "--project", "nosuch", "--model", "line", "--port", "18555:8080"]
-                .map(String::from)
-                .to_vec(),
+            typed("deploy --project p --model line --version 7 --port 18555:8080"),
             none,
         ),
-        (
-            ["deploy", "--project", "p", "--model", "line", "--port", "bad"]
-                .map(String::from)
-                .to_vec(),
-            none,
-        ),
-        (
-            ["deploy", "--project", "p", "--model", "line", "--replicas", "0"]
-                .map(String::from)
-                .to_vec(),
-            none,
-        ),
-        (
-            ["deploy", "--project", "p", "--model", "line", "--version", "7", "--port", "18555:8080"]
-                .map(String::from)
-                .to_vec(),
-            none,
-        ),
-        (vec!["deploy".into(), "--model".into(), "line".into()], none),
-        (vec!["deploy".into(), "stop".into(), "nosuch".into()], none),
-        (vec!["deploy".into(), "rollback".into(), "nosuch".into()], none),
-        (vec!["deploy".into(), "rm".into(), "nosuch".into()], none),
-        (vec!["deploy".into(), "pin".into(), "nosuch".into(), "2".into()], none),
-        (vec!["models".into(), "--project".into(), "nosuch".into()], none),
-        (vec!["predict".into(), "--deployment".into(), "nosuch".into(), "25".into()], none),
-        (vec!["predict".into(), "--url".into(), "http://127.0.0.1:1".into(), "25".into()], none),
-        (vec!["predict".into(), "25".into()], none),
+        (typed("deploy --model line"), none),
+        (typed("deploy stop nosuch"), none),
+        (typed("deploy rollback nosuch"), none),
+        (typed("deploy rm nosuch"), none),
+        (typed("deploy pin nosuch 2"), none),
+        (typed("models --project nosuch"), none),
+        (typed("predict --deployment nosuch 25"), none),
+        (typed("predict --url http://127.0.0.1:1 25"), none),
+        (typed("predict 25"), none),
         // Storage.
-        (vec!["storage".into(), "ls".into(), "nosuch".into()], none),
-        (vec!["storage".into(), "ls".into(), "p".into(), "missing".into()], none),
-        (
-            ["storage", "get", "p", "../../../etc/passwd", "-o", &out]
-                .map(String::from)
-                .to_vec(),
-            none,
-        ),
-        (["storage", "get", "p", "missing", "-o", &out].map(String::from).to_vec(), none),
+        (typed("storage ls nosuch"), none),
+        (typed("storage ls p missing"), none),
+        (typed("storage get p ../../../etc/passwd -o $S/out"), none),
+        (typed("storage get p missing -o $S/out"), none),
         // Sweeps.
+        (typed("$SWEEP --grid x -- echo {x}"), none),
+        (typed("$SWEEP --grid x=1,2 -- echo {y}"), none),
+        (typed("$SWEEP --grid x=1,2 -- echo"), none),
+        (typed("$SWEEP --random 3 --space x=5..1 -- echo {x}"), none),
+        (typed("$SWEEP --grid x=1..3 --early-stop bogus -- echo {x}"), none),
+        (typed("$SWEEP --grid x=1,2 --parallel 0 -- echo {x}"), none),
         (
-            ["sweep", "--project", "p", "--repo", &code, "--grid", "x", "--", "echo", "{x}"]
-                .map(String::from)
-                .to_vec(),
+            typed("$SWEEP --grid x=1,2 --metric loss --minimize -- echo {y}"),
             none,
         ),
         (
-            ["sweep", "--project", "p", "--repo", &code, "--grid", "x=1,2", "--", "echo", "{y}"]
-                .map(String::from)
-                .to_vec(),
+            typed("$SWEEP --grid x=1,2 --metric loss --minimize -- echo"),
             none,
         ),
         (
-            ["sweep", "--project", "p", "--repo", &code, "--grid", "x=1,2", "--", "echo"]
-                .map(String::from)
-                .to_vec(),
+            typed("$SWEEP --grid x=1..3 --metric loss --minimize --early-stop bogus -- echo {x}"),
             none,
         ),
         (
-            [
-                "sweep", "--project", "p", "--repo", &code, "--random", "3", "--space", "x=5..1", "--",
-                "echo", "{x}",
-            ]
-            .map(String::from)
-            .to_vec(),
+            typed("$SWEEP --grid x=1,2 --metric loss --minimize --parallel 0 -- echo {x}"),
             none,
         ),
-        (
-            [
-                "sweep", "--project", "p", "--repo", &code, "--grid", "x=1..3", "--early-stop", "bogus",
-                "--", "echo", "{x}",
-            ]
-            .map(String::from)
-            .to_vec(),
-            none,
-        ),
-        (
-            [
-                "sweep", "--project", "p", "--repo", &code, "--grid", "x=1,2", "--parallel", "0", "--",
-                "echo", "{x}",
-            ]
-            .map(String::from)
-            .to_vec(),
-            none,
-        ),
-        (
-            [
-                "sweep", "--project", "p", "--repo", &code, "--grid", "x=1,2", "--metric", "loss",
-                "--minimize", "--", "echo", "{y}",
-            ]
-            .map(String::from)
-            .to_vec(),
-            none,
-        ),
-        (
-            [
-                "sweep", "--project", "p", "--repo", &code, "--grid", "x=1,2", "--metric", "loss",
-                "--minimize", "--", "echo",
-            ]
-            .map(String::from)
-            .to_vec(),
-            none,
-        ),
-        (
-            [
-                "sweep", "--project", "p", "--repo", &code, "--grid", "x=1..3", "--metric", "loss",
-                "--minimize", "--early-stop", "bogus", "--", "echo", "{x}",
-            ]
-            .map(String::from)
-            .to_vec(),
-            none,
-        ),
-        (
-            [
-                "sweep", "--project", "p", "--repo", &code, "--grid", "x=1,2", "--metric", "loss",
-                "--minimize", "--parallel", "0", "--", "echo", "{x}",
-            ]
-            .map(String::from)
-            .to_vec(),
-            none,
-        ),
-        (vec!["sweep".into(), "resume".into(), "99".into()], none),
-        (vec!["sweep".into(), "stop".into(), "99".into()], none),
-        (vec!["compare".into(), "99".into()], none),
-        (vec!["sweeps".into(), "--project".into(), "nosuch".into()], none),
+        (typed("sweep resume 99"), none),
+        (typed("sweep stop 99"), none),
+        (typed("compare 99"), none),
+        (typed("sweeps --project nosuch"), none),
         // Upkeep and the rest.
-        (vec!["gc".into(), "--older-than".into(), "forever".into()], none),
-        (vec!["gc".into(), "--older-than".into(), "-3d".into()], none),
-        (vec!["nodes".into()], none),
-        (vec!["top".into()], docker),
-        (vec!["completions".into(), "tcsh".into()], none),
-        (vec!["man".into(), "--dir".into(), format!("{code}/data.csv")], none),
-        (vec!["bogus".into()], none),
+        (typed("gc --older-than forever"), none),
+        (typed("gc --older-than -3d"), none),
+        (typed("nodes"), none),
+        (typed("top"), docker),
+        (typed("completions tcsh"), none),
+        (typed("man --dir $S/code/data.csv"), none),
+        (typed("bogus"), none),
         (vec![], none),
     ];
     let mut corpus = String::new();
@@ -377,7 +279,11 @@ fn every_refusal_reads_as_it_did() {
         corpus.push_str(&refusal(&s, &args, env));
     }
     // The config is read before anything else: a broken one is refused by every command.
-    std::fs::write(s.dir.path().join("config.toml"), "[machines.X]\ncpus = \"many\"\n").unwrap();
+    std::fs::write(
+        s.dir.path().join("config.toml"),
+        "[machines.X]\ncpus = \"many\"\n",
+    )
+    .unwrap();
     corpus.push_str(&refusal(&s, &["jobs"], none));
     std::fs::write(s.dir.path().join("config.toml"), "runtime = \"kubernetes\"\n").unwrap();
     corpus.push_str(&refusal(&s, &["jobs"], none));

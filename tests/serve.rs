@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Sandbox, docker_available, free_port};
-use mlbench::engine::client;
-use mlbench::ml::model::{DataRef, Model, ModelFile, Rows, TreeNode};
-use mlbench::serve::{Served, router};
+use mlbench_engine::serving::client;
+use mlbench_ml::model::{DataRef, Model, ModelFile, Rows, TreeNode};
+use mlbench_serve::{Served, router};
 
 fn linear(intercept: f64, slope: f64) -> ModelFile {
     ModelFile {

@@ -1,8 +1,9 @@
-//! The static (musl) mlbench runs a job in its own runtime image, which is that one file
-//! `FROM scratch`, where the usual build's image carries the libraries it loads. The binary is
-//! `MLBENCH_STATIC_BIN`, which `scripts/test` builds (`cargo build --release --target
-//! x86_64-unknown-linux-musl`). Its own test binary: the runtime image's tag is shared, and no
-//! other test may rebuild it meanwhile.
+//! The static (musl) mlbench runs a job in its own runtime image, which is one file `FROM
+//! scratch` (the static mlbench-job beside it), where the usual build's image carries the
+//! libraries it loads. The binary is `MLBENCH_STATIC_BIN`, which `scripts/test` builds with its
+//! mlbench-job (`cargo build --release --target x86_64-unknown-linux-musl --bin mlbench --bin
+//! mlbench-job`). Its own test binary: the runtime image's tag is shared, and no other test may
+//! rebuild it meanwhile.
 
 // A test harness: a failed unwrap is a failed run, said where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -111,6 +112,30 @@ fn the_static_binary_runs_a_job_in_its_own_one_file_image() {
         .filter(|f| !f.starts_with("dev/") && !f.starts_with("proc/") && !f.starts_with("sys/"))
         .collect();
     assert_eq!(ours, ["tmp/.keep", "usr/local/bin/mlbench"], "{files:?}");
+    // That one file is the slim binary built beside the static mlbench, not mlbench itself.
+    let sha256 = |path: &Path| {
+        let out = Command::new("sha256sum").arg(path).output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let carried = Command::new("docker")
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{index .Config.Labels \"mlbench.binary-sha256\"}}",
+            &format!("mlbench/runtime:{}", env!("CARGO_PKG_VERSION")),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&carried.stdout).trim(),
+        sha256(&binary.with_file_name("mlbench-job"))
+    );
+    assert_ne!(sha256(&binary), sha256(&binary.with_file_name("mlbench-job")));
     run(&s, &binary, &["project", "create", "p"]);
     let repo = s.folder("code", &[]);
     let ran = run(

@@ -29,7 +29,7 @@ fn lab_sandbox(lab: &Lab) -> Sandbox {
     s.env.push(("DOCKER_HOST", lab.socket(1)));
     busybox_image(&s);
     s.ok(&["project", "create", "p"]);
-    let label = mlbench::home::Home::at(s.home.clone()).unwrap().label();
+    let label = mlbench_store::Home::at(s.home.clone()).unwrap().label();
     s.files = lab.shared_files(&label);
     s
 }

@@ -149,11 +149,11 @@ fn the_demo_job_trains_in_the_runtime_image_records_metrics_and_draws_the_fit() 
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     assert_eq!(
         u32::from_be_bytes(bytes[16..20].try_into().unwrap()),
-        mlbench::plot::WIDTH
+        mlbench_plot::WIDTH
     );
     assert_eq!(
         u32::from_be_bytes(bytes[20..24].try_into().unwrap()),
-        mlbench::plot::HEIGHT
+        mlbench_plot::HEIGHT
     );
 }
 

@@ -1,6 +1,7 @@
 //! What the Docker benches share: running a command that must succeed, and the busybox image
 //! they run, built without a registry (`FROM scratch` plus Debian's static busybox).
 #![allow(dead_code)] // each bench uses its own part
+#![allow(unreachable_pub)] // a bench has no API: `pub` shares a helper between its modules
 
 use std::path::Path;
 use std::process::Command;

@@ -1,6 +1,7 @@
 //! The one summary table a `cargo bench` run ends with. Each bench adds its figures to a file
 //! of its run (named after cargo's process id, the parent of every bench of one run) and
 //! prints the table of every figure the run has so far: the last bench prints the whole run's.
+#![allow(unreachable_pub)] // a bench has no API: `pub` shares the summary between its modules
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| mlbench::fuzzing::config(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mlbench_config::fuzzing::config(data));

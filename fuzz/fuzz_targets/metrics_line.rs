@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| mlbench::fuzzing::metrics_line(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mlbench_ml::fuzzing::metrics_line(data));

@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| mlbench::fuzzing::oip_request(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mlbench_serve::fuzzing::oip_request(data));

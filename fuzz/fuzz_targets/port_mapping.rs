@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| mlbench::fuzzing::port_mapping(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mlbench_domain::fuzzing::port_mapping(data));

@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| mlbench::fuzzing::sweep_parameters(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mlbench_domain::fuzzing::sweep_parameters(data));

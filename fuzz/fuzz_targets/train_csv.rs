@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| mlbench::fuzzing::train_csv(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mlbench_ml::fuzzing::train_csv(data));

@@ -3,10 +3,11 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use crate::Result;
-use crate::engine::doctor::{self, Finding, Status};
+use mlbench_engine::upkeep::doctor::{self, Finding, Status};
 
-pub async fn doctor(json: bool) -> Result<ExitCode> {
+use crate::Result;
+
+pub(crate) async fn doctor(json: bool) -> Result<ExitCode> {
     let mut findings = doctor::diagnose().await;
     findings.push(terminal());
     if json {
@@ -59,7 +60,7 @@ fn terminal() -> Finding {
     } else {
         "mouse"
     };
-    let (min_width, min_height) = crate::tui::MIN_SIZE;
+    let (min_width, min_height) = mlbench_tui::MIN_SIZE;
     match crossterm::terminal::size() {
         Ok((width, height)) if width < min_width || height < min_height => Finding::fail(
             "terminal",

@@ -3,14 +3,16 @@
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
-use crate::domain::output::Stream;
-use crate::engine::Engine;
-use crate::store::logfile::{self, LogTail};
-use crate::store::logwatch::LogWatch;
+use mlbench_domain::FromIo;
+use mlbench_domain::output::Stream;
+use mlbench_engine::Engine;
+use mlbench_store::logfile::{self, LogTail};
+use mlbench_store::logwatch::LogWatch;
+
 use crate::{Error, Result};
 
 /// What ended a follow.
-pub enum FollowEnd {
+pub(crate) enum FollowEnd {
     JobEnded,
     Detached,
 }
@@ -40,7 +42,7 @@ impl Printer {
 
 /// Prints the log (the last `tail` lines, if given) and, with `follow`, what comes after
 /// until the job ends or Ctrl-C detaches.
-pub async fn print_log(
+pub(crate) async fn print_log(
     engine: &Engine,
     job: i64,
     follow: bool,
@@ -94,7 +96,7 @@ pub async fn print_log(
         if grew {
             quiet_since = Instant::now();
         } else if quiet_since.elapsed() > SUPERVISOR_CHECK {
-            crate::engine::ensure_supervised(&engine.home, &engine.store, job)?;
+            mlbench_engine::ensure_supervised(&engine.home, &engine.store, job)?;
             quiet_since = Instant::now();
         }
         tokio::select! {
@@ -127,12 +129,12 @@ async fn detach_signal() {
 /// quiet look (up to 50 ms, reached after about a second), so an idle follow costs next to
 /// nothing.
 #[derive(Default)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     delay_ms: u64,
 }
 
 impl Backoff {
-    pub fn next(&mut self, progressed: bool) -> Duration {
+    pub(crate) fn next(&mut self, progressed: bool) -> Duration {
         self.delay_ms = if progressed {
             1
         } else {

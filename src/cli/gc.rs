@@ -1,12 +1,13 @@
 //! `mlbench gc`: what finished jobs, killed submits and replaced runtime images left, removed
 //! (or, with `--dry-run`, listed), and how much that freed.
 
-use crate::Result;
-use crate::engine::gc::{self, Options};
-use crate::engine::{AnyRuntime, Engine};
-use crate::numfmt::human_bytes;
+use mlbench_domain::numfmt::human_bytes;
+use mlbench_engine::upkeep::gc::{self, Options};
+use mlbench_engine::{AnyRuntime, Engine};
 
-pub async fn gc(
+use crate::Result;
+
+pub(crate) async fn gc(
     engine: &Engine,
     older_than: &str,
     keep_failed: bool,

@@ -2,22 +2,24 @@
 
 use std::io::Write;
 
+use mlbench_domain::{FromIo, Source};
+use mlbench_engine::Engine;
+use mlbench_engine::jobs::sources;
+use mlbench_runtime::DockerRuntime;
+
 use super::table;
-use crate::domain::Source;
-use crate::engine::Engine;
-use crate::runtime::DockerRuntime;
-use crate::{Error, Result, workspace};
+use crate::{Error, Result};
 
 async fn docker() -> Result<DockerRuntime> {
     DockerRuntime::connect(None).await.map_err(|err| {
-        Error::Docker(format!(
+        Error::Runtime(mlbench_runtime::Error::Docker(format!(
             "no engine answered at {} ({err}): images need a Docker Engine",
             DockerRuntime::address()
-        ))
+        )))
     })
 }
 
-pub async fn list(json: bool) -> Result<()> {
+pub(crate) async fn list(json: bool) -> Result<()> {
     let images = docker().await?.list_images().await?;
     if json {
         return table::print_json(&images);
@@ -34,7 +36,10 @@ pub async fn list(json: bool) -> Result<()> {
                 },
                 i.id.clone(),
                 format!("{:.1} MB", i.size_bytes as f64 / 1e6),
-                format!("{} ago", crate::timefmt::short_duration(now - i.created_unix)),
+                format!(
+                    "{} ago",
+                    mlbench_domain::timefmt::short_duration(now - i.created_unix)
+                ),
             ]
         })
         .collect();
@@ -42,7 +47,7 @@ pub async fn list(json: bool) -> Result<()> {
     Ok(())
 }
 
-pub async fn build(
+pub(crate) async fn build(
     engine: &Engine,
     repo: &str,
     reference: Option<String>,
@@ -57,11 +62,11 @@ pub async fn build(
         .tempdir_in(&staging_root)
         .map_err(Error::at(&staging_root, "cannot create a folder in"))?;
     let dest = context.path().join("context");
-    let rules = workspace::FolderRules {
+    let rules = sources::FolderRules {
         skip: vec![engine.home.root().to_path_buf()],
         max_bytes: None,
     };
-    workspace::prepare(&Source::parse(repo, reference), &dest, &rules)?;
+    sources::prepare(&Source::parse(repo, reference), &dest, &rules)?;
     let mut out = std::io::stdout().lock();
     docker
         .build(&dest, dockerfile, tag, &Default::default(), |line| {
@@ -72,14 +77,14 @@ pub async fn build(
     Ok(())
 }
 
-pub async fn pull(name: &str) -> Result<()> {
+pub(crate) async fn pull(name: &str) -> Result<()> {
     let docker = docker().await?;
     docker.pull(name, |line| eprintln!("{line}")).await?;
     println!("pulled {name}");
     Ok(())
 }
 
-pub async fn build_runtime(force: bool) -> Result<()> {
+pub(crate) async fn build_runtime(force: bool) -> Result<()> {
     let docker = docker().await?;
     let (tag, built) = docker
         .ensure_runtime_image(force, |line| eprintln!("{line}"))

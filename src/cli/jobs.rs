@@ -3,15 +3,16 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use mlbench_domain::JobState;
+use mlbench_engine::jobs::{ImageSource, JobRequest};
+use mlbench_engine::{AnyRuntime, Engine, Submitted, experiments, jobs};
+use mlbench_store::JobRecord;
+
 use super::follow::{Backoff, FollowEnd, print_log};
 use super::{RunArgs, table};
-use crate::domain::JobState;
-use crate::engine::jobs::{ImageSource, JobRequest};
-use crate::engine::{self, AnyRuntime, Engine, Submitted};
-use crate::store::JobRecord;
 use crate::{Error, Result};
 
-pub async fn run(engine: &Engine, args: RunArgs) -> Result<ExitCode> {
+pub(crate) async fn run(engine: &Engine, args: RunArgs) -> Result<ExitCode> {
     let job = args.job;
     let placement = job.placement();
     let image = match (job.image, args.dockerfile) {
@@ -32,7 +33,7 @@ pub async fn run(engine: &Engine, args: RunArgs) -> Result<ExitCode> {
         force: args.force,
     };
     let runtime = choose_runtime(engine).await?;
-    let submitted = engine::jobs::run(engine, &runtime, request, |line| eprintln!("{line}")).await?;
+    let submitted = jobs::run(engine, &runtime, request, |line| eprintln!("{line}")).await?;
     report(engine, submitted, args.follow).await
 }
 
@@ -70,11 +71,11 @@ async fn report(engine: &Engine, submitted: Submitted, follow: bool) -> Result<E
 
 fn handle_note(record: &JobRecord) -> String {
     match (&record.handle, record.runtime) {
-        (Some(h), crate::domain::RuntimeKind::Docker) => {
+        (Some(h), mlbench_domain::RuntimeKind::Docker) => {
             format!(" in container {}", &h[..h.len().min(12)])
         }
-        (Some(h), crate::domain::RuntimeKind::Local) => format!(" as process {h}"),
-        (Some(h), crate::domain::RuntimeKind::Swarm) => match &record.node {
+        (Some(h), mlbench_domain::RuntimeKind::Local) => format!(" as process {h}"),
+        (Some(h), mlbench_domain::RuntimeKind::Swarm) => match &record.node {
             Some(node) => format!(" as service {} on node {node}", &h[..h.len().min(12)]),
             None => format!(" as service {}", &h[..h.len().min(12)]),
         },
@@ -131,8 +132,8 @@ fn exit_note(record: &JobRecord) -> String {
         .unwrap_or_default()
 }
 
-pub fn list(engine: &Engine, project: Option<&str>, json: bool) -> Result<()> {
-    engine::reconcile(&engine.home, &engine.store)?;
+pub(crate) fn list(engine: &Engine, project: Option<&str>, json: bool) -> Result<()> {
+    mlbench_engine::reconcile(&engine.home, &engine.store)?;
     let jobs = engine.store.jobs(project)?;
     if json {
         return table::print_json(&jobs);
@@ -142,14 +143,14 @@ pub fn list(engine: &Engine, project: Option<&str>, json: bool) -> Result<()> {
     let rows: Vec<Vec<String>> = jobs
         .iter()
         .map(|j| {
-            let age = crate::timefmt::secs_between(&j.created_at, None)
-                .map(crate::timefmt::short_duration)
+            let age = mlbench_domain::timefmt::secs_between(&j.created_at, None)
+                .map(mlbench_domain::timefmt::short_duration)
                 .unwrap_or_default();
             let ran = j
                 .started_at
                 .as_deref()
-                .and_then(|s| crate::timefmt::secs_between(s, j.finished_at.as_deref()))
-                .map(crate::timefmt::short_duration)
+                .and_then(|s| mlbench_domain::timefmt::secs_between(s, j.finished_at.as_deref()))
+                .map(mlbench_domain::timefmt::short_duration)
                 .unwrap_or_default();
             let mut row = vec![
                 j.id.to_string(),
@@ -179,7 +180,7 @@ pub fn list(engine: &Engine, project: Option<&str>, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub async fn logs(
+pub(crate) async fn logs(
     engine: &Engine,
     job: i64,
     follow: bool,
@@ -191,7 +192,7 @@ pub async fn logs(
             "job {job}'s log was removed by `mlbench gc` at {at}; its metrics are kept: `mlbench metrics {job}`"
         )));
     }
-    engine::reconcile(&engine.home, &engine.store)?;
+    mlbench_engine::reconcile(&engine.home, &engine.store)?;
     if let FollowEnd::Detached = print_log(engine, job, follow, tail, timestamps).await? {
         eprintln!("detached: job {job} keeps running; follow it again with `mlbench logs -f {job}`");
     }
@@ -200,7 +201,7 @@ pub async fn logs(
 
 /// Runs a command (default: the configured shell) in a running job on this terminal; exits
 /// with the command's code.
-pub async fn exec(engine: &Engine, job: i64, command: Vec<String>) -> Result<ExitCode> {
+pub(crate) async fn exec(engine: &Engine, job: i64, command: Vec<String>) -> Result<ExitCode> {
     use std::io::IsTerminal;
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let size = if tty {
@@ -208,23 +209,23 @@ pub async fn exec(engine: &Engine, job: i64, command: Vec<String>) -> Result<Exi
     } else {
         None
     };
-    let code = engine::exec::exec(engine, job, Some(command), tty, size).await?;
+    let code = jobs::exec::exec(engine, job, Some(command), tty, size).await?;
     Ok(ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
 }
 
 /// Deletes finished jobs with their logs and workspaces: all of them, or (a live one among
 /// them) none.
-pub fn remove(engine: &Engine, ids: &[i64]) -> Result<()> {
-    crate::engine::jobs::remove_finished(engine, ids)?;
+pub(crate) fn remove(engine: &Engine, ids: &[i64]) -> Result<()> {
+    jobs::remove_finished(engine, ids)?;
     let listed: Vec<String> = ids.iter().map(ToString::to_string).collect();
     println!("deleted job(s) {} with their logs", listed.join(", "));
     Ok(())
 }
 
-pub async fn stop(engine: &Engine, job: i64, grace: Option<u64>) -> Result<()> {
+pub(crate) async fn stop(engine: &Engine, job: i64, grace: Option<u64>) -> Result<()> {
     let grace = Duration::from_secs(grace.unwrap_or(engine.config.stop_grace_secs));
     let before = engine.store.job(job)?.state;
-    let state = engine::stop(engine, None, job, grace).await?;
+    let state = mlbench_engine::stop(engine, None, job, grace).await?;
     if before.is_final() {
         println!("job {job} had already ended: {state}");
     } else {
@@ -235,18 +236,19 @@ pub async fn stop(engine: &Engine, job: i64, grace: Option<u64>) -> Result<()> {
 
 /// The salary example (project `salary`, the tutorial's data, the built-in trainer), or the
 /// iris sweep (project `iris`, the tree trainer over `max_depth=1..6`).
-pub async fn demo(engine: &Engine, which: DemoName, detach: bool) -> Result<ExitCode> {
+pub(crate) async fn demo(engine: &Engine, which: DemoName, detach: bool) -> Result<ExitCode> {
     let runtime = choose_runtime(engine).await?;
     match which {
         DemoName::Salary => {
-            let spec = engine::demo::prepare(engine)?;
-            let submitted = engine::submit(engine, &runtime, spec, |line| eprintln!("{line}")).await?;
+            let spec = experiments::demo::prepare(engine)?;
+            let submitted =
+                mlbench_engine::submit(engine, &runtime, spec, |line| eprintln!("{line}")).await?;
             report(engine, submitted, !detach).await
         }
         DemoName::Iris => {
-            let request = engine::demo::prepare_iris(engine)?;
+            let request = experiments::demo::prepare_iris(engine)?;
             let started =
-                engine::sweeps::start(engine, &runtime, request, |line| eprintln!("{line}")).await?;
+                experiments::sweeps::start(engine, &runtime, request, |line| eprintln!("{line}")).await?;
             super::sweeps::report(engine, started, !detach).await
         }
     }

@@ -5,19 +5,20 @@ use std::path::Path;
 
 use clap::CommandFactory;
 use clap_complete::Shell;
+use mlbench_domain::FromIo;
 
 use super::Cli;
 use crate::{Error, Result};
 
 /// Writes the completion script for `shell` to stdout (`source <(mlbench completions bash)`).
-pub fn completions(shell: Shell) {
+pub(crate) fn completions(shell: Shell) {
     let mut command = Cli::command();
     clap_complete::generate(shell, &mut command, "mlbench", &mut std::io::stdout());
 }
 
 /// Writes `mlbench.1` and one page per subcommand (`mlbench-run.1`, …) into `dir`, creating
 /// it, and says how many there are.
-pub fn man_pages(dir: &Path) -> Result<()> {
+pub(crate) fn man_pages(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(Error::at(dir, "cannot create"))?;
     clap_mangen::generate_to(Cli::command(), dir).map_err(Error::at(dir, "cannot write man pages in"))?;
     let pages = std::fs::read_dir(dir)

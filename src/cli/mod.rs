@@ -19,9 +19,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use mlbench_engine::Engine;
+use mlbench_job::{argument_error, report};
 
 use crate::Result;
-use crate::engine::Engine;
 
 #[derive(Parser)]
 #[command(
@@ -29,7 +30,7 @@ use crate::engine::Engine;
     version = crate::VERSION,
     about = "A terminal workbench for machine learning: jobs run as local Docker containers"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Without a command, the interactive workbench opens.
     #[command(subcommand)]
     command: Option<Command>,
@@ -108,7 +109,7 @@ enum Command {
         grace: Option<u64>,
     },
     /// Train a model on a CSV file and write model.json (the built-in trainer, for jobs).
-    Train(ml::TrainArgs),
+    Train(mlbench_job::TrainArgs),
     /// A job's metrics, read from its output: last value, min, max and count per series.
     Metrics {
         job: i64,
@@ -118,7 +119,7 @@ enum Command {
     /// Draw a job's fit as PNG: the data as points, the fitted line, the equation as title.
     Plot(ml::PlotArgs),
     /// Serve a model over HTTP (the tutorial's routes and Open Inference Protocol v2).
-    Serve(serving::ServeArgs),
+    Serve(mlbench_job::ServeArgs),
     /// Start a deployment (a serving job per replica) and wait until it answers; `deploy stop NAME`.
     Deploy(serving::DeployArgs),
     /// List running deployments (`--all`: stopped ones too).
@@ -251,7 +252,8 @@ enum ImagesAction {
     },
     /// Pull an image, with progress.
     Pull { name: String },
-    /// Build mlbench/runtime:<version> from this mlbench binary (no registry needed).
+    /// Build mlbench/runtime:<version> from mlbench-job, the slim binary beside this one (no
+    /// registry needed).
     BuildRuntime {
         /// Build even when the image already holds this binary.
         #[arg(long)]
@@ -331,7 +333,8 @@ pub(crate) struct RunArgs {
 }
 
 /// Parses the arguments, runs the command and turns any error into one line and exit code 1.
-pub fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
+    mlbench_domain::version::announce(crate::VERSION);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return argument_error(&err),
@@ -352,46 +355,19 @@ pub fn main() -> ExitCode {
         }
     };
     let outcome = match cli.command {
-        Some(command) => runtime.block_on(dispatch(command)),
-        None => runtime.block_on(crate::tui::run()).map(|_| ExitCode::SUCCESS),
-    };
-    match outcome {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("mlbench: {}", crate::error::one_line(&err.to_string()));
-            ExitCode::FAILURE
+        // The trainer and the server run inside jobs, where there is no mlbench home to open.
+        Some(Command::Train(args)) => return report(mlbench_job::train(args).map(|()| ExitCode::SUCCESS)),
+        Some(Command::Serve(args)) => {
+            return report(
+                runtime
+                    .block_on(mlbench_job::serve(args))
+                    .map(|()| ExitCode::SUCCESS),
+            );
         }
-    }
-}
-
-/// Help and version print as clap writes them; a mistake in the arguments is one line (what is
-/// wrong, then the usage) and exit code 2, as with clap.
-fn argument_error(err: &clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
-    if matches!(
-        err.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    ) {
-        let _ = err.print();
-        return ExitCode::SUCCESS;
-    }
-    let text = err.render().to_string();
-    let problem = text
-        .lines()
-        .find_map(|l| l.strip_prefix("error: "))
-        .unwrap_or("the arguments are not right");
-    let usage = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Usage: "))
-        .map(|u| format!("; usage: {u}"))
-        .unwrap_or_default();
-    eprintln!(
-        "mlbench: {}",
-        crate::error::one_line(&format!("{problem}{usage} (more: --help)"))
-    );
-    ExitCode::from(2)
+        Some(command) => runtime.block_on(dispatch(command)),
+        None => runtime.block_on(mlbench_tui::run()).map(|()| ExitCode::SUCCESS),
+    };
+    report(outcome)
 }
 
 /// Commands whose output is a listing a user may pipe into `head`. The others handle a closed
@@ -429,11 +405,8 @@ fn exit_quietly_on_a_closed_pipe() {
 }
 
 async fn dispatch(command: Command) -> Result<ExitCode> {
-    // The trainer and the server run inside jobs, where there is no mlbench home to open;
-    // completions and man pages need none either.
+    // Completions and man pages need no home.
     let command = match command {
-        Command::Train(args) => return ml::train(args).map(|_| ExitCode::SUCCESS),
-        Command::Serve(args) => return serving::serve(args).await.map(|_| ExitCode::SUCCESS),
         Command::Completions { shell } => {
             manuals::completions(shell);
             return Ok(ExitCode::SUCCESS);
@@ -537,14 +510,16 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::DriveSweep { sweep } => {
             // Like a supervisor, the driver outlives the terminal it was started from.
             let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
-            crate::engine::sweeps::drive(&engine, sweep).await.and(ok)
+            mlbench_engine::experiments::sweeps::drive(&engine, sweep)
+                .await
+                .and(ok)
         }
         Command::Supervise { job, handover } => {
             // A supervisor outlives the terminal it was started from: once tokio handles
             // SIGHUP, the signal no longer ends the process (the handler stays for its life).
             let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
-            let runtime = crate::engine::AnyRuntime::of(engine.store.job(job)?.runtime, &engine).await?;
-            crate::with_runtime!(&runtime, rt => crate::engine::supervisor::supervise(&engine, rt, job, handover).await)
+            let runtime = mlbench_engine::AnyRuntime::of(engine.store.job(job)?.runtime, &engine).await?;
+            mlbench_engine::with_runtime!(&runtime, rt => mlbench_engine::jobs::supervisor::supervise(&engine, rt, job, handover).await)
                 .and(ok)
         }
     }

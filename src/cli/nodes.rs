@@ -1,10 +1,11 @@
 //! `mlbench nodes`: the swarm's nodes, from its manager.
 
+use mlbench_engine::{Engine, connect_swarm, home_labels};
+
 use super::table;
 use crate::Result;
-use crate::engine::{Engine, connect_swarm, home_labels};
 
-pub async fn list(engine: &Engine, json: bool) -> Result<()> {
+pub(crate) async fn list(engine: &Engine, json: bool) -> Result<()> {
     let swarm = connect_swarm(engine).await?;
     let nodes = swarm.nodes(Some(&home_labels(&engine.home))).await?;
     if json {
@@ -20,8 +21,8 @@ pub async fn list(engine: &Engine, json: bool) -> Result<()> {
                 n.address.clone(),
                 n.state.clone(),
                 n.availability.clone(),
-                crate::numfmt::compact(n.cpus),
-                crate::numfmt::human_bytes(n.memory_bytes),
+                mlbench_domain::numfmt::compact(n.cpus),
+                mlbench_domain::numfmt::human_bytes(n.memory_bytes),
                 n.gpus.to_string(),
                 if labels.is_empty() {
                     "-".into()

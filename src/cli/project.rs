@@ -1,21 +1,21 @@
 //! `mlbench project`, `projects` and `machines`.
 
+use mlbench_domain::machine::{fmt_cpus, format_bytes};
+use mlbench_engine::{AnyRuntime, Engine, projects};
+use mlbench_runtime::Runtime;
 use serde::Serialize;
 
 use super::table;
 use crate::Result;
-use crate::domain::machine::{fmt_cpus, format_bytes};
-use crate::engine::{AnyRuntime, Engine};
-use crate::runtime::Runtime;
 
-pub fn create(engine: &Engine, name: &str) -> Result<()> {
-    let storage = crate::engine::projects::create(engine, name)?;
+pub(crate) fn create(engine: &Engine, name: &str) -> Result<()> {
+    let storage = projects::create(engine, name)?;
     println!("created project {name} (storage: {})", storage.display());
     Ok(())
 }
 
 /// Deletes a project with its jobs' logs and its /storage; `--yes` says the user means it.
-pub fn remove(engine: &Engine, name: &str, yes: bool) -> Result<()> {
+pub(crate) fn remove(engine: &Engine, name: &str, yes: bool) -> Result<()> {
     if !yes {
         let jobs = engine.store.projects()?.into_iter().find(|p| p.name == name);
         let Some(project) = jobs else {
@@ -28,7 +28,7 @@ pub fn remove(engine: &Engine, name: &str, yes: bool) -> Result<()> {
             project.jobs
         )));
     }
-    let removed = crate::engine::projects::remove(engine, name)?;
+    let removed = projects::remove(engine, name)?;
     println!(
         "deleted project {name}: {} job(s), {} freed",
         removed.jobs,
@@ -37,7 +37,7 @@ pub fn remove(engine: &Engine, name: &str, yes: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn list(engine: &Engine, json: bool) -> Result<()> {
+pub(crate) fn list(engine: &Engine, json: bool) -> Result<()> {
     let projects = engine.store.projects()?;
     if json {
         return table::print_json(&projects);
@@ -60,14 +60,14 @@ pub fn list(engine: &Engine, json: bool) -> Result<()> {
 #[derive(Serialize)]
 struct MachineRow<'a> {
     #[serde(flatten)]
-    machine: &'a crate::domain::MachineType,
+    machine: &'a mlbench_domain::MachineType,
     fits: bool,
     why_not: Option<String>,
 }
 
-pub async fn machines(engine: &Engine, json: bool) -> Result<()> {
+pub(crate) async fn machines(engine: &Engine, json: bool) -> Result<()> {
     let runtime = AnyRuntime::choose(engine, |notice| eprintln!("mlbench: {notice}")).await?;
-    let host = crate::with_runtime!(&runtime, rt => rt.capacity().await)?;
+    let host = mlbench_engine::with_runtime!(&runtime, rt => rt.capacity().await)?;
     // On a swarm a job must fit one node, not the total.
     let places = match &runtime {
         AnyRuntime::Swarm(swarm) => swarm
@@ -75,7 +75,7 @@ pub async fn machines(engine: &Engine, json: bool) -> Result<()> {
             .await?
             .iter()
             .filter(|n| n.takes_jobs())
-            .map(|n| crate::domain::Capacity {
+            .map(|n| mlbench_domain::Capacity {
                 cpus: n.cpus,
                 memory_bytes: n.memory_bytes,
                 gpus: u32::try_from(n.gpus).unwrap_or(0),

@@ -1,75 +1,19 @@
 //! `mlbench serve`, `deploy`, `deployments` and `predict`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use mlbench_domain::{JobKind, PortMapping, Source};
+use mlbench_engine::serving::client;
+use mlbench_engine::serving::deploy::{self, DeployRequest, ModelDeployment, Readiness, url_of};
+use mlbench_engine::serving::pins::{self, Target};
+use mlbench_engine::serving::stats::{self, ServingRate};
+use mlbench_engine::{AnyRuntime, Engine, experiments};
 use serde::Serialize;
 
 use super::table;
-use crate::domain::{JobKind, PortMapping, Source};
-use crate::engine::client;
-use crate::engine::deploy::{self, DeployRequest, ModelDeployment, Readiness, url_of};
-use crate::engine::pins::{self, Target};
-use crate::engine::serving_stats::{self, ServingRate};
-use crate::engine::{AnyRuntime, Engine};
-use crate::serve::ServeOptions;
 use crate::{Error, Result};
-
-#[derive(Args)]
-pub(crate) struct ServeArgs {
-    /// The model file (model.json) to serve, or the folder holding it and its versions.
-    #[arg(short, long)]
-    model: PathBuf,
-    /// Serve this kept version (DIR/versions/N/model.json) instead of the current model.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    version: Option<u32>,
-    /// A file naming the version to serve (N or `current`), followed as it changes: what
-    /// `mlbench deploy rollback` writes.
-    #[arg(long, value_name = "FILE")]
-    pin_file: Option<PathBuf>,
-    /// The model's name in URLs (default: its folder's name).
-    #[arg(long)]
-    name: Option<String>,
-    /// The address to listen on; 0.0.0.0 reaches other machines too (serving jobs use it inside
-    /// their container, where the port mapping decides who reaches it).
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    /// 0 takes a free port, and says which.
-    #[arg(long, default_value_t = 8080)]
-    port: u16,
-    /// Log every request (off by default: it would dominate throughput).
-    #[arg(long)]
-    access_log: bool,
-    /// Seconds a client may take to send a request's headers, or its body.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-    client_timeout: f64,
-    /// Connections served at once (default: what the open-file limit allows, at most 4096).
-    #[arg(long)]
-    max_connections: Option<usize>,
-}
-
-pub async fn serve(args: ServeArgs) -> Result<()> {
-    crate::serve::serve(ServeOptions {
-        model: args.model,
-        version: args.version,
-        pin_file: args.pin_file,
-        name: args.name,
-        host: args.host,
-        port: args.port,
-        access_log: args.access_log,
-        client_timeout: Duration::try_from_secs_f64(args.client_timeout)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| Error::Invalid("--client-timeout must be a number of seconds above 0".into()))?,
-        max_connections: match args.max_connections {
-            Some(0) => return Err(Error::Invalid("--max-connections must be at least 1".into())),
-            other => other,
-        },
-    })
-    .await
-}
 
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -134,7 +78,7 @@ enum DeployAction {
     },
 }
 
-pub async fn deploy(engine: &Engine, args: DeployArgs) -> Result<()> {
+pub(crate) async fn deploy(engine: &Engine, args: DeployArgs) -> Result<()> {
     match args.action {
         Some(DeployAction::Stop { name, grace }) => {
             let grace = Duration::from_secs(grace.unwrap_or(engine.config.stop_grace_secs));
@@ -239,8 +183,8 @@ async fn move_deployment(engine: &Engine, name: &str, target: Target) -> Result<
     Ok(())
 }
 
-pub fn models(engine: &Engine, project: Option<&str>, json: bool) -> Result<()> {
-    let models = crate::engine::models::list(engine, project)?;
+pub(crate) fn models(engine: &Engine, project: Option<&str>, json: bool) -> Result<()> {
+    let models = experiments::models::list(engine, project)?;
     if json {
         return table::print_json(&models);
     }
@@ -265,14 +209,14 @@ pub fn models(engine: &Engine, project: Option<&str>, json: bool) -> Result<()> 
             let metrics: Vec<String> = v
                 .metrics
                 .iter()
-                .map(|(k, m)| format!("{k}={}", crate::numfmt::compact(*m)))
+                .map(|(k, m)| format!("{k}={}", mlbench_domain::numfmt::compact(*m)))
                 .collect();
             rows.push(vec![
                 model.project.clone(),
                 model.name.clone(),
                 format!("{}{current}", v.version),
                 v.kind.to_string(),
-                format!("{} ago", crate::timefmt::short_duration(now - v.written)),
+                format!("{} ago", mlbench_domain::timefmt::short_duration(now - v.written)),
                 format!("{} {}", v.data, v.data_sha256.get(..12).unwrap_or("")),
                 metrics.join(" "),
             ]);
@@ -306,10 +250,10 @@ const TRAFFIC_WINDOW: Duration = Duration::from_secs(1);
 
 /// Each running deployment's traffic over [`TRAFFIC_WINDOW`], watched all at once.
 async fn traffic(engine: &Engine) -> Result<BTreeMap<String, ServingRate>> {
-    let deployments = serving_stats::served_deployments(&engine.store.live_jobs()?);
+    let deployments = stats::served_deployments(&engine.store.live_jobs()?);
     let mut first = BTreeMap::new();
     for (name, replicas) in &deployments {
-        if let Some(scrape) = serving_stats::scrape_replicas(replicas).await {
+        if let Some(scrape) = stats::scrape_replicas(replicas).await {
             first.insert(name.clone(), scrape);
         }
     }
@@ -320,19 +264,19 @@ async fn traffic(engine: &Engine) -> Result<BTreeMap<String, ServingRate>> {
     tokio::time::sleep(TRAFFIC_WINDOW).await;
     let mut rates = BTreeMap::new();
     for (name, earlier) in first {
-        if let Some(later) = serving_stats::scrape_replicas(&deployments[&name]).await {
+        if let Some(later) = stats::scrape_replicas(&deployments[&name]).await {
             let seconds = started.elapsed().as_secs_f64();
-            rates.insert(name, serving_stats::rate(&earlier, &later, seconds));
+            rates.insert(name, stats::rate(&earlier, &later, seconds));
         }
     }
     Ok(rates)
 }
 
 /// Running deployments; with `all`, stopped ones too.
-pub async fn list(engine: &Engine, all: bool, json: bool) -> Result<()> {
-    crate::engine::reconcile(&engine.home, &engine.store)?;
+pub(crate) async fn list(engine: &Engine, all: bool, json: bool) -> Result<()> {
+    mlbench_engine::reconcile(&engine.home, &engine.store)?;
     let mut traffic = traffic(engine).await?;
-    let mut groups: BTreeMap<String, Vec<crate::store::JobRecord>> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Vec<mlbench_store::JobRecord>> = BTreeMap::new();
     for job in engine.store.jobs(None)? {
         if let (JobKind::Serving, Some(name)) = (job.spec.kind, job.spec.deployment.clone()) {
             groups.entry(name).or_default().push(job);
@@ -343,8 +287,8 @@ pub async fn list(engine: &Engine, all: bool, json: bool) -> Result<()> {
         .filter(|(_, jobs)| all || jobs.iter().any(|j| !j.state.is_final()))
         .map(|(name, jobs)| {
             // The latest start of a deployment is what it is now.
-            let live: Vec<&crate::store::JobRecord> = jobs.iter().filter(|j| !j.state.is_final()).collect();
-            let shown: Vec<&crate::store::JobRecord> = if live.is_empty() {
+            let live: Vec<&mlbench_store::JobRecord> = jobs.iter().filter(|j| !j.state.is_final()).collect();
+            let shown: Vec<&mlbench_store::JobRecord> = if live.is_empty() {
                 jobs.last().into_iter().collect()
             } else {
                 live
@@ -354,7 +298,7 @@ pub async fn list(engine: &Engine, all: bool, json: bool) -> Result<()> {
                 replicas: shown.len(),
                 running: shown
                     .iter()
-                    .filter(|j| j.state == crate::domain::JobState::Running)
+                    .filter(|j| j.state == mlbench_domain::JobState::Running)
                     .count(),
                 urls: shown
                     .iter()
@@ -429,7 +373,7 @@ struct Answer {
     latency_ms: f64,
 }
 
-pub async fn predict(engine: &Engine, args: PredictArgs) -> Result<()> {
+pub(crate) async fn predict(engine: &Engine, args: PredictArgs) -> Result<()> {
     let url = match (args.url, args.deployment) {
         (Some(url), _) => url.trim_end_matches('/').to_string(),
         (None, Some(name)) => deploy::deployment_url(engine, &name)?,

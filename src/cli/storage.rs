@@ -2,11 +2,13 @@
 
 use std::path::PathBuf;
 
+use mlbench_engine::Engine;
+use mlbench_engine::projects::storage;
+
 use super::table;
 use crate::Result;
-use crate::engine::{Engine, storage};
 
-pub fn ls(engine: &Engine, project: &str, path: Option<&str>) -> Result<()> {
+pub(crate) fn ls(engine: &Engine, project: &str, path: Option<&str>) -> Result<()> {
     let dir = storage::resolve(engine, project, path)?;
     let rows: Vec<Vec<String>> = storage::list(engine, project, &dir)?
         .into_iter()
@@ -26,7 +28,7 @@ pub fn ls(engine: &Engine, project: &str, path: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-pub fn get(engine: &Engine, project: &str, path: &str, output: Option<PathBuf>) -> Result<()> {
+pub(crate) fn get(engine: &Engine, project: &str, path: &str, output: Option<PathBuf>) -> Result<()> {
     let (dest, skipped) = storage::get(engine, project, path, output)?;
     for link in skipped {
         eprintln!(

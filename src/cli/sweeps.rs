@@ -4,13 +4,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use mlbench_domain::FromIo;
+use mlbench_domain::sweep::{EarlyStop, Goal, GridAxis, RandomAxis, Space};
+use mlbench_engine::experiments::compare::{Comparison, compare};
+use mlbench_engine::experiments::sweeps::{SweepRequest, SweepStarted};
+use mlbench_engine::jobs::{ImageSource, JobRequest};
+use mlbench_engine::{AnyRuntime, Engine, experiments};
 
 use super::table;
-use crate::domain::sweep::{EarlyStop, Goal, GridAxis, RandomAxis, Space};
-use crate::engine::compare::{Comparison, compare};
-use crate::engine::jobs::{ImageSource, JobRequest};
-use crate::engine::sweeps::{SweepRequest, SweepStarted};
-use crate::engine::{self, AnyRuntime, Engine};
 use crate::{Error, Result};
 
 #[derive(Args)]
@@ -101,14 +102,14 @@ fn request(args: SweepArgs) -> Result<SweepRequest> {
                 .space
                 .iter()
                 .map(|s| s.parse::<RandomAxis>())
-                .collect::<Result<_>>()?,
+                .collect::<Result<_, _>>()?,
         },
         None => Space::Grid {
             axes: args
                 .grid
                 .iter()
                 .map(|g| g.parse::<GridAxis>())
-                .collect::<Result<_>>()?,
+                .collect::<Result<_, _>>()?,
         },
     };
     let metric = args.metric.ok_or_else(|| {
@@ -151,15 +152,15 @@ fn request(args: SweepArgs) -> Result<SweepRequest> {
     })
 }
 
-pub async fn sweep(engine: &Engine, args: SweepArgs) -> Result<ExitCode> {
+pub(crate) async fn sweep(engine: &Engine, args: SweepArgs) -> Result<ExitCode> {
     match args.action {
         Some(SweepAction::Resume { sweep, follow }) => {
-            let started = engine::sweeps::resume(engine, sweep)?;
+            let started = experiments::sweeps::resume(engine, sweep)?;
             report(engine, started, follow).await
         }
         Some(SweepAction::Stop { sweep, grace }) => {
             let grace = Duration::from_secs(grace.unwrap_or(engine.config.stop_grace_secs));
-            let stopped = engine::sweeps::stop(engine, None, sweep, grace).await?;
+            let stopped = experiments::sweeps::stop(engine, None, sweep, grace).await?;
             eprintln!("sweep {sweep} stopped ({stopped} running trials stopped)");
             Ok(ExitCode::SUCCESS)
         }
@@ -168,7 +169,7 @@ pub async fn sweep(engine: &Engine, args: SweepArgs) -> Result<ExitCode> {
             let request = request(args)?;
             let runtime = AnyRuntime::choose(engine, |notice| eprintln!("mlbench: {notice}")).await?;
             let started =
-                engine::sweeps::start(engine, &runtime, request, |line| eprintln!("{line}")).await?;
+                experiments::sweeps::start(engine, &runtime, request, |line| eprintln!("{line}")).await?;
             report(engine, started, follow).await
         }
     }
@@ -193,7 +194,7 @@ pub(super) async fn report(engine: &Engine, started: SweepStarted, follow: bool)
     }
     let mut said = std::collections::HashSet::new();
     loop {
-        engine::reconcile(&engine.home, &engine.store)?;
+        mlbench_engine::reconcile(&engine.home, &engine.store)?;
         let record = engine.store.sweep(sweep)?;
         for trial in engine.store.trial_statuses(sweep)? {
             let (Some(job), Some(state)) = (trial.job, trial.state.filter(|s| s.is_final())) else {
@@ -230,9 +231,9 @@ pub(super) async fn report(engine: &Engine, started: SweepStarted, follow: bool)
     }
 }
 
-pub fn list(engine: &Engine, project: Option<&str>, json: bool) -> Result<()> {
-    engine::reconcile(&engine.home, &engine.store)?;
-    let sweeps = engine::sweeps::summaries(&engine.store, project)?;
+pub(crate) fn list(engine: &Engine, project: Option<&str>, json: bool) -> Result<()> {
+    mlbench_engine::reconcile(&engine.home, &engine.store)?;
+    let sweeps = experiments::sweeps::summaries(&engine.store, project)?;
     if json {
         return table::print_json(&sweeps);
     }
@@ -261,8 +262,8 @@ pub fn list(engine: &Engine, project: Option<&str>, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn compare_command(engine: &Engine, args: CompareArgs) -> Result<()> {
-    engine::reconcile(&engine.home, &engine.store)?;
+pub(crate) fn compare_command(engine: &Engine, args: CompareArgs) -> Result<()> {
+    mlbench_engine::reconcile(&engine.home, &engine.store)?;
     let mut comparison = compare(&engine.store, args.sweep, args.all_columns)?;
     if let Some(column) = &args.sort {
         comparison.sort_by(column, args.desc)?;

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::{Error, Result};
 
-pub fn print(header: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn print(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -32,7 +32,7 @@ pub fn print(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-pub fn print_json(value: &impl Serialize) -> Result<()> {
+pub(crate) fn print_json(value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Other(e.to_string()))?;
     println!("{text}");
     Ok(())

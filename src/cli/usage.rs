@@ -2,15 +2,16 @@
 
 use std::time::Duration;
 
+use mlbench_domain::RuntimeKind;
+use mlbench_domain::machine::{fmt_cpus, format_bytes};
+use mlbench_engine::jobs::usage::UsageWatch;
+use mlbench_engine::{AnyRuntime, Engine};
+
 use super::table;
 use crate::Result;
-use crate::domain::RuntimeKind;
-use crate::domain::machine::{fmt_cpus, format_bytes};
-use crate::engine::usage::UsageWatch;
-use crate::engine::{AnyRuntime, Engine};
 
 /// Two readings a second apart: CPU is the average over that second.
-pub async fn top(engine: &Engine, json: bool) -> Result<()> {
+pub(crate) async fn top(engine: &Engine, json: bool) -> Result<()> {
     let any_docker = engine
         .store
         .live_jobs()?

@@ -1,6 +1,7 @@
 //! The swarm lab (`scripts/swarm-lab`) for the tests and benches that need a real swarm: three
 //! engines on this machine, each in a network namespace of its own, and a registry on the
 //! lab's network. It is one per machine; dropping a [`Lab`] removes it, whatever happened.
+#![allow(unreachable_pub)] // a test binary has no API: `pub` shares the lab between its modules
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -2,6 +2,7 @@
 //! Engine check (a test that needs Docker fails under CI=true when it is missing, and is
 //! skipped with a notice elsewhere).
 #![allow(dead_code)] // each test binary uses its own part of this module
+#![allow(unreachable_pub)] // a test binary has no API: `pub` shares a helper between its modules
 
 pub mod lab;
 
@@ -139,7 +140,7 @@ impl Sandbox {
         if !self.home.exists() {
             return Vec::new();
         }
-        let label = mlbench::home::Home::at(self.home.clone()).unwrap().label();
+        let label = mlbench_store::Home::at(self.home.clone()).unwrap().label();
         let ids = Command::new("docker")
             .args(["ps", "-aq", "--filter", &format!("label=mlbench.home={label}")])
             .output();

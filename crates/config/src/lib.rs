@@ -1,0 +1,422 @@
+//! The config file (TOML): defaults and user machine types. An embedded default documents
+//! every key and is what a missing file means.
+
+mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+pub mod keymap;
+
+pub use error::{Error, Result};
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use mlbench_domain::machine::{self, MachineType, builtin_catalogue};
+use mlbench_domain::{FromIo, JobState, RuntimeKind};
+use ratatui::style::Color;
+use serde::Deserialize;
+
+use crate::keymap::KeyMap;
+
+pub(crate) const DEFAULT_CONFIG: &str = include_str!("../../../assets/config.toml");
+
+/// The least CPU and memory a container may be limited to.
+const MIN_CPUS: f64 = 0.01;
+const MIN_MEMORY_BYTES: u64 = 6 << 20;
+const MIN_PIDS: u32 = 8;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MachineEntry {
+    cpus: f64,
+    memory: String,
+    #[serde(default)]
+    gpus: u32,
+    #[serde(default = "default_pids")]
+    pids: u32,
+}
+
+fn default_pids() -> u32 {
+    machine::DEFAULT_PIDS
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    default_machine: String,
+    default_image: String,
+    stop_grace_secs: u64,
+    max_repo_size: String,
+    disk_use_warning: String,
+    workspaces: String,
+    run_as: String,
+    shell: String,
+    theme: String,
+    runtime: String,
+    registry: String,
+    storage_root: String,
+    #[serde(default)]
+    machines: BTreeMap<String, MachineEntry>,
+    #[serde(default)]
+    keys: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    colors: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub default_machine: String,
+    /// `None` means mlbench's runtime image.
+    pub default_image: Option<String>,
+    pub stop_grace_secs: u64,
+    /// A repo folder holding more than this is not copied into a job without `--force`.
+    pub max_repo_bytes: u64,
+    /// Above this many bytes in the home, the workbench and `doctor` suggest `mlbench gc`.
+    pub disk_use_warning_bytes: u64,
+    /// Whether Docker jobs share their code's snapshot through an overlay, or copy it.
+    pub workspaces: Workspaces,
+    /// Who a user's image runs as; `None` keeps the image's own user.
+    pub run_as: Option<RunAs>,
+    /// The shell a job is entered with (`E`, `mlbench exec`), split into words.
+    pub shell: Vec<String>,
+    pub machines: Vec<MachineType>,
+    /// The workbench's keys: the defaults with `[keys]` (command name → keys) in their place.
+    pub keys: KeyMap,
+    /// The workbench's job-state colours: the defaults with `[colors]` in their place.
+    pub colors: StateColors,
+    /// Colours chosen for a light terminal background instead of a dark one.
+    pub light: bool,
+    /// Where new jobs run; `None` picks Docker when an engine answers, else local processes.
+    /// `MLBENCH_RUNTIME` overrides it.
+    pub(crate) runtime: Option<RuntimeKind>,
+    /// `HOST:PORT` of the registry every Swarm node pulls from.
+    pub registry: Option<String>,
+    /// A folder mounted at the same path on every Swarm node; jobs' workspaces and projects'
+    /// storage live under it.
+    pub storage_root: Option<PathBuf>,
+}
+
+/// How a Docker job gets its code from the snapshot (see the config's `workspaces`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workspaces {
+    Layered,
+    Copied,
+}
+
+/// Who a job's container runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunAs {
+    /// The user who runs mlbench (files in /storage are theirs).
+    Invoking,
+    /// `uid` or `uid:gid`.
+    Id(String),
+}
+
+impl RunAs {
+    fn parse(text: &str) -> Result<Option<RunAs>> {
+        let text = text.trim();
+        let numeric = |part: &str| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit());
+        match text {
+            "" => Ok(None),
+            "invoking" => Ok(Some(RunAs::Invoking)),
+            id if id.split(':').count() <= 2 && id.split(':').all(numeric) => {
+                Ok(Some(RunAs::Id(id.to_string())))
+            }
+            other => Err(Error::Invalid(format!(
+                "run_as: {other:?} is not a user: use \"invoking\", a uid, or uid:gid (empty keeps the image's own)"
+            ))),
+        }
+    }
+}
+
+/// A colour per job state, in [`JobState::ALL`]'s order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateColors([Color; JobState::ALL.len()]);
+
+impl Default for StateColors {
+    fn default() -> StateColors {
+        StateColors([
+            Color::Gray,
+            Color::Gray,
+            Color::Cyan,
+            Color::Green,
+            Color::Red,
+            Color::Yellow,
+            Color::Blue,
+            Color::Magenta,
+            Color::DarkGray,
+        ])
+    }
+}
+
+impl StateColors {
+    /// The defaults with `overrides` (state name → colour name) in place.
+    fn with_overrides(overrides: &BTreeMap<String, String>) -> Result<StateColors> {
+        let mut colors = StateColors::default();
+        for (name, value) in overrides {
+            let row = JobState::ALL
+                .iter()
+                .position(|s| s.as_str() == name)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+                    Error::Invalid(format!(
+                        "colors.{name} is not a job state: the states are {}",
+                        names.join(", ")
+                    ))
+                })?;
+            colors.0[row] = value.parse().map_err(|_| {
+                Error::Invalid(format!(
+                    "colors.{name}: {value:?} is not a colour (a name such as lightred, or #rrggbb)"
+                ))
+            })?;
+        }
+        Ok(colors)
+    }
+
+    pub fn of(self, state: JobState) -> Color {
+        let row = JobState::ALL.iter().position(|s| *s == state).unwrap_or(0);
+        self.0[row]
+    }
+}
+
+impl Config {
+    /// `MLBENCH_CONFIG`, else `$XDG_CONFIG_HOME/mlbench/config.toml`.
+    pub fn path() -> Option<PathBuf> {
+        std::env::var_os("MLBENCH_CONFIG")
+            .map(PathBuf::from)
+            .or_else(|| dirs::config_dir().map(|d| d.join("mlbench").join("config.toml")))
+    }
+
+    pub fn load() -> Result<Config> {
+        match Config::path() {
+            Some(path) if path.exists() => {
+                let text = std::fs::read_to_string(&path).map_err(Error::at(&path, "cannot read config"))?;
+                Config::parse(&text).map_err(|e| Error::Invalid(format!("config {}: {e}", path.display())))
+            }
+            _ => Config::parse(DEFAULT_CONFIG),
+        }
+    }
+
+    /// Parses a config; keys the file leaves out take the embedded default's value.
+    pub fn parse(text: &str) -> Result<Config> {
+        let defaults: toml::Table = DEFAULT_CONFIG
+            .parse()
+            .map_err(|e| Error::Invalid(format!("{e}")))?;
+        let user: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| Error::Invalid(one_line(&e)))?;
+        let mut merged = defaults.clone();
+        merged.extend(user.clone());
+        let file: ConfigFile = merged.try_into().map_err(|e: toml::de::Error| {
+            // The merged table has no positions: name the key whose value is wrong.
+            let culprit = user.iter().find(|(key, value)| {
+                let mut alone = defaults.clone();
+                alone.insert((*key).clone(), (*value).clone());
+                alone.try_into::<ConfigFile>().is_err()
+            });
+            match culprit {
+                Some((key, _)) if !e.message().contains("unknown field") => {
+                    Error::Invalid(format!("{key}: {}", one_line(&e)))
+                }
+                _ => Error::Invalid(one_line(&e)),
+            }
+        })?;
+        let mut machines = builtin_catalogue();
+        for (name, entry) in file.machines {
+            // Docker's own floors: it refuses less than 0.01 CPU or 6 MiB at launch, after the
+            // job was stored; refusing here keeps the job from being stored at all.
+            if !(entry.cpus.is_finite() && entry.cpus >= MIN_CPUS) {
+                return Err(Error::Invalid(format!(
+                    "machine type {name}: cpus must be a number of at least {MIN_CPUS}, not {}",
+                    entry.cpus
+                )));
+            }
+            let memory_bytes = machine::parse_bytes(&entry.memory)
+                .map_err(|e| Error::Invalid(format!("machine type {name}: {e}")))?;
+            if memory_bytes < MIN_MEMORY_BYTES {
+                return Err(Error::Invalid(format!(
+                    "machine type {name}: memory must be at least 6MiB, not {}",
+                    entry.memory
+                )));
+            }
+            if entry.pids < MIN_PIDS {
+                return Err(Error::Invalid(format!(
+                    "machine type {name}: pids must be at least {MIN_PIDS} (the job's init and command), not {}",
+                    entry.pids
+                )));
+            }
+            let custom = MachineType {
+                name: name.clone(),
+                cpus: entry.cpus,
+                memory_bytes,
+                gpus: entry.gpus,
+                pids: entry.pids,
+            };
+            match machines.iter_mut().find(|m| m.name == name) {
+                Some(existing) => *existing = custom,
+                None => machines.push(custom),
+            }
+        }
+        let config = Config {
+            default_machine: file.default_machine,
+            default_image: Some(file.default_image).filter(|s| !s.trim().is_empty()),
+            stop_grace_secs: file.stop_grace_secs,
+            max_repo_bytes: machine::parse_bytes(&file.max_repo_size)
+                .map_err(|e| Error::Invalid(format!("max_repo_size: {e}")))?,
+            disk_use_warning_bytes: machine::parse_bytes(&file.disk_use_warning)
+                .map_err(|e| Error::Invalid(format!("disk_use_warning: {e}")))?,
+            workspaces: match file.workspaces.as_str() {
+                "layered" => Workspaces::Layered,
+                "copied" => Workspaces::Copied,
+                other => {
+                    return Err(Error::Invalid(format!(
+                        "workspaces: {other:?} is not a way to give jobs their code: use \"layered\" or \"copied\""
+                    )));
+                }
+            },
+            run_as: RunAs::parse(&file.run_as)?,
+            shell: match file
+                .shell
+                .split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+            {
+                words if words.is_empty() => {
+                    return Err(Error::Invalid(
+                        "shell: empty: name the shell to enter jobs with, such as \"sh\" or \"bash -l\""
+                            .into(),
+                    ));
+                }
+                words => words,
+            },
+            machines,
+            keys: KeyMap::with_overrides(&file.keys).map_err(Error::Invalid)?,
+            colors: StateColors::with_overrides(&file.colors)?,
+            runtime: match file.runtime.as_str() {
+                "auto" | "" => None,
+                name => Some(
+                    name.parse()
+                        .map_err(|e| Error::Invalid(format!("runtime: {e}")))?,
+                ),
+            },
+            registry: parse_registry(&file.registry)?,
+            storage_root: match file.storage_root.trim() {
+                "" => None,
+                root if Path::new(root).is_absolute() => Some(PathBuf::from(root)),
+                root => {
+                    return Err(Error::Invalid(format!(
+                        "storage_root: {root:?} is not an absolute path: name the shared folder as every node mounts it, such as \"/mnt/mlbench\""
+                    )));
+                }
+            },
+            light: match file.theme.as_str() {
+                "dark" => false,
+                "light" => true,
+                other => {
+                    return Err(Error::Invalid(format!(
+                        "theme: {other:?} is not a theme: use \"dark\" (a dark terminal background) or \"light\""
+                    )));
+                }
+            },
+        };
+        config.machine(&config.default_machine)?;
+        Ok(config)
+    }
+
+    /// The runtime `MLBENCH_RUNTIME` names, else the config's; `None` is auto.
+    pub fn chosen_runtime(&self) -> Result<Option<RuntimeKind>> {
+        match std::env::var("MLBENCH_RUNTIME") {
+            Ok(name) if !name.is_empty() && name != "auto" => Ok(Some(
+                name.parse()
+                    .map_err(|e| Error::Invalid(format!("MLBENCH_RUNTIME: {e}")))?,
+            )),
+            _ => Ok(self.runtime),
+        }
+    }
+
+    pub fn machine(&self, name: &str) -> Result<&MachineType> {
+        self.machines
+            .iter()
+            .find(|m| m.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.machines.iter().map(|m| m.name.as_str()).collect();
+                Error::Invalid(format!(
+                    "machine type {name:?} is unknown: choose one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+/// A registry as images name it: `HOST[:PORT]`, no scheme and no path.
+fn parse_registry(text: &str) -> Result<Option<String>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let (host, port) = text.split_once(':').unwrap_or((text, "1"));
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if !host_ok || port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err(Error::Invalid(format!(
+            "registry: {text:?} is not HOST:PORT: name it as images do, such as \"10.0.0.2:5000\" (no http://, no path)"
+        )));
+    }
+    Ok(Some(text.to_string()))
+}
+
+fn one_line(err: &toml::de::Error) -> String {
+    let span = err
+        .span()
+        .map(|s| format!(" (at byte {})", s.start))
+        .unwrap_or_default();
+    format!("{}{span}", err.message())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_parses() {
+        let config = Config::parse(DEFAULT_CONFIG).unwrap();
+        assert_eq!(config.default_machine, "G1");
+        assert_eq!(config.default_image, None);
+        assert!(config.machine("c3").is_ok());
+    }
+
+    #[test]
+    fn user_machines_join_the_catalogue() {
+        let config = Config::parse("[machines.TINY]\ncpus = 0.5\nmemory = \"64MiB\"\n").unwrap();
+        let tiny = config.machine("TINY").unwrap();
+        assert_eq!((tiny.cpus, tiny.memory_bytes, tiny.gpus), (0.5, 64 << 20, 0));
+        assert_eq!(config.stop_grace_secs, 10);
+    }
+
+    #[test]
+    fn workbench_keys_and_colours_are_read() {
+        let config = Config::parse("[keys]\nstop = [\"Delete\"]\n[colors]\nrunning = \"blue\"\n").unwrap();
+        let delete = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Delete);
+        assert_eq!(
+            config.keys.lookup(crate::keymap::Screen::Workbench, delete),
+            Some(crate::keymap::Command::Stop)
+        );
+        assert_eq!(config.colors.of(JobState::Running), Color::Blue);
+    }
+
+    #[test]
+    fn bad_config_says_what_is_wrong() {
+        let err = Config::parse("[machines.X]\ncpus = 1\nmemory = \"lots\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("machine type X"), "{err}");
+        let err = Config::parse("colour = 1\n").unwrap_err().to_string();
+        assert!(err.contains("unknown field"), "{err}");
+        let err = Config::parse("default_machine = \"Z9\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"Z9\" is unknown"), "{err}");
+    }
+}

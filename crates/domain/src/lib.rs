@@ -1,0 +1,24 @@
+//! The lowest layer: plain data and rules (jobs and their states, machine types, ports,
+//! projects, sweeps, the output vocabulary), errors every crate shares, and how numbers and
+//! times read. No tokio, bollard, SQLite or terminal code lives here, so the slim binary inside
+//! containers carries it too.
+
+pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+pub mod job;
+pub mod machine;
+pub mod numfmt;
+pub mod output;
+pub(crate) mod port;
+pub mod project;
+mod runtime_kind;
+pub mod sweep;
+pub mod timefmt;
+pub mod version;
+
+pub use error::{Error, FromIo, IoError, PortInUse};
+pub use job::{EnvVar, JobKind, JobSpec, JobState, Source};
+pub use machine::{Capacity, MachineType};
+pub use port::PortMapping;
+pub use runtime_kind::RuntimeKind;

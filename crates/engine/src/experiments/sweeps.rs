@@ -1,0 +1,443 @@
+//! Sweeps as use cases: start one from a request (running the same spec again resumes it),
+//! resume, stop, and the driver that runs a sweep's trials. The driver is a detached process
+//! (`mlbench __drive-sweep`) like a job's supervisor: it submits trials as `--parallel` and the
+//! capacity queue allow, prunes by the median rule, and marks the sweep finished.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use mlbench_domain::sweep::{EarlyStop, Goal, Space, SweepSpec};
+use mlbench_domain::{Capacity, JobState, MachineType, Source};
+use mlbench_runtime::Runtime;
+use mlbench_store::{Store, TrialOf, TrialStatus};
+use serde::Serialize;
+
+use crate::experiments::compare::compare;
+use crate::jobs::reconcile::{acquire_driver_lock, spawn_driver};
+use crate::jobs::submit::{preflight, submit_as};
+use crate::jobs::supervisor::note;
+use crate::jobs::{ImageSource, JobRequest};
+use crate::{AnyRuntime, Engine, Error, Result};
+
+/// A sweep as a user asks for it: a job request whose command and env values hold `{NAME}`
+/// placeholders, the parameter space, and how trials are judged and scheduled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepRequest {
+    pub job: JobRequest,
+    pub space: Space,
+    pub metric: String,
+    pub goal: Goal,
+    pub parallel: Option<usize>,
+    pub early_stop: Option<EarlyStop>,
+}
+
+/// What starting (or resuming) a sweep did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepStarted {
+    pub sweep: i64,
+    pub points: usize,
+    /// Points that will run now (all, for a new sweep).
+    pub to_run: usize,
+    /// The same spec had run before: only its points that did not succeed run again.
+    pub resumed: bool,
+}
+
+/// Checks the request whole, stores the sweep (or finds the same one), and starts its driver.
+pub async fn start(
+    engine: &Engine,
+    runtime: &AnyRuntime,
+    request: SweepRequest,
+    mut progress: impl FnMut(&str),
+) -> Result<SweepStarted> {
+    if matches!(
+        request.job.image,
+        ImageSource::Pull(_) | ImageSource::Build { .. }
+    ) {
+        return Err(Error::field(
+            "image",
+            Error::Invalid(
+                "a sweep runs an image the engine has: build or pull it first (`mlbench images`)".into(),
+            ),
+        ));
+    }
+    let base = request.job.spec(engine)?;
+    if !base.ports.is_empty() {
+        return Err(Error::field(
+            "ports",
+            Error::Invalid("a sweep's trials run side by side, so they cannot map host ports".into()),
+        ));
+    }
+    if let Source::Folder { path } = &base.source
+        && !path.is_dir()
+    {
+        return Err(Error::field(
+            "repo",
+            Error::NotFound(format!(
+                "{} is not a folder: give the code's folder or a git URL",
+                path.display()
+            )),
+        ));
+    }
+    if request.parallel == Some(0) {
+        return Err(Error::field(
+            "parallel",
+            Error::Invalid("--parallel must be at least 1".into()),
+        ));
+    }
+    let mut spec = SweepSpec {
+        base,
+        space: request.space,
+        metric: request.metric,
+        goal: request.goal,
+        parallel: request.parallel,
+        early_stop: request.early_stop,
+    };
+    let points = spec.validate().map_err(|e| Error::field("parameters", e))?;
+    preflight(engine, runtime, &mut spec.base, &mut progress).await?;
+    if let Some(existing) = engine.store.find_sweep(&spec)? {
+        return resume(engine, existing);
+    }
+    let sweep = engine.store.insert_sweep(&spec, runtime.kind(), &points)?;
+    spawn_driver(&engine.home, sweep)?;
+    Ok(SweepStarted {
+        sweep,
+        points: points.len(),
+        to_run: points.len(),
+        resumed: false,
+    })
+}
+
+/// A point a resume runs again: never started, or its latest job ended without success and
+/// was not pruned (a pruned trial was judged, not lost).
+fn needs_rerun(trial: &TrialStatus) -> bool {
+    trial.state.is_none_or(|state| {
+        matches!(
+            state,
+            JobState::Failed | JobState::Lost | JobState::Stopped | JobState::OomKilled
+        )
+    })
+}
+
+/// The jobs of the sweep's points that have not ended.
+fn live_jobs(trials: &[TrialStatus]) -> impl Iterator<Item = i64> + '_ {
+    trials
+        .iter()
+        .filter(|t| t.state.is_some_and(|s| !s.is_final()))
+        .filter_map(|t| t.job)
+}
+
+/// Runs the sweep's failed, lost, stopped and never-started points again; never one that
+/// succeeded, was pruned, or still runs.
+pub fn resume(engine: &Engine, sweep: i64) -> Result<SweepStarted> {
+    let trials = engine.store.trial_statuses(sweep)?;
+    let rerun: Vec<usize> = trials
+        .iter()
+        .filter(|t| needs_rerun(t))
+        .map(|t| t.point)
+        .collect();
+    engine.store.reopen_sweep(sweep, &rerun)?;
+    if acquire_driver_lock(&engine.home, sweep)?.is_some() {
+        spawn_driver(&engine.home, sweep)?;
+    }
+    Ok(SweepStarted {
+        sweep,
+        points: trials.len(),
+        to_run: rerun.len(),
+        resumed: true,
+    })
+}
+
+/// Stops the sweep: no trial starts any more, and the running ones are stopped. Returns how
+/// many trials were stopped.
+pub async fn stop(engine: &Engine, known: Option<&AnyRuntime>, sweep: i64, grace: Duration) -> Result<usize> {
+    engine.store.sweep(sweep)?;
+    engine.store.request_sweep_stop(sweep, None)?;
+    // A driver in the middle of a submit finishes it and then sees the stop: wait for it to let
+    // go, so no trial starts after the live ones are listed below.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while acquire_driver_lock(&engine.home, sweep)?.is_none() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let live: Vec<i64> = live_jobs(&engine.store.trial_statuses(sweep)?).collect();
+    let stops = live.iter().map(|job| crate::stop(engine, known, *job, grace));
+    for outcome in futures_util::future::join_all(stops).await {
+        outcome?;
+    }
+    Ok(live.len())
+}
+
+/// Trials at once when the sweep does not say: as many of its machine type as fit the host.
+fn default_parallel(machine: &MachineType, host: &Capacity) -> usize {
+    let mut fit = (host.cpus / machine.cpus.max(1e-9)).floor() as usize;
+    if let Some(n) = host.memory_bytes.checked_div(machine.memory_bytes) {
+        fit = fit.min(n as usize);
+    }
+    if let Some(n) = host.gpus.checked_div(machine.gpus) {
+        fit = fit.min(n as usize);
+    }
+    fit.max(1)
+}
+
+/// How often a slot looks whether its trial has ended: the next one starts this soon after.
+const SLOT_POLL: Duration = Duration::from_millis(20);
+/// How often the driver looks whether the sweep was stopped, and judges running trials.
+const WATCH_TICK: Duration = Duration::from_millis(200);
+
+/// Runs the sweep until every point has run or it is stopped. Holds the sweep's driver lock
+/// (a second driver returns at once). `--parallel` slots each run one trial after another, so
+/// a trial starts as soon as one ends; a watcher beside them sees a stop and prunes.
+pub async fn drive(engine: &Engine, sweep: i64) -> Result<()> {
+    let Some(_lock) = acquire_driver_lock(&engine.home, sweep)? else {
+        return Ok(());
+    };
+    let record = engine.store.sweep(sweep)?;
+    let runtime = AnyRuntime::of(record.runtime, engine).await?;
+    let spec = record.spec;
+    let parallel = match spec.parallel {
+        Some(k) => k,
+        None => {
+            let machine = engine.config.machine(&spec.base.machine)?;
+            let host = crate::with_runtime!(&runtime, rt => rt.capacity().await)?;
+            default_parallel(machine, &host)
+        }
+    };
+    loop {
+        let record = engine.store.sweep(sweep)?;
+        if record.stop_requested || record.finished_at.is_some() {
+            return Ok(());
+        }
+        let trials = engine.store.trial_statuses(sweep)?;
+        let live: Vec<i64> = live_jobs(&trials).collect();
+        let queue: VecDeque<TrialStatus> = trials.into_iter().filter(|t| t.job.is_none()).collect();
+        // A resume may have opened points since the last look: finished only when none is left.
+        if queue.is_empty() && live.is_empty() && engine.store.finish_sweep(sweep)? {
+            return Ok(());
+        }
+        let run = Run {
+            engine,
+            runtime: &runtime,
+            sweep,
+            spec: &spec,
+            queue: RefCell::new(queue),
+            stopped: Cell::new(false),
+            slots_left: Cell::new(parallel),
+        };
+        // Trials a previous driver left running count against the slots.
+        let slots = (0..parallel).map(|i| run.slot(live.iter().copied().skip(i).step_by(parallel).collect()));
+        let (slots, watched) =
+            futures_util::future::join(futures_util::future::join_all(slots), run.watch()).await;
+        for outcome in slots {
+            outcome?;
+        }
+        watched?;
+        if run.stopped.get() {
+            return Ok(());
+        }
+    }
+}
+
+/// What a driver's slots and watcher share (one task: cells, not locks).
+struct Run<'a> {
+    engine: &'a Engine,
+    runtime: &'a AnyRuntime,
+    sweep: i64,
+    spec: &'a SweepSpec,
+    queue: RefCell<VecDeque<TrialStatus>>,
+    stopped: Cell<bool>,
+    slots_left: Cell<usize>,
+}
+
+impl Run<'_> {
+    /// Waits for the trials in `first`, then runs queued trials one after another until the
+    /// queue is empty or the sweep is stopped.
+    async fn slot(&self, first: Vec<i64>) -> Result<()> {
+        let outcome = async {
+            for job in first {
+                self.wait_for_end(job).await?;
+            }
+            while !self.stopped.get() {
+                let Some(trial) = self.queue.borrow_mut().pop_front() else {
+                    break;
+                };
+                let tag = TrialOf {
+                    sweep: self.sweep,
+                    point: trial.point,
+                    params: &trial.params,
+                };
+                let job_spec = self.spec.trial_spec(&trial.params);
+                match submit_as(self.engine, self.runtime, job_spec, false, Some(tag), |_| {}).await {
+                    Ok(submitted) => self.wait_for_end(submitted.job).await?,
+                    // A trial stored and then failed at its launch is a failed trial; one
+                    // that could not even be stored (its repo vanished, the image was removed)
+                    // would fail the same way for every point, so the sweep stops and says why.
+                    Err(err) if !self.engine.store.trial_has_job(self.sweep, trial.point)? => {
+                        let why = format!("trial {} could not start: {err}", trial.point + 1);
+                        self.engine.store.request_sweep_stop(self.sweep, Some(&why))?;
+                        self.stopped.set(true);
+                        return Err(Error::Other(why));
+                    }
+                    Err(_) => {}
+                }
+            }
+            Ok(())
+        }
+        .await;
+        self.slots_left.set(self.slots_left.get() - 1);
+        outcome
+    }
+
+    async fn wait_for_end(&self, job: i64) -> Result<()> {
+        while !self.stopped.get() && !self.engine.store.job_state(job)?.is_final() {
+            tokio::time::sleep(SLOT_POLL).await;
+        }
+        Ok(())
+    }
+
+    /// Until every slot is done: sees a stop (the slots then start nothing more and let go of
+    /// their trials, which `sweep stop` stops), and prunes by the median rule.
+    async fn watch(&self) -> Result<()> {
+        while self.slots_left.get() > 0 {
+            if self.engine.store.sweep(self.sweep)?.stop_requested {
+                self.stopped.set(true);
+            } else if let Some(rule) = &self.spec.early_stop {
+                let trials = self.engine.store.trial_statuses(self.sweep)?;
+                prune(self.engine, self.runtime, self.sweep, self.spec, rule, &trials).await?;
+            }
+            tokio::time::sleep(WATCH_TICK).await;
+        }
+        Ok(())
+    }
+}
+
+/// Stops, as pruned, each running trial the median rule judges clearly worse than the
+/// finished ones.
+async fn prune(
+    engine: &Engine,
+    runtime: &AnyRuntime,
+    sweep: i64,
+    spec: &SweepSpec,
+    rule: &EarlyStop,
+    trials: &[TrialStatus],
+) -> Result<()> {
+    let with_state = |state: JobState| {
+        trials
+            .iter()
+            .filter(move |t| t.state == Some(state))
+            .filter_map(|t| t.job)
+    };
+    let running: Vec<i64> = with_state(JobState::Running).collect();
+    if running.is_empty() {
+        return Ok(());
+    }
+    let series = engine.store.sweep_series(sweep, &spec.metric)?;
+    let finished: Vec<Vec<(i64, f64)>> = with_state(JobState::Succeeded)
+        .filter_map(|job| series.get(&job).cloned())
+        .collect();
+    for job in running {
+        let Some(own) = series.get(&job) else { continue };
+        if !rule.prunes(spec.goal, own, &finished) {
+            continue;
+        }
+        // Read whole only now: one being stopped already is left to its stop.
+        let record = engine.store.job(job)?;
+        if record.stop_requested {
+            continue;
+        }
+        let why = format!(
+            "pruned by the median rule: its best {} so far is worse than the median of {} finished trials at step {}",
+            spec.metric,
+            finished.len(),
+            own.last().map_or(0, |(s, _)| *s)
+        );
+        note(engine, job, &why);
+        engine.store.set_detail(job, Some(&why))?;
+        engine.store.request_prune(job)?;
+        if let Some(handle) = &record.handle {
+            let grace = Duration::from_secs(engine.config.stop_grace_secs);
+            crate::with_runtime!(runtime, rt => rt.stop(handle, grace).await)?;
+        }
+    }
+    Ok(())
+}
+
+/// A sweep in a listing: its progress and its best value so far.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepSummary {
+    pub sweep: i64,
+    pub project: String,
+    /// running, finished or stopped.
+    pub state: &'static str,
+    pub metric: String,
+    pub goal: Goal,
+    pub trials: usize,
+    /// Trials whose latest job has ended.
+    pub done: usize,
+    pub running: usize,
+    /// The best trial's job, and its best value of the metric.
+    pub best: Option<i64>,
+    pub best_value: Option<f64>,
+    /// The first job of the sweep: where its row sits among the project's jobs.
+    pub first_job: Option<i64>,
+    pub command: Vec<String>,
+    pub created_at: String,
+    pub detail: Option<String>,
+}
+
+/// Every sweep (of `project`), oldest first.
+pub fn summaries(store: &Store, project: Option<&str>) -> Result<Vec<SweepSummary>> {
+    let mut listed = Vec::new();
+    for sweep in store.sweeps(project)? {
+        let comparison = compare(store, sweep.id, false)?;
+        // A pending point has no job state; every other has its job's.
+        let ended = |t: &&crate::experiments::compare::TrialRow| {
+            t.state.parse::<JobState>().is_ok_and(JobState::is_final)
+        };
+        let best = comparison.best;
+        listed.push(SweepSummary {
+            sweep: sweep.id,
+            project: sweep.spec.base.project.clone(),
+            state: sweep.state(),
+            metric: sweep.spec.metric.clone(),
+            goal: sweep.spec.goal,
+            trials: comparison.trials.len(),
+            done: comparison.trials.iter().filter(ended).count(),
+            running: comparison.trials.iter().filter(|t| t.state == "running").count(),
+            best,
+            best_value: comparison
+                .trials
+                .iter()
+                .find(|t| best.is_some() && t.job == best)
+                .and_then(|t| t.best),
+            first_job: comparison.trials.iter().filter_map(|t| t.job).min(),
+            command: sweep.spec.base.command.clone(),
+            created_at: sweep.created_at.clone(),
+            detail: sweep.detail.clone(),
+        });
+    }
+    Ok(listed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mlbench_domain::machine::builtin_catalogue;
+
+    #[test]
+    fn by_default_as_many_trials_run_as_the_machine_type_fits() {
+        let cat = builtin_catalogue();
+        let host = Capacity {
+            cpus: 8.0,
+            memory_bytes: 32 << 30,
+            gpus: 0,
+        };
+        for machine in &cat {
+            let n = default_parallel(machine, &host);
+            assert!(n >= 1);
+            if machine.shortfall(&host).is_none() {
+                let holders: Vec<(i64, &MachineType)> = (1..n as i64).map(|id| (id, machine)).collect();
+                assert_eq!(machine.waits_for(&holders, &host), None, "{} × {n}", machine.name);
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The engine: every use case once, for both faces (the CLI and the workbench), grouped in rooms
+//! by what the user is doing: `jobs` (submit, supervise, reconcile, stop, exec, output, usage,
+//! workspaces), `serving` (deploy, pins, the model-server client, traffic), `experiments`
+//! (sweeps, compare, curves, fits, models), `upkeep` (doctor, gc, disk) and `projects` (their
+//! lifecycle and /storage). Here: [`Engine`], what every use case works with, and
+//! [`AnyRuntime`], the runtime a job runs on.
+
+pub mod disk;
+mod error;
+pub mod experiments;
+pub mod jobs;
+pub mod projects;
+pub mod serving;
+pub mod upkeep;
+
+use std::collections::HashMap;
+
+pub use error::{Error, Result};
+pub use jobs::reconcile::{ensure_supervised, reconcile};
+pub use jobs::stop::stop;
+pub use jobs::submit::{Submitted, submit, submit_sized};
+
+use mlbench_config::Config;
+use mlbench_domain::RuntimeKind;
+use mlbench_runtime::docker::{HOME_LABEL, JOB_LABEL};
+use mlbench_runtime::{DockerRuntime, LocalRuntime, SwarmRuntime};
+use mlbench_store::Store;
+use mlbench_store::home::Home;
+
+/// What every engine operation works with.
+pub struct Engine {
+    pub home: Home,
+    pub config: Config,
+    pub store: Store,
+}
+
+impl Engine {
+    pub fn open() -> Result<Engine> {
+        let config = Config::load()?;
+        let home = Home::discover()?.sharing(config.storage_root.as_deref())?;
+        let store = Store::open(&home)?;
+        Ok(Engine { home, config, store })
+    }
+}
+
+/// One of the runtimes; engine code is generic over [`mlbench_runtime::Runtime`] and this picks
+/// the instance.
+pub enum AnyRuntime {
+    Docker(DockerRuntime),
+    Local(LocalRuntime),
+    Swarm(SwarmRuntime),
+}
+
+/// Runs `$body` with `$rt` bound to the concrete runtime inside an [`AnyRuntime`].
+#[macro_export]
+macro_rules! with_runtime {
+    ($any:expr, $rt:ident => $body:expr) => {
+        match $any {
+            $crate::AnyRuntime::Docker($rt) => $body,
+            $crate::AnyRuntime::Local($rt) => $body,
+            $crate::AnyRuntime::Swarm($rt) => $body,
+        }
+    };
+}
+
+impl AnyRuntime {
+    pub fn kind(&self) -> RuntimeKind {
+        match self {
+            AnyRuntime::Docker(_) => RuntimeKind::Docker,
+            AnyRuntime::Local(_) => RuntimeKind::Local,
+            AnyRuntime::Swarm(_) => RuntimeKind::Swarm,
+        }
+    }
+
+    /// One line for a status bar: where jobs run.
+    pub fn describe(&self, engine: &Engine) -> String {
+        match self {
+            AnyRuntime::Docker(_) => format!("Docker Engine at {}", DockerRuntime::address()),
+            AnyRuntime::Swarm(_) => format!("Docker Swarm, manager at {}", DockerRuntime::address()),
+            AnyRuntime::Local(_) if engine.config.chosen_runtime().is_ok_and(|r| r.is_some()) => {
+                "jobs run as local processes (chosen by MLBENCH_RUNTIME or the config)".into()
+            }
+            AnyRuntime::Local(_) => "no Docker Engine found: jobs run as local processes".into(),
+        }
+    }
+
+    /// The runtime for new jobs: `MLBENCH_RUNTIME` or the config's `runtime` picks one;
+    /// otherwise Docker when an engine answers, else local processes, and `notice` is told why.
+    /// An engine asked for by name (`DOCKER_HOST`) that does not answer is an error: jobs never
+    /// fall back to running unisolated on the host behind the user's back.
+    pub async fn choose(engine: &Engine, notice: impl FnOnce(&str)) -> Result<AnyRuntime> {
+        let home = &engine.home;
+        match engine.config.chosen_runtime()? {
+            Some(kind) => AnyRuntime::of(kind, engine).await,
+            None => match DockerRuntime::connect(Some(home.capacity_cache())).await {
+                Ok(docker) => Ok(AnyRuntime::Docker(docker)),
+                Err(err) if std::env::var_os("DOCKER_HOST").is_some_and(|v| !v.is_empty()) => {
+                    Err(Error::DockerUnavailable {
+                        address: DockerRuntime::address(),
+                        reason: mlbench_domain::error::brief(&err.to_string()),
+                    })
+                }
+                Err(err) => {
+                    notice(&format!(
+                        "no Docker Engine answered at {} ({}): jobs run as local processes",
+                        DockerRuntime::address(),
+                        mlbench_domain::error::brief(&err.to_string())
+                    ));
+                    Ok(AnyRuntime::Local(LocalRuntime::default()))
+                }
+            },
+        }
+    }
+
+    /// The runtime a stored job was started on.
+    pub async fn of(kind: RuntimeKind, engine: &Engine) -> Result<AnyRuntime> {
+        let unavailable = |err: &dyn std::fmt::Display| Error::DockerUnavailable {
+            address: DockerRuntime::address(),
+            reason: mlbench_domain::error::brief(&err.to_string()),
+        };
+        match kind {
+            RuntimeKind::Local => Ok(AnyRuntime::Local(LocalRuntime::default())),
+            RuntimeKind::Docker => DockerRuntime::connect(Some(engine.home.capacity_cache()))
+                .await
+                .map(AnyRuntime::Docker)
+                .map_err(|err| unavailable(&err)),
+            RuntimeKind::Swarm => match connect_swarm(engine).await {
+                Ok(swarm) => Ok(AnyRuntime::Swarm(swarm)),
+                Err(err @ (Error::Invalid(_) | Error::Runtime(mlbench_runtime::Error::Invalid(_)))) => {
+                    Err(err)
+                }
+                Err(err) => Err(unavailable(&err)),
+            },
+        }
+    }
+}
+
+/// The swarm whose manager `DOCKER_HOST` names, with the config's registry; refused without a
+/// shared `storage_root`, since a job's files must be the same on every node.
+pub async fn connect_swarm(engine: &Engine) -> Result<SwarmRuntime> {
+    if engine.config.storage_root.is_none() {
+        return Err(Error::Invalid(
+            "the swarm runtime needs storage_root in the config: a folder every node mounts at the same path (NFS, a shared disk), where jobs' files live; see the README's Swarm section".into(),
+        ));
+    }
+    Ok(SwarmRuntime::connect(engine.config.registry.clone()).await?)
+}
+
+/// The label that marks a container as this home's (test homes never see each other's).
+pub fn home_labels(home: &Home) -> HashMap<String, String> {
+    HashMap::from([(HOME_LABEL.to_string(), home.label())])
+}
+
+/// Labels that mark a job's container as this home's.
+pub(crate) fn job_labels(home: &Home, job: i64) -> HashMap<String, String> {
+    let mut labels = home_labels(home);
+    labels.insert(JOB_LABEL.to_string(), job.to_string());
+    labels
+}

@@ -1,0 +1,170 @@
+//! `mlbench gc`: removes what finished jobs and killed submits left, code snapshots no job runs,
+//! and runtime images a newer build replaced; never a project's /storage, never a job that has not finished, never a row
+//! or a metric (a cleaned job stays listed, with when it was cleaned).
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use mlbench_runtime::DockerRuntime;
+use serde::Serialize;
+
+use crate::jobs::workspaces;
+use crate::{AnyRuntime, Engine, Error, Result, disk};
+
+/// What to collect.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Only jobs that finished longer ago than this.
+    pub older_than: chrono::Duration,
+    /// Leave failed, OOM-killed and lost jobs' files for a post-mortem.
+    pub keep_failed: bool,
+    /// Say what would go, and remove nothing.
+    pub dry_run: bool,
+}
+
+/// What was (or, in a dry run, would be) freed, by kind.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Freed {
+    pub jobs: Vec<i64>,
+    pub job_bytes: u64,
+    /// Code snapshots no remaining job runs (and none used within the last hour).
+    pub snapshots: usize,
+    pub snapshot_bytes: u64,
+    pub staging: usize,
+    pub staging_bytes: u64,
+    pub images: Vec<String>,
+    pub image_bytes: u64,
+    /// Why images were not looked at (no Docker Engine), if so.
+    pub images_skipped: Option<String>,
+}
+
+impl Freed {
+    pub fn total_bytes(&self) -> u64 {
+        self.job_bytes + self.snapshot_bytes + self.staging_bytes + self.image_bytes
+    }
+}
+
+/// `30d`, `12h`, `90m`, `45s` or `0`: how long ago a job must have finished.
+pub fn parse_age(text: &str) -> Result<chrono::Duration> {
+    let text = text.trim();
+    let bad = || {
+        Error::Invalid(format!(
+            "--older-than {text:?} is not an age: give a number with d, h, m or s (30d, 12h), or 0"
+        ))
+    };
+    if text == "0" {
+        return Ok(chrono::Duration::zero());
+    }
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let count: i64 = text[..split].parse().map_err(|_| bad())?;
+    let seconds = match &text[split..] {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => return Err(bad()),
+    };
+    count
+        .checked_mul(seconds)
+        .and_then(chrono::Duration::try_seconds)
+        .ok_or_else(bad)
+}
+
+/// Collects: finished jobs' folders (workspace and log) first, then staging leftovers, then
+/// dangling runtime images on the engine `runtime` reaches.
+pub async fn collect(engine: &Engine, runtime: Option<&AnyRuntime>, options: &Options) -> Result<Freed> {
+    let mut freed = Freed::default();
+    let cutoff =
+        (chrono::Utc::now() - options.older_than).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    for job in engine.store.finished_before(&cutoff, options.keep_failed)? {
+        let dir = engine.home.job_dir(job);
+        freed.job_bytes += disk::used_bytes(&dir);
+        if !options.dry_run {
+            disk::remove_folder(&dir)?;
+            engine.store.mark_cleaned(job)?;
+        }
+        freed.jobs.push(job);
+    }
+    let in_use: HashSet<String> = engine
+        .store
+        .snapshot_users()?
+        .into_iter()
+        .filter(|(job, _)| !freed.jobs.contains(job))
+        .map(|(_, key)| key)
+        .collect();
+    for (snapshot, bytes) in unused_snapshots(engine, &in_use) {
+        freed.snapshots += 1;
+        freed.snapshot_bytes += bytes;
+        if !options.dry_run {
+            disk::remove_folder(&snapshot)?;
+        }
+    }
+    for leftover in crate::jobs::reconcile::staging_leftovers(&engine.home) {
+        freed.staging += 1;
+        freed.staging_bytes += disk::used_bytes(&leftover);
+        if !options.dry_run {
+            disk::remove_folder(&leftover)?;
+        }
+    }
+    let docker: Option<&DockerRuntime> = match runtime {
+        Some(AnyRuntime::Docker(docker)) => Some(docker),
+        Some(AnyRuntime::Swarm(swarm)) => Some(swarm.manager()),
+        Some(AnyRuntime::Local(_)) | None => None,
+    };
+    match docker {
+        Some(docker) => {
+            for (id, bytes) in docker.dangling_runtime_images().await? {
+                if !options.dry_run {
+                    docker.remove_image(&id).await?;
+                }
+                freed.image_bytes += bytes;
+                freed.images.push(mlbench_runtime::images::short_id(&id));
+            }
+        }
+        None => freed.images_skipped = Some("no Docker Engine: images were not looked at".into()),
+    }
+    Ok(freed)
+}
+
+/// Snapshots no job in `in_use` runs and none took within [`workspaces::UNUSED_FOR`], with
+/// their sizes.
+fn unused_snapshots(engine: &Engine, in_use: &HashSet<String>) -> Vec<(PathBuf, u64)> {
+    let Ok(entries) = std::fs::read_dir(engine.home.snapshots_dir()) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|key| !in_use.contains(key))
+        })
+        .filter(|entry| {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|at| at.elapsed().is_ok_and(|age| age > workspaces::UNUSED_FOR))
+        })
+        .map(|entry| {
+            let bytes = disk::used_bytes(&entry.path());
+            (entry.path(), bytes)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_have_a_unit_or_are_zero() {
+        assert_eq!(parse_age("30d").unwrap(), chrono::Duration::days(30));
+        assert_eq!(parse_age("12h").unwrap(), chrono::Duration::hours(12));
+        assert_eq!(parse_age("0").unwrap(), chrono::Duration::zero());
+        for bad in ["", "30", "d", "3w", "-1d", "99999999999999999d"] {
+            let err = parse_age(bad).unwrap_err().to_string();
+            assert!(err.contains("is not an age"), "{bad}: {err}");
+        }
+    }
+}

@@ -1,0 +1,737 @@
+//! The Docker Engine runtime, through bollard. Honours `DOCKER_HOST`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::container::{AttachContainerResults, LogOutput};
+use bollard::errors::Error as BollardError;
+use bollard::models::{
+    ContainerCreateBody, ContainerState, DeviceRequest, HostConfig, HostConfigLogConfig, Mount, MountType,
+    MountVolumeOptions, MountVolumeOptionsDriverConfig, PortBinding,
+};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures_util::{FutureExt, StreamExt};
+use mlbench_domain::output::{
+    OutputSink, ResumeFilter, ResumePoint, Stream, TS_LEN, normalize_docker_ts, now_ts,
+};
+use mlbench_domain::{Capacity, FromIo};
+
+use super::{Exit, LaunchSpec, Runtime, Workspace};
+use crate::{Error, Result};
+
+pub const JOB_LABEL: &str = "mlbench.job";
+pub const HOME_LABEL: &str = "mlbench.home";
+
+/// How long the engine's CPU and memory totals are taken as known: asking costs ~45 ms (the
+/// daemon gathers its whole `/info`), which would otherwise sit between submit and start.
+const CAPACITY_TTL_SECS: i64 = 600;
+
+#[derive(Clone)]
+pub struct DockerRuntime {
+    pub(crate) docker: Docker,
+    capacity_cache: Option<PathBuf>,
+    /// Output streams of the containers this process started, by id, until they are followed.
+    attached: Arc<Mutex<HashMap<String, AttachContainerResults>>>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedCapacity {
+    address: String,
+    fetched_unix: i64,
+    cpus: f64,
+    memory_bytes: u64,
+}
+
+pub(super) fn is_not_found(err: &BollardError) -> bool {
+    matches!(
+        err,
+        BollardError::DockerResponseServerError { status_code: 404, .. }
+    )
+}
+
+impl DockerRuntime {
+    /// What the engine says of itself (`docker info`), in its own words when it fails.
+    pub async fn info(&self) -> Result<bollard::models::SystemInfo, BollardError> {
+        self.docker.info().await
+    }
+
+    /// The API version agreed on with the engine.
+    pub fn api_version(&self) -> bollard::ClientVersion {
+        self.docker.client_version()
+    }
+
+    /// Connects and agrees on an API version; `Err` says why no engine answered.
+    /// `capacity_cache` is a file where the engine's totals are kept between processes.
+    pub async fn connect(capacity_cache: Option<PathBuf>) -> Result<DockerRuntime> {
+        let docker = Docker::connect_with_defaults()?;
+        let docker = tokio::time::timeout(Duration::from_secs(3), docker.negotiate_version())
+            .await
+            .map_err(|_| Error::Docker("no answer within 3 s".into()))??;
+        Ok(DockerRuntime {
+            docker,
+            capacity_cache,
+            attached: Arc::default(),
+        })
+    }
+
+    /// Where the engine is reached, for messages.
+    pub fn address() -> String {
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+    }
+}
+
+impl DockerRuntime {
+    /// Every container, running or not, that carries all of `labels` (`key=value` each).
+    async fn containers_labelled(
+        &self,
+        labels: Vec<String>,
+    ) -> Result<Vec<bollard::models::ContainerSummary>> {
+        let filters = HashMap::from([("label".to_string(), labels)]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        Ok(self.docker.list_containers(Some(options)).await?)
+    }
+
+    /// Whether the container called `name` carries exactly these labels (home and job).
+    async fn is_same_job(&self, name: &str, labels: &HashMap<String, String>) -> bool {
+        let Ok(found) = self.docker.inspect_container(name, None).await else {
+            return false;
+        };
+        let theirs = found.config.and_then(|c| c.labels).unwrap_or_default();
+        labels.iter().all(|(k, v)| theirs.get(k) == Some(v))
+    }
+
+    /// Whether the container holding `name` turns out to be this job's. The daemon reserves a
+    /// name before the container it creates can be inspected, so this waits a little for it.
+    async fn becomes_same_job(&self, name: &str, labels: &HashMap<String, String>) -> bool {
+        for _ in 0..30 {
+            if self.is_same_job(name, labels).await {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    /// Copies the container's output from Docker's log, from its first line, skipping what
+    /// `resume` says the file has; with `live`, until the container ends. Returns the point
+    /// after every line it passed.
+    async fn copy_logged(
+        &self,
+        handle: &str,
+        resume: Option<&ResumePoint>,
+        live: bool,
+        log: &mut impl OutputSink,
+    ) -> Result<ResumePoint> {
+        let options = LogsOptionsBuilder::default()
+            .follow(live)
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .build();
+        let frames = self.docker.logs(handle, Some(options));
+        let mut lines = LineAssembler::new(ResumeFilter::new(resume));
+        copy_frames(frames, log, |stream, message, log| {
+            lines.push(stream, message, log)
+        })
+        .await?;
+        lines
+            .finish(log)
+            .map_err(|e| Error::io("cannot write the job log", e))?;
+        log.flush()
+            .map_err(|e| Error::io("cannot write the job log", e))?;
+        Ok(lines.passed)
+    }
+
+    /// Whether the container has been started (it may have ended since).
+    async fn has_started(&self, id: &str) -> Result<bool> {
+        let inspected = self.docker.inspect_container(id, None).await?;
+        Ok(ever_started(&inspected.state.unwrap_or_default()))
+    }
+
+    /// The id of the container called or with id `name_or_id`.
+    async fn id_of(&self, name_or_id: &str) -> Result<String> {
+        let found = self.docker.inspect_container(name_or_id, None).await?;
+        Ok(found.id.unwrap_or_else(|| name_or_id.to_string()))
+    }
+}
+
+impl Runtime for DockerRuntime {
+    async fn capacity(&self) -> Result<Capacity> {
+        let now = chrono::Utc::now().timestamp();
+        let address = DockerRuntime::address();
+        let cached = self
+            .capacity_cache
+            .as_ref()
+            .and_then(|path| std::fs::read(path).ok())
+            .and_then(|bytes| serde_json::from_slice::<CachedCapacity>(&bytes).ok())
+            .filter(|c| c.address == address && (0..CAPACITY_TTL_SECS).contains(&(now - c.fetched_unix)));
+        let (cpus, memory_bytes) = match cached {
+            Some(c) => (c.cpus, c.memory_bytes),
+            None => {
+                let info = self.docker.info().await?;
+                let fresh = CachedCapacity {
+                    address,
+                    fetched_unix: now,
+                    cpus: info.ncpu.unwrap_or(1) as f64,
+                    memory_bytes: info.mem_total.unwrap_or(0).max(0) as u64,
+                };
+                if let (Some(path), Ok(bytes)) = (&self.capacity_cache, serde_json::to_vec(&fresh)) {
+                    // Written whole then renamed, so a reader never sees half a file.
+                    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+                    if std::fs::write(&tmp, bytes).is_ok() {
+                        let _ = std::fs::rename(&tmp, path);
+                    }
+                }
+                (fresh.cpus, fresh.memory_bytes)
+            }
+        };
+        Ok(Capacity {
+            cpus,
+            memory_bytes,
+            gpus: super::host::gpus(),
+        })
+    }
+
+    async fn create(&self, spec: &LaunchSpec) -> Result<String> {
+        let mut port_bindings = HashMap::new();
+        for p in &spec.ports {
+            port_bindings.insert(
+                format!("{}/tcp", p.container_port),
+                Some(vec![PortBinding {
+                    host_ip: Some(p.host_ip.to_string()),
+                    host_port: Some(p.host_port.to_string()),
+                }]),
+            );
+        }
+        // The command is argv as given; a shell only runs if the user writes `sh -c`. None
+        // runs the image's own CMD and ENTRYPOINT.
+        let (entrypoint, cmd) = match spec.command.split_first() {
+            Some((program, args)) => (Some(vec![program.clone()]), Some(args.to_vec())),
+            None => (None, None),
+        };
+        // The devices the queue gave the job, so jobs side by side never share a GPU.
+        let gpus = (spec.machine.gpus > 0).then(|| {
+            let (count, device_ids) = if spec.gpu_devices.is_empty() {
+                (Some(spec.machine.gpus.into()), None)
+            } else {
+                (
+                    None,
+                    Some(spec.gpu_devices.iter().map(ToString::to_string).collect()),
+                )
+            };
+            vec![DeviceRequest {
+                driver: Some("nvidia".into()),
+                count,
+                device_ids,
+                capabilities: Some(vec![vec!["gpu".into()]]),
+                ..Default::default()
+            }]
+        });
+        let memory = i64::try_from(spec.machine.memory_bytes).unwrap_or(i64::MAX);
+        let (workspace_bind, workspace_mount) = match &spec.workspace {
+            Workspace::Folder(path) => (Some(format!("{}:/workspace", path.display())), None),
+            Workspace::Layered {
+                snapshot,
+                changes,
+                work,
+            } => (None, Some(overlay_mount(snapshot, changes, work)?)),
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            entrypoint,
+            cmd,
+            env: Some(
+                spec.env
+                    .iter()
+                    .map(|e| format!("{}={}", e.name, e.value))
+                    .collect(),
+            ),
+            working_dir: Some("/workspace".into()),
+            user: spec.user.clone(),
+            labels: Some(spec.labels.clone()),
+            exposed_ports: Some(port_bindings.keys().cloned().collect()),
+            host_config: Some(HostConfig {
+                binds: Some(
+                    workspace_bind
+                        .into_iter()
+                        .chain([format!(
+                            "{}:/storage{}",
+                            spec.storage.display(),
+                            if spec.storage_read_only { ":ro" } else { "" }
+                        )])
+                        .collect(),
+                ),
+                mounts: workspace_mount.map(|m| vec![m]),
+                nano_cpus: Some((spec.machine.cpus * 1e9) as i64),
+                memory: Some(memory),
+                // Swap equal to memory means none: over the limit is an OOM kill, not a crawl.
+                memory_swap: Some(memory),
+                device_requests: gpus,
+                port_bindings: Some(port_bindings),
+                // An init process forwards SIGTERM to the command, so stop is quick.
+                init: Some(true),
+                // No setuid way up, and a fork bomb stops at the machine type's limit.
+                security_opt: Some(vec!["no-new-privileges".into()]),
+                pids_limit: Some(i64::from(spec.machine.pids)),
+                cap_drop: spec.drop_capabilities.then(|| vec!["ALL".into()]),
+                log_config: Some(HostConfigLogConfig {
+                    typ: Some("json-file".into()),
+                    // mlbench's log file keeps the output; Docker's copy is only the buffer a
+                    // follower reads from. A daemon's small rotation (e.g. 3 × 10 MB) drops
+                    // lines the follower has not read yet when a job prints fast.
+                    config: Some(HashMap::from([
+                        ("max-size".to_string(), "1g".to_string()),
+                        ("max-file".to_string(), "2".to_string()),
+                    ])),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        let created = match self.docker.create_container(Some(options), body).await {
+            Ok(created) => created,
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => {
+                return Err(Error::ImageMissing {
+                    image: spec.image.clone(),
+                });
+            }
+            // The name is taken: a launch of this same job was cut short (its process killed
+            // while Docker still created the container). That container is this job's.
+            Err(BollardError::DockerResponseServerError { status_code: 409, .. })
+                if self.becomes_same_job(&spec.name, &spec.labels).await =>
+            {
+                return self.id_of(&spec.name).await;
+            }
+            Err(other) => return Err(other.into()),
+        };
+        Ok(created.id)
+    }
+
+    /// Attaches to the container's output before starting it, so the follower gets every byte
+    /// straight from the engine. Reading Docker's log back instead costs the daemon about three
+    /// times the CPU (it decodes its json-file as it is written) and was the log pipeline's
+    /// bottleneck.
+    async fn start(&self, handle: &str) -> Result<()> {
+        if self.has_started(handle).await? {
+            return Ok(());
+        }
+        let options = AttachContainerOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .stream(true)
+            .build();
+        let attached = self.docker.attach_container(handle, Some(options)).await?;
+        if let Err(err) = self.docker.start_container(handle, None).await {
+            let _ = self.remove(handle).await;
+            return Err(err.into());
+        }
+        self.attached
+            .lock()
+            .map_err(|_| Error::Other("runtime lock poisoned".into()))?
+            .insert(handle.to_string(), attached);
+        Ok(())
+    }
+
+    async fn find(&self, job: i64, labels: &HashMap<String, String>) -> Result<Option<String>> {
+        let mut wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        wanted.push(format!("{JOB_LABEL}={job}"));
+        Ok(self
+            .containers_labelled(wanted)
+            .await?
+            .into_iter()
+            .find_map(|c| c.id))
+    }
+
+    async fn leftovers(&self, labels: &HashMap<String, String>) -> Result<Vec<(i64, String)>> {
+        let wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        Ok(self
+            .containers_labelled(wanted)
+            .await?
+            .into_iter()
+            .filter_map(|c| {
+                let job = c.labels.as_ref()?.get(JOB_LABEL)?.parse().ok()?;
+                Some((job, c.id?))
+            })
+            .collect())
+    }
+
+    async fn follow(
+        &self,
+        handle: &str,
+        resume: Option<ResumePoint>,
+        log: &mut impl OutputSink,
+    ) -> Result<()> {
+        let attached = self
+            .attached
+            .lock()
+            .map_err(|_| Error::Other("runtime lock poisoned".into()))?
+            .remove(handle);
+        if let Some(attached) = attached {
+            return copy_attached(attached, log).await;
+        }
+        // Started by an earlier supervisor: what it wrote is in Docker's log.
+        let passed = self.copy_logged(handle, resume.as_ref(), true, log).await?;
+        // A live follow can end before it has sent everything the container wrote (seen with
+        // Docker 20.10's json-file driver on a fast burst): read the rest.
+        self.copy_logged(handle, Some(&passed), false, log).await?;
+        Ok(())
+    }
+
+    async fn exit_status(&self, handle: &str) -> Result<Option<Exit>> {
+        let inspected = match self.docker.inspect_container(handle, None).await {
+            Ok(c) => c,
+            Err(err) if is_not_found(&err) => return Ok(Some(Exit::Vanished)),
+            Err(err) => return Err(err.into()),
+        };
+        let state = inspected.state.unwrap_or_default();
+        if state.running == Some(true) || state.restarting == Some(true) || state.paused == Some(true) {
+            return Ok(None);
+        }
+        if !ever_started(&state) {
+            return Ok(Some(Exit::Vanished));
+        }
+        // Docker's own end time: a supervisor that reattaches long after the end records when
+        // the job ended, not when it looked.
+        let finished_at = state
+            .finished_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .filter(|t| t.timestamp() > 0)
+            .map(|t| {
+                t.with_timezone(&chrono::Utc)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            });
+        Ok(Some(Exit::Code {
+            code: state.exit_code.unwrap_or(-1),
+            oom_killed: state.oom_killed == Some(true),
+            finished_at,
+        }))
+    }
+
+    async fn stop(&self, handle: &str, grace: Duration) -> Result<()> {
+        let options = StopContainerOptionsBuilder::default()
+            .t(grace.as_secs().try_into().unwrap_or(i32::MAX))
+            .build();
+        match self.docker.stop_container(handle, Some(options)).await {
+            Err(err) if !is_not_found(&err) => Err(err.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn usage(&self, handle: &str) -> Result<Option<super::usage::Usage>> {
+        super::usage::of_container(&self.docker, handle).await
+    }
+
+    async fn exec(&self, handle: &str, spec: &super::exec::ExecSpec) -> Result<i64> {
+        super::exec::in_container(&self.docker, handle, spec).await
+    }
+
+    async fn remove(&self, handle: &str) -> Result<()> {
+        // `v`: the anonymous volume of a layered workspace goes with its container.
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match self.docker.remove_container(handle, Some(options)).await {
+            Err(err) if !is_not_found(&err) => Err(err.into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// /workspace as an overlay of the read-only `snapshot` under the job's own `changes`: an
+/// anonymous volume of the engine's `local` driver, which the daemon mounts (mlbench needs no
+/// privilege) and removes with the container.
+fn overlay_mount(snapshot: &Path, changes: &Path, work: &Path) -> Result<Mount> {
+    let paths = [snapshot, changes, work].map(|p| p.display().to_string());
+    // The mount options are a comma-separated list and lowerdir a colon-separated one.
+    if let Some(odd) = paths.iter().find(|p| p.contains([',', ':'])) {
+        return Err(Error::Invalid(format!(
+            "{odd} holds a comma or colon, which an overlay mount cannot name: set workspaces = \"copied\" in the config, or move MLBENCH_HOME"
+        )));
+    }
+    let [lower, upper, work] = paths;
+    Ok(Mount {
+        target: Some("/workspace".into()),
+        typ: Some(MountType::VOLUME),
+        volume_options: Some(MountVolumeOptions {
+            driver_config: Some(MountVolumeOptionsDriverConfig {
+                name: Some("local".into()),
+                options: Some(HashMap::from([
+                    ("type".to_string(), "overlay".to_string()),
+                    ("device".to_string(), "overlay".to_string()),
+                    (
+                        "o".to_string(),
+                        format!("lowerdir={lower},upperdir={upper},workdir={work}"),
+                    ),
+                ])),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// Whether a container in this state was ever started: one only created has no start time
+/// (Docker says year 1).
+fn ever_started(state: &ContainerState) -> bool {
+    state.running == Some(true)
+        || state
+            .started_at
+            .as_deref()
+            .is_some_and(|t| !t.starts_with("0001-"))
+}
+
+/// Feeds each frame to `push` as it comes, and flushes `log` only when the stream has nothing
+/// ready: a burst is written in large blocks and a quiet job's lines reach the file at once.
+/// Ends with the stream, or when the container is gone.
+pub(super) async fn copy_frames<L: OutputSink>(
+    frames: impl futures_util::Stream<Item = std::result::Result<LogOutput, BollardError>>,
+    log: &mut L,
+    mut push: impl FnMut(Stream, &[u8], &mut L) -> std::io::Result<()>,
+) -> Result<()> {
+    let mut frames = std::pin::pin!(frames);
+    loop {
+        let next = match frames.next().now_or_never() {
+            Some(next) => next,
+            None => {
+                log.flush()
+                    .map_err(|e| Error::io("cannot write the job log", e))?;
+                frames.next().await
+            }
+        };
+        let frame = match next {
+            None => return Ok(()),
+            Some(Ok(frame)) => frame,
+            Some(Err(err)) if is_not_found(&err) => return Ok(()),
+            Some(Err(err)) => return Err(err.into()),
+        };
+        let (stream, message) = match frame {
+            LogOutput::StdOut { message } => (Stream::Stdout, message),
+            LogOutput::StdErr { message } | LogOutput::Console { message } => (Stream::Stderr, message),
+            LogOutput::StdIn { .. } => continue,
+        };
+        push(stream, &message, log).map_err(|e| Error::io("cannot write the job log", e))?;
+    }
+}
+
+/// Copies what an attached container writes, until it ends. Each line is stamped when it
+/// arrives.
+async fn copy_attached(attached: AttachContainerResults, log: &mut impl OutputSink) -> Result<()> {
+    let AttachContainerResults { output, input } = attached;
+    // Held until the end: dropping the writing half could close the connection early.
+    let _input = input;
+    let mut lines = RawLines::default();
+    copy_frames(output, log, |stream, bytes, log| lines.push(stream, bytes, log)).await?;
+    finish_partials(&mut lines.partial, log).map_err(|e| Error::io("cannot write the job log", e))?;
+    log.flush().map_err(|e| Error::io("cannot write the job log", e))
+}
+
+/// Splits an attached container's raw output into lines, holding each stream's unfinished
+/// line until its newline arrives.
+#[derive(Default)]
+struct RawLines {
+    partial: [Vec<u8>; 2],
+}
+
+impl RawLines {
+    fn push(&mut self, stream: Stream, bytes: &[u8], log: &mut impl OutputSink) -> std::io::Result<()> {
+        let slot = usize::from(stream == Stream::Stderr);
+        let ts = now_ts();
+        let mut rest = bytes;
+        while let Some(nl) = memchr::memchr(b'\n', rest) {
+            let (piece, after) = (&rest[..nl], &rest[nl + 1..]);
+            rest = after;
+            if self.partial[slot].is_empty() {
+                log.line(ts.as_bytes(), stream, without_cr(piece))?;
+            } else {
+                let mut line = std::mem::take(&mut self.partial[slot]);
+                line.extend_from_slice(piece);
+                log.line(ts.as_bytes(), stream, without_cr(&line))?;
+            }
+        }
+        self.partial[slot].extend_from_slice(rest);
+        Ok(())
+    }
+}
+
+fn without_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// A last line without a newline is still output.
+fn finish_partials(partial: &mut [Vec<u8>; 2], log: &mut impl OutputSink) -> std::io::Result<()> {
+    for (slot, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
+        if !partial[slot].is_empty() {
+            let line = std::mem::take(&mut partial[slot]);
+            log.line(now_ts().as_bytes(), stream, &line)?;
+        }
+    }
+    Ok(())
+}
+
+/// Turns Docker's log frames into whole lines. Each frame is one log entry, `TIMESTAMP text`;
+/// an entry without a final newline is part of a longer line (the json-file driver splits
+/// lines over 16 KiB), so it is held until the rest of that line arrives.
+pub(super) struct LineAssembler {
+    filter: ResumeFilter,
+    partial: [Vec<u8>; 2],
+    /// Every whole line sent, new or skipped: where a later read of the same log resumes.
+    pub(super) passed: ResumePoint,
+    /// Per stream, the time of the last whole line passed and how many passed lines were in
+    /// its second: where a read from that second on (`since`) resumes.
+    pub(super) last_at: [Option<([u8; TS_LEN], usize)>; 2],
+}
+
+impl LineAssembler {
+    pub(super) fn new(filter: ResumeFilter) -> LineAssembler {
+        LineAssembler {
+            filter,
+            partial: [Vec::new(), Vec::new()],
+            passed: ResumePoint::default(),
+            last_at: [None, None],
+        }
+    }
+
+    pub(super) fn push(
+        &mut self,
+        stream: Stream,
+        frame: &[u8],
+        log: &mut impl OutputSink,
+    ) -> std::io::Result<()> {
+        let slot = usize::from(stream == Stream::Stderr);
+        let mut rest = frame;
+        while !rest.is_empty() {
+            let (entry, complete) = match memchr::memchr(b'\n', rest) {
+                Some(nl) => (&rest[..nl], true),
+                None => (rest, false),
+            };
+            rest = &rest[(entry.len() + usize::from(complete)).min(rest.len())..];
+            let (ts, text) = match entry.iter().position(|b| *b == b' ') {
+                Some(sp) => (normalize_docker_ts(&entry[..sp]), &entry[sp + 1..]),
+                None => (normalize_docker_ts(entry), &[][..]),
+            };
+            let Some(ts) = ts else { continue };
+            if !complete {
+                self.partial[slot].extend_from_slice(text);
+                continue;
+            }
+            let joined;
+            let line = if self.partial[slot].is_empty() {
+                without_cr(text)
+            } else {
+                let mut whole = std::mem::take(&mut self.partial[slot]);
+                whole.extend_from_slice(text);
+                joined = whole;
+                without_cr(&joined)
+            };
+            self.passed.seen[slot] += 1;
+            self.passed.last[slot].clear();
+            self.passed.last[slot].extend_from_slice(line);
+            // The fixed-width form starts with the second, `YYYY-MM-DDTHH:MM:SS`.
+            self.last_at[slot] = match self.last_at[slot] {
+                Some((at, count)) if at[..19] == ts[..19] => Some((ts, count + 1)),
+                _ => Some((ts, 1)),
+            };
+            // Whole lines are what the file counts, so whole lines are what a resume skips.
+            if self.filter.is_new(stream, line) {
+                log.line(&ts, stream, line)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what is left at the stream's end, and says so when the resume did not line up.
+    pub(super) fn finish(&mut self, log: &mut impl OutputSink) -> std::io::Result<()> {
+        for slot in 0..2 {
+            if !self.partial[slot].is_empty() {
+                self.passed.seen[slot] += 1;
+                self.passed.last[slot].clone_from(&self.partial[slot]);
+            }
+        }
+        finish_partials(&mut self.partial, log)?;
+        self.say_mismatch(log)
+    }
+
+    /// Says so in the log when the lines a resume skipped did not line up with the file.
+    pub(super) fn say_mismatch(&self, log: &mut impl OutputSink) -> std::io::Result<()> {
+        if self.filter.mismatched() {
+            log.line(
+                now_ts().as_bytes(),
+                Stream::Note,
+                b"Docker's copy of this log did not line up with the file when following it again (Docker keeps 2 GB of it): lines around here may be missing or repeated",
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keeps what a follower writes, as the log file would: `<ts> <o|e|m> <text>`.
+    #[derive(Default)]
+    struct Lines(Vec<String>);
+
+    impl OutputSink for Lines {
+        fn line(&mut self, ts: &[u8], stream: Stream, text: &[u8]) -> std::io::Result<()> {
+            let (ts, text) = (String::from_utf8_lossy(ts), String::from_utf8_lossy(text));
+            self.0
+                .push(format!("{ts} {} {text}", char::from(stream.marker())));
+            Ok(())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn frames_become_lines_and_split_lines_are_joined() {
+        let mut log = Lines::default();
+        let mut lines = LineAssembler::new(ResumeFilter::new(None));
+        lines
+            .push(Stream::Stdout, b"2026-11-23T12:00:01.1Z first\n", &mut log)
+            .unwrap();
+        lines
+            .push(Stream::Stdout, b"2026-11-23T12:00:01.2Z long-", &mut log)
+            .unwrap();
+        lines
+            .push(Stream::Stderr, b"2026-11-23T12:00:01.25Z err\r\n", &mut log)
+            .unwrap();
+        lines
+            .push(Stream::Stdout, b"2026-11-23T12:00:01.3Z line\n", &mut log)
+            .unwrap();
+        lines
+            .push(Stream::Stdout, b"2026-11-23T12:00:01.4Z tail", &mut log)
+            .unwrap();
+        lines.finish(&mut log).unwrap();
+        let got: Vec<&str> = log.0.iter().map(|l| &l[31..]).collect();
+        assert_eq!(got, ["o first", "e err", "o long-line", "o tail"]);
+        assert_eq!(log.0[0], "2026-11-23T12:00:01.100000000Z o first");
+    }
+
+    #[test]
+    fn attached_output_is_split_into_lines_per_stream() {
+        let mut log = Lines::default();
+        let mut lines = RawLines::default();
+        lines.push(Stream::Stdout, b"one\ntw", &mut log).unwrap();
+        lines.push(Stream::Stderr, b"oops\r\nhalf", &mut log).unwrap();
+        lines.push(Stream::Stdout, b"o\n\nthree", &mut log).unwrap();
+        lines.push(Stream::Stderr, b" done\n", &mut log).unwrap();
+        finish_partials(&mut lines.partial, &mut log).unwrap();
+        let got: Vec<&str> = log.0.iter().map(|l| &l[31..]).collect();
+        assert_eq!(got, ["o one", "e oops", "o two", "o ", "e half done", "o three"]);
+    }
+}

@@ -1,0 +1,31 @@
+//! The fit chart screen's keys; `c` switches to the job's metric curves.
+
+use mlbench_config::keymap::Command;
+use mlbench_engine::experiments::curves::CurvesOf;
+
+use super::prompt::open_predict;
+use super::{App, Effect};
+
+pub(super) fn chart_command(app: &mut App, command: Command) -> Effect {
+    match command {
+        Command::Quit => app.quit = true,
+        Command::Help => app.help = true,
+        Command::Back => {
+            app.chart = None;
+            app.screen = app.screen_below();
+        }
+        Command::Chart => {
+            if let Some(chart) = &app.chart {
+                return Effect::LoadCurves(CurvesOf::Job(chart.job));
+            }
+        }
+        Command::Export => {
+            if let Some(chart) = &app.chart {
+                return Effect::ExportChart(chart.job);
+            }
+        }
+        Command::Predict => open_predict(app),
+        _ => {}
+    }
+    Effect::None
+}

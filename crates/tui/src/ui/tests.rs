@@ -1,0 +1,1093 @@
+//! Snapshot tests of every screen and popup, at 80×24 and at a large size, on fixed data (no
+//! clocks, no random ids).
+
+use std::collections::HashMap;
+
+use chrono::TimeZone;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use mlbench_config::keymap::Screen;
+use mlbench_domain::output::Stream;
+use mlbench_domain::sweep::Goal;
+use mlbench_domain::{JobKind, JobSpec, JobState, RuntimeKind, Source};
+use mlbench_engine::experiments::compare::{Comparison, TrialRow};
+use mlbench_engine::experiments::curves::{Curve, Curves, CurvesOf};
+use mlbench_engine::experiments::sweeps::SweepSummary;
+use mlbench_engine::{experiments, serving};
+use mlbench_store::{JobRecord, MetricSummary, ProjectRecord};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::{Theme, draw};
+use crate::app::{App, Effect, Event, LogLine, Message, update};
+
+fn job(id: i64, state: JobState, command: &[&str], exit: Option<i64>) -> JobRecord {
+    JobRecord {
+        id,
+        spec: JobSpec {
+            kind: JobKind::Training,
+            deployment: None,
+            storage_read_only: false,
+            project: "salary".into(),
+            machine: "G1".into(),
+            image: "mlbench/runtime:0.1.0".into(),
+            build_dockerfile: None,
+            source: Source::Folder {
+                path: "examples/salary".into(),
+            },
+            command: command.iter().map(std::string::ToString::to_string).collect(),
+            env: vec![],
+            ports: vec![],
+            placement: Vec::new(),
+        },
+        runtime: RuntimeKind::Docker,
+        state,
+        commit: Some("3f2a9c1d8e7b6a5f4e3d2c1b0a998877".into()),
+        created_at: format!("2026-11-23T12:{:02}:00Z", 10 + id),
+        started_at: Some(format!("2026-11-23T12:{:02}:01Z", 10 + id)),
+        finished_at: None,
+        exit_code: exit,
+        detail: (state == JobState::OomKilled)
+            .then(|| "killed for using more memory than its machine type has".into()),
+        handle: Some("c0ffee".into()),
+        supervisor_pid: None,
+        stop_requested: false,
+        prune_requested: false,
+        sweep: None,
+        params: None,
+        devices: vec![],
+        node: None,
+        node_address: None,
+        cleaned_at: None,
+        snapshot: None,
+    }
+}
+
+fn fixture() -> App {
+    let mut app = App::new(chrono::Utc.with_ymd_and_hms(2026, 11, 23, 12, 30, 0).unwrap());
+    let train = ["mlbench", "train", "-i", "data/sal.csv", "-o", "/storage/salary"];
+    let metrics = vec![
+        MetricSummary {
+            key: "Intercept".into(),
+            last: 103126.2124,
+            min: 103126.2124,
+            max: 103126.2124,
+            count: 1,
+            shape: vec![103126.2124],
+        },
+        MetricSummary {
+            key: "MSE".into(),
+            last: 6420.2961,
+            min: 6420.2961,
+            max: 9000.5,
+            count: 3,
+            shape: vec![9000.5, 7000.0, 6420.2961],
+        },
+        MetricSummary {
+            key: "Slope".into(),
+            last: 1840.8142,
+            min: 1840.8142,
+            max: 1840.8142,
+            count: 1,
+            shape: vec![1840.8142],
+        },
+    ];
+    update(
+        &mut app,
+        Event::Message(Message::Snapshot {
+            projects: vec![
+                ProjectRecord {
+                    name: "iris".into(),
+                    created_at: "2026-11-23T12:00:00Z".into(),
+                    jobs: 0,
+                    running: 0,
+                },
+                ProjectRecord {
+                    name: "salary".into(),
+                    created_at: "2026-11-23T12:00:00Z".into(),
+                    jobs: 3,
+                    running: 1,
+                },
+            ],
+            jobs: vec![
+                job(1, JobState::Succeeded, &train, Some(0)),
+                job(2, JobState::OomKilled, &["python", "train.py"], Some(137)),
+                job(3, JobState::Running, &["sh", "-c", "sleep 600"], None),
+            ],
+            metrics: HashMap::from([(1, metrics)]),
+            sweeps: vec![],
+        }),
+    );
+    app.now = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 12, 30, 0).unwrap();
+    update(
+        &mut app,
+        Event::Message(Message::Engine(
+            "Docker Engine at unix:///var/run/docker.sock".into(),
+        )),
+    );
+    app
+}
+
+/// The store as the refresher would send it next, with the app's metrics. The app's clock
+/// stays the fixture's (a snapshot message sets it to now), so ages do not drift.
+fn resnapshot(app: &mut App, projects: Vec<ProjectRecord>, jobs: Vec<JobRecord>) {
+    let metrics = app.metrics.clone();
+    let now = app.now;
+    update(
+        app,
+        Event::Message(Message::Snapshot {
+            projects,
+            jobs,
+            metrics,
+            sweeps: app.sweeps.clone(),
+        }),
+    );
+    app.now = now;
+}
+
+fn key(code: KeyCode) -> Event {
+    Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn render(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| {
+            draw(frame, app, Theme::new(false, Default::default(), false));
+        })
+        .unwrap();
+    terminal.backend().to_string()
+}
+
+fn both_sizes(name: &str, app: &App) {
+    insta::assert_snapshot!(format!("{name}_80x24"), render(app, 80, 24));
+    insta::assert_snapshot!(format!("{name}_140x40"), render(app, 140, 40));
+}
+
+fn select_salary(app: &mut App) {
+    update(app, key(KeyCode::Tab));
+    update(app, key(KeyCode::Down));
+    update(app, key(KeyCode::Tab));
+}
+
+#[test]
+fn workbench_empty() {
+    let app = App::new(chrono::Utc.with_ymd_and_hms(2026, 11, 23, 12, 30, 0).unwrap());
+    both_sizes("workbench_empty", &app);
+}
+
+#[test]
+fn workbench_with_jobs() {
+    let mut app = fixture();
+    select_salary(&mut app);
+    update(&mut app, key(KeyCode::Down));
+    update(&mut app, key(KeyCode::Down));
+    both_sizes("workbench_with_jobs", &app);
+}
+
+#[test]
+fn workbench_oom_killed_job() {
+    let mut app = fixture();
+    select_salary(&mut app);
+    update(&mut app, key(KeyCode::Down));
+    both_sizes("workbench_oom_killed", &app);
+}
+
+/// A job on a swarm shows the node its task runs on, and the runtime says where jobs go.
+#[test]
+fn workbench_swarm_job_on_its_node() {
+    let mut app = fixture();
+    let mut jobs = app.jobs.clone();
+    for job in &mut jobs {
+        job.runtime = RuntimeKind::Swarm;
+    }
+    jobs[2].node = Some("worker-2".into());
+    let projects = app.projects.clone();
+    resnapshot(&mut app, projects, jobs);
+    update(
+        &mut app,
+        Event::Message(Message::Engine(
+            "Docker Swarm, manager at unix:///run/swarm-manager.sock".into(),
+        )),
+    );
+    // The newest job, the running one, is selected first.
+    select_salary(&mut app);
+    both_sizes("workbench_swarm_job", &app);
+}
+
+#[test]
+fn help_popup() {
+    let mut app = fixture();
+    update(&mut app, key(KeyCode::Char('?')));
+    both_sizes("help_workbench", &app);
+}
+
+/// The workbench has more keys than an 80x24 screen has rows: the help scrolls.
+#[test]
+fn help_popup_scrolls_when_it_does_not_fit() {
+    let mut app = logs_app();
+    update(&mut app, key(KeyCode::Char('?')));
+    both_sizes("help_logs", &app);
+    update(&mut app, key(KeyCode::Esc));
+    update(&mut app, key(KeyCode::Esc));
+    update(&mut app, key(KeyCode::Char('?')));
+    for _ in 0..30 {
+        update(&mut app, key(KeyCode::Char('j')));
+    }
+    insta::assert_snapshot!("help_workbench_scrolled_80x24", render(&app, 80, 24));
+    update(&mut app, key(KeyCode::Char('x')));
+    assert!(!app.help);
+}
+
+#[test]
+fn stop_confirmation() {
+    let mut app = fixture();
+    select_salary(&mut app);
+    update(&mut app, key(KeyCode::Char('x')));
+    both_sizes("confirm_stop", &app);
+}
+
+fn logs_app() -> App {
+    let mut app = fixture();
+    select_salary(&mut app);
+    let generation = app.log_generation;
+    update(&mut app, key(KeyCode::Enter));
+    assert_eq!(app.log_generation, generation + 1);
+    let lines = (0..60)
+        .map(|i| LogLine {
+            at: i as u64 * 80,
+            ts: format!("2026-11-23T12:20:{:02}.000000000Z", i % 60),
+            stream: if i % 10 == 9 {
+                Stream::Stderr
+            } else {
+                Stream::Stdout
+            },
+            text: if i % 10 == 9 {
+                format!("warning {i}: slow epoch")
+            } else {
+                format!("epoch {i} loss={:.3}", 1.0 / f64::from(i + 1))
+            },
+            runs: Vec::new(),
+        })
+        .collect();
+    update(
+        &mut app,
+        Event::Message(Message::LogLines {
+            generation: generation + 1,
+            lines,
+        }),
+    );
+    app
+}
+
+#[test]
+fn logs_following() {
+    both_sizes("logs_following", &logs_app());
+}
+
+#[test]
+fn logs_searched_with_timestamps() {
+    let mut app = logs_app();
+    update(&mut app, key(KeyCode::Char('t')));
+    update(&mut app, key(KeyCode::Char('/')));
+    for c in "warning".chars() {
+        update(&mut app, key(KeyCode::Char(c)));
+    }
+    update(&mut app, key(KeyCode::Enter));
+    update(&mut app, key(KeyCode::Char('n')));
+    both_sizes("logs_search", &app);
+}
+
+#[test]
+fn logs_typing_a_search() {
+    let mut app = logs_app();
+    update(&mut app, key(KeyCode::Char('/')));
+    update(&mut app, key(KeyCode::Char('e')));
+    both_sizes("logs_typing", &app);
+}
+
+/// The filter as it is typed, then applied: the view holds only matching lines, with the count
+/// of them over the whole file in its title; a selection says how many lines it holds; the
+/// save prompt names what it saves.
+#[test]
+fn logs_filtered_selected_and_saved() {
+    let mut app = logs_app();
+    update(&mut app, key(KeyCode::Char('f')));
+    for c in "!warning".chars() {
+        update(&mut app, key(KeyCode::Char(c)));
+    }
+    both_sizes("logs_filter_typing", &app);
+    update(&mut app, key(KeyCode::Enter));
+    let generation = app.log_generation;
+    let lines: Vec<LogLine> = (0..30)
+        .map(|i| LogLine {
+            at: 5_000 + i * 80,
+            ts: "2026-11-23T12:21:00.000000000Z".into(),
+            stream: Stream::Stdout,
+            text: format!("epoch {i} loss={:.3}", 1.0 / (i as f64 + 1.0)),
+            runs: Vec::new(),
+        })
+        .collect();
+    update(&mut app, Event::Message(Message::LogLines { generation, lines }));
+    update(
+        &mut app,
+        Event::Message(Message::LogCount {
+            generation,
+            before_start: 1_204,
+        }),
+    );
+    for c in ['v', 'k', 'k'] {
+        update(&mut app, key(KeyCode::Char(c)));
+    }
+    both_sizes("logs_filtered_selected", &app);
+    update(&mut app, key(KeyCode::Esc));
+    update(&mut app, key(KeyCode::Char('S')));
+    both_sizes("logs_save_prompt", &app);
+}
+
+#[test]
+fn too_small() {
+    insta::assert_snapshot!("too_small", render(&fixture(), 60, 20));
+}
+
+#[test]
+fn what_doctor_finds_wrong_shows_in_the_status_line_until_it_is_mended() {
+    let mut app = fixture();
+    let line = "disk use: the mlbench home holds 25.0 GiB, above disk_use_warning (20.0 GiB): `mlbench gc --older-than 30d --dry-run` shows what finished jobs left";
+    update(&mut app, Event::Message(Message::Health(Some(line.into()))));
+    insta::assert_snapshot!("health_in_status_line", render(&app, 120, 24));
+    update(&mut app, Event::Message(Message::Health(None)));
+    let screen = render(&app, 120, 24);
+    assert!(!screen.lines().last().unwrap().contains('⚠'));
+}
+
+#[test]
+fn a_long_message_gives_way_to_the_help_key() {
+    let mut app = fixture();
+    update(&mut app, Event::Message(Message::Failed("x".repeat(200))));
+    let screen = render(&app, 80, 24);
+    let last = screen.lines().last().unwrap();
+    assert!(last.ends_with("… ? help \""), "{last}");
+}
+
+#[test]
+fn fit_chart() {
+    let mut app = fixture();
+    let points: Vec<(f64, f64)> = (0..21)
+        .map(|i| {
+            (
+                f64::from(i),
+                103100.0 + 1850.0 * f64::from(i) + f64::from((i * 7) % 5) * 300.0,
+            )
+        })
+        .collect();
+    update(
+        &mut app,
+        Event::Message(Message::Chart(experiments::fit::Fit {
+            job: 1,
+            x_name: "x".into(),
+            y_name: "y".into(),
+            intercept: 103126.2124,
+            slope: 1840.8142,
+            points,
+            data: "data/sal.csv".into(),
+            data_from: "the model file",
+        })),
+    );
+    both_sizes("fit_chart", &app);
+}
+
+#[test]
+fn serving_prompts() {
+    let mut app = fixture();
+    select_salary(&mut app);
+    update(
+        &mut app,
+        Event::Message(Message::AskPort {
+            project: "salary".into(),
+            model: "salary".into(),
+        }),
+    );
+    both_sizes("serve_port_prompt", &app);
+    let mut serving = job(
+        4,
+        JobState::Running,
+        &["mlbench", "serve", "-m", "/storage/salary/model.json"],
+        None,
+    );
+    serving.spec.kind = JobKind::Serving;
+    serving.spec.deployment = Some("salary".into());
+    serving.spec.ports = vec!["8080:8080".parse().unwrap()];
+    let mut jobs = app.jobs.clone();
+    jobs.push(serving);
+    let projects = app.projects.clone();
+    resnapshot(&mut app, projects, jobs);
+    app.now = fixture().now;
+    update(&mut app, key(KeyCode::Esc));
+    // The serving panel: three scrapes of the deployment's /metrics.
+    for (req_per_s, p99_ms, errors) in [(0.0, None, 0), (120.0, Some(2.5), 0), (480.5, Some(1.25), 3)] {
+        let rate = serving::stats::ServingRate {
+            req_per_s,
+            p50_ms: p99_ms.map(|p: f64| p / 5.0),
+            p99_ms,
+            errors,
+        };
+        update(
+            &mut app,
+            Event::Message(Message::Traffic(std::collections::BTreeMap::from([(
+                "salary".to_string(),
+                rate,
+            )]))),
+        );
+    }
+    insta::assert_snapshot!("serving_traffic_140x40", render(&app, 140, 40));
+    update(&mut app, key(KeyCode::Char('p')));
+    for (input, output, salary) in [
+        ("25", "149146.5664", 149146.5664),
+        ("30", "158350.6372", 158350.6372),
+    ] {
+        update(
+            &mut app,
+            Event::Message(Message::Prediction(crate::app::PredictionRow {
+                project: "salary".into(),
+                input: input.into(),
+                output: output.into(),
+                point: Some((input.parse().unwrap(), salary)),
+                latency_ms: 1.5,
+            })),
+        );
+    }
+    update(&mut app, key(KeyCode::Char('3')));
+    both_sizes("predict_prompt", &app);
+}
+
+#[test]
+fn prompts_validate_and_submit() {
+    let mut app = fixture();
+    select_salary(&mut app);
+    update(
+        &mut app,
+        Event::Message(Message::AskPort {
+            project: "salary".into(),
+            model: "salary".into(),
+        }),
+    );
+    update(&mut app, key(KeyCode::Char('9')));
+    update(&mut app, key(KeyCode::Char('9')));
+    update(&mut app, key(KeyCode::Char('9')));
+    update(&mut app, key(KeyCode::Char('9')));
+    update(&mut app, key(KeyCode::Char('9')));
+    assert_eq!(update(&mut app, key(KeyCode::Enter)), crate::app::Effect::None);
+    assert_eq!(
+        app.status.as_deref(),
+        Some("container port 808099999 is out of range 1–65535")
+    );
+    for _ in 0..5 {
+        update(&mut app, key(KeyCode::Backspace));
+    }
+    let effect = update(&mut app, key(KeyCode::Enter));
+    assert_eq!(
+        effect,
+        crate::app::Effect::Deploy {
+            project: "salary".into(),
+            model: "salary".into(),
+            port: "8080:8080".parse().unwrap()
+        }
+    );
+    assert!(app.prompt.is_none());
+    update(&mut app, key(KeyCode::Char('p')));
+    assert!(
+        app.status
+            .as_deref()
+            .unwrap()
+            .contains("nothing serves in salary"),
+        "{:?}",
+        app.status
+    );
+}
+
+#[test]
+fn new_experiment_form() {
+    use crate::form::{Field, FormOptions, FormText};
+    use mlbench_engine::jobs::choices::MachineChoice;
+    let mut app = fixture();
+    select_salary(&mut app);
+    let text = FormText {
+        repo: "/".into(),
+        command: "mlbench train -i data/sal.csv -o /storage/salary".into(),
+        ports: "8080:99999".into(),
+        ..FormText::default()
+    };
+    let options = FormOptions {
+        project: "salary".into(),
+        machines: vec![
+            MachineChoice {
+                name: "G1".into(),
+                label: "1 vCPU · 1.70 GiB · 0 GPU".into(),
+                unfit: None,
+            },
+            MachineChoice {
+                name: "P4000".into(),
+                label: "8 vCPU · 30 GiB · 1 GPU".into(),
+                unfit: Some("needs 8 vCPU (host has 2), 1 GPU (host has 0)".into()),
+            },
+        ],
+        images: vec!["mlbench/runtime:0.1.0".into()],
+        text,
+        machine_row: 1,
+        image_row: 0,
+    };
+    update(&mut app, Event::Message(Message::FormOptions(Box::new(options))));
+    both_sizes("new_experiment_form", &app);
+    // The form opens on the repo (machine and image are chosen); Enter moves on, and on the
+    // last field submits only when every field is right.
+    for _ in 0..6 {
+        update(&mut app, key(KeyCode::Enter));
+    }
+    assert_eq!(app.form.as_ref().unwrap().focus, Field::Metric);
+    assert_eq!(update(&mut app, key(KeyCode::Enter)), crate::app::Effect::None);
+    assert_eq!(
+        app.form.as_ref().unwrap().focus,
+        Field::Machine,
+        "the first bad field gets the focus"
+    );
+    update(&mut app, key(KeyCode::Left));
+    update(&mut app, key(KeyCode::Esc));
+    assert!(app.form.is_none());
+    assert_eq!(app.status.as_deref(), Some("cancelled: nothing was created"));
+}
+
+/// Alt-Enter submits from any field, and the new job's log opens once it is submitted.
+#[test]
+fn alt_enter_submits_and_follows_the_new_job() {
+    let mut app = fixture();
+    select_salary(&mut app);
+    let options = crate::form::tests::options();
+    update(&mut app, Event::Message(Message::FormOptions(Box::new(options))));
+    let submitted = update(
+        &mut app,
+        Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::ALT)),
+    );
+    assert!(matches!(submitted, Effect::Submit(_)), "{submitted:?}");
+    let opened = update(&mut app, Event::Message(Message::Submitted(9)));
+    assert!(matches!(opened, Effect::FollowLog { job: 9, .. }), "{opened:?}");
+    assert_eq!(app.screen, Screen::Logs);
+    // A plain Enter submits without opening anything.
+    assert_eq!(
+        update(&mut app, Event::Message(Message::Submitted(10))),
+        Effect::None
+    );
+}
+
+fn mouse(kind: crossterm::event::MouseEventKind, column: u16, row: u16) -> Event {
+    Event::Mouse(crossterm::event::MouseEvent {
+        kind,
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    })
+}
+
+#[test]
+fn clicks_select_and_the_wheel_moves() {
+    use crossterm::event::{MouseButton, MouseEventKind};
+    let mut app = fixture();
+    update(&mut app, Event::Resize(80, 24));
+    // The second project's row: the panel's border, then one row a project.
+    update(&mut app, mouse(MouseEventKind::Down(MouseButton::Left), 3, 2));
+    assert_eq!(app.selected_project().unwrap().name, "salary");
+    // The third job's row in the jobs table: border and header first.
+    update(&mut app, mouse(MouseEventKind::Down(MouseButton::Left), 30, 4));
+    assert_eq!(app.selected_job().unwrap().id, 1);
+    update(&mut app, mouse(MouseEventKind::ScrollUp, 30, 10));
+    assert_eq!(app.selected_job().unwrap().id, 2);
+    assert_eq!(
+        update(&mut app, key(KeyCode::Char('m'))),
+        crate::app::Effect::Mouse(false)
+    );
+}
+
+#[test]
+fn colours_come_from_the_config() {
+    let config = mlbench_config::Config::parse("[colors]\nrunning = \"lightblue\"\n").unwrap();
+    let theme = Theme::new(true, config.colors, config.light);
+    assert_eq!(
+        theme.state(JobState::Running).fg,
+        Some(ratatui::style::Color::LightBlue)
+    );
+    assert_eq!(theme.state(JobState::Failed).fg, Some(ratatui::style::Color::Red));
+}
+
+/// The light theme trades pale colours for darker ones; text keeps the terminal's colour.
+#[test]
+fn the_light_theme_darkens_pale_colours() {
+    use ratatui::style::Color;
+    let config = mlbench_config::Config::parse("theme = \"light\"\n").unwrap();
+    let light = Theme::new(true, config.colors, config.light);
+    assert_eq!(light.fg(Color::Yellow).fg, Some(Color::Indexed(130)));
+    assert_eq!(light.fg(Color::Cyan).fg, Some(Color::Blue));
+    assert_eq!(light.state(JobState::Queued).fg, Some(Color::DarkGray));
+    assert_eq!(light.fg(Color::Red).fg, Some(Color::Red));
+    let dark = Theme::new(true, config.colors, false);
+    assert_eq!(dark.fg(Color::Yellow).fg, Some(Color::Yellow));
+    let err = mlbench_config::Config::parse("theme = \"solarized\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("theme: \"solarized\" is not a theme"), "{err}");
+}
+
+#[test]
+fn a_build_shows_a_progress_bar() {
+    let mut app = fixture();
+    let progress = crate::app::Progress::from_line("Step 2/5 : COPY rootfs/ /");
+    update(&mut app, Event::Message(Message::Progress(progress)));
+    let screen = render(&app, 80, 24);
+    assert!(
+        screen
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("\"[████░░░░░░] Step 2/5 : COPY rootfs/ /"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn sparklines_span_the_series_range() {
+    assert_eq!(super::workbench::sparkline(&[1.0, 2.0, 3.0, 8.0]), "▁▂▃█");
+    assert_eq!(super::workbench::sparkline(&[5.0, 5.0]), "▄▄");
+}
+
+/// Regression: with wrap on, a followed log whose lines wrap showed the last *lines* and the
+/// widget clipped the bottom rows, so the newest line never showed.
+#[test]
+fn wrapped_logs_show_the_newest_line_at_the_bottom() {
+    let mut app = logs_app();
+    let long = |i: usize| LogLine {
+        at: 100_000 + i as u64 * 200,
+        ts: "2026-11-23T12:21:00.000000000Z".into(),
+        stream: Stream::Stdout,
+        text: format!("step {i} {}", "x".repeat(150)),
+        runs: Vec::new(),
+    };
+    let mut lines: Vec<LogLine> = (0..30).map(long).collect();
+    lines.push(LogLine {
+        text: "the newest line".into(),
+        ..long(30)
+    });
+    let generation = app.log_generation;
+    update(&mut app, Event::Message(Message::LogLines { generation, lines }));
+    update(&mut app, key(KeyCode::Char('w')));
+    for (width, height) in [(80, 24), (140, 40)] {
+        let screen = render(&app, width, height);
+        let rows: Vec<&str> = screen.lines().collect();
+        // The last row is the status line and the one above it the border.
+        assert!(
+            rows[rows.len() - 3].contains("the newest line"),
+            "{width}x{height}:\n{screen}"
+        );
+    }
+}
+
+/// Regression: the selected project was kept by its row, so a project created elsewhere that
+/// sorts earlier switched the view to another project.
+#[test]
+fn a_new_project_that_sorts_first_keeps_the_selection() {
+    let mut app = fixture();
+    select_salary(&mut app);
+    assert_eq!(app.selected_project().unwrap().name, "salary");
+    let mut projects = app.projects.clone();
+    projects.insert(
+        0,
+        ProjectRecord {
+            name: "aardvark".into(),
+            created_at: "2026-11-23T12:29:00Z".into(),
+            jobs: 0,
+            running: 0,
+        },
+    );
+    let jobs = app.jobs.clone();
+    resnapshot(&mut app, projects, jobs);
+    assert_eq!(app.selected_project().unwrap().name, "salary");
+    assert_eq!(app.selected_job().unwrap().id, 3);
+}
+
+/// Regression: the follower was keyed by job only, so Esc then Enter on the same job in one
+/// batch of events left the old follower running and every line arrived twice.
+#[test]
+fn reopening_a_log_follows_anew_and_ignores_the_old_followers_lines() {
+    let mut app = logs_app();
+    let old = app.log_generation;
+    assert_eq!(update(&mut app, key(KeyCode::Esc)), Effect::StopFollowing);
+    let reopened = update(&mut app, key(KeyCode::Enter));
+    assert_eq!(
+        reopened,
+        Effect::FollowLog {
+            job: 3,
+            generation: old + 1,
+            filter: None,
+        }
+    );
+    for generation in [old, old + 1] {
+        update(
+            &mut app,
+            Event::Message(Message::LogLines {
+                generation,
+                lines: vec![LogLine {
+                    at: 0,
+                    ts: "2026-11-23T12:21:00.000000000Z".into(),
+                    stream: Stream::Stdout,
+                    text: "once".into(),
+                    runs: Vec::new(),
+                }],
+            }),
+        );
+    }
+    assert_eq!(app.logs.as_ref().unwrap().lines.len(), 1);
+}
+
+/// The iris project with a sweep of three depths: two trials succeeded, one pruned.
+fn sweep_fixture() -> App {
+    let mut app = fixture();
+    let trial = |id: i64, depth: &str, state: JobState| JobRecord {
+        spec: JobSpec {
+            project: "iris".into(),
+            ..job(id, state, &["mlbench", "train", "--max-depth", depth], Some(0)).spec
+        },
+        sweep: Some(1),
+        params: Some([("max_depth".to_string(), depth.to_string())].into()),
+        ..job(id, state, &[], Some(0))
+    };
+    let mut jobs = app.jobs.clone();
+    jobs.push(trial(4, "1", JobState::Succeeded));
+    jobs.push(trial(5, "2", JobState::Succeeded));
+    jobs.push(trial(6, "3", JobState::Pruned));
+    let sweeps = vec![SweepSummary {
+        sweep: 1,
+        project: "iris".into(),
+        state: "finished",
+        metric: "Accuracy".into(),
+        goal: Goal::Maximize,
+        trials: 3,
+        done: 3,
+        running: 0,
+        best: Some(5),
+        best_value: Some(0.9722),
+        first_job: Some(4),
+        command: ["mlbench", "train", "--max-depth", "{max_depth}"]
+            .map(String::from)
+            .to_vec(),
+        created_at: "2026-11-23T12:20:00Z".into(),
+        detail: None,
+    }];
+    let (projects, metrics) = (app.projects.clone(), app.metrics.clone());
+    update(
+        &mut app,
+        Event::Message(Message::Snapshot {
+            projects,
+            jobs,
+            metrics,
+            sweeps,
+        }),
+    );
+    // A snapshot sets the clock; the pictures need a fixed one.
+    app.now = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 12, 30, 0).unwrap();
+    app
+}
+
+fn comparison() -> Comparison {
+    let row = |point: usize, job: i64, depth: &str, accuracy: f64, state: &str| TrialRow {
+        point,
+        job: Some(job),
+        params: [("max_depth".to_string(), depth.to_string())].into(),
+        state: state.into(),
+        metrics: [
+            ("Accuracy".to_string(), accuracy),
+            ("Nodes".to_string(), 2.0 * accuracy * 3.0),
+        ]
+        .into(),
+        last: Some(accuracy),
+        best: Some(accuracy),
+        duration_secs: Some(2),
+    };
+    Comparison {
+        sweep: 1,
+        metric: "Accuracy".into(),
+        goal: Goal::Maximize,
+        best: Some(5),
+        params: vec!["max_depth".into()],
+        other_metrics: vec!["Nodes".into()],
+        trials: vec![
+            row(0, 4, "1", 0.5833, "succeeded"),
+            row(1, 5, "2", 0.9722, "succeeded"),
+            row(2, 6, "3", 0.61, "pruned"),
+        ],
+    }
+}
+
+#[test]
+fn a_sweep_is_one_row_that_expands_to_its_trials() {
+    let mut app = sweep_fixture();
+    // iris is the first project; its sweep is its only row.
+    assert!(matches!(app.selected_row(), Some(crate::app::JobRow::Sweep(_))));
+    both_sizes("workbench_sweep_collapsed", &app);
+    assert_eq!(update(&mut app, key(KeyCode::Enter)), Effect::None);
+    update(&mut app, key(KeyCode::Down));
+    assert_eq!(app.selected_job().map(|j| j.id), Some(6));
+    assert_eq!(app.selected_sweep(), Some(1));
+    both_sizes("workbench_sweep_expanded", &app);
+    assert_eq!(
+        update(&mut app, key(KeyCode::Char('C'))),
+        Effect::LoadCompare {
+            sweep: 1,
+            all_columns: false
+        }
+    );
+}
+
+#[test]
+fn the_compare_screen_sorts_and_opens_a_trials_log() {
+    let mut app = sweep_fixture();
+    update(&mut app, Event::Message(Message::Comparison(comparison())));
+    assert_eq!(app.screen, Screen::Compare);
+    both_sizes("compare", &app);
+    // o sorts by the first column, again by the next: job, then max_depth, then Accuracy last.
+    for _ in 0..3 {
+        update(&mut app, key(KeyCode::Char('o')));
+    }
+    update(&mut app, key(KeyCode::Char('O')));
+    let view = app.compare.as_ref().unwrap();
+    assert_eq!(view.sort, Some(("Accuracy last".to_string(), true)));
+    let order: Vec<_> = view.comparison.trials.iter().map(|t| t.job).collect();
+    assert_eq!(order, [Some(5), Some(6), Some(4)]);
+    both_sizes("compare_sorted", &app);
+    assert_eq!(
+        update(&mut app, key(KeyCode::Char('a'))),
+        Effect::LoadCompare {
+            sweep: 1,
+            all_columns: true
+        }
+    );
+    // The selection stayed on its trial through the sorts; the top row is now the best.
+    assert_eq!(app.compare.as_ref().unwrap().row, 2);
+    update(&mut app, key(KeyCode::Char('g')));
+    let open = update(&mut app, key(KeyCode::Enter));
+    assert!(matches!(open, Effect::FollowLog { job: 5, .. }), "{open:?}");
+    update(&mut app, key(KeyCode::Esc));
+    assert_eq!(
+        app.screen,
+        Screen::Compare,
+        "Esc from a trial's log goes back to the comparison"
+    );
+    update(&mut app, key(KeyCode::Esc));
+    assert_eq!(app.screen, Screen::Workbench);
+}
+
+#[test]
+fn metric_curves_overlay_a_sweeps_trials() {
+    let mut app = sweep_fixture();
+    let series = |scale: f64| -> Vec<(f64, f64)> {
+        (0..20)
+            .map(|i| (f64::from(i), scale / f64::from(i + 1)))
+            .collect()
+    };
+    let curve = |label: &str, scale: f64, best: bool| Curve {
+        label: label.into(),
+        points: series(scale),
+        best,
+    };
+    let curves = Curves {
+        of: CurvesOf::Sweep(1),
+        title: "sweep 1: loss".into(),
+        metrics: vec!["loss".into(), "accuracy".into()],
+        curves: [
+            (
+                "loss".to_string(),
+                vec![curve("4: q=1", 1.0, true), curve("5: q=2", 2.0, false)],
+            ),
+            ("accuracy".to_string(), vec![curve("4: q=1", 0.5, true)]),
+        ]
+        .into(),
+    };
+    update(&mut app, Event::Message(Message::Curves(curves)));
+    assert_eq!(app.screen, Screen::Curves);
+    both_sizes("curves_sweep", &app);
+    update(&mut app, key(KeyCode::Tab));
+    assert_eq!(app.curves.as_ref().unwrap().metric(), "accuracy");
+    assert_eq!(
+        update(&mut app, key(KeyCode::Char('e'))),
+        Effect::ExportCurves {
+            of: CurvesOf::Sweep(1),
+            metric: "accuracy".into()
+        }
+    );
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        update(app, key(KeyCode::Char(c)));
+    }
+}
+
+#[test]
+fn projects_are_created_and_deleted_from_the_workbench() {
+    let mut app = fixture();
+    update(&mut app, key(KeyCode::Char('P')));
+    type_text(&mut app, "Churn Model");
+    both_sizes("new_project_bad_name", &app);
+    assert_eq!(update(&mut app, key(KeyCode::Enter)), Effect::None);
+    assert!(app.status.as_deref().unwrap().contains("is not valid"));
+    update(
+        &mut app,
+        Event::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
+    );
+    type_text(&mut app, "salary");
+    assert_eq!(update(&mut app, key(KeyCode::Enter)), Effect::None, "it exists");
+    update(
+        &mut app,
+        Event::Key(KeyEvent::new(KeyCode::Char('w'), KeyModifiers::CONTROL)),
+    );
+    type_text(&mut app, "churn");
+    both_sizes("new_project", &app);
+    assert_eq!(
+        update(&mut app, key(KeyCode::Enter)),
+        Effect::CreateProject("churn".into())
+    );
+    update(&mut app, Event::Message(Message::ProjectCreated("churn".into())));
+    let mut projects = app.projects.clone();
+    projects.insert(
+        0,
+        ProjectRecord {
+            name: "churn".into(),
+            created_at: "2026-11-23T12:29:00Z".into(),
+            jobs: 0,
+            running: 0,
+        },
+    );
+    let jobs = app.jobs.clone();
+    resnapshot(&mut app, projects, jobs);
+    assert_eq!(app.selected_project().unwrap().name, "churn");
+
+    // Deleting asks for the name.
+    update(&mut app, key(KeyCode::Tab));
+    update(&mut app, key(KeyCode::Char('D')));
+    type_text(&mut app, "chur");
+    both_sizes("delete_project", &app);
+    assert_eq!(update(&mut app, key(KeyCode::Enter)), Effect::None);
+    assert!(app.prompt.is_some());
+    type_text(&mut app, "n");
+    assert_eq!(
+        update(&mut app, key(KeyCode::Enter)),
+        Effect::DeleteProject("churn".into())
+    );
+}
+
+#[test]
+fn finished_jobs_are_deleted_after_a_question_and_live_ones_refuse() {
+    let mut app = fixture();
+    select_salary(&mut app);
+    assert_eq!(update(&mut app, key(KeyCode::Char('D'))), Effect::None);
+    assert_eq!(
+        app.status.as_deref(),
+        Some("job 3 is running: stop it first (x), then delete it")
+    );
+    update(&mut app, key(KeyCode::Down));
+    update(&mut app, key(KeyCode::Char('D')));
+    both_sizes("confirm_delete_job", &app);
+    assert_eq!(update(&mut app, key(KeyCode::Char('y'))), Effect::DeleteJob(2));
+    update(&mut app, key(KeyCode::Char('D')));
+    assert_eq!(update(&mut app, key(KeyCode::Char('n'))), Effect::None);
+}
+
+/// A running job's CPU and memory against its machine type: gauges and a CPU sparkline in its
+/// details, a column in the wide job list, memory near the limit in warning colours.
+#[test]
+fn a_running_jobs_cpu_and_memory_show_against_its_limits() {
+    use mlbench_engine::jobs::usage::JobUsage;
+    let mut app = fixture();
+    select_salary(&mut app);
+    for (i, cpus) in [None, Some(0.2), Some(0.5), Some(0.9), Some(0.7)]
+        .into_iter()
+        .enumerate()
+    {
+        update(
+            &mut app,
+            Event::Message(Message::Usage(vec![JobUsage {
+                job: 3,
+                project: "salary".into(),
+                machine: "G1".into(),
+                cpus,
+                cpu_limit: 1.0,
+                memory_bytes: (1500 + 40 * i as u64) << 20,
+                memory_limit: 1741 << 20,
+            }])),
+        );
+    }
+    both_sizes("workbench_usage", &app);
+    // A round without the job (it ended) takes its gauges away.
+    update(&mut app, Event::Message(Message::Usage(Vec::new())));
+    assert!(app.usage.is_empty());
+}
+
+/// `o` lists the project's /storage; Enter previews a file (text, or its size when binary),
+/// `e` copies it out, Esc closes the preview, then the browser.
+#[test]
+fn the_storage_browser_lists_previews_and_copies_out() {
+    use mlbench_engine::projects::storage::{Entry, Preview};
+    let mut app = fixture();
+    select_salary(&mut app);
+    assert_eq!(
+        update(&mut app, key(KeyCode::Char('o'))),
+        Effect::LoadStorage("salary".into())
+    );
+    let at = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 12, 10, 0).unwrap();
+    let entry = |path: &str, bytes| Entry {
+        path: path.into(),
+        bytes,
+        modified: Some(at),
+        link: None,
+    };
+    update(
+        &mut app,
+        Event::Message(Message::Storage {
+            project: "salary".into(),
+            entries: vec![
+                entry("/storage/salary/model.json", 412),
+                entry("/storage/salary/model.pkl", 2_048),
+                entry("/storage/salary/versions/1/model.json", 398),
+            ],
+        }),
+    );
+    both_sizes("storage_list", &app);
+    assert_eq!(
+        update(&mut app, key(KeyCode::Enter)),
+        Effect::PreviewStorage {
+            project: "salary".into(),
+            path: "/storage/salary/model.json".into()
+        }
+    );
+    update(
+        &mut app,
+        Event::Message(Message::StoragePreview(Preview {
+            path: "/storage/salary/model.json".into(),
+            bytes: 412,
+            text: Some(vec![
+                "{".into(),
+                "  \"kind\": \"linear\",".into(),
+                "  \"intercept\": 25792.2".into(),
+                "}".into(),
+            ]),
+        })),
+    );
+    both_sizes("storage_preview", &app);
+    update(&mut app, key(KeyCode::Esc));
+    update(&mut app, key(KeyCode::Down));
+    assert_eq!(
+        update(&mut app, key(KeyCode::Char('e'))),
+        Effect::CopyOutStorage {
+            project: "salary".into(),
+            path: "/storage/salary/model.pkl".into()
+        }
+    );
+    update(&mut app, key(KeyCode::Esc));
+    assert_eq!(app.screen, Screen::Workbench);
+}
