@@ -20,7 +20,7 @@ pub(crate) async fn gc(
         dry_run,
     };
     // Images are looked at only where an engine answers; the rest needs none.
-    let runtime = AnyRuntime::choose(engine, |_| {}).await.ok();
+    let runtime = AnyRuntime::choose(engine, &mut |_| {}).await.ok();
     let freed = gc::collect(engine, runtime.as_ref(), &options).await?;
     if json {
         return super::table::print_json(&freed);

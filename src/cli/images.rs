@@ -69,7 +69,7 @@ pub(crate) async fn build(
     sources::prepare(&Source::parse(repo, reference), &dest, &rules)?;
     let mut out = std::io::stdout().lock();
     docker
-        .build(&dest, dockerfile, tag, &Default::default(), |line| {
+        .build(&dest, dockerfile, tag, &Default::default(), &mut |line| {
             let _ = writeln!(out, "{line}");
         })
         .await?;
@@ -79,7 +79,7 @@ pub(crate) async fn build(
 
 pub(crate) async fn pull(name: &str) -> Result<()> {
     let docker = docker().await?;
-    docker.pull(name, |line| eprintln!("{line}")).await?;
+    docker.pull(name, &mut |line| eprintln!("{line}")).await?;
     println!("pulled {name}");
     Ok(())
 }
@@ -87,7 +87,7 @@ pub(crate) async fn pull(name: &str) -> Result<()> {
 pub(crate) async fn build_runtime(force: bool) -> Result<()> {
     let docker = docker().await?;
     let (tag, built) = docker
-        .ensure_runtime_image(force, |line| eprintln!("{line}"))
+        .ensure_runtime_image(force, &mut |line| eprintln!("{line}"))
         .await?;
     if built {
         println!("built {tag}");

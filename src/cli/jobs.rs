@@ -33,12 +33,12 @@ pub(crate) async fn run(engine: &Engine, args: RunArgs) -> Result<ExitCode> {
         force: args.force,
     };
     let runtime = choose_runtime(engine).await?;
-    let submitted = jobs::run(engine, &runtime, request, |line| eprintln!("{line}")).await?;
+    let submitted = jobs::run(engine, &runtime, request, &mut |line| eprintln!("{line}")).await?;
     report(engine, submitted, args.follow).await
 }
 
 async fn choose_runtime(engine: &Engine) -> Result<AnyRuntime> {
-    AnyRuntime::choose(engine, |notice| eprintln!("mlbench: {notice}")).await
+    AnyRuntime::choose(engine, &mut |notice| eprintln!("mlbench: {notice}")).await
 }
 
 /// Says what became of a submitted job; with `follow`, follows it to its end.
@@ -242,13 +242,14 @@ pub(crate) async fn demo(engine: &Engine, which: DemoName, detach: bool) -> Resu
         DemoName::Salary => {
             let spec = experiments::demo::prepare(engine)?;
             let submitted =
-                mlbench_engine::submit(engine, &runtime, spec, |line| eprintln!("{line}")).await?;
+                mlbench_engine::submit(engine, &runtime, spec, &mut |line| eprintln!("{line}")).await?;
             report(engine, submitted, !detach).await
         }
         DemoName::Iris => {
             let request = experiments::demo::prepare_iris(engine)?;
             let started =
-                experiments::sweeps::start(engine, &runtime, request, |line| eprintln!("{line}")).await?;
+                experiments::sweeps::start(engine, &runtime, request, &mut |line| eprintln!("{line}"))
+                    .await?;
             super::sweeps::report(engine, started, !detach).await
         }
     }

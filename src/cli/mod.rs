@@ -518,8 +518,8 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             // A supervisor outlives the terminal it was started from: once tokio handles
             // SIGHUP, the signal no longer ends the process (the handler stays for its life).
             let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
-            let runtime = mlbench_engine::AnyRuntime::of(engine.store.job(job)?.runtime, &engine).await?;
-            mlbench_engine::with_runtime!(&runtime, rt => mlbench_engine::jobs::supervisor::supervise(&engine, rt, job, handover).await)
+            mlbench_engine::jobs::supervisor::supervise(&engine, job, handover)
+                .await
                 .and(ok)
         }
     }

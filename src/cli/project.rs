@@ -2,7 +2,6 @@
 
 use mlbench_domain::machine::{fmt_cpus, format_bytes};
 use mlbench_engine::{AnyRuntime, Engine, projects};
-use mlbench_runtime::Runtime;
 use serde::Serialize;
 
 use super::table;
@@ -66,8 +65,8 @@ struct MachineRow<'a> {
 }
 
 pub(crate) async fn machines(engine: &Engine, json: bool) -> Result<()> {
-    let runtime = AnyRuntime::choose(engine, |notice| eprintln!("mlbench: {notice}")).await?;
-    let host = mlbench_engine::with_runtime!(&runtime, rt => rt.capacity().await)?;
+    let runtime = AnyRuntime::choose(engine, &mut |notice| eprintln!("mlbench: {notice}")).await?;
+    let host = runtime.capacity().await?;
     // On a swarm a job must fit one node, not the total.
     let places = match &runtime {
         AnyRuntime::Swarm(swarm) => swarm

@@ -105,7 +105,7 @@ pub(crate) async fn deploy(engine: &Engine, args: DeployArgs) -> Result<()> {
         .project
         .ok_or_else(|| Error::Invalid("--project is needed to deploy".into()))?;
     let port: PortMapping = args.port.parse()?;
-    let runtime = AnyRuntime::choose(engine, |notice| eprintln!("mlbench: {notice}")).await?;
+    let runtime = AnyRuntime::choose(engine, &mut |notice| eprintln!("mlbench: {notice}")).await?;
     let (name, replicas) = match (args.model, args.command.is_empty()) {
         (Some(model), true) => {
             let request = ModelDeployment {
@@ -119,7 +119,7 @@ pub(crate) async fn deploy(engine: &Engine, args: DeployArgs) -> Result<()> {
                 replicas: args.replicas,
                 timeout: Duration::from_secs(args.timeout),
             };
-            deploy::deploy_model(engine, &runtime, request, |line| eprintln!("{line}")).await?
+            deploy::deploy_model(engine, &runtime, request, &mut |line| eprintln!("{line}")).await?
         }
         (None, false) => {
             let name = args.name.ok_or_else(|| {
@@ -143,7 +143,7 @@ pub(crate) async fn deploy(engine: &Engine, args: DeployArgs) -> Result<()> {
                 readiness: args.health_path.map_or(Readiness::Tcp, Readiness::Http),
                 timeout: Duration::from_secs(args.timeout),
             };
-            let replicas = deploy::deploy(engine, &runtime, request, |line| eprintln!("{line}")).await?;
+            let replicas = deploy::deploy(engine, &runtime, request, &mut |line| eprintln!("{line}")).await?;
             (name, replicas)
         }
         _ => {

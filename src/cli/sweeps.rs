@@ -167,9 +167,10 @@ pub(crate) async fn sweep(engine: &Engine, args: SweepArgs) -> Result<ExitCode> 
         None => {
             let follow = args.follow;
             let request = request(args)?;
-            let runtime = AnyRuntime::choose(engine, |notice| eprintln!("mlbench: {notice}")).await?;
+            let runtime = AnyRuntime::choose(engine, &mut |notice| eprintln!("mlbench: {notice}")).await?;
             let started =
-                experiments::sweeps::start(engine, &runtime, request, |line| eprintln!("{line}")).await?;
+                experiments::sweeps::start(engine, &runtime, request, &mut |line| eprintln!("{line}"))
+                    .await?;
             report(engine, started, follow).await
         }
     }

@@ -20,10 +20,11 @@ pub use jobs::reconcile::{ensure_supervised, reconcile};
 pub use jobs::stop::stop;
 pub use jobs::submit::{Submitted, submit, submit_sized};
 
+use futures_util::future::LocalBoxFuture;
 use mlbench_config::Config;
-use mlbench_domain::RuntimeKind;
+use mlbench_domain::{Capacity, RuntimeKind};
 use mlbench_runtime::docker::{HOME_LABEL, JOB_LABEL};
-use mlbench_runtime::{DockerRuntime, LocalRuntime, SwarmRuntime};
+use mlbench_runtime::{DockerRuntime, LocalRuntime, Runtime, SwarmRuntime};
 use mlbench_store::Store;
 use mlbench_store::home::Home;
 
@@ -64,6 +65,11 @@ macro_rules! with_runtime {
 }
 
 impl AnyRuntime {
+    /// CPUs, memory and GPUs that jobs may share where this runtime runs them.
+    pub fn capacity(&self) -> LocalBoxFuture<'_, Result<Capacity>> {
+        Box::pin(async move { Ok(with_runtime!(self, rt => rt.capacity().await)?) })
+    }
+
     pub fn kind(&self) -> RuntimeKind {
         match self {
             AnyRuntime::Docker(_) => RuntimeKind::Docker,
@@ -88,62 +94,71 @@ impl AnyRuntime {
     /// otherwise Docker when an engine answers, else local processes, and `notice` is told why.
     /// An engine asked for by name (`DOCKER_HOST`) that does not answer is an error: jobs never
     /// fall back to running unisolated on the host behind the user's back.
-    pub async fn choose(engine: &Engine, notice: impl FnOnce(&str)) -> Result<AnyRuntime> {
-        let home = &engine.home;
-        match engine.config.chosen_runtime()? {
-            Some(kind) => AnyRuntime::of(kind, engine).await,
-            None => match DockerRuntime::connect(Some(home.capacity_cache())).await {
-                Ok(docker) => Ok(AnyRuntime::Docker(docker)),
-                Err(err) if std::env::var_os("DOCKER_HOST").is_some_and(|v| !v.is_empty()) => {
-                    Err(Error::DockerUnavailable {
-                        address: DockerRuntime::address(),
-                        reason: mlbench_domain::error::brief(&err.to_string()),
-                    })
-                }
-                Err(err) => {
-                    notice(&format!(
-                        "no Docker Engine answered at {} ({}): jobs run as local processes",
-                        DockerRuntime::address(),
-                        mlbench_domain::error::brief(&err.to_string())
-                    ));
-                    Ok(AnyRuntime::Local(LocalRuntime::default()))
-                }
-            },
-        }
+    pub fn choose<'a>(
+        engine: &'a Engine,
+        notice: &'a mut dyn FnMut(&str),
+    ) -> LocalBoxFuture<'a, Result<AnyRuntime>> {
+        Box::pin(async move {
+            let home = &engine.home;
+            match engine.config.chosen_runtime()? {
+                Some(kind) => AnyRuntime::of(kind, engine).await,
+                None => match DockerRuntime::connect(Some(home.capacity_cache())).await {
+                    Ok(docker) => Ok(AnyRuntime::Docker(docker)),
+                    Err(err) if std::env::var_os("DOCKER_HOST").is_some_and(|v| !v.is_empty()) => {
+                        Err(Error::DockerUnavailable {
+                            address: DockerRuntime::address(),
+                            reason: mlbench_domain::error::brief(&err.to_string()),
+                        })
+                    }
+                    Err(err) => {
+                        notice(&format!(
+                            "no Docker Engine answered at {} ({}): jobs run as local processes",
+                            DockerRuntime::address(),
+                            mlbench_domain::error::brief(&err.to_string())
+                        ));
+                        Ok(AnyRuntime::Local(LocalRuntime::default()))
+                    }
+                },
+            }
+        })
     }
 
     /// The runtime a stored job was started on.
-    pub async fn of(kind: RuntimeKind, engine: &Engine) -> Result<AnyRuntime> {
-        let unavailable = |err: &dyn std::fmt::Display| Error::DockerUnavailable {
-            address: DockerRuntime::address(),
-            reason: mlbench_domain::error::brief(&err.to_string()),
-        };
-        match kind {
-            RuntimeKind::Local => Ok(AnyRuntime::Local(LocalRuntime::default())),
-            RuntimeKind::Docker => DockerRuntime::connect(Some(engine.home.capacity_cache()))
-                .await
-                .map(AnyRuntime::Docker)
-                .map_err(|err| unavailable(&err)),
-            RuntimeKind::Swarm => match connect_swarm(engine).await {
-                Ok(swarm) => Ok(AnyRuntime::Swarm(swarm)),
-                Err(err @ (Error::Invalid(_) | Error::Runtime(mlbench_runtime::Error::Invalid(_)))) => {
-                    Err(err)
-                }
-                Err(err) => Err(unavailable(&err)),
-            },
-        }
+    pub fn of<'a>(kind: RuntimeKind, engine: &'a Engine) -> LocalBoxFuture<'a, Result<AnyRuntime>> {
+        Box::pin(async move {
+            let unavailable = |err: &dyn std::fmt::Display| Error::DockerUnavailable {
+                address: DockerRuntime::address(),
+                reason: mlbench_domain::error::brief(&err.to_string()),
+            };
+            match kind {
+                RuntimeKind::Local => Ok(AnyRuntime::Local(LocalRuntime::default())),
+                RuntimeKind::Docker => DockerRuntime::connect(Some(engine.home.capacity_cache()))
+                    .await
+                    .map(AnyRuntime::Docker)
+                    .map_err(|err| unavailable(&err)),
+                RuntimeKind::Swarm => match connect_swarm(engine).await {
+                    Ok(swarm) => Ok(AnyRuntime::Swarm(swarm)),
+                    Err(err @ (Error::Invalid(_) | Error::Runtime(mlbench_runtime::Error::Invalid(_)))) => {
+                        Err(err)
+                    }
+                    Err(err) => Err(unavailable(&err)),
+                },
+            }
+        })
     }
 }
 
 /// The swarm whose manager `DOCKER_HOST` names, with the config's registry; refused without a
 /// shared `storage_root`, since a job's files must be the same on every node.
-pub async fn connect_swarm(engine: &Engine) -> Result<SwarmRuntime> {
-    if engine.config.storage_root.is_none() {
-        return Err(Error::Invalid(
-            "the swarm runtime needs storage_root in the config: a folder every node mounts at the same path (NFS, a shared disk), where jobs' files live; see the README's Swarm section".into(),
-        ));
-    }
-    Ok(SwarmRuntime::connect(engine.config.registry.clone()).await?)
+pub fn connect_swarm<'a>(engine: &'a Engine) -> LocalBoxFuture<'a, Result<SwarmRuntime>> {
+    Box::pin(async move {
+        if engine.config.storage_root.is_none() {
+            return Err(Error::Invalid(
+                "the swarm runtime needs storage_root in the config: a folder every node mounts at the same path (NFS, a shared disk), where jobs' files live; see the README's Swarm section".into(),
+            ));
+        }
+        Ok(SwarmRuntime::connect(engine.config.registry.clone()).await?)
+    })
 }
 
 /// The label that marks a container as this home's (test homes never see each other's).

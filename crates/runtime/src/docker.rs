@@ -16,6 +16,7 @@ use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
     LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
+use futures_util::future::LocalBoxFuture;
 use futures_util::{FutureExt, StreamExt};
 use mlbench_domain::output::{
     OutputSink, ResumeFilter, ResumePoint, Stream, TS_LEN, normalize_docker_ts, now_ts,
@@ -57,8 +58,8 @@ pub(super) fn is_not_found(err: &BollardError) -> bool {
 
 impl DockerRuntime {
     /// What the engine says of itself (`docker info`), in its own words when it fails.
-    pub async fn info(&self) -> Result<bollard::models::SystemInfo, BollardError> {
-        self.docker.info().await
+    pub fn info<'a>(&'a self) -> LocalBoxFuture<'a, Result<bollard::models::SystemInfo, BollardError>> {
+        Box::pin(async move { self.docker.info().await })
     }
 
     /// The API version agreed on with the engine.
@@ -68,15 +69,17 @@ impl DockerRuntime {
 
     /// Connects and agrees on an API version; `Err` says why no engine answered.
     /// `capacity_cache` is a file where the engine's totals are kept between processes.
-    pub async fn connect(capacity_cache: Option<PathBuf>) -> Result<DockerRuntime> {
-        let docker = Docker::connect_with_defaults()?;
-        let docker = tokio::time::timeout(Duration::from_secs(3), docker.negotiate_version())
-            .await
-            .map_err(|_| Error::Docker("no answer within 3 s".into()))??;
-        Ok(DockerRuntime {
-            docker,
-            capacity_cache,
-            attached: Arc::default(),
+    pub fn connect<'a>(capacity_cache: Option<PathBuf>) -> LocalBoxFuture<'a, Result<DockerRuntime>> {
+        Box::pin(async move {
+            let docker = Docker::connect_with_defaults()?;
+            let docker = tokio::time::timeout(Duration::from_secs(3), docker.negotiate_version())
+                .await
+                .map_err(|_| Error::Docker("no answer within 3 s".into()))??;
+            Ok(DockerRuntime {
+                docker,
+                capacity_cache,
+                attached: Arc::default(),
+            })
         })
     }
 

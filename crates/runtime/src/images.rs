@@ -10,6 +10,7 @@ use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateImageOptionsBuilder, ListImagesOptionsBuilder,
 };
 use futures_util::StreamExt;
+use futures_util::future::LocalBoxFuture;
 use mlbench_domain::FromIo;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -33,38 +34,44 @@ pub struct ImageRow {
 }
 
 impl DockerRuntime {
-    pub async fn list_images(&self) -> Result<Vec<ImageRow>> {
-        let images = self
-            .docker
-            .list_images(Some(ListImagesOptionsBuilder::default().build()))
-            .await?;
-        let mut rows: Vec<ImageRow> = images
-            .into_iter()
-            .map(|i| ImageRow {
-                tags: i.repo_tags.into_iter().filter(|t| t != "<none>:<none>").collect(),
-                id: short_id(&i.id),
-                size_bytes: i.size,
-                created_unix: i.created,
-            })
-            .collect();
-        rows.sort_by(|a, b| a.tags.cmp(&b.tags));
-        Ok(rows)
+    pub fn list_images<'a>(&'a self) -> LocalBoxFuture<'a, Result<Vec<ImageRow>>> {
+        Box::pin(async move {
+            let images = self
+                .docker
+                .list_images(Some(ListImagesOptionsBuilder::default().build()))
+                .await?;
+            let mut rows: Vec<ImageRow> = images
+                .into_iter()
+                .map(|i| ImageRow {
+                    tags: i.repo_tags.into_iter().filter(|t| t != "<none>:<none>").collect(),
+                    id: short_id(&i.id),
+                    size_bytes: i.size,
+                    created_unix: i.created,
+                })
+                .collect();
+            rows.sort_by(|a, b| a.tags.cmp(&b.tags));
+            Ok(rows)
+        })
     }
 
-    pub async fn image_exists(&self, name: &str) -> Result<bool> {
-        match self.docker.inspect_image(name).await {
-            Ok(_) => Ok(true),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
-            Err(err) => Err(err.into()),
-        }
+    pub fn image_exists<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            match self.docker.inspect_image(name).await {
+                Ok(_) => Ok(true),
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
+                Err(err) => Err(err.into()),
+            }
+        })
     }
 
     /// Whether the image says what to run (a CMD or an ENTRYPOINT).
-    pub async fn image_has_command(&self, name: &str) -> Result<bool> {
-        let config = self.docker.inspect_image(name).await?.config;
-        Ok(config.is_some_and(|c| {
-            c.cmd.is_some_and(|cmd| !cmd.is_empty()) || c.entrypoint.is_some_and(|e| !e.is_empty())
-        }))
+    pub fn image_has_command<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let config = self.docker.inspect_image(name).await?.config;
+            Ok(config.is_some_and(|c| {
+                c.cmd.is_some_and(|cmd| !cmd.is_empty()) || c.entrypoint.is_some_and(|e| !e.is_empty())
+            }))
+        })
     }
 
     async fn image_label(&self, name: &str, label: &str) -> Result<Option<String>> {
@@ -79,55 +86,63 @@ impl DockerRuntime {
     }
 
     /// Pulls an image, reporting each layer's progress through `progress`.
-    pub async fn pull(&self, name: &str, mut progress: impl FnMut(&str)) -> Result<()> {
-        let (image, tag) = split_tag(name);
-        let options = CreateImageOptionsBuilder::default()
-            .from_image(image)
-            .tag(tag)
-            .build();
-        let mut stream = self.docker.create_image(Some(options), None, None);
-        while let Some(item) = stream.next().await {
-            let info: CreateImageInfo = item.map_err(|e| pull_error(name, Error::from(e)))?;
-            if let Some(detail) = info.error_detail.and_then(|d| d.message) {
-                return Err(pull_error(name, Error::Docker(detail)));
+    pub fn pull<'a>(
+        &'a self,
+        name: &'a str,
+        progress: &'a mut dyn FnMut(&str),
+    ) -> LocalBoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let (image, tag) = split_tag(name);
+            let options = CreateImageOptionsBuilder::default()
+                .from_image(image)
+                .tag(tag)
+                .build();
+            let mut stream = self.docker.create_image(Some(options), None, None);
+            while let Some(item) = stream.next().await {
+                let info: CreateImageInfo = item.map_err(|e| pull_error(name, Error::from(e)))?;
+                if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+                    return Err(pull_error(name, Error::Docker(detail)));
+                }
+                let mut line = [info.id.as_deref(), info.status.as_deref()]
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(": ");
+                if let Some(p) = info.progress_detail
+                    && let (Some(current), Some(total)) = (p.current, p.total)
+                    && total > 0
+                {
+                    line.push_str(&format!(" {:.0}%", current as f64 * 100.0 / total as f64));
+                }
+                if !line.is_empty() {
+                    progress(&line);
+                }
             }
-            let mut line = [info.id.as_deref(), info.status.as_deref()]
-                .iter()
-                .flatten()
-                .copied()
-                .collect::<Vec<_>>()
-                .join(": ");
-            if let Some(p) = info.progress_detail
-                && let (Some(current), Some(total)) = (p.current, p.total)
-                && total > 0
-            {
-                line.push_str(&format!(" {:.0}%", current as f64 * 100.0 / total as f64));
-            }
-            if !line.is_empty() {
-                progress(&line);
-            }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Builds `tag` from `context` with the Dockerfile at `dockerfile` (relative to it),
     /// passing each output line to `output`.
-    pub async fn build(
-        &self,
-        context: &Path,
-        dockerfile: &str,
-        tag: &str,
-        labels: &HashMap<String, String>,
-        output: impl FnMut(&str),
-    ) -> Result<()> {
-        if !context.join(dockerfile).is_file() {
-            return Err(Error::NotFound(format!(
-                "there is no Dockerfile at {}: name it with --dockerfile",
-                context.join(dockerfile).display()
-            )));
-        }
-        let tar = tar_folder(context)?;
-        self.build_from_tar(tar, dockerfile, tag, labels, output).await
+    pub fn build<'a>(
+        &'a self,
+        context: &'a Path,
+        dockerfile: &'a str,
+        tag: &'a str,
+        labels: &'a HashMap<String, String>,
+        output: &'a mut dyn FnMut(&str),
+    ) -> LocalBoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            if !context.join(dockerfile).is_file() {
+                return Err(Error::NotFound(format!(
+                    "there is no Dockerfile at {}: name it with --dockerfile",
+                    context.join(dockerfile).display()
+                )));
+            }
+            let tar = tar_folder(context)?;
+            self.build_from_tar(tar, dockerfile, tag, labels, output).await
+        })
     }
 
     async fn build_from_tar(
@@ -136,7 +151,7 @@ impl DockerRuntime {
         dockerfile: &str,
         tag: &str,
         labels: &HashMap<String, String>,
-        mut output: impl FnMut(&str),
+        output: &mut dyn FnMut(&str),
     ) -> Result<()> {
         let options = BuildImageOptionsBuilder::default()
             .dockerfile(dockerfile)
@@ -170,49 +185,55 @@ impl DockerRuntime {
 
     /// Builds the runtime image from the slim binary unless the image already holds this very
     /// binary. Returns the tag and whether it was built.
-    pub async fn ensure_runtime_image(
-        &self,
+    pub fn ensure_runtime_image<'a>(
+        &'a self,
         force: bool,
-        output: impl FnMut(&str),
-    ) -> Result<(String, bool)> {
-        let tag = runtime_tag();
-        let (exe, binary, digest) = job_binary()?;
-        if !force && self.image_label(&tag, BINARY_LABEL).await?.as_deref() == Some(digest.as_str()) {
-            return Ok((tag, false));
-        }
-        let tar = runtime_context(&exe, &binary)?;
-        let labels = HashMap::from([(BINARY_LABEL.to_string(), digest)]);
-        self.build_from_tar(tar, "Dockerfile", &tag, &labels, output)
-            .await?;
-        Ok((tag, true))
+        output: &'a mut dyn FnMut(&str),
+    ) -> LocalBoxFuture<'a, Result<(String, bool)>> {
+        Box::pin(async move {
+            let tag = runtime_tag();
+            let (exe, binary, digest) = job_binary()?;
+            if !force && self.image_label(&tag, BINARY_LABEL).await?.as_deref() == Some(digest.as_str()) {
+                return Ok((tag, false));
+            }
+            let tar = runtime_context(&exe, &binary)?;
+            let labels = HashMap::from([(BINARY_LABEL.to_string(), digest)]);
+            self.build_from_tar(tar, "Dockerfile", &tag, &labels, output)
+                .await?;
+            Ok((tag, true))
+        })
     }
 }
 
 impl DockerRuntime {
     /// Runtime images that lost their tag to a newer build: mlbench made them, nothing uses
     /// them. As (id, size in bytes).
-    pub async fn dangling_runtime_images(&self) -> Result<Vec<(String, u64)>> {
-        let filters = HashMap::from([
-            ("dangling".to_string(), vec!["true".to_string()]),
-            ("label".to_string(), vec![BINARY_LABEL.to_string()]),
-        ]);
-        let images = self
-            .docker
-            .list_images(Some(
-                ListImagesOptionsBuilder::default().filters(&filters).build(),
-            ))
-            .await?;
-        Ok(images
-            .into_iter()
-            .map(|i| (i.id, u64::try_from(i.size).unwrap_or(0)))
-            .collect())
+    pub fn dangling_runtime_images<'a>(&'a self) -> LocalBoxFuture<'a, Result<Vec<(String, u64)>>> {
+        Box::pin(async move {
+            let filters = HashMap::from([
+                ("dangling".to_string(), vec!["true".to_string()]),
+                ("label".to_string(), vec![BINARY_LABEL.to_string()]),
+            ]);
+            let images = self
+                .docker
+                .list_images(Some(
+                    ListImagesOptionsBuilder::default().filters(&filters).build(),
+                ))
+                .await?;
+            Ok(images
+                .into_iter()
+                .map(|i| (i.id, u64::try_from(i.size).unwrap_or(0)))
+                .collect())
+        })
     }
 
-    pub async fn remove_image(&self, id: &str) -> Result<()> {
-        self.docker
-            .remove_image(id, None::<bollard::query_parameters::RemoveImageOptions>, None)
-            .await?;
-        Ok(())
+    pub fn remove_image<'a>(&'a self, id: &'a str) -> LocalBoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.docker
+                .remove_image(id, None::<bollard::query_parameters::RemoveImageOptions>, None)
+                .await?;
+            Ok(())
+        })
     }
 }
 
@@ -225,19 +246,21 @@ pub enum RuntimeImage {
 }
 
 impl DockerRuntime {
-    pub async fn runtime_image(&self) -> Result<RuntimeImage> {
-        let tag = runtime_tag();
-        if !self.image_exists(&tag).await? {
-            return Ok(RuntimeImage::Missing);
-        }
-        let (_, _, digest) = job_binary()?;
-        Ok(
-            if self.image_label(&tag, BINARY_LABEL).await?.as_deref() == Some(digest.as_str()) {
-                RuntimeImage::Current
-            } else {
-                RuntimeImage::OfAnotherBinary
-            },
-        )
+    pub fn runtime_image<'a>(&'a self) -> LocalBoxFuture<'a, Result<RuntimeImage>> {
+        Box::pin(async move {
+            let tag = runtime_tag();
+            if !self.image_exists(&tag).await? {
+                return Ok(RuntimeImage::Missing);
+            }
+            let (_, _, digest) = job_binary()?;
+            Ok(
+                if self.image_label(&tag, BINARY_LABEL).await?.as_deref() == Some(digest.as_str()) {
+                    RuntimeImage::Current
+                } else {
+                    RuntimeImage::OfAnotherBinary
+                },
+            )
+        })
     }
 }
 

@@ -26,6 +26,7 @@ use std::time::Duration;
 use mlbench_ml::model::{FILE_NAME, ModelFile};
 use mlbench_ml::versions;
 
+use futures_util::future::LocalBoxFuture;
 pub use routes::router;
 
 /// What every request reads: the model (swapped whole on reload) and its name; the kept
@@ -135,74 +136,76 @@ pub(crate) fn default_name(model: &Path) -> String {
 }
 
 /// Serves until SIGTERM or SIGINT; then stops taking connections and exits within a second.
-pub async fn serve(options: ServeOptions) -> Result<()> {
-    let given = mlbench_ml::train::resolve_output(&options.model);
-    let model_path = if given.is_dir() {
-        given.join(FILE_NAME)
-    } else {
-        given
-    };
-    let folder = model_path
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let pin = reload::Pin {
-        file: options.pin_file.clone(),
-        fixed: options.version,
-    };
-    let chosen = pin.read(options.version);
-    let model = versions::load(&folder, chosen)?;
-    let name = options.name.clone().unwrap_or_else(|| default_name(&model_path));
-    let served = Arc::new(Served::new(name.clone(), model).with_folder(folder.clone()));
-    let addr: SocketAddr = format!("{}:{}", options.host, options.port)
-        .parse()
-        .map_err(|_| {
-            Error::Invalid(format!(
-                "{}:{} is not an address to listen on",
-                options.host, options.port
-            ))
-        })?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| Error::Invalid(format!("cannot listen on {addr}: {e}")))?;
-    // The port the system gave, when asked for port 0.
-    let addr = listener.local_addr().unwrap_or(addr);
-    let what = chosen.map_or_else(
-        || model_path.display().to_string(),
-        |n| versions::path(&folder, n).display().to_string(),
-    );
-    tokio::spawn(reload::watch(folder, pin, chosen, served.clone()));
-    eprintln!("serving model {name} from {what} on http://{addr}");
-    let app = router(served, options.access_log, options.client_timeout);
-    let limit = options.max_connections.unwrap_or_else(connection_limit);
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = stop_tx.send(true);
-    });
-    let connections = Arc::new(tokio::sync::Semaphore::new(limit));
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                match connections.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        tokio::spawn(connection::serve(stream, app.clone(), options.client_timeout, permit));
-                    }
-                    Err(_) => {
-                        tokio::spawn(connection::refuse(stream, limit));
+pub fn serve<'a>(options: ServeOptions) -> LocalBoxFuture<'a, Result<()>> {
+    Box::pin(async move {
+        let given = mlbench_ml::train::resolve_output(&options.model);
+        let model_path = if given.is_dir() {
+            given.join(FILE_NAME)
+        } else {
+            given
+        };
+        let folder = model_path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let pin = reload::Pin {
+            file: options.pin_file.clone(),
+            fixed: options.version,
+        };
+        let chosen = pin.read(options.version);
+        let model = versions::load(&folder, chosen)?;
+        let name = options.name.clone().unwrap_or_else(|| default_name(&model_path));
+        let served = Arc::new(Served::new(name.clone(), model).with_folder(folder.clone()));
+        let addr: SocketAddr = format!("{}:{}", options.host, options.port)
+            .parse()
+            .map_err(|_| {
+                Error::Invalid(format!(
+                    "{}:{} is not an address to listen on",
+                    options.host, options.port
+                ))
+            })?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::Invalid(format!("cannot listen on {addr}: {e}")))?;
+        // The port the system gave, when asked for port 0.
+        let addr = listener.local_addr().unwrap_or(addr);
+        let what = chosen.map_or_else(
+            || model_path.display().to_string(),
+            |n| versions::path(&folder, n).display().to_string(),
+        );
+        tokio::spawn(reload::watch(folder, pin, chosen, served.clone()));
+        eprintln!("serving model {name} from {what} on http://{addr}");
+        let app = router(served, options.access_log, options.client_timeout);
+        let limit = options.max_connections.unwrap_or_else(connection_limit);
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let connections = Arc::new(tokio::sync::Semaphore::new(limit));
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    match connections.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            tokio::spawn(connection::serve(stream, app.clone(), options.client_timeout, permit));
+                        }
+                        Err(_) => {
+                            tokio::spawn(connection::refuse(stream, limit));
+                        }
                     }
                 }
+                _ = stop_rx.wait_for(|s| *s) => break,
             }
-            _ = stop_rx.wait_for(|s| *s) => break,
         }
-    }
-    // Graceful, but not at any cost: connections still open a moment later are dropped.
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(700);
-    while connections.available_permits() < limit && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    eprintln!("stopped serving {name}");
-    Ok(())
+        // Graceful, but not at any cost: connections still open a moment later are dropped.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(700);
+        while connections.available_permits() < limit && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        eprintln!("stopped serving {name}");
+        Ok(())
+    })
 }
 
 /// Connections at once when none is set: what the open-file limit leaves after the model,

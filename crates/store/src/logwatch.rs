@@ -10,6 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::Duration;
 
+use futures_util::future::LocalBoxFuture;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
@@ -27,29 +28,31 @@ impl LogWatch {
     }
 
     /// Returns when a file in the folder was written or made, or once `timeout` has passed.
-    pub async fn changed_or(&mut self, timeout: Duration) {
-        let Some(events) = &self.events else {
-            return tokio::time::sleep(timeout).await;
-        };
-        let _ = tokio::time::timeout(timeout, async {
-            loop {
-                let Ok(mut ready) = events.readable().await else {
-                    return std::future::pending::<()>().await;
-                };
-                // Read every waiting event: which file changed does not matter, only that one did.
-                let mut drained = [0u8; 4096];
-                let mut changed = false;
-                let mut inotify = events.get_ref();
-                while matches!(inotify.read(&mut drained), Ok(n) if n > 0) {
-                    changed = true;
+    pub fn changed_or<'a>(&'a mut self, timeout: Duration) -> LocalBoxFuture<'a, ()> {
+        Box::pin(async move {
+            let Some(events) = &self.events else {
+                return tokio::time::sleep(timeout).await;
+            };
+            let _ = tokio::time::timeout(timeout, async {
+                loop {
+                    let Ok(mut ready) = events.readable().await else {
+                        return std::future::pending::<()>().await;
+                    };
+                    // Read every waiting event: which file changed does not matter, only that one did.
+                    let mut drained = [0u8; 4096];
+                    let mut changed = false;
+                    let mut inotify = events.get_ref();
+                    while matches!(inotify.read(&mut drained), Ok(n) if n > 0) {
+                        changed = true;
+                    }
+                    ready.clear_ready();
+                    if changed {
+                        return;
+                    }
                 }
-                ready.clear_ready();
-                if changed {
-                    return;
-                }
-            }
+            })
+            .await;
         })
-        .await;
     }
 }
 

@@ -27,108 +27,111 @@ use ui::Theme;
 use worker::Worker;
 // The workbench is a face of the engine: it shows the engine's errors and adds none a caller
 // acts on.
+use futures_util::future::LocalBoxFuture;
 use mlbench_domain::FromIo;
 use mlbench_engine::jobs;
 use mlbench_engine::{Error, Result};
 
-pub async fn run() -> Result<()> {
-    use std::io::IsTerminal;
-    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
-        return Err(Error::Invalid(
-            "the workbench needs a terminal: run `mlbench` in one, or use its commands (`mlbench --help`)"
-                .into(),
-        ));
-    }
-    let engine = Engine::open()?;
-    let first_start = engine.store.projects()?.is_empty();
-    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let theme = Theme::new(color, engine.config.colors, engine.config.light);
-    let keys = Arc::new(engine.config.keys.clone());
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Message>();
-    let worker = Worker::start(engine, first_start, tx.clone())?;
-    let mut events = EventStream::new();
-    let mut app = App::new(chrono::Utc::now());
-    app.keys = keys;
-    let mut terminal = terminal::enter(tx).map_err(|e| Error::io("cannot set up the terminal", e))?;
-    terminal::set_mouse(true);
-    if let Ok(size) = terminal.size() {
-        update(&mut app, Event::Resize(size.width, size.height));
-    }
-    let mut dirty = true;
-    let mut frame_log = FrameLog::from_env();
-    let mut key_at: Option<Instant> = None;
-    let outcome: Result<()> = loop {
-        if dirty {
-            let mut rows = None;
-            if let Err(e) = terminal.draw(|frame| rows = ui::draw(frame, &app, theme)) {
-                break Err(Error::io("cannot draw", e));
-            }
-            if let Some(rows) = rows.filter(|r| app.logs.as_ref().is_some_and(|l| l.page != *r)) {
-                update(&mut app, Event::LogRows(rows));
-            }
-            dirty = false;
-            if let Some(log) = frame_log.as_mut() {
-                log.frame(app.jobs.len(), key_at.take(), app.screen);
-            }
+pub fn run<'a>() -> LocalBoxFuture<'a, Result<()>> {
+    Box::pin(async move {
+        use std::io::IsTerminal;
+        if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+            return Err(Error::Invalid(
+                "the workbench needs a terminal: run `mlbench` in one, or use its commands (`mlbench --help`)"
+                    .into(),
+            ));
         }
-        let first = tokio::select! {
-            event = events.next() => match event {
-                Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
-                    key_at.get_or_insert_with(Instant::now);
-                    Some(Event::Key(key))
+        let engine = Engine::open()?;
+        let first_start = engine.store.projects()?.is_empty();
+        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let theme = Theme::new(color, engine.config.colors, engine.config.light);
+        let keys = Arc::new(engine.config.keys.clone());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Message>();
+        let worker = Worker::start(engine, first_start, tx.clone())?;
+        let mut events = EventStream::new();
+        let mut app = App::new(chrono::Utc::now());
+        app.keys = keys;
+        let mut terminal = terminal::enter(tx).map_err(|e| Error::io("cannot set up the terminal", e))?;
+        terminal::set_mouse(true);
+        if let Ok(size) = terminal.size() {
+            update(&mut app, Event::Resize(size.width, size.height));
+        }
+        let mut dirty = true;
+        let mut frame_log = FrameLog::from_env();
+        let mut key_at: Option<Instant> = None;
+        let outcome: Result<()> = loop {
+            if dirty {
+                let mut rows = None;
+                if let Err(e) = terminal.draw(|frame| rows = ui::draw(frame, &app, theme)) {
+                    break Err(Error::io("cannot draw", e));
                 }
-                Some(Ok(TermEvent::Resize(width, height))) => Some(Event::Resize(width, height)),
-                Some(Ok(TermEvent::Mouse(mouse))) => Some(Event::Mouse(mouse)),
-                Some(Ok(TermEvent::Paste(text))) => Some(Event::Paste(text)),
-                Some(Ok(_)) => None,
-                Some(Err(e)) => break Err(Error::io("cannot read the terminal", e)),
-                None => break Ok(()),
-            },
-            message = rx.recv() => message.map(Event::Message),
-        };
-        // Everything already waiting is applied before the next frame.
-        let mut pending: Vec<Event> = first.into_iter().collect();
-        while let Ok(message) = rx.try_recv() {
-            pending.push(Event::Message(message));
-        }
-        let mut lost = None;
-        for event in pending {
-            dirty = true;
-            match update(&mut app, event) {
-                Effect::None => {}
-                Effect::Mouse(on) => terminal::set_mouse(on),
-                Effect::Copy(text) => terminal::copy(&text),
-                Effect::Shell(job) => {
-                    // The terminal's keys are the shell's until it ends: nothing else reads them.
-                    drop(std::mem::replace(&mut events, EventStream::new()));
-                    let said = shell(job).await;
-                    match terminal::resume(app.mouse) {
-                        Ok(resumed) => terminal = resumed,
-                        Err(e) => {
-                            lost = Some(Error::io("cannot take the terminal back", e));
-                            break;
-                        }
+                if let Some(rows) = rows.filter(|r| app.logs.as_ref().is_some_and(|l| l.page != *r)) {
+                    update(&mut app, Event::LogRows(rows));
+                }
+                dirty = false;
+                if let Some(log) = frame_log.as_mut() {
+                    log.frame(app.jobs.len(), key_at.take(), app.screen);
+                }
+            }
+            let first = tokio::select! {
+                event = events.next() => match event {
+                    Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
+                        key_at.get_or_insert_with(Instant::now);
+                        Some(Event::Key(key))
                     }
-                    update(&mut app, Event::Message(said));
-                }
-                effect => worker.send(effect),
+                    Some(Ok(TermEvent::Resize(width, height))) => Some(Event::Resize(width, height)),
+                    Some(Ok(TermEvent::Mouse(mouse))) => Some(Event::Mouse(mouse)),
+                    Some(Ok(TermEvent::Paste(text))) => Some(Event::Paste(text)),
+                    Some(Ok(_)) => None,
+                    Some(Err(e)) => break Err(Error::io("cannot read the terminal", e)),
+                    None => break Ok(()),
+                },
+                message = rx.recv() => message.map(Event::Message),
+            };
+            // Everything already waiting is applied before the next frame.
+            let mut pending: Vec<Event> = first.into_iter().collect();
+            while let Ok(message) = rx.try_recv() {
+                pending.push(Event::Message(message));
             }
+            let mut lost = None;
+            for event in pending {
+                dirty = true;
+                match update(&mut app, event) {
+                    Effect::None => {}
+                    Effect::Mouse(on) => terminal::set_mouse(on),
+                    Effect::Copy(text) => terminal::copy(&text),
+                    Effect::Shell(job) => {
+                        // The terminal's keys are the shell's until it ends: nothing else reads them.
+                        drop(std::mem::replace(&mut events, EventStream::new()));
+                        let said = shell(job).await;
+                        match terminal::resume(app.mouse) {
+                            Ok(resumed) => terminal = resumed,
+                            Err(e) => {
+                                lost = Some(Error::io("cannot take the terminal back", e));
+                                break;
+                            }
+                        }
+                        update(&mut app, Event::Message(said));
+                    }
+                    effect => worker.send(effect),
+                }
+            }
+            if let Some(e) = lost {
+                break Err(e);
+            }
+            if app.quit {
+                break Ok(());
+            }
+        };
+        terminal::leave();
+        let running = app.running() + app.queued();
+        if running > 0 {
+            eprintln!(
+                "mlbench: {running} job(s) keep running; `mlbench jobs` lists them, `mlbench` shows them again"
+            );
         }
-        if let Some(e) = lost {
-            break Err(e);
-        }
-        if app.quit {
-            break Ok(());
-        }
-    };
-    terminal::leave();
-    let running = app.running() + app.queued();
-    if running > 0 {
-        eprintln!(
-            "mlbench: {running} job(s) keep running; `mlbench jobs` lists them, `mlbench` shows them again"
-        );
-    }
-    outcome
+        outcome
+    })
 }
 
 /// Leaves full-screen mode and runs the configured shell in the running job on this terminal;

@@ -84,7 +84,7 @@ struct Context {
 impl Context {
     async fn runtime(&self) -> Result<&AnyRuntime> {
         self.runtime
-            .get_or_try_init(|| AnyRuntime::choose(&self.engine, |_| {}))
+            .get_or_try_init(|| async { AnyRuntime::choose(&self.engine, &mut |_| {}).await })
             .await
     }
 
@@ -161,20 +161,20 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
         }
         Effect::Rerun(job) => {
             let runtime = context.runtime().await?;
-            let submitted = jobs::rerun(engine, runtime, job, |_| {}).await?;
+            let submitted = jobs::rerun(engine, runtime, job, &mut |_| {}).await?;
             Message::Done(format!("job {} submitted (a re-run of job {job})", submitted.job))
         }
         Effect::RunDemo => {
             let spec = experiments::demo::prepare(engine)?;
             let runtime = context.runtime().await?;
             // The runtime image is built on first use: its steps move the progress bar.
-            let submitted = mlbench_engine::submit(engine, runtime, spec, context.progress()).await;
+            let submitted = mlbench_engine::submit(engine, runtime, spec, &mut context.progress()).await;
             context.send(Message::Progress(None));
             let job = submitted?.job;
             // The iris sweep is cheap (six small trees, one after another beside the salary
             // job), so it runs too: the compare screen has something to show at once.
             let iris = experiments::demo::prepare_iris(engine)?;
-            let sweep = experiments::sweeps::start(engine, runtime, iris, |_| {})
+            let sweep = experiments::sweeps::start(engine, runtime, iris, &mut |_| {})
                 .await?
                 .sweep;
             // The salary job is selected, though the iris project sorts first.
@@ -222,7 +222,7 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
         Effect::Deploy { project, model, port } => {
             let runtime = context.runtime().await?;
             let request = ModelDeployment::single(project, model, port);
-            let (name, replicas) = deploy::deploy_model(engine, runtime, request, |_| {}).await?;
+            let (name, replicas) = deploy::deploy_model(engine, runtime, request, &mut |_| {}).await?;
             let url = replicas.first().map(|r| r.url.clone()).unwrap_or_default();
             Message::Done(format!("serving {name} at {url}: p asks it"))
         }
@@ -244,7 +244,7 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
         }
         Effect::Submit(request) => {
             let runtime = context.runtime().await?;
-            let submitted = jobs::run(engine, runtime, request, context.progress()).await;
+            let submitted = jobs::run(engine, runtime, request, &mut context.progress()).await;
             context.send(Message::Progress(None));
             match submitted {
                 Ok(submitted) => Message::Submitted(submitted.job),
@@ -259,7 +259,8 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
         }
         Effect::StartSweep(request) => {
             let runtime = context.runtime().await?;
-            let started = experiments::sweeps::start(engine, runtime, *request, context.progress()).await;
+            let started =
+                experiments::sweeps::start(engine, runtime, *request, &mut context.progress()).await;
             context.send(Message::Progress(None));
             match started {
                 Ok(started) => {

@@ -7,6 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use futures_util::future::LocalBoxFuture;
 use mlbench_domain::sweep::{EarlyStop, Goal, Space, SweepSpec};
 use mlbench_domain::{Capacity, JobState, MachineType, Source};
 use mlbench_runtime::Runtime;
@@ -44,67 +45,69 @@ pub struct SweepStarted {
 }
 
 /// Checks the request whole, stores the sweep (or finds the same one), and starts its driver.
-pub async fn start(
-    engine: &Engine,
-    runtime: &AnyRuntime,
+pub fn start<'a>(
+    engine: &'a Engine,
+    runtime: &'a AnyRuntime,
     request: SweepRequest,
-    mut progress: impl FnMut(&str),
-) -> Result<SweepStarted> {
-    if matches!(
-        request.job.image,
-        ImageSource::Pull(_) | ImageSource::Build { .. }
-    ) {
-        return Err(Error::field(
-            "image",
-            Error::Invalid(
-                "a sweep runs an image the engine has: build or pull it first (`mlbench images`)".into(),
-            ),
-        ));
-    }
-    let base = request.job.spec(engine)?;
-    if !base.ports.is_empty() {
-        return Err(Error::field(
-            "ports",
-            Error::Invalid("a sweep's trials run side by side, so they cannot map host ports".into()),
-        ));
-    }
-    if let Source::Folder { path } = &base.source
-        && !path.is_dir()
-    {
-        return Err(Error::field(
-            "repo",
-            Error::NotFound(format!(
-                "{} is not a folder: give the code's folder or a git URL",
-                path.display()
-            )),
-        ));
-    }
-    if request.parallel == Some(0) {
-        return Err(Error::field(
-            "parallel",
-            Error::Invalid("--parallel must be at least 1".into()),
-        ));
-    }
-    let mut spec = SweepSpec {
-        base,
-        space: request.space,
-        metric: request.metric,
-        goal: request.goal,
-        parallel: request.parallel,
-        early_stop: request.early_stop,
-    };
-    let points = spec.validate().map_err(|e| Error::field("parameters", e))?;
-    preflight(engine, runtime, &mut spec.base, &mut progress).await?;
-    if let Some(existing) = engine.store.find_sweep(&spec)? {
-        return resume(engine, existing);
-    }
-    let sweep = engine.store.insert_sweep(&spec, runtime.kind(), &points)?;
-    spawn_driver(&engine.home, sweep)?;
-    Ok(SweepStarted {
-        sweep,
-        points: points.len(),
-        to_run: points.len(),
-        resumed: false,
+    progress: &'a mut dyn FnMut(&str),
+) -> LocalBoxFuture<'a, Result<SweepStarted>> {
+    Box::pin(async move {
+        if matches!(
+            request.job.image,
+            ImageSource::Pull(_) | ImageSource::Build { .. }
+        ) {
+            return Err(Error::field(
+                "image",
+                Error::Invalid(
+                    "a sweep runs an image the engine has: build or pull it first (`mlbench images`)".into(),
+                ),
+            ));
+        }
+        let base = request.job.spec(engine)?;
+        if !base.ports.is_empty() {
+            return Err(Error::field(
+                "ports",
+                Error::Invalid("a sweep's trials run side by side, so they cannot map host ports".into()),
+            ));
+        }
+        if let Source::Folder { path } = &base.source
+            && !path.is_dir()
+        {
+            return Err(Error::field(
+                "repo",
+                Error::NotFound(format!(
+                    "{} is not a folder: give the code's folder or a git URL",
+                    path.display()
+                )),
+            ));
+        }
+        if request.parallel == Some(0) {
+            return Err(Error::field(
+                "parallel",
+                Error::Invalid("--parallel must be at least 1".into()),
+            ));
+        }
+        let mut spec = SweepSpec {
+            base,
+            space: request.space,
+            metric: request.metric,
+            goal: request.goal,
+            parallel: request.parallel,
+            early_stop: request.early_stop,
+        };
+        let points = spec.validate().map_err(|e| Error::field("parameters", e))?;
+        preflight(engine, runtime, &mut spec.base, &mut *progress).await?;
+        if let Some(existing) = engine.store.find_sweep(&spec)? {
+            return resume(engine, existing);
+        }
+        let sweep = engine.store.insert_sweep(&spec, runtime.kind(), &points)?;
+        spawn_driver(&engine.home, sweep)?;
+        Ok(SweepStarted {
+            sweep,
+            points: points.len(),
+            to_run: points.len(),
+            resumed: false,
+        })
     })
 }
 
@@ -150,21 +153,28 @@ pub fn resume(engine: &Engine, sweep: i64) -> Result<SweepStarted> {
 
 /// Stops the sweep: no trial starts any more, and the running ones are stopped. Returns how
 /// many trials were stopped.
-pub async fn stop(engine: &Engine, known: Option<&AnyRuntime>, sweep: i64, grace: Duration) -> Result<usize> {
-    engine.store.sweep(sweep)?;
-    engine.store.request_sweep_stop(sweep, None)?;
-    // A driver in the middle of a submit finishes it and then sees the stop: wait for it to let
-    // go, so no trial starts after the live ones are listed below.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while acquire_driver_lock(&engine.home, sweep)?.is_none() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let live: Vec<i64> = live_jobs(&engine.store.trial_statuses(sweep)?).collect();
-    let stops = live.iter().map(|job| crate::stop(engine, known, *job, grace));
-    for outcome in futures_util::future::join_all(stops).await {
-        outcome?;
-    }
-    Ok(live.len())
+pub fn stop<'a>(
+    engine: &'a Engine,
+    known: Option<&'a AnyRuntime>,
+    sweep: i64,
+    grace: Duration,
+) -> LocalBoxFuture<'a, Result<usize>> {
+    Box::pin(async move {
+        engine.store.sweep(sweep)?;
+        engine.store.request_sweep_stop(sweep, None)?;
+        // A driver in the middle of a submit finishes it and then sees the stop: wait for it to let
+        // go, so no trial starts after the live ones are listed below.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while acquire_driver_lock(&engine.home, sweep)?.is_none() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let live: Vec<i64> = live_jobs(&engine.store.trial_statuses(sweep)?).collect();
+        let stops = live.iter().map(|job| crate::stop(engine, known, *job, grace));
+        for outcome in futures_util::future::join_all(stops).await {
+            outcome?;
+        }
+        Ok(live.len())
+    })
 }
 
 /// Trials at once when the sweep does not say: as many of its machine type as fit the host.
@@ -187,54 +197,57 @@ const WATCH_TICK: Duration = Duration::from_millis(200);
 /// Runs the sweep until every point has run or it is stopped. Holds the sweep's driver lock
 /// (a second driver returns at once). `--parallel` slots each run one trial after another, so
 /// a trial starts as soon as one ends; a watcher beside them sees a stop and prunes.
-pub async fn drive(engine: &Engine, sweep: i64) -> Result<()> {
-    let Some(_lock) = acquire_driver_lock(&engine.home, sweep)? else {
-        return Ok(());
-    };
-    let record = engine.store.sweep(sweep)?;
-    let runtime = AnyRuntime::of(record.runtime, engine).await?;
-    let spec = record.spec;
-    let parallel = match spec.parallel {
-        Some(k) => k,
-        None => {
-            let machine = engine.config.machine(&spec.base.machine)?;
-            let host = crate::with_runtime!(&runtime, rt => rt.capacity().await)?;
-            default_parallel(machine, &host)
-        }
-    };
-    loop {
-        let record = engine.store.sweep(sweep)?;
-        if record.stop_requested || record.finished_at.is_some() {
+pub fn drive<'a>(engine: &'a Engine, sweep: i64) -> LocalBoxFuture<'a, Result<()>> {
+    Box::pin(async move {
+        let Some(_lock) = acquire_driver_lock(&engine.home, sweep)? else {
             return Ok(());
-        }
-        let trials = engine.store.trial_statuses(sweep)?;
-        let live: Vec<i64> = live_jobs(&trials).collect();
-        let queue: VecDeque<TrialStatus> = trials.into_iter().filter(|t| t.job.is_none()).collect();
-        // A resume may have opened points since the last look: finished only when none is left.
-        if queue.is_empty() && live.is_empty() && engine.store.finish_sweep(sweep)? {
-            return Ok(());
-        }
-        let run = Run {
-            engine,
-            runtime: &runtime,
-            sweep,
-            spec: &spec,
-            queue: RefCell::new(queue),
-            stopped: Cell::new(false),
-            slots_left: Cell::new(parallel),
         };
-        // Trials a previous driver left running count against the slots.
-        let slots = (0..parallel).map(|i| run.slot(live.iter().copied().skip(i).step_by(parallel).collect()));
-        let (slots, watched) =
-            futures_util::future::join(futures_util::future::join_all(slots), run.watch()).await;
-        for outcome in slots {
-            outcome?;
+        let record = engine.store.sweep(sweep)?;
+        let runtime = AnyRuntime::of(record.runtime, engine).await?;
+        let spec = record.spec;
+        let parallel = match spec.parallel {
+            Some(k) => k,
+            None => {
+                let machine = engine.config.machine(&spec.base.machine)?;
+                let host = crate::with_runtime!(&runtime, rt => rt.capacity().await)?;
+                default_parallel(machine, &host)
+            }
+        };
+        loop {
+            let record = engine.store.sweep(sweep)?;
+            if record.stop_requested || record.finished_at.is_some() {
+                return Ok(());
+            }
+            let trials = engine.store.trial_statuses(sweep)?;
+            let live: Vec<i64> = live_jobs(&trials).collect();
+            let queue: VecDeque<TrialStatus> = trials.into_iter().filter(|t| t.job.is_none()).collect();
+            // A resume may have opened points since the last look: finished only when none is left.
+            if queue.is_empty() && live.is_empty() && engine.store.finish_sweep(sweep)? {
+                return Ok(());
+            }
+            let run = Run {
+                engine,
+                runtime: &runtime,
+                sweep,
+                spec: &spec,
+                queue: RefCell::new(queue),
+                stopped: Cell::new(false),
+                slots_left: Cell::new(parallel),
+            };
+            // Trials a previous driver left running count against the slots.
+            let slots =
+                (0..parallel).map(|i| run.slot(live.iter().copied().skip(i).step_by(parallel).collect()));
+            let (slots, watched) =
+                futures_util::future::join(futures_util::future::join_all(slots), run.watch()).await;
+            for outcome in slots {
+                outcome?;
+            }
+            watched?;
+            if run.stopped.get() {
+                return Ok(());
+            }
         }
-        watched?;
-        if run.stopped.get() {
-            return Ok(());
-        }
-    }
+    })
 }
 
 /// What a driver's slots and watcher share (one task: cells, not locks).
@@ -266,7 +279,7 @@ impl Run<'_> {
                     params: &trial.params,
                 };
                 let job_spec = self.spec.trial_spec(&trial.params);
-                match submit_as(self.engine, self.runtime, job_spec, false, Some(tag), |_| {}).await {
+                match submit_as(self.engine, self.runtime, job_spec, false, Some(tag), &mut |_| {}).await {
                     Ok(submitted) => self.wait_for_end(submitted.job).await?,
                     // A trial stored and then failed at its launch is a failed trial; one
                     // that could not even be stored (its repo vanished, the image was removed)

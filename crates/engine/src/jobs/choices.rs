@@ -1,6 +1,7 @@
 //! What a new experiment can be made of on this host: machine types (with what the host lacks
 //! for each), images, and the project's latest training job to start from.
 
+use futures_util::future::LocalBoxFuture;
 use mlbench_domain::machine::{fmt_cpus, format_bytes};
 use mlbench_runtime::Runtime;
 
@@ -28,54 +29,60 @@ pub struct JobChoices {
     pub image_row: usize,
 }
 
-pub async fn job_choices(engine: &Engine, runtime: &AnyRuntime, project: &str) -> Result<JobChoices> {
-    engine.store.require_project(project)?;
-    let host = with_runtime!(runtime, rt => rt.capacity().await)?;
-    let machines: Vec<MachineChoice> = engine
-        .config
-        .machines
-        .iter()
-        .map(|m| MachineChoice {
-            name: m.name.clone(),
-            label: format!(
-                "{} vCPU · {} · {} GPU",
-                fmt_cpus(m.cpus),
-                format_bytes(m.memory_bytes),
-                m.gpus
-            ),
-            unfit: m.shortfall(&host),
-        })
-        .collect();
-    let mut images = vec![jobs::default_image(engine)];
-    if let AnyRuntime::Docker(docker) = runtime {
-        for image in docker.list_images().await? {
-            for tag in image.tags {
-                if !images.contains(&tag) {
-                    images.push(tag);
+pub fn job_choices<'a>(
+    engine: &'a Engine,
+    runtime: &'a AnyRuntime,
+    project: &'a str,
+) -> LocalBoxFuture<'a, Result<JobChoices>> {
+    Box::pin(async move {
+        engine.store.require_project(project)?;
+        let host = with_runtime!(runtime, rt => rt.capacity().await)?;
+        let machines: Vec<MachineChoice> = engine
+            .config
+            .machines
+            .iter()
+            .map(|m| MachineChoice {
+                name: m.name.clone(),
+                label: format!(
+                    "{} vCPU · {} · {} GPU",
+                    fmt_cpus(m.cpus),
+                    format_bytes(m.memory_bytes),
+                    m.gpus
+                ),
+                unfit: m.shortfall(&host),
+            })
+            .collect();
+        let mut images = vec![jobs::default_image(engine)];
+        if let AnyRuntime::Docker(docker) = runtime {
+            for image in docker.list_images().await? {
+                for tag in image.tags {
+                    if !images.contains(&tag) {
+                        images.push(tag);
+                    }
                 }
             }
         }
-    }
-    let latest = jobs::latest_training(engine, project)?;
-    let latest_spec = match &latest {
-        Some(Latest::Job(spec)) => Some(spec),
-        Some(Latest::Sweep(sweep)) => Some(&sweep.base),
-        None => None,
-    };
-    let (machine, image) = match latest_spec {
-        Some(spec) => {
-            if !images.contains(&spec.image) {
-                images.push(spec.image.clone());
+        let latest = jobs::latest_training(engine, project)?;
+        let latest_spec = match &latest {
+            Some(Latest::Job(spec)) => Some(spec),
+            Some(Latest::Sweep(sweep)) => Some(&sweep.base),
+            None => None,
+        };
+        let (machine, image) = match latest_spec {
+            Some(spec) => {
+                if !images.contains(&spec.image) {
+                    images.push(spec.image.clone());
+                }
+                (spec.machine.clone(), spec.image.clone())
             }
-            (spec.machine.clone(), spec.image.clone())
-        }
-        None => (engine.config.default_machine.clone(), images[0].clone()),
-    };
-    Ok(JobChoices {
-        machine_row: machines.iter().position(|m| m.name == machine).unwrap_or(0),
-        image_row: images.iter().position(|i| *i == image).unwrap_or(0),
-        machines,
-        images,
-        latest,
+            None => (engine.config.default_machine.clone(), images[0].clone()),
+        };
+        Ok(JobChoices {
+            machine_row: machines.iter().position(|m| m.name == machine).unwrap_or(0),
+            image_row: images.iter().position(|i| *i == image).unwrap_or(0),
+            machines,
+            images,
+            latest,
+        })
     })
 }

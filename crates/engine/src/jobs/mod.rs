@@ -16,6 +16,7 @@ pub mod supervisor;
 pub mod usage;
 pub(crate) mod workspaces;
 
+use futures_util::future::LocalBoxFuture;
 use mlbench_domain::sweep::SweepSpec;
 use mlbench_domain::{EnvVar, JobKind, JobSpec, PortMapping, Source};
 use mlbench_runtime::images::runtime_tag;
@@ -109,35 +110,39 @@ impl JobRequest {
 
 /// Pulls the image first when asked, then submits the job. `progress` hears about slow steps
 /// (pulls, the runtime image's build).
-pub async fn run(
-    engine: &Engine,
-    runtime: &AnyRuntime,
+pub fn run<'a>(
+    engine: &'a Engine,
+    runtime: &'a AnyRuntime,
     request: JobRequest,
-    mut progress: impl FnMut(&str),
-) -> Result<Submitted> {
-    if let ImageSource::Pull(name) = &request.image {
-        let AnyRuntime::Docker(docker) = runtime else {
-            return Err(Error::field(
-                "image",
-                Error::Invalid("pulling an image needs a Docker Engine".into()),
-            ));
-        };
-        docker.pull(name, &mut progress).await?;
-    }
-    let force = request.force;
-    let spec = request.spec(engine)?;
-    submit_sized(engine, runtime, spec, force, progress).await
+    progress: &'a mut dyn FnMut(&str),
+) -> LocalBoxFuture<'a, Result<Submitted>> {
+    Box::pin(async move {
+        if let ImageSource::Pull(name) = &request.image {
+            let AnyRuntime::Docker(docker) = runtime else {
+                return Err(Error::field(
+                    "image",
+                    Error::Invalid("pulling an image needs a Docker Engine".into()),
+                ));
+            };
+            docker.pull(name, &mut *progress).await?;
+        }
+        let force = request.force;
+        let spec = request.spec(engine)?;
+        submit_sized(engine, runtime, spec, force, progress).await
+    })
 }
 
 /// Runs a stored job's spec again as a new job.
-pub async fn rerun(
-    engine: &Engine,
-    runtime: &AnyRuntime,
+pub fn rerun<'a>(
+    engine: &'a Engine,
+    runtime: &'a AnyRuntime,
     job: i64,
-    progress: impl FnMut(&str),
-) -> Result<Submitted> {
-    let spec = engine.store.job(job)?.spec;
-    submit(engine, runtime, spec, progress).await
+    progress: &'a mut dyn FnMut(&str),
+) -> LocalBoxFuture<'a, Result<Submitted>> {
+    Box::pin(async move {
+        let spec = engine.store.job(job)?.spec;
+        submit(engine, runtime, spec, progress).await
+    })
 }
 
 /// What a new experiment starts from: the latest training job of a project, or the sweep it

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::future::LocalBoxFuture;
 use mlbench_domain::JobState;
 use mlbench_runtime::Runtime;
 
@@ -9,43 +10,45 @@ use crate::{AnyRuntime, Engine, Error, Result, reconcile};
 
 /// Stops the job and waits until its end is recorded; returns the final state. `known` is a
 /// runtime client the caller already has, used when the job runs on it.
-pub async fn stop(
-    engine: &Engine,
-    known: Option<&AnyRuntime>,
+pub fn stop<'a>(
+    engine: &'a Engine,
+    known: Option<&'a AnyRuntime>,
     job: i64,
     grace: Duration,
-) -> Result<JobState> {
-    let record = engine.store.job(job)?;
-    if record.state.is_final() {
-        return Ok(record.state);
-    }
-    engine.store.request_stop(job)?;
-    if record.state == JobState::Running
-        && let Some(handle) = &record.handle
-    {
-        let connected;
-        let runtime = match known.filter(|r| r.kind() == record.runtime) {
-            Some(runtime) => runtime,
-            None => {
-                connected = AnyRuntime::of(record.runtime, engine).await?;
-                &connected
+) -> LocalBoxFuture<'a, Result<JobState>> {
+    Box::pin(async move {
+        let record = engine.store.job(job)?;
+        if record.state.is_final() {
+            return Ok(record.state);
+        }
+        engine.store.request_stop(job)?;
+        if record.state == JobState::Running
+            && let Some(handle) = &record.handle
+        {
+            let connected;
+            let runtime = match known.filter(|r| r.kind() == record.runtime) {
+                Some(runtime) => runtime,
+                None => {
+                    connected = AnyRuntime::of(record.runtime, engine).await?;
+                    &connected
+                }
+            };
+            crate::with_runtime!(runtime, rt => rt.stop(handle, grace).await)?;
+        }
+        // The supervisor sees the stop (or the process end) and records it; make sure there is one.
+        reconcile(&engine.home, &engine.store)?;
+        let deadline = Instant::now() + grace + Duration::from_secs(30);
+        loop {
+            let state = engine.store.job(job)?.state;
+            if state.is_final() {
+                return Ok(state);
             }
-        };
-        crate::with_runtime!(runtime, rt => rt.stop(handle, grace).await)?;
-    }
-    // The supervisor sees the stop (or the process end) and records it; make sure there is one.
-    reconcile(&engine.home, &engine.store)?;
-    let deadline = Instant::now() + grace + Duration::from_secs(30);
-    loop {
-        let state = engine.store.job(job)?.state;
-        if state.is_final() {
-            return Ok(state);
+            if Instant::now() > deadline {
+                return Err(Error::Other(format!(
+                    "job {job} did not stop in time: it is still {state}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        if Instant::now() > deadline {
-            return Err(Error::Other(format!(
-                "job {job} did not stop in time: it is still {state}"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
 }

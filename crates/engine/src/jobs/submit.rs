@@ -4,6 +4,7 @@
 use std::net::TcpListener;
 use std::path::Path;
 
+use futures_util::future::LocalBoxFuture;
 use mlbench_config::Workspaces;
 use mlbench_domain::{FromIo, IoError, JobSpec, JobState, PortInUse, PortMapping};
 use mlbench_runtime::Runtime;
@@ -22,24 +23,24 @@ pub struct Submitted {
 
 /// Checks and stores the job, puts its workspace in place and starts its supervisor.
 /// `progress` hears about slow steps (building the runtime image).
-pub async fn submit(
-    engine: &Engine,
-    runtime: &AnyRuntime,
+pub fn submit<'a>(
+    engine: &'a Engine,
+    runtime: &'a AnyRuntime,
     spec: JobSpec,
-    progress: impl FnMut(&str),
-) -> Result<Submitted> {
-    submit_sized(engine, runtime, spec, false, progress).await
+    progress: &'a mut dyn FnMut(&str),
+) -> LocalBoxFuture<'a, Result<Submitted>> {
+    Box::pin(async move { submit_sized(engine, runtime, spec, false, progress).await })
 }
 
 /// [`submit`], where `force` copies a repo folder over the config's size limit.
-pub async fn submit_sized(
-    engine: &Engine,
-    runtime: &AnyRuntime,
+pub fn submit_sized<'a>(
+    engine: &'a Engine,
+    runtime: &'a AnyRuntime,
     spec: JobSpec,
     force: bool,
-    progress: impl FnMut(&str),
-) -> Result<Submitted> {
-    submit_as(engine, runtime, spec, force, None, progress).await
+    progress: &'a mut dyn FnMut(&str),
+) -> LocalBoxFuture<'a, Result<Submitted>> {
+    Box::pin(async move { submit_as(engine, runtime, spec, force, None, progress).await })
 }
 
 /// [`submit_sized`], for the job that runs one point of a sweep when `trial` is given.
@@ -49,9 +50,9 @@ pub(crate) async fn submit_as(
     mut spec: JobSpec,
     force: bool,
     trial: Option<TrialOf<'_>>,
-    mut progress: impl FnMut(&str),
+    progress: &mut dyn FnMut(&str),
 ) -> Result<Submitted> {
-    preflight(engine, runtime, &mut spec, &mut progress).await?;
+    preflight(engine, runtime, &mut spec, &mut *progress).await?;
     let staging_root = engine.home.staging_dir();
     std::fs::create_dir_all(&staging_root).map_err(Error::at(&staging_root, "cannot create"))?;
     // Removed on drop unless its workspace was moved into the job's folder.
@@ -100,7 +101,7 @@ pub(crate) async fn preflight(
     engine: &Engine,
     runtime: &AnyRuntime,
     spec: &mut JobSpec,
-    progress: &mut impl FnMut(&str),
+    progress: &mut dyn FnMut(&str),
 ) -> Result<()> {
     spec.validate()?;
     if !spec.placement.is_empty() && !matches!(runtime, AnyRuntime::Swarm(_)) {
@@ -224,7 +225,7 @@ pub(crate) fn ensure_port_free(
 /// The job's image must be there before anything is stored; mlbench's runtime image is built
 /// on first use. A job that builds its image from the repo builds it when it runs.
 /// On a swarm the image is then pushed to its registry, so no node lacks it.
-async fn check_image(runtime: &AnyRuntime, spec: &JobSpec, progress: &mut impl FnMut(&str)) -> Result<()> {
+async fn check_image(runtime: &AnyRuntime, spec: &JobSpec, progress: &mut dyn FnMut(&str)) -> Result<()> {
     let docker = match runtime {
         AnyRuntime::Docker(docker) => docker,
         AnyRuntime::Swarm(swarm) => swarm.manager(),

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use futures_util::future::LocalBoxFuture;
 use mlbench_config::RunAs;
 use mlbench_domain::{FromIo, JobState};
 use mlbench_runtime::{Exit, LaunchSpec, Runtime};
@@ -14,13 +15,23 @@ use mlbench_store::{Claim, JobRecord};
 
 use crate::jobs::output::JobOutput;
 use crate::jobs::reconcile::acquire_supervisor_lock;
-use crate::{Engine, Error, Result, home_labels, job_labels};
+use crate::{AnyRuntime, Engine, Error, Result, home_labels, job_labels};
 
 const QUEUE_POLL: Duration = Duration::from_millis(300);
 
-/// Supervises `job` to its end. Returns at once when another supervisor has it, unless it is
-/// the `handover` from a launch, which waits for the launcher to let go.
-pub async fn supervise<R: Runtime + ImagePreparer>(
+/// Supervises `job` to its end on the runtime it was started on: what `mlbench __supervise`
+/// runs. Returns at once when another supervisor has it, unless it is the `handover` from a
+/// launch, which waits for the launcher to let go. The runtime is picked here, so the
+/// supervisor's code for each runtime is made once, in this crate, not in every caller's.
+pub fn supervise<'a>(engine: &'a Engine, job: i64, handover: bool) -> LocalBoxFuture<'a, Result<()>> {
+    Box::pin(async move {
+        let runtime = AnyRuntime::of(engine.store.job(job)?.runtime, engine).await?;
+        crate::with_runtime!(&runtime, rt => supervise_on(engine, rt, job, handover).await)
+    })
+}
+
+/// [`supervise`] on a runtime of the caller's.
+pub(crate) async fn supervise_on<R: Runtime + ImagePreparer>(
     engine: &Engine,
     runtime: &R,
     job: i64,
@@ -229,7 +240,7 @@ pub(crate) fn note(engine: &Engine, job: i64, text: &str) {
 
 /// Image work that only some runtimes do before a launch.
 #[allow(async_fn_in_trait)]
-pub trait ImagePreparer {
+pub(crate) trait ImagePreparer {
     /// Makes sure the job's image exists, building it when the job asks to; build output goes
     /// to the job's log.
     async fn prepare_image(&self, engine: &Engine, job: &JobRecord) -> Result<()>;
@@ -256,7 +267,7 @@ impl ImagePreparer for mlbench_runtime::SwarmRuntime {
         self.manager().prepare_image(engine, job).await?;
         let log_path = engine.home.job_log(job.id);
         let mut log = LogWriter::open(&log_path).map_err(Error::at(&log_path, "cannot open"))?;
-        self.distribute(&job.spec.image, |line| {
+        self.distribute(&job.spec.image, &mut |line| {
             let _ = log.note(line);
         })
         .await?;

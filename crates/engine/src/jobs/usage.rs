@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use futures_util::future::join_all;
+use futures_util::future::{LocalBoxFuture, join_all};
 use mlbench_domain::{JobState, RuntimeKind};
 use mlbench_runtime::usage::Usage;
 use mlbench_runtime::{DockerRuntime, LocalRuntime, Runtime};
@@ -46,50 +46,53 @@ pub struct UsageWatch {
 
 impl UsageWatch {
     /// Reads every running job (Docker ones through `docker`, when there is an engine).
-    pub async fn read(
-        &mut self,
-        engine: &Engine,
-        docker: Option<&DockerRuntime>,
-    ) -> crate::Result<Vec<JobUsage>> {
-        let running: Vec<JobRecord> = engine
-            .store
-            .live_jobs()?
-            .into_iter()
-            .filter(|j| j.state == JobState::Running && j.handle.is_some())
-            .collect();
-        let local = LocalRuntime::default();
-        let readings = join_all(running.iter().map(|job| async {
-            let handle = job.handle.as_deref().unwrap_or_default();
-            match (job.runtime, docker) {
-                (RuntimeKind::Docker, Some(docker)) => docker.usage(handle).await.ok().flatten(),
-                (RuntimeKind::Docker, None) => None,
-                (RuntimeKind::Local, _) => local.usage(handle).await.ok().flatten(),
-                // The manager cannot read a container on another node.
-                (RuntimeKind::Swarm, _) => None,
+    pub fn read<'a>(
+        &'a mut self,
+        engine: &'a Engine,
+        docker: Option<&'a DockerRuntime>,
+    ) -> LocalBoxFuture<'a, crate::Result<Vec<JobUsage>>> {
+        Box::pin(async move {
+            let running: Vec<JobRecord> = engine
+                .store
+                .live_jobs()?
+                .into_iter()
+                .filter(|j| j.state == JobState::Running && j.handle.is_some())
+                .collect();
+            let local = LocalRuntime::default();
+            let readings = join_all(running.iter().map(|job| async {
+                let handle = job.handle.as_deref().unwrap_or_default();
+                match (job.runtime, docker) {
+                    (RuntimeKind::Docker, Some(docker)) => docker.usage(handle).await.ok().flatten(),
+                    (RuntimeKind::Docker, None) => None,
+                    (RuntimeKind::Local, _) => local.usage(handle).await.ok().flatten(),
+                    // The manager cannot read a container on another node.
+                    (RuntimeKind::Swarm, _) => None,
+                }
+            }))
+            .await;
+            let mut now = HashMap::new();
+            let mut usages = Vec::new();
+            for (job, reading) in running.iter().zip(readings) {
+                let Some(reading) = reading else { continue };
+                let machine = engine.config.machine(&job.spec.machine).ok();
+                let cpus = self.before.get(&job.id).and_then(|before| {
+                    let seconds = reading.at.duration_since(before.at).as_secs_f64();
+                    (seconds > 0.0)
+                        .then(|| reading.cpu_ns.saturating_sub(before.cpu_ns) as f64 / 1e9 / seconds)
+                });
+                usages.push(JobUsage {
+                    job: job.id,
+                    project: job.spec.project.clone(),
+                    machine: job.spec.machine.clone(),
+                    cpus,
+                    cpu_limit: machine.map_or(0.0, |m| m.cpus),
+                    memory_bytes: reading.memory_bytes,
+                    memory_limit: machine.map_or(0, |m| m.memory_bytes),
+                });
+                now.insert(job.id, reading);
             }
-        }))
-        .await;
-        let mut now = HashMap::new();
-        let mut usages = Vec::new();
-        for (job, reading) in running.iter().zip(readings) {
-            let Some(reading) = reading else { continue };
-            let machine = engine.config.machine(&job.spec.machine).ok();
-            let cpus = self.before.get(&job.id).and_then(|before| {
-                let seconds = reading.at.duration_since(before.at).as_secs_f64();
-                (seconds > 0.0).then(|| reading.cpu_ns.saturating_sub(before.cpu_ns) as f64 / 1e9 / seconds)
-            });
-            usages.push(JobUsage {
-                job: job.id,
-                project: job.spec.project.clone(),
-                machine: job.spec.machine.clone(),
-                cpus,
-                cpu_limit: machine.map_or(0.0, |m| m.cpus),
-                memory_bytes: reading.memory_bytes,
-                memory_limit: machine.map_or(0, |m| m.memory_bytes),
-            });
-            now.insert(job.id, reading);
-        }
-        self.before = now;
-        Ok(usages)
+            self.before = now;
+            Ok(usages)
+        })
     }
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures_util::future::LocalBoxFuture;
 use mlbench_domain::FromIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -14,37 +15,44 @@ pub struct Response {
 }
 
 /// Sends one request to `http://host:port/path` and reads the whole response.
-pub async fn send(url: &str, method: &str, body: Option<&str>, timeout: Duration) -> Result<Response> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| Error::Invalid(format!("{url} is not an http:// URL")))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(authority)
+pub fn send<'a>(
+    url: &'a str,
+    method: &'a str,
+    body: Option<&'a str>,
+    timeout: Duration,
+) -> LocalBoxFuture<'a, Result<Response>> {
+    Box::pin(async move {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| Error::Invalid(format!("{url} is not an http:// URL")))?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let exchange = async {
+            let mut stream = tokio::net::TcpStream::connect(authority)
+                .await
+                .map_err(|e| Error::Other(format!("cannot connect to {authority}: {e}")))?;
+            let body = body.unwrap_or("");
+            let request = format!(
+                "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            stream
+                .write_all(request.as_bytes())
+                .await
+                .map_err(|e| Error::io(format!("cannot send to {url}"), e))?;
+            let mut raw = Vec::new();
+            stream
+                .read_to_end(&mut raw)
+                .await
+                .map_err(|e| Error::io(format!("cannot read from {url}"), e))?;
+            parse(&raw).ok_or_else(|| Error::Other(format!("{url} answered with something that is not HTTP")))
+        };
+        tokio::time::timeout(timeout, exchange)
             .await
-            .map_err(|e| Error::Other(format!("cannot connect to {authority}: {e}")))?;
-        let body = body.unwrap_or("");
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| Error::io(format!("cannot send to {url}"), e))?;
-        let mut raw = Vec::new();
-        stream
-            .read_to_end(&mut raw)
-            .await
-            .map_err(|e| Error::io(format!("cannot read from {url}"), e))?;
-        parse(&raw).ok_or_else(|| Error::Other(format!("{url} answered with something that is not HTTP")))
-    };
-    tokio::time::timeout(timeout, exchange)
-        .await
-        .map_err(|_| Error::Other(format!("{url} did not answer within {} s", timeout.as_secs_f64())))?
+            .map_err(|_| Error::Other(format!("{url} did not answer within {} s", timeout.as_secs_f64())))?
+    })
 }
 
 /// The answer of a model server to one input.
@@ -68,32 +76,34 @@ impl Prediction {
 
 /// Asks `url` (the tutorial's `POST /predict {"exp": input}`) for one prediction; the
 /// server's refusal is the error, in its own words.
-pub async fn predict(url: &str, input: &str) -> Result<Prediction> {
-    let body = serde_json::json!({ "exp": input }).to_string();
-    let started = std::time::Instant::now();
-    let response = send(
-        &format!("{url}/predict"),
-        "POST",
-        Some(&body),
-        Duration::from_secs(10),
-    )
-    .await?;
-    let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-    let output: serde_json::Value = serde_json::from_str(&response.body).map_err(|_| {
-        Error::Other(format!(
-            "{url} answered {}: {}",
-            response.status,
-            response.body.trim()
-        ))
-    })?;
-    if !(200..300).contains(&response.status) {
-        let message = output
-            .get("error")
-            .and_then(|e| e.as_str())
-            .map_or(response.body.trim().to_string(), str::to_string);
-        return Err(Error::Invalid(format!("the server refused {input}: {message}")));
-    }
-    Ok(Prediction { output, latency_ms })
+pub fn predict<'a>(url: &'a str, input: &'a str) -> LocalBoxFuture<'a, Result<Prediction>> {
+    Box::pin(async move {
+        let body = serde_json::json!({ "exp": input }).to_string();
+        let started = std::time::Instant::now();
+        let response = send(
+            &format!("{url}/predict"),
+            "POST",
+            Some(&body),
+            Duration::from_secs(10),
+        )
+        .await?;
+        let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+        let output: serde_json::Value = serde_json::from_str(&response.body).map_err(|_| {
+            Error::Other(format!(
+                "{url} answered {}: {}",
+                response.status,
+                response.body.trim()
+            ))
+        })?;
+        if !(200..300).contains(&response.status) {
+            let message = output
+                .get("error")
+                .and_then(|e| e.as_str())
+                .map_or(response.body.trim().to_string(), str::to_string);
+            return Err(Error::Invalid(format!("the server refused {input}: {message}")));
+        }
+        Ok(Prediction { output, latency_ms })
+    })
 }
 
 fn parse(raw: &[u8]) -> Option<Response> {

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use futures_util::future::LocalBoxFuture;
 use mlbench_domain::{FromIo, JobKind, JobSpec, JobState, PortMapping, RuntimeKind, Source};
 use mlbench_ml::model::FILE_NAME;
 use mlbench_ml::versions;
@@ -191,36 +192,38 @@ impl ModelDeployment {
 }
 
 /// Serves a model: checks it loads, starts the replicas and waits until each is ready.
-pub async fn deploy_model(
-    engine: &Engine,
-    runtime: &AnyRuntime,
+pub fn deploy_model<'a>(
+    engine: &'a Engine,
+    runtime: &'a AnyRuntime,
     request: ModelDeployment,
-    progress: impl FnMut(&str),
-) -> Result<(String, Vec<Replica>)> {
-    let name = request
-        .name
-        .clone()
-        .unwrap_or_else(|| deployment_name(&request.model));
-    let template = model_server_spec(engine, runtime, &request, &name)?;
-    // The pin is the running deployment's if there is one: refuse before touching it.
-    refuse_running(engine, &name)?;
-    let folder = engine.home.storage_dir(&request.project).join(&request.model);
-    write_pin(&pin_file(&folder, &name), request.version)?;
-    let replicas = deploy(
-        engine,
-        runtime,
-        DeployRequest {
-            template,
-            name: name.clone(),
-            port: request.port,
-            replicas: request.replicas,
-            readiness: Readiness::Http("/v2/health/ready".into()),
-            timeout: request.timeout,
-        },
-        progress,
-    )
-    .await?;
-    Ok((name, replicas))
+    progress: &'a mut dyn FnMut(&str),
+) -> LocalBoxFuture<'a, Result<(String, Vec<Replica>)>> {
+    Box::pin(async move {
+        let name = request
+            .name
+            .clone()
+            .unwrap_or_else(|| deployment_name(&request.model));
+        let template = model_server_spec(engine, runtime, &request, &name)?;
+        // The pin is the running deployment's if there is one: refuse before touching it.
+        refuse_running(engine, &name)?;
+        let folder = engine.home.storage_dir(&request.project).join(&request.model);
+        write_pin(&pin_file(&folder, &name), request.version)?;
+        let replicas = deploy(
+            engine,
+            runtime,
+            DeployRequest {
+                template,
+                name: name.clone(),
+                port: request.port,
+                replicas: request.replicas,
+                readiness: Readiness::Http("/v2/health/ready".into()),
+                timeout: request.timeout,
+            },
+            progress,
+        )
+        .await?;
+        Ok((name, replicas))
+    })
 }
 
 /// What toggling a job's serving did.
@@ -234,34 +237,38 @@ pub enum ServingToggle {
 
 /// Stops the deployment of the model a training job wrote, if one runs; otherwise says what
 /// serving it needs.
-pub async fn toggle_serving(
-    engine: &Engine,
-    runtime: Option<&AnyRuntime>,
+pub fn toggle_serving<'a>(
+    engine: &'a Engine,
+    runtime: Option<&'a AnyRuntime>,
     job: i64,
     grace: Duration,
-) -> Result<ServingToggle> {
-    let record = engine.store.job(job)?;
-    let model_file = crate::experiments::fit::model_of_job(engine, &record)?.ok_or_else(|| {
-        Error::Invalid(format!(
-            "job {job} wrote no model file: serving needs a job of `mlbench train -o /storage/NAME`"
-        ))
-    })?;
-    let storage = engine.home.storage_dir(&record.spec.project);
-    let model = model_file
-        .parent()
-        .and_then(|dir| dir.strip_prefix(&storage).ok())
-        .map(|m| m.display().to_string())
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| Error::Invalid(format!("the model of job {job} is not in its project's /storage")))?;
-    let name = deployment_name(&model);
-    if live_replicas(engine, &name)?.is_empty() {
-        return Ok(ServingToggle::NeedsPort {
-            project: record.spec.project,
-            model,
-        });
-    }
-    stop_deployment(engine, runtime, &name, grace).await?;
-    Ok(ServingToggle::Stopped { name })
+) -> LocalBoxFuture<'a, Result<ServingToggle>> {
+    Box::pin(async move {
+        let record = engine.store.job(job)?;
+        let model_file = crate::experiments::fit::model_of_job(engine, &record)?.ok_or_else(|| {
+            Error::Invalid(format!(
+                "job {job} wrote no model file: serving needs a job of `mlbench train -o /storage/NAME`"
+            ))
+        })?;
+        let storage = engine.home.storage_dir(&record.spec.project);
+        let model = model_file
+            .parent()
+            .and_then(|dir| dir.strip_prefix(&storage).ok())
+            .map(|m| m.display().to_string())
+            .filter(|m| !m.is_empty())
+            .ok_or_else(|| {
+                Error::Invalid(format!("the model of job {job} is not in its project's /storage"))
+            })?;
+        let name = deployment_name(&model);
+        if live_replicas(engine, &name)?.is_empty() {
+            return Ok(ServingToggle::NeedsPort {
+                project: record.spec.project,
+                model,
+            });
+        }
+        stop_deployment(engine, runtime, &name, grace).await?;
+        Ok(ServingToggle::Stopped { name })
+    })
 }
 
 /// The URL of a running replica of a deployment.
@@ -324,62 +331,64 @@ fn refuse_running(engine: &Engine, name: &str) -> Result<()> {
 
 /// Starts the replicas and waits until each is ready. On any failure, everything started is
 /// stopped again and `progress` is given the failing replica's last log lines.
-pub async fn deploy(
-    engine: &Engine,
-    runtime: &AnyRuntime,
+pub fn deploy<'a>(
+    engine: &'a Engine,
+    runtime: &'a AnyRuntime,
     request: DeployRequest,
-    mut progress: impl FnMut(&str),
-) -> Result<Vec<Replica>> {
-    mlbench_domain::project::validate_name(&request.name).map_err(|_| {
-        Error::Invalid(format!(
-            "deployment name {:?} is not valid: use lowercase letters, digits, '-', '_' or '.'",
-            request.name
-        ))
-    })?;
-    refuse_running(engine, &request.name)?;
-    if request.replicas == 0 {
-        return Err(Error::Invalid("--replicas must be at least 1".into()));
-    }
-    let on_swarm = matches!(runtime, AnyRuntime::Swarm(_));
-    if !on_swarm && request.port.host_port.checked_add(request.replicas - 1).is_none() {
-        return Err(Error::Invalid(format!(
-            "{} replicas from host port {} run past port 65535",
-            request.replicas, request.port.host_port
-        )));
-    }
-    if matches!(runtime, AnyRuntime::Local(_)) && request.replicas > 1 {
-        return Err(Error::Invalid(
-            "replicas need a Docker Engine: local processes cannot share a container port".into(),
-        ));
-    }
-    if let AnyRuntime::Swarm(swarm) = runtime {
-        let open = swarm.nodes(None).await?.iter().filter(|n| n.takes_jobs()).count();
-        if usize::from(request.replicas) > open {
+    progress: &'a mut dyn FnMut(&str),
+) -> LocalBoxFuture<'a, Result<Vec<Replica>>> {
+    Box::pin(async move {
+        mlbench_domain::project::validate_name(&request.name).map_err(|_| {
+            Error::Invalid(format!(
+                "deployment name {:?} is not valid: use lowercase letters, digits, '-', '_' or '.'",
+                request.name
+            ))
+        })?;
+        refuse_running(engine, &request.name)?;
+        if request.replicas == 0 {
+            return Err(Error::Invalid("--replicas must be at least 1".into()));
+        }
+        let on_swarm = matches!(runtime, AnyRuntime::Swarm(_));
+        if !on_swarm && request.port.host_port.checked_add(request.replicas - 1).is_none() {
             return Err(Error::Invalid(format!(
-                "{} replicas on one port need as many nodes, and {open} of the swarm's nodes take jobs: ask for fewer replicas",
-                request.replicas
+                "{} replicas from host port {} run past port 65535",
+                request.replicas, request.port.host_port
             )));
         }
-    }
-    // Every replica's port is checked before the first starts: a taken later port must not
-    // leave a started-and-stopped replica behind.
-    for i in 0..request.replicas {
-        crate::jobs::submit::ensure_port_free(
-            engine,
-            runtime,
-            &replica_port(runtime, &request.port, i),
-            Some(&request.name),
-        )?;
-    }
-    let mut started: Vec<Replica> = Vec::new();
-    let outcome = start_replicas(engine, runtime, &request, &mut started, &mut progress).await;
-    if let Err(err) = outcome {
-        for replica in &started {
-            let _ = stop(engine, Some(runtime), replica.job, Duration::from_secs(2)).await;
+        if matches!(runtime, AnyRuntime::Local(_)) && request.replicas > 1 {
+            return Err(Error::Invalid(
+                "replicas need a Docker Engine: local processes cannot share a container port".into(),
+            ));
         }
-        return Err(err);
-    }
-    Ok(started)
+        if let AnyRuntime::Swarm(swarm) = runtime {
+            let open = swarm.nodes(None).await?.iter().filter(|n| n.takes_jobs()).count();
+            if usize::from(request.replicas) > open {
+                return Err(Error::Invalid(format!(
+                    "{} replicas on one port need as many nodes, and {open} of the swarm's nodes take jobs: ask for fewer replicas",
+                    request.replicas
+                )));
+            }
+        }
+        // Every replica's port is checked before the first starts: a taken later port must not
+        // leave a started-and-stopped replica behind.
+        for i in 0..request.replicas {
+            crate::jobs::submit::ensure_port_free(
+                engine,
+                runtime,
+                &replica_port(runtime, &request.port, i),
+                Some(&request.name),
+            )?;
+        }
+        let mut started: Vec<Replica> = Vec::new();
+        let outcome = start_replicas(engine, runtime, &request, &mut started, &mut *progress).await;
+        if let Err(err) = outcome {
+            for replica in &started {
+                let _ = stop(engine, Some(runtime), replica.job, Duration::from_secs(2)).await;
+            }
+            return Err(err);
+        }
+        Ok(started)
+    })
 }
 
 async fn start_replicas(
@@ -387,7 +396,7 @@ async fn start_replicas(
     runtime: &AnyRuntime,
     request: &DeployRequest,
     started: &mut Vec<Replica>,
-    progress: &mut impl FnMut(&str),
+    progress: &mut dyn FnMut(&str),
 ) -> Result<()> {
     for i in 0..request.replicas {
         let port = replica_port(runtime, &request.port, i);
@@ -428,7 +437,7 @@ async fn wait_ready(
     engine: &Engine,
     job: i64,
     request: &DeployRequest,
-    progress: &mut impl FnMut(&str),
+    progress: &mut dyn FnMut(&str),
 ) -> Result<String> {
     let deadline = Instant::now() + request.timeout;
     loop {
@@ -525,23 +534,25 @@ pub fn remove_deployment(engine: &Engine, name: &str) -> Result<Vec<i64>> {
 }
 
 /// Stops every live replica of a deployment; returns their final states.
-pub async fn stop_deployment(
-    engine: &Engine,
-    runtime: Option<&AnyRuntime>,
-    name: &str,
+pub fn stop_deployment<'a>(
+    engine: &'a Engine,
+    runtime: Option<&'a AnyRuntime>,
+    name: &'a str,
     grace: Duration,
-) -> Result<Vec<(i64, JobState)>> {
-    let replicas = live_replicas(engine, name)?;
-    if replicas.is_empty() {
-        return Err(Error::NotFound(format!(
-            "deployment {name} is not running: `mlbench deployments` lists them"
-        )));
-    }
-    let mut ended = Vec::new();
-    for job in replicas {
-        ended.push((job.id, stop(engine, runtime, job.id, grace).await?));
-    }
-    Ok(ended)
+) -> LocalBoxFuture<'a, Result<Vec<(i64, JobState)>>> {
+    Box::pin(async move {
+        let replicas = live_replicas(engine, name)?;
+        if replicas.is_empty() {
+            return Err(Error::NotFound(format!(
+                "deployment {name} is not running: `mlbench deployments` lists them"
+            )));
+        }
+        let mut ended = Vec::new();
+        for job in replicas {
+            ended.push((job.id, stop(engine, runtime, job.id, grace).await?));
+        }
+        Ok(ended)
+    })
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use futures_util::future::LocalBoxFuture;
 use mlbench_domain::JobState;
 use mlbench_ml::versions;
 use mlbench_store::JobRecord;
@@ -54,66 +55,72 @@ pub struct Moved {
 /// How long the replicas may take to pick up a new pin (they look twice a second).
 const PICKUP: Duration = Duration::from_secs(10);
 
-pub async fn move_deployment(engine: &Engine, name: &str, target: Target) -> Result<Moved> {
-    let replicas: Vec<JobRecord> = live_replicas(engine, name)?
-        .into_iter()
-        .filter(|j| j.state == JobState::Running)
-        .collect();
-    let first = replicas.first().ok_or_else(|| {
-        Error::NotFound(format!(
-            "deployment {name} is not running: `mlbench deployments` lists them"
-        ))
-    })?;
-    let (folder, pin) = served_files(engine, first).ok_or_else(|| {
-        Error::Invalid(format!(
-            "deployment {name} does not serve a model of mlbench's with versions: deploy it again with `mlbench deploy --model`"
-        ))
-    })?;
-    let from = served_version(first).await?.ok_or_else(|| {
-        Error::Invalid(format!(
-            "deployment {name} serves a model written before versions were kept: train it again to start its versions"
-        ))
-    })?;
-    let (to, pinned) = match target {
-        Target::Previous => {
-            let before = versions::before(&folder, from).ok_or_else(|| {
-                Error::Invalid(format!(
-                    "deployment {name} serves version {from}, the oldest kept: there is none to roll back to"
-                ))
-            })?;
-            (before, Some(before))
-        }
-        Target::Version(n) => {
-            // Says which versions are kept when n is not one of them.
-            versions::load(&folder, Some(n))?;
-            (n, Some(n))
-        }
-        Target::Current => {
-            let current = versions::load(&folder, None)?.version.ok_or_else(|| {
-                Error::Invalid(format!("{} has no numbered current model", folder.display()))
-            })?;
-            (current, None)
-        }
-    };
-    write_pin(&pin, pinned)?;
-    let deadline = Instant::now() + PICKUP;
-    for replica in &replicas {
-        while served_version(replica).await? != Some(to) {
-            if Instant::now() > deadline {
-                return Err(Error::Other(format!(
-                    "job {} of deployment {name} did not switch to version {to} within {} s: see `mlbench logs {}`",
-                    replica.id,
-                    PICKUP.as_secs(),
-                    replica.id
-                )));
+pub fn move_deployment<'a>(
+    engine: &'a Engine,
+    name: &'a str,
+    target: Target,
+) -> LocalBoxFuture<'a, Result<Moved>> {
+    Box::pin(async move {
+        let replicas: Vec<JobRecord> = live_replicas(engine, name)?
+            .into_iter()
+            .filter(|j| j.state == JobState::Running)
+            .collect();
+        let first = replicas.first().ok_or_else(|| {
+            Error::NotFound(format!(
+                "deployment {name} is not running: `mlbench deployments` lists them"
+            ))
+        })?;
+        let (folder, pin) = served_files(engine, first).ok_or_else(|| {
+            Error::Invalid(format!(
+                "deployment {name} does not serve a model of mlbench's with versions: deploy it again with `mlbench deploy --model`"
+            ))
+        })?;
+        let from = served_version(first).await?.ok_or_else(|| {
+            Error::Invalid(format!(
+                "deployment {name} serves a model written before versions were kept: train it again to start its versions"
+            ))
+        })?;
+        let (to, pinned) = match target {
+            Target::Previous => {
+                let before = versions::before(&folder, from).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "deployment {name} serves version {from}, the oldest kept: there is none to roll back to"
+                    ))
+                })?;
+                (before, Some(before))
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            Target::Version(n) => {
+                // Says which versions are kept when n is not one of them.
+                versions::load(&folder, Some(n))?;
+                (n, Some(n))
+            }
+            Target::Current => {
+                let current = versions::load(&folder, None)?.version.ok_or_else(|| {
+                    Error::Invalid(format!("{} has no numbered current model", folder.display()))
+                })?;
+                (current, None)
+            }
+        };
+        write_pin(&pin, pinned)?;
+        let deadline = Instant::now() + PICKUP;
+        for replica in &replicas {
+            while served_version(replica).await? != Some(to) {
+                if Instant::now() > deadline {
+                    return Err(Error::Other(format!(
+                        "job {} of deployment {name} did not switch to version {to} within {} s: see `mlbench logs {}`",
+                        replica.id,
+                        PICKUP.as_secs(),
+                        replica.id
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
-    }
-    Ok(Moved {
-        from,
-        to,
-        replicas: replicas.len(),
+        Ok(Moved {
+            from,
+            to,
+            replicas: replicas.len(),
+        })
     })
 }
 

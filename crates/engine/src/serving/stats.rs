@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures_util::future::LocalBoxFuture;
 use mlbench_domain::{JobKind, JobState};
 use mlbench_store::JobRecord;
 use serde::Serialize;
@@ -156,23 +157,25 @@ pub fn served_deployments(live: &[JobRecord]) -> BTreeMap<String, Vec<JobRecord>
 
 /// The replicas' counters added up; `None` when none answered (a user's own server may have
 /// no `/metrics`).
-pub async fn scrape_replicas(replicas: &[JobRecord]) -> Option<Scrape> {
-    let mut total: Option<Scrape> = None;
-    for job in replicas {
-        let Some(url) = job_url(job) else {
-            continue;
-        };
-        let url = format!("{url}/metrics");
-        let Ok(answer) = client::send(&url, "GET", None, Duration::from_secs(1)).await else {
-            continue;
-        };
-        if answer.status != 200 {
-            continue;
+pub fn scrape_replicas<'a>(replicas: &'a [JobRecord]) -> LocalBoxFuture<'a, Option<Scrape>> {
+    Box::pin(async move {
+        let mut total: Option<Scrape> = None;
+        for job in replicas {
+            let Some(url) = job_url(job) else {
+                continue;
+            };
+            let url = format!("{url}/metrics");
+            let Ok(answer) = client::send(&url, "GET", None, Duration::from_secs(1)).await else {
+                continue;
+            };
+            if answer.status != 200 {
+                continue;
+            }
+            let scrape = Scrape::parse(&answer.body);
+            total.get_or_insert_with(Scrape::default).add(&scrape);
         }
-        let scrape = Scrape::parse(&answer.body);
-        total.get_or_insert_with(Scrape::default).add(&scrape);
-    }
-    total
+        total
+    })
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
+use futures_util::future::LocalBoxFuture;
 use mlbench_config::Config;
 use mlbench_domain::RuntimeKind;
 use mlbench_domain::numfmt::human_bytes;
@@ -76,18 +77,20 @@ impl Finding {
 
 /// Every check but the terminal's (the face that has one checks it), in the order a problem
 /// in one explains those after it.
-pub async fn diagnose() -> Vec<Finding> {
-    let mut found = Vec::new();
-    let config = check_config(&mut found);
-    let home = check_home(&mut found, config.as_ref());
-    if let Some(home) = &home {
-        check_store(&mut found, home);
-        check_disk(&mut found, home, config.as_ref());
-    }
-    if let Some(config) = &config {
-        check_runtime(&mut found, config).await;
-    }
-    found
+pub fn diagnose<'a>() -> LocalBoxFuture<'a, Vec<Finding>> {
+    Box::pin(async move {
+        let mut found = Vec::new();
+        let config = check_config(&mut found);
+        let home = check_home(&mut found, config.as_ref());
+        if let Some(home) = &home {
+            check_store(&mut found, home);
+            check_disk(&mut found, home, config.as_ref());
+        }
+        if let Some(config) = &config {
+            check_runtime(&mut found, config).await;
+        }
+        found
+    })
 }
 
 fn check_config(found: &mut Vec<Finding>) -> Option<Config> {

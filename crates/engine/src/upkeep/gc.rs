@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
+use futures_util::future::LocalBoxFuture;
 use mlbench_runtime::DockerRuntime;
 use serde::Serialize;
 
@@ -72,58 +73,64 @@ pub fn parse_age(text: &str) -> Result<chrono::Duration> {
 
 /// Collects: finished jobs' folders (workspace and log) first, then staging leftovers, then
 /// dangling runtime images on the engine `runtime` reaches.
-pub async fn collect(engine: &Engine, runtime: Option<&AnyRuntime>, options: &Options) -> Result<Freed> {
-    let mut freed = Freed::default();
-    let cutoff =
-        (chrono::Utc::now() - options.older_than).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    for job in engine.store.finished_before(&cutoff, options.keep_failed)? {
-        let dir = engine.home.job_dir(job);
-        freed.job_bytes += disk::used_bytes(&dir);
-        if !options.dry_run {
-            disk::remove_folder(&dir)?;
-            engine.store.mark_cleaned(job)?;
+pub fn collect<'a>(
+    engine: &'a Engine,
+    runtime: Option<&'a AnyRuntime>,
+    options: &'a Options,
+) -> LocalBoxFuture<'a, Result<Freed>> {
+    Box::pin(async move {
+        let mut freed = Freed::default();
+        let cutoff =
+            (chrono::Utc::now() - options.older_than).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        for job in engine.store.finished_before(&cutoff, options.keep_failed)? {
+            let dir = engine.home.job_dir(job);
+            freed.job_bytes += disk::used_bytes(&dir);
+            if !options.dry_run {
+                disk::remove_folder(&dir)?;
+                engine.store.mark_cleaned(job)?;
+            }
+            freed.jobs.push(job);
         }
-        freed.jobs.push(job);
-    }
-    let in_use: HashSet<String> = engine
-        .store
-        .snapshot_users()?
-        .into_iter()
-        .filter(|(job, _)| !freed.jobs.contains(job))
-        .map(|(_, key)| key)
-        .collect();
-    for (snapshot, bytes) in unused_snapshots(engine, &in_use) {
-        freed.snapshots += 1;
-        freed.snapshot_bytes += bytes;
-        if !options.dry_run {
-            disk::remove_folder(&snapshot)?;
-        }
-    }
-    for leftover in crate::jobs::reconcile::staging_leftovers(&engine.home) {
-        freed.staging += 1;
-        freed.staging_bytes += disk::used_bytes(&leftover);
-        if !options.dry_run {
-            disk::remove_folder(&leftover)?;
-        }
-    }
-    let docker: Option<&DockerRuntime> = match runtime {
-        Some(AnyRuntime::Docker(docker)) => Some(docker),
-        Some(AnyRuntime::Swarm(swarm)) => Some(swarm.manager()),
-        Some(AnyRuntime::Local(_)) | None => None,
-    };
-    match docker {
-        Some(docker) => {
-            for (id, bytes) in docker.dangling_runtime_images().await? {
-                if !options.dry_run {
-                    docker.remove_image(&id).await?;
-                }
-                freed.image_bytes += bytes;
-                freed.images.push(mlbench_runtime::images::short_id(&id));
+        let in_use: HashSet<String> = engine
+            .store
+            .snapshot_users()?
+            .into_iter()
+            .filter(|(job, _)| !freed.jobs.contains(job))
+            .map(|(_, key)| key)
+            .collect();
+        for (snapshot, bytes) in unused_snapshots(engine, &in_use) {
+            freed.snapshots += 1;
+            freed.snapshot_bytes += bytes;
+            if !options.dry_run {
+                disk::remove_folder(&snapshot)?;
             }
         }
-        None => freed.images_skipped = Some("no Docker Engine: images were not looked at".into()),
-    }
-    Ok(freed)
+        for leftover in crate::jobs::reconcile::staging_leftovers(&engine.home) {
+            freed.staging += 1;
+            freed.staging_bytes += disk::used_bytes(&leftover);
+            if !options.dry_run {
+                disk::remove_folder(&leftover)?;
+            }
+        }
+        let docker: Option<&DockerRuntime> = match runtime {
+            Some(AnyRuntime::Docker(docker)) => Some(docker),
+            Some(AnyRuntime::Swarm(swarm)) => Some(swarm.manager()),
+            Some(AnyRuntime::Local(_)) | None => None,
+        };
+        match docker {
+            Some(docker) => {
+                for (id, bytes) in docker.dangling_runtime_images().await? {
+                    if !options.dry_run {
+                        docker.remove_image(&id).await?;
+                    }
+                    freed.image_bytes += bytes;
+                    freed.images.push(mlbench_runtime::images::short_id(&id));
+                }
+            }
+            None => freed.images_skipped = Some("no Docker Engine: images were not looked at".into()),
+        }
+        Ok(freed)
+    })
 }
 
 /// Snapshots no job in `in_use` runs and none took within [`workspaces::UNUSED_FOR`], with

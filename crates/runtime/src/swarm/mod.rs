@@ -17,6 +17,7 @@ use bollard::query_parameters::{
     TagImageOptionsBuilder, UpdateServiceOptionsBuilder,
 };
 use futures_util::StreamExt;
+use futures_util::future::LocalBoxFuture;
 use mlbench_domain::output::{OutputSink, Placement, ResumeFilter, ResumePoint, Stream, TS_LEN};
 use mlbench_domain::{Capacity, FromIo, MachineType};
 
@@ -73,19 +74,21 @@ enum TaskView {
 
 impl SwarmRuntime {
     /// Connects to the manager `DOCKER_HOST` names; `Err` says why it is not one.
-    pub async fn connect(registry: Option<String>) -> Result<SwarmRuntime> {
-        let manager = DockerRuntime::connect(None).await?;
-        // Only a manager answers this (503 elsewhere), and far quicker than the engine's /info.
-        match manager.docker.inspect_swarm().await {
-            Ok(_) => Ok(SwarmRuntime { manager, registry }),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 503, .. }) => {
-                Err(Error::Invalid(format!(
-                    "the Docker Engine at {} is not a Swarm manager: point DOCKER_HOST at a manager of your swarm (or run `docker swarm init` there)",
-                    DockerRuntime::address()
-                )))
+    pub fn connect<'a>(registry: Option<String>) -> LocalBoxFuture<'a, Result<SwarmRuntime>> {
+        Box::pin(async move {
+            let manager = DockerRuntime::connect(None).await?;
+            // Only a manager answers this (503 elsewhere), and far quicker than the engine's /info.
+            match manager.docker.inspect_swarm().await {
+                Ok(_) => Ok(SwarmRuntime { manager, registry }),
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 503, .. }) => {
+                    Err(Error::Invalid(format!(
+                        "the Docker Engine at {} is not a Swarm manager: point DOCKER_HOST at a manager of your swarm (or run `docker swarm init` there)",
+                        DockerRuntime::address()
+                    )))
+                }
+                Err(err) => Err(err.into()),
             }
-            Err(err) => Err(err.into()),
-        }
+        })
     }
 
     /// The manager's engine, for what only it does: images and builds.
@@ -98,112 +101,123 @@ impl SwarmRuntime {
     }
 
     /// Every node, with the jobs of the home `home_labels` names on each (none: no jobs).
-    pub async fn nodes(&self, home_labels: Option<&HashMap<String, String>>) -> Result<Vec<nodes::NodeRow>> {
-        nodes::list(self.docker(), home_labels).await
+    pub fn nodes<'a>(
+        &'a self,
+        home_labels: Option<&'a HashMap<String, String>>,
+    ) -> LocalBoxFuture<'a, Result<Vec<nodes::NodeRow>>> {
+        Box::pin(async move { nodes::list(self.docker(), home_labels).await })
     }
 
     /// Refuses a machine type no node that takes jobs could ever hold.
-    pub async fn check_fits(&self, machine: &MachineType) -> Result<()> {
-        let nodes = self.nodes(None).await?;
-        let open: Vec<_> = nodes.iter().filter(|n| n.takes_jobs()).collect();
-        let fits = |n: &&nodes::NodeRow| {
-            n.cpus >= machine.cpus
-                && n.memory_bytes >= machine.memory_bytes
-                && n.gpus >= i64::from(machine.gpus)
-        };
-        if open.iter().any(fits) {
-            return Ok(());
-        }
-        let largest = open.iter().max_by(|a, b| a.cpus.total_cmp(&b.cpus)).map_or_else(
-            || "no node is ready and active".into(),
-            |n| {
-                format!(
-                    "the largest ready node, {}, has {} vCPU, {} and {} GPU",
-                    n.name,
-                    n.cpus,
-                    mlbench_domain::numfmt::human_bytes(n.memory_bytes),
-                    n.gpus
-                )
-            },
-        );
-        Err(Error::Invalid(format!(
-            "machine type {} ({} vCPU, {}, {} GPU) fits no node of the swarm: {largest}; `mlbench nodes` lists them",
-            machine.name,
-            machine.cpus,
-            mlbench_domain::numfmt::human_bytes(machine.memory_bytes),
-            machine.gpus
-        )))
+    pub fn check_fits<'a>(&'a self, machine: &'a MachineType) -> LocalBoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let nodes = self.nodes(None).await?;
+            let open: Vec<_> = nodes.iter().filter(|n| n.takes_jobs()).collect();
+            let fits = |n: &&nodes::NodeRow| {
+                n.cpus >= machine.cpus
+                    && n.memory_bytes >= machine.memory_bytes
+                    && n.gpus >= i64::from(machine.gpus)
+            };
+            if open.iter().any(fits) {
+                return Ok(());
+            }
+            let largest = open.iter().max_by(|a, b| a.cpus.total_cmp(&b.cpus)).map_or_else(
+                || "no node is ready and active".into(),
+                |n| {
+                    format!(
+                        "the largest ready node, {}, has {} vCPU, {} and {} GPU",
+                        n.name,
+                        n.cpus,
+                        mlbench_domain::numfmt::human_bytes(n.memory_bytes),
+                        n.gpus
+                    )
+                },
+            );
+            Err(Error::Invalid(format!(
+                "machine type {} ({} vCPU, {}, {} GPU) fits no node of the swarm: {largest}; `mlbench nodes` lists them",
+                machine.name,
+                machine.cpus,
+                mlbench_domain::numfmt::human_bytes(machine.memory_bytes),
+                machine.gpus
+            )))
+        })
     }
 
     /// The reference every node pulls `image` by. An image only the manager has is pushed to
     /// the registry first (its progress to `progress`) and named by digest, so every task of a
     /// job runs the very same image even if the tag moves.
-    pub async fn distribute(&self, image: &str, mut progress: impl FnMut(&str)) -> Result<String> {
-        if image.contains('@') {
-            return Ok(image.to_string());
-        }
-        let local = match self.docker().inspect_image(image).await {
-            Ok(found) => found,
-            Err(err) if is_not_found(&err) && names_registry(image) => return Ok(image.to_string()),
-            Err(err) if is_not_found(&err) => {
-                return Err(Error::ImageMissing {
-                    image: image.to_string(),
-                });
+    pub fn distribute<'a>(
+        &'a self,
+        image: &'a str,
+        progress: &'a mut dyn FnMut(&str),
+    ) -> LocalBoxFuture<'a, Result<String>> {
+        Box::pin(async move {
+            if image.contains('@') {
+                return Ok(image.to_string());
             }
-            Err(err) => return Err(err.into()),
-        };
-        let (repo, tag) = split_tag(image);
-        let target_repo = match (&self.registry, names_registry(image)) {
-            (_, true) => repo.to_string(),
-            (Some(registry), false) => format!("{registry}/{repo}"),
-            (None, false) => {
-                return Err(Error::Invalid(format!(
-                    "image {image} is only on the manager, and the swarm's nodes cannot pull it: set registry = \"HOST:PORT\" in the config (see `mlbench config`) so mlbench pushes it there"
-                )));
+            let local = match self.docker().inspect_image(image).await {
+                Ok(found) => found,
+                Err(err) if is_not_found(&err) && names_registry(image) => return Ok(image.to_string()),
+                Err(err) if is_not_found(&err) => {
+                    return Err(Error::ImageMissing {
+                        image: image.to_string(),
+                    });
+                }
+                Err(err) => return Err(err.into()),
+            };
+            let (repo, tag) = split_tag(image);
+            let target_repo = match (&self.registry, names_registry(image)) {
+                (_, true) => repo.to_string(),
+                (Some(registry), false) => format!("{registry}/{repo}"),
+                (None, false) => {
+                    return Err(Error::Invalid(format!(
+                        "image {image} is only on the manager, and the swarm's nodes cannot pull it: set registry = \"HOST:PORT\" in the config (see `mlbench config`) so mlbench pushes it there"
+                    )));
+                }
+            };
+            let pushed = |digests: &Option<Vec<String>>| {
+                digests
+                    .iter()
+                    .flatten()
+                    .find(|d| {
+                        d.strip_prefix(&target_repo)
+                            .is_some_and(|rest| rest.starts_with('@'))
+                    })
+                    .cloned()
+            };
+            if let Some(reference) = pushed(&local.repo_digests) {
+                return Ok(reference);
             }
-        };
-        let pushed = |digests: &Option<Vec<String>>| {
-            digests
-                .iter()
-                .flatten()
-                .find(|d| {
-                    d.strip_prefix(&target_repo)
-                        .is_some_and(|rest| rest.starts_with('@'))
-                })
-                .cloned()
-        };
-        if let Some(reference) = pushed(&local.repo_digests) {
-            return Ok(reference);
-        }
-        if target_repo != repo {
-            let options = TagImageOptionsBuilder::default()
-                .repo(&target_repo)
-                .tag(tag)
-                .build();
-            self.docker().tag_image(image, Some(options)).await?;
-        }
-        progress(&format!("pushing {target_repo}:{tag} so every node can pull it"));
-        let options = PushImageOptionsBuilder::default().tag(tag).build();
-        let mut stream = self.docker().push_image(&target_repo, Some(options), None);
-        let mut said = String::new();
-        while let Some(info) = stream.next().await {
-            let info = info?;
-            if let Some(error) = info.error_detail.and_then(|e| e.message) {
-                return Err(Error::Docker(format!("pushing {target_repo}:{tag}: {error}")));
+            if target_repo != repo {
+                let options = TagImageOptionsBuilder::default()
+                    .repo(&target_repo)
+                    .tag(tag)
+                    .build();
+                self.docker().tag_image(image, Some(options)).await?;
             }
-            // One line per layer and step, not per progress tick.
-            if let Some(status) = info.status
-                && status != said
-            {
-                progress(&status);
-                said = status;
+            progress(&format!("pushing {target_repo}:{tag} so every node can pull it"));
+            let options = PushImageOptionsBuilder::default().tag(tag).build();
+            let mut stream = self.docker().push_image(&target_repo, Some(options), None);
+            let mut said = String::new();
+            while let Some(info) = stream.next().await {
+                let info = info?;
+                if let Some(error) = info.error_detail.and_then(|e| e.message) {
+                    return Err(Error::Docker(format!("pushing {target_repo}:{tag}: {error}")));
+                }
+                // One line per layer and step, not per progress tick.
+                if let Some(status) = info.status
+                    && status != said
+                {
+                    progress(&status);
+                    said = status;
+                }
             }
-        }
-        let after = self.docker().inspect_image(image).await?;
-        pushed(&after.repo_digests).ok_or_else(|| {
-            Error::Docker(format!(
-                "pushed {target_repo}:{tag}, but the engine names no digest for it"
-            ))
+            let after = self.docker().inspect_image(image).await?;
+            pushed(&after.repo_digests).ok_or_else(|| {
+                Error::Docker(format!(
+                    "pushed {target_repo}:{tag}, but the engine names no digest for it"
+                ))
+            })
         })
     }
 
@@ -485,7 +499,7 @@ impl Runtime for SwarmRuntime {
 
     /// Makes the job's service; Swarm starts its task as soon as a node takes it.
     async fn create(&self, spec: &LaunchSpec) -> Result<String> {
-        let image = self.distribute(&spec.image, |_| {}).await?;
+        let image = self.distribute(&spec.image, &mut |_| {}).await?;
         match self
             .docker()
             .create_service(spec::service_spec(spec, &image)?, None)
