@@ -180,6 +180,32 @@ fn the_workbenchs_state_neither_draws_nor_does_io() {
     assert!(wrong.is_empty(), "the workbench's layers:\n{}", wrong.join("\n"));
 }
 
+/// rustc compiles an async fn's body in the crate that awaits it: a crate's public async entry
+/// points return a boxed future made at home, or every edit of the workbench would compile the
+/// engine's async code (and bollard's, hyper's and axum's) again.
+#[test]
+fn no_crate_exports_an_async_fn() {
+    let mut files = Vec::new();
+    rust_files(&root().join("crates"), &mut files);
+    let exported: Vec<String> = files
+        .iter()
+        .flat_map(|file| {
+            let text = std::fs::read_to_string(file).unwrap();
+            let relative = file.strip_prefix(root()).unwrap().display().to_string();
+            text.lines()
+                .enumerate()
+                .filter(|(_, line)| line.trim_start().starts_with("pub async fn"))
+                .map(|(i, line)| format!("{relative}:{}: {}", i + 1, line.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        exported.is_empty(),
+        "return a LocalBoxFuture instead:\n{}",
+        exported.join("\n")
+    );
+}
+
 #[test]
 fn paths_are_read_from_single_uses_and_groups() {
     let names = crate_paths(

@@ -1,9 +1,9 @@
 //! The engine: every use case once, for both faces (the CLI and the workbench), grouped in rooms
 //! by what the user is doing: `jobs` (submit, supervise, reconcile, stop, exec, output, usage,
 //! workspaces), `serving` (deploy, pins, the model-server client, traffic), `experiments`
-//! (sweeps, compare, curves, fits, models), `upkeep` (doctor, gc, disk) and `projects` (their
-//! lifecycle and /storage). Here: [`Engine`], what every use case works with, and
-//! [`AnyRuntime`], the runtime a job runs on.
+//! (sweeps, compare, curves, fits, models, demos), `upkeep` (doctor, gc) and `projects` (their
+//! lifecycle and /storage), with `disk` under all of them. Here: [`Engine`], what every use
+//! case works with, and [`AnyRuntime`], the runtime a job runs on.
 
 pub mod disk;
 mod error;

@@ -69,7 +69,7 @@ impl DockerRuntime {
 
     /// Connects and agrees on an API version; `Err` says why no engine answered.
     /// `capacity_cache` is a file where the engine's totals are kept between processes.
-    pub fn connect<'a>(capacity_cache: Option<PathBuf>) -> LocalBoxFuture<'a, Result<DockerRuntime>> {
+    pub fn connect(capacity_cache: Option<PathBuf>) -> LocalBoxFuture<'static, Result<DockerRuntime>> {
         Box::pin(async move {
             let docker = Docker::connect_with_defaults()?;
             let docker = tokio::time::timeout(Duration::from_secs(3), docker.negotiate_version())

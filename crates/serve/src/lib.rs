@@ -136,7 +136,7 @@ pub(crate) fn default_name(model: &Path) -> String {
 }
 
 /// Serves until SIGTERM or SIGINT; then stops taking connections and exits within a second.
-pub fn serve<'a>(options: ServeOptions) -> LocalBoxFuture<'a, Result<()>> {
+pub fn serve(options: ServeOptions) -> LocalBoxFuture<'static, Result<()>> {
     Box::pin(async move {
         let given = mlbench_ml::train::resolve_output(&options.model);
         let model_path = if given.is_dir() {

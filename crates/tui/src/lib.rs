@@ -32,7 +32,7 @@ use mlbench_domain::FromIo;
 use mlbench_engine::jobs;
 use mlbench_engine::{Error, Result};
 
-pub fn run<'a>() -> LocalBoxFuture<'a, Result<()>> {
+pub fn run() -> LocalBoxFuture<'static, Result<()>> {
     Box::pin(async move {
         use std::io::IsTerminal;
         if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {

@@ -77,7 +77,7 @@ impl Finding {
 
 /// Every check but the terminal's (the face that has one checks it), in the order a problem
 /// in one explains those after it.
-pub fn diagnose<'a>() -> LocalBoxFuture<'a, Vec<Finding>> {
+pub fn diagnose() -> LocalBoxFuture<'static, Vec<Finding>> {
     Box::pin(async move {
         let mut found = Vec::new();
         let config = check_config(&mut found);

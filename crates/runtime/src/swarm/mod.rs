@@ -74,7 +74,7 @@ enum TaskView {
 
 impl SwarmRuntime {
     /// Connects to the manager `DOCKER_HOST` names; `Err` says why it is not one.
-    pub fn connect<'a>(registry: Option<String>) -> LocalBoxFuture<'a, Result<SwarmRuntime>> {
+    pub fn connect(registry: Option<String>) -> LocalBoxFuture<'static, Result<SwarmRuntime>> {
         Box::pin(async move {
             let manager = DockerRuntime::connect(None).await?;
             // Only a manager answers this (503 elsewhere), and far quicker than the engine's /info.
