@@ -57,7 +57,7 @@ pub struct PortInUse {
 /// How long an error line may get before its middle gives way to an ellipsis.
 const MAX_LINE: usize = 400;
 
-/// A text as one line of at most [`MAX_LINE`] characters: line breaks and runs of white space
+/// A text as one line of at most `MAX_LINE` characters: line breaks and runs of white space
 /// become one space, and an overlong middle (a 2 MB CSV value, an HTML page where Docker was
 /// expected) becomes `…`, keeping the start (what went wrong) and the end (what to do).
 pub fn one_line(text: &str) -> String {

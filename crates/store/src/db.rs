@@ -108,7 +108,7 @@ pub struct MetricSummary {
     pub min: f64,
     pub max: f64,
     pub count: i64,
-    /// The whole series in at most [`SHAPE_POINTS`] values, oldest first (each the mean of
+    /// The whole series in at most `SHAPE_POINTS` values, oldest first (each the mean of
     /// its stretch of steps), for sparklines: a falling loss shows from its start.
     pub shape: Vec<f64>,
 }

@@ -163,7 +163,7 @@ pub struct ModelDeployment {
     pub project: String,
     /// The model's folder under /storage.
     pub model: String,
-    /// The deployment's name; `None` follows [`deployment_name`].
+    /// The deployment's name; `None` follows `deployment_name`.
     pub name: Option<String>,
     pub port: PortMapping,
     pub machine: Option<String>,

@@ -552,8 +552,8 @@ impl Runtime for SwarmRuntime {
 
     /// Follows the task's logs while it runs. A task's log stream does not end with the task,
     /// so its state is watched beside it; once the task has ended, the stream is read until it
-    /// has been quiet for [`QUIET_AFTER_END`]. Then the end of each stream is read back
-    /// ([`SwarmRuntime::complete_stream`]) to check that nothing is missing, and to add what is.
+    /// has been quiet for `QUIET_AFTER_END`. Then the end of each stream is read back
+    /// (`complete_stream`) to check that nothing is missing, and to add what is.
     async fn follow(
         &self,
         handle: &str,
