@@ -4,6 +4,7 @@
 mod cli;
 mod version;
 
+// The CLI is a face of the engine: its commands end with the engine's errors.
 use mlbench_engine::{Error, Result};
 use version::VERSION;
 

@@ -2,13 +2,10 @@
 //! `POST /predict`), the Open Inference Protocol v2, and a model file that is reloaded when a
 //! new training run replaces it.
 
+mod connection;
 mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-
-pub use error::{Error, Result};
-
-mod connection;
 mod header_watch;
 mod metrics;
 pub(crate) mod oip;
@@ -23,10 +20,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use futures_util::future::LocalBoxFuture;
 use mlbench_ml::model::{FILE_NAME, ModelFile};
 use mlbench_ml::versions;
 
-use futures_util::future::LocalBoxFuture;
+pub use error::{Error, Result};
 pub use routes::router;
 
 /// What every request reads: the model (swapped whole on reload) and its name; the kept

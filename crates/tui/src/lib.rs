@@ -19,18 +19,18 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use app::{App, Effect, Event, Message, update};
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
 use futures_util::StreamExt;
-use mlbench_engine::Engine;
-use ui::Theme;
-use worker::Worker;
-// The workbench is a face of the engine: it shows the engine's errors and adds none a caller
-// acts on.
 use futures_util::future::LocalBoxFuture;
 use mlbench_domain::FromIo;
-use mlbench_engine::jobs;
+use mlbench_engine::{Engine, jobs};
+// The workbench is a face of the engine: it shows the engine's errors and adds none a caller
+// acts on.
 use mlbench_engine::{Error, Result};
+
+use app::{App, Effect, Event, Message, update};
+use ui::Theme;
+use worker::Worker;
 
 pub fn run() -> LocalBoxFuture<'static, Result<()>> {
     Box::pin(async move {
