@@ -20,7 +20,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use mlbench_engine::Engine;
-use mlbench_job::{argument_error, report};
+use mlbench_job::{JobCommand, argument_error, report};
 
 use crate::Result;
 
@@ -342,28 +342,21 @@ pub(crate) fn main() -> ExitCode {
     if cli.command.as_ref().is_some_and(prints_a_listing) {
         exit_quietly_on_a_closed_pipe();
     }
-    // The model server wants every core; everything else waits on I/O and one thread does.
-    let mut builder = match cli.command {
-        Some(Command::Serve(_)) => tokio::runtime::Builder::new_multi_thread(),
-        _ => tokio::runtime::Builder::new_current_thread(),
+    let command = match cli.command {
+        // The trainer and the server run inside jobs, where there is no mlbench home to open.
+        Some(Command::Train(args)) => return JobCommand::Train(args).run(),
+        Some(Command::Serve(args)) => return JobCommand::Serve(args).run(),
+        other => other,
     };
-    let runtime = match builder.enable_all().build() {
+    // Everything else waits on I/O, and one thread does.
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("mlbench: cannot start the async runtime: {err}");
             return ExitCode::FAILURE;
         }
     };
-    let outcome = match cli.command {
-        // The trainer and the server run inside jobs, where there is no mlbench home to open.
-        Some(Command::Train(args)) => return report(mlbench_job::train(args).map(|()| ExitCode::SUCCESS)),
-        Some(Command::Serve(args)) => {
-            return report(
-                runtime
-                    .block_on(mlbench_job::serve(args))
-                    .map(|()| ExitCode::SUCCESS),
-            );
-        }
+    let outcome = match command {
         Some(command) => runtime.block_on(dispatch(command)),
         None => runtime.block_on(mlbench_tui::run()).map(|()| ExitCode::SUCCESS),
     };

@@ -1,6 +1,6 @@
 //! What runs inside a job's container: `mlbench train` and `mlbench serve` (and, to come, the
-//! gateway and data staging). The user's `mlbench` offers the same commands through these
-//! functions; the slim binary `mlbench-job`, which the runtime image carries as `mlbench`,
+//! gateway and data staging). The user's `mlbench` runs the same commands through
+//! [`JobCommand::run`]; the slim binary `mlbench-job`, which the runtime image carries as `mlbench`,
 //! offers only them, so it links no terminal, Docker or SQLite code.
 
 mod outcome;
@@ -12,8 +12,8 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub use outcome::{argument_error, report};
-pub use serve::{ServeArgs, serve};
-pub use train::{TrainArgs, train};
+pub use serve::ServeArgs;
+pub use train::TrainArgs;
 
 /// Why a command inside a job failed; each prints as one line.
 #[derive(Debug, thiserror::Error)]
@@ -39,8 +39,9 @@ struct JobCli {
     command: JobCommand,
 }
 
+/// A command that runs inside a job's container.
 #[derive(Subcommand)]
-enum JobCommand {
+pub enum JobCommand {
     /// Train a model on a CSV file and write model.json (the built-in trainer, for jobs).
     Train(TrainArgs),
     /// Serve a model over HTTP (the tutorial's routes and Open Inference Protocol v2).
@@ -59,18 +60,26 @@ pub fn main(version: &'static str) -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return argument_error(&err),
     };
-    match cli.command {
-        JobCommand::Train(args) => report(train(args).map(|()| ExitCode::SUCCESS)),
-        JobCommand::Serve(args) => {
-            // The model server wants every core.
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-                Ok(runtime) => runtime,
-                Err(err) => {
-                    eprintln!("mlbench: cannot start the async runtime: {err}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            report(runtime.block_on(serve(args)).map(|()| ExitCode::SUCCESS))
+    cli.command.run()
+}
+
+impl JobCommand {
+    /// Runs the command to its end (the server until the process is stopped); its error is one
+    /// line and a non-zero exit.
+    pub fn run(self) -> ExitCode {
+        match self {
+            JobCommand::Train(args) => report(train::train(args).map(|()| ExitCode::SUCCESS)),
+            JobCommand::Serve(args) => {
+                // The model server wants every core.
+                let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                    Ok(runtime) => runtime,
+                    Err(err) => {
+                        eprintln!("mlbench: cannot start the async runtime: {err}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                report(runtime.block_on(serve::serve(args)).map(|()| ExitCode::SUCCESS))
+            }
         }
     }
 }

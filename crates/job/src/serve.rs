@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use futures_util::future::LocalBoxFuture;
 use mlbench_serve::ServeOptions;
 
 use crate::{Error, Result};
@@ -43,27 +42,23 @@ pub struct ServeArgs {
 }
 
 /// Serves the model as the flags say until the process is stopped.
-pub fn serve(args: ServeArgs) -> LocalBoxFuture<'static, Result<()>> {
-    Box::pin(async move {
-        let options = ServeOptions {
-            model: args.model,
-            version: args.version,
-            pin_file: args.pin_file,
-            name: args.name,
-            host: args.host,
-            port: args.port,
-            access_log: args.access_log,
-            client_timeout: Duration::try_from_secs_f64(args.client_timeout)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    Error::Invalid("--client-timeout must be a number of seconds above 0".into())
-                })?,
-            max_connections: match args.max_connections {
-                Some(0) => return Err(Error::Invalid("--max-connections must be at least 1".into())),
-                other => other,
-            },
-        };
-        Ok(mlbench_serve::serve(options).await?)
-    })
+pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
+    let options = ServeOptions {
+        model: args.model,
+        version: args.version,
+        pin_file: args.pin_file,
+        name: args.name,
+        host: args.host,
+        port: args.port,
+        access_log: args.access_log,
+        client_timeout: Duration::try_from_secs_f64(args.client_timeout)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| Error::Invalid("--client-timeout must be a number of seconds above 0".into()))?,
+        max_connections: match args.max_connections {
+            Some(0) => return Err(Error::Invalid("--max-connections must be at least 1".into())),
+            other => other,
+        },
+    };
+    Ok(mlbench_serve::serve(options).await?)
 }

@@ -43,7 +43,7 @@ pub struct TrainArgs {
 }
 
 /// Trains as the flags say, printing what the tutorial's script prints and where the model went.
-pub fn train(args: TrainArgs) -> Result<()> {
+pub(crate) fn train(args: TrainArgs) -> Result<()> {
     let options = TrainOptions {
         input: args.input,
         output: args.output,
