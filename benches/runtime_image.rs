@@ -21,15 +21,17 @@
 
 #[path = "common/docker.rs"]
 mod docker;
+#[path = "common/port.rs"]
+mod port;
 #[path = "common/summary.rs"]
 mod summary;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use docker::check;
+use port::free_port;
 use summary::Figure;
 
 fn tag() -> String {
@@ -66,14 +68,6 @@ fn image_size() -> u64 {
         .unwrap()
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[derive(Default)]
 struct Times {
     size: u64,
@@ -91,8 +85,8 @@ fn round(variant: &Variant, binary: &Path, repo: &Path, jobs: usize, into: &mut 
             .args(["images", "build-runtime", "--force"]),
     );
     into.size = image_size();
-    for i in 0..jobs {
-        let name = format!("bench-{}-{i}", into.serving.len());
+    for _ in 0..jobs {
+        let name = format!("bench-{}", into.serving.len());
         let port = format!("{}:8080", free_port());
         let started = Instant::now();
         check(variant.mlbench(binary).args([

@@ -13,6 +13,8 @@
 // A test harness: a failed unwrap is a failed run, said where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/port.rs"]
+mod port;
 #[path = "common/summary.rs"]
 mod summary;
 
@@ -21,6 +23,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use port::free_port;
 use summary::{Figure, Goal};
 
 struct Wrk {
@@ -62,14 +65,6 @@ fn wrk(url: &str, secs: u64, script: Option<&Path>) -> Wrk {
         p99_ms: field("99%").map_or(f64::NAN, |v| duration_ms(&v)),
         errors,
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn wait_until_answering(port: u16) {
