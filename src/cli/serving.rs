@@ -201,6 +201,7 @@ pub(crate) fn models(engine: &Engine, project: Option<&str>, json: bool) -> Resu
                 String::new(),
                 String::new(),
                 String::new(),
+                String::new(),
                 "written before versions were kept".into(),
             ]);
         }
@@ -217,6 +218,7 @@ pub(crate) fn models(engine: &Engine, project: Option<&str>, json: bool) -> Resu
                 format!("{}{current}", v.version),
                 v.kind.to_string(),
                 format!("{} ago", mlbench_domain::timefmt::short_duration(now - v.written)),
+                v.job.map_or_else(|| "-".into(), |job| job.to_string()),
                 format!("{} {}", v.data, v.data_sha256.get(..12).unwrap_or("")),
                 metrics.join(" "),
             ]);
@@ -224,7 +226,7 @@ pub(crate) fn models(engine: &Engine, project: Option<&str>, json: bool) -> Resu
     }
     table::print(
         &[
-            "PROJECT", "MODEL", "VERSION", "KIND", "WRITTEN", "DATA", "METRICS",
+            "PROJECT", "MODEL", "VERSION", "KIND", "WRITTEN", "JOB", "DATA", "METRICS",
         ],
         &rows,
     );

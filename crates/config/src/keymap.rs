@@ -60,6 +60,8 @@ pub enum Command {
     SortReverse,
     ToggleColumns,
     NextSeries,
+    NextFeature,
+    ActualVsPredicted,
     NewProject,
     Delete,
     Shell,
@@ -77,6 +79,7 @@ const WORKBENCH: &[Screen] = &[Screen::Workbench];
 const OPENING: &[Screen] = &[Screen::Workbench, Screen::Compare, Screen::Storage];
 const LOGS: &[Screen] = &[Screen::Logs];
 const CHARTS: &[Screen] = &[Screen::Chart, Screen::Curves];
+const CHART: &[Screen] = &[Screen::Chart];
 const CHARTS_AND_WORKBENCH: &[Screen] = &[Screen::Workbench, Screen::Chart, Screen::Curves];
 const CHART_AND_WORKBENCH: &[Screen] = &[Screen::Workbench, Screen::Chart];
 const COMPARE: &[Screen] = &[Screen::Compare];
@@ -245,6 +248,20 @@ const DEFAULTS: &[Default] = &[
         CURVES,
         &["Tab"],
         "next metric",
+    ),
+    (
+        Command::NextFeature,
+        "next_feature",
+        CHART,
+        &["Tab"],
+        "the next feature's partial dependence (the others at their means)",
+    ),
+    (
+        Command::ActualVsPredicted,
+        "actual_vs_predicted",
+        CHART,
+        &["a"],
+        "actual against predicted (any model), or back to the feature",
     ),
     (
         Command::Serve,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use mlbench_ml::train::{MODEL_LINE, ModelKind, TrainOptions};
+use mlbench_ml::train::{ModelKind, TrainOptions, model_line};
 
 use crate::Result;
 
@@ -59,9 +59,12 @@ pub(crate) fn train(args: TrainArgs) -> Result<()> {
         max_depth: args.max_depth,
     };
     let report = mlbench_ml::train::train(&options)?;
+    for warning in &report.warnings {
+        eprintln!("{warning}");
+    }
     for line in &report.lines {
         println!("{line}");
     }
-    println!("{}{}", MODEL_LINE, report.model_path.display());
+    println!("{}", model_line(&report.model_path, report.version));
     Ok(())
 }

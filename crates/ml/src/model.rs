@@ -68,6 +68,9 @@ pub struct ModelFile {
     /// before versions were kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u32>,
+    /// The mlbench job that wrote it (`MLBENCH_JOB_ID` in the job's environment), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<i64>,
 }
 
 /// One prediction: a number (linear) or a class label (tree).
@@ -142,11 +145,11 @@ impl ModelFile {
     }
 
     /// Writes the model as the next version in `dir` and as `dir/model.json`; returns the path
-    /// of `model.json`. Each file is replaced only by a whole new one.
-    pub fn save(&self, dir: &Path) -> Result<PathBuf> {
+    /// of `model.json` and the version's number. Each file is replaced only by a whole new one.
+    pub fn save(&self, dir: &Path) -> Result<(PathBuf, u32)> {
         std::fs::create_dir_all(dir).map_err(Error::at(dir, "cannot create"))?;
-        super::versions::save(dir, self)?;
-        Ok(dir.join(FILE_NAME))
+        let version = super::versions::save(dir, self)?;
+        Ok((dir.join(FILE_NAME), version))
     }
 
     /// Writes `path` through a temporary file renamed over it.
@@ -236,13 +239,15 @@ mod tests {
             },
             mlbench_version: "0".into(),
             version: None,
+            job: None,
         }
     }
 
     #[test]
     fn saves_atomically_and_loads_back() {
         let dir = tempfile::tempdir().unwrap();
-        let path = linear().save(dir.path()).unwrap();
+        let (path, version) = linear().save(dir.path()).unwrap();
+        assert_eq!(version, 1);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("\"kind\": \"linear\""), "{text}");
         let loaded = ModelFile::load(&path).unwrap();
@@ -310,7 +315,7 @@ mod tests {
         assert_eq!(tree.predict(&[1.0]).unwrap(), Prediction::Class("a".into()));
         assert_eq!(tree.predict(&[3.0]).unwrap(), Prediction::Class("b".into()));
         let dir = tempfile::tempdir().unwrap();
-        let path = tree.save(dir.path()).unwrap();
+        let (path, _) = tree.save(dir.path()).unwrap();
         assert_eq!(ModelFile::load(&path).unwrap().model, tree.model);
         let looped = std::fs::read_to_string(&path)
             .unwrap()

@@ -38,11 +38,35 @@ pub struct TrainReport {
     /// The lines the tutorial's script prints (`Intercept : …`, `MSE : …`).
     pub lines: Vec<String>,
     pub model_path: PathBuf,
+    /// The version it was kept as beside `model.json`.
+    pub version: u32,
+    /// What the user should know about the data (a feature that numbers the rows).
+    pub warnings: Vec<String>,
 }
 
-/// How the trainer says where the model went, after its metrics; the engine finds the model a
-/// job wrote in its log by this.
+/// How the trainer says where the model went, after its metrics (`Model written to
+/// /storage/salary/model.json (version 3)`); the engine finds the model a job wrote in its log
+/// by this.
 pub const MODEL_LINE: &str = "Model written to ";
+
+/// What follows the path on the model line.
+pub fn model_line(path: &Path, version: u32) -> String {
+    format!("{MODEL_LINE}{} (version {version})", path.display())
+}
+
+/// The path and version a model line names; a line from before versions names only the path.
+pub fn parse_model_line(line: &str) -> Option<(PathBuf, Option<u32>)> {
+    let rest = line.strip_prefix(MODEL_LINE)?;
+    if let Some((path, tail)) = rest.rsplit_once(" (version ")
+        && let Some(Ok(version)) = tail.strip_suffix(')').map(str::parse)
+    {
+        return Some((PathBuf::from(path), Some(version)));
+    }
+    Some((PathBuf::from(rest), None))
+}
+
+/// The environment variable a job's number is passed in, so what it writes can name it.
+pub const JOB_ID_VAR: &str = "MLBENCH_JOB_ID";
 
 /// Where `/storage/...` is when the job runs as a local process: `$MLBENCH_STORAGE`.
 pub fn resolve_output(output: &Path) -> PathBuf {
@@ -129,19 +153,22 @@ pub fn train(options: &TrainOptions) -> Result<TrainReport> {
             intercept,
             coefficients,
         } => {
-            lines.push(format!("Intercept : {intercept:.4}"));
-            for (i, c) in coefficients.iter().enumerate() {
-                let label = if i == 0 {
+            // Every digit is printed: the engine reads these lines back as the job's metrics,
+            // and a value rounded here could never be shown truly there.
+            lines.push(format!("Intercept : {intercept}"));
+            for (c, name) in coefficients.iter().zip(&feature_names) {
+                // One feature keeps the tutorial's plain `Slope`; with several, each names its own.
+                let label = if coefficients.len() == 1 {
                     "Slope".to_string()
                 } else {
-                    format!("Slope[{}]", feature_names[i])
+                    format!("Slope[{name}]")
                 };
-                lines.push(format!("{label} : {c:.4}"));
+                lines.push(format!("{label} : {c}"));
             }
         }
         Model::Tree { nodes, .. } => lines.push(format!("Nodes : {}", nodes.len())),
     }
-    lines.extend(metrics.iter().map(|(k, v)| format!("{k} : {v:.4}")));
+    lines.extend(metrics.iter().map(|(k, v)| format!("{k} : {v}")));
     let file = ModelFile {
         format_version: super::model::FORMAT_VERSION,
         model,
@@ -155,9 +182,60 @@ pub fn train(options: &TrainOptions) -> Result<TrainReport> {
         },
         mlbench_version: env!("CARGO_PKG_VERSION").to_string(),
         version: None,
+        job: std::env::var(JOB_ID_VAR).ok().and_then(|id| id.parse().ok()),
     };
-    let model_path = file.save(&resolve_output(&options.output))?;
-    Ok(TrainReport { lines, model_path })
+    let (model_path, version) = file.save(&resolve_output(&options.output))?;
+    Ok(TrainReport {
+        lines,
+        model_path,
+        version,
+        warnings: row_index_warnings(path, &file.features)?,
+    })
+}
+
+/// How many rows the row-index check reads: enough to tell, cheap beside any fit.
+const INDEX_CHECK_ROWS: usize = 10_000;
+
+/// A warning for each feature that looks like a row index: named `id`, or counting up by one
+/// from row to row (over the first rows read). Such a column tells a model where a row sits
+/// in the file, not what it is; nothing is dropped here, the user decides.
+fn row_index_warnings(path: &Path, features: &[String]) -> Result<Vec<String>> {
+    let header = csvscan::read_header(path)?;
+    let columns: Vec<usize> = features
+        .iter()
+        .map(|f| header.column(path, f))
+        .collect::<Result<_>>()?;
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    let mut previous: Vec<Option<f64>> = vec![None; columns.len()];
+    let mut counting = vec![true; columns.len()];
+    let mut rows = 0usize;
+    for record in reader.records().take(INDEX_CHECK_ROWS) {
+        let Ok(record) = record else { break };
+        rows += 1;
+        for (k, &c) in columns.iter().enumerate() {
+            let value = record.get(c).and_then(|v| v.parse::<f64>().ok());
+            counting[k] &= match (previous[k], value) {
+                (_, None) => false,
+                (None, Some(_)) => true,
+                (Some(p), Some(v)) => v - p == 1.0,
+            };
+            previous[k] = value;
+        }
+    }
+    Ok(features
+        .iter()
+        .zip(&counting)
+        .filter(|(name, counts)| name.eq_ignore_ascii_case("id") || (**counts && rows >= 3))
+        .map(|(name, _)| {
+            format!(
+                "warning: feature {name:?} looks like a row index (named id, or counting up by one from row to row): a model that uses it learns the row order; leave it out with --drop {name}"
+            )
+        })
+        .collect())
 }
 
 type Fitted = (Model, BTreeMap<String, f64>, Rows);
@@ -322,6 +400,7 @@ mod tests {
         opts.target = Some("Species".into());
         opts.drop = vec!["Id".into()];
         let report = train(&opts).unwrap();
+        assert_eq!(report.warnings, Vec::<String>::new());
         let model = ModelFile::load(&report.model_path).unwrap();
         assert!(model.metrics["Accuracy"] > 0.85, "{:?}", model.metrics);
         assert_eq!(model.features.len(), 4);
@@ -329,6 +408,30 @@ mod tests {
         assert_eq!(
             setosa,
             super::super::model::Prediction::Class("Iris-setosa".into())
+        );
+        // Kept, the Id column is named as a row index; it is still used, as asked.
+        opts.drop.clear();
+        let report = train(&opts).unwrap();
+        assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+        assert!(report.warnings[0].contains("feature \"Id\" looks like a row index"));
+        assert!(report.warnings[0].ends_with("--drop Id"));
+        assert_eq!(ModelFile::load(&report.model_path).unwrap().features.len(), 5);
+    }
+
+    #[test]
+    fn a_column_counting_up_by_one_is_named_whatever_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("d.csv");
+        std::fs::write(&data, "row,x,y\n7,1,2\n8,3,4.1\n9,2,5.9\n10,6,8.2\n").unwrap();
+        let report = train(&options(&data, &dir.path().join("out"))).unwrap();
+        assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+        assert!(report.warnings[0].contains("\"row\""));
+        std::fs::write(&data, "row,x,y\n7,1,2\n9,3,4.1\n8,2,5.9\n10,6,8.2\n").unwrap();
+        assert!(
+            train(&options(&data, &dir.path().join("out")))
+                .unwrap()
+                .warnings
+                .is_empty()
         );
     }
 }

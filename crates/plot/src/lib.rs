@@ -16,24 +16,16 @@ const FONT_NAME: &str = "mlbench-mono";
 pub const WIDTH: u32 = 960;
 pub const HEIGHT: u32 = 640;
 
+/// A fit chart: the data as points and the model's line through them, under a title that
+/// says what the line is. Class labels, when given, name the integer positions of an axis.
 pub struct FitChart<'a> {
+    pub title: &'a str,
     pub x_name: &'a str,
     pub y_name: &'a str,
-    pub intercept: f64,
-    pub slope: f64,
     pub points: &'a [(f64, f64)],
-}
-
-/// "y = 25792.20 + 9449.96·x"
-pub fn equation(chart: &FitChart) -> String {
-    let sign = if chart.slope < 0.0 { '-' } else { '+' };
-    format!(
-        "{} = {:.2} {sign} {:.2}·{}",
-        chart.y_name,
-        chart.intercept,
-        chart.slope.abs(),
-        chart.x_name
-    )
+    pub line: &'a [(f64, f64)],
+    pub x_classes: Option<&'a [String]>,
+    pub y_classes: Option<&'a [String]>,
 }
 
 fn plot_error(e: impl std::fmt::Display) -> Error {
@@ -112,25 +104,40 @@ pub fn write_png(chart: &FitChart, path: &Path) -> Result<()> {
         return Err(Error::Invalid("there are no data points to draw".into()));
     }
     let (mut x_min, mut x_max, mut y_min, mut y_max) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in chart.points {
+    for &(x, y) in chart.points.iter().chain(chart.line) {
         (x_min, x_max, y_min, y_max) = (x_min.min(x), x_max.max(x), y_min.min(y), y_max.max(y));
     }
-    let line = |x: f64| chart.intercept + chart.slope * x;
-    for y in [line(x_min), line(x_max)] {
-        (y_min, y_max) = (y_min.min(y), y_max.max(y));
-    }
     write_with(path, |root| {
-        let mut ctx = axes(
-            root,
-            &equation(chart),
-            (chart.x_name, padded(x_min, x_max)),
-            (chart.y_name, padded(y_min, y_max)),
-        )?;
-        ctx.draw_series(LineSeries::new(
-            [(x_min, line(x_min)), (x_max, line(x_max))],
-            RED.stroke_width(2),
-        ))
-        .map_err(plot_error)?;
+        let class_of = |classes: Option<&[String]>, v: f64| {
+            let i = v.round();
+            match classes {
+                Some(names) if (v - i).abs() < 1e-9 && i >= 0.0 => {
+                    names.get(i as usize).cloned().unwrap_or_default()
+                }
+                Some(_) => String::new(),
+                None => mlbench_domain::numfmt::compact(v),
+            }
+        };
+        let mut ctx = ChartBuilder::on(root)
+            .caption(chart.title, (FONT_NAME, 22))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(130)
+            .build_cartesian_2d(padded(x_min, x_max), padded(y_min, y_max))
+            .map_err(plot_error)?;
+        let x_format = |v: &f64| class_of(chart.x_classes, *v);
+        let y_format = |v: &f64| class_of(chart.y_classes, *v);
+        ctx.configure_mesh()
+            .x_desc(chart.x_name)
+            .y_desc(chart.y_name)
+            .x_label_formatter(&x_format)
+            .y_label_formatter(&y_format)
+            .label_style((FONT_NAME, 14))
+            .axis_desc_style((FONT_NAME, 16))
+            .draw()
+            .map_err(plot_error)?;
+        ctx.draw_series(LineSeries::new(chart.line.iter().copied(), RED.stroke_width(2)))
+            .map_err(plot_error)?;
         ctx.draw_series(
             chart
                 .points
@@ -208,14 +215,16 @@ mod tests {
         let points: Vec<(f64, f64)> = (0..20)
             .map(|i| (f64::from(i), 100.0 + 2.0 * f64::from(i) + f64::from(i % 3)))
             .collect();
+        let line = [(0.0, 100.0), (19.0, 138.0)];
         let chart = FitChart {
+            title: "y = 100 + 2·x",
             x_name: "x",
             y_name: "y",
-            intercept: 100.0,
-            slope: 2.0,
             points: &points,
+            line: &line,
+            x_classes: None,
+            y_classes: None,
         };
-        assert_eq!(equation(&chart), "y = 100.00 + 2.00·x");
         write_png(&chart, &path).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");

@@ -207,9 +207,9 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
         Effect::LoadCompare { sweep, all_columns } => {
             Message::Comparison(experiments::compare::compare(&engine.store, sweep, all_columns)?)
         }
-        Effect::ExportChart(job) => {
+        Effect::ExportChart(job, view) => {
             let path = std::path::PathBuf::from(format!("fit-job{job}.png"));
-            Fit::load(engine, job, None, None)?.write_png(&path)?;
+            Fit::load(engine, job, None, None)?.write_png(view, &path)?;
             let shown = std::fs::canonicalize(&path).unwrap_or(path);
             Message::Done(format!("wrote {}", shown.display()))
         }

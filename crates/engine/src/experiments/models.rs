@@ -28,6 +28,8 @@ pub struct VersionEntry {
     pub data: String,
     pub data_sha256: String,
     pub(crate) train_rows: u64,
+    /// The job that wrote it (none: written outside a job, or before jobs were recorded).
+    pub job: Option<i64>,
     /// When it was written, seconds since the epoch.
     pub written: i64,
 }
@@ -88,6 +90,7 @@ fn version_entry(folder: &Path, n: u32) -> Option<VersionEntry> {
         data: model.data.path,
         data_sha256: model.data.sha256,
         train_rows: model.rows.train,
+        job: model.job,
         written,
     })
 }

@@ -326,7 +326,16 @@ async fn prepare_and_create<R: Runtime + ImagePreparer>(
         name: engine.home.container_name(job.id),
         image: job.spec.image.clone(),
         command: job.spec.command.clone(),
-        env: job.spec.env.clone(),
+        env: job
+            .spec
+            .env
+            .iter()
+            .cloned()
+            .chain([mlbench_domain::EnvVar {
+                name: mlbench_ml::train::JOB_ID_VAR.into(),
+                value: job.id.to_string(),
+            }])
+            .collect(),
         workspace: crate::jobs::workspaces::of_job(&engine.home, job),
         storage,
         storage_read_only: job.spec.storage_read_only,

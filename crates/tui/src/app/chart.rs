@@ -1,7 +1,9 @@
-//! The fit chart screen's keys; `c` switches to the job's metric curves.
+//! The fit chart screen's keys: `Tab` steps through the features, `a` shows actual against
+//! predicted, `c` switches to the job's metric curves.
 
 use mlbench_config::keymap::Command;
 use mlbench_engine::experiments::curves::CurvesOf;
+use mlbench_engine::experiments::fit::FitView;
 
 use super::prompt::open_predict;
 use super::{App, Effect};
@@ -21,7 +23,20 @@ pub(super) fn chart_command(app: &mut App, command: Command) -> Effect {
         }
         Command::Export => {
             if let Some(chart) = &app.chart {
-                return Effect::ExportChart(chart.job);
+                return Effect::ExportChart(chart.job, app.chart_view);
+            }
+        }
+        Command::NextFeature => {
+            if let Some(chart) = &app.chart {
+                app.chart_view = chart.next_feature(app.chart_view);
+            }
+        }
+        Command::ActualVsPredicted => {
+            if let Some(chart) = &app.chart {
+                app.chart_view = match app.chart_view {
+                    FitView::ActualVsPredicted => chart.next_feature(FitView::ActualVsPredicted),
+                    FitView::Feature(_) => FitView::ActualVsPredicted,
+                };
             }
         }
         Command::Predict => open_predict(app),

@@ -29,7 +29,7 @@ use mlbench_config::keymap::{self as keys, Command, Screen};
 use mlbench_domain::{JobState, PortMapping};
 use mlbench_engine::experiments::compare::Comparison;
 use mlbench_engine::experiments::curves::{Curves, CurvesOf};
-use mlbench_engine::experiments::fit::Fit;
+use mlbench_engine::experiments::fit::{Fit, FitView};
 use mlbench_engine::experiments::sweeps::{SweepRequest, SweepSummary};
 use mlbench_engine::jobs::JobRequest;
 use mlbench_engine::{jobs, projects, serving};
@@ -213,7 +213,7 @@ pub(crate) enum Effect {
     RunDemo,
     /// The job's fit chart, or its metric curves when it has no fit.
     LoadChart(i64),
-    ExportChart(i64),
+    ExportChart(i64, FitView),
     LoadCurves(CurvesOf),
     ExportCurves {
         of: CurvesOf,
@@ -267,6 +267,8 @@ pub(crate) struct App {
     /// How many times a log view has been opened: each opening's follower has its own number.
     pub(crate) log_generation: u64,
     pub(crate) chart: Option<Fit>,
+    /// What the fit chart shows: a feature's partial dependence, or actual against predicted.
+    pub(crate) chart_view: FitView,
     pub(crate) compare: Option<CompareView>,
     pub(crate) curves: Option<CurvesView>,
     pub(crate) storage: Option<StorageView>,
@@ -313,6 +315,7 @@ impl App {
             logs: None,
             log_generation: 0,
             chart: None,
+            chart_view: FitView::Feature(0),
             compare: None,
             curves: None,
             storage: None,
@@ -574,6 +577,7 @@ fn on_message(app: &mut App, message: Message) -> Effect {
             }
         }
         Message::Chart(chart) => {
+            app.chart_view = chart.first_view();
             app.chart = Some(chart);
             app.curves = None;
             app.screen = Screen::Chart;

@@ -1,48 +1,51 @@
-//! The fit chart: the data as points, the fitted line, the equation and metrics beside it.
+//! The fit chart: the data as points, the model's line through them (one feature's partial
+//! dependence, or the diagonal of actual against predicted), its terms and metrics beside it.
 
-use mlbench_plot::{FitChart, equation};
+use mlbench_engine::experiments::fit::{FitView, x_extent};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Color;
 use ratatui::symbols::Marker;
 use ratatui::text::Line;
-use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition, Paragraph};
 
 use super::{Theme, compact};
 use crate::app::App;
 
 pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let Some(data) = &app.chart else { return };
+    let Some(fit) = &app.chart else { return };
     let [chart_area, side] = Layout::horizontal([Constraint::Min(40), Constraint::Length(30)]).areas(area);
-    let line_of = |x: f64| data.intercept + data.slope * x;
-    let (mut x_min, mut x_max) = (f64::MAX, f64::MIN);
-    let (mut y_min, mut y_max) = (f64::MAX, f64::MIN);
+    let view = app.chart_view;
+    let picture = fit.picture(view);
     let project = app
         .jobs
         .iter()
-        .find(|j| j.id == data.job)
+        .find(|j| j.id == fit.job)
         .map(|j| j.spec.project.clone());
-    let asked: Vec<(f64, f64)> = app
-        .predictions
-        .iter()
-        .filter(|p| Some(&p.project) == project.as_ref())
-        .filter_map(|p| p.point)
-        .collect();
-    // Predictions asked below are part of the picture, even beyond the data.
-    for &(x, y) in data.points.iter().chain(&asked) {
-        (x_min, x_max, y_min, y_max) = (x_min.min(x), x_max.max(x), y_min.min(y), y_max.max(y));
-    }
-    if data.points.is_empty() {
-        (x_min, x_max, y_min, y_max) = (0.0, 1.0, 0.0, 1.0);
-    }
-    for y in [line_of(x_min), line_of(x_max)] {
+    // Predictions asked below are part of the picture, even beyond the data: only where a
+    // point is one input and its answer, a one-feature model's own axes.
+    let asked: Vec<(f64, f64)> = match view {
+        FitView::Feature(_) if fit.features.len() == 1 => app
+            .predictions
+            .iter()
+            .filter(|p| Some(&p.project) == project.as_ref())
+            .filter_map(|p| p.point)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let (x_min, x_max) = x_extent(&[picture.points.as_slice(), &asked].concat());
+    let line = fit.line(view, x_min, x_max);
+    let (mut y_min, mut y_max) = (f64::MAX, f64::MIN);
+    for &(_, y) in picture.points.iter().chain(&asked).chain(&line) {
         (y_min, y_max) = (y_min.min(y), y_max.max(y));
     }
-    let line = [(x_min, line_of(x_min)), (x_max, line_of(x_max))];
-    let datasets = vec![
+    if y_min > y_max {
+        (y_min, y_max) = (0.0, 1.0);
+    }
+    let mut datasets = vec![
         // The line first, so the points are drawn over it.
         Dataset::default()
-            .name("fit")
+            .name(picture.line_name)
             .marker(Marker::Braille)
             .graph_type(GraphType::Line)
             .style(theme.fg(Color::Red))
@@ -52,50 +55,124 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             .marker(Marker::Dot)
             .graph_type(GraphType::Scatter)
             .style(theme.fg(Color::Cyan))
-            .data(&data.points),
-        Dataset::default()
-            .name("asked")
-            .marker(Marker::Block)
-            .graph_type(GraphType::Scatter)
-            .style(theme.fg(Color::Yellow))
-            .data(&asked),
+            .data(&picture.points),
     ];
-    let labels = |lo: f64, hi: f64| vec![compact(lo), compact((lo + hi) / 2.0), compact(hi)];
-    let fit = FitChart {
-        x_name: &data.x_name,
-        y_name: &data.y_name,
-        intercept: data.intercept,
-        slope: data.slope,
-        points: &[],
+    // The legend lists only what is drawn.
+    if !asked.is_empty() {
+        datasets.push(
+            Dataset::default()
+                .name("asked")
+                .marker(Marker::Block)
+                .graph_type(GraphType::Scatter)
+                .style(theme.fg(Color::Yellow))
+                .data(&asked),
+        );
+    }
+    let labels = |lo: f64, hi: f64, classes: Option<&Vec<String>>| match classes {
+        Some(names) => names.clone(),
+        None => vec![compact(lo), compact((lo + hi) / 2.0), compact(hi)],
     };
+    // Class positions are drawn at their whole numbers, half a step inside the edges.
+    let bounds = |lo: f64, hi: f64, classes: Option<&Vec<String>>| match classes {
+        Some(names) => [-0.5, names.len() as f64 - 0.5],
+        None => [lo, hi],
+    };
+    let x_bounds = bounds(x_min, x_max, picture.x_classes.as_ref());
+    let y_bounds = bounds(y_min, y_max, picture.y_classes.as_ref());
+    let drawn: Vec<(f64, f64)> = [picture.points.as_slice(), &asked, &line].concat();
+    let version = fit.version.map(|v| format!(" · model v{v}")).unwrap_or_default();
     let chart = Chart::new(datasets)
-        .block(Block::bordered().title(format!(" job {} · {} ", data.job, equation(&fit))))
+        .block(Block::bordered().title(format!(" job {}{version} · {} ", fit.job, picture.title)))
+        .legend_position(Some(free_corner(&drawn, x_bounds, y_bounds)))
+        .hidden_legend_constraints((Constraint::Ratio(1, 3), Constraint::Ratio(1, 3)))
         .x_axis(
             Axis::default()
-                .title(data.x_name.as_str())
-                .bounds([x_min, x_max])
-                .labels(labels(x_min, x_max)),
+                .title(picture.x_name.as_str())
+                .bounds(x_bounds)
+                .labels(labels(x_min, x_max, picture.x_classes.as_ref())),
         )
         .y_axis(
             Axis::default()
-                .title(data.y_name.as_str())
-                .bounds([y_min, y_max])
-                .labels(labels(y_min, y_max)),
+                .title(picture.y_name.as_str())
+                .bounds(y_bounds)
+                .labels(labels(y_min, y_max, picture.y_classes.as_ref())),
         );
     frame.render_widget(chart, chart_area);
-    let mut lines = vec![
-        Line::from(format!("points   {}", data.points.len())),
-        Line::from(format!("intercept {}", compact(data.intercept))),
-        Line::from(format!("slope    {}", compact(data.slope))),
-        Line::from(""),
-    ];
-    for m in app.metrics.get(&data.job).into_iter().flatten() {
-        lines.push(Line::from(format!("{:<9} {}", m.key, compact(m.last))));
+    let mut lines = vec![Line::from(format!("points    {}", picture.points.len()))];
+    lines.extend(
+        fit.terms()
+            .into_iter()
+            .map(|(name, value)| side_line(&name, value)),
+    );
+    lines.push(Line::from(""));
+    for m in app.metrics.get(&fit.job).into_iter().flatten() {
+        lines.push(side_line(&m.key, m.last));
     }
     lines.push(Line::from(""));
+    if fit.features.len() > 1 {
+        lines.push(Line::from("Tab: next feature"));
+    }
+    lines.push(Line::from(match view {
+        FitView::ActualVsPredicted => "a: back to a feature",
+        FitView::Feature(_) => "a: actual vs predicted",
+    }));
     lines.push(Line::from("e: write as PNG"));
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(" fit ")),
         side,
     );
+}
+
+/// `name value` in the side panel's 28 columns: the value whole, the name cut to make room.
+fn side_line(name: &str, value: f64) -> Line<'static> {
+    let value = compact(value);
+    let room = 28usize.saturating_sub(value.chars().count() + 1).max(1);
+    let name: String = if name.chars().count() > room {
+        name.chars().take(room.saturating_sub(1)).chain(['…']).collect()
+    } else {
+        name.to_string()
+    };
+    Line::from(format!("{name:<room$} {value}"))
+}
+
+/// The corner where the legend covers the fewest drawn points (none, where one is free): the
+/// legend takes about a third of the plot's width and height there.
+pub(crate) fn free_corner(points: &[(f64, f64)], x: [f64; 2], y: [f64; 2]) -> LegendPosition {
+    let third = |[lo, hi]: [f64; 2]| (hi - lo) / 3.0;
+    let (dx, dy) = (third(x), third(y));
+    let corners = [
+        (LegendPosition::TopLeft, x[0]..=x[0] + dx, y[1] - dy..=y[1]),
+        (LegendPosition::TopRight, x[1] - dx..=x[1], y[1] - dy..=y[1]),
+        (LegendPosition::BottomRight, x[1] - dx..=x[1], y[0]..=y[0] + dy),
+        (LegendPosition::BottomLeft, x[0]..=x[0] + dx, y[0]..=y[0] + dy),
+    ];
+    corners
+        .into_iter()
+        .min_by_key(|(_, xs, ys)| {
+            points
+                .iter()
+                .filter(|(px, py)| xs.contains(px) && ys.contains(py))
+                .count()
+        })
+        .map_or(LegendPosition::TopLeft, |(corner, _, _)| corner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_legend_goes_where_no_points_are() {
+        // A rising line fills the bottom left and top right.
+        let rising: Vec<(f64, f64)> = (0..=30).map(|i| (f64::from(i), f64::from(i))).collect();
+        assert_eq!(
+            free_corner(&rising, [0.0, 30.0], [0.0, 30.0]),
+            LegendPosition::TopLeft
+        );
+        let falling: Vec<(f64, f64)> = (0..=30).map(|i| (f64::from(i), f64::from(30 - i))).collect();
+        assert_eq!(
+            free_corner(&falling, [0.0, 30.0], [0.0, 30.0]),
+            LegendPosition::TopRight
+        );
+    }
 }
