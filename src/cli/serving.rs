@@ -354,15 +354,18 @@ pub(crate) async fn list(engine: &Engine, all: bool, json: bool) -> Result<()> {
 
 #[derive(Args)]
 pub(crate) struct PredictArgs {
-    /// A running deployment to ask.
+    /// A running deployment to ask (default: the one running deployment).
     #[arg(long, conflicts_with = "url")]
     deployment: Option<String>,
-    /// Any server speaking the tutorial's `POST /predict {"exp": x}`.
+    /// Any server speaking the tutorial's `POST /predict {"exp": x}` (or mlbench's own).
     #[arg(long)]
     url: Option<String>,
+    /// Print the answers as JSON.
     #[arg(long)]
     json: bool,
-    /// Input values, e.g. years of experience.
+    /// The inputs, as many per prediction as the model has: `25 30` (two predictions of a
+    /// one-input model), `1500 3 20` or `sqft=1500 bedrooms=3 age=20` (one of a three-input
+    /// model), or a JSON object `{"sqft": 1500, ...}`.
     #[arg(required = true)]
     values: Vec<String>,
 }
@@ -379,26 +382,21 @@ pub(crate) async fn predict(engine: &Engine, args: PredictArgs) -> Result<()> {
     let url = match (args.url, args.deployment) {
         (Some(url), _) => url.trim_end_matches('/').to_string(),
         (None, Some(name)) => deploy::deployment_url(engine, &name)?,
-        (None, None) => {
-            return Err(Error::Invalid(
-                "say where to ask: --deployment NAME or --url URL".into(),
-            ));
-        }
+        (None, None) => deploy::deployment_url(engine, &deploy::only_deployment(engine)?)?,
     };
+    let model = client::describe(&url).await?;
+    let rows = model.rows(&args.values)?;
     let mut answers = Vec::new();
-    for value in &args.values {
-        let client::Prediction { output, latency_ms } = client::predict(&url, value).await?;
+    for row in &rows {
+        let prediction = client::predict(&url, &model, row).await?;
+        let input = row.iter().map(f64::to_string).collect::<Vec<_>>().join(" ");
         if !args.json {
-            let shown = match output.as_object().map(|o| o.values().collect::<Vec<_>>()) {
-                Some(values) if values.len() == 1 => values[0].to_string(),
-                _ => output.to_string(),
-            };
-            println!("{value} -> {shown}");
+            println!("{input} -> {}", prediction.shown());
         }
         answers.push(Answer {
-            input: value.clone(),
-            output,
-            latency_ms,
+            input,
+            output: prediction.output,
+            latency_ms: prediction.latency_ms,
         });
     }
     if args.json {

@@ -226,16 +226,53 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             let url = replicas.first().map(|r| r.url.clone()).unwrap_or_default();
             Message::Done(format!("serving {name} at {url}: p asks it"))
         }
-        Effect::Predict { project, url, input } => {
-            let answer = serving::client::predict(&url, &input).await?;
-            let number = answer.number();
-            Message::Prediction(PredictionRow {
-                project,
-                output: number.map_or_else(|| answer.output.to_string(), ui::compact),
-                point: input.parse::<f64>().ok().zip(number),
-                input,
-                latency_ms: answer.latency_ms,
-            })
+        Effect::DescribeModel { project, url } => Message::AskPredict {
+            model: serving::client::describe(&url).await?,
+            project,
+            url,
+        },
+        Effect::Predict {
+            project,
+            url,
+            model,
+            input,
+        } => {
+            // A refusal (ours or the server's) stays in the prompt's history, beside the answers.
+            let refused = |why: String| PredictionRow {
+                project: project.clone(),
+                input: input.clone(),
+                output: Err(why),
+                point: None,
+                latency_ms: 0.0,
+            };
+            let rows = match model.rows(std::slice::from_ref(&input)) {
+                Ok(rows) => rows,
+                Err(e) => return Ok(Message::Prediction(refused(e.to_string()))),
+            };
+            let mut answers = Vec::new();
+            for row in rows {
+                let shown = row.iter().map(|v| ui::compact(*v)).collect::<Vec<_>>().join(" ");
+                let message = match serving::client::predict(&url, &model, &row).await {
+                    Ok(answer) => Message::Prediction(PredictionRow {
+                        project: project.clone(),
+                        input: shown,
+                        output: Ok(answer.shown()),
+                        point: match row.as_slice() {
+                            [x] => answer.number().map(|y| (*x, y)),
+                            _ => None,
+                        },
+                        latency_ms: answer.latency_ms,
+                    }),
+                    Err(e) => Message::Prediction(refused(e.to_string())),
+                };
+                answers.push(message);
+            }
+            // Each answer is listed as it came; the last is this effect's own message.
+            let last = answers.pop();
+            for answer in answers {
+                context.send(answer);
+            }
+            last.unwrap_or_else(|| Message::Prediction(refused("nothing to ask".into())))
         }
         Effect::OpenForm(project) => {
             let runtime = context.runtime().await?;

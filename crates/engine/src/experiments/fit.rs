@@ -216,6 +216,12 @@ impl Fit {
         Fit::of(job.id, version, drawn, (data, data_from))
     }
 
+    /// The fit of a model file on a data set, as a job's fit is drawn.
+    pub fn of_model(job: i64, model: ModelFile, data: PathBuf) -> Result<Fit> {
+        let version = model.version;
+        Fit::of(job, version, Drawn::from_model(model), (data, "--data"))
+    }
+
     /// The fit of a model on a data set (read here).
     fn of(
         job: i64,
@@ -377,7 +383,7 @@ impl Fit {
 
     fn feature_title(&self, i: usize) -> String {
         let others = self.features.len() > 1;
-        let held = if others { " · others at their means" } else { "" };
+        let held = if others { " (others at means)" } else { "" };
         match &self.predictor {
             Predictor::Linear { coefficients, .. } => {
                 // The line's intercept takes in the other terms at their means.
@@ -642,11 +648,7 @@ mod tests {
         for (i, feature) in ["sqft", "bedrooms", "age"].iter().enumerate() {
             let view = fit.feature_view(feature).unwrap();
             let picture = fit.picture(view);
-            assert!(
-                picture.title.ends_with("· others at their means"),
-                "{}",
-                picture.title
-            );
+            assert!(picture.title.ends_with(" (others at means)"), "{}", picture.title);
             assert_eq!(picture.points.len(), rows.len());
             // Least squares with an intercept goes through the means: at the feature's mean the
             // line is the mean price. A line that drops the other terms misses by 100,000s.
@@ -710,7 +712,7 @@ mod tests {
                 .all(|(a, p)| (a - a.round()).abs() <= 0.25 && (p - p.round()).abs() <= 0.25)
         );
         let by_petal = fit.picture(fit.feature_view("PetalLengthCm").unwrap());
-        assert_eq!(by_petal.title, "Species by PetalLengthCm · others at their means");
+        assert_eq!(by_petal.title, "Species by PetalLengthCm (others at means)");
     }
 
     fn words(command: &[&str]) -> Vec<String> {

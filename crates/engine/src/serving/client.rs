@@ -57,7 +57,7 @@ pub fn send<'a>(
 
 /// The answer of a model server to one input.
 pub struct Prediction {
-    /// The server's JSON, e.g. `{"salary": 149146.57}`.
+    /// The server's JSON, e.g. `{"salary": 149146.57}` or `{"Species": "Iris-setosa"}`.
     pub output: serde_json::Value,
     pub latency_ms: f64,
 }
@@ -72,18 +72,214 @@ impl Prediction {
             values.values().next()?.as_f64()
         }
     }
+
+    /// The answer as people read it: its single value, else the whole JSON.
+    pub fn shown(&self) -> String {
+        match self.output.as_object().map(|o| o.values().collect::<Vec<_>>()) {
+            Some(values) if values.len() == 1 => match values[0] {
+                serde_json::Value::String(text) => text.clone(),
+                serde_json::Value::Number(n) => n
+                    .as_f64()
+                    .map_or_else(|| n.to_string(), mlbench_domain::numfmt::compact),
+                other => other.to_string(),
+            },
+            _ => self.output.to_string(),
+        }
+    }
 }
 
-/// Asks `url` (the tutorial's `POST /predict {"exp": input}`) for one prediction; the
-/// server's refusal is the error, in its own words.
-pub fn predict<'a>(url: &'a str, input: &'a str) -> LocalBoxFuture<'a, Result<Prediction>> {
+/// What a served model takes and answers, from its server's `GET /`. A server that does not
+/// say (the tutorial's own Flask app) takes one value, through `POST /predict`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInputs {
+    /// The model's name for the Open Inference Protocol's routes.
+    pub name: String,
+    pub inputs: Vec<String>,
+    pub target: String,
+}
+
+impl ModelInputs {
+    /// The prompt's label: the inputs' names, in order (`sqft bedrooms age`).
+    pub fn label(&self) -> String {
+        self.inputs.join(" ")
+    }
+
+    /// Typed inputs as rows of values in the model's order. Values are positional (`1500 3
+    /// 20`: as many per row as the model has inputs), named in any order (`sqft=1500
+    /// bedrooms=3 age=20`: a name seen again starts the next row) or JSON objects
+    /// (`{"sqft": 1500, …}`); commas separate like spaces.
+    pub fn rows(&self, typed: &[String]) -> Result<Vec<Vec<f64>>> {
+        let width = self.inputs.len().max(1);
+        let mut rows = Vec::new();
+        let mut positional = Vec::new();
+        let mut named: Vec<Option<f64>> = vec![None; width];
+        let mut any_named = false;
+        let finish_named = |named: &mut Vec<Option<f64>>, rows: &mut Vec<Vec<f64>>| -> Result<()> {
+            if named.iter().all(Option::is_none) {
+                return Ok(());
+            }
+            let row = self.complete(named)?;
+            rows.push(row);
+            named.iter_mut().for_each(|v| *v = None);
+            Ok(())
+        };
+        for argument in typed {
+            if argument.trim_start().starts_with('{') {
+                let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(argument)
+                    .map_err(|e| Error::Invalid(format!("{argument} is not a JSON object of inputs: {e}")))?;
+                let mut row = vec![None; width];
+                for (name, value) in &object {
+                    let value = match value {
+                        serde_json::Value::Number(n) => n.as_f64(),
+                        serde_json::Value::String(text) => text.trim().parse().ok(),
+                        _ => None,
+                    }
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| Error::Invalid(format!("{name}: {value} is not a number")))?;
+                    row[self.position(name)?] = Some(value);
+                }
+                rows.push(self.complete(&row)?);
+                any_named = true;
+                continue;
+            }
+            for word in argument.split([' ', '\t', ',']).filter(|w| !w.is_empty()) {
+                match word.split_once('=') {
+                    Some((name, value)) => {
+                        let i = self.position(name.trim())?;
+                        if named[i].is_some() {
+                            finish_named(&mut named, &mut rows)?;
+                        }
+                        named[i] = Some(number(name.trim(), value)?);
+                        any_named = true;
+                    }
+                    None => {
+                        let name = self
+                            .inputs
+                            .get(positional.len() % width)
+                            .map_or("input", String::as_str);
+                        positional.push(number(name, word)?);
+                    }
+                }
+            }
+        }
+        finish_named(&mut named, &mut rows)?;
+        if any_named && !positional.is_empty() {
+            return Err(Error::Invalid(format!(
+                "give every value by name or none: {}",
+                self.example()
+            )));
+        }
+        if positional.len() % width != 0 {
+            return Err(Error::Invalid(format!(
+                "the model takes {width} inputs ({}) per prediction, got {} values: {}",
+                self.inputs.join(", "),
+                positional.len(),
+                self.example()
+            )));
+        }
+        rows.extend(positional.chunks(width).map(<[f64]>::to_vec));
+        if rows.is_empty() {
+            return Err(Error::Invalid(format!("type the inputs: {}", self.example())));
+        }
+        Ok(rows)
+    }
+
+    fn position(&self, name: &str) -> Result<usize> {
+        self.inputs.iter().position(|i| i == name).ok_or_else(|| {
+            Error::Invalid(format!(
+                "the model has no input {name:?}: its inputs are {}",
+                self.inputs.join(", ")
+            ))
+        })
+    }
+
+    fn complete(&self, row: &[Option<f64>]) -> Result<Vec<f64>> {
+        row.iter()
+            .zip(&self.inputs)
+            .map(|(v, name)| {
+                v.ok_or_else(|| Error::Invalid(format!("input {name} is missing: {}", self.example())))
+            })
+            .collect()
+    }
+
+    /// What to type, for a prompt that has no history yet.
+    pub fn hint(&self) -> String {
+        format!(
+            "type the model's inputs for its {}: {}",
+            self.target,
+            self.example()
+        )
+    }
+
+    /// How to type one prediction for this model.
+    fn example(&self) -> String {
+        let positional: Vec<&str> = self.inputs.iter().map(|_| "N").collect();
+        let named: Vec<String> = self.inputs.iter().map(|i| format!("{i}=N")).collect();
+        if self.inputs.len() == 1 {
+            format!("e.g. {} (the model's input: {})", positional[0], self.inputs[0])
+        } else {
+            format!("e.g. {} or {}", positional.join(" "), named.join(" "))
+        }
+    }
+}
+
+fn number(name: &str, text: &str) -> Result<f64> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(Error::Invalid(format!("{name}: {text:?} is not a number"))),
+    }
+}
+
+/// What the model served at `url` takes, from its `GET /`; a server that does not say is
+/// taken to be the tutorial's: one input, `exp`.
+pub fn describe(url: &str) -> LocalBoxFuture<'_, Result<ModelInputs>> {
     Box::pin(async move {
-        let body = serde_json::json!({ "exp": input }).to_string();
+        let response = send(&format!("{url}/"), "GET", None, Duration::from_secs(10)).await?;
+        let said: Option<serde_json::Value> = serde_json::from_str(&response.body).ok();
+        let field = |key: &str| said.as_ref().and_then(|v| v.get(key).cloned());
+        let inputs: Option<Vec<String>> = field("inputs").and_then(|v| serde_json::from_value(v).ok());
+        Ok(match inputs {
+            Some(inputs) if (200..300).contains(&response.status) && !inputs.is_empty() => ModelInputs {
+                name: field("model")
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                target: field("target")
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_else(|| "prediction".into()),
+                inputs,
+            },
+            _ => ModelInputs {
+                name: String::new(),
+                inputs: vec!["exp".into()],
+                target: "prediction".into(),
+            },
+        })
+    })
+}
+
+/// Asks the model served at `url` for one row's prediction: a one-input model through the
+/// tutorial's `POST /predict {"exp": x}`, any other through the Open Inference Protocol's
+/// infer. The server's refusal is the error, in its own words.
+pub fn predict<'a>(
+    url: &'a str,
+    model: &'a ModelInputs,
+    row: &'a [f64],
+) -> LocalBoxFuture<'a, Result<Prediction>> {
+    Box::pin(async move {
+        let shown = row.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" ");
+        let (path, body) = if model.inputs.len() == 1 {
+            ("/predict".to_string(), serde_json::json!({ "exp": row[0] }))
+        } else {
+            (
+                format!("/v2/models/{}/infer", model.name),
+                serde_json::json!({"inputs": [{"name": "input-0", "shape": [1, row.len()], "datatype": "FP64", "data": row}]}),
+            )
+        };
         let started = std::time::Instant::now();
         let response = send(
-            &format!("{url}/predict"),
+            &format!("{url}{path}"),
             "POST",
-            Some(&body),
+            Some(&body.to_string()),
             Duration::from_secs(10),
         )
         .await?;
@@ -100,9 +296,20 @@ pub fn predict<'a>(url: &'a str, input: &'a str) -> LocalBoxFuture<'a, Result<Pr
                 .get("error")
                 .and_then(|e| e.as_str())
                 .map_or(response.body.trim().to_string(), str::to_string);
-            return Err(Error::Invalid(format!("the server refused {input}: {message}")));
+            return Err(Error::Invalid(format!("the server refused {shown}: {message}")));
         }
-        Ok(Prediction { output, latency_ms })
+        if model.inputs.len() == 1 {
+            return Ok(Prediction { output, latency_ms });
+        }
+        // OIP: the first output's first value is this row's answer.
+        let value = output
+            .pointer("/outputs/0/data/0")
+            .cloned()
+            .ok_or_else(|| Error::Other(format!("{url} answered without outputs: {output}")))?;
+        Ok(Prediction {
+            output: serde_json::json!({ model.target.clone(): value }),
+            latency_ms,
+        })
     })
 }
 
@@ -134,6 +341,75 @@ fn dechunk(mut body: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn house() -> ModelInputs {
+        ModelInputs {
+            name: "house".into(),
+            inputs: vec!["sqft".into(), "bedrooms".into(), "age".into()],
+            target: "price".into(),
+        }
+    }
+
+    fn typed(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| (*w).to_string()).collect()
+    }
+
+    #[test]
+    fn inputs_are_read_positional_named_or_as_json() {
+        let model = house();
+        let row = vec![1500.0, 3.0, 20.0];
+        assert_eq!(model.rows(&typed(&["1500", "3", "20"])).unwrap(), [row.clone()]);
+        assert_eq!(model.rows(&typed(&["1500 3 20"])).unwrap(), [row.clone()]);
+        assert_eq!(
+            model.rows(&typed(&["1500,3,20", "900 1 5"])).unwrap()[1],
+            [900.0, 1.0, 5.0]
+        );
+        assert_eq!(
+            model.rows(&typed(&["age=20 sqft=1500 bedrooms=3"])).unwrap(),
+            [row.clone()]
+        );
+        assert_eq!(
+            model
+                .rows(&typed(&[
+                    "sqft=1500",
+                    "bedrooms=3",
+                    "age=20",
+                    "sqft=1",
+                    "bedrooms=1",
+                    "age=1"
+                ]))
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            model
+                .rows(&typed(&[r#"{"sqft": 1500, "bedrooms": "3", "age": 20}"#]))
+                .unwrap(),
+            [row]
+        );
+        let refusals = [
+            (
+                &["1500", "3"][..],
+                "the model takes 3 inputs (sqft, bedrooms, age) per prediction, got 2 values: e.g. N N N or sqft=N bedrooms=N age=N",
+            ),
+            (&["sqft=1500", "bedrooms=3"], "input age is missing"),
+            (
+                &["rooms=3"],
+                "the model has no input \"rooms\": its inputs are sqft, bedrooms, age",
+            ),
+            (&["1500", "x", "20"], "bedrooms: \"x\" is not a number"),
+            (
+                &["sqft=1500 bedrooms=3 age=20", "7"],
+                "give every value by name or none",
+            ),
+            (&[r#"{"sqft": true}"#], "sqft: true is not a number"),
+        ];
+        for (words, expected) in refusals {
+            let err = model.rows(&typed(words)).unwrap_err().to_string();
+            assert!(err.contains(expected), "{words:?}: {err}");
+        }
+    }
 
     #[test]
     fn responses_parse_plain_and_chunked() {

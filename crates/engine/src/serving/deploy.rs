@@ -285,6 +285,32 @@ pub fn deployment_url(engine: &Engine, name: &str) -> Result<String> {
     job_url(job).ok_or_else(|| Error::Other(format!("deployment {name} publishes no port")))
 }
 
+/// The name of the one running deployment, for commands that may leave it out; with none or
+/// several, an error that says which to name.
+pub fn only_deployment(engine: &Engine) -> Result<String> {
+    let mut names: Vec<String> = engine
+        .store
+        .live_jobs()?
+        .into_iter()
+        .filter(|j| j.state == JobState::Running)
+        .filter_map(|j| j.spec.deployment)
+        .collect();
+    names.sort();
+    names.dedup();
+    match names.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(Error::Invalid(
+            "no deployment is running: start one with `mlbench deploy`, or say where to ask with --url URL"
+                .into(),
+        )),
+        several => Err(Error::Invalid(format!(
+            "{} deployments are running ({}): say which with --deployment NAME",
+            several.len(),
+            several.join(", ")
+        ))),
+    }
+}
+
 /// The URL a serving job's `port` answers on from this machine: on a swarm, the address of
 /// the node its task runs on, where the port is published.
 pub fn url_of(job: &JobRecord, port: &PortMapping) -> String {

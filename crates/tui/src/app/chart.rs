@@ -39,7 +39,7 @@ pub(super) fn chart_command(app: &mut App, command: Command) -> Effect {
                 };
             }
         }
-        Command::Predict => open_predict(app),
+        Command::Predict => return open_predict(app),
         _ => {}
     }
     Effect::None

@@ -32,6 +32,7 @@ use mlbench_engine::experiments::curves::{Curves, CurvesOf};
 use mlbench_engine::experiments::fit::{Fit, FitView};
 use mlbench_engine::experiments::sweeps::{SweepRequest, SweepSummary};
 use mlbench_engine::jobs::JobRequest;
+use mlbench_engine::serving::client::ModelInputs;
 use mlbench_engine::{jobs, projects, serving};
 use mlbench_store::logscan::LineFilter;
 use mlbench_store::{JobRecord, MetricSummary, ProjectRecord};
@@ -124,6 +125,12 @@ pub(crate) enum Message {
     },
     FormOptions(Box<super::form::FormOptions>),
     Prediction(PredictionRow),
+    /// The model served at `url` takes these inputs: ask for them.
+    AskPredict {
+        project: String,
+        url: String,
+        model: ModelInputs,
+    },
     /// A project's /storage, listed.
     Storage {
         project: String,
@@ -234,9 +241,15 @@ pub(crate) enum Effect {
         model: String,
         port: PortMapping,
     },
+    /// What the model served at `url` takes, to open the prediction prompt.
+    DescribeModel {
+        project: String,
+        url: String,
+    },
     Predict {
         project: String,
         url: String,
+        model: ModelInputs,
         input: String,
     },
 }
@@ -593,6 +606,13 @@ fn on_message(app: &mut App, message: Message) -> Effect {
             app.status = None;
         }
         Message::Prediction(row) => app.predictions.push(row),
+        Message::AskPredict { project, url, model } => {
+            app.prompt = Some(Prompt {
+                purpose: PromptFor::Predict { project, url, model },
+                input: crate::line_input::LineInput::default(),
+            });
+            app.status = None;
+        }
         Message::FormOptions(options) => {
             app.form = Some(super::form::Form::new(*options));
             app.status = None;

@@ -3,6 +3,7 @@
 use crossterm::event::{KeyCode, KeyEvent};
 use mlbench_domain::PortMapping;
 use mlbench_engine::serving;
+use mlbench_engine::serving::client::ModelInputs;
 
 use super::{App, Effect};
 use crate::line_input::{Edit, LineInput};
@@ -18,8 +19,12 @@ pub(crate) struct Prompt {
 pub(crate) enum PromptFor {
     /// The port mapping for serving `model` of `project`.
     Port { project: String, model: String },
-    /// An input value for the model served at `url`.
-    Predict { project: String, url: String },
+    /// Inputs for the model served at `url`.
+    Predict {
+        project: String,
+        url: String,
+        model: ModelInputs,
+    },
     /// The name of a new project.
     NewProject,
     /// The name of the project to delete, typed again to confirm.
@@ -50,13 +55,14 @@ pub(crate) fn new_project_problem(app: &App, name: &str) -> Option<NameProblem> 
         .then_some(NameProblem::Exists)
 }
 
-/// One answered query, kept listed under the prompt.
+/// One answered (or refused) query, kept listed under the prompt.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct PredictionRow {
     pub(crate) project: String,
     pub(crate) input: String,
-    pub(crate) output: String,
-    /// The input and output as numbers, for the chart.
+    /// The answer, or why there is none.
+    pub(crate) output: Result<String, String>,
+    /// The input and output as numbers, for the chart (one-input models).
     pub(crate) point: Option<(f64, f64)>,
     pub(crate) latency_ms: f64,
 }
@@ -109,12 +115,13 @@ pub(super) fn on_prompt_key(app: &mut App, key: KeyEvent) -> Effect {
                     return Effect::SaveLog { job, filter, path };
                 }
             }
-            PromptFor::Predict { project, url } => {
+            PromptFor::Predict { project, url, model } => {
                 let input = prompt.input.take();
                 if !input.trim().is_empty() {
                     return Effect::Predict {
                         project,
                         url,
+                        model,
                         input: input.trim().to_string(),
                     };
                 }
@@ -139,16 +146,14 @@ pub(crate) fn serving_url(app: &App) -> Option<String> {
         .and_then(serving::deploy::job_url)
 }
 
-pub(super) fn open_predict(app: &mut App) {
+pub(super) fn open_predict(app: &mut App) -> Effect {
     let Some(project) = app.selected_project().map(|p| p.name.clone()) else {
-        return;
+        return Effect::None;
     };
     match serving_url(app) {
         Some(url) => {
-            app.prompt = Some(Prompt {
-                purpose: PromptFor::Predict { project, url },
-                input: LineInput::default(),
-            });
+            app.status = Some(format!("asking {url} what its model takes…"));
+            return Effect::DescribeModel { project, url };
         }
         None => {
             app.status = Some(format!(
@@ -156,4 +161,5 @@ pub(super) fn open_predict(app: &mut App) {
             ));
         }
     }
+    Effect::None
 }

@@ -73,7 +73,7 @@ pub(super) fn workbench_command(app: &mut App, command: Command) -> Effect {
                 return Effect::ToggleServing(job);
             }
         }
-        (Command::Predict, _) => open_predict(app),
+        (Command::Predict, _) => return open_predict(app),
         (Command::Chart, _) => match app.selected_row() {
             Some(JobRow::Sweep(sweep)) => {
                 let sweep = sweep.sweep;

@@ -71,17 +71,22 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             ];
             popup(frame, area, "save the log", &lines);
         }
-        PromptFor::Predict { project, url } => {
+        PromptFor::Predict { project, url, model } => {
             let asked: Vec<_> = app.predictions.iter().filter(|p| &p.project == project).collect();
             let mut lines: Vec<String> = asked
                 .iter()
                 .skip(asked.len().saturating_sub(HISTORY))
-                .map(|p| format!("{:>10} → {:<16} {:>7.1} ms", p.input, p.output, p.latency_ms))
+                .map(|p| match &p.output {
+                    Ok(output) => format!("{:>10} → {:<16} {:>7.1} ms", p.input, output, p.latency_ms),
+                    Err(why) => format!("{:>10} ✗ {why}", p.input),
+                })
                 .collect();
             if lines.is_empty() {
-                lines.push("type an input value, e.g. 25 (years of experience)".into());
+                // The model's own inputs, never a sentence about one model.
+                lines.push(model.hint());
             }
-            lines.push(input);
+            let typed = input.strip_prefix("> ").unwrap_or(&input);
+            lines.push(format!("{}: {typed}", model.label()));
             lines.push(String::new());
             lines.push("Enter: ask   Esc: close".into());
             popup(frame, area, &format!("predict: {project} at {url}"), &lines);

@@ -11,8 +11,10 @@ use mlbench_domain::sweep::Goal;
 use mlbench_domain::{JobKind, JobSpec, JobState, RuntimeKind, Source};
 use mlbench_engine::experiments::compare::{Comparison, TrialRow};
 use mlbench_engine::experiments::curves::{Curve, Curves, CurvesOf};
+use mlbench_engine::experiments::fit::FitView;
 use mlbench_engine::experiments::sweeps::SweepSummary;
 use mlbench_engine::{experiments, serving};
+use mlbench_ml::model::{DataRef, Model, ModelFile, Rows};
 use mlbench_store::{JobRecord, MetricSummary, ProjectRecord};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -369,31 +371,88 @@ fn a_long_message_gives_way_to_the_help_key() {
     assert!(last.ends_with("… ? help \""), "{last}");
 }
 
+/// A model file as the trainer writes it, for the charts.
+fn model_file(model: Model, features: &[&str], target: &str, version: u32) -> ModelFile {
+    ModelFile {
+        format_version: mlbench_ml::model::FORMAT_VERSION,
+        model,
+        features: features.iter().map(|f| (*f).to_string()).collect(),
+        target: target.into(),
+        metrics: std::collections::BTreeMap::new(),
+        rows: Rows { train: 21, test: 0 },
+        data: DataRef {
+            path: "data.csv".into(),
+            sha256: String::new(),
+        },
+        mlbench_version: "0".into(),
+        version: Some(version),
+        job: Some(1),
+    }
+}
+
+fn chart_of(app: &mut App, model: ModelFile, csv: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.csv");
+    std::fs::write(&data, csv).unwrap();
+    let fit = experiments::fit::Fit::of_model(1, model, data).unwrap();
+    update(app, Event::Message(Message::Chart(fit)));
+    dir
+}
+
 #[test]
 fn fit_chart() {
     let mut app = fixture();
-    let points: Vec<(f64, f64)> = (0..21)
-        .map(|i| {
-            (
-                f64::from(i),
-                103100.0 + 1850.0 * f64::from(i) + f64::from((i * 7) % 5) * 300.0,
-            )
-        })
-        .collect();
-    update(
-        &mut app,
-        Event::Message(Message::Chart(experiments::fit::Fit {
-            job: 1,
-            x_name: "x".into(),
-            y_name: "y".into(),
-            intercept: 103126.2124,
-            slope: 1840.8142,
-            points,
-            data: "data/sal.csv".into(),
-            data_from: "the model file",
-        })),
-    );
+    let mut csv = String::from("x,y\n");
+    for i in 0..21 {
+        let y = 103100.0 + 1850.0 * f64::from(i) + f64::from((i * 7) % 5) * 300.0;
+        csv += &format!("{i},{y}\n");
+    }
+    let linear = Model::Linear {
+        intercept: 103126.2124,
+        coefficients: vec![1840.8142],
+    };
+    let _data = chart_of(&mut app, model_file(linear, &["x"], "y", 1), &csv);
     both_sizes("fit_chart", &app);
+    // One feature: Tab has nowhere to go, `a` shows actual against predicted.
+    update(&mut app, key(KeyCode::Tab));
+    assert_eq!(app.chart_view, FitView::Feature(0));
+    update(&mut app, key(KeyCode::Char('a')));
+    assert_eq!(app.chart_view, FitView::ActualVsPredicted);
+}
+
+#[test]
+fn fit_chart_of_three_features() {
+    let mut app = fixture();
+    // price = 20000 + 150·sqft + 9000·bedrooms − 700·age, exactly.
+    let mut csv = String::from("sqft,bedrooms,age,price\n");
+    for i in 0..30 {
+        let i = f64::from(i);
+        let (sqft, bedrooms, age) = (800.0 + 37.0 * i, 1.0 + (i * 7.0) % 5.0, 5.0 + (i * 13.0) % 40.0);
+        csv += &format!(
+            "{sqft},{bedrooms},{age},{}\n",
+            20_000.0 + 150.0 * sqft + 9_000.0 * bedrooms - 700.0 * age
+        );
+    }
+    let linear = Model::Linear {
+        intercept: 20_000.0,
+        coefficients: vec![150.0, 9_000.0, -700.0],
+    };
+    let _data = chart_of(
+        &mut app,
+        model_file(linear, &["sqft", "bedrooms", "age"], "price", 2),
+        &csv,
+    );
+    both_sizes("fit_chart_sqft", &app);
+    update(&mut app, key(KeyCode::Tab));
+    assert_eq!(app.chart_view, FitView::Feature(1));
+    both_sizes("fit_chart_bedrooms", &app);
+    update(&mut app, key(KeyCode::Char('a')));
+    both_sizes("fit_chart_actual_vs_predicted", &app);
+    let screen = render(&app, 140, 40);
+    assert!(
+        screen.contains("actual vs predicted · R² 1 over 30 rows"),
+        "{screen}"
+    );
 }
 
 #[test]
@@ -450,7 +509,7 @@ fn serving_prompts() {
             Event::Message(Message::Prediction(crate::app::PredictionRow {
                 project: "salary".into(),
                 input: input.into(),
-                output: output.into(),
+                output: Ok(output.into()),
                 point: Some((input.parse().unwrap(), salary)),
                 latency_ms: 1.5,
             })),
