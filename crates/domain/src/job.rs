@@ -119,6 +119,23 @@ pub struct JobSpec {
     pub placement: Vec<String>,
 }
 
+/// Words as a POSIX shell reads them back: plain where nothing in them is special, else in
+/// single quotes (a quote inside written `'\''`). `sh -c 'echo $HOME'` stays one argument.
+pub fn shell_words(words: &[String]) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-{}".contains(c);
+    words
+        .iter()
+        .map(|word| {
+            if !word.is_empty() && word.chars().all(plain) {
+                word.clone()
+            } else {
+                format!("'{}'", word.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl JobSpec {
     /// How a job holding a resource is named in messages: "job 4", or "job 4 of deployment salary".
     pub fn holder(&self, id: i64) -> String {
@@ -128,12 +145,12 @@ impl JobSpec {
         }
     }
 
-    /// The command as a user reads it; none is the image's own.
+    /// The command as a user would type it (shell-quoted); none is the image's own.
     pub fn command_text(&self) -> String {
         if self.command.is_empty() {
             "(the image's own command)".to_string()
         } else {
-            self.command.join(" ")
+            shell_words(&self.command)
         }
     }
 
@@ -266,6 +283,26 @@ impl FromStr for JobState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_read_as_they_would_be_typed() {
+        let words = |w: &[&str]| w.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            shell_words(&words(&[
+                "mlbench",
+                "train",
+                "-i",
+                "data/sal.csv",
+                "-o",
+                "/storage/depth-{max_depth}"
+            ])),
+            "mlbench train -i data/sal.csv -o /storage/depth-{max_depth}"
+        );
+        assert_eq!(
+            shell_words(&words(&["sh", "-c", "echo $HOME; exit 3", "", "it's"])),
+            r"sh -c 'echo $HOME; exit 3' '' 'it'\''s'"
+        );
+    }
 
     #[test]
     fn states_round_trip_and_only_live_states_move() {

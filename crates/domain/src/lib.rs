@@ -11,6 +11,7 @@ pub mod machine;
 pub mod numfmt;
 pub mod output;
 pub(crate) mod port;
+pub mod probes;
 pub mod project;
 mod runtime_kind;
 pub mod sweep;

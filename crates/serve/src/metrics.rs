@@ -30,6 +30,10 @@ const ROUTES: [&str; 14] = [
     "other",
 ];
 
+/// Which of `ROUTES` only watch the server (see `mlbench_domain::probes`).
+static PROBES: std::sync::LazyLock<[bool; ROUTES.len()]> =
+    std::sync::LazyLock::new(|| ROUTES.map(mlbench_domain::probes::is_probe));
+
 /// The status codes the server answers with; any other counts as `other`.
 const CODES: [&str; 12] = [
     "200", "400", "404", "405", "408", "413", "414", "415", "422", "500", "503", "other",
@@ -174,6 +178,11 @@ impl ServeMetrics {
     fn record(&self, route: usize, status: u16, seconds: f64) {
         let shard = self.shard();
         shard.requests[route][code_index(status)].fetch_add(1, Ordering::Relaxed);
+        // Health checks and scrapes are counted above, by route, but are not traffic: their
+        // time would pull the percentiles of an idle server's predictions.
+        if PROBES[route] {
+            return;
+        }
         let bucket = BUCKETS
             .iter()
             .position(|b| seconds <= *b)
@@ -216,7 +225,7 @@ impl ServeMetrics {
         }
         let _ = writeln!(
             out,
-            "# HELP mlbench_request_duration_seconds Time from a request's arrival to its answer."
+            "# HELP mlbench_request_duration_seconds Time from a request's arrival to its answer (health checks and scrapes left out)."
         );
         let _ = writeln!(out, "# TYPE mlbench_request_duration_seconds histogram");
         let mut cumulative = 0;
@@ -364,7 +373,14 @@ mod tests {
         let metrics = ServeMetrics::default();
         metrics.record(route_of("/sal/25"), 200, 0.0003);
         metrics.record(route_of("/sal/x"), 400, 2.0);
+        // Watching the server is counted by its route, but stays out of the latencies.
+        metrics.record(route_of("/metrics"), 200, 0.5);
+        metrics.record(route_of("/v2/health/ready"), 200, 0.5);
         let text = metrics.render("salary", Some(2));
+        assert!(
+            text.contains("mlbench_requests_total{route=\"/metrics\",code=\"200\"} 1\n"),
+            "{text}"
+        );
         assert!(
             text.contains("mlbench_requests_total{route=\"/sal/{x}\",code=\"200\"} 1\n"),
             "{text}"

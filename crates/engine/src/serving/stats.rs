@@ -36,6 +36,10 @@ impl Scrape {
             };
             let count = value as u64;
             if let Some(labels) = series.strip_prefix("mlbench_requests_total{") {
+                // Health checks and scrapes (the workbench's own among them) are not traffic.
+                if label(labels, "route").is_some_and(mlbench_domain::probes::is_probe) {
+                    continue;
+                }
                 scrape.requests += count;
                 let code = label(labels, "code").and_then(|c| c.parse::<u16>().ok());
                 // A code outside the server's list is counted as `other`: one it did not expect.
@@ -210,5 +214,19 @@ mod tests {
         assert_eq!((idle.req_per_s, idle.p50_ms, idle.errors), (0.0, None, 0));
         // A replica that restarted counts from zero again.
         assert_eq!(super::rate(&two, &one, 1.0).req_per_s, 100.0);
+    }
+
+    #[test]
+    fn health_checks_and_scrapes_are_not_traffic() {
+        let watched = format!(
+            "{TEXT}mlbench_requests_total{{route=\"/metrics\",code=\"200\"}} 600\n\
+             mlbench_requests_total{{route=\"/v2/health/ready\",code=\"503\"}} 3\n\
+             mlbench_requests_total{{route=\"/v2/models/{{name}}/ready\",code=\"200\"}} 7\n"
+        );
+        let scrape = Scrape::parse(&watched);
+        assert_eq!((scrape.requests, scrape.errors), (100, 10));
+        // An idle deployment scraped once a second reads 0 req/s.
+        let later = Scrape::parse(&watched.replace("} 600", "} 660"));
+        assert_eq!(rate(&scrape, &later, 60.0).req_per_s, 0.0);
     }
 }

@@ -2,6 +2,7 @@
 //! selected job's details on the right.
 
 use mlbench_domain::JobState;
+use mlbench_domain::job::shell_words;
 use mlbench_domain::machine::{fmt_cpus, format_bytes};
 use mlbench_domain::timefmt::{secs_between, short_duration};
 use mlbench_engine::experiments::sweeps::SweepSummary;
@@ -53,17 +54,54 @@ fn draw_projects(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     frame.render_stateful_widget(list, area, &mut state);
 }
 
-/// The metric worth a column: the error or score a trainer prints.
-fn key_metric(app: &App, job: &JobRecord) -> String {
-    let Some(metrics) = app.metrics.get(&job.id) else {
-        return String::new();
-    };
-    ["MSE", "loss", "Accuracy", "R2"]
+/// Scores and errors trainers commonly print, most telling first: the key metric of a job
+/// that is no sweep's trial, when it printed one of them.
+const SCORES: [&str; 12] = [
+    "mse",
+    "rmse",
+    "mae",
+    "loss",
+    "val_loss",
+    "accuracy",
+    "acc",
+    "val_accuracy",
+    "f1",
+    "auc",
+    "r2",
+    "error",
+];
+
+/// The metric worth a column: a trial's sweep metric; else a score the job printed; else its
+/// first metric that is not a line's term (by name: metrics are kept per name).
+fn key_metric<'a>(app: &'a App, job: &JobRecord) -> Option<&'a MetricSummary> {
+    let metrics = app.metrics.get(&job.id)?;
+    if let Some(sweep) = job.sweep.and_then(|id| app.sweeps.iter().find(|s| s.sweep == id)) {
+        return metrics.iter().find(|m| m.key == sweep.metric);
+    }
+    let is_term =
+        |key: &str| key.eq_ignore_ascii_case("intercept") || key.to_ascii_lowercase().starts_with("slope");
+    SCORES
         .iter()
-        .find_map(|k| metrics.iter().find(|m| m.key == *k))
-        .map(|m| format!("{} {}", m.key, compact(m.last)))
-        .unwrap_or_default()
+        .find_map(|score| metrics.iter().find(|m| m.key.eq_ignore_ascii_case(score)))
+        .or_else(|| metrics.iter().find(|m| !is_term(&m.key)))
+        .or_else(|| metrics.first())
 }
+
+/// `name value` in `width` columns: the value always whole, the name cut to make room.
+fn metric_cell(name: &str, value: f64, width: usize) -> String {
+    let value = compact(value);
+    let room = width.saturating_sub(value.chars().count() + 1);
+    let name: String = match room {
+        0 | 1 => return value,
+        room if name.chars().count() > room => name.chars().take(room - 1).chain(['…']).collect(),
+        _ => name.to_string(),
+    };
+    format!("{name} {value}")
+}
+
+/// Width of the key-metric column, in a wide table and a narrow one (80 columns).
+const METRIC_WIDTH: u16 = 14;
+const NARROW_METRIC_WIDTH: u16 = 8;
 
 fn age(app: &App, created_at: &str) -> String {
     secs_between(created_at, Some(&app.now.to_rfc3339()))
@@ -80,7 +118,13 @@ fn sweep_row<'a>(app: &App, sweep: &SweepSummary, wide: bool, theme: Theme) -> R
     };
     let best = sweep
         .best_value
-        .map(|v| format!("{} {}", sweep.metric, compact(v)))
+        .map(|v| {
+            metric_cell(
+                &sweep.metric,
+                v,
+                usize::from(if wide { METRIC_WIDTH } else { NARROW_METRIC_WIDTH }),
+            )
+        })
         .unwrap_or_default();
     let open = if app.expanded.contains(&sweep.sweep) {
         "▾"
@@ -94,12 +138,13 @@ fn sweep_row<'a>(app: &App, sweep: &SweepSummary, wide: bool, theme: Theme) -> R
     ];
     let progress = format!("{open} sweep {}/{}", sweep.done, sweep.trials);
     if wide {
-        cells.push(Span::raw(""));
-        cells.push(Span::raw(""));
+        // Under MACHINE, EXIT and CPU MEM a sweep has nothing of its own.
+        cells.extend([Span::raw(""), Span::raw(""), Span::raw("")]);
         cells.push(Span::raw(best));
-        cells.push(Span::raw(format!("{progress}: {}", sweep.command.join(" "))));
+        cells.push(Span::raw(format!("{progress}: {}", shell_words(&sweep.command))));
     } else {
-        cells.push(Span::raw(format!("{progress} {best}")));
+        cells.push(Span::raw(best));
+        cells.push(Span::raw(progress));
     }
     Row::new(cells).style(Style::default().add_modifier(Modifier::BOLD))
 }
@@ -137,20 +182,28 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                     Span::styled(j.state.to_string(), theme.state(j.state)),
                     Span::raw(age(app, &j.created_at)),
                 ];
+                let metric_width = usize::from(if wide { METRIC_WIDTH } else { NARROW_METRIC_WIDTH });
+                let metric = key_metric(app, j)
+                    .map(|m| metric_cell(&m.key, m.last, metric_width))
+                    .unwrap_or_default();
                 if wide {
                     cells.push(Span::raw(j.spec.machine.clone()));
                     cells.push(Span::raw(j.exit_code.map(|c| c.to_string()).unwrap_or_default()));
                     cells.push(usage_cell(app, j.id, theme));
-                    cells.push(Span::raw(key_metric(app, j)));
                 }
-                let command = j.spec.command_text();
+                cells.push(Span::raw(metric));
                 cells.push(Span::raw(match (row, &j.params) {
-                    // A trial says its parameters: the command is the sweep's.
-                    (JobRow::Trial(_), Some(params)) => {
+                    // A trial says its parameters: the command is the sweep's. Narrow, the
+                    // values alone (the sweep's row names what is swept).
+                    (JobRow::Trial(_), Some(params)) if wide => {
                         let values: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
                         format!("  └ {}", values.join(" "))
                     }
-                    _ => command,
+                    (JobRow::Trial(_), Some(params)) => {
+                        let values: Vec<String> = params.values().map(ToString::to_string).collect();
+                        format!("└ {}", values.join(" "))
+                    }
+                    _ => j.spec.command_text(),
                 }));
                 Row::new(cells)
             }
@@ -165,7 +218,7 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 Constraint::Length(7),
                 Constraint::Length(4),
                 Constraint::Length(8),
-                Constraint::Length(12),
+                Constraint::Length(METRIC_WIDTH),
                 Constraint::Min(10),
             ],
             vec![
@@ -173,14 +226,16 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             ],
         )
     } else {
+        // Narrow, the metric and a trial's parameters stay; the command is cut first.
         (
             vec![
                 Constraint::Length(3),
                 Constraint::Length(10),
-                Constraint::Length(4),
-                Constraint::Min(8),
+                Constraint::Length(3),
+                Constraint::Length(NARROW_METRIC_WIDTH),
+                Constraint::Min(3),
             ],
-            vec!["ID", "STATE", "AGE", "COMMAND"],
+            vec!["ID", "STATE", "AGE", "METRIC", "COMMAND"],
         )
     };
     let header = Row::new(header).style(Style::default().add_modifier(Modifier::BOLD));
@@ -309,10 +364,9 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     if let Some(metrics) = app.metrics.get(&job.id).filter(|m| !m.is_empty()) {
         lines.extend(metric_lines(metrics, theme));
     }
-    frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(block),
-        area,
-    );
+    // Lines are cut at the panel's edge, never wrapped: a wrapped sparkline or value reads
+    // as another line.
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 /// The job's metrics: last value, range and count, and a sparkline of the whole series.
@@ -330,7 +384,13 @@ fn metric_lines(metrics: &[MetricSummary], theme: Theme) -> Vec<Line<'static>> {
         } else {
             String::new()
         };
-        lines.push(Line::from(format!("{:<10} {}{range}", m.key, compact(m.last))));
+        // The value right after the name, so a narrow panel cuts the range, not the value.
+        let name: String = if m.key.chars().count() > 10 {
+            m.key.chars().take(9).chain(['…']).collect()
+        } else {
+            m.key.clone()
+        };
+        lines.push(Line::from(format!("{name:<10} {}{range}", compact(m.last))));
         if m.shape.len() > 1 {
             let spark = format!("{:<10} {}", "", sparkline(&m.shape));
             lines.push(Line::from(Span::styled(spark, theme.fg(Color::Cyan))));
