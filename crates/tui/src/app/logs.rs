@@ -248,7 +248,7 @@ impl LogView {
                 };
                 self.append(lines);
                 self.cut_below = !at_end;
-                self.offset = self.lines.len().saturating_sub(1);
+                self.offset = self.highest_offset();
             }
         }
     }
@@ -275,9 +275,15 @@ impl LogView {
         self.go_to_match(1);
     }
 
+    /// The offset that shows the window's first line at the top of the page: the view is a
+    /// page, as in `less`, so it never scrolls the lines off above an empty screen.
+    fn highest_offset(&self) -> usize {
+        self.lines.len().saturating_sub(self.page.max(1))
+    }
+
     /// Scrolls up; at the window's top, the page above is asked for.
     fn scroll_up(&mut self, rows: usize) -> Option<LogPage> {
-        let top = self.lines.len().saturating_sub(1);
+        let top = self.highest_offset();
         self.offset = (self.offset + rows).min(top);
         (self.offset == top && self.more_above() && !self.loading).then(|| {
             self.loading = true;
@@ -294,7 +300,8 @@ impl LogView {
         })
     }
 
-    /// Scrolls so that match `match_index` (0 = the last) is the bottom line.
+    /// Scrolls so that match `match_index` (0 = the last) is near the top of the page, with
+    /// what follows it in view.
     fn go_to_match(&mut self, step: isize) {
         let count = self.matches.len();
         if count == 0 {
@@ -302,7 +309,9 @@ impl LogView {
         }
         self.match_index = (self.match_index as isize + step).rem_euclid(count as isize) as usize;
         let line = (self.matches[count - 1 - self.match_index] - self.first) as usize;
-        self.offset = self.lines.len() - 1 - line;
+        // The match on the page's second row: the row above it gives context.
+        let bottom = (line + self.page.max(2) - 2).min(self.lines.len().saturating_sub(1));
+        self.offset = (self.lines.len() - 1 - bottom).min(self.highest_offset());
     }
 
     /// The number of the bottom line on screen.
@@ -448,7 +457,7 @@ pub(super) fn logs_command(app: &mut App, command: Command) -> Effect {
             logs.loading = true;
             return load(logs, Some(LogPage::Start));
         }
-        Command::Top => logs.offset = logs.lines.len().saturating_sub(1),
+        Command::Top => logs.offset = logs.highest_offset(),
         Command::Bottom if logs.cut_below => return reopen(app),
         Command::Bottom => logs.offset = 0,
         Command::ToggleTimestamps => logs.timestamps = !logs.timestamps,
@@ -553,13 +562,53 @@ mod tests {
         view.page_read(LogPage::Start, lines(0, 50), false);
         assert_eq!((view.earlier(), view.lines[0].at), (Some(0), 0));
         assert!(!view.more_above() && view.cut_below);
-        assert_eq!(view.offset, 49, "the first line shows at the top");
+        assert_eq!(view.offset, 30, "the first line shows at the top of a full page");
         // An empty page above means nothing shown lies above: the count is exact.
         let mut view = LogView::new(1, 1);
         view.push(lines(10, 20));
         view.page_read(LogPage::Before(1000), Vec::new(), false);
         assert_eq!(view.earlier(), Some(0));
         assert!(!view.more_above());
+    }
+
+    /// The lines a page of `view` shows, first to last.
+    fn on_screen(view: &LogView) -> Vec<String> {
+        let end = view.lines.len() - view.offset;
+        view.lines
+            .range(end.saturating_sub(view.page)..end)
+            .map(|l| l.text.clone())
+            .collect()
+    }
+
+    #[test]
+    fn the_view_is_a_page_as_in_less() {
+        // A log shorter than the screen: scrolling does nothing, every line stays shown.
+        let mut view = LogView::new(1, 1);
+        view.page = 10;
+        view.push(lines(0, 4));
+        view.page_read(LogPage::Before(0), Vec::new(), false);
+        assert_eq!(view.scroll_up(1), None);
+        assert_eq!((view.offset, on_screen(&view).len()), (0, 4));
+        // g shows lines 1..N of a longer one, a full page.
+        let mut view = LogView::new(1, 1);
+        view.page = 10;
+        view.push(lines(0, 50));
+        view.page_read(LogPage::Before(0), Vec::new(), false);
+        view.offset = view.highest_offset();
+        assert_eq!(on_screen(&view).first().map(String::as_str), Some("line 0"));
+        assert_eq!(on_screen(&view).len(), 10);
+        // k at the top stays on a full page.
+        view.scroll_up(5);
+        assert_eq!(on_screen(&view).len(), 10);
+        // A match lands near the top, with the lines after it in view.
+        view.set_search(Some("line 25".into()));
+        let shown = on_screen(&view);
+        assert_eq!(shown[1], "line 25", "{shown:?}");
+        assert_eq!(shown.len(), 10);
+        // A match in the last page shows the last page whole.
+        view.set_search(Some("line 48".into()));
+        assert_eq!(on_screen(&view).last().map(String::as_str), Some("line 49"));
+        assert_eq!(on_screen(&view).len(), 10);
     }
 
     #[test]
