@@ -187,11 +187,17 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             Ok(fit) => Message::Chart(fit),
             // No fit to draw (not the built-in trainer's job): its metric curves, if any.
             Err(no_fit) => match Curves::load(&engine.store, CurvesOf::Job(job)) {
-                Ok(curves) => Message::Curves(curves),
+                Ok(curves) => Message::Curves {
+                    curves,
+                    reload: false,
+                },
                 Err(_) => return Err(no_fit),
             },
         },
-        Effect::LoadCurves(of) => Message::Curves(Curves::load(&engine.store, of)?),
+        Effect::LoadCurves { of, reload } => Message::Curves {
+            curves: Curves::load(&engine.store, of)?,
+            reload,
+        },
         Effect::ExportCurves { of, metric } => {
             let name = match of {
                 CurvesOf::Job(job) => format!("curves-job{job}-{metric}.png"),
@@ -204,9 +210,14 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             let shown = std::fs::canonicalize(&path).unwrap_or(path);
             Message::Done(format!("wrote {}", shown.display()))
         }
-        Effect::LoadCompare { sweep, all_columns } => {
-            Message::Comparison(experiments::compare::compare(&engine.store, sweep, all_columns)?)
-        }
+        Effect::LoadCompare {
+            sweep,
+            all_columns,
+            reload,
+        } => Message::Comparison {
+            comparison: experiments::compare::compare(&engine.store, sweep, all_columns)?,
+            reload,
+        },
         Effect::ExportChart(job, view) => {
             let path = std::path::PathBuf::from(format!("fit-job{job}.png"));
             Fit::load(engine, job, None, None)?.write_png(view, &path)?;

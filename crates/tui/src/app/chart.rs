@@ -18,7 +18,10 @@ pub(super) fn chart_command(app: &mut App, command: Command) -> Effect {
         }
         Command::Chart => {
             if let Some(chart) = &app.chart {
-                return Effect::LoadCurves(CurvesOf::Job(chart.job));
+                return Effect::LoadCurves {
+                    of: CurvesOf::Job(chart.job),
+                    reload: false,
+                };
             }
         }
         Command::Export => {

@@ -27,21 +27,24 @@ impl CompareView {
     }
 }
 
-/// Asks the worker for the comparison of `sweep` (a fresh look or a reload).
-pub(super) fn load(sweep: i64, all_columns: bool) -> Effect {
-    Effect::LoadCompare { sweep, all_columns }
-}
-
-/// Reloads the open comparison: a trial moved on.
+/// Reloads the open comparison: a trial moved on, or other columns were asked for.
 pub(super) fn reload(app: &App) -> Effect {
     match &app.compare {
-        Some(view) => load(view.comparison.sweep, view.all_columns),
+        Some(view) => Effect::LoadCompare {
+            sweep: view.comparison.sweep,
+            all_columns: view.all_columns,
+            reload: true,
+        },
         None => Effect::None,
     }
 }
 
 /// A comparison arrived: a new view, or the open one with its row and sort kept.
-pub(super) fn show(app: &mut App, comparison: Comparison) {
+pub(super) fn show(app: &mut App, comparison: Comparison, reload: bool) {
+    // A reload that lands after the view was left is not an opening.
+    if reload && app.compare.is_none() {
+        return;
+    }
     let view = match app.compare.take() {
         Some(mut view) if view.comparison.sweep == comparison.sweep => {
             keep_row_while(&mut view, |view| {
@@ -58,7 +61,7 @@ pub(super) fn show(app: &mut App, comparison: Comparison) {
         },
     };
     app.compare = Some(view);
-    if app.screen == super::Screen::Workbench {
+    if !reload && app.screen == super::Screen::Workbench {
         app.screen = Screen::Compare;
         app.status = None;
     }
@@ -102,7 +105,7 @@ pub(super) fn compare_command(app: &mut App, command: Command) -> Effect {
         }
         Command::ToggleColumns => {
             view.all_columns = !view.all_columns;
-            return load(view.comparison.sweep, view.all_columns);
+            return reload(app);
         }
         Command::Open => {
             if let Some(job) = view.comparison.trials.get(view.row).and_then(|t| t.job) {

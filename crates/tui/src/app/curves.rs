@@ -21,13 +21,20 @@ impl CurvesView {
 
 pub(super) fn reload(app: &App) -> Effect {
     match &app.curves {
-        Some(view) => Effect::LoadCurves(view.curves.of),
+        Some(view) => Effect::LoadCurves {
+            of: view.curves.of,
+            reload: true,
+        },
         None => Effect::None,
     }
 }
 
 /// Curves arrived: shown, on the same metric as before when they are a reload.
-pub(super) fn show(app: &mut App, curves: Curves) {
+pub(super) fn show(app: &mut App, curves: Curves, reload: bool) {
+    // A reload that lands after the view was left is not an opening.
+    if reload && app.curves.is_none() {
+        return;
+    }
     let metric = match &app.curves {
         Some(view) if view.curves.of == curves.of => {
             let name = view.metric().to_string();
@@ -36,7 +43,7 @@ pub(super) fn show(app: &mut App, curves: Curves) {
         _ => 0,
     };
     app.curves = Some(CurvesView { curves, metric });
-    if app.screen != Screen::Curves {
+    if !reload && app.screen != Screen::Curves {
         app.chart = None;
         app.screen = Screen::Curves;
         app.status = None;

@@ -117,8 +117,16 @@ pub(crate) enum Message {
         before_start: u64,
     },
     Chart(Fit),
-    Comparison(Comparison),
-    Curves(Curves),
+    /// A sweep's comparison; `reload` when it refreshes an open view (dropped if that view
+    /// was closed meanwhile).
+    Comparison {
+        comparison: Comparison,
+        reload: bool,
+    },
+    Curves {
+        curves: Curves,
+        reload: bool,
+    },
     AskPort {
         project: String,
         model: String,
@@ -221,7 +229,10 @@ pub(crate) enum Effect {
     /// The job's fit chart, or its metric curves when it has no fit.
     LoadChart(i64),
     ExportChart(i64, FitView),
-    LoadCurves(CurvesOf),
+    LoadCurves {
+        of: CurvesOf,
+        reload: bool,
+    },
     ExportCurves {
         of: CurvesOf,
         metric: String,
@@ -229,6 +240,7 @@ pub(crate) enum Effect {
     LoadCompare {
         sweep: i64,
         all_columns: bool,
+        reload: bool,
     },
     /// Capture the mouse (true) or leave it to the terminal.
     Mouse(bool),
@@ -596,8 +608,8 @@ fn on_message(app: &mut App, message: Message) -> Effect {
             app.screen = Screen::Chart;
             app.status = None;
         }
-        Message::Comparison(comparison) => compare::show(app, comparison),
-        Message::Curves(loaded) => curves::show(app, loaded),
+        Message::Comparison { comparison, reload } => compare::show(app, comparison, reload),
+        Message::Curves { curves, reload } => curves::show(app, curves, reload),
         Message::AskPort { project, model } => {
             app.prompt = Some(Prompt {
                 purpose: PromptFor::Port { project, model },
@@ -764,6 +776,12 @@ mod tests {
         assert!(app.logs.as_ref().unwrap().following());
     }
 
+    /// The line on the page's second row, where a search puts its match.
+    fn match_row(logs: &LogView) -> &str {
+        let end = logs.lines.len() - logs.offset;
+        &logs.lines[end.saturating_sub(logs.page) + 1].text
+    }
+
     #[test]
     fn search_counts_and_cycles_matches() {
         let mut app = app_with_logs(50);
@@ -774,15 +792,13 @@ mod tests {
         key(&mut app, KeyCode::Enter);
         let logs = app.logs.as_ref().unwrap();
         assert_eq!(logs.match_count(), 11); // line 1, line 10..19
-        assert_eq!(logs.lines[logs.lines.len() - 1 - logs.offset].text, "line 19");
+        assert_eq!(match_row(logs), "line 19");
         key(&mut app, KeyCode::Char('n'));
-        let logs = app.logs.as_ref().unwrap();
-        assert_eq!(logs.lines[logs.lines.len() - 1 - logs.offset].text, "line 18");
+        assert_eq!(match_row(app.logs.as_ref().unwrap()), "line 18");
         key(&mut app, KeyCode::Char('N'));
         key(&mut app, KeyCode::Char('N'));
-        let logs = app.logs.as_ref().unwrap();
         assert_eq!(
-            logs.lines[logs.lines.len() - 1 - logs.offset].text,
+            match_row(app.logs.as_ref().unwrap()),
             "line 1",
             "N wraps to the first match"
         );
@@ -929,6 +945,16 @@ mod tests {
         assert_eq!(logs.match_count(), expected(logs));
         key(&mut app, KeyCode::Char('n'));
         let logs = app.logs.as_ref().unwrap();
-        assert!(logs.lines[logs.lines.len() - 1 - logs.offset].text.contains('7'));
+        // Near the end the last page shows whole, the match somewhere on it.
+        if logs.offset > 0 {
+            assert!(match_row(logs).contains('7'));
+        } else {
+            let end = logs.lines.len();
+            assert!(
+                logs.lines
+                    .range(end - logs.page..end)
+                    .any(|l| l.text.contains('7'))
+            );
+        }
     }
 }

@@ -48,6 +48,7 @@ pub(super) fn workbench_command(app: &mut App, command: Command) -> Effect {
                 return Effect::LoadCompare {
                     sweep,
                     all_columns: false,
+                    reload: false,
                 };
             }
             None => {
@@ -78,7 +79,10 @@ pub(super) fn workbench_command(app: &mut App, command: Command) -> Effect {
             Some(JobRow::Sweep(sweep)) => {
                 let sweep = sweep.sweep;
                 app.status = Some(format!("loading the curves of sweep {sweep}…"));
-                return Effect::LoadCurves(CurvesOf::Sweep(sweep));
+                return Effect::LoadCurves {
+                    of: CurvesOf::Sweep(sweep),
+                    reload: false,
+                };
             }
             Some(JobRow::Job(job) | JobRow::Trial(job)) => {
                 let job = job.id;

@@ -898,7 +898,8 @@ fn a_sweep_is_one_row_that_expands_to_its_trials() {
         update(&mut app, key(KeyCode::Char('C'))),
         Effect::LoadCompare {
             sweep: 1,
-            all_columns: false
+            all_columns: false,
+            reload: false
         }
     );
 }
@@ -906,7 +907,13 @@ fn a_sweep_is_one_row_that_expands_to_its_trials() {
 #[test]
 fn the_compare_screen_sorts_and_opens_a_trials_log() {
     let mut app = sweep_fixture();
-    update(&mut app, Event::Message(Message::Comparison(comparison())));
+    update(
+        &mut app,
+        Event::Message(Message::Comparison {
+            comparison: comparison(),
+            reload: false,
+        }),
+    );
     assert_eq!(app.screen, Screen::Compare);
     both_sizes("compare", &app);
     // o sorts by the first column, again by the next: job, then max_depth, then Accuracy last.
@@ -923,7 +930,8 @@ fn the_compare_screen_sorts_and_opens_a_trials_log() {
         update(&mut app, key(KeyCode::Char('a'))),
         Effect::LoadCompare {
             sweep: 1,
-            all_columns: true
+            all_columns: true,
+            reload: true
         }
     );
     // The selection stayed on its trial through the sorts; the top row is now the best.
@@ -939,6 +947,64 @@ fn the_compare_screen_sorts_and_opens_a_trials_log() {
     );
     update(&mut app, key(KeyCode::Esc));
     assert_eq!(app.screen, Screen::Workbench);
+}
+
+#[test]
+fn a_reload_landing_after_esc_does_not_bring_a_screen_back() {
+    let mut app = sweep_fixture();
+    let opened = |comparison| Message::Comparison {
+        comparison,
+        reload: false,
+    };
+    update(&mut app, Event::Message(opened(comparison())));
+    // The store moved on while the comparison was shown: a reload is asked for...
+    let jobs = app.jobs.clone();
+    let projects = app.projects.clone();
+    let sweeps = app.sweeps.clone();
+    let asked = update(
+        &mut app,
+        Event::Message(Message::Snapshot {
+            projects,
+            jobs,
+            metrics: HashMap::new(),
+            sweeps,
+        }),
+    );
+    assert!(
+        matches!(asked, Effect::LoadCompare { reload: true, .. }),
+        "{asked:?}"
+    );
+    // ...the user leaves before it lands.
+    update(&mut app, key(KeyCode::Esc));
+    update(
+        &mut app,
+        Event::Message(Message::Comparison {
+            comparison: comparison(),
+            reload: true,
+        }),
+    );
+    assert_eq!(app.screen, Screen::Workbench);
+    assert!(app.compare.is_none());
+    // The same for curves.
+    update(&mut app, key(KeyCode::Char('c')));
+    let curves = Curves {
+        of: CurvesOf::Sweep(1),
+        title: "sweep 1: loss".into(),
+        metrics: vec!["loss".into()],
+        curves: [("loss".to_string(), Vec::new())].into(),
+    };
+    update(
+        &mut app,
+        Event::Message(Message::Curves {
+            curves: curves.clone(),
+            reload: false,
+        }),
+    );
+    assert_eq!(app.screen, Screen::Curves);
+    update(&mut app, key(KeyCode::Esc));
+    update(&mut app, Event::Message(Message::Curves { curves, reload: true }));
+    assert_eq!(app.screen, Screen::Workbench);
+    assert!(app.curves.is_none());
 }
 
 #[test]
@@ -967,7 +1033,13 @@ fn metric_curves_overlay_a_sweeps_trials() {
         ]
         .into(),
     };
-    update(&mut app, Event::Message(Message::Curves(curves)));
+    update(
+        &mut app,
+        Event::Message(Message::Curves {
+            curves,
+            reload: false,
+        }),
+    );
     assert_eq!(app.screen, Screen::Curves);
     both_sizes("curves_sweep", &app);
     update(&mut app, key(KeyCode::Tab));
