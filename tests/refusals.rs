@@ -261,6 +261,7 @@ fn every_refusal_reads_as_it_did() {
         ),
         (typed("sweep resume 99"), none),
         (typed("sweep stop 99"), none),
+        (typed("sweep rm 99"), none),
         (typed("compare 99"), none),
         (typed("sweeps --project nosuch"), none),
         // Upkeep and the rest.

@@ -165,6 +165,14 @@ fn a_resume_after_a_stop_reruns_only_what_did_not_succeed() {
         .iter()
         .map(|t| t["job"].as_i64().unwrap())
         .collect();
+    // A running sweep is not deleted: it says how to stop it.
+    let refused = s.run(&["sweep", "rm", "1"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("sweep 1 is running: stop it first"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     let stderr = String::from_utf8_lossy(&s.run(&["sweep", "stop", "1", "--grace", "1"]).stderr).into_owned();
     assert!(
         stderr.contains("sweep 1 stopped (1 running trials stopped)"),
@@ -197,6 +205,25 @@ fn a_resume_after_a_stop_reruns_only_what_did_not_succeed() {
     assert_eq!(comparison["best"].as_i64(), Some(jobs[0]));
     // The stopped job stays in the history, with its sweep.
     assert_eq!(s.job(first_jobs[2])["state"], "stopped");
+
+    // Deleted whole: the sweep, every trial's job (the stopped one too) and their folders.
+    let out = s.run(&["sweep", "rm", "1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("deleted sweep 1 and its 4 trial jobs"),
+        "{stderr}"
+    );
+    assert_eq!(json(&s, &["sweeps", "--json"]), serde_json::json!([]));
+    assert_eq!(s.jobs(), serde_json::json!([]));
+    for job in jobs.iter().chain(&first_jobs) {
+        assert!(
+            !s.home.join(format!("jobs/{job}")).exists(),
+            "job {job}'s folder stayed"
+        );
+    }
+    let missing = s.run(&["sweep", "resume", "1"]);
+    assert!(!missing.status.success(), "a resume of a deleted sweep succeeded");
 }
 
 #[test]

@@ -70,6 +70,8 @@ enum SweepAction {
         #[arg(long, value_name = "SECS")]
         grace: Option<u64>,
     },
+    /// Delete a stopped or finished sweep whole: its trials' jobs, logs and metrics.
+    Rm { sweep: i64 },
 }
 
 #[derive(Args)]
@@ -162,6 +164,11 @@ pub(crate) async fn sweep(engine: &Engine, args: SweepArgs) -> Result<ExitCode> 
             let grace = Duration::from_secs(grace.unwrap_or(engine.config.stop_grace_secs));
             let stopped = experiments::sweeps::stop(engine, None, sweep, grace).await?;
             eprintln!("sweep {sweep} stopped ({stopped} running trials stopped)");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(SweepAction::Rm { sweep }) => {
+            let jobs = experiments::sweeps::remove(engine, sweep)?;
+            eprintln!("deleted sweep {sweep} and its {jobs} trial jobs");
             Ok(ExitCode::SUCCESS)
         }
         None => {

@@ -445,6 +445,16 @@ impl KeyMap {
             .map(|b| b.command)
     }
 
+    /// The key a command is on, as the user set it (`[keys]`) or by default: what messages
+    /// name ("press x"), so a remapped key is never named by its default.
+    pub fn key_of(&self, command: Command) -> &str {
+        self.bindings
+            .iter()
+            .find(|b| b.command == command)
+            .and_then(|b| b.labels.first())
+            .map_or("?", String::as_str)
+    }
+
     /// The bindings of a screen, for the help popup.
     pub fn bindings(&self, screen: Screen) -> impl Iterator<Item = &Binding> {
         self.bindings.iter().filter(move |b| b.screens.contains(&screen))
@@ -470,6 +480,10 @@ mod tests {
         let map = KeyMap::with_overrides(&overrides).unwrap();
         let delete = KeyEvent::new(KeyCode::Delete, KeyModifiers::NONE);
         assert_eq!(map.lookup(Screen::Workbench, delete), Some(Command::Stop));
+        assert_eq!(
+            (map.key_of(Command::Stop), map.key_of(Command::Rerun)),
+            ("Delete", "r")
+        );
         assert_eq!(
             map.lookup(
                 Screen::Workbench,

@@ -7,10 +7,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use mlbench_config::keymap::Command;
 use mlbench_domain::FromIo;
 use mlbench_engine::experiments::curves::{Curves, CurvesOf};
 use mlbench_engine::experiments::fit::Fit;
-use mlbench_engine::serving::deploy::{self, ModelDeployment, ServingToggle};
+use mlbench_engine::serving::deploy::{self, ModelDeployment, ServingOfJob};
 use mlbench_engine::serving::stats::{self, Scrape};
 use mlbench_engine::{AnyRuntime, Engine, experiments, jobs, projects, serving, upkeep};
 use mlbench_store::Store;
@@ -180,7 +181,8 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             // The salary job is selected, though the iris project sorts first.
             context.send(Message::Submitted(job));
             Message::Done(format!(
-                "welcome: demo job {job} trains the salary model (Enter shows its log); sweep {sweep} tries 6 tree depths on iris"
+                "welcome: demo job {job} trains the salary model ({} shows its log); sweep {sweep} tries 6 tree depths on iris",
+                engine.config.keys.key_of(Command::Open)
             ))
         }
         Effect::LoadChart(job) => match Fit::load(engine, job, None, None) {
@@ -224,18 +226,33 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             let shown = std::fs::canonicalize(&path).unwrap_or(path);
             Message::Done(format!("wrote {}", shown.display()))
         }
-        Effect::ToggleServing(job) => {
-            match deploy::toggle_serving(engine, context.runtime.get(), job, grace).await? {
-                ServingToggle::NeedsPort { project, model } => Message::AskPort { project, model },
-                ServingToggle::Stopped { name } => Message::Done(format!("stopped serving {name}")),
-            }
+        Effect::ToggleServing(job) => match deploy::serving_of_job(engine, job)? {
+            ServingOfJob::NeedsPort { project, model } => Message::AskPort { project, model },
+            ServingOfJob::Running { name } => Message::ConfirmStopServing(name),
+        },
+        Effect::StopServing(name) => {
+            deploy::stop_deployment(engine, context.runtime.get(), &name, grace).await?;
+            Message::Done(format!("stopped serving {name}"))
+        }
+        Effect::StopSweep(sweep) => {
+            let stopped = experiments::sweeps::stop(engine, context.runtime.get(), sweep, grace).await?;
+            Message::Done(format!(
+                "sweep {sweep} stopped ({stopped} running trials stopped)"
+            ))
+        }
+        Effect::DeleteSweep(sweep) => {
+            let jobs = experiments::sweeps::remove(engine, sweep)?;
+            Message::Done(format!("deleted sweep {sweep} and its {jobs} trial jobs"))
         }
         Effect::Deploy { project, model, port } => {
             let runtime = context.runtime().await?;
             let request = ModelDeployment::single(project, model, port);
             let (name, replicas) = deploy::deploy_model(engine, runtime, request, &mut |_| {}).await?;
             let url = replicas.first().map(|r| r.url.clone()).unwrap_or_default();
-            Message::Done(format!("serving {name} at {url}: p asks it"))
+            Message::Done(format!(
+                "serving {name} at {url}: {} asks it",
+                engine.config.keys.key_of(Command::Predict)
+            ))
         }
         Effect::DescribeModel { project, url } => Message::AskPredict {
             model: serving::client::describe(&url).await?,
@@ -319,8 +336,10 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
                         )
                     } else {
                         format!(
-                            "sweep {} started: {} trials (C compares them)",
-                            started.sweep, started.points
+                            "sweep {} started: {} trials ({} compares them)",
+                            started.sweep,
+                            started.points,
+                            engine.config.keys.key_of(Command::Compare)
                         )
                     };
                     Message::SweepStarted(started.sweep, said)

@@ -185,19 +185,6 @@ impl Fit {
         };
         let model = model_path.as_deref().map(ModelFile::load).transpose()?;
         let trained_on = model.as_ref().map(|m| m.data.path.clone());
-        let (data, data_from) = match (data, trained_on) {
-            (Some(path), _) => (given_data(engine, &job, path)?, "--data"),
-            (None, Some(seen)) => (host_path(engine, &job, &seen)?, "the model file"),
-            (None, None) => match data_in_command(&job.spec.command) {
-                Some(seen) => (host_path(engine, &job, &seen)?, "the job's command"),
-                None => {
-                    return Err(Error::Invalid(format!(
-                        "job {} wrote no model file and its command names no .csv data set: name the data set with --data",
-                        job.id
-                    )));
-                }
-            },
-        };
         let drawn = match model {
             Some(model) => Drawn::from_model(model),
             None => {
@@ -212,6 +199,19 @@ impl Fit {
                     classes: None,
                 }
             }
+        };
+        let (data, data_from) = match (data, trained_on) {
+            (Some(path), _) => (given_data(engine, &job, path)?, "--data"),
+            (None, Some(seen)) => (host_path(engine, &job, &seen)?, "the model file"),
+            (None, None) => match data_in_command(&job.spec.command) {
+                Some(seen) => (host_path(engine, &job, &seen)?, "the job's command"),
+                None => {
+                    return Err(Error::Invalid(format!(
+                        "job {} wrote no model file and its command names no .csv data set: name the data set with --data",
+                        job.id
+                    )));
+                }
+            },
         };
         Fit::of(job.id, version, drawn, (data, data_from))
     }

@@ -133,6 +133,7 @@ fn live_jobs(trials: &[TrialStatus]) -> impl Iterator<Item = i64> + '_ {
 /// Runs the sweep's failed, lost, stopped and never-started points again; never one that
 /// succeeded, was pruned, or still runs.
 pub fn resume(engine: &Engine, sweep: i64) -> Result<SweepStarted> {
+    engine.store.sweep(sweep)?;
     let trials = engine.store.trial_statuses(sweep)?;
     let rerun: Vec<usize> = trials
         .iter()
@@ -175,6 +176,25 @@ pub fn stop<'a>(
         }
         Ok(live.len())
     })
+}
+
+/// Deletes a stopped or finished sweep whole: its record, its trials' jobs with their logs and
+/// folders, and its own folder. Returns how many jobs went.
+pub fn remove(engine: &Engine, sweep: i64) -> Result<usize> {
+    engine.store.sweep(sweep)?;
+    // Held to the end: a driver still holding the sweep could start a trial after the check
+    // below, and none can start while this is held.
+    let Some(_driver) = acquire_driver_lock(&engine.home, sweep)? else {
+        return Err(Error::Invalid(format!(
+            "sweep {sweep} is still being driven: stop it first with `mlbench sweep stop {sweep}`"
+        )));
+    };
+    let jobs = engine.store.delete_sweep(sweep)?;
+    for job in &jobs {
+        crate::disk::remove_folder(&engine.home.job_dir(*job))?;
+    }
+    crate::disk::remove_folder(&engine.home.sweep_dir(sweep))?;
+    Ok(jobs.len())
 }
 
 /// Trials at once when the sweep does not say: as many of its machine type as fit the host.

@@ -226,48 +226,39 @@ pub fn deploy_model<'a>(
     })
 }
 
-/// What toggling a job's serving did.
+/// Whether a training job's model is served.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServingToggle {
-    /// Nothing served the job's model: serving it needs a port mapping.
+pub enum ServingOfJob {
+    /// Nothing serves the job's model: serving it needs a port mapping.
     NeedsPort { project: String, model: String },
-    /// The deployment of the job's model was stopped.
-    Stopped { name: String },
+    /// This deployment serves it.
+    Running { name: String },
 }
 
-/// Stops the deployment of the model a training job wrote, if one runs; otherwise says what
-/// serving it needs.
-pub fn toggle_serving<'a>(
-    engine: &'a Engine,
-    runtime: Option<&'a AnyRuntime>,
-    job: i64,
-    grace: Duration,
-) -> LocalBoxFuture<'a, Result<ServingToggle>> {
-    Box::pin(async move {
-        let record = engine.store.job(job)?;
-        let model_file = crate::experiments::fit::model_of_job(engine, &record)?.ok_or_else(|| {
-            Error::Invalid(format!(
-                "job {job} wrote no model file: serving needs a job of `mlbench train -o /storage/NAME`"
-            ))
-        })?;
-        let storage = engine.home.storage_dir(&record.spec.project);
-        let model = model_file
-            .parent()
-            .and_then(|dir| dir.strip_prefix(&storage).ok())
-            .map(|m| m.display().to_string())
-            .filter(|m| !m.is_empty())
-            .ok_or_else(|| {
-                Error::Invalid(format!("the model of job {job} is not in its project's /storage"))
-            })?;
-        let name = deployment_name(&model);
-        if live_replicas(engine, &name)?.is_empty() {
-            return Ok(ServingToggle::NeedsPort {
-                project: record.spec.project,
-                model,
-            });
+/// Whether the model a training job wrote is served, and by which deployment; the workbench's
+/// `s` starts serving it, or asks before stopping that deployment.
+pub fn serving_of_job(engine: &Engine, job: i64) -> Result<ServingOfJob> {
+    let record = engine.store.job(job)?;
+    let model_file = crate::experiments::fit::model_of_job(engine, &record)?.ok_or_else(|| {
+        Error::Invalid(format!(
+            "job {job} wrote no model file: serving needs a job of `mlbench train -o /storage/NAME`"
+        ))
+    })?;
+    let storage = engine.home.storage_dir(&record.spec.project);
+    let model = model_file
+        .parent()
+        .and_then(|dir| dir.strip_prefix(&storage).ok())
+        .map(|m| m.display().to_string())
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| Error::Invalid(format!("the model of job {job} is not in its project's /storage")))?;
+    let name = deployment_name(&model);
+    Ok(if live_replicas(engine, &name)?.is_empty() {
+        ServingOfJob::NeedsPort {
+            project: record.spec.project,
+            model,
         }
-        stop_deployment(engine, runtime, &name, grace).await?;
-        Ok(ServingToggle::Stopped { name })
+    } else {
+        ServingOfJob::Running { name }
     })
 }
 

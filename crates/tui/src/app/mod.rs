@@ -38,10 +38,14 @@ use mlbench_store::logscan::LineFilter;
 use mlbench_store::{JobRecord, MetricSummary, ProjectRecord};
 
 /// What a y/n question asks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Confirm {
     Stop(i64),
     DeleteJob(i64),
+    /// Stop a deployment (its replicas), as `s` on a served job asks.
+    StopServing(String),
+    StopSweep(i64),
+    DeleteSweep(i64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +137,8 @@ pub(crate) enum Message {
     },
     FormOptions(Box<super::form::FormOptions>),
     Prediction(PredictionRow),
+    /// The job's model is served by this deployment: ask before stopping it.
+    ConfirmStopServing(String),
     /// The model served at `url` takes these inputs: ask for them.
     AskPredict {
         project: String,
@@ -244,7 +250,11 @@ pub(crate) enum Effect {
     },
     /// Capture the mouse (true) or leave it to the terminal.
     Mouse(bool),
+    /// Serve the job's model, or ask before stopping the deployment that serves it.
     ToggleServing(i64),
+    StopServing(String),
+    StopSweep(i64),
+    DeleteSweep(i64),
     OpenForm(String),
     Submit(JobRequest),
     StartSweep(Box<SweepRequest>),
@@ -618,6 +628,10 @@ fn on_message(app: &mut App, message: Message) -> Effect {
             app.status = None;
         }
         Message::Prediction(row) => app.predictions.push(row),
+        Message::ConfirmStopServing(name) => {
+            app.confirm = Some(Confirm::StopServing(name));
+            app.status = None;
+        }
         Message::AskPredict { project, url, model } => {
             app.prompt = Some(Prompt {
                 purpose: PromptFor::Predict { project, url, model },
@@ -636,7 +650,10 @@ fn on_message(app: &mut App, message: Message) -> Effect {
             }
         }
         Message::ProjectCreated(name) => {
-            app.status = Some(format!("created project {name}: n starts an experiment in it"));
+            app.status = Some(format!(
+                "created project {name}: {} starts an experiment in it",
+                app.keys.key_of(Command::New)
+            ));
             app.project = Some(name);
             app.job_row = 0;
             app.focus = Panel::Jobs;
@@ -668,6 +685,9 @@ fn on_key(app: &mut App, key: KeyEvent) -> Effect {
         return match (key.code, confirm) {
             (KeyCode::Char('y' | 'Y'), Confirm::Stop(job)) => Effect::Stop(job),
             (KeyCode::Char('y' | 'Y'), Confirm::DeleteJob(job)) => Effect::DeleteJob(job),
+            (KeyCode::Char('y' | 'Y'), Confirm::StopServing(name)) => Effect::StopServing(name),
+            (KeyCode::Char('y' | 'Y'), Confirm::StopSweep(sweep)) => Effect::StopSweep(sweep),
+            (KeyCode::Char('y' | 'Y'), Confirm::DeleteSweep(sweep)) => Effect::DeleteSweep(sweep),
             _ => Effect::None,
         };
     }

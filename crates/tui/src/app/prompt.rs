@@ -157,7 +157,8 @@ pub(super) fn open_predict(app: &mut App) -> Effect {
         }
         None => {
             app.status = Some(format!(
-                "nothing serves in {project}: press s on a trained job first"
+                "nothing serves in {project}: press {} on a trained job first",
+                app.keys.key_of(mlbench_config::keymap::Command::Serve)
             ));
         }
     }

@@ -52,11 +52,23 @@ pub(super) fn workbench_command(app: &mut App, command: Command) -> Effect {
                 };
             }
             None => {
-                app.status = Some("C compares a sweep's trials: select a sweep or one of its trials".into());
+                app.status = Some(format!(
+                    "{} compares a sweep's trials: select a sweep or one of its trials",
+                    app.keys.key_of(Command::Compare)
+                ));
             }
         },
         (Command::Stop, _) if matches!(app.selected_row(), Some(JobRow::Sweep(_))) => {
-            app.status = Some("a sweep stops with `mlbench sweep stop N`; x stops one trial".into());
+            if let Some(JobRow::Sweep(sweep)) = app.selected_row() {
+                if sweep.state == "running" {
+                    app.confirm = Some(Confirm::StopSweep(sweep.sweep));
+                } else {
+                    app.status = Some(format!(
+                        "sweep {} has already ended: {}",
+                        sweep.sweep, sweep.state
+                    ));
+                }
+            }
         }
         (Command::Stop, _) => match app.selected_job() {
             Some(job) if !job.state.is_final() => app.confirm = Some(Confirm::Stop(job.id)),
@@ -99,7 +111,12 @@ pub(super) fn workbench_command(app: &mut App, command: Command) -> Effect {
         (Command::Shell, _) => match app.selected_job() {
             Some(job) if job.state == mlbench_domain::JobState::Running => return Effect::Shell(job.id),
             Some(job) => {
-                app.status = Some(format!("job {} is {}: E enters a running job", job.id, job.state));
+                app.status = Some(format!(
+                    "job {} is {}: {} enters a running job",
+                    job.id,
+                    job.state,
+                    app.keys.key_of(Command::Shell)
+                ));
             }
             None => {}
         },
@@ -127,14 +144,20 @@ pub(super) fn workbench_command(app: &mut App, command: Command) -> Effect {
             }
         }
         (Command::Delete, Panel::Jobs) => match app.selected_row() {
-            Some(JobRow::Sweep(_)) => {
-                app.status =
-                    Some("D deletes one finished job: open the sweep (Enter) and select a trial".into());
+            Some(JobRow::Sweep(sweep)) if sweep.state == "running" => {
+                app.status = Some(format!(
+                    "sweep {} is running: stop it first ({}), then delete it",
+                    sweep.sweep,
+                    app.keys.key_of(Command::Stop)
+                ));
             }
+            Some(JobRow::Sweep(sweep)) => app.confirm = Some(Confirm::DeleteSweep(sweep.sweep)),
             Some(JobRow::Job(job) | JobRow::Trial(job)) if !job.state.is_final() => {
                 app.status = Some(format!(
-                    "job {} is {}: stop it first (x), then delete it",
-                    job.id, job.state
+                    "job {} is {}: stop it first ({}), then delete it",
+                    job.id,
+                    job.state,
+                    app.keys.key_of(Command::Stop)
                 ));
             }
             Some(JobRow::Job(job) | JobRow::Trial(job)) => app.confirm = Some(Confirm::DeleteJob(job.id)),

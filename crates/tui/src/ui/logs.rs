@@ -1,6 +1,7 @@
 //! The log view: the job's output, following at the bottom until scrolled up; filter, search,
 //! a selection, timestamps, wrap; stderr marked.
 
+use mlbench_config::keymap::Command;
 use mlbench_domain::output::Stream;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -18,21 +19,27 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) -> Op
     let state = job
         .map(|j| (j.state.to_string(), theme.state(j.state)))
         .unwrap_or_default();
+    let paused = format!(" · paused ({} follows) ", app.keys.key_of(Command::Bottom));
+    let history = format!(" · history ({}: the live end) ", app.keys.key_of(Command::Bottom));
     let mut title = vec![
         Span::raw(format!(" job {} ", logs.job)),
         Span::styled(state.0, state.1),
         Span::raw(if logs.following() {
             " · following "
         } else if logs.cut_below {
-            " · history (G: the live end) "
+            &history
         } else {
-            " · paused (G follows) "
+            &paused
         }),
     ];
     // What the user is doing comes first: the title is cut at the right.
     if let Some(selected) = logs.selected() {
         title.push(Span::styled(
-            format!("· {} selected (y copies) ", selected.count()),
+            format!(
+                "· {} selected ({} copies) ",
+                selected.count(),
+                app.keys.key_of(Command::Copy)
+            ),
             theme.fg(Color::Cyan),
         ));
     }

@@ -134,7 +134,38 @@ pub(crate) fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Option<usize> 
     if app.help {
         help::draw(frame, area, app.screen, &app.keys, app.help_scroll);
     }
-    match app.confirm {
+    match &app.confirm {
+        Some(Confirm::StopServing(name)) => popup(
+            frame,
+            area,
+            "stop serving",
+            &[
+                format!("Stop deployment {name}? Its replicas get SIGTERM, then SIGKILL."),
+                String::new(),
+                "y: stop   any other key: keep it serving".into(),
+            ],
+        ),
+        Some(Confirm::StopSweep(sweep)) => popup(
+            frame,
+            area,
+            "stop sweep",
+            &[
+                format!("Stop sweep {sweep}? No trial starts any more; running ones are stopped."),
+                String::new(),
+                "y: stop   any other key: keep it running".into(),
+            ],
+        ),
+        Some(Confirm::DeleteSweep(sweep)) => popup(
+            frame,
+            area,
+            "delete sweep",
+            &[
+                format!("Delete sweep {sweep} with every trial's job, log and workspace?"),
+                "Models and files in /storage stay.".into(),
+                String::new(),
+                "y: delete   any other key: keep it".into(),
+            ],
+        ),
         Some(Confirm::Stop(job)) => popup(
             frame,
             area,

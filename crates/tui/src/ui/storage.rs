@@ -8,6 +8,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
 
+use mlbench_config::keymap::Command;
+
 use super::Theme;
 use crate::app::{App, StorageView};
 
@@ -16,7 +18,7 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let [list, preview] =
         Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
     draw_list(frame, list, view, theme);
-    draw_preview(frame, preview, view, theme);
+    draw_preview(frame, preview, view, app.keys.key_of(Command::CopyOut), theme);
 }
 
 fn draw_list(frame: &mut Frame, area: Rect, view: &StorageView, theme: Theme) {
@@ -63,7 +65,7 @@ fn draw_list(frame: &mut Frame, area: Rect, view: &StorageView, theme: Theme) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-fn draw_preview(frame: &mut Frame, area: Rect, view: &StorageView, theme: Theme) {
+fn draw_preview(frame: &mut Frame, area: Rect, view: &StorageView, copy_key: &str, theme: Theme) {
     let lines: Vec<Line> = match &view.preview {
         None => vec![Line::styled(
             "Enter: preview the file · e: copy it to the current folder",
@@ -76,9 +78,10 @@ fn draw_preview(frame: &mut Frame, area: Rect, view: &StorageView, theme: Theme)
                 .map(|l| Line::raw(l.clone()))
                 .collect(),
             None => vec![Line::raw(format!(
-                "{}: {} of binary data, not shown (e copies it out)",
+                "{}: {} of binary data, not shown ({} copies it out)",
                 preview.path,
-                human_bytes(preview.bytes)
+                human_bytes(preview.bytes),
+                copy_key
             ))],
         },
     };

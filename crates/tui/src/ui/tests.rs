@@ -248,6 +248,64 @@ fn stop_confirmation() {
     both_sizes("confirm_stop", &app);
 }
 
+#[test]
+fn stopping_a_deployment_or_a_sweep_asks_first() {
+    let mut app = fixture();
+    select_salary(&mut app);
+    // `s` on a served job: the worker says which deployment serves it; nothing stops yet.
+    assert!(matches!(
+        update(&mut app, key(KeyCode::Char('s'))),
+        Effect::ToggleServing(_)
+    ));
+    update(
+        &mut app,
+        Event::Message(Message::ConfirmStopServing("salary".into())),
+    );
+    both_sizes("confirm_stop_serving", &app);
+    assert_eq!(update(&mut app, key(KeyCode::Char('n'))), Effect::None);
+    assert!(app.confirm.is_none(), "any other key keeps it serving");
+    update(
+        &mut app,
+        Event::Message(Message::ConfirmStopServing("salary".into())),
+    );
+    assert_eq!(
+        update(&mut app, key(KeyCode::Char('y'))),
+        Effect::StopServing("salary".into())
+    );
+    // A sweep: x stops it (while it runs), D deletes it whole (once it has ended).
+    let mut app = sweep_fixture();
+    update(&mut app, key(KeyCode::Char('x')));
+    assert!(app.confirm.is_none());
+    assert!(
+        app.status
+            .as_deref()
+            .unwrap_or("")
+            .contains("sweep 1 has already ended")
+    );
+    update(&mut app, key(KeyCode::Char('D')));
+    both_sizes("confirm_delete_sweep", &app);
+    assert_eq!(update(&mut app, key(KeyCode::Char('y'))), Effect::DeleteSweep(1));
+    app.sweeps[0].state = "running";
+    update(&mut app, key(KeyCode::Char('D')));
+    assert!(app.confirm.is_none());
+    assert!(app.status.as_deref().unwrap_or("").contains("stop it first (x)"));
+    update(&mut app, key(KeyCode::Char('x')));
+    assert_eq!(update(&mut app, key(KeyCode::Char('y'))), Effect::StopSweep(1));
+}
+
+#[test]
+fn messages_name_the_keys_the_user_set() {
+    let mut app = sweep_fixture();
+    let config = mlbench_config::Config::parse("[keys]\nstop = [\"Delete\"]\n").unwrap();
+    app.keys = std::sync::Arc::new(config.keys);
+    app.sweeps[0].state = "running";
+    update(&mut app, key(KeyCode::Char('D')));
+    let said = app.status.clone().unwrap_or_default();
+    assert!(said.contains("stop it first (Delete)"), "{said}");
+    let screen = render(&app, 140, 40);
+    assert!(screen.contains("Delete stop"), "{screen}");
+}
+
 fn logs_app() -> App {
     let mut app = fixture();
     select_salary(&mut app);

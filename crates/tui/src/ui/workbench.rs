@@ -1,6 +1,7 @@
 //! The workbench: projects on the left, the selected project's jobs in the middle, the
 //! selected job's details on the right.
 
+use mlbench_config::keymap::Command;
 use mlbench_domain::JobState;
 use mlbench_domain::job::shell_words;
 use mlbench_domain::machine::{fmt_cpus, format_bytes};
@@ -159,8 +160,10 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .title(title)
         .border_style(theme.border(app.focus == Panel::Jobs));
     if jobs.is_empty() {
-        let hint =
-            "no jobs yet: n opens the new-experiment form (or `mlbench run --project NAME -- COMMAND`)";
+        let hint = format!(
+            "no jobs yet: {} opens the new-experiment form (or `mlbench run --project NAME -- COMMAND`)",
+            app.keys.key_of(Command::New)
+        );
         frame.render_widget(Paragraph::new(hint).wrap(Wrap { trim: true }).block(block), area);
         return;
     }
@@ -280,7 +283,14 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             ]));
         }
         lines.push(Line::from(""));
-        lines.push(Line::from("Enter trials · C compare · c curves"));
+        lines.push(Line::from(format!(
+            "{} trials · {} compare · {} curves · {} stop · {} delete",
+            app.keys.key_of(Command::Open),
+            app.keys.key_of(Command::Compare),
+            app.keys.key_of(Command::Chart),
+            app.keys.key_of(Command::Stop),
+            app.keys.key_of(Command::Delete)
+        )));
         frame.render_widget(
             Paragraph::new(lines).wrap(Wrap { trim: false }).block(block),
             area,
