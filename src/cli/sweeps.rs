@@ -201,10 +201,24 @@ pub(super) async fn report(engine: &Engine, started: SweepStarted, follow: bool)
         return Ok(ExitCode::SUCCESS);
     }
     let mut said = std::collections::HashSet::new();
+    let mut waiting_said = None;
     loop {
         mlbench_engine::reconcile(&engine.home, &engine.store)?;
         let record = engine.store.sweep(sweep)?;
-        for trial in engine.store.trial_statuses(sweep)? {
+        let statuses = engine.store.trial_statuses(sweep)?;
+        // Why trials wait, as `run -f` says it: each time the reason changes.
+        let waiting = statuses
+            .iter()
+            .filter(|t| t.state == Some(mlbench_domain::JobState::Queued))
+            .filter_map(|t| t.job)
+            .find_map(|job| Some((job, engine.store.job(job).ok()?.detail?)));
+        if let Some((job, why)) = &waiting
+            && waiting_said.as_ref() != Some(why)
+        {
+            eprintln!("waiting: job {job} {why}");
+            waiting_said = Some(why.clone());
+        }
+        for trial in statuses {
             let (Some(job), Some(state)) = (trial.job, trial.state.filter(|s| s.is_final())) else {
                 continue;
             };

@@ -415,9 +415,29 @@ pub struct SweepSummary {
     pub command: Vec<String>,
     pub created_at: String,
     pub detail: Option<String>,
+    /// Why a trial waits in the queue, when one does.
+    pub waiting: Option<String>,
 }
 
 /// Every sweep (of `project`), oldest first.
+/// Why the sweep's first queued trial waits, as its row says (`job 12 waits for 2 vCPU: …`).
+fn waiting_trial(
+    store: &Store,
+    comparison: &crate::experiments::compare::Comparison,
+) -> Result<Option<String>> {
+    for job in comparison
+        .trials
+        .iter()
+        .filter(|t| t.state == "queued")
+        .filter_map(|t| t.job)
+    {
+        if let Some(why) = store.job(job)?.detail {
+            return Ok(Some(format!("job {job} {why}")));
+        }
+    }
+    Ok(None)
+}
+
 pub fn summaries(store: &Store, project: Option<&str>) -> Result<Vec<SweepSummary>> {
     let mut listed = Vec::new();
     for sweep in store.sweeps(project)? {
@@ -446,6 +466,7 @@ pub fn summaries(store: &Store, project: Option<&str>) -> Result<Vec<SweepSummar
             command: sweep.spec.base.command.clone(),
             created_at: sweep.created_at.clone(),
             detail: sweep.detail.clone(),
+            waiting: waiting_trial(store, &comparison)?,
         });
     }
     Ok(listed)

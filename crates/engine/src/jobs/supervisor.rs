@@ -144,8 +144,12 @@ impl Start {
                     {
                         Claim::Claimed => self.claimed_here = true,
                         Claim::Waits(why) => {
-                            // Said in the job's row and log each time the reason changes.
-                            if self.waiting_said.as_ref() != Some(&why) {
+                            // Said in the job's row and log each time the reason changes: the
+                            // row holds what was last said, whichever process (the submit
+                            // launching it, or its supervisor) said it.
+                            if self.waiting_said.as_ref() != Some(&why)
+                                && record.detail.as_ref() != Some(&why)
+                            {
                                 engine.store.set_detail(job, Some(&why))?;
                                 note(engine, job, &format!("queued: {why}"));
                                 self.waiting_said = Some(why);

@@ -294,6 +294,16 @@ fn stopping_a_deployment_or_a_sweep_asks_first() {
 }
 
 #[test]
+fn a_sweep_says_why_its_trials_wait() {
+    let mut app = sweep_fixture();
+    app.sweeps[0].state = "running";
+    app.sweeps[0].waiting = Some("job 7 waits for 2 vCPU: 0 free, jobs 4, 5 hold 1 each".into());
+    let screen = render(&app, 140, 40);
+    assert!(screen.contains("▸ sweep 3/3 · waiting:"), "{screen}");
+    assert!(screen.contains("waiting job 7 waits for 2 vCPU"), "{screen}");
+}
+
+#[test]
 fn messages_name_the_keys_the_user_set() {
     let mut app = sweep_fixture();
     let config = mlbench_config::Config::parse("[keys]\nstop = [\"Delete\"]\n").unwrap();
@@ -303,7 +313,7 @@ fn messages_name_the_keys_the_user_set() {
     let said = app.status.clone().unwrap_or_default();
     assert!(said.contains("stop it first (Delete)"), "{said}");
     let screen = render(&app, 140, 40);
-    assert!(screen.contains("Delete stop"), "{screen}");
+    assert!(screen.contains("Delete stop · D delete"), "{screen}");
 }
 
 fn logs_app() -> App {
@@ -895,6 +905,7 @@ fn sweep_fixture() -> App {
             .to_vec(),
         created_at: "2026-11-23T12:20:00Z".into(),
         detail: None,
+        waiting: None,
     }];
     let (projects, metrics) = (app.projects.clone(), app.metrics.clone());
     update(

@@ -111,7 +111,7 @@ fn age(app: &App, created_at: &str) -> String {
 }
 
 /// A sweep's row: its progress and best value so far; ▸ when its trials are hidden, ▾ shown.
-fn sweep_row<'a>(app: &App, sweep: &SweepSummary, wide: bool, theme: Theme) -> Row<'a> {
+fn sweep_row<'a>(app: &App, sweep: &SweepSummary, (wide, full): (bool, bool), theme: Theme) -> Row<'a> {
     let state = match sweep.state {
         "running" => JobState::Running,
         "finished" => JobState::Succeeded,
@@ -140,9 +140,14 @@ fn sweep_row<'a>(app: &App, sweep: &SweepSummary, wide: bool, theme: Theme) -> R
     let progress = format!("{open} sweep {}/{}", sweep.done, sweep.trials);
     if wide {
         // Under MACHINE, EXIT and CPU MEM a sweep has nothing of its own.
-        cells.extend([Span::raw(""), Span::raw(""), Span::raw("")]);
+        let blanks = if full { 3 } else { 1 };
+        cells.extend(std::iter::repeat_n(Span::raw(""), blanks));
         cells.push(Span::raw(best));
-        cells.push(Span::raw(format!("{progress}: {}", shell_words(&sweep.command))));
+        // While a trial waits, why it waits says more than the command.
+        cells.push(Span::raw(match &sweep.waiting {
+            Some(why) => format!("{progress} · waiting: {why}"),
+            None => format!("{progress}: {}", shell_words(&sweep.command)),
+        }));
     } else {
         cells.push(Span::raw(best));
         cells.push(Span::raw(progress));
@@ -167,8 +172,11 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         frame.render_widget(Paragraph::new(hint).wrap(Wrap { trim: true }).block(block), area);
         return;
     }
-    // A narrow table keeps what tells jobs apart; a wide one shows everything.
+    // A narrow table keeps what tells jobs apart; a wide one adds usage and the metric's
+    // name; a full one the machine and exit code too (else in the details), so the command
+    // always keeps room.
     let wide = area.width >= 70;
+    let full = area.width >= 100;
     // Only the rows that fit are built: with thousands of jobs, building them all per frame
     // would be most of the frame's cost.
     let visible = area.height.saturating_sub(3).max(1) as usize;
@@ -178,7 +186,7 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .skip(start)
         .take(visible)
         .map(|row| match row {
-            JobRow::Sweep(sweep) => sweep_row(app, sweep, wide, theme),
+            JobRow::Sweep(sweep) => sweep_row(app, sweep, (wide, full), theme),
             JobRow::Job(j) | JobRow::Trial(j) => {
                 let mut cells = vec![
                     Span::raw(j.id.to_string()),
@@ -189,9 +197,11 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 let metric = key_metric(app, j)
                     .map(|m| metric_cell(&m.key, m.last, metric_width))
                     .unwrap_or_default();
-                if wide {
+                if full {
                     cells.push(Span::raw(j.spec.machine.clone()));
                     cells.push(Span::raw(j.exit_code.map(|c| c.to_string()).unwrap_or_default()));
+                }
+                if wide {
                     cells.push(usage_cell(app, j.id, theme));
                 }
                 cells.push(Span::raw(metric));
@@ -212,7 +222,7 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             }
         })
         .collect();
-    let (widths, header) = if wide {
+    let (widths, header) = if full {
         (
             vec![
                 Constraint::Length(4),
@@ -227,6 +237,18 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             vec![
                 "ID", "STATE", "AGE", "MACHINE", "EXIT", "CPU MEM", "METRIC", "COMMAND",
             ],
+        )
+    } else if wide {
+        (
+            vec![
+                Constraint::Length(4),
+                Constraint::Length(10),
+                Constraint::Length(4),
+                Constraint::Length(8),
+                Constraint::Length(METRIC_WIDTH),
+                Constraint::Min(10),
+            ],
+            vec!["ID", "STATE", "AGE", "CPU MEM", "METRIC", "COMMAND"],
         )
     } else {
         // Narrow, the metric and a trial's parameters stay; the command is cut first.
@@ -274,8 +296,14 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 Span::raw(format!("{} ({})", sweep.metric, sweep.goal.as_str())),
             ]),
             Line::from(vec![label("best"), Span::raw(best)]),
-            Line::from(vec![label("command"), Span::raw(sweep.command.join(" "))]),
+            Line::from(vec![label("command"), Span::raw(shell_words(&sweep.command))]),
         ];
+        if let Some(why) = &sweep.waiting {
+            lines.push(Line::from(vec![
+                label("waiting"),
+                Span::styled(why.clone(), theme.fg(Color::Yellow)),
+            ]));
+        }
         if let Some(detail) = &sweep.detail {
             lines.push(Line::from(vec![
                 label("note"),
@@ -284,17 +312,17 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         }
         lines.push(Line::from(""));
         lines.push(Line::from(format!(
-            "{} trials · {} compare · {} curves · {} stop · {} delete",
+            "{} trials · {} compare · {} curves",
             app.keys.key_of(Command::Open),
             app.keys.key_of(Command::Compare),
             app.keys.key_of(Command::Chart),
+        )));
+        lines.push(Line::from(format!(
+            "{} stop · {} delete",
             app.keys.key_of(Command::Stop),
             app.keys.key_of(Command::Delete)
         )));
-        frame.render_widget(
-            Paragraph::new(lines).wrap(Wrap { trim: false }).block(block),
-            area,
-        );
+        frame.render_widget(Paragraph::new(lines).block(block), area);
         return;
     }
     let Some(job) = app.selected_job() else {
