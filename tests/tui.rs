@@ -199,11 +199,14 @@ fn a_first_start_trains_the_demo_in_docker_then_charts_serves_predicts_and_reope
     tmux.wait_for("MSE : ");
     tmux.wait_for("Model written to /storage/salary/model.json");
     tmux.keys(&["Escape", "c"]);
-    tmux.wait_for(&format!("job {job} · y = 103126.21 + 1840.81·x"));
+    tmux.wait_for("y = 103126 + 1841·x");
     tmux.keys(&["e"]);
-    let screen = tmux.wait_for("wrote ");
+    // Exports go to the home's exports/ folder, never the folder mlbench was started in.
+    let png = s.home.join(format!("exports/fit-job{job}.png"));
+    let screen = tmux.wait_for(&format!("wrote {}", png.display()));
+    assert!(png.exists(), "{screen}");
     assert!(
-        s.dir.path().join(format!("fit-job{job}.png")).exists(),
+        !s.dir.path().join(format!("fit-job{job}.png")).exists(),
         "{screen}"
     );
     tmux.keys(&["Escape"]);
@@ -356,7 +359,7 @@ fn a_project_made_with_p_runs_a_job_whose_log_is_filtered_copied_saved_and_enter
     tmux.wait_for("job-1-filtered.log");
     tmux.keys(&["Enter"]);
     tmux.wait_for("saved 11 lines");
-    let saved = std::fs::read_to_string(s.dir.path().join("job-1-filtered.log")).unwrap();
+    let saved = std::fs::read_to_string(s.home.join("exports/job-1-filtered.log")).unwrap();
     assert_eq!(saved.lines().count(), 11, "{saved}");
 
     // A shell in the job's container, and back.

@@ -184,7 +184,7 @@ const DEFAULTS: &[Default] = &[
         "copy_out",
         STORAGE,
         &["e"],
-        "copy the file to the current folder (as storage get)",
+        "copy the file to the exports folder (the config's `exports`; as storage get)",
     ),
     (
         Command::Stop,

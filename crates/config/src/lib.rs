@@ -51,6 +51,7 @@ struct ConfigFile {
     workspaces: String,
     run_as: String,
     shell: String,
+    exports: String,
     theme: String,
     runtime: String,
     registry: String,
@@ -79,6 +80,8 @@ pub struct Config {
     pub run_as: Option<RunAs>,
     /// The shell a job is entered with (`E`, `mlbench exec`), split into words.
     pub shell: Vec<String>,
+    /// Where the workbench's exports go; `None`: the home's `exports/`.
+    pub exports: Option<PathBuf>,
     pub machines: Vec<MachineType>,
     /// The workbench's keys: the defaults with `[keys]` (command name → keys) in their place.
     pub keys: KeyMap,
@@ -288,6 +291,15 @@ impl Config {
                     ));
                 }
                 words => words,
+            },
+            exports: match file.exports.trim() {
+                "" => None,
+                path if Path::new(path).is_absolute() => Some(PathBuf::from(path)),
+                path => {
+                    return Err(Error::Invalid(format!(
+                        "exports: {path:?} is relative: give an absolute folder (or leave it empty for the home's exports/)"
+                    )));
+                }
             },
             machines,
             keys: KeyMap::with_overrides(&file.keys).map_err(Error::Invalid)?,

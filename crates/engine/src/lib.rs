@@ -14,6 +14,7 @@ pub mod serving;
 pub mod upkeep;
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 pub use error::{Error, Result};
 pub use jobs::reconcile::{ensure_supervised, reconcile};
@@ -22,7 +23,7 @@ pub use jobs::submit::{Submitted, submit, submit_sized};
 
 use futures_util::future::LocalBoxFuture;
 use mlbench_config::Config;
-use mlbench_domain::{Capacity, RuntimeKind};
+use mlbench_domain::{Capacity, FromIo, RuntimeKind};
 use mlbench_runtime::docker::{HOME_LABEL, JOB_LABEL};
 use mlbench_runtime::{DockerRuntime, LocalRuntime, Runtime, SwarmRuntime};
 use mlbench_store::Store;
@@ -41,6 +42,22 @@ impl Engine {
         let home = Home::discover()?.sharing(config.storage_root.as_deref())?;
         let store = Store::open(&home)?;
         Ok(Engine { home, config, store })
+    }
+
+    /// Where an export named `name` goes: the config's `exports` folder (default: the home's
+    /// `exports/`), made when missing, as an absolute path. A relative `name` lands there,
+    /// never in the folder mlbench was started in (often a repository); an absolute one stays.
+    pub fn export_path(&self, name: &Path) -> Result<PathBuf> {
+        if name.is_absolute() {
+            return Ok(name.to_path_buf());
+        }
+        let dir = match &self.config.exports {
+            Some(dir) => dir.clone(),
+            None => self.home.root().join("exports"),
+        };
+        std::fs::create_dir_all(&dir).map_err(Error::at(&dir, "cannot create the exports folder"))?;
+        let dir = std::fs::canonicalize(&dir).map_err(Error::at(&dir, "cannot find"))?;
+        Ok(dir.join(name))
     }
 }
 

@@ -46,11 +46,13 @@ pub fn run() -> LocalBoxFuture<'static, Result<()>> {
         let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         let theme = Theme::new(color, engine.config.colors, engine.config.light);
         let keys = Arc::new(engine.config.keys.clone());
+        let exports = engine.export_path(std::path::Path::new(""))?;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Message>();
         let worker = Worker::start(engine, first_start, tx.clone())?;
         let mut events = EventStream::new();
         let mut app = App::new(chrono::Utc::now());
         app.keys = keys;
+        app.exports = exports;
         let mut terminal = terminal::enter(tx).map_err(|e| Error::io("cannot set up the terminal", e))?;
         terminal::set_mouse(true);
         if let Ok(size) = terminal.size() {

@@ -205,12 +205,10 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
                 CurvesOf::Job(job) => format!("curves-job{job}-{metric}.png"),
                 CurvesOf::Sweep(sweep) => format!("curves-sweep{sweep}-{metric}.png"),
             };
-            let path = std::path::PathBuf::from(
-                name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '.', "_"),
-            );
+            let name = name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '.', "_");
+            let path = engine.export_path(std::path::Path::new(&name))?;
             Curves::load(&engine.store, of)?.write_png(&metric, &path)?;
-            let shown = std::fs::canonicalize(&path).unwrap_or(path);
-            Message::Done(format!("wrote {}", shown.display()))
+            Message::Done(format!("wrote {}", path.display()))
         }
         Effect::LoadCompare {
             sweep,
@@ -221,10 +219,9 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             reload,
         },
         Effect::ExportChart(job, view) => {
-            let path = std::path::PathBuf::from(format!("fit-job{job}.png"));
+            let path = engine.export_path(std::path::Path::new(&format!("fit-job{job}.png")))?;
             Fit::load(engine, job, None, None)?.write_png(view, &path)?;
-            let shown = std::fs::canonicalize(&path).unwrap_or(path);
-            Message::Done(format!("wrote {}", shown.display()))
+            Message::Done(format!("wrote {}", path.display()))
         }
         Effect::ToggleServing(job) => match deploy::serving_of_job(engine, job)? {
             ServingOfJob::NeedsPort { project, model } => Message::AskPort { project, model },
@@ -381,7 +378,11 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             Message::StoragePreview(projects::storage::preview(engine, &project, &path)?)
         }
         Effect::CopyOutStorage { project, path } => {
-            let (dest, skipped) = projects::storage::get(engine, &project, &path, None)?;
+            let name = std::path::Path::new(&path)
+                .file_name()
+                .map_or_else(|| std::path::PathBuf::from(&project), std::path::PathBuf::from);
+            let dest = engine.export_path(&name)?;
+            let (dest, skipped) = projects::storage::get(engine, &project, &path, Some(dest))?;
             let left_out = if skipped.is_empty() {
                 String::new()
             } else {
@@ -406,6 +407,7 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             Message::Done(format!("deleted job {job} with its log"))
         }
         Effect::SaveLog { job, filter, path } => {
+            let path = engine.export_path(&path)?;
             Message::Done(log_pages::save(engine.home.job_log(job), filter, path).await?)
         }
         Effect::None

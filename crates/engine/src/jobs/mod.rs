@@ -99,12 +99,25 @@ impl JobRequest {
             project: self.project,
             image,
             build_dockerfile,
-            source: Source::parse(&self.repo, self.reference),
+            source: absolute(Source::parse(&self.repo, self.reference)),
             command: self.command,
             env,
             ports,
             placement: self.placement,
         })
+    }
+}
+
+/// A folder source as the absolute path it names from here: `r` from another folder, or a
+/// sweep's trial, must run the same code.
+fn absolute(source: Source) -> Source {
+    match source {
+        Source::Folder { path } => Source::Folder {
+            path: std::fs::canonicalize(&path)
+                .or_else(|_| std::path::absolute(&path))
+                .unwrap_or(path),
+        },
+        git => git,
     }
 }
 
@@ -224,6 +237,12 @@ mod tests {
         assert_eq!(spec.image, "mlbench-build/salary:latest");
         assert_eq!(spec.build_dockerfile.as_deref(), Some("Dockerfile"));
         assert_eq!(spec.ports[0].to_string(), "127.0.0.1:8080:80");
+        // A relative folder is recorded as the absolute one it names from here.
+        let mut here = request(ImageSource::Default);
+        here.repo = ".".into();
+        let spec = here.spec(&engine).unwrap();
+        let cwd = std::fs::canonicalize(".").unwrap();
+        assert_eq!(spec.source, Source::Folder { path: cwd });
     }
 
     #[test]

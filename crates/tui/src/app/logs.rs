@@ -490,9 +490,10 @@ pub(super) fn logs_command(app: &mut App, command: Command) -> Effect {
                 Some(_) => format!("job-{job}-filtered.log"),
                 None => format!("job-{job}.log"),
             };
+            // Shown and used whole: a log is never saved into a repository by surprise.
             app.prompt = Some(Prompt {
                 purpose: PromptFor::SaveLog { job, filter },
-                input: LineInput::new(name),
+                input: LineInput::new(app.exports.join(name).display().to_string()),
             });
         }
         _ => {}

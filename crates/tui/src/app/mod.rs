@@ -216,7 +216,7 @@ pub(crate) enum Effect {
         project: String,
         path: String,
     },
-    /// Copy a file of the storage to the current folder.
+    /// Copy a file of the storage to the exports folder.
     CopyOutStorage {
         project: String,
         path: String,
@@ -324,6 +324,8 @@ pub(crate) struct App {
     pub(crate) status: Option<String>,
     pub(crate) quit: bool,
     pub(crate) keys: std::sync::Arc<keys::KeyMap>,
+    /// The folder exports go to (the config's `exports`), shown in their prompts.
+    pub(crate) exports: std::path::PathBuf,
     pub(crate) mouse: bool,
     pub(crate) progress: Option<Progress>,
     /// The terminal's size, for mapping mouse clicks to panels.
@@ -366,6 +368,7 @@ impl App {
             status: None,
             quit: false,
             keys: std::sync::Arc::new(keys::KeyMap::defaults()),
+            exports: std::path::PathBuf::from("/exports"),
             mouse: true,
             progress: None,
             size: (80, 24),
@@ -892,7 +895,8 @@ mod tests {
         key(&mut app, KeyCode::Esc);
         assert_eq!(app.screen, Screen::Logs);
         key(&mut app, KeyCode::Char('S'));
-        assert_eq!(app.prompt.as_ref().unwrap().input.text, "job-7.log");
+        // The exports folder, shown whole: never the folder mlbench was started in.
+        assert_eq!(app.prompt.as_ref().unwrap().input.text, "/exports/job-7.log");
         update(
             &mut app,
             Event::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
