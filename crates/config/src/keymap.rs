@@ -68,6 +68,7 @@ pub enum Command {
     Storage,
     CopyOut,
     Filter,
+    FilterJobs,
     Select,
     Copy,
     Save,
@@ -83,6 +84,7 @@ const CHART: &[Screen] = &[Screen::Chart];
 const CHARTS_AND_WORKBENCH: &[Screen] = &[Screen::Workbench, Screen::Chart, Screen::Curves];
 const CHART_AND_WORKBENCH: &[Screen] = &[Screen::Workbench, Screen::Chart];
 const COMPARE: &[Screen] = &[Screen::Compare];
+const COMPARE_AND_WORKBENCH: &[Screen] = &[Screen::Workbench, Screen::Compare];
 const CURVES: &[Screen] = &[Screen::Curves];
 const STORAGE: &[Screen] = &[Screen::Storage];
 
@@ -176,7 +178,7 @@ const DEFAULTS: &[Default] = &[
         Command::Storage,
         "storage",
         WORKBENCH,
-        &["o"],
+        &["b"],
         "browse the project's /storage",
     ),
     (
@@ -224,14 +226,14 @@ const DEFAULTS: &[Default] = &[
     (
         Command::SortNext,
         "sort",
-        COMPARE,
+        COMPARE_AND_WORKBENCH,
         &["o"],
         "sort by the next column",
     ),
     (
         Command::SortReverse,
         "sort_reverse",
-        COMPARE,
+        COMPARE_AND_WORKBENCH,
         &["O"],
         "reverse the sort",
     ),
@@ -300,6 +302,13 @@ const DEFAULTS: &[Default] = &[
         LOGS,
         &["f"],
         "show only lines with the text (!text: without it), whole log",
+    ),
+    (
+        Command::FilterJobs,
+        "filter_jobs",
+        WORKBENCH,
+        &["/"],
+        "show only jobs with the text in their state, command, parameters or runtime (!text: without it)",
     ),
     (
         Command::Select,

@@ -235,6 +235,11 @@ impl JobState {
         !matches!(self, JobState::Queued | JobState::Preparing | JobState::Running)
     }
 
+    /// Ended without doing its work: failed, killed for memory, or lost.
+    pub fn failed(self) -> bool {
+        matches!(self, JobState::Failed | JobState::OomKilled | JobState::Lost)
+    }
+
     /// The moves the engine may make. A job can be stopped or lost from any live state, and
     /// fail while preparing; final states never change.
     pub fn can_become(self, next: JobState) -> bool {

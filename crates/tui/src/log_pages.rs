@@ -157,6 +157,17 @@ pub(crate) async fn page(
 
 /// Writes the job's (shown) lines, escape codes left out, to `out`, a file that must not exist
 /// yet; a half-written file never stands under that name. Says how many lines it wrote where.
+/// The last `n` whole lines of a log (a failed job's, for its details).
+pub(crate) async fn last_lines(log: PathBuf, n: usize) -> Result<Vec<LogLine>> {
+    let raw = blocking(move || {
+        let end = mlbench_store::logfile::offset_of_last_lines(&log, 0)?;
+        logscan::lines_before(&log, end, n, None)
+    })
+    .await
+    .map_err(|e| Error::io("cannot read the job's log", e))?;
+    Ok(log_lines(raw))
+}
+
 pub(crate) async fn save(log: PathBuf, filter: Option<LineFilter>, out: PathBuf) -> Result<String> {
     let out = std::path::absolute(&out).map_err(|e| Error::io("cannot save the log", e))?;
     if out.exists() {

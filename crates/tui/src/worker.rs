@@ -152,6 +152,9 @@ fn spawn_effect(context: &Rc<Context>, effect: Effect) {
     });
 }
 
+/// Lines of a failed job's log its details show.
+const FAILURE_TAIL: usize = 10;
+
 async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
     let engine = &context.engine;
     let grace = Duration::from_secs(engine.config.stop_grace_secs);
@@ -251,6 +254,10 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
                 engine.config.keys.key_of(Command::Predict)
             ))
         }
+        Effect::LoadFailureTail(job) => Message::FailureTail(
+            job,
+            log_pages::last_lines(engine.home.job_log(job), FAILURE_TAIL).await?,
+        ),
         Effect::DescribeModel { project, url } => Message::AskPredict {
             model: serving::client::describe(&url).await?,
             project,

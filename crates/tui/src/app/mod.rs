@@ -6,6 +6,7 @@ mod chart;
 mod compare;
 mod curves;
 mod form;
+mod job_query;
 mod logs;
 mod prompt;
 mod storage;
@@ -19,6 +20,7 @@ use crossterm::event::{KeyCode, KeyEvent, MouseEvent};
 
 pub(crate) use compare::CompareView;
 pub(crate) use curves::CurvesView;
+pub(crate) use job_query::{JobFilter, JobSort};
 pub(crate) use logs::{LOG_PAGE, LOG_WINDOW, LogLine, LogPage, LogView, Typing};
 pub(crate) use prompt::{NameProblem, PredictionRow, Prompt, PromptFor, new_project_problem};
 pub(crate) use storage::StorageView;
@@ -137,6 +139,8 @@ pub(crate) enum Message {
     },
     FormOptions(Box<super::form::FormOptions>),
     Prediction(PredictionRow),
+    /// The last lines of a failed job's log.
+    FailureTail(i64, Vec<LogLine>),
     /// The job's model is served by this deployment: ask before stopping it.
     ConfirmStopServing(String),
     /// The model served at `url` takes these inputs: ask for them.
@@ -263,6 +267,8 @@ pub(crate) enum Effect {
         model: String,
         port: PortMapping,
     },
+    /// The last lines of a failed job's log, for its details.
+    LoadFailureTail(i64),
     /// What the model served at `url` takes, to open the prediction prompt.
     DescribeModel {
         project: String,
@@ -324,6 +330,11 @@ pub(crate) struct App {
     pub(crate) status: Option<String>,
     pub(crate) quit: bool,
     pub(crate) keys: std::sync::Arc<keys::KeyMap>,
+    /// The last lines of failed jobs' logs, for their details (`None`: asked for).
+    pub(crate) failure_tails: HashMap<i64, Option<Vec<LogLine>>>,
+    /// The job list's filter (`/`) and sort (`o`, `O`: descending).
+    pub(crate) job_filter: Option<JobFilter>,
+    pub(crate) job_sort: Option<(JobSort, bool)>,
     /// The folder exports go to (the config's `exports`), shown in their prompts.
     pub(crate) exports: std::path::PathBuf,
     pub(crate) mouse: bool,
@@ -368,6 +379,9 @@ impl App {
             status: None,
             quit: false,
             keys: std::sync::Arc::new(keys::KeyMap::defaults()),
+            failure_tails: HashMap::new(),
+            job_filter: None,
+            job_sort: None,
             exports: std::path::PathBuf::from("/exports"),
             mouse: true,
             progress: None,
@@ -413,7 +427,7 @@ impl App {
             rows.push(JobRow::Sweep(sweep));
             self.push_trials(&mut rows, sweep.sweep);
         }
-        rows
+        self.filtered_and_sorted(rows)
     }
 
     fn push_trials<'a>(&'a self, rows: &mut Vec<JobRow<'a>>, sweep: i64) {
@@ -522,6 +536,22 @@ impl JobRow<'_> {
 }
 
 pub(crate) fn update(app: &mut App, event: Event) -> Effect {
+    let effect = handle(app, event);
+    if effect != Effect::None || app.screen != Screen::Workbench {
+        return effect;
+    }
+    // A failed job selected (by a key, a click or a refresh) shows why: its log's last lines.
+    match app.selected_job() {
+        Some(job) if job.state.failed() && !app.failure_tails.contains_key(&job.id) => {
+            let job = job.id;
+            app.failure_tails.insert(job, None);
+            Effect::LoadFailureTail(job)
+        }
+        _ => Effect::None,
+    }
+}
+
+fn handle(app: &mut App, event: Event) -> Effect {
     match event {
         Event::Message(message) => on_message(app, message),
         Event::LogRows(rows) => {
@@ -631,6 +661,9 @@ fn on_message(app: &mut App, message: Message) -> Effect {
             app.status = None;
         }
         Message::Prediction(row) => app.predictions.push(row),
+        Message::FailureTail(job, lines) => {
+            app.failure_tails.insert(job, Some(lines));
+        }
         Message::ConfirmStopServing(name) => {
             app.confirm = Some(Confirm::StopServing(name));
             app.status = None;

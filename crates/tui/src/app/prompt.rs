@@ -29,6 +29,8 @@ pub(crate) enum PromptFor {
     NewProject,
     /// The name of the project to delete, typed again to confirm.
     DeleteProject { name: String, jobs: i64 },
+    /// The job list's filter.
+    FilterJobs,
     /// The file to save a job's log into.
     SaveLog {
         job: i64,
@@ -105,6 +107,16 @@ pub(super) fn on_prompt_key(app: &mut App, key: KeyEvent) -> Effect {
                     return Effect::DeleteProject(name);
                 }
                 app.status = Some(format!("type {name} to delete it, or Esc to keep it"));
+            }
+            PromptFor::FilterJobs => {
+                let typed = prompt.input.text.clone();
+                app.prompt = None;
+                app.job_filter = super::JobFilter::parse(&typed);
+                app.job_row = 0;
+                app.status = Some(match &app.job_filter {
+                    Some(f) => format!("showing jobs matching {}", f.typed),
+                    None => "filter off: every job".into(),
+                });
             }
             PromptFor::SaveLog { job, filter } => {
                 let path = std::path::PathBuf::from(prompt.input.text.trim());

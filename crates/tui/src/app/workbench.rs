@@ -163,6 +163,32 @@ pub(super) fn workbench_command(app: &mut App, command: Command) -> Effect {
             Some(JobRow::Job(job) | JobRow::Trial(job)) => app.confirm = Some(Confirm::DeleteJob(job.id)),
             None => {}
         },
+        (Command::FilterJobs, _) => {
+            let typed = app
+                .job_filter
+                .as_ref()
+                .map(|f| f.typed.clone())
+                .unwrap_or_default();
+            app.prompt = Some(super::Prompt {
+                purpose: super::PromptFor::FilterJobs,
+                input: crate::line_input::LineInput::new(typed),
+            });
+        }
+        (Command::SortNext, _) => {
+            let column = super::JobSort::next(app.job_sort.map(|(c, _)| c));
+            app.job_sort = Some((column, false));
+            app.job_row = 0;
+            app.status = Some(format!("jobs sorted by {}", column.name()));
+        }
+        (Command::SortReverse, _) => {
+            let (column, descending) = app.job_sort.unwrap_or((super::JobSort::Id, true));
+            app.job_sort = Some((column, !descending));
+            app.job_row = 0;
+        }
+        (Command::Back, _) if app.job_filter.is_some() => {
+            app.job_filter = None;
+            app.status = Some("filter off: every job".into());
+        }
         (Command::Back, _) => app.status = None,
         _ => {}
     }

@@ -71,6 +71,16 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             ];
             popup(frame, area, "save the log", &lines);
         }
+        PromptFor::FilterJobs => {
+            let lines = [
+                "show only jobs with this text in their state, command, parameters or runtime".to_string(),
+                "(!text: those without it; empty: every job)".to_string(),
+                input,
+                String::new(),
+                "Enter: filter   Esc: cancel".to_string(),
+            ];
+            popup(frame, area, "filter jobs", &lines);
+        }
         PromptFor::Predict { project, url, model } => {
             let asked: Vec<_> = app.predictions.iter().filter(|p| &p.project == project).collect();
             let mut lines: Vec<String> = asked

@@ -303,6 +303,87 @@ fn a_sweep_says_why_its_trials_wait() {
     assert!(screen.contains("waiting job 7 waits for 2 vCPU"), "{screen}");
 }
 
+/// The ids of the job list's rows, top to bottom.
+fn listed(app: &App) -> Vec<i64> {
+    app.project_rows()
+        .iter()
+        .map(|row| match row {
+            crate::app::JobRow::Job(j) | crate::app::JobRow::Trial(j) => j.id,
+            crate::app::JobRow::Sweep(s) => -s.sweep,
+        })
+        .collect()
+}
+
+#[test]
+fn the_job_list_filters_and_sorts_like_k9s() {
+    let mut app = fixture();
+    select_salary(&mut app);
+    assert_eq!(listed(&app), [3, 2, 1]);
+    let typed = |app: &mut App, text: &str| {
+        update(app, key(KeyCode::Char('/')));
+        update(app, Event::Paste(text.into()));
+        update(app, key(KeyCode::Enter));
+    };
+    typed(&mut app, "python");
+    assert_eq!(listed(&app), [2]);
+    both_sizes("jobs_filtered", &app);
+    // `!` inverts; state and command both count; case does not matter.
+    update(&mut app, key(KeyCode::Char('/')));
+    update(&mut app, Event::Message(Message::Tick));
+    update(
+        &mut app,
+        Event::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
+    );
+    update(&mut app, Event::Paste("!RUNNING".into()));
+    update(&mut app, key(KeyCode::Enter));
+    assert_eq!(listed(&app), [2, 1]);
+    // Esc clears the filter.
+    update(&mut app, key(KeyCode::Esc));
+    assert_eq!(listed(&app), [3, 2, 1]);
+    // o sorts by id (oldest first), then state; O reverses.
+    update(&mut app, key(KeyCode::Char('o')));
+    assert_eq!(listed(&app), [1, 2, 3]);
+    update(&mut app, key(KeyCode::Char('O')));
+    assert_eq!(listed(&app), [3, 2, 1]);
+    update(&mut app, key(KeyCode::Char('o')));
+    // oom-killed < running < succeeded
+    assert_eq!(listed(&app), [2, 3, 1]);
+    assert!(render(&app, 140, 40).contains("jobs of salary · by state ↑"));
+    // A sweep shows when one of its trials matches, with that trial under it.
+    let mut app = sweep_fixture();
+    update(&mut app, key(KeyCode::Enter));
+    typed(&mut app, "pruned");
+    assert_eq!(listed(&app), [-1, 6]);
+}
+
+#[test]
+fn a_failed_jobs_details_show_the_end_of_its_log() {
+    let mut app = fixture();
+    select_salary(&mut app);
+    // Job 2 ran out of memory: selecting it asks for its log's last lines, once.
+    update(&mut app, key(KeyCode::Char('g')));
+    let asked = update(&mut app, key(KeyCode::Down));
+    assert_eq!(asked, Effect::LoadFailureTail(2));
+    assert_eq!(update(&mut app, key(KeyCode::Up)), Effect::None);
+    assert_eq!(update(&mut app, key(KeyCode::Down)), Effect::None);
+    let tail = (0..10)
+        .map(|i| LogLine {
+            at: i * 10,
+            ts: "2026-11-23T12:20:00.000000000Z".into(),
+            stream: if i == 9 { Stream::Stderr } else { Stream::Stdout },
+            text: if i == 9 {
+                "MemoryError".into()
+            } else {
+                format!("epoch {i}")
+            },
+            runs: Vec::new(),
+        })
+        .collect();
+    update(&mut app, Event::Message(Message::FailureTail(2, tail)));
+    both_sizes("failed_job_details", &app);
+    assert!(render(&app, 140, 40).contains("MemoryError"));
+}
+
 #[test]
 fn messages_name_the_keys_the_user_set() {
     let mut app = sweep_fixture();
@@ -1236,7 +1317,7 @@ fn the_storage_browser_lists_previews_and_copies_out() {
     let mut app = fixture();
     select_salary(&mut app);
     assert_eq!(
-        update(&mut app, key(KeyCode::Char('o'))),
+        update(&mut app, key(KeyCode::Char('b'))),
         Effect::LoadStorage("salary".into())
     );
     let at = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 12, 10, 0).unwrap();

@@ -5,6 +5,7 @@ use mlbench_config::keymap::Command;
 use mlbench_domain::JobState;
 use mlbench_domain::job::shell_words;
 use mlbench_domain::machine::{fmt_cpus, format_bytes};
+use mlbench_domain::output::Stream;
 use mlbench_domain::timefmt::{secs_between, short_duration};
 use mlbench_engine::experiments::sweeps::SweepSummary;
 use mlbench_engine::jobs::usage::MEMORY_WARN;
@@ -53,39 +54,6 @@ fn draw_projects(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let mut state =
         ListState::default().with_selected((!app.projects.is_empty()).then_some(app.project_row()));
     frame.render_stateful_widget(list, area, &mut state);
-}
-
-/// Scores and errors trainers commonly print, most telling first: the key metric of a job
-/// that is no sweep's trial, when it printed one of them.
-const SCORES: [&str; 12] = [
-    "mse",
-    "rmse",
-    "mae",
-    "loss",
-    "val_loss",
-    "accuracy",
-    "acc",
-    "val_accuracy",
-    "f1",
-    "auc",
-    "r2",
-    "error",
-];
-
-/// The metric worth a column: a trial's sweep metric; else a score the job printed; else its
-/// first metric that is not a line's term (by name: metrics are kept per name).
-fn key_metric<'a>(app: &'a App, job: &JobRecord) -> Option<&'a MetricSummary> {
-    let metrics = app.metrics.get(&job.id)?;
-    if let Some(sweep) = job.sweep.and_then(|id| app.sweeps.iter().find(|s| s.sweep == id)) {
-        return metrics.iter().find(|m| m.key == sweep.metric);
-    }
-    let is_term =
-        |key: &str| key.eq_ignore_ascii_case("intercept") || key.to_ascii_lowercase().starts_with("slope");
-    SCORES
-        .iter()
-        .find_map(|score| metrics.iter().find(|m| m.key.eq_ignore_ascii_case(score)))
-        .or_else(|| metrics.iter().find(|m| !is_term(&m.key)))
-        .or_else(|| metrics.first())
 }
 
 /// `name value` in `width` columns: the value always whole, the name cut to make room.
@@ -157,10 +125,20 @@ fn sweep_row<'a>(app: &App, sweep: &SweepSummary, (wide, full): (bool, bool), th
 
 fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let jobs = app.project_rows();
-    let title = match app.selected_project() {
+    let mut title = match app.selected_project() {
         Some(p) => format!(" jobs of {} ", p.name),
         None => " jobs ".to_string(),
     };
+    if let Some(filter) = &app.job_filter {
+        title.push_str(&format!("· /{} ", filter.typed));
+    }
+    if let Some((column, descending)) = app.job_sort {
+        title.push_str(&format!(
+            "· by {} {} ",
+            column.name(),
+            if descending { "↓" } else { "↑" }
+        ));
+    }
     let block = Block::bordered()
         .title(title)
         .border_style(theme.border(app.focus == Panel::Jobs));
@@ -194,7 +172,8 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                     Span::raw(age(app, &j.created_at)),
                 ];
                 let metric_width = usize::from(if wide { METRIC_WIDTH } else { NARROW_METRIC_WIDTH });
-                let metric = key_metric(app, j)
+                let metric = app
+                    .key_metric(j)
                     .map(|m| metric_cell(&m.key, m.last, metric_width))
                     .unwrap_or_default();
                 if full {
@@ -296,19 +275,20 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 Span::raw(format!("{} ({})", sweep.metric, sweep.goal.as_str())),
             ]),
             Line::from(vec![label("best"), Span::raw(best)]),
-            Line::from(vec![label("command"), Span::raw(shell_words(&sweep.command))]),
         ];
+        let width = usize::from(area.width.saturating_sub(2));
+        lines.extend(prose(
+            "command",
+            &shell_words(&sweep.command),
+            Style::default(),
+            width,
+            theme,
+        ));
         if let Some(why) = &sweep.waiting {
-            lines.push(Line::from(vec![
-                label("waiting"),
-                Span::styled(why.clone(), theme.fg(Color::Yellow)),
-            ]));
+            lines.extend(prose("waiting", why, theme.fg(Color::Yellow), width, theme));
         }
         if let Some(detail) = &sweep.detail {
-            lines.push(Line::from(vec![
-                label("note"),
-                Span::styled(detail.clone(), theme.fg(Color::Yellow)),
-            ]));
+            lines.extend(prose("note", detail, theme.fg(Color::Yellow), width, theme));
         }
         lines.push(Line::from(""));
         lines.push(Line::from(format!(
@@ -351,10 +331,14 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             Span::raw(commit.chars().take(12).collect::<String>()),
         ]));
     }
-    lines.push(Line::from(vec![
-        label("command"),
-        Span::raw(job.spec.command_text()),
-    ]));
+    let width = usize::from(area.width.saturating_sub(2));
+    lines.extend(prose(
+        "command",
+        &job.spec.command_text(),
+        Style::default(),
+        width,
+        theme,
+    ));
     if !job.spec.ports.is_empty() {
         let ports: Vec<String> = job
             .spec
@@ -372,10 +356,7 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         lines.push(Line::from(vec![label("exit"), Span::raw(code.to_string())]));
     }
     if let Some(detail) = &job.detail {
-        lines.push(Line::from(vec![
-            label("note"),
-            Span::styled(detail.clone(), theme.fg(Color::Yellow)),
-        ]));
+        lines.extend(prose("note", detail, theme.fg(Color::Yellow), width, theme));
     }
     let serving: Vec<&JobRecord> = app
         .jobs
@@ -401,6 +382,21 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     }
     if let Some(metrics) = app.metrics.get(&job.id).filter(|m| !m.is_empty()) {
         lines.extend(metric_lines(metrics, theme));
+    }
+    if let Some(Some(tail)) = app.failure_tails.get(&job.id) {
+        lines.push(Line::from(""));
+        lines.push(Line::from(Span::styled(
+            "last lines of its log",
+            theme.fg(Color::DarkGray),
+        )));
+        lines.extend(tail.iter().map(|l| {
+            let style = if l.stream == Stream::Stderr {
+                theme.fg(Color::LightRed)
+            } else {
+                Style::default()
+            };
+            Line::from(Span::styled(l.text.clone(), style))
+        }));
     }
     // Lines are cut at the panel's edge, never wrapped: a wrapped sparkline or value reads
     // as another line.
@@ -555,6 +551,36 @@ fn usage_lines(view: &UsageView, gauges: bool, theme: Theme) -> Vec<Line<'static
 }
 
 /// A details line's name, in its column.
+/// A field whose value is words (a command, a note): wrapped at word ends under its label,
+/// where values and sparklines are cut, so nothing of it is lost in a narrow panel.
+fn prose(name: &str, text: &str, style: Style, width: usize, theme: Theme) -> Vec<Line<'static>> {
+    let room = width.saturating_sub(8).max(8);
+    let mut rows: Vec<String> = vec![String::new()];
+    for word in text.split(' ') {
+        let row = rows.last_mut().map_or(0, |r| r.chars().count());
+        if row > 0 && row + 1 + word.chars().count() > room {
+            rows.push(String::new());
+        }
+        if let Some(row) = rows.last_mut() {
+            if !row.is_empty() {
+                row.push(' ');
+            }
+            row.push_str(word);
+        }
+    }
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let label = if i == 0 {
+                field_label(name, theme)
+            } else {
+                field_label("", theme)
+            };
+            Line::from(vec![label, Span::styled(row, style)])
+        })
+        .collect()
+}
+
 fn field_label(name: &str, theme: Theme) -> Span<'static> {
     Span::styled(format!("{name:<8}"), theme.fg(Color::DarkGray))
 }
