@@ -273,7 +273,7 @@ pub(crate) fn list(engine: &Engine, project: Option<&str>, json: bool) -> Result
                 format!("{}/{}", s.done, s.trials),
                 format!("{} ({})", s.metric, s.goal.as_str()),
                 best,
-                s.command.join(" "),
+                mlbench_domain::job::shell_words(&s.command),
             ]
         })
         .collect();

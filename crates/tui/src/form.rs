@@ -2,7 +2,8 @@
 //! sweep its parameters and metric. Every field is checked as it is typed; the message stands
 //! beside it.
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use mlbench_domain::job::shell_words;
 use mlbench_domain::sweep::{Goal, GridAxis, Space, SweepSpec};
 use mlbench_domain::{EnvVar, JobSpec, PortMapping, Source};
 use mlbench_engine::experiments::sweeps::SweepRequest;
@@ -85,6 +86,33 @@ pub(crate) enum ImageChoice {
     Pull(String),
 }
 
+/// `~/…` as the home folder it names.
+fn expand_home(path: &str) -> std::path::PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => std::path::Path::new(&home).join(rest),
+        _ => std::path::PathBuf::from(path),
+    }
+}
+
+/// The longest start all `names` share.
+fn shared_prefix(names: &[String]) -> String {
+    let first = names.first().map_or("", String::as_str);
+    let mut len = first.len();
+    for name in names {
+        len = len.min(
+            first
+                .bytes()
+                .zip(name.bytes())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        );
+    }
+    while !first.is_char_boundary(len) {
+        len -= 1;
+    }
+    first[..len].to_string()
+}
+
 /// What the user types: one string per text field.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct FormText {
@@ -151,7 +179,7 @@ impl FormText {
             pull: String::new(),
             repo,
             reference,
-            command: join_command(&spec.command),
+            command: shell_words(&spec.command),
             env: spec
                 .env
                 .iter()
@@ -261,6 +289,8 @@ pub(crate) struct Form {
     cursor: (Field, usize),
     /// What the engine said when the form was last submitted, beside its field.
     pub(crate) refusal: Option<(Field, String)>,
+    /// Letters typed on the image field: the first local image holding them is chosen.
+    pub(crate) image_query: String,
 }
 
 impl Form {
@@ -272,6 +302,7 @@ impl Form {
             focus: Field::Repo,
             cursor: (Field::Repo, usize::MAX),
             refusal: None,
+            image_query: String::new(),
             options,
         }
     }
@@ -324,9 +355,71 @@ impl Form {
         }
     }
 
+    /// Type-ahead on the image list: a letter narrows the query and chooses the first local
+    /// image holding it (case aside), Backspace widens it again. `Ignored` for other keys.
+    fn type_ahead(&mut self, key: KeyEvent) -> Edit {
+        match key.code {
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => self.image_query.push(c),
+            KeyCode::Backspace if !self.image_query.is_empty() => {
+                self.image_query.pop();
+            }
+            _ => return Edit::Ignored,
+        }
+        let query = self.image_query.to_lowercase();
+        if let Some(row) = self
+            .options
+            .images
+            .iter()
+            .position(|image| image.to_lowercase().contains(&query))
+        {
+            self.image_row = row;
+        }
+        self.refusal = None;
+        Edit::Changed
+    }
+
+    /// Completes the repo field's last path component from the folders there, as a shell's Tab
+    /// does: one folder whole (with `/`), several to what they share. Whether it completed.
+    pub(crate) fn complete_repo(&mut self) -> bool {
+        let typed = self.text.repo.clone();
+        if typed.contains("://") || typed.contains('@') {
+            return false;
+        }
+        let (dir, start) = match typed.rfind('/') {
+            Some(i) => (&typed[..=i], &typed[i + 1..]),
+            None => ("", typed.as_str()),
+        };
+        let listed = if dir.is_empty() { "." } else { dir };
+        let Ok(entries) = std::fs::read_dir(expand_home(listed)) else {
+            return false;
+        };
+        let mut folders: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| name.starts_with(start) && (!name.starts_with('.') || start.starts_with('.')))
+            .collect();
+        folders.sort();
+        let completed = match folders.as_slice() {
+            [] => return false,
+            [one] => format!("{dir}{one}/"),
+            several => format!("{dir}{}", shared_prefix(several)),
+        };
+        if completed == typed {
+            return false;
+        }
+        self.cursor = (Field::Repo, completed.len());
+        self.text.repo = completed;
+        self.refusal = None;
+        true
+    }
+
     /// Edits the focused field's text with a line-editing key; ←→ on the image field still
     /// choose the image, even while a name to pull is typed.
     pub(crate) fn edit(&mut self, key: KeyEvent) -> Edit {
+        if self.focus == Field::Image && !self.typing_here() {
+            return self.type_ahead(key);
+        }
         let choosing = self.focus == Field::Image
             && matches!(key.code, KeyCode::Left | KeyCode::Right)
             && key.modifiers.is_empty();
@@ -465,14 +558,20 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
     text.split_whitespace()
 }
 
-/// Splits a command line into argv the way a shell would for plain words and quotes (no
-/// expansion): `sh -c 'echo hi'` → [sh, -c, echo hi].
+/// Splits a command line into argv the way a shell would for plain words, quotes and a
+/// backslash outside them (no expansion): `sh -c 'echo hi'` → [sh, -c, echo hi]. It reads back
+/// what [`shell_words`] writes.
 pub(crate) fn split_command(text: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let mut word: Option<String> = None;
     let mut quote: Option<char> = None;
-    for c in text.chars() {
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
         match (quote, c) {
+            (None, '\\') => {
+                let escaped = chars.next().ok_or("a backslash ends the command")?;
+                word.get_or_insert_with(String::new).push(escaped);
+            }
             (Some(q), c) if c == q => quote = None,
             (Some(_), c) => word.get_or_insert_with(String::new).push(c),
             (None, '\'' | '"') => {
@@ -488,21 +587,6 @@ pub(crate) fn split_command(text: &str) -> Result<Vec<String>, String> {
     }
     words.extend(word);
     Ok(words)
-}
-
-/// A command as it would be typed again.
-pub(crate) fn join_command(words: &[String]) -> String {
-    words
-        .iter()
-        .map(|w| {
-            if w.is_empty() || w.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
-                format!("'{}'", w.replace('\'', "\""))
-            } else {
-                w.clone()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]
@@ -544,8 +628,43 @@ pub(crate) mod tests {
         );
         assert_eq!(split_command("a \"b c\" ''").unwrap(), ["a", "b c", ""]);
         assert!(split_command("a 'b").is_err());
-        let words = split_command("sh -c 'echo hi'").unwrap();
-        assert_eq!(split_command(&join_command(&words)).unwrap(), words);
+        for typed in ["sh -c 'echo hi'", r"echo 'it'\''s' \$HOME ''"] {
+            let words = split_command(typed).unwrap();
+            assert_eq!(split_command(&shell_words(&words)).unwrap(), words, "{typed}");
+        }
+        assert_eq!(split_command(r"echo 'it'\''s'").unwrap(), ["echo", "it's"]);
+    }
+
+    #[test]
+    fn the_image_field_types_ahead_and_the_repo_field_completes_folders() {
+        let mut form = Form::new(options());
+        form.focus = Field::Image;
+        assert_eq!(form.image(), ImageChoice::Local("mlbench/runtime:0.1.0".into()));
+        for c in "BUSY".chars() {
+            form.edit(KeyEvent::from(KeyCode::Char(c)));
+        }
+        assert_eq!(form.image(), ImageChoice::Local("busybox:1".into()));
+        for _ in 0..4 {
+            form.edit(KeyEvent::from(KeyCode::Backspace));
+        }
+        form.edit(KeyEvent::from(KeyCode::Char('m')));
+        assert_eq!(form.image(), ImageChoice::Local("mlbench/runtime:0.1.0".into()));
+        // Tab completes a folder in the repo field: one whole, several to what they share.
+        let dir = tempfile::tempdir().unwrap();
+        for folder in ["salary", "sales-2025", "sales-2026", ".hidden"] {
+            std::fs::create_dir(dir.path().join(folder)).unwrap();
+        }
+        std::fs::write(dir.path().join("salad.txt"), "").unwrap();
+        let root = dir.path().display().to_string();
+        form.text.repo = format!("{root}/sala");
+        assert!(form.complete_repo());
+        assert_eq!(form.text.repo, format!("{root}/salary/"));
+        form.text.repo = format!("{root}/sale");
+        assert!(form.complete_repo());
+        assert_eq!(form.text.repo, format!("{root}/sales-202"));
+        assert!(!form.complete_repo(), "nothing more to complete: Tab moves on");
+        form.text.repo = format!("{root}/nope");
+        assert!(!form.complete_repo());
     }
 
     #[test]

@@ -54,11 +54,17 @@ pub fn job_choices<'a>(
             .collect();
         let mut images = vec![jobs::default_image(engine)];
         if let AnyRuntime::Docker(docker) = runtime {
-            for image in docker.list_images().await? {
-                for tag in image.tags {
-                    if !images.contains(&tag) {
-                        images.push(tag);
-                    }
+            let mut tags: Vec<String> = docker
+                .list_images()
+                .await?
+                .into_iter()
+                .flat_map(|i| i.tags)
+                .collect();
+            // This home's images (its runtime image and the projects' builds) before the rest.
+            tags.sort_by_key(|tag| !(tag.starts_with("mlbench/") || tag.starts_with("mlbench-build/")));
+            for tag in tags {
+                if !images.contains(&tag) {
+                    images.push(tag);
                 }
             }
         }

@@ -20,7 +20,12 @@ pub(super) fn on_form_key(app: &mut App, key: KeyEvent) -> Effect {
             app.form = None;
             app.status = Some("cancelled: nothing was created".into());
         }
-        KeyCode::Tab | KeyCode::Down => form.focus = form.focus.next(),
+        // Tab in the repo field completes a folder first, as a shell does.
+        KeyCode::Tab if form.focus == Field::Repo && form.complete_repo() => {}
+        KeyCode::Tab | KeyCode::Down => {
+            form.image_query.clear();
+            form.focus = form.focus.next();
+        }
         KeyCode::BackTab | KeyCode::Up => form.focus = form.focus.previous(),
         KeyCode::Left => form.cycle(-1),
         KeyCode::Right => form.cycle(1),

@@ -1,6 +1,7 @@
 //! The job list's filter and sort (`/`, `o`, `O` on the workbench): which rows show, in what
 //! order. A sweep's trials stay under their sweep's row whatever the order.
 
+use mlbench_domain::job::shell_words;
 use mlbench_store::{JobRecord, MetricSummary};
 
 use super::{App, JobRow};
@@ -101,7 +102,7 @@ fn described(row: JobRow<'_>) -> String {
                 job.node.as_deref().unwrap_or("")
             )
         }
-        JobRow::Sweep(sweep) => format!("{} {} {}", sweep.state, sweep.command.join(" "), sweep.metric),
+        JobRow::Sweep(sweep) => format!("{} {} {}", sweep.state, shell_words(&sweep.command), sweep.metric),
     }
 }
 
@@ -201,7 +202,7 @@ impl App {
     fn command_of(&self, row: JobRow<'_>) -> String {
         match row {
             JobRow::Job(j) | JobRow::Trial(j) => j.spec.command_text(),
-            JobRow::Sweep(s) => s.command.join(" "),
+            JobRow::Sweep(s) => shell_words(&s.command),
         }
     }
 

@@ -27,6 +27,9 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, form: &Form, theme: Theme) {
                 .machine()
                 .map_or(String::new(), |m| format!("‹ {} · {} ›", m.name, m.label)),
             Field::Image => match form.image() {
+                ImageChoice::Local(name) if focused && !form.image_query.is_empty() => {
+                    format!("‹ {name} › /{}", form.image_query)
+                }
                 ImageChoice::Local(name) => format!("‹ {name} ›"),
                 ImageChoice::Build => "‹ build from the repo's Dockerfile ›".to_string(),
                 ImageChoice::Pull(_) if focused => format!(
