@@ -34,7 +34,7 @@ impl Tmux {
             .to_string();
         let session = name.to_string();
         let command = format!(
-            "cd {} && env MLBENCH_HOME={} MLBENCH_CONFIG={} MLBENCH_RUNTIME={runtime} NO_COLOR=1 {}; echo EXITED $?; sleep 30",
+            "cd {} && echo before-mlbench && env MLBENCH_HOME={} MLBENCH_CONFIG={} MLBENCH_RUNTIME={runtime} NO_COLOR=1 {}; echo EXITED $?; sleep 30",
             s.dir.path().display(),
             s.home.display(),
             s.dir.path().join("config.toml").display(),
@@ -379,7 +379,12 @@ fn a_project_made_with_p_runs_a_job_whose_log_is_filtered_copied_saved_and_enter
     tmux.keys(&["x", "y"]);
     tmux.wait_for("1   stopped");
     tmux.keys(&["q"]);
-    tmux.wait_for("EXITED 0");
+    // The shell ran on the workbench's own screen: what was there before mlbench is back.
+    let screen = tmux.wait_for("EXITED 0");
+    assert!(
+        screen.contains("before-mlbench") && !screen.contains("hi-from-"),
+        "{screen}"
+    );
 }
 
 #[test]

@@ -81,6 +81,10 @@ enum Command {
     Top {
         #[arg(long)]
         json: bool,
+        /// Keep watching: a new reading every second, in place on a terminal (as `docker
+        /// stats`), one after another to a pipe (with --json, one JSON array per line).
+        #[arg(short, long)]
+        watch: bool,
     },
     /// Print a job's output; -f follows it until the job ends.
     Logs {
@@ -463,7 +467,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         } => jobs::logs(&engine, job, follow, tail, timestamps).await.and(ok),
         Command::Stop { job, grace } => jobs::stop(&engine, job, grace).await.and(ok),
         Command::Exec { job, command } => jobs::exec(&engine, job, command).await,
-        Command::Top { json } => usage::top(&engine, json).await.and(ok),
+        Command::Top { json, watch } => usage::top(&engine, json, watch).await.and(ok),
         Command::Gc {
             older_than,
             keep_failed,

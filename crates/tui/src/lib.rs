@@ -136,10 +136,9 @@ pub fn run() -> LocalBoxFuture<'static, Result<()>> {
     })
 }
 
-/// Leaves full-screen mode and runs the configured shell in the running job on this terminal;
-/// says how it went.
+/// Hands the terminal to the configured shell in the running job; says how it went.
 async fn shell(job: i64) -> Message {
-    terminal::leave();
+    terminal::hand_over();
     println!("mlbench: a shell in job {job}; `exit` (or Ctrl-D) returns to the workbench");
     let size = crossterm::terminal::size().ok();
     let ran = match Engine::open() {

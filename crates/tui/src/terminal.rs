@@ -56,7 +56,22 @@ pub(crate) fn leave() {
     let _ = crossterm::execute!(stdout(), LeaveAlternateScreen);
 }
 
-/// Full-screen mode again after [`leave`] (a shell in a job had the terminal), on a cleared
+/// The terminal for a shell in a job: mouse capture, pasting in brackets and raw mode off, on
+/// a cleared alternate screen. The shell stays on the alternate screen, so the main screen
+/// still holds what was there before mlbench when it quits.
+pub(crate) fn hand_over() {
+    let _ = crossterm::execute!(stdout(), DisableMouseCapture);
+    let _ = crossterm::execute!(stdout(), DisableBracketedPaste);
+    let _ = disable_raw_mode();
+    let _ = crossterm::execute!(
+        stdout(),
+        Clear(ClearType::All),
+        crossterm::cursor::MoveTo(0, 0),
+        crossterm::cursor::Show
+    );
+}
+
+/// Full-screen mode again after [`hand_over`] (a shell in a job had the terminal), on a cleared
 /// screen with a terminal whose next frame is drawn whole. (ratatui's own `clear` asks the
 /// terminal where its cursor is first, which a terminal just handed back may not answer.)
 pub(crate) fn resume(mouse: bool) -> std::io::Result<Terminal<CrosstermBackend<Stdout>>> {
