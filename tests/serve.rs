@@ -33,6 +33,7 @@ fn linear(intercept: f64, slope: f64) -> ModelFile {
         },
         mlbench_version: "test".into(),
         version: None,
+        job: None,
     }
 }
 

@@ -158,7 +158,12 @@ pub struct Curve<'a> {
 }
 
 /// Metric curves as PNG: each series against its step, the best drawn bold in red.
-pub fn write_curves_png(title: &str, metric: &str, curves: &[Curve], path: &Path) -> Result<()> {
+pub fn write_curves_png(
+    title: &str,
+    (x_name, metric): (&str, &str),
+    curves: &[Curve],
+    path: &Path,
+) -> Result<()> {
     let all = curves.iter().flat_map(|c| c.points.iter());
     let (mut x_min, mut x_max, mut y_min, mut y_max) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in all.filter(|(x, y)| x.is_finite() && y.is_finite()) {
@@ -171,7 +176,7 @@ pub fn write_curves_png(title: &str, metric: &str, curves: &[Curve], path: &Path
         let mut ctx = axes(
             root,
             title,
-            ("step", padded(x_min, x_max)),
+            (x_name, padded(x_min, x_max)),
             (metric, padded(y_min, y_max)),
         )?;
         // The others first, so the best is drawn over them.
@@ -252,14 +257,14 @@ mod tests {
                 best: false,
             },
         ];
-        write_curves_png("sweep 1", "loss", &curves, &path).unwrap();
+        write_curves_png("sweep 1", ("step", "loss"), &curves, &path).unwrap();
         assert_eq!(&std::fs::read(&path).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
         let empty = [Curve {
             label: "job 3",
             points: &[],
             best: false,
         }];
-        let err = write_curves_png("t", "loss", &empty, &dir.path().join("e.png")).unwrap_err();
+        let err = write_curves_png("t", ("step", "loss"), &empty, &dir.path().join("e.png")).unwrap_err();
         assert_eq!(err.to_string(), "loss has no values to draw");
     }
 }

@@ -189,7 +189,7 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             ))
         }
         Effect::LoadChart(job) => match Fit::load(engine, job, None, None) {
-            Ok(fit) => Message::Chart(fit),
+            Ok(fit) => Message::Chart(Box::new(fit)),
             // No fit to draw (not the built-in trainer's job): its metric curves, if any.
             Err(no_fit) => match Curves::load(&engine.store, CurvesOf::Job(job)) {
                 Ok(curves) => Message::Curves {

@@ -364,7 +364,7 @@ impl Fit {
                 };
                 (0..=steps)
                     .map(|k| {
-                        let x = from + (to - from) * k as f64 / steps as f64;
+                        let x = from + (to - from) * f64::from(k) / f64::from(steps);
                         (x, self.partial(i, x))
                     })
                     .collect()
@@ -570,7 +570,7 @@ fn sample_rows(path: &Path, features: &[String], target: &str, classes: Option<&
         }
         counted += 1;
         kept += 1;
-        if (kept - 1) % stride != 0 {
+        if !(kept - 1).is_multiple_of(stride) {
             continue;
         }
         sample.rows.push(row);

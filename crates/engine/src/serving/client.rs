@@ -266,7 +266,7 @@ pub fn predict<'a>(
     row: &'a [f64],
 ) -> LocalBoxFuture<'a, Result<Prediction>> {
     Box::pin(async move {
-        let shown = row.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" ");
+        let shown = row.iter().map(f64::to_string).collect::<Vec<_>>().join(" ");
         let (path, body) = if model.inputs.len() == 1 {
             ("/predict".to_string(), serde_json::json!({ "exp": row[0] }))
         } else {
@@ -358,16 +358,14 @@ mod tests {
     fn inputs_are_read_positional_named_or_as_json() {
         let model = house();
         let row = vec![1500.0, 3.0, 20.0];
-        assert_eq!(model.rows(&typed(&["1500", "3", "20"])).unwrap(), [row.clone()]);
-        assert_eq!(model.rows(&typed(&["1500 3 20"])).unwrap(), [row.clone()]);
+        let one = vec![row.clone()];
+        assert_eq!(model.rows(&typed(&["1500", "3", "20"])).unwrap(), one);
+        assert_eq!(model.rows(&typed(&["1500 3 20"])).unwrap(), one);
         assert_eq!(
             model.rows(&typed(&["1500,3,20", "900 1 5"])).unwrap()[1],
             [900.0, 1.0, 5.0]
         );
-        assert_eq!(
-            model.rows(&typed(&["age=20 sqft=1500 bedrooms=3"])).unwrap(),
-            [row.clone()]
-        );
+        assert_eq!(model.rows(&typed(&["age=20 sqft=1500 bedrooms=3"])).unwrap(), one);
         assert_eq!(
             model
                 .rows(&typed(&[
@@ -386,7 +384,7 @@ mod tests {
             model
                 .rows(&typed(&[r#"{"sqft": 1500, "bedrooms": "3", "age": 20}"#]))
                 .unwrap(),
-            [row]
+            one
         );
         let refusals = [
             (

@@ -122,7 +122,7 @@ pub(crate) enum Message {
         generation: u64,
         before_start: u64,
     },
-    Chart(Fit),
+    Chart(Box<Fit>),
     /// A sweep's comparison; `reload` when it refreshes an open view (dropped if that view
     /// was closed meanwhile).
     Comparison {
@@ -646,7 +646,7 @@ fn on_message(app: &mut App, message: Message) -> Effect {
         }
         Message::Chart(chart) => {
             app.chart_view = chart.first_view();
-            app.chart = Some(chart);
+            app.chart = Some(*chart);
             app.curves = None;
             app.screen = Screen::Chart;
             app.status = None;

@@ -7,9 +7,9 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Color;
 use ratatui::symbols::Marker;
 use ratatui::text::Line;
-use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition, Paragraph};
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
 
-use super::{Theme, compact};
+use super::{Theme, compact, legend};
 use crate::app::App;
 
 pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
@@ -80,20 +80,18 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let x_bounds = bounds(x_min, x_max, picture.x_classes.as_ref());
     let y_bounds = bounds(y_min, y_max, picture.y_classes.as_ref());
     let drawn: Vec<(f64, f64)> = [picture.points.as_slice(), &asked, &line].concat();
-    // The legend's share of the plot: its longest name and frame across, a row per series
-    // and its frame down (the axes take about 8 columns and 3 rows).
     let names = [picture.line_name, "data", "asked"];
-    let shown = names.iter().take(if asked.is_empty() { 2 } else { 3 });
-    let legend_width = shown.clone().map(|n| n.chars().count()).max().unwrap_or(4) + 2;
-    let legend_share = (
-        legend_width as f64 / f64::from(chart_area.width.saturating_sub(10).max(1)),
-        (shown.count() + 2) as f64 / f64::from(chart_area.height.saturating_sub(5).max(1)),
-    );
+    let legend_share = legend::share(&names[..if asked.is_empty() { 2 } else { 3 }], chart_area);
     let version = fit.version.map(|v| format!(" · model v{v}")).unwrap_or_default();
     let chart = Chart::new(datasets)
         .block(Block::bordered().title(format!(" {} ", picture.title)))
-        .legend_position(Some(free_corner(&drawn, x_bounds, y_bounds, legend_share)))
-        .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)))
+        .legend_position(Some(legend::free_corner(
+            &drawn,
+            x_bounds,
+            y_bounds,
+            legend_share,
+        )))
+        .hidden_legend_constraints(legend::SHOWN_UP_TO)
         .x_axis(
             Axis::default()
                 .title(picture.x_name.as_str())
@@ -151,50 +149,4 @@ fn side_line(name: &str, value: f64) -> Line<'static> {
         name.to_string()
     };
     Line::from(format!("{name:<room$} {value}"))
-}
-
-/// The corner where the legend covers the fewest drawn points (none, where one is free); the
-/// legend takes `share` (across, down) of the plot there.
-pub(crate) fn free_corner(
-    points: &[(f64, f64)],
-    x: [f64; 2],
-    y: [f64; 2],
-    share: (f64, f64),
-) -> LegendPosition {
-    let (dx, dy) = ((x[1] - x[0]) * share.0, (y[1] - y[0]) * share.1);
-    let corners = [
-        (LegendPosition::TopLeft, x[0]..=x[0] + dx, y[1] - dy..=y[1]),
-        (LegendPosition::TopRight, x[1] - dx..=x[1], y[1] - dy..=y[1]),
-        (LegendPosition::BottomRight, x[1] - dx..=x[1], y[0]..=y[0] + dy),
-        (LegendPosition::BottomLeft, x[0]..=x[0] + dx, y[0]..=y[0] + dy),
-    ];
-    corners
-        .into_iter()
-        .min_by_key(|(_, xs, ys)| {
-            points
-                .iter()
-                .filter(|(px, py)| xs.contains(px) && ys.contains(py))
-                .count()
-        })
-        .map_or(LegendPosition::TopLeft, |(corner, _, _)| corner)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_legend_goes_where_no_points_are() {
-        // A rising line fills the bottom left and top right.
-        let rising: Vec<(f64, f64)> = (0..=30).map(|i| (f64::from(i), f64::from(i))).collect();
-        assert_eq!(
-            free_corner(&rising, [0.0, 30.0], [0.0, 30.0], (0.3, 0.3)),
-            LegendPosition::TopLeft
-        );
-        let falling: Vec<(f64, f64)> = (0..=30).map(|i| (f64::from(i), f64::from(30 - i))).collect();
-        assert_eq!(
-            free_corner(&falling, [0.0, 30.0], [0.0, 30.0], (0.3, 0.3)),
-            LegendPosition::TopRight
-        );
-    }
 }

@@ -8,7 +8,7 @@ use ratatui::symbols::Marker;
 use ratatui::text::Line;
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
 
-use super::{Theme, compact};
+use super::{Theme, compact, legend};
 use crate::app::App;
 
 /// Colours for the series that are not the best, in turn.
@@ -49,26 +49,37 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             } else {
                 theme.fg(PALETTE[i % PALETTE.len()])
             };
+            // One point (a sweep's best, drawn against its parameter) is a mark, not a line.
+            let (marker, graph) = if curve.points.len() == 1 {
+                (Marker::Block, GraphType::Scatter)
+            } else {
+                (Marker::Braille, GraphType::Line)
+            };
             Dataset::default()
                 .name(curve.label.as_str())
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
+                .marker(marker)
+                .graph_type(graph)
                 .style(style)
                 .data(&curve.points)
         })
         .collect();
     let labels = |lo: f64, hi: f64| vec![compact(lo), compact((lo + hi) / 2.0), compact(hi)];
+    let names: Vec<&str> = curves.iter().map(|c| c.label.as_str()).collect();
+    let points: Vec<(f64, f64)> = curves.iter().flat_map(|c| c.points.iter().copied()).collect();
+    let corner = legend::free_corner(
+        &points,
+        [x_min, x_max],
+        [y_min, y_max],
+        legend::share(&names, chart_area),
+    );
     // A legend of dozens of trials would hide the chart: the side panel names the best.
     let chart = Chart::new(datasets)
-        .legend_position(if curves.len() <= 6 {
-            Some(ratatui::widgets::LegendPosition::TopRight)
-        } else {
-            None
-        })
+        .legend_position((curves.len() <= 6).then_some(corner))
+        .hidden_legend_constraints(legend::SHOWN_UP_TO)
         .block(Block::bordered().title(format!(" {} · {metric} ", view.curves.title)))
         .x_axis(
             Axis::default()
-                .title("step")
+                .title(view.curves.x_name(view.metric()))
                 .bounds([x_min, x_max])
                 .labels(labels(x_min, x_max)),
         )

@@ -5,6 +5,7 @@ mod compare;
 mod curves;
 mod form;
 mod help;
+mod legend;
 mod logs;
 mod prompt;
 mod status;

@@ -544,7 +544,7 @@ fn chart_of(app: &mut App, model: ModelFile, csv: &str) -> tempfile::TempDir {
     let data = dir.path().join("data.csv");
     std::fs::write(&data, csv).unwrap();
     let fit = experiments::fit::Fit::of_model(1, model, data).unwrap();
-    update(app, Event::Message(Message::Chart(fit)));
+    update(app, Event::Message(Message::Chart(Box::new(fit))));
     dir
 }
 
@@ -1142,6 +1142,7 @@ fn a_reload_landing_after_esc_does_not_bring_a_screen_back() {
         title: "sweep 1: loss".into(),
         metrics: vec!["loss".into()],
         curves: [("loss".to_string(), Vec::new())].into(),
+        against: Default::default(),
     };
     update(
         &mut app,
@@ -1182,6 +1183,7 @@ fn metric_curves_overlay_a_sweeps_trials() {
             ("accuracy".to_string(), vec![curve("4: q=1", 0.5, true)]),
         ]
         .into(),
+        against: Default::default(),
     };
     update(
         &mut app,
