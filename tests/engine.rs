@@ -74,6 +74,26 @@ fn a_failing_job_keeps_every_line_of_both_streams_in_order() {
     };
     assert_eq!(o.lines().collect::<Vec<_>>(), expect('o'));
     assert_eq!(e.lines().collect::<Vec<_>>(), expect('e'));
+    // Into files, `logs` gives exactly what the job printed, stream by stream, byte for byte:
+    // mlbench's own notes (it ran in a container, it ended) only with --notes.
+    let whole = s.run(&["logs", "1"]);
+    let printed = |stream: &str| {
+        (1..=100_000)
+            .map(|i| format!("{stream} {i}\n"))
+            .collect::<String>()
+    };
+    assert!(
+        whole.stdout == printed("out").as_bytes(),
+        "stdout differs from what the job printed"
+    );
+    assert!(
+        whole.stderr == printed("err").as_bytes(),
+        "stderr differs from what the job printed: {:?}",
+        String::from_utf8_lossy(&whole.stderr[..whole.stderr.len().min(200)])
+    );
+    let noted = s.run(&["logs", "1", "--notes"]);
+    assert_eq!(noted.stdout, whole.stdout);
+    assert!(String::from_utf8_lossy(&noted.stderr).contains("[mlbench] "));
     // Finished containers are removed; their logs are kept.
     assert!(s.home.join("jobs/1/output.log").exists());
 }

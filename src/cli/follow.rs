@@ -17,16 +17,32 @@ pub(crate) enum FollowEnd {
     Detached,
 }
 
-struct Printer {
-    timestamps: bool,
+/// How a log is printed: with each line's time, and with mlbench's own notes or without.
+pub(crate) struct LogPrint {
+    pub(crate) timestamps: bool,
+    /// mlbench's notes (`[mlbench] queued: …`) on stderr beside the job's own: for a person at
+    /// a terminal (or asked with `--notes`), never into a file that holds the job's stderr.
+    pub(crate) notes: bool,
 }
 
-impl Printer {
+impl LogPrint {
+    /// Notes when stderr is a terminal, or when asked.
+    pub(crate) fn notes_for_terminal(timestamps: bool, asked: bool) -> LogPrint {
+        use std::io::IsTerminal;
+        LogPrint {
+            timestamps,
+            notes: asked || io::stderr().is_terminal(),
+        }
+    }
+
     /// Program output goes to the stream it came from; mlbench's own notes go to stderr.
     fn print(&self, line: &[u8], out: &mut impl Write, err: &mut impl Write) -> io::Result<()> {
         let Some(record) = logfile::parse_record(line) else {
             return Ok(());
         };
+        if record.stream == Stream::Note && !self.notes {
+            return Ok(());
+        }
         let target: &mut dyn Write = if record.stream == Stream::Stdout { out } else { err };
         if self.timestamps {
             target.write_all(record.ts.as_bytes())?;
@@ -47,10 +63,9 @@ pub(crate) async fn print_log(
     job: i64,
     follow: bool,
     tail: Option<usize>,
-    timestamps: bool,
+    printer: LogPrint,
 ) -> Result<FollowEnd> {
     let path = engine.home.job_log(job);
-    let printer = Printer { timestamps };
     let mut reader: Option<LogTail> = None;
     let stdout = io::stdout();
     let stderr = io::stderr();

@@ -8,7 +8,7 @@ use mlbench_engine::jobs::{ImageSource, JobRequest};
 use mlbench_engine::{AnyRuntime, Engine, Submitted, experiments, jobs};
 use mlbench_store::JobRecord;
 
-use super::follow::{Backoff, FollowEnd, print_log};
+use super::follow::{Backoff, FollowEnd, LogPrint, print_log};
 use super::{RunArgs, table};
 use crate::{Error, Result};
 
@@ -99,7 +99,15 @@ async fn wait_until_started(engine: &Engine, job: i64) -> Result<JobRecord> {
 
 /// Follows the job's output to its end; the exit code is the job's, as with `docker run`.
 async fn follow_to_exit(engine: &Engine, job: i64) -> Result<ExitCode> {
-    match print_log(engine, job, true, None, false).await? {
+    match print_log(
+        engine,
+        job,
+        true,
+        None,
+        LogPrint::notes_for_terminal(false, false),
+    )
+    .await?
+    {
         FollowEnd::Detached => {
             eprintln!("detached: job {job} keeps running; follow it again with `mlbench logs -f {job}`");
             Ok(ExitCode::from(130))
@@ -185,7 +193,7 @@ pub(crate) async fn logs(
     job: i64,
     follow: bool,
     tail: Option<usize>,
-    timestamps: bool,
+    printer: LogPrint,
 ) -> Result<()> {
     if let Some(at) = engine.store.job(job)?.cleaned_at {
         return Err(Error::NotFound(format!(
@@ -193,7 +201,7 @@ pub(crate) async fn logs(
         )));
     }
     mlbench_engine::reconcile(&engine.home, &engine.store)?;
-    if let FollowEnd::Detached = print_log(engine, job, follow, tail, timestamps).await? {
+    if let FollowEnd::Detached = print_log(engine, job, follow, tail, printer).await? {
         eprintln!("detached: job {job} keeps running; follow it again with `mlbench logs -f {job}`");
     }
     Ok(())

@@ -97,6 +97,10 @@ enum Command {
         /// Show each line's time.
         #[arg(short, long)]
         timestamps: bool,
+        /// Show mlbench's own notes (queued, started, …) on stderr even when stderr is not a
+        /// terminal; without it a file gets exactly the job's own output.
+        #[arg(long)]
+        notes: bool,
     },
     /// Run a command in a running job (default: the configured shell), this terminal attached.
     Exec {
@@ -464,7 +468,11 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             follow,
             tail,
             timestamps,
-        } => jobs::logs(&engine, job, follow, tail, timestamps).await.and(ok),
+            notes,
+        } => {
+            let printer = follow::LogPrint::notes_for_terminal(timestamps, notes);
+            jobs::logs(&engine, job, follow, tail, printer).await.and(ok)
+        }
         Command::Stop { job, grace } => jobs::stop(&engine, job, grace).await.and(ok),
         Command::Exec { job, command } => jobs::exec(&engine, job, command).await,
         Command::Top { json, watch } => usage::top(&engine, json, watch).await.and(ok),
