@@ -222,9 +222,11 @@ fn a_first_start_trains_the_demo_in_docker_then_charts_serves_predicts_and_reope
     tmux.keys(&["p"]);
     tmux.wait_for("predict: salary at");
     tmux.keys(&["2", "5", "Enter"]);
-    let screen = tmux.wait_for("→ 149146.5664");
-    assert!(screen.contains("25 → 149146.5664"), "{screen}");
+    let screen = tmux.wait_for("→ 149147");
+    assert!(screen.contains("25 → 149147"), "{screen}");
     tmux.keys(&["Escape", "s"]);
+    tmux.wait_for("Stop deployment salary?");
+    tmux.keys(&["y"]);
     tmux.wait_for("stopped serving");
     tmux.keys(&["q"]);
     tmux.wait_for("EXITED 0");
@@ -241,6 +243,149 @@ fn a_first_start_trains_the_demo_in_docker_then_charts_serves_predicts_and_reope
     );
     again.keys(&["q"]);
     again.wait_for("EXITED 0");
+}
+
+/// Rows of a house price that three features make exactly: price = 20000 + 150·sqft +
+/// 9000·bedrooms − 700·age (a retrain uses other coefficients).
+fn houses(coefficients: [f64; 4]) -> (String, Vec<[f64; 3]>) {
+    let mut csv = String::from("sqft,bedrooms,age,price\n");
+    let mut rows = Vec::new();
+    for i in 0..30 {
+        let i = f64::from(i);
+        let row = [800.0 + 37.0 * i, 1.0 + (i * 7.0) % 5.0, 5.0 + (i * 13.0) % 40.0];
+        let [c0, c1, c2, c3] = coefficients;
+        csv += &format!(
+            "{},{},{},{}\n",
+            row[0],
+            row[1],
+            row[2],
+            c0 + c1 * row[0] + c2 * row[1] + c3 * row[2]
+        );
+        rows.push(row);
+    }
+    (csv, rows)
+}
+
+/// The line a fit chart's title draws for `feature`: `price = A + B·feature (others at means)`
+/// → (A, B), as the four significant digits shown.
+fn title_line(screen: &str, feature: &str) -> (f64, f64) {
+    let title = screen
+        .lines()
+        .find(|l| l.contains(&format!("·{feature} (others at means)")))
+        .unwrap_or_else(|| panic!("no line of {feature}: {screen}"));
+    let equation = title.split("price = ").nth(1).unwrap();
+    let (a, rest) = equation.split_once(" + ").unwrap();
+    let b = rest.split('·').next().unwrap();
+    (a.trim().parse().unwrap(), b.trim().parse().unwrap())
+}
+
+/// Whether `shown` is `truth` to the four significant digits numbers are shown with.
+fn close(shown: f64, truth: f64) -> bool {
+    (shown - truth).abs() <= truth.abs() * 1e-3
+}
+
+#[test]
+fn a_three_feature_model_is_charted_served_asked_and_keeps_its_own_line_after_a_retrain() {
+    let test = "a_three_feature_model_is_charted_served_asked_and_keeps_its_own_line_after_a_retrain";
+    if !tmux_available(test) {
+        return;
+    }
+    let s = Sandbox::new("local");
+    s.ok(&["project", "create", "house"]);
+    let first = [20_000.0, 150.0, 9_000.0, -700.0];
+    let (csv, rows) = houses(first);
+    let repo = s.folder("code", &[("data/houses.csv", &csv)]);
+    let train = |repo: &std::path::Path| {
+        s.ok(&[
+            "run",
+            "--project",
+            "house",
+            "--repo",
+            repo.to_str().unwrap(),
+            "-f",
+            "--",
+            "mlbench",
+            "train",
+            "-i",
+            "data/houses.csv",
+            "-o",
+            "/storage/house",
+        ])
+    };
+    train(&repo);
+    let tmux = Tmux::start(&s, "house");
+    tmux.wait_for("jobs of house");
+    tmux.keys(&["c"]);
+    // Independently: the line of sqft at the other features' means, from the data itself.
+    let mean = |c: usize| rows.iter().map(|r| r[c]).sum::<f64>() / rows.len() as f64;
+    let at_zero = |skip: usize| {
+        first[0]
+            + (0..3)
+                .filter(|&c| c != skip)
+                .map(|c| first[c + 1] * mean(c))
+                .sum::<f64>()
+    };
+    let screen = tmux.wait_for("·sqft (others at means)");
+    assert!(screen.contains("job 1 · model v1"), "{screen}");
+    let (a, b) = title_line(&screen, "sqft");
+    assert!(
+        close(a, at_zero(0)) && close(b, 150.0),
+        "{a} + {b}·sqft, expected {}: {screen}",
+        at_zero(0)
+    );
+    tmux.keys(&["Tab"]);
+    let screen = tmux.wait_for("·bedrooms (others at means)");
+    let (a, b) = title_line(&screen, "bedrooms");
+    assert!(
+        close(a, at_zero(1)) && close(b, 9000.0),
+        "{a} + {b}·bedrooms: {screen}"
+    );
+    tmux.keys(&["a"]);
+    tmux.wait_for("actual vs predicted · R² 1 over 30 rows");
+    tmux.keys(&["Escape"]);
+    // Served, and asked with the model's three inputs.
+    let port = common::free_port();
+    tmux.keys(&["s"]);
+    tmux.wait_for("8080:8080");
+    tmux.keys(&["BSpace"; 9]);
+    tmux.keys(&[&format!("{port}:8080"), "Enter"]);
+    tmux.wait_for("serving house at");
+    tmux.keys(&["p"]);
+    tmux.wait_for("sqft bedrooms age:");
+    tmux.keys(&["1500 3 20", "Enter"]);
+    // 20000 + 150·1500 + 9000·3 − 700·20
+    tmux.wait_for("1500 3 20 → 258000");
+    tmux.keys(&["sqft=1000 bedrooms=2 age=10", "Enter"]);
+    tmux.wait_for("1000 2 10 → 181000");
+    tmux.keys(&["1500 3", "Enter"]);
+    tmux.wait_for("✗ the model takes 3 inputs");
+    tmux.keys(&["Escape", "s"]);
+    tmux.wait_for("Stop deployment house?");
+    tmux.keys(&["y"]);
+    tmux.wait_for("stopped serving house");
+    // A retrain into the same folder: the first job's chart still draws its own model.
+    let (csv, _) = houses([50_000.0, 100.0, 5_000.0, -200.0]);
+    let retrained = s.folder("code2", &[("data/houses.csv", &csv)]);
+    train(&retrained);
+    // Job 2 was the serving job.
+    tmux.wait_for("3   succeeded");
+    tmux.keys(&["G", "c"]);
+    let screen = tmux.wait_for("job 1 · model v1");
+    assert!(close(title_line(&screen, "sqft").1, 150.0), "{screen}");
+    tmux.keys(&["Escape", "g", "c"]);
+    let screen = tmux.wait_for("job 3 · model v2");
+    assert!(close(title_line(&screen, "sqft").1, 100.0), "{screen}");
+    tmux.keys(&["Escape", "q"]);
+    tmux.wait_for("EXITED 0");
+    // `models` says which job wrote each version.
+    let models: serde_json::Value = serde_json::from_str(&s.ok(&["models", "--json"])).unwrap();
+    let writers: Vec<i64> = models[0]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["job"].as_i64().unwrap())
+        .collect();
+    assert_eq!(writers, [1, 3], "{models}");
 }
 
 #[test]
