@@ -671,7 +671,14 @@ fn a_deployment_answers_predicts_refuses_a_taken_port_and_stops_clean() {
     };
     assert_eq!(inspected, format!("{me}|[ALL]|[no-new-privileges]|2048"));
     let predicted = s.ok(&["predict", "--deployment", "salary", "25", "30"]);
-    assert!(predicted.starts_with(&format!("25 -> {expected}")), "{predicted}");
+    let shown = mlbench_domain::numfmt::compact(expected);
+    assert!(
+        predicted.starts_with(&format!("25 -> {shown}\n30 -> ")),
+        "{predicted}"
+    );
+    // The one running deployment needs no name; --json has every digit.
+    let answers: serde_json::Value = serde_json::from_str(&s.ok(&["predict", "25", "--json"])).unwrap();
+    assert_eq!(answers[0]["salary"].as_f64(), Some(expected), "{answers}");
     let refused = s.run(&["predict", "--deployment", "salary", "lots"]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("\"lots\" is not a number"));

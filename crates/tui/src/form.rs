@@ -86,6 +86,34 @@ pub(crate) enum ImageChoice {
     Pull(String),
 }
 
+/// `typed`'s last path component completed from the folders there, as a shell's Tab does: one
+/// folder whole (with `/`), several to what they share; `None` when that adds nothing (a URL,
+/// no such folder, or already as far as they agree). Reads the folder: the worker runs it.
+pub(crate) fn complete_folder(typed: &str) -> Option<String> {
+    if typed.contains("://") || typed.contains('@') {
+        return None;
+    }
+    let (dir, start) = match typed.rfind('/') {
+        Some(i) => (&typed[..=i], &typed[i + 1..]),
+        None => ("", typed),
+    };
+    let listed = if dir.is_empty() { "." } else { dir };
+    let entries = std::fs::read_dir(expand_home(listed)).ok()?;
+    let mut folders: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| name.starts_with(start) && (!name.starts_with('.') || start.starts_with('.')))
+        .collect();
+    folders.sort();
+    let completed = match folders.as_slice() {
+        [] => return None,
+        [one] => format!("{dir}{one}/"),
+        several => format!("{dir}{}", shared_prefix(several)),
+    };
+    (completed != typed).then_some(completed)
+}
+
 /// `~/…` as the home folder it names.
 fn expand_home(path: &str) -> std::path::PathBuf {
     match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
@@ -378,40 +406,20 @@ impl Form {
         Edit::Changed
     }
 
-    /// Completes the repo field's last path component from the folders there, as a shell's Tab
-    /// does: one folder whole (with `/`), several to what they share. Whether it completed.
-    pub(crate) fn complete_repo(&mut self) -> bool {
-        let typed = self.text.repo.clone();
-        if typed.contains("://") || typed.contains('@') {
-            return false;
+    /// A completion of `typed` (see [`complete_folder`]) arrived: taken while the repo field
+    /// still holds what was completed; with nothing to complete, Tab moves on as usual.
+    pub(crate) fn completed(&mut self, typed: &str, completion: Option<String>) {
+        if self.focus != Field::Repo || self.text.repo != typed {
+            return;
         }
-        let (dir, start) = match typed.rfind('/') {
-            Some(i) => (&typed[..=i], &typed[i + 1..]),
-            None => ("", typed.as_str()),
-        };
-        let listed = if dir.is_empty() { "." } else { dir };
-        let Ok(entries) = std::fs::read_dir(expand_home(listed)) else {
-            return false;
-        };
-        let mut folders: Vec<String> = entries
-            .flatten()
-            .filter(|e| e.path().is_dir())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|name| name.starts_with(start) && (!name.starts_with('.') || start.starts_with('.')))
-            .collect();
-        folders.sort();
-        let completed = match folders.as_slice() {
-            [] => return false,
-            [one] => format!("{dir}{one}/"),
-            several => format!("{dir}{}", shared_prefix(several)),
-        };
-        if completed == typed {
-            return false;
+        match completion {
+            Some(completed) => {
+                self.cursor = (Field::Repo, completed.len());
+                self.text.repo = completed;
+                self.refusal = None;
+            }
+            None => self.focus = self.focus.next(),
         }
-        self.cursor = (Field::Repo, completed.len());
-        self.text.repo = completed;
-        self.refusal = None;
-        true
     }
 
     /// Edits the focused field's text with a line-editing key; ←→ on the image field still
@@ -656,15 +664,29 @@ pub(crate) mod tests {
         }
         std::fs::write(dir.path().join("salad.txt"), "").unwrap();
         let root = dir.path().display().to_string();
+        let complete = |typed: String| complete_folder(&typed);
+        assert_eq!(complete(format!("{root}/sala")), Some(format!("{root}/salary/")));
+        assert_eq!(
+            complete(format!("{root}/sale")),
+            Some(format!("{root}/sales-202"))
+        );
+        assert_eq!(
+            complete(format!("{root}/sales-202")),
+            None,
+            "nothing more to complete"
+        );
+        assert_eq!(complete(format!("{root}/nope")), None);
+        assert_eq!(complete(format!("{root}/.h")), Some(format!("{root}/.hidden/")));
+        // A completion lands while the field still holds what was typed; none moves on.
+        form.focus = Field::Repo;
         form.text.repo = format!("{root}/sala");
-        assert!(form.complete_repo());
-        assert_eq!(form.text.repo, format!("{root}/salary/"));
-        form.text.repo = format!("{root}/sale");
-        assert!(form.complete_repo());
-        assert_eq!(form.text.repo, format!("{root}/sales-202"));
-        assert!(!form.complete_repo(), "nothing more to complete: Tab moves on");
-        form.text.repo = format!("{root}/nope");
-        assert!(!form.complete_repo());
+        form.completed(&format!("{root}/sala"), Some(format!("{root}/salary/")));
+        assert_eq!(
+            (form.text.repo.clone(), form.focus),
+            (format!("{root}/salary/"), Field::Repo)
+        );
+        form.completed(&format!("{root}/salary/"), None);
+        assert_eq!(form.focus, Field::Repo.next());
     }
 
     #[test]

@@ -254,6 +254,10 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
                 engine.config.keys.key_of(Command::Predict)
             ))
         }
+        Effect::CompleteRepo(typed) => {
+            let completion = crate::form::complete_folder(&typed);
+            Message::RepoCompleted { typed, completion }
+        }
         Effect::LoadFailureTail(job) => Message::FailureTail(
             job,
             log_pages::last_lines(engine.home.job_log(job), FAILURE_TAIL).await?,

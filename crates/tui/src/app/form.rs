@@ -20,8 +20,9 @@ pub(super) fn on_form_key(app: &mut App, key: KeyEvent) -> Effect {
             app.form = None;
             app.status = Some("cancelled: nothing was created".into());
         }
-        // Tab in the repo field completes a folder first, as a shell does.
-        KeyCode::Tab if form.focus == Field::Repo && form.complete_repo() => {}
+        // Tab in the repo field completes a folder first, as a shell does (the worker reads
+        // the folder; with nothing to complete, the answer moves the focus on).
+        KeyCode::Tab if form.focus == Field::Repo => return Effect::CompleteRepo(form.text.repo.clone()),
         KeyCode::Tab | KeyCode::Down => {
             form.image_query.clear();
             form.focus = form.focus.next();

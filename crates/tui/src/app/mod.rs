@@ -141,6 +141,11 @@ pub(crate) enum Message {
     Prediction(PredictionRow),
     /// The last lines of a failed job's log.
     FailureTail(i64, Vec<LogLine>),
+    /// The repo field's completion of what was typed (`None`: nothing to add).
+    RepoCompleted {
+        typed: String,
+        completion: Option<String>,
+    },
     /// The job's model is served by this deployment: ask before stopping it.
     ConfirmStopServing(String),
     /// The model served at `url` takes these inputs: ask for them.
@@ -269,6 +274,8 @@ pub(crate) enum Effect {
     },
     /// The last lines of a failed job's log, for its details.
     LoadFailureTail(i64),
+    /// Complete the form's repo field from the folders there.
+    CompleteRepo(String),
     /// What the model served at `url` takes, to open the prediction prompt.
     DescribeModel {
         project: String,
@@ -661,6 +668,11 @@ fn on_message(app: &mut App, message: Message) -> Effect {
             app.status = None;
         }
         Message::Prediction(row) => app.predictions.push(row),
+        Message::RepoCompleted { typed, completion } => {
+            if let Some(form) = app.form.as_mut() {
+                form.completed(&typed, completion);
+            }
+        }
         Message::FailureTail(job, lines) => {
             app.failure_tails.insert(job, Some(lines));
         }
