@@ -192,6 +192,7 @@ fn a_dockerfile_job_without_a_command_runs_the_images_cmd_in_order() {
         "--repo",
         repo.to_str().unwrap(),
         "-f",
+        "--notes",
     ]);
     let labels = Command::new("docker")
         .args(["image", "inspect", "--format", "{{json .Config.Labels}}", &tag])

@@ -29,7 +29,7 @@ fn train_prints_the_tutorial_lines_and_writes_the_model() {
             "Slope",
             "MSE",
             "R2",
-            &format!("Model written to {}/model.json", out.display())
+            &format!("Model written to {}/model.json (version 1)", out.display())
         ]
     );
     let model: serde_json::Value =

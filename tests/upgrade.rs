@@ -109,7 +109,8 @@ fn a_0_1_0_home_keeps_every_project_job_and_metric() {
 fn a_0_1_0_home_keeps_every_log_line_on_its_stream() {
     let s = old_home();
     for job in ["1", "2"] {
-        let out = s.run(&["logs", job]);
+        // With its notes: every line the 0.1.0 home kept, each on its stream.
+        let out = s.run(&["logs", job, "--notes"]);
         assert!(out.status.success());
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),

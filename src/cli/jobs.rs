@@ -34,7 +34,10 @@ pub(crate) async fn run(engine: &Engine, args: RunArgs) -> Result<ExitCode> {
     };
     let runtime = choose_runtime(engine).await?;
     let submitted = jobs::run(engine, &runtime, request, &mut |line| eprintln!("{line}")).await?;
-    report(engine, submitted, args.follow).await
+    let follow = args
+        .follow
+        .then(|| LogPrint::notes_for_terminal(false, args.notes));
+    report(engine, submitted, follow).await
 }
 
 async fn choose_runtime(engine: &Engine) -> Result<AnyRuntime> {
@@ -42,17 +45,17 @@ async fn choose_runtime(engine: &Engine) -> Result<AnyRuntime> {
 }
 
 /// Says what became of a submitted job; with `follow`, follows it to its end.
-async fn report(engine: &Engine, submitted: Submitted, follow: bool) -> Result<ExitCode> {
+async fn report(engine: &Engine, submitted: Submitted, follow: Option<LogPrint>) -> Result<ExitCode> {
     let job = submitted.job;
     let commit = submitted
         .commit
         .map(|c| format!(", commit {}", &c[..c.len().min(12)]))
         .unwrap_or_default();
     eprintln!("job {job} submitted{commit}");
-    if follow {
+    if let Some(printer) = follow {
         // The log says, in order, what happens: an image build, a wait in the queue, where it
         // started, then the program's output.
-        return follow_to_exit(engine, job).await;
+        return follow_to_exit(engine, job, printer).await;
     }
     let record = wait_until_started(engine, job).await?;
     match record.state {
@@ -98,16 +101,8 @@ async fn wait_until_started(engine: &Engine, job: i64) -> Result<JobRecord> {
 }
 
 /// Follows the job's output to its end; the exit code is the job's, as with `docker run`.
-async fn follow_to_exit(engine: &Engine, job: i64) -> Result<ExitCode> {
-    match print_log(
-        engine,
-        job,
-        true,
-        None,
-        LogPrint::notes_for_terminal(false, false),
-    )
-    .await?
-    {
+async fn follow_to_exit(engine: &Engine, job: i64, printer: LogPrint) -> Result<ExitCode> {
+    match print_log(engine, job, true, None, printer).await? {
         FollowEnd::Detached => {
             eprintln!("detached: job {job} keeps running; follow it again with `mlbench logs -f {job}`");
             Ok(ExitCode::from(130))
@@ -251,7 +246,8 @@ pub(crate) async fn demo(engine: &Engine, which: DemoName, detach: bool) -> Resu
             let spec = experiments::demo::prepare(engine)?;
             let submitted =
                 mlbench_engine::submit(engine, &runtime, spec, &mut |line| eprintln!("{line}")).await?;
-            report(engine, submitted, !detach).await
+            let follow = (!detach).then(|| LogPrint::notes_for_terminal(false, false));
+            report(engine, submitted, follow).await
         }
         DemoName::Iris => {
             let request = experiments::demo::prepare_iris(engine)?;

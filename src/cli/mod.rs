@@ -332,6 +332,10 @@ pub(crate) struct RunArgs {
     /// Follow the output until the job ends, and exit with its exit code.
     #[arg(short, long)]
     follow: bool,
+    /// While following, show mlbench's own notes (an image build, a wait in the queue, where
+    /// the job started) even when stderr is not a terminal.
+    #[arg(long, requires = "follow")]
+    notes: bool,
     /// Copy the repo folder even when it holds more than `max_repo_size`.
     #[arg(long)]
     force: bool,

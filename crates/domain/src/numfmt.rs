@@ -28,8 +28,18 @@ pub fn compact(v: f64) -> String {
         return format!("{v:.3e}");
     }
     let whole_digits = magnitude.log10().floor() as i32 + 1;
-    let decimals = usize::try_from(4 - whole_digits).unwrap_or(0);
-    let text = format!("{v:.decimals$}");
+    let mut decimals = usize::try_from(4 - whole_digits).unwrap_or(0);
+    let mut text = format!("{v:.decimals$}");
+    // Rounding up to the next power of ten (0.99996 → 1.0000) gains a digit: give one back.
+    if decimals > 0
+        && text
+            .trim_start_matches('-')
+            .parse::<f64>()
+            .is_ok_and(|r| r >= 10f64.powi(whole_digits))
+    {
+        decimals -= 1;
+        text = format!("{v:.decimals$}");
+    }
     if decimals > 0 && text.parse::<f64>() == Ok(v) {
         text.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {

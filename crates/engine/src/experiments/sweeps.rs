@@ -181,7 +181,11 @@ pub fn stop<'a>(
 /// Deletes a stopped or finished sweep whole: its record, its trials' jobs with their logs and
 /// folders, and its own folder. Returns how many jobs went.
 pub fn remove(engine: &Engine, sweep: i64) -> Result<usize> {
-    engine.store.sweep(sweep)?;
+    if engine.store.sweep(sweep)?.state() == "running" {
+        return Err(Error::Invalid(format!(
+            "sweep {sweep} is running: stop it first with `mlbench sweep stop {sweep}`"
+        )));
+    }
     // Held to the end: a driver still holding the sweep could start a trial after the check
     // below, and none can start while this is held.
     let Some(_driver) = acquire_driver_lock(&engine.home, sweep)? else {

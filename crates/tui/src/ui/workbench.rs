@@ -372,10 +372,13 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     for s in serving {
         let url = serving::deploy::job_url(s).unwrap_or_default();
         let name = s.spec.deployment.clone().unwrap_or_default();
-        lines.push(Line::from(vec![
-            label("serving"),
-            Span::styled(format!("{name} {url} ({})", s.state), theme.state(s.state)),
-        ]));
+        lines.extend(prose(
+            "serving",
+            &format!("{name} {url} ({})", s.state),
+            theme.state(s.state),
+            width,
+            theme,
+        ));
         if let Some(traffic) = app.traffic.get(&name).filter(|_| shown.insert(name.clone())) {
             lines.extend(traffic_lines(traffic, theme));
         }
