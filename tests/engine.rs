@@ -98,6 +98,37 @@ fn a_failing_job_keeps_every_line_of_both_streams_in_order() {
     assert!(s.home.join("jobs/1/output.log").exists());
 }
 
+#[test]
+fn a_queued_docker_job_says_why_it_waits_once() {
+    let Some(s) = docker_sandbox("a_queued_docker_job_says_why_it_waits_once") else {
+        return;
+    };
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    s.configure(
+        "",
+        &format!("[machines.HOST]\ncpus = {cpus}\nmemory = \"64MiB\"\n[machines.ONE]\ncpus = 1\nmemory = \"64MiB\"\n"),
+    );
+    let repo = s.folder("code", &[]);
+    let repo = repo.to_str().unwrap();
+    s.ok(&run_args(repo, &["--machine", "HOST"], &["sleep", "600"]));
+    s.ok(&run_args(repo, &["--machine", "ONE"], &["true"]));
+    // The submit that launches Docker jobs looks first, then the job's supervisor: the reason
+    // is written once, not by each.
+    std::thread::sleep(Duration::from_millis(1500));
+    let notes: Vec<String> = s
+        .log_records(2)
+        .into_iter()
+        .filter(|r| r.1.starts_with("queued: "))
+        .map(|r| r.1)
+        .collect();
+    assert_eq!(
+        notes,
+        [format!("queued: waits for 1 vCPU: 0 free, job 1 holds {cpus}")]
+    );
+    s.ok(&["stop", "1", "--grace", "1"]);
+    s.wait_for_state(2, |state| state == "succeeded", Duration::from_secs(30));
+}
+
 /// A user's image keeps its own user unless the config's run_as names another.
 #[test]
 fn run_as_in_the_config_chooses_the_user_of_a_users_image() {
