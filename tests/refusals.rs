@@ -223,6 +223,10 @@ fn every_refusal_reads_as_it_did() {
             none,
         ),
         (typed("deploy --model line"), none),
+        (
+            typed("deploy --project p --model line --name ../../x --port 18555:8080"),
+            none,
+        ),
         (typed("deploy stop nosuch"), none),
         (typed("deploy rollback nosuch"), none),
         (typed("deploy rm nosuch"), none),
@@ -262,6 +266,16 @@ fn every_refusal_reads_as_it_did() {
         (typed("sweep resume 99"), none),
         (typed("sweep stop 99"), none),
         (typed("sweep rm 99"), none),
+        (
+            typed("$SWEEP --grid x=0..1:1e-20 --metric loss --minimize -- echo {x}"),
+            none,
+        ),
+        (
+            typed("$SWEEP --random 2 --seed 1 --space x=-1e308..1e308 --metric loss --minimize -- echo {x}"),
+            none,
+        ),
+        (typed("run --project p --repo $S/code/data.csv -- echo"), none),
+        (typed("stop 1 --grace 99999999999"), none),
         (typed("compare 99"), none),
         (typed("sweeps --project nosuch"), none),
         // Upkeep and the rest.
@@ -292,10 +306,26 @@ fn every_refusal_reads_as_it_did() {
     // the schema version in the file's header, at byte 60 (big-endian).
     std::fs::write(s.dir.path().join("config.toml"), "").unwrap();
     let db = s.home.join("mlbench.db");
-    let mut bytes = std::fs::read(&db).unwrap();
-    bytes[60..64].copy_from_slice(&99u32.to_be_bytes());
-    std::fs::write(&db, bytes).unwrap();
+    let bytes_at_60 = |db: &std::path::Path, version: u32| {
+        let mut bytes = std::fs::read(db).unwrap();
+        bytes[60..64].copy_from_slice(&version.to_be_bytes());
+        std::fs::write(db, bytes).unwrap();
+    };
+    bytes_at_60(&db, 99);
     corpus.push_str(&refusal(&s, &["jobs"], none));
+    // Nothing the refused `deploy --name ../../x` wrote is outside the model's folder.
+    assert!(!s.home.join("projects/p/storage/x").exists());
+    // A schema version no mlbench writes is damage, said as such.
+    bytes_at_60(&db, u32::MAX);
+    corpus.push_str(&refusal(&s, &["jobs"], none));
+    // An empty store beside jobs' files is a lost store, never a new one.
+    std::fs::write(&db, b"").unwrap();
+    for wal in ["mlbench.db-wal", "mlbench.db-shm"] {
+        let _ = std::fs::remove_file(s.home.join(wal));
+    }
+    std::fs::create_dir_all(s.home.join("jobs/1")).unwrap();
+    corpus.push_str(&refusal(&s, &["jobs"], none));
+    assert_eq!(std::fs::read(&db).unwrap(), b"", "the empty store was written to");
     // The running mlbench names itself in that refusal: its version and commit.
     let version = s.ok(&["--version"]);
     let version = version.trim().trim_start_matches("mlbench ");

@@ -113,7 +113,7 @@ enum Command {
     Stop {
         job: i64,
         /// Seconds between SIGTERM and SIGKILL (default from the config, 10).
-        #[arg(long, value_name = "SECS")]
+        #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(..=86_400))]
         grace: Option<u64>,
     },
     /// Train a model on a CSV file and write model.json (the built-in trainer, for jobs).

@@ -63,7 +63,7 @@ enum DeployAction {
     /// Stop a deployment's replicas.
     Stop {
         name: String,
-        #[arg(long, value_name = "SECS")]
+        #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(..=86_400))]
         grace: Option<u64>,
     },
     /// Move a running deployment to the kept version before the one it serves.

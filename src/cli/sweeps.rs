@@ -67,7 +67,7 @@ enum SweepAction {
     Stop {
         sweep: i64,
         /// Seconds between SIGTERM and SIGKILL (default from the config).
-        #[arg(long, value_name = "SECS")]
+        #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(..=86_400))]
         grace: Option<u64>,
     },
     /// Delete a stopped or finished sweep whole: its trials' jobs, logs and metrics.

@@ -64,6 +64,9 @@ struct ConfigFile {
     colors: BTreeMap<String, String>,
 }
 
+/// The longest grace a stop gives a job between SIGTERM and SIGKILL: a day.
+const MAX_GRACE_SECS: u64 = 86_400;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub default_machine: String,
@@ -118,7 +121,8 @@ pub enum RunAs {
 impl RunAs {
     fn parse(text: &str) -> Result<Option<RunAs>> {
         let text = text.trim();
-        let numeric = |part: &str| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit());
+        // A uid and a gid are 32-bit numbers on Linux.
+        let numeric = |part: &str| part.parse::<u32>().is_ok() && part.chars().all(|c| c.is_ascii_digit());
         match text {
             "" => Ok(None),
             "invoking" => Ok(Some(RunAs::Invoking)),
@@ -263,7 +267,14 @@ impl Config {
         let config = Config {
             default_machine: file.default_machine,
             default_image: Some(file.default_image).filter(|s| !s.trim().is_empty()),
-            stop_grace_secs: file.stop_grace_secs,
+            stop_grace_secs: match file.stop_grace_secs {
+                secs @ 0..=MAX_GRACE_SECS => secs,
+                secs => {
+                    return Err(Error::Invalid(format!(
+                        "stop_grace_secs: {secs} is more than a day ({MAX_GRACE_SECS}): a stop would hang that long; give fewer seconds"
+                    )));
+                }
+            },
             max_repo_bytes: machine::parse_bytes(&file.max_repo_size)
                 .map_err(|e| Error::Invalid(format!("max_repo_size: {e}")))?,
             disk_use_warning_bytes: machine::parse_bytes(&file.disk_use_warning)

@@ -188,7 +188,10 @@ pub fn parse_bytes(text: &str) -> Result<u64, Error> {
         }
     };
     let bytes = (value * scale as f64).round();
-    if !(bytes >= 1.0 && bytes < u64::MAX as f64) {
+    if bytes >= u64::MAX as f64 {
+        return Err(Error::Invalid(format!("size {text:?} is too large")));
+    }
+    if bytes < 1.0 {
         return Err(Error::Invalid(format!("size {text:?} must be above zero")));
     }
     Ok(bytes as u64)

@@ -142,12 +142,15 @@ fn range_values(name: &str, low: &str, high: &str) -> Result<Vec<String>, Error>
             "--grid {name}: the range {low}..{high} yields nothing: its start is above its end"
         )));
     }
-    let count = ((high - low) / step + 1e-9).floor() as usize + 1;
-    if count > MAX_TRIALS {
+    // Counted in floating point first: a tiny step would overflow an integer count.
+    let steps = ((high - low) / step + 1e-9).floor();
+    if steps >= MAX_TRIALS as f64 {
         return Err(Error::Invalid(format!(
-            "--grid {name} yields {count} values, more than {MAX_TRIALS}: use a larger step"
+            "--grid {name} yields {} values, more than {MAX_TRIALS}: use a larger step",
+            crate::numfmt::compact(steps + 1.0)
         )));
     }
+    let count = steps as usize + 1;
     Ok((0..count).map(|i| format_value(low + step * i as f64)).collect())
 }
 
@@ -177,6 +180,13 @@ impl FromStr for RandomAxis {
         if low >= high {
             return Err(Error::Invalid(format!(
                 "--space {name}: the range {low}..{high} yields nothing: its low end must be below its high end"
+            )));
+        }
+        if !(high - low).is_finite() {
+            return Err(Error::Invalid(format!(
+                "--space {name}: the range {}..{} is too wide to draw from: narrow it",
+                crate::numfmt::compact(low),
+                crate::numfmt::compact(high)
             )));
         }
         if log && low <= 0.0 {
@@ -555,6 +565,8 @@ mod tests {
     fn bad_grids_say_what_is_wrong() {
         let err = |text: &str| text.parse::<GridAxis>().unwrap_err().to_string();
         assert!(err("depth=").contains("has no values"));
+        // A step so small its count would overflow is counted, not wrapped to nothing.
+        assert!(err("x=0..1:1e-20").contains("yields 1.000e20 values, more than 100000"));
         assert!(err("depth=5..1").contains("yields nothing"));
         assert!(err("depth=1.5..3").contains("needs integers"));
         assert!(err("depth=1..3:0").contains("above zero"));

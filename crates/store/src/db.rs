@@ -266,13 +266,34 @@ pub struct Store {
     pub(super) conn: Connection,
 }
 
+/// The schema version the file says it has; one no mlbench writes (below zero) is damage.
+fn schema_version(conn: &Connection, path: &Path) -> Result<usize> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    usize::try_from(version).map_err(|_| {
+        Error::Invalid(format!(
+            "{} says its schema version is {version}, which no mlbench writes: the file is damaged; restore it, or set MLBENCH_HOME to another home",
+            path.display()
+        ))
+    })
+}
+
 impl Store {
     pub fn open(home: &Home) -> Result<Store> {
+        // An empty (or missing) store beside jobs' files is a lost store, not a new home:
+        // starting afresh would hand out job 1 again and overwrite its log.
+        let empty = std::fs::metadata(home.db_path()).map_or(true, |m| m.len() == 0);
+        if empty && home.has_job_files() {
+            return Err(Error::Invalid(format!(
+                "{} is empty but this home holds jobs' files ({}): the store was lost or truncated; restore it, or move that folder aside to start afresh",
+                home.db_path().display(),
+                home.jobs_root().display()
+            )));
+        }
         let path = home.private_db_path()?;
         let conn = Connection::open(&path)?;
         // A newer mlbench's file is refused before anything here writes to it (even the
         // journal mode below is a write).
-        let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let version = schema_version(&conn, &path)?;
         if version > MIGRATIONS.len() {
             return Err(Error::NewerSchema {
                 path: path.clone(),
@@ -295,12 +316,11 @@ impl Store {
 
     fn migrate(&self, path: &Path) -> Result<()> {
         // Every command and supervisor opens the store: an up-to-date file needs no write lock.
-        let current: usize = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if current == MIGRATIONS.len() {
+        if schema_version(&self.conn, path)? == MIGRATIONS.len() {
             return Ok(());
         }
         let tx = self.write()?;
-        let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let version = schema_version(&tx, path)?;
         if version > MIGRATIONS.len() {
             return Err(Error::NewerSchema {
                 path: path.to_path_buf(),

@@ -80,6 +80,16 @@ impl Home {
         Ok(path)
     }
 
+    /// Where jobs' folders (their logs, workspaces) are.
+    pub(crate) fn jobs_root(&self) -> PathBuf {
+        self.shared.join("jobs")
+    }
+
+    /// Whether any job's folder is here: a home that has run jobs.
+    pub(crate) fn has_job_files(&self) -> bool {
+        std::fs::read_dir(self.jobs_root()).is_ok_and(|mut entries| entries.next().is_some())
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -102,7 +112,7 @@ impl Home {
     }
 
     pub fn job_dir(&self, job: i64) -> PathBuf {
-        self.shared.join("jobs").join(job.to_string())
+        self.jobs_root().join(job.to_string())
     }
 
     /// Where a sweep's driver keeps its lock and its error file.

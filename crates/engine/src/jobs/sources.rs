@@ -28,6 +28,12 @@ pub struct FolderRules {
 pub fn prepare(source: &Source, dest: &Path, rules: &FolderRules) -> Result<Option<String>> {
     match source {
         Source::Folder { path } => {
+            if path.exists() && !path.is_dir() {
+                return Err(Error::Invalid(format!(
+                    "repo {} is a file, not a folder: give its folder or a git URL with --repo",
+                    path.display()
+                )));
+            }
             if !path.is_dir() {
                 return Err(Error::NotFound(format!(
                     "repo folder {} does not exist: give a folder or a git URL with --repo",

@@ -191,6 +191,15 @@ impl ModelDeployment {
     }
 }
 
+/// A deployment's name names files (its pin, its jobs' labels): only a plain name will do.
+fn check_name(name: &str) -> Result<()> {
+    mlbench_domain::project::validate_name(name).map_err(|_| {
+        Error::Invalid(format!(
+            "deployment name {name:?} is not valid: use lowercase letters, digits, '-', '_' or '.'"
+        ))
+    })
+}
+
 /// Serves a model: checks it loads, starts the replicas and waits until each is ready.
 pub fn deploy_model<'a>(
     engine: &'a Engine,
@@ -203,6 +212,8 @@ pub fn deploy_model<'a>(
             .name
             .clone()
             .unwrap_or_else(|| deployment_name(&request.model));
+        // Before the pin is written: a name like `../../x` must not name a file.
+        check_name(&name)?;
         let template = model_server_spec(engine, runtime, &request, &name)?;
         // The pin is the running deployment's if there is one: refuse before touching it.
         refuse_running(engine, &name)?;
@@ -355,12 +366,7 @@ pub fn deploy<'a>(
     progress: &'a mut dyn FnMut(&str),
 ) -> LocalBoxFuture<'a, Result<Vec<Replica>>> {
     Box::pin(async move {
-        mlbench_domain::project::validate_name(&request.name).map_err(|_| {
-            Error::Invalid(format!(
-                "deployment name {:?} is not valid: use lowercase letters, digits, '-', '_' or '.'",
-                request.name
-            ))
-        })?;
+        check_name(&request.name)?;
         refuse_running(engine, &request.name)?;
         if request.replicas == 0 {
             return Err(Error::Invalid("--replicas must be at least 1".into()));
