@@ -464,3 +464,38 @@ fn the_local_runtime_refuses_a_job_without_a_command() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert_eq!(s.jobs().as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn a_job_printing_a_new_metric_name_per_line_keeps_the_first_thousand() {
+    let s = Sandbox::new("local");
+    s.ok(&["project", "create", "p"]);
+    let repo = s.folder("code", &[]);
+    let script = "i=0; while [ $i -lt 1200 ]; do echo \"m$i : $i\"; i=$((i+1)); done";
+    s.ok(&[
+        "run",
+        "--project",
+        "p",
+        "--repo",
+        repo.to_str().unwrap(),
+        "-f",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let metrics: serde_json::Value = serde_json::from_str(&s.ok(&["metrics", "1", "--json"])).unwrap();
+    assert_eq!(metrics.as_array().unwrap().len(), 1_000);
+    // The log keeps every line, and says once which name was the first left out.
+    let records = s.log_records(1);
+    assert_eq!(records.iter().filter(|r| r.0 == 'o').count(), 1_200);
+    let notes: Vec<&String> = records
+        .iter()
+        .filter(|r| r.0 == 'm' && r.1.contains("are not kept as metrics"))
+        .map(|r| &r.1)
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].starts_with("metric \"m1000\" and any other new name past 1000"),
+        "{notes:?}"
+    );
+}

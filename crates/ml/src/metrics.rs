@@ -174,17 +174,25 @@ pub struct Steps {
     last: HashMap<String, i64>,
 }
 
+/// The most metric names one job keeps: a job printing a new name per line must not grow the
+/// store (and every view of it) without bound. Its log keeps every line.
+pub const MAX_KEYS_PER_JOB: usize = 1_000;
+
 impl Steps {
     pub fn resume(last: HashMap<String, i64>) -> Steps {
         Steps { last }
     }
 
-    pub fn assign(&mut self, metric: &Metric) -> i64 {
+    /// The step of `metric`; `None` when it is a new name past [`MAX_KEYS_PER_JOB`], not kept.
+    pub fn assign(&mut self, metric: &Metric) -> Option<i64> {
+        if !self.last.contains_key(&metric.key) && self.last.len() >= MAX_KEYS_PER_JOB {
+            return None;
+        }
         let step = metric
             .step
             .unwrap_or_else(|| self.last.get(&metric.key).map_or(0, |s| s + 1));
         self.last.insert(metric.key.clone(), step);
-        step
+        Some(step)
     }
 }
 
@@ -293,9 +301,24 @@ mod tests {
             value: v,
             step,
         };
-        assert_eq!(steps.assign(&m(1.0, None)), 0);
-        assert_eq!(steps.assign(&m(0.5, None)), 1);
-        assert_eq!(steps.assign(&m(0.4, Some(10))), 10);
-        assert_eq!(steps.assign(&m(0.3, None)), 11);
+        assert_eq!(steps.assign(&m(1.0, None)), Some(0));
+        assert_eq!(steps.assign(&m(0.5, None)), Some(1));
+        assert_eq!(steps.assign(&m(0.4, Some(10))), Some(10));
+        assert_eq!(steps.assign(&m(0.3, None)), Some(11));
+    }
+
+    #[test]
+    fn names_past_the_cap_are_not_kept_but_known_ones_go_on() {
+        let mut steps = Steps::default();
+        let named = |key: String| Metric {
+            key,
+            value: 1.0,
+            step: None,
+        };
+        for i in 0..MAX_KEYS_PER_JOB {
+            assert_eq!(steps.assign(&named(format!("k{i}"))), Some(0));
+        }
+        assert_eq!(steps.assign(&named("one_more".into())), None);
+        assert_eq!(steps.assign(&named("k7".into())), Some(1));
     }
 }

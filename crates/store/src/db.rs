@@ -860,13 +860,21 @@ impl Store {
         let points = shape.query_map(params![first, last, SHAPE_POINTS as i64], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, f64>(2)?))
         })?;
+        // Where each (job, key) summary is, looked up per point: a job with many names must
+        // not make this quadratic.
+        let at: std::collections::HashMap<(i64, String), usize> = by_job
+            .iter()
+            .flat_map(|(job, summaries)| {
+                summaries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| ((*job, s.key.clone()), i))
+            })
+            .collect();
         for point in points {
             let (job, key, value) = point?;
-            if let Some(summary) = by_job
-                .get_mut(&job)
-                .and_then(|s| s.iter_mut().find(|s| s.key == key))
-            {
-                summary.shape.push(value);
+            if let (Some(&i), Some(summaries)) = (at.get(&(job, key)), by_job.get_mut(&job)) {
+                summaries[i].shape.push(value);
             }
         }
         Ok(by_job)

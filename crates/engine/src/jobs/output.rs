@@ -14,6 +14,8 @@ pub(crate) struct JobOutput<'a> {
     job: i64,
     steps: Steps,
     pending: Vec<(String, i64, f64)>,
+    /// Whether the log already says that metric names past the cap are not kept.
+    cap_said: bool,
 }
 
 impl<'a> JobOutput<'a> {
@@ -25,6 +27,7 @@ impl<'a> JobOutput<'a> {
             job,
             steps,
             pending: Vec::new(),
+            cap_said: false,
         })
     }
 }
@@ -34,8 +37,18 @@ impl OutputSink for JobOutput<'_> {
         self.log.line(ts, stream, text)?;
         if stream != Stream::Note {
             for metric in metrics::parse_line(text) {
-                let step = self.steps.assign(&metric);
-                self.pending.push((metric.key, step, metric.value));
+                match self.steps.assign(&metric) {
+                    Some(step) => self.pending.push((metric.key, step, metric.value)),
+                    None if !self.cap_said => {
+                        self.cap_said = true;
+                        self.log.note(&format!(
+                            "metric {:?} and any other new name past {} are not kept as metrics (the log keeps their lines)",
+                            metric.key,
+                            metrics::MAX_KEYS_PER_JOB
+                        ))?;
+                    }
+                    None => {}
+                }
             }
         }
         Ok(())

@@ -14,7 +14,12 @@ pub struct Response {
     pub body: String,
 }
 
-/// Sends one request to `http://host:port/path` and reads the whole response.
+/// The most of one answer (a prediction, a model's description, a `/metrics` scrape) that is
+/// read: far above any real one.
+const MAX_RESPONSE: u64 = 16 << 20;
+
+/// Sends one request to `http://host:port/path` and reads the whole response, up to
+/// [`MAX_RESPONSE`].
 pub fn send<'a>(
     url: &'a str,
     method: &'a str,
@@ -42,11 +47,19 @@ pub fn send<'a>(
                 .write_all(request.as_bytes())
                 .await
                 .map_err(|e| Error::io(format!("cannot send to {url}"), e))?;
+            // Capped: a server that answers without end must not grow this process without end.
             let mut raw = Vec::new();
-            stream
+            (&mut stream)
+                .take(MAX_RESPONSE + 1)
                 .read_to_end(&mut raw)
                 .await
                 .map_err(|e| Error::io(format!("cannot read from {url}"), e))?;
+            if raw.len() as u64 > MAX_RESPONSE {
+                return Err(Error::Invalid(format!(
+                    "{url} answered more than {}: mlbench reads at most that of an answer",
+                    mlbench_domain::numfmt::human_bytes(MAX_RESPONSE)
+                )));
+            }
             parse(&raw).ok_or_else(|| Error::Other(format!("{url} answered with something that is not HTTP")))
         };
         tokio::time::timeout(timeout, exchange)
@@ -407,6 +420,27 @@ mod tests {
             let err = model.rows(&typed(words)).unwrap_err().to_string();
             assert!(err.contains(expected), "{words:?}: {err}");
         }
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_is_cut_at_the_cap_and_said() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request).await;
+            let _ = socket.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await;
+            let chunk = vec![b'x'; 1 << 20];
+            // Without end, until the reader hangs up.
+            while socket.write_all(&chunk).await.is_ok() {}
+        });
+        let err = send(&url, "GET", None, Duration::from_secs(30))
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("answered more than 16.0 MiB"), "{err}");
     }
 
     #[test]
