@@ -201,6 +201,37 @@ fn a_job_over_its_memory_limit_is_oom_killed() {
     assert!(!s.log_records(1).iter().any(|r| r.1 == "survived"));
 }
 
+#[test]
+fn a_job_whose_child_was_oom_killed_but_which_exits_0_succeeded_with_a_note() {
+    let Some(s) = docker_sandbox("a_job_whose_child_was_oom_killed_but_which_exits_0_succeeded_with_a_note")
+    else {
+        return;
+    };
+    let repo = s.folder("code", &[]);
+    // The child (sort, holding one 300 MB line) is killed; the job's own shell goes on.
+    let script = "head -c 300000000 /dev/zero | sort > /dev/null; echo survived; exit 0";
+    let out = s.run(&run_args(
+        repo.to_str().unwrap(),
+        &["--machine", "TINY", "-f"],
+        &["sh", "-c", script],
+    ));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let job = s.job(1);
+    assert_eq!(
+        (job["state"].as_str(), job["exit_code"].as_i64()),
+        (Some("succeeded"), Some(0)),
+        "{job}"
+    );
+    let records = s.log_records(1);
+    assert!(records.iter().any(|r| r.1 == "survived"), "{records:?}");
+    assert!(
+        records.iter().any(|r| r.0 == 'm'
+            && r.1
+                .contains("a process in the job was killed for using more memory")),
+        "{records:?}"
+    );
+}
+
 /// A job given no command runs its image's own CMD; a Dockerfile build adds no step of
 /// mlbench's to the user's image; `run -f` says the build, where it started, then the output,
 /// in that order.

@@ -254,14 +254,16 @@ impl JobState {
     }
 
     /// The final state of a job whose process has ended; `requested` is the end someone asked
-    /// for (stopped, or pruned), which wins over how the process exited.
+    /// for (stopped, or pruned), which wins over how the process exited. A job whose own
+    /// command exited 0 succeeded, even when the engine saw a process in it killed for memory
+    /// (a child it could do without).
     pub fn from_exit(exit_code: i64, oom_killed: bool, requested: Option<JobState>) -> JobState {
         if let Some(requested) = requested {
             requested
-        } else if oom_killed {
-            JobState::OomKilled
         } else if exit_code == 0 {
             JobState::Succeeded
+        } else if oom_killed {
+            JobState::OomKilled
         } else {
             JobState::Failed
         }
@@ -327,6 +329,7 @@ mod tests {
         assert_eq!(JobState::from_exit(0, false, None), JobState::Succeeded);
         assert_eq!(JobState::from_exit(3, false, None), JobState::Failed);
         assert_eq!(JobState::from_exit(137, true, None), JobState::OomKilled);
+        assert_eq!(JobState::from_exit(0, true, None), JobState::Succeeded);
         assert_eq!(
             JobState::from_exit(143, false, Some(JobState::Stopped)),
             JobState::Stopped

@@ -420,6 +420,12 @@ async fn follow_to_end<R: Runtime>(engine: &Engine, runtime: &R, job: i64, handl
                     (JobState::OomKilled, _) => {
                         Some("killed for using more memory than its machine type has".to_string())
                     }
+                    // Its own command ended well, but not everything in it did: say so.
+                    (JobState::Succeeded, _) if oom_killed => {
+                        let why = "a process in the job was killed for using more memory than its machine type has; the job's own command exited 0";
+                        note(engine, job, why);
+                        Some(why.to_string())
+                    }
                     // SIGKILL or SIGTERM that mlbench did not send: say so, or the failure
                     // has no explanation.
                     (JobState::Failed, 137 | 143) => {
