@@ -494,6 +494,25 @@ fn serve_cuts_off_slow_clients_and_refuses_what_it_cannot_take() {
         "{:?}",
         started.elapsed()
     );
+    // Empty lines before the request line (which a server may skip) do not stop the clock.
+    let mut blank = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(&mut blank, b"\r\n\r\n").unwrap();
+    blank.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    let read = std::io::Read::read(&mut blank, &mut buf);
+    let closed = match &read {
+        Ok(n) => *n == 0 || String::from_utf8_lossy(&buf[..*n]).starts_with("HTTP/1.1 408"),
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(
+        closed,
+        "a connection that sent only empty lines stayed open: {read:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     let _ = server.kill();
     let _ = server.wait();
 }

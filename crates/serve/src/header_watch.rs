@@ -75,6 +75,9 @@ pub(crate) struct HeaderWatch<S> {
     /// reads is seen.
     tail: [u8; KEEP],
     tail_len: usize,
+    /// Whether the request line has begun. Empty lines before it are skipped (RFC 9112 lets a
+    /// server), so they must not end the wait: `\r\n\r\n` sent first would stop the clock.
+    request_begun: bool,
 }
 
 /// The bytes of a blank line that can lie before a read's first byte.
@@ -85,6 +88,7 @@ impl<S> HeaderWatch<S> {
     fn answered(&mut self) {
         self.in_headers = true;
         self.tail_len = 0;
+        self.request_begun = false;
         self.clock.begin();
     }
 
@@ -95,6 +99,7 @@ impl<S> HeaderWatch<S> {
             in_headers: true,
             tail: [0; KEEP],
             tail_len: 0,
+            request_begun: false,
         }
     }
 
@@ -102,6 +107,18 @@ impl<S> HeaderWatch<S> {
         if !self.in_headers {
             return;
         }
+        let bytes = if self.request_begun {
+            bytes
+        } else {
+            // Empty lines before the request line: still waiting for the request.
+            match bytes.iter().position(|b| !matches!(b, b'\r' | b'\n')) {
+                Some(first) => {
+                    self.request_begun = true;
+                    &bytes[first..]
+                }
+                None => return,
+            }
+        };
         let head = &bytes[..bytes.len().min(KEEP)];
         let mut seam = [0u8; 2 * KEEP];
         seam[..self.tail_len].copy_from_slice(&self.tail[..self.tail_len]);
@@ -206,6 +223,31 @@ mod tests {
         assert!(in_headers(&w));
         w.saw(b"GET /x HTTP/1.1\r\n\r\n");
         assert!(!in_headers(&w));
+    }
+
+    #[test]
+    fn empty_lines_before_the_request_line_do_not_end_the_wait() {
+        for leading in [&b"\r\n\r\n"[..], b"\r\n\r\n\r\n\r\n", b"\n\n"] {
+            let mut w = watch();
+            w.saw(leading);
+            assert!(in_headers(&w), "{leading:?} stopped the clock");
+            w.saw(b"\r\n");
+            assert!(in_headers(&w));
+            w.saw(b"GET / HTTP/1.1\r\nHost: x\r\n");
+            assert!(in_headers(&w));
+            w.saw(b"\r\n");
+            assert!(!in_headers(&w), "the request's own blank line ends the wait");
+        }
+        // Split anywhere, with the empty lines and the request in one read.
+        let mut w = watch();
+        w.saw(b"\r\n\r\nGET / HTTP/1.1\r\n\r");
+        assert!(in_headers(&w));
+        w.saw(b"\n");
+        assert!(!in_headers(&w));
+        // After an answer the next request may lead with empty lines too.
+        w.answered();
+        w.saw(b"\r\n\r\n");
+        assert!(in_headers(&w));
     }
 
     #[tokio::test]
