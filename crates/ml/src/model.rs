@@ -214,7 +214,8 @@ impl ModelFile {
     }
 }
 
-fn linear(intercept: f64, coefficients: &[f64], row: &[f64]) -> f64 {
+/// A linear model's value for one row of inputs.
+pub fn linear(intercept: f64, coefficients: &[f64], row: &[f64]) -> f64 {
     intercept + coefficients.iter().zip(row).map(|(c, x)| c * x).sum::<f64>()
 }
 

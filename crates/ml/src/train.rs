@@ -189,7 +189,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainReport> {
         lines,
         model_path,
         version,
-        warnings: row_index_warnings(path, &file.features)?,
+        warnings: row_index_warnings(path, &features, &file.features)?,
     })
 }
 
@@ -198,13 +198,9 @@ const INDEX_CHECK_ROWS: usize = 10_000;
 
 /// A warning for each feature that looks like a row index: named `id`, or counting up by one
 /// from row to row (over the first rows read). Such a column tells a model where a row sits
-/// in the file, not what it is; nothing is dropped here, the user decides.
-fn row_index_warnings(path: &Path, features: &[String]) -> Result<Vec<String>> {
-    let header = csvscan::read_header(path)?;
-    let columns: Vec<usize> = features
-        .iter()
-        .map(|f| header.column(path, f))
-        .collect::<Result<_>>()?;
+/// in the file, not what it is; nothing is dropped here, the user decides. `columns` are the
+/// features' columns, `features` their names.
+fn row_index_warnings(path: &Path, columns: &[usize], features: &[String]) -> Result<Vec<String>> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(true)

@@ -90,7 +90,7 @@ impl Predictor {
             Predictor::Linear {
                 intercept,
                 coefficients,
-            } => intercept + coefficients.iter().zip(row).map(|(c, x)| c * x).sum::<f64>(),
+            } => model::linear(*intercept, coefficients, row),
             Predictor::Tree(model) => match (&model.model, model.predict(row)) {
                 (Model::Tree { classes, .. }, Ok(Prediction::Class(class))) => classes
                     .iter()
@@ -322,13 +322,15 @@ impl Fit {
                 }
             }
             FitView::ActualVsPredicted => {
-                let points: Vec<(f64, f64)> = self
+                // Predicted once: the title is scored on the same pairs that are drawn.
+                let pairs: Vec<(f64, f64)> = self
                     .rows
                     .iter()
                     .zip(&self.actual)
                     .map(|(row, &y)| (y, self.predictor.predict(row)))
-                    .filter(|(_, p)| p.is_finite())
                     .collect();
+                let title = self.actual_vs_predicted_title(&pairs);
+                let points: Vec<(f64, f64)> = pairs.into_iter().filter(|(_, p)| p.is_finite()).collect();
                 let points = match self.classes {
                     // Many rows share a cell: spread them over it so its size shows.
                     Some(_) => points
@@ -339,7 +341,7 @@ impl Fit {
                     None => points,
                 };
                 FitPicture {
-                    title: self.actual_vs_predicted_title(),
+                    title,
                     x_name: format!("actual {}", self.target),
                     y_name: format!("predicted {}", self.target),
                     points,
@@ -402,13 +404,8 @@ impl Fit {
         }
     }
 
-    fn actual_vs_predicted_title(&self) -> String {
-        let pairs: Vec<(f64, f64)> = self
-            .rows
-            .iter()
-            .zip(&self.actual)
-            .map(|(row, &y)| (y, self.predictor.predict(row)))
-            .collect();
+    /// The title over (actual, predicted) pairs: how many a tree gets right, a line's R².
+    fn actual_vs_predicted_title(&self, pairs: &[(f64, f64)]) -> String {
         let n = pairs.len();
         match self.predictor {
             Predictor::Tree(_) => {
@@ -460,6 +457,12 @@ fn jitter(k: usize, actual: f64, predicted: f64) -> (f64, f64) {
     // A low-discrepancy walk (golden ratio steps) fills the cell evenly.
     let step = |seed: f64| ((k as f64 + 1.0) * seed).fract() * 0.5 - 0.25;
     (actual + step(0.618_033_988_7), predicted + step(0.754_877_666_2))
+}
+
+/// Whether a metric is a term of a fitted line (`Intercept`, `Slope`, `Slope[x]`) rather than a
+/// score: the fit chart lists the model's own terms, and a job's key metric is never one.
+pub fn is_line_term(key: &str) -> bool {
+    key.eq_ignore_ascii_case("intercept") || key.to_ascii_lowercase().starts_with("slope")
 }
 
 /// The line a user's script printed as its `Intercept` and `Slope` metrics.

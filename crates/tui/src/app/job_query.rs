@@ -2,6 +2,7 @@
 //! order. A sweep's trials stay under their sweep's row whatever the order.
 
 use mlbench_domain::job::shell_words;
+use mlbench_engine::experiments::fit::is_line_term;
 use mlbench_store::{JobRecord, MetricSummary};
 
 use super::{App, JobRow};
@@ -117,13 +118,10 @@ impl App {
         {
             return metrics.iter().find(|m| m.key == sweep.metric);
         }
-        let is_term = |key: &str| {
-            key.eq_ignore_ascii_case("intercept") || key.to_ascii_lowercase().starts_with("slope")
-        };
         SCORES
             .iter()
             .find_map(|score| metrics.iter().find(|m| m.key.eq_ignore_ascii_case(score)))
-            .or_else(|| metrics.iter().find(|m| !is_term(&m.key)))
+            .or_else(|| metrics.iter().find(|m| !is_line_term(&m.key)))
             .or_else(|| metrics.first())
     }
 

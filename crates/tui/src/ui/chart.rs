@@ -1,7 +1,7 @@
 //! The fit chart: the data as points, the model's line through them (one feature's partial
 //! dependence, or the diagonal of actual against predicted), its terms and metrics beside it.
 
-use mlbench_engine::experiments::fit::{FitView, x_extent};
+use mlbench_engine::experiments::fit::{FitView, is_line_term, x_extent};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Color;
@@ -9,7 +9,7 @@ use ratatui::symbols::Marker;
 use ratatui::text::Line;
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
 
-use super::{Theme, compact, legend};
+use super::{Theme, compact, cut, legend};
 use crate::app::App;
 
 pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
@@ -113,14 +113,12 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     );
     lines.push(Line::from(""));
     // The terms above are the drawn model's own; the job's other metrics follow.
-    let is_term =
-        |key: &str| key.eq_ignore_ascii_case("intercept") || key.to_ascii_lowercase().starts_with("slope");
     for m in app
         .metrics
         .get(&fit.job)
         .into_iter()
         .flatten()
-        .filter(|m| !is_term(&m.key))
+        .filter(|m| !is_line_term(&m.key))
     {
         lines.push(side_line(&m.key, m.last));
     }
@@ -143,10 +141,5 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
 fn side_line(name: &str, value: f64) -> Line<'static> {
     let value = compact(value);
     let room = 28usize.saturating_sub(value.chars().count() + 1).max(1);
-    let name: String = if name.chars().count() > room {
-        name.chars().take(room.saturating_sub(1)).chain(['…']).collect()
-    } else {
-        name.to_string()
-    };
-    Line::from(format!("{name:<room$} {value}"))
+    Line::from(format!("{:<room$} {value}", cut(name, room)))
 }

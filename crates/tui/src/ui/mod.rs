@@ -25,6 +25,17 @@ use super::app::{App, Confirm};
 
 pub(crate) use mlbench_domain::numfmt::compact;
 
+/// `text` in at most `width` columns: whole, or cut with `…` as its last column.
+pub(crate) fn cut(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    text.chars()
+        .take(width.saturating_sub(1))
+        .chain((width > 0).then_some('…'))
+        .collect()
+}
+
 pub(crate) const MIN_WIDTH: u16 = 80;
 pub(crate) const MIN_HEIGHT: u16 = 24;
 

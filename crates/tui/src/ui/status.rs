@@ -37,11 +37,7 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     }
     // The end gives way, so the help key always shows.
     let room = (area.width as usize).saturating_sub(HINT.len());
-    let mut shown: String = text.chars().take(room).collect();
-    if text.chars().count() > room && room > 0 {
-        shown.pop();
-        shown.push('…');
-    }
+    let shown = super::cut(&text, room);
     let pad = room.saturating_sub(shown.chars().count());
     let line = Line::from(vec![
         Span::raw(shown),

@@ -17,7 +17,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph, Row, Table, TableState, Wrap};
 
-use super::{Theme, compact};
+use super::{Theme, compact, cut};
 use crate::app::{App, JobRow, Panel, Traffic, UsageView};
 
 pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
@@ -60,12 +60,10 @@ fn draw_projects(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
 fn metric_cell(name: &str, value: f64, width: usize) -> String {
     let value = compact(value);
     let room = width.saturating_sub(value.chars().count() + 1);
-    let name: String = match room {
-        0 | 1 => return value,
-        room if name.chars().count() > room => name.chars().take(room - 1).chain(['…']).collect(),
-        _ => name.to_string(),
-    };
-    format!("{name} {value}")
+    if room <= 1 {
+        return value;
+    }
+    format!("{} {value}", cut(name, room))
 }
 
 /// Width of the key-metric column, in a wide table and a narrow one (80 columns).
@@ -422,12 +420,11 @@ fn metric_lines(metrics: &[MetricSummary], theme: Theme) -> Vec<Line<'static>> {
             String::new()
         };
         // The value right after the name, so a narrow panel cuts the range, not the value.
-        let name: String = if m.key.chars().count() > 10 {
-            m.key.chars().take(9).chain(['…']).collect()
-        } else {
-            m.key.clone()
-        };
-        lines.push(Line::from(format!("{name:<10} {}{range}", compact(m.last))));
+        lines.push(Line::from(format!(
+            "{:<10} {}{range}",
+            cut(&m.key, 10),
+            compact(m.last)
+        )));
         if m.shape.len() > 1 {
             let spark = format!("{:<10} {}", "", sparkline(&m.shape));
             lines.push(Line::from(Span::styled(spark, theme.fg(Color::Cyan))));
