@@ -13,9 +13,10 @@ pub(crate) fn ls(engine: &Engine, project: &str, path: Option<&str>) -> Result<(
     let rows: Vec<Vec<String>> = storage::list(engine, project, &dir)?
         .into_iter()
         .map(|e| {
-            let path = match &e.link {
-                Some(target) => format!("{} -> {} (link, not followed)", e.path, target.display()),
-                None => e.path,
+            let path = match (&e.link, e.special) {
+                (Some(target), _) => format!("{} -> {} (link, not followed)", e.path, target.display()),
+                (None, Some(what)) => format!("{} ({what}, not read)", e.path),
+                (None, None) => e.path,
             };
             let modified = e
                 .modified
@@ -30,11 +31,8 @@ pub(crate) fn ls(engine: &Engine, project: &str, path: Option<&str>) -> Result<(
 
 pub(crate) fn get(engine: &Engine, project: &str, path: &str, output: Option<PathBuf>) -> Result<()> {
     let (dest, skipped) = storage::get(engine, project, path, output)?;
-    for link in skipped {
-        eprintln!(
-            "mlbench: left out {}: a symbolic link, not followed",
-            link.display()
-        );
+    for (path, why) in skipped {
+        eprintln!("mlbench: left out {}: {why}", path.display());
     }
     println!("{}", dest.display());
     Ok(())

@@ -5,6 +5,7 @@
 //! lifecycle and /storage), with `disk` under all of them. Here: [`Engine`], what every use
 //! case works with, and [`AnyRuntime`], the runtime a job runs on.
 
+mod beneath;
 pub mod disk;
 mod error;
 pub mod experiments;

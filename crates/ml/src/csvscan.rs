@@ -55,6 +55,11 @@ pub fn read_header(path: &Path) -> Result<Header> {
         std::io::ErrorKind::NotFound => Error::NotFound(format!("{}: no such file", path.display())),
         _ => Error::io(format!("cannot read {}", path.display()), e),
     })?;
+    read_header_from(&mut file, path)
+}
+
+/// Reads the header from the start of `file`, which was opened from `path`.
+pub fn read_header_from(file: &mut impl Read, path: &Path) -> Result<Header> {
     let mut head = Vec::new();
     let mut buf = [0u8; 8192];
     let newline = loop {

@@ -82,8 +82,38 @@ pub enum Prediction {
 }
 
 impl ModelFile {
+    /// The most of a model file mlbench reads: a tree of any data set this tool trains is far
+    /// below it; a larger file is refused unread.
+    pub const MAX_BYTES: u64 = 64 << 20;
+
+    /// Reads the model file at `path`, a regular file of at most [`ModelFile::MAX_BYTES`].
     pub fn load(path: &Path) -> Result<ModelFile> {
-        let bytes = std::fs::read(path).map_err(Error::at(path, "cannot read the model file"))?;
+        use std::io::Read;
+        // Checked before the open: opening a FIFO waits for a writer.
+        let meta = std::fs::metadata(path).map_err(Error::at(path, "cannot read the model file"))?;
+        if !meta.is_file() {
+            return Err(Error::Invalid(format!(
+                "{} is not a regular file: a model file is one",
+                path.display()
+            )));
+        }
+        let file = std::fs::File::open(path).map_err(Error::at(path, "cannot read the model file"))?;
+        let mut bytes = Vec::new();
+        file.take(Self::MAX_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(Error::at(path, "cannot read the model file"))?;
+        if bytes.len() as u64 > Self::MAX_BYTES {
+            return Err(Error::Invalid(format!(
+                "{} is more than the {} MiB mlbench reads of a model file",
+                path.display(),
+                Self::MAX_BYTES >> 20
+            )));
+        }
+        ModelFile::parse(bytes, path)
+    }
+
+    /// The model file whose content is `bytes`, read from `path`.
+    pub fn parse(bytes: Vec<u8>, path: &Path) -> Result<ModelFile> {
         let Ok(text) = String::from_utf8(bytes) else {
             return Err(Error::Invalid(format!(
                 "{} is not a model.json but a binary file (a Python pickle?): mlbench reads only the model.json `mlbench train` writes",
@@ -288,8 +318,6 @@ mod tests {
         );
         let current = super::super::versions::load(dir.path(), None).unwrap();
         assert_eq!((current.version, current.metrics["MSE"]), (Some(3), 0.5));
-        assert_eq!(super::super::versions::before(dir.path(), 3), Some(2));
-        assert_eq!(super::super::versions::before(dir.path(), 1), None);
         let missing = super::super::versions::load(dir.path(), Some(9)).unwrap_err();
         assert!(
             missing.to_string().contains("no model version 9 (kept: 1, 2, 3)"),

@@ -2,6 +2,7 @@
 //! (n counting up from 1, never reused) and `DIR/model.json` is a copy of the newest, so a
 //! deployment can pin an older one or roll back to it while training goes on.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use mlbench_domain::FromIo;
@@ -16,22 +17,35 @@ pub fn path(dir: &Path, n: u32) -> PathBuf {
     dir.join(DIR_NAME).join(n.to_string()).join(FILE_NAME)
 }
 
+/// The version a folder under `versions/` is, by its name.
+pub fn number_of(name: &OsStr) -> Option<u32> {
+    name.to_str()?.parse::<u32>().ok().filter(|n| *n > 0)
+}
+
 /// The version numbers kept in `dir`, oldest first.
 pub fn numbers(dir: &Path) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir(dir.join(DIR_NAME)) else {
         return Vec::new();
     };
     let mut numbers: Vec<u32> = entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|n| *n > 0 && path(dir, *n).is_file())
+        .filter_map(|e| number_of(&e.ok()?.file_name()))
+        .filter(|n| path(dir, *n).is_file())
         .collect();
     numbers.sort_unstable();
     numbers
 }
 
-/// The version kept before `n`, if any.
-pub fn before(dir: &Path, n: u32) -> Option<u32> {
-    numbers(dir).into_iter().rev().find(|v| *v < n)
+/// The refusal of version `n` of the model in `dir`, which keeps `kept`.
+pub fn not_kept(dir: &Path, n: u32, kept: &[u32]) -> Error {
+    let kept = if kept.is_empty() {
+        "none are kept".to_string()
+    } else {
+        format!(
+            "kept: {}",
+            kept.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+        )
+    };
+    Error::NotFound(format!("{} has no model version {n} ({kept})", dir.display()))
 }
 
 /// Writes `model` as the next version of `dir` and as its current `model.json`; returns the
@@ -80,19 +94,7 @@ pub fn load(dir: &Path, n: Option<u32>) -> Result<ModelFile> {
         Some(n) => {
             let file = path(dir, n);
             if !file.is_file() {
-                let kept = numbers(dir);
-                let kept = if kept.is_empty() {
-                    "none are kept".to_string()
-                } else {
-                    format!(
-                        "kept: {}",
-                        kept.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
-                    )
-                };
-                return Err(Error::NotFound(format!(
-                    "{} has no model version {n} ({kept})",
-                    dir.display()
-                )));
+                return Err(not_kept(dir, n, &numbers(dir)));
             }
             ModelFile::load(&file)
         }

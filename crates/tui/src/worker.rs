@@ -397,7 +397,7 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             let left_out = if skipped.is_empty() {
                 String::new()
             } else {
-                format!(" ({} link(s) left out, not followed)", skipped.len())
+                format!(" ({} link(s) or special file(s) left out)", skipped.len())
             };
             Message::Done(format!("copied {path} to {}{left_out}", dest.display()))
         }

@@ -2,41 +2,100 @@
 //! Slope metrics a user's script printed) and the data points. Used by `mlbench plot` and the
 //! workbench's chart.
 
+use std::fs::File;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
-use mlbench_domain::numfmt::compact;
+use mlbench_domain::FromIo;
+use mlbench_domain::numfmt::{compact, human_bytes};
 use mlbench_ml::model::{self, Model, ModelFile, Prediction};
 use mlbench_ml::train::parse_model_line;
 use mlbench_ml::{csvscan, versions};
 use mlbench_store::JobRecord;
 
+use crate::beneath::{Beneath, Cap};
 use crate::{Engine, Error, Result};
 
+/// A file a job saw, as this machine reaches it.
+pub(crate) struct SeenFile {
+    pub(crate) path: PathBuf,
+    /// The folder the job could write that holds it (its storage or workspace), read without
+    /// following a link; none for a path of the user's own (`--data`, a local-process job's).
+    within: Option<Beneath>,
+}
+
+/// The most of a data set a chart reads: it samples rows but reads every one for the means.
+const DATA_FILE: Cap = Cap {
+    bytes: 4 << 30,
+    what: "a data set to chart (chart a sample with --data)",
+};
+
+const MODEL_FILE: Cap = Cap {
+    bytes: ModelFile::MAX_BYTES,
+    what: "a model file",
+};
+
+impl SeenFile {
+    /// A path of the user's own, outside anything a job writes.
+    fn mine(path: PathBuf) -> SeenFile {
+        SeenFile { path, within: None }
+    }
+
+    /// The regular file, refused above `cap`.
+    fn open(&self, cap: Cap) -> Result<File> {
+        if let Some(folder) = &self.within {
+            return Ok(folder.open_file(&self.path, cap)?.0);
+        }
+        // Checked before the open: opening a FIFO waits for a writer.
+        let meta = std::fs::metadata(&self.path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound(format!("{}: no such file", self.path.display())),
+            _ => Error::io(format!("cannot read {}", self.path.display()), e),
+        })?;
+        if !meta.is_file() || meta.len() > cap.bytes {
+            return Err(Error::Invalid(format!(
+                "{} is not a regular file of at most {}: mlbench reads only those as {}",
+                self.path.display(),
+                human_bytes(cap.bytes),
+                cap.what
+            )));
+        }
+        File::open(&self.path).map_err(Error::at(&self.path, "cannot read"))
+    }
+
+    fn model(&self) -> Result<ModelFile> {
+        let mut bytes = Vec::new();
+        self.open(MODEL_FILE)?
+            .take(MODEL_FILE.bytes)
+            .read_to_end(&mut bytes)
+            .map_err(Error::at(&self.path, "cannot read the model file"))?;
+        Ok(ModelFile::parse(bytes, &self.path)?)
+    }
+}
+
 /// Maps a path as a job saw it (`/storage/...`, or relative to /workspace) to this machine.
-/// The job wrote both places and may have left links there: a path that resolves outside its
-/// storage or workspace is refused.
-fn host_path(engine: &Engine, job: &JobRecord, seen: &str) -> Result<PathBuf> {
+/// The job wrote both places and may have left links or special files there: the file is
+/// reached without following any.
+fn seen_file(engine: &Engine, job: &JobRecord, seen: &str) -> Result<SeenFile> {
     let seen = Path::new(seen);
-    let storage = engine.home.storage_dir(&job.spec.project);
-    let in_workspace = |relative: &Path| {
-        let (path, root) = crate::jobs::workspaces::host_file(&engine.home, job, relative);
-        (root, path, format!("the workspace of job {}", job.id))
-    };
     let (root, path, place) = if let Ok(rest) = seen.strip_prefix("/storage") {
+        let storage = engine.home.storage_dir(&job.spec.project);
         (
             storage.clone(),
             storage.join(rest),
             format!("the /storage of project {}", job.spec.project),
         )
-    } else if let Ok(rest) = seen.strip_prefix("/workspace") {
-        in_workspace(rest)
-    } else if seen.is_absolute() {
+    } else if seen.is_absolute() && seen.strip_prefix("/workspace").is_err() {
         // A local-process job ran with its real paths.
-        return Ok(seen.to_path_buf());
+        return Ok(SeenFile::mine(seen.to_path_buf()));
     } else {
-        in_workspace(seen)
+        let relative = seen.strip_prefix("/workspace").unwrap_or(seen);
+        let (path, root) = crate::jobs::workspaces::host_file(&engine.home, job, relative);
+        (root, path, format!("the workspace of job {}", job.id))
     };
-    crate::projects::storage::confined(&root, &path, &place)
+    Ok(SeenFile {
+        path,
+        within: Some(Beneath::open(&root, place)?),
+    })
 }
 
 /// The model a job's trainer reported in its log, as the job saw it: the path of
@@ -52,13 +111,13 @@ fn reported_model(engine: &Engine, job: &JobRecord) -> Option<(PathBuf, Option<u
 /// The host path of the `model.json` a job's trainer wrote.
 pub(crate) fn model_of_job(engine: &Engine, job: &JobRecord) -> Result<Option<PathBuf>> {
     reported_model(engine, job)
-        .map(|(seen, _)| host_path(engine, job, &seen.to_string_lossy()))
+        .map(|(seen, _)| seen_file(engine, job, &seen.to_string_lossy()).map(|f| f.path))
         .transpose()
 }
 
-/// The host path of the model version a job wrote, and its number: not whatever `model.json`
-/// is now, since a later job may have trained into the same folder.
-fn written_model(engine: &Engine, job: &JobRecord) -> Result<Option<(PathBuf, Option<u32>)>> {
+/// The model version a job wrote, and its number: not whatever `model.json` is now, since a
+/// later job may have trained into the same folder.
+fn written_model(engine: &Engine, job: &JobRecord) -> Result<Option<(SeenFile, Option<u32>)>> {
     let Some((seen, version)) = reported_model(engine, job) else {
         return Ok(None);
     };
@@ -66,7 +125,7 @@ fn written_model(engine: &Engine, job: &JobRecord) -> Result<Option<(PathBuf, Op
         (Some(n), Some(dir)) => versions::path(dir, n),
         _ => seen,
     };
-    Ok(Some((host_path(engine, job, &seen.to_string_lossy())?, version)))
+    Ok(Some((seen_file(engine, job, &seen.to_string_lossy())?, version)))
 }
 
 /// What the chart shows: one feature's partial dependence, or actual against predicted.
@@ -176,14 +235,14 @@ impl Fit {
     /// The job's fit; `model` and `data` override what the job says.
     pub fn load(engine: &Engine, job: i64, model: Option<PathBuf>, data: Option<PathBuf>) -> Result<Fit> {
         let job = engine.store.job(job)?;
-        let (model_path, version) = match model {
-            Some(path) => (Some(path), None),
+        let (model_file, version) = match model {
+            Some(path) => (Some(SeenFile::mine(path)), None),
             None => match written_model(engine, &job)? {
-                Some((path, version)) => (Some(path), version),
+                Some((file, version)) => (Some(file), version),
                 None => (None, None),
             },
         };
-        let model = model_path.as_deref().map(ModelFile::load).transpose()?;
+        let model = model_file.as_ref().map(SeenFile::model).transpose()?;
         let trained_on = model.as_ref().map(|m| m.data.path.clone());
         let drawn = match model {
             Some(model) => Drawn::from_model(model),
@@ -202,9 +261,9 @@ impl Fit {
         };
         let (data, data_from) = match (data, trained_on) {
             (Some(path), _) => (given_data(engine, &job, path)?, "--data"),
-            (None, Some(seen)) => (host_path(engine, &job, &seen)?, "the model file"),
+            (None, Some(seen)) => (seen_file(engine, &job, &seen)?, "the model file"),
             (None, None) => match data_in_command(&job.spec.command) {
-                Some(seen) => (host_path(engine, &job, &seen)?, "the job's command"),
+                Some(seen) => (seen_file(engine, &job, &seen)?, "the job's command"),
                 None => {
                     return Err(Error::Invalid(format!(
                         "job {} wrote no model file and its command names no .csv data set: name the data set with --data",
@@ -219,7 +278,12 @@ impl Fit {
     /// The fit of a model file on a data set, as a job's fit is drawn.
     pub fn of_model(job: i64, model: ModelFile, data: PathBuf) -> Result<Fit> {
         let version = model.version;
-        Fit::of(job, version, Drawn::from_model(model), (data, "--data"))
+        Fit::of(
+            job,
+            version,
+            Drawn::from_model(model),
+            (SeenFile::mine(data), "--data"),
+        )
     }
 
     /// The fit of a model on a data set (read here).
@@ -227,9 +291,10 @@ impl Fit {
         job: i64,
         version: Option<u32>,
         drawn: Drawn,
-        (data, data_from): (PathBuf, &'static str),
+        (data, data_from): (SeenFile, &'static str),
     ) -> Result<Fit> {
         let sample = sample_rows(&data, &drawn.features, &drawn.target, drawn.classes.as_deref())?;
+        let data = data.path;
         Ok(Fit {
             job,
             version,
@@ -486,11 +551,11 @@ fn line_from_metrics(engine: &Engine, job: &JobRecord) -> Result<(f64, f64)> {
 
 /// `--data` as given: a relative path that is not here is looked up in the job's workspace,
 /// where the job saw it.
-fn given_data(engine: &Engine, job: &JobRecord, path: PathBuf) -> Result<PathBuf> {
+fn given_data(engine: &Engine, job: &JobRecord, path: PathBuf) -> Result<SeenFile> {
     if path.is_absolute() || path.exists() {
-        return Ok(path);
+        return Ok(SeenFile::mine(path));
     }
-    host_path(engine, job, &path.to_string_lossy())
+    seen_file(engine, job, &path.to_string_lossy())
 }
 
 /// The data set a job's command names: the value of `-i`/`--input`, or else its first
@@ -526,11 +591,20 @@ struct Sample {
 /// Reads the model's columns from the data: an even sample of whole rows to draw, and each
 /// feature's mean over every row. A row with a value that is not a finite number (or, for a
 /// tree, a class the model does not know) is left out.
-fn sample_rows(path: &Path, features: &[String], target: &str, classes: Option<&[String]>) -> Result<Sample> {
-    let header = csvscan::read_header(path).map_err(|e| match e {
-        mlbench_ml::Error::NotFound(why) => Error::NotFound(format!("{why}: name the data set with --data")),
-        other => other.into(),
+fn sample_rows(
+    data: &SeenFile,
+    features: &[String],
+    target: &str,
+    classes: Option<&[String]>,
+) -> Result<Sample> {
+    let path = data.path.as_path();
+    let mut file = data.open(DATA_FILE).map_err(|e| match e {
+        Error::NotFound(why) => Error::NotFound(format!("{why}: name the data set with --data")),
+        other => other,
     })?;
+    let header = csvscan::read_header_from(&mut file, path)?;
+    file.seek(std::io::SeekFrom::Start(0))
+        .map_err(Error::at(path, "cannot read"))?;
     let columns: Vec<usize> = features
         .iter()
         .map(|f| header.column(path, f))
@@ -539,8 +613,7 @@ fn sample_rows(path: &Path, features: &[String], target: &str, classes: Option<&
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(true)
-        .from_path(path)
-        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+        .from_reader(std::io::BufReader::new(file.take(DATA_FILE.bytes)));
     let mut sample = Sample {
         rows: Vec::new(),
         actual: Vec::new(),
@@ -643,7 +716,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (data, rows) = houses(dir.path());
         let model = trained(&data, ModelKind::Linear, None, &[]);
-        let fit = Fit::of(7, Some(1), Drawn::from_model(model), (data, "--data")).unwrap();
+        let fit = Fit::of(
+            7,
+            Some(1),
+            Drawn::from_model(model),
+            (SeenFile::mine(data), "--data"),
+        )
+        .unwrap();
         assert_eq!(fit.first_view(), FitView::Feature(0));
         // Independently: the other features' means, and the price a row at those means has.
         let n = rows.len() as f64;
@@ -700,7 +779,13 @@ mod tests {
                 right += 1;
             }
         }
-        let fit = Fit::of(3, None, Drawn::from_model(model), (data, "--data")).unwrap();
+        let fit = Fit::of(
+            3,
+            None,
+            Drawn::from_model(model),
+            (SeenFile::mine(data), "--data"),
+        )
+        .unwrap();
         assert_eq!(fit.first_view(), FitView::ActualVsPredicted);
         let avp = fit.picture(FitView::ActualVsPredicted);
         assert_eq!(

@@ -2,12 +2,13 @@
 //! versions, with each version's metrics and data.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use mlbench_ml::model::{FILE_NAME, Model};
-use mlbench_ml::versions;
+use mlbench_ml::model::Model;
 use serde::Serialize;
 
+use crate::beneath::{Beneath, Kind};
+use crate::projects::model_folder::ModelFolder;
 use crate::{Engine, Error, Result};
 
 #[derive(Debug, Serialize)]
@@ -49,16 +50,23 @@ pub fn list(engine: &Engine, project: Option<&str>) -> Result<Vec<ModelEntry>> {
     for project in projects {
         let storage = engine.home.storage_dir(&project);
         let mut folders = Vec::new();
-        model_folders(&storage, DEPTH, &mut folders);
+        model_folders(
+            &crate::projects::storage::open(engine, &project)?,
+            &storage,
+            DEPTH,
+            &mut folders,
+        );
         folders.sort();
-        for folder in folders {
-            let name = folder
+        for dir in folders {
+            let name = dir
                 .strip_prefix(&storage)
-                .map_err(|_| Error::Other(format!("{} is outside /storage", folder.display())))?
+                .map_err(|_| Error::Other(format!("{} is outside /storage", dir.display())))?
                 .display()
                 .to_string();
-            let current = versions::load(&folder, None).ok().and_then(|m| m.version);
-            let versions = versions::numbers(&folder)
+            let folder = ModelFolder::within(crate::projects::storage::open(engine, &project)?, dir);
+            let current = folder.load(None).ok().and_then(|m| m.version);
+            let versions = folder
+                .numbers()
                 .into_iter()
                 .filter_map(|n| version_entry(&folder, n))
                 .collect();
@@ -73,11 +81,10 @@ pub fn list(engine: &Engine, project: Option<&str>) -> Result<Vec<ModelEntry>> {
     Ok(models)
 }
 
-fn version_entry(folder: &Path, n: u32) -> Option<VersionEntry> {
-    let model = versions::load(folder, Some(n)).ok()?;
-    let written = std::fs::metadata(versions::path(folder, n))
-        .and_then(|m| m.modified())
-        .ok()
+fn version_entry(folder: &ModelFolder, n: u32) -> Option<VersionEntry> {
+    let model = folder.load(Some(n)).ok()?;
+    let written = folder
+        .written(n)
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     Some(VersionEntry {
@@ -95,21 +102,23 @@ fn version_entry(folder: &Path, n: u32) -> Option<VersionEntry> {
     })
 }
 
-/// Folders under `dir` that hold a model; a model's own `versions` and `pins` are not models.
-fn model_folders(dir: &Path, depth: usize, found: &mut Vec<std::path::PathBuf>) {
-    if dir.join(FILE_NAME).is_file() || dir.join(versions::DIR_NAME).is_dir() {
+/// Folders under `dir` that hold a model; a model's own `versions` and `pins` are not models,
+/// and no link is followed.
+fn model_folders(storage: &Beneath, dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = storage.list(dir) else {
+        return;
+    };
+    let file = |name: &str, kind: Kind| entries.iter().any(|(n, f)| n == name && f.kind == kind);
+    if file(mlbench_ml::model::FILE_NAME, Kind::File) || file(mlbench_ml::versions::DIR_NAME, Kind::Folder) {
         found.push(dir.to_path_buf());
         return;
     }
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
     if depth == 0 {
         return;
     }
-    for entry in entries.flatten() {
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            model_folders(&entry.path(), depth - 1, found);
+    for (name, child) in &entries {
+        if child.kind == Kind::Folder {
+            model_folders(storage, &dir.join(name), depth - 1, found);
         }
     }
 }

@@ -129,10 +129,14 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// What a walk found: each file to copy as (source, path below the folder, its metadata), and
+/// the special files (FIFOs, sockets, device nodes) left out, which a copy cannot read.
+type Walked = (Vec<(PathBuf, PathBuf, std::fs::Metadata)>, Vec<PathBuf>);
+
 /// The files of a folder to copy, as (source, path below the folder): `.git` (history is not
 /// code), the skipped folders and what the ignore files name are left out; links are kept as
 /// links, never followed.
-fn folder_files(from: &Path, rules: &FolderRules) -> Result<Vec<(PathBuf, PathBuf, std::fs::Metadata)>> {
+fn folder_files(from: &Path, rules: &FolderRules) -> Result<Walked> {
     let skip: Vec<PathBuf> = rules.skip.iter().filter_map(|p| p.canonicalize().ok()).collect();
     let mut walk = ignore::WalkBuilder::new(from);
     walk.standard_filters(false).follow_links(false);
@@ -147,13 +151,9 @@ fn folder_files(from: &Path, rules: &FolderRules) -> Result<Vec<(PathBuf, PathBu
     walked_files(from, &walk)
 }
 
-/// What `walk` finds below `from`, as (source, path below `from`, its metadata, links not
-/// followed); `from` itself left out.
-fn walked_files(
-    from: &Path,
-    walk: &ignore::WalkBuilder,
-) -> Result<Vec<(PathBuf, PathBuf, std::fs::Metadata)>> {
-    let mut files = Vec::new();
+/// What `walk` finds below `from`, links not followed; `from` itself left out.
+fn walked_files(from: &Path, walk: &ignore::WalkBuilder) -> Result<Walked> {
+    let (mut files, mut special) = (Vec::new(), Vec::new());
     for entry in walk.build() {
         let entry = entry.map_err(|e| Error::Invalid(format!("cannot read {}: {e}", from.display())))?;
         let relative = entry
@@ -165,14 +165,20 @@ fn walked_files(
             continue;
         }
         let meta = std::fs::symlink_metadata(entry.path()).map_err(Error::at(entry.path(), "cannot read"))?;
-        files.push((entry.path().to_path_buf(), relative, meta));
+        let kind = meta.file_type();
+        if kind.is_file() || kind.is_dir() || kind.is_symlink() {
+            files.push((entry.path().to_path_buf(), relative, meta));
+        } else {
+            // Opening a FIFO to copy it would wait for a writer for good.
+            special.push(relative);
+        }
     }
-    Ok(files)
+    Ok((files, special))
 }
 
 /// Copies a folder by [`folder_files`], after checking its size against the limit.
 fn copy_folder(from: &Path, to: &Path, rules: &FolderRules) -> Result<()> {
-    let files = folder_files(from, rules)?;
+    let (files, _) = folder_files(from, rules)?;
     check_size(from, &files, rules)?;
     copy_files(files, to)
 }
@@ -218,7 +224,7 @@ fn copy_files(files: Vec<(PathBuf, PathBuf, std::fs::Metadata)>, to: &Path) -> R
 pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     let mut walk = ignore::WalkBuilder::new(from);
     walk.standard_filters(false).follow_links(false);
-    let files = walked_files(from, &walk)?;
+    let (files, _) = walked_files(from, &walk)?;
     copy_files(files, to)
 }
 
@@ -226,8 +232,12 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 /// type, mode, size, modification and change times, device and inode (and a link's target),
 /// after the ignore rules and the size limit. It is git's own test for an unchanged file: any
 /// write to a file moves its change time, which no tool can set back. `None` for a source
-/// that is not a plain folder (git: its commit names it).
-pub(crate) fn folder_identity(source: &Source, rules: &FolderRules) -> Result<Option<String>> {
+/// that is not a plain folder (git: its commit names it). With it, the special files the copy
+/// leaves out.
+pub(crate) fn folder_identity(
+    source: &Source,
+    rules: &FolderRules,
+) -> Result<Option<(String, Vec<PathBuf>)>> {
     use std::os::unix::fs::MetadataExt;
     let Source::Folder { path } = source else {
         return Ok(None);
@@ -235,7 +245,7 @@ pub(crate) fn folder_identity(source: &Source, rules: &FolderRules) -> Result<Op
     if !path.is_dir() || is_git_dir(path) {
         return Ok(None);
     }
-    let mut files = folder_files(path, rules)?;
+    let (mut files, special) = folder_files(path, rules)?;
     check_size(path, &files, rules)?;
     files.sort_by(|a, b| a.1.cmp(&b.1));
     let mut hash = sha2::Sha256::new();
@@ -260,13 +270,13 @@ pub(crate) fn folder_identity(source: &Source, rules: &FolderRules) -> Result<Op
         }
         hash.update([0]);
     }
-    Ok(Some(
-        hash.finalize()
-            .iter()
-            .take(16)
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-    ))
+    let identity = hash
+        .finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(Some((identity, special)))
 }
 
 #[cfg(test)]

@@ -72,6 +72,17 @@ pub(crate) async fn submit_as(
                 None => Error::field("repo", e),
             }
         })?;
+    if !snapshot.left_out.is_empty() {
+        let names: Vec<String> = snapshot
+            .left_out
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        progress(&format!(
+            "left out of the code: {} (FIFOs, sockets and devices are not copied)",
+            names.join(", ")
+        ));
+    }
     if let Some(dockerfile) = &spec.build_dockerfile
         && !snapshot.dir.join(dockerfile).is_file()
     {

@@ -27,6 +27,8 @@ pub(crate) struct Snapshot {
     pub(crate) dir: PathBuf,
     /// The commit the code came from, when git knows one.
     pub(crate) commit: Option<String>,
+    /// Special files of the folder (FIFOs, sockets, devices) that are not in it.
+    pub(crate) left_out: Vec<PathBuf>,
 }
 
 /// The snapshot of `source`, made (in `staging`, then moved into place) only when no job has
@@ -36,7 +38,7 @@ pub(crate) fn take(home: &Home, source: &Source, staging: &Path, rules: &FolderR
     std::fs::create_dir_all(&root).map_err(Error::at(&root, "cannot create"))?;
     let fresh = staging.join("snapshot");
     let identity = sources::folder_identity(source, rules)?;
-    let snapshot = if let (Some(identity), Source::Folder { path }) = (identity, source) {
+    let snapshot = if let (Some((identity, left_out)), Source::Folder { path }) = (identity, source) {
         let key = format!("folder-{identity}");
         let dir = root.join(&key);
         if !dir.is_dir() {
@@ -47,6 +49,7 @@ pub(crate) fn take(home: &Home, source: &Source, staging: &Path, rules: &FolderR
             key,
             dir,
             commit: sources::folder_commit(path),
+            left_out,
         }
     } else {
         // A repository is cloned to learn which commit the ref names; the clone is the
@@ -62,6 +65,7 @@ pub(crate) fn take(home: &Home, source: &Source, staging: &Path, rules: &FolderR
             key,
             dir,
             commit: Some(commit),
+            left_out: Vec::new(),
         }
     };
     mark_used(&snapshot.dir);

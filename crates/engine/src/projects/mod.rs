@@ -1,7 +1,9 @@
 //! Projects: the boundary around jobs and their shared /storage. Creating and deleting one (the
 //! store's rows and the folders that go with them: its /storage, its jobs' workspaces and logs);
-//! `storage` browses and copies out of a project's /storage without following a link out of it.
+//! `storage` browses and copies out of a project's /storage without following a link in it;
+//! `model_folder` reads and writes a model's folder there the same way.
 
+pub(crate) mod model_folder;
 pub mod storage;
 
 use mlbench_domain::FromIo;

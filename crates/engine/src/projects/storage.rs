@@ -1,14 +1,17 @@
 //! A project's /storage seen from the host. Jobs write there and may plant symbolic links
-//! (`ln -s /etc/shadow /storage/x`); host-side reads never follow a link out of the project's
-//! storage: a path is resolved and must stay inside, and listings and copies do not follow links.
+//! (`ln -s /etc/shadow /storage/x`), FIFOs or device nodes: every host-side read goes through
+//! [`Beneath`], which follows no link and opens regular files only; listings name links and
+//! special files without opening them, and copies leave them out.
 
+use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use mlbench_domain::FromIo;
 
+use crate::beneath::{Beneath, Cap, Kind};
 use crate::{Engine, Error, Result};
 
-/// One file (or link) under /storage.
+/// One file (or link, or special file) under /storage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// As a job sees it: `/storage/...`.
@@ -17,30 +20,16 @@ pub struct Entry {
     pub modified: Option<chrono::DateTime<chrono::Utc>>,
     /// Where a symbolic link points; it is listed, never followed.
     pub link: Option<PathBuf>,
+    /// What a special file is ("a FIFO"); it is listed, never opened.
+    pub special: Option<&'static str>,
 }
 
-/// A host path of the project's storage, after links are resolved: refused unless it is
-/// still inside the storage.
-pub(crate) fn inside(engine: &Engine, project: &str, host_path: &Path) -> Result<PathBuf> {
-    let root = engine.home.storage_dir(project);
-    confined(&root, host_path, &format!("the /storage of project {project}"))
-}
-
-/// `path` with links resolved, refused unless it stays under `root` (`place` names it). A path
-/// that does not exist is returned as it is: the read that follows says it is missing.
-pub(crate) fn confined(root: &Path, path: &Path, place: &str) -> Result<PathBuf> {
-    if std::fs::symlink_metadata(path).is_err() {
-        return Ok(path.to_path_buf());
-    }
-    let root = root.canonicalize().map_err(Error::at(root, "cannot resolve"))?;
-    let real = path.canonicalize().map_err(Error::at(path, "cannot resolve"))?;
-    if !real.starts_with(&root) {
-        return Err(Error::Invalid(format!(
-            "{} leads outside {place} (a symbolic link): mlbench does not follow it",
-            path.display()
-        )));
-    }
-    Ok(real)
+/// The project's storage, opened for host-side reads and writes that follow no link.
+pub(crate) fn open(engine: &Engine, project: &str) -> Result<Beneath> {
+    Beneath::open(
+        &engine.home.storage_dir(project),
+        format!("the /storage of project {project}"),
+    )
 }
 
 /// `/storage/...` for a host path under the storage root.
@@ -49,7 +38,8 @@ fn shown(root: &Path, host_path: &Path) -> String {
     format!("/storage/{}", relative.display())
 }
 
-/// A path given as inside /storage (`/storage/x`, `x` or `/x`), refusing `..` and links out.
+/// A path given as inside /storage (`/storage/x`, `x` or `/x`), as a host path: refused when
+/// it leaves the storage (`..`), is missing, or has a link on the way.
 pub fn resolve(engine: &Engine, project: &str, path: Option<&str>) -> Result<PathBuf> {
     engine.store.require_project(project)?;
     let root = engine.home.storage_dir(project);
@@ -67,37 +57,46 @@ pub fn resolve(engine: &Engine, project: &str, path: Option<&str>) -> Result<Pat
             }
         }
     }
-    if std::fs::symlink_metadata(&resolved).is_err() {
-        return Err(Error::NotFound(format!(
+    let storage = open(engine, project)?;
+    match storage.find(&resolved)? {
+        None => Err(Error::NotFound(format!(
             "{path} is not in the storage of project {project}: `mlbench storage ls {project}` lists it"
-        )));
+        ))),
+        Some(found) if found.kind == Kind::Link => Err(storage.link_refused(Path::new(path))),
+        Some(_) => Ok(resolved),
     }
-    inside(engine, project, &resolved)
 }
 
-/// Every file under `dir` (a folder or a file of the storage), links listed but not followed.
+/// Every file under `dir` (a folder or a file of the storage), links and special files listed
+/// but not followed or opened.
 pub fn list(engine: &Engine, project: &str, dir: &Path) -> Result<Vec<Entry>> {
-    let root = engine.home.storage_dir(project);
-    let root = root.canonicalize().map_err(Error::at(&root, "cannot resolve"))?;
+    let storage = open(engine, project)?;
+    let root = storage.root().to_path_buf();
     let mut entries = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(next) = pending.pop() {
-        let meta = std::fs::symlink_metadata(&next).map_err(Error::at(&next, "cannot read"))?;
-        if meta.is_dir() {
-            let children = std::fs::read_dir(&next).map_err(Error::at(&next, "cannot read"))?;
-            pending.extend(children.filter_map(|e| e.ok().map(|e| e.path())));
+    let Some(top) = storage.find(dir)? else {
+        return Ok(entries);
+    };
+    let mut pending = vec![(dir.to_path_buf(), top)];
+    while let Some((next, found)) = pending.pop() {
+        if found.kind == Kind::Folder {
+            for (name, child) in storage.list(&next)? {
+                pending.push((next.join(name), child));
+            }
             continue;
         }
-        let link = if meta.file_type().is_symlink() {
-            Some(std::fs::read_link(&next).map_err(Error::at(&next, "cannot read"))?)
-        } else {
-            None
+        let link = match found.kind {
+            Kind::Link => Some(storage.link_target(&next)?),
+            _ => None,
         };
         entries.push(Entry {
             path: shown(&root, &next),
-            bytes: if link.is_some() { 0 } else { meta.len() },
-            modified: meta.modified().ok().map(chrono::DateTime::<chrono::Utc>::from),
+            bytes: if found.kind == Kind::File { found.bytes } else { 0 },
+            modified: found.modified.map(chrono::DateTime::<chrono::Utc>::from),
             link,
+            special: match found.kind {
+                Kind::Special(what) => Some(what),
+                _ => None,
+            },
         });
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
@@ -113,20 +112,24 @@ pub struct Preview {
     pub text: Option<Vec<String>>,
 }
 
+/// Previews and copies read any size of file: a preview only its start, a copy in pieces.
+const ANY_SIZE: Cap = Cap {
+    bytes: u64::MAX,
+    what: "a file",
+};
+
 /// How much of a file a preview reads.
 const PREVIEW_BYTES: usize = 16 << 10;
 
-/// Reads the start of `path` (as a job sees it: `/storage/...` or relative to it).
+/// Reads the start of `path` (as a job sees it: `/storage/...` or relative to it). Any size of
+/// regular file is previewed: only its start is read.
 pub fn preview(engine: &Engine, project: &str, path: &str) -> Result<Preview> {
-    use std::io::Read;
     let file = resolve(engine, project, Some(path))?;
-    let meta = std::fs::metadata(&file).map_err(Error::at(&file, "cannot read"))?;
-    if meta.is_dir() {
-        return Err(Error::Invalid(format!("{path} is a folder")));
-    }
+    let (opened, bytes) = open(engine, project)?.open_file(&file, ANY_SIZE)?;
     let mut head = Vec::with_capacity(PREVIEW_BYTES);
-    std::fs::File::open(&file)
-        .and_then(|f| f.take(PREVIEW_BYTES as u64).read_to_end(&mut head))
+    opened
+        .take(PREVIEW_BYTES as u64)
+        .read_to_end(&mut head)
         .map_err(Error::at(&file, "cannot read"))?;
     // A character cut at the end of what was read is not a sign of binary data.
     let text = match std::str::from_utf8(&head) {
@@ -138,59 +141,69 @@ pub fn preview(engine: &Engine, project: &str, path: &str) -> Result<Preview> {
     .map(|t| t.lines().map(str::to_string).collect());
     Ok(Preview {
         path: path.to_string(),
-        bytes: meta.len(),
+        bytes,
         text,
     })
 }
 
+/// What a copy left out, and why ("a symbolic link, not followed").
+pub type LeftOut = Vec<(PathBuf, &'static str)>;
+
 /// Copies a file or folder of the storage out to `dest` (default: its name in the current
-/// folder), which must not exist; returns where it went and the links left out.
-pub fn get(
-    engine: &Engine,
-    project: &str,
-    path: &str,
-    dest: Option<PathBuf>,
-) -> Result<(PathBuf, Vec<PathBuf>)> {
+/// folder), which must not exist; returns where it went and what was left out.
+pub fn get(engine: &Engine, project: &str, path: &str, dest: Option<PathBuf>) -> Result<(PathBuf, LeftOut)> {
     let source = resolve(engine, project, Some(path))?;
     let name = source
         .file_name()
         .map_or_else(|| PathBuf::from(project), PathBuf::from);
     let dest = dest.unwrap_or(name);
-    if dest.exists() {
+    if std::fs::symlink_metadata(&dest).is_ok() {
         return Err(Error::Invalid(format!(
             "{} already exists: choose another place with -o",
             dest.display()
         )));
     }
-    let skipped = copy_out(&source, &dest)?;
-    Ok((dest, skipped))
-}
-
-/// Copies a file or folder of the storage to `to`; links inside a folder are not followed but
-/// named in the returned list of what was left out.
-fn copy_out(from: &Path, to: &Path) -> Result<Vec<PathBuf>> {
-    let mut skipped = Vec::new();
-    copy(from, to, &mut skipped)?;
-    Ok(skipped)
-}
-
-fn copy(from: &Path, to: &Path, skipped: &mut Vec<PathBuf>) -> Result<()> {
-    let meta = std::fs::symlink_metadata(from).map_err(Error::at(from, "cannot read"))?;
-    if meta.file_type().is_symlink() {
-        skipped.push(from.to_path_buf());
-        return Ok(());
+    let storage = open(engine, project)?;
+    let mut left_out = Vec::new();
+    match storage.find(&source)?.map(|f| f.kind) {
+        Some(Kind::Folder) => copy(&storage, &source, &dest, &mut left_out)?,
+        // Asked for by name, anything but a regular file is refused (the open says why),
+        // whatever the name became since it was resolved.
+        _ => copy_file(&storage, &source, &dest)?,
     }
-    if meta.is_dir() {
-        std::fs::create_dir_all(to).map_err(Error::at(to, "cannot create"))?;
-        for entry in std::fs::read_dir(from).map_err(Error::at(from, "cannot read"))? {
-            let entry = entry.map_err(Error::at(from, "cannot read"))?;
-            copy(&entry.path(), &to.join(entry.file_name()), skipped)?;
+    Ok((dest, left_out))
+}
+
+/// Copies `from` (in the storage) to `to`: folders as folders, regular files through handles
+/// that followed no link; links and special files are named in `left_out`.
+fn copy(storage: &Beneath, from: &Path, to: &Path, left_out: &mut LeftOut) -> Result<()> {
+    let found = storage
+        .find(from)?
+        .ok_or_else(|| Error::NotFound(format!("{} is gone", from.display())))?;
+    match found.kind {
+        Kind::Link => left_out.push((from.to_path_buf(), "a symbolic link, not followed")),
+        Kind::Special(what) => left_out.push((from.to_path_buf(), what)),
+        Kind::Folder => {
+            std::fs::create_dir_all(to).map_err(Error::at(to, "cannot create"))?;
+            for (name, _) in storage.list(from)? {
+                copy(storage, &from.join(&name), &to.join(&name), left_out)?;
+            }
         }
-        return Ok(());
+        Kind::File => copy_file(storage, from, to)?,
     }
-    std::fs::copy(from, to)
-        .map(|_| ())
-        .map_err(Error::at(from, "cannot copy"))
+    Ok(())
+}
+
+/// Copies the regular file `from` (opened following no link) to a new file `to`.
+fn copy_file(storage: &Beneath, from: &Path, to: &Path) -> Result<()> {
+    let (mut file, _) = storage.open_file(from, ANY_SIZE)?;
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(to)
+        .map_err(Error::at(to, "cannot create"))?;
+    std::io::copy(&mut file, &mut out).map_err(Error::at(from, "cannot copy"))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,15 +1,14 @@
 //! Deployments: serving jobs (one per replica, on consecutive host ports) that are started
 //! together, waited on until they answer, and stopped together.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures_util::future::LocalBoxFuture;
 use mlbench_domain::{FromIo, JobKind, JobSpec, JobState, PortMapping, RuntimeKind, Source};
 use mlbench_ml::model::FILE_NAME;
-use mlbench_ml::versions;
 use mlbench_store::JobRecord;
 
+use crate::projects::model_folder::{ModelFolder, PINS};
 use crate::serving::client;
 use crate::{AnyRuntime, Engine, Error, Result, stop, submit};
 
@@ -73,14 +72,14 @@ pub(crate) fn model_server_spec(
 ) -> Result<JobSpec> {
     let (project, model) = (request.project.as_str(), request.model.as_str());
     engine.store.require_project(project)?;
-    let folder = engine.home.storage_dir(project).join(model);
-    crate::projects::storage::inside(engine, project, &folder)?;
-    versions::load(&folder, request.version).map_err(|e| {
+    let model_folder = ModelFolder::open(engine, project, model)?;
+    let folder = model_folder.dir().to_path_buf();
+    model_folder.load(request.version).map_err(|e| {
         Error::NotFound(format!(
             "project {project} has no usable model {model} (train one into /storage/{model}): {e}"
         ))
     })?;
-    let pin = pin_file(&folder, name);
+    let pin = model_folder.pin_file(name);
     // A local process listens on the host port itself; a container on its own port.
     let (host, listen_port, model_path, pin_path) = match runtime {
         AnyRuntime::Docker(_) | AnyRuntime::Swarm(_) => (
@@ -128,25 +127,6 @@ pub(crate) fn model_server_spec(
         Source::Folder { path: workspace },
         command,
     ))
-}
-
-/// The folder, inside a model's folder, of the files that say which version each deployment
-/// of it serves.
-pub(crate) const PINS: &str = "pins";
-
-/// Where a deployment's pin lives: one file per deployment, holding `current` or a number.
-pub(crate) fn pin_file(folder: &Path, deployment: &str) -> PathBuf {
-    folder.join(PINS).join(deployment)
-}
-
-/// Writes a deployment's pin through a temporary file, so a server never reads half of one.
-pub(crate) fn write_pin(file: &Path, version: Option<u32>) -> Result<()> {
-    let dir = file.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(Error::at(dir, "cannot create"))?;
-    let text = version.map_or_else(|| "current".to_string(), |n| n.to_string());
-    let tmp = dir.join(format!(".pin.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, text + "\n").map_err(Error::at(&tmp, "cannot write"))?;
-    std::fs::rename(&tmp, file).map_err(Error::at(file, "cannot replace"))
 }
 
 /// The one naming rule for a deployment of a model: its folder under /storage, lowercased,
@@ -217,8 +197,7 @@ pub fn deploy_model<'a>(
         let template = model_server_spec(engine, runtime, &request, &name)?;
         // The pin is the running deployment's if there is one: refuse before touching it.
         refuse_running(engine, &name)?;
-        let folder = engine.home.storage_dir(&request.project).join(&request.model);
-        write_pin(&pin_file(&folder, &name), request.version)?;
+        ModelFolder::open(engine, &request.project, &request.model)?.write_pin(&name, request.version)?;
         let replicas = deploy(
             engine,
             runtime,
@@ -549,8 +528,8 @@ pub fn remove_deployment(engine: &Engine, name: &str) -> Result<Vec<i64>> {
     let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
     crate::jobs::remove_finished(engine, &ids)?;
     for job in &jobs {
-        if let Some((_, pin)) = crate::serving::pins::served_files(engine, job) {
-            let _ = std::fs::remove_file(pin);
+        if let Some((folder, pin)) = crate::serving::pins::served_files(engine, job) {
+            folder?.remove_pin(&pin)?;
         }
     }
     Ok(ids)

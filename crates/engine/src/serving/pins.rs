@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::LocalBoxFuture;
 use mlbench_domain::JobState;
-use mlbench_ml::versions;
 use mlbench_store::JobRecord;
 
+use crate::projects::model_folder::ModelFolder;
 use crate::serving::client;
-use crate::serving::deploy::{job_url, live_replicas, write_pin};
+use crate::serving::deploy::{job_url, live_replicas};
 use crate::{Engine, Error, Result};
 
 /// The version to move a deployment to.
@@ -75,6 +75,7 @@ pub fn move_deployment<'a>(
                 "deployment {name} does not serve a model of mlbench's with versions: deploy it again with `mlbench deploy --model`"
             ))
         })?;
+        let folder = folder?;
         let from = served_version(first).await?.ok_or_else(|| {
             Error::Invalid(format!(
                 "deployment {name} serves a model written before versions were kept: train it again to start its versions"
@@ -82,7 +83,7 @@ pub fn move_deployment<'a>(
         })?;
         let (to, pinned) = match target {
             Target::Previous => {
-                let before = versions::before(&folder, from).ok_or_else(|| {
+                let before = folder.before(from).ok_or_else(|| {
                     Error::Invalid(format!(
                         "deployment {name} serves version {from}, the oldest kept: there is none to roll back to"
                     ))
@@ -91,17 +92,20 @@ pub fn move_deployment<'a>(
             }
             Target::Version(n) => {
                 // Says which versions are kept when n is not one of them.
-                versions::load(&folder, Some(n))?;
+                folder.load(Some(n))?;
                 (n, Some(n))
             }
             Target::Current => {
-                let current = versions::load(&folder, None)?.version.ok_or_else(|| {
-                    Error::Invalid(format!("{} has no numbered current model", folder.display()))
+                let current = folder.load(None)?.version.ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "{} has no numbered current model",
+                        folder.dir().display()
+                    ))
                 })?;
                 (current, None)
             }
         };
-        write_pin(&pin, pinned)?;
+        folder.write_pin(&pin, pinned)?;
         let deadline = Instant::now() + PICKUP;
         for replica in &replicas {
             while served_version(replica).await? != Some(to) {
@@ -124,8 +128,9 @@ pub fn move_deployment<'a>(
     })
 }
 
-/// The model folder and pin file a serving job's command names, as paths on this machine.
-pub(crate) fn served_files(engine: &Engine, job: &JobRecord) -> Option<(PathBuf, PathBuf)> {
+/// The model folder a serving job's command names (opened in its project's storage) and the
+/// name of its pin there; none when the command is not mlbench's server with a pin.
+pub(crate) fn served_files(engine: &Engine, job: &JobRecord) -> Option<(Result<ModelFolder>, String)> {
     let argument = |flag: &str| {
         let at = job.spec.command.iter().position(|a| a == flag)?;
         let value = job.spec.command.get(at + 1)?;
@@ -135,8 +140,11 @@ pub(crate) fn served_files(engine: &Engine, job: &JobRecord) -> Option<(PathBuf,
             Err(_) => PathBuf::from(value),
         })
     };
-    let model = argument("-m")?;
-    Some((model.parent()?.to_path_buf(), argument("--pin-file")?))
+    let dir = argument("-m")?.parent()?.to_path_buf();
+    let pin = argument("--pin-file")?.file_name()?.to_str()?.to_string();
+    let folder = crate::projects::storage::open(engine, &job.spec.project)
+        .map(|storage| ModelFolder::within(storage, dir));
+    Some((folder, pin))
 }
 
 /// The version a replica says it serves (`GET /`).

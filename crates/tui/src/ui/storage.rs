@@ -41,9 +41,10 @@ fn draw_list(frame: &mut Frame, area: Rect, view: &StorageView, theme: Theme) {
         .map(|e| {
             // The title says /storage: the rows say what is in it.
             let shown = e.path.strip_prefix("/storage/").unwrap_or(&e.path);
-            let path = match &e.link {
-                Some(target) => format!("{shown} → {} (link)", target.display()),
-                None => shown.to_string(),
+            let path = match (&e.link, e.special) {
+                (Some(target), _) => format!("{shown} → {} (link)", target.display()),
+                (None, Some(what)) => format!("{shown} ({what})"),
+                (None, None) => shown.to_string(),
             };
             let modified = e
                 .modified

@@ -1328,6 +1328,7 @@ fn the_storage_browser_lists_previews_and_copies_out() {
         bytes,
         modified: Some(at),
         link: None,
+        special: None,
     };
     update(
         &mut app,

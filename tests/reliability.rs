@@ -1,0 +1,208 @@
+//! Hostile cases: what a job leaves in the folders it can write (links, FIFOs, device nodes,
+//! files swapped under mlbench's feet) must not make mlbench read, write or wait on anything of
+//! the host's. Each test plants what a hostile job would and runs the real binary.
+
+// A test harness: a failed unwrap is a failed run, said where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Sandbox;
+
+/// Runs mlbench with a deadline: a command that waits on a planted FIFO fails the test instead
+/// of hanging it.
+fn run_within(s: &Sandbox, args: &[&str], limit: Duration) -> Output {
+    let mut child = s
+        .cmd(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("mlbench {args:?} still ran after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The one-line refusal of a command that must fail.
+fn refused(s: &Sandbox, args: &[&str]) -> String {
+    let out = run_within(s, args, Duration::from_secs(20));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{args:?} was accepted: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
+/// A project `p` whose storage holds a trained model `salary` (version 1).
+fn project_with_model() -> (Sandbox, PathBuf) {
+    let s = Sandbox::new("local");
+    s.ok(&["project", "create", "p"]);
+    let storage = s.home.join("projects/p/storage");
+    let sal = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sal.csv");
+    let model = storage.join("salary");
+    s.ok(&[
+        "train",
+        "-i",
+        sal.to_str().unwrap(),
+        "-o",
+        model.to_str().unwrap(),
+    ]);
+    (s, storage)
+}
+
+fn mkfifo(path: &Path) {
+    let made = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(made.success());
+}
+
+#[test]
+fn a_job_cannot_make_mlbench_write_through_links_it_plants_in_storage() {
+    let (s, storage) = project_with_model();
+    let outside = s.dir.path().join("host");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("salary"), "host file").unwrap();
+    // `pins` is where deploy writes the deployment's pin: a job links it to a host folder.
+    symlink(&outside, storage.join("salary/pins")).unwrap();
+    let port = common::free_port().to_string();
+    let mapping = format!("127.0.0.1:{port}:8080");
+    let deploy = [
+        "deploy",
+        "--project",
+        "p",
+        "--model",
+        "salary",
+        "--port",
+        &mapping,
+    ];
+    let stderr = refused(&s, &deploy);
+    assert!(stderr.contains("is a symbolic link"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(outside.join("salary")).unwrap(),
+        "host file"
+    );
+    assert!(s.jobs().as_array().unwrap().is_empty(), "a replica was started");
+
+    // A kept version linked out of the storage is not a version.
+    std::fs::remove_file(storage.join("salary/pins")).unwrap();
+    let versions = storage.join("salary/versions");
+    std::fs::rename(versions.join("1"), outside.join("1")).unwrap();
+    symlink(outside.join("1"), versions.join("1")).unwrap();
+    let models: serde_json::Value = serde_json::from_str(&s.ok(&["models", "--json"])).unwrap();
+    assert_eq!(models[0]["versions"], serde_json::json!([]), "{models}");
+    let pinned = [&deploy[..], &["--version", "1"]].concat();
+    let stderr = refused(&s, &pinned);
+    assert!(stderr.contains("versions/1 is a symbolic link"), "{stderr}");
+    assert!(!outside.join("1/pins").exists() && !storage.join("salary/pins").exists());
+}
+
+#[test]
+fn storage_get_never_copies_a_host_file_a_job_swaps_in() {
+    let s = Sandbox::new("local");
+    s.ok(&["project", "create", "p"]);
+    let storage = s.home.join("projects/p/storage");
+    let secret = s.dir.path().join("secret");
+    std::fs::write(&secret, "host secret").unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The job: a regular file, then a link to the host's secret renamed over it, again and again.
+    let swapper = {
+        let (storage, secret, stop) = (storage.clone(), secret.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut round = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let file = storage.join(format!("f.{round}"));
+                let link = storage.join(format!("l.{round}"));
+                std::fs::write(&file, "job data").unwrap();
+                std::fs::rename(&file, storage.join("swap")).unwrap();
+                symlink(&secret, &link).unwrap();
+                std::fs::rename(&link, storage.join("swap")).unwrap();
+                round += 1;
+            }
+        })
+    };
+    let (mut copied, mut tries) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < deadline || tries < 100 {
+        let dest = s.dir.path().join(format!("got.{tries}"));
+        let out = s.run(&["storage", "get", "p", "swap", "-o", dest.to_str().unwrap()]);
+        if out.status.success() {
+            let got = std::fs::read_to_string(&dest).unwrap();
+            assert_eq!(got, "job data", "try {tries} copied the host's file");
+            copied += 1;
+        } else {
+            assert!(!dest.exists(), "a refused copy left {}", dest.display());
+        }
+        tries += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    swapper.join().unwrap();
+    eprintln!("{copied} of {tries} copies got the job's file; none the host's");
+}
+
+#[test]
+fn special_files_a_job_leaves_are_refused_not_waited_on() {
+    let (s, storage) = project_with_model();
+    mkfifo(&storage.join("fifo"));
+    std::fs::create_dir_all(storage.join("zero")).unwrap();
+    symlink("/dev/zero", storage.join("zero/model.json")).unwrap();
+    // The current model itself made a FIFO: reading it would wait for a writer for good.
+    std::fs::remove_file(storage.join("salary/model.json")).unwrap();
+    mkfifo(&storage.join("salary/model.json"));
+
+    let stderr = refused(&s, &["storage", "get", "p", "fifo", "-o", "/dev/null/x"]);
+    assert!(stderr.contains("is a FIFO, not a regular file"), "{stderr}");
+    let listed = s.ok(&["storage", "ls", "p"]);
+    assert!(listed.contains("/storage/fifo (a FIFO, not read)"), "{listed}");
+    let models = run_within(&s, &["models", "--json"], Duration::from_secs(20));
+    assert!(models.status.success());
+    let models: serde_json::Value = serde_json::from_slice(&models.stdout).unwrap();
+    assert_eq!(models.as_array().unwrap().len(), 1, "{models}");
+    assert_eq!(models[0]["name"], "salary");
+    assert_eq!(models[0]["current"], serde_json::Value::Null, "{models}");
+    let port = common::free_port().to_string();
+    let mapping = format!("127.0.0.1:{port}:8080");
+    for model in ["zero", "salary"] {
+        let stderr = refused(
+            &s,
+            &["deploy", "--project", "p", "--model", model, "--port", &mapping],
+        );
+        assert!(
+            stderr.contains("symbolic link") || stderr.contains("is a FIFO"),
+            "{stderr}"
+        );
+    }
+
+    // A FIFO in a repo folder is left out of the job's code, with a note; the run goes on.
+    let repo = s.folder("code", &[("run.sh", "echo ran")]);
+    mkfifo(&repo.join("pipe"));
+    let out = run_within(
+        &s,
+        &[
+            "run",
+            "--project",
+            "p",
+            "--repo",
+            repo.to_str().unwrap(),
+            "-f",
+            "--",
+            "sh",
+            "run.sh",
+        ],
+        Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("left out of the code: pipe"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ran"));
+}
