@@ -206,3 +206,65 @@ fn special_files_a_job_leaves_are_refused_not_waited_on() {
     assert!(stderr.contains("left out of the code: pipe"), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("ran"));
 }
+
+/// Runs `mlbench ARGS` on a terminal of its own (util-linux's `script` gives it a pty) and
+/// returns what the terminal received.
+fn on_a_terminal(s: &Sandbox, args: &[&str]) -> String {
+    let line = std::iter::once(env!("CARGO_BIN_EXE_mlbench"))
+        .chain(args.iter().copied())
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let cmd = s.cmd(&[]);
+    let out = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn escapes_a_job_prints_reach_a_terminal_shown_not_obeyed_and_a_pipe_unchanged() {
+    if !common::tool_available("script", "--version", "escapes_a_job_prints_reach_a_terminal") {
+        return;
+    }
+    let s = Sandbox::new("local");
+    s.ok(&["project", "create", "p"]);
+    let repo = s.folder("code", &[]);
+    // The clipboard (OSC 52), the title (OSC 2), a clear screen, and a colour.
+    let script = r"printf '\033]52;c;cHduZWQ=\007 \033]2;pwned\033\\ \033[2J \033[31mred\033[0m\n'";
+    s.ok(&[
+        "run",
+        "--project",
+        "p",
+        "--repo",
+        repo.to_str().unwrap(),
+        "-f",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let raw = "\x1b]52;c;cHduZWQ=\x07 \x1b]2;pwned\x1b\\ \x1b[2J \x1b[31mred\x1b[0m";
+    let piped = s.ok(&["logs", "1"]);
+    assert!(piped.contains(raw), "a pipe gets the job's bytes: {piped:?}");
+    let seen = on_a_terminal(&s, &["logs", "1"]);
+    assert!(
+        seen.contains("^[]52;c;cHduZWQ=^G ^[]2;pwned^[\\ ^[[2J \x1b[31mred\x1b[0m"),
+        "{seen:?}"
+    );
+    assert!(!seen.contains("\x1b]") && !seen.contains("\x07"), "{seen:?}");
+
+    // A file name a job chose is printed the same way.
+    let storage = s.home.join("projects/p/storage");
+    std::fs::write(storage.join("\x1b]2;title\x07name"), "x").unwrap();
+    let listed = on_a_terminal(&s, &["storage", "ls", "p"]);
+    assert!(listed.contains("/storage/^[]2;title^Gname"), "{listed:?}");
+}

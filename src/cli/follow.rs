@@ -28,10 +28,9 @@ pub(crate) struct LogPrint {
 impl LogPrint {
     /// Notes when stderr is a terminal, or when asked.
     pub(crate) fn notes_for_terminal(timestamps: bool, asked: bool) -> LogPrint {
-        use std::io::IsTerminal;
         LogPrint {
             timestamps,
-            notes: asked || io::stderr().is_terminal(),
+            notes: asked || super::shown::is_terminal(false),
         }
     }
 
@@ -43,7 +42,8 @@ impl LogPrint {
         if record.stream == Stream::Note && !self.notes {
             return Ok(());
         }
-        let target: &mut dyn Write = if record.stream == Stream::Stdout { out } else { err };
+        let to_stdout = record.stream == Stream::Stdout;
+        let target: &mut dyn Write = if to_stdout { out } else { err };
         if self.timestamps {
             target.write_all(record.ts.as_bytes())?;
             target.write_all(b" ")?;
@@ -51,7 +51,13 @@ impl LogPrint {
         if record.stream == Stream::Note {
             target.write_all(b"[mlbench] ")?;
         }
-        target.write_all(record.text)?;
+        // A terminal gets the job's colours and sees its other escapes; a pipe gets its bytes.
+        if super::shown::is_terminal(to_stdout) {
+            let text = String::from_utf8_lossy(record.text);
+            target.write_all(mlbench_domain::controls::escaped(&text).as_bytes())?;
+        } else {
+            target.write_all(record.text)?;
+        }
         target.write_all(b"\n")
     }
 }

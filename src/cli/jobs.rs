@@ -33,7 +33,7 @@ pub(crate) async fn run(engine: &Engine, args: RunArgs) -> Result<ExitCode> {
         force: args.force,
     };
     let runtime = choose_runtime(engine).await?;
-    let submitted = jobs::run(engine, &runtime, request, &mut |line| eprintln!("{line}")).await?;
+    let submitted = jobs::run(engine, &runtime, request, &mut super::shown::say).await?;
     let follow = args
         .follow
         .then(|| LogPrint::notes_for_terminal(false, args.notes));
@@ -244,16 +244,14 @@ pub(crate) async fn demo(engine: &Engine, which: DemoName, detach: bool) -> Resu
     match which {
         DemoName::Salary => {
             let spec = experiments::demo::prepare(engine)?;
-            let submitted =
-                mlbench_engine::submit(engine, &runtime, spec, &mut |line| eprintln!("{line}")).await?;
+            let submitted = mlbench_engine::submit(engine, &runtime, spec, &mut super::shown::say).await?;
             let follow = (!detach).then(|| LogPrint::notes_for_terminal(false, false));
             report(engine, submitted, follow).await
         }
         DemoName::Iris => {
             let request = experiments::demo::prepare_iris(engine)?;
             let started =
-                experiments::sweeps::start(engine, &runtime, request, &mut |line| eprintln!("{line}"))
-                    .await?;
+                experiments::sweeps::start(engine, &runtime, request, &mut super::shown::say).await?;
             super::sweeps::report(engine, started, !detach).await
         }
     }

@@ -10,6 +10,7 @@ mod ml;
 mod nodes;
 mod project;
 mod serving;
+mod shown;
 mod storage;
 mod sweeps;
 mod table;

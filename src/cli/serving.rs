@@ -119,7 +119,7 @@ pub(crate) async fn deploy(engine: &Engine, args: DeployArgs) -> Result<()> {
                 replicas: args.replicas,
                 timeout: Duration::from_secs(args.timeout),
             };
-            deploy::deploy_model(engine, &runtime, request, &mut |line| eprintln!("{line}")).await?
+            deploy::deploy_model(engine, &runtime, request, &mut super::shown::say).await?
         }
         (None, false) => {
             let name = args.name.ok_or_else(|| {
@@ -143,7 +143,7 @@ pub(crate) async fn deploy(engine: &Engine, args: DeployArgs) -> Result<()> {
                 readiness: args.health_path.map_or(Readiness::Tcp, Readiness::Http),
                 timeout: Duration::from_secs(args.timeout),
             };
-            let replicas = deploy::deploy(engine, &runtime, request, &mut |line| eprintln!("{line}")).await?;
+            let replicas = deploy::deploy(engine, &runtime, request, &mut super::shown::say).await?;
             (name, replicas)
         }
         _ => {
@@ -391,7 +391,7 @@ pub(crate) async fn predict(engine: &Engine, args: PredictArgs) -> Result<()> {
         let prediction = client::predict(&url, &model, row).await?;
         let input = row.iter().map(f64::to_string).collect::<Vec<_>>().join(" ");
         if !args.json {
-            println!("{input} -> {}", prediction.shown());
+            println!("{input} -> {}", super::shown::out(&prediction.shown()));
         }
         answers.push(Answer {
             input,

@@ -32,7 +32,10 @@ pub(crate) fn ls(engine: &Engine, project: &str, path: Option<&str>) -> Result<(
 pub(crate) fn get(engine: &Engine, project: &str, path: &str, output: Option<PathBuf>) -> Result<()> {
     let (dest, skipped) = storage::get(engine, project, path, output)?;
     for (path, why) in skipped {
-        eprintln!("mlbench: left out {}: {why}", path.display());
+        eprintln!(
+            "mlbench: left out {}: {why}",
+            super::shown::err(&path.display().to_string())
+        );
     }
     println!("{}", dest.display());
     Ok(())

@@ -4,9 +4,19 @@ use serde::Serialize;
 
 use crate::{Error, Result};
 
+/// Prints `rows` under `header`, aligned. Cells may hold what a job wrote (file names, model
+/// fields): on a terminal their control sequences are shown, not done.
 pub(crate) fn print(header: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| super::shown::out(cell).into_owned())
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
@@ -27,7 +37,7 @@ pub(crate) fn print(header: &[&str], rows: &[Vec<String>]) {
         println!("{}", padded.join("  ").trim_end());
     };
     line(header.to_vec());
-    for row in rows {
+    for row in &rows {
         line(row.iter().map(String::as_str).collect());
     }
 }

@@ -39,3 +39,25 @@ pub fn sweep_parameters(data: &[u8]) {
     let _ = grid.parse::<RandomAxis>();
     let _ = grid.parse::<EarlyStop>();
 }
+
+/// Text a job wrote, made safe for a terminal: what comes out holds no control character but
+/// tabs, carriage returns and the escapes that open SGR colour sequences.
+pub fn terminal_text(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let shown = crate::controls::escaped(&text);
+    for (at, c) in shown.char_indices() {
+        let control = matches!(c, '\0'..='\x1f' | '\x7f'..='\u{9f}');
+        if !control || c == '\t' || c == '\r' {
+            continue;
+        }
+        let sgr = c == '\x1b' && {
+            let body = shown[at + 1..].strip_prefix('[').unwrap_or("");
+            let params = body
+                .bytes()
+                .take_while(|b| b.is_ascii_digit() || matches!(b, b';' | b':'))
+                .count();
+            body.as_bytes().get(params) == Some(&b'm')
+        };
+        assert!(sgr, "control {c:?} at {at} of {shown:?}");
+    }
+}

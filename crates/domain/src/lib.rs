@@ -3,6 +3,7 @@
 //! times read. No tokio, bollard, SQLite or terminal code lives here, so the slim binary inside
 //! containers carries it too.
 
+pub mod controls;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

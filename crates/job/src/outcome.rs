@@ -4,6 +4,9 @@
 use std::fmt::Display;
 use std::process::ExitCode;
 
+use std::io::IsTerminal;
+
+use mlbench_domain::controls::escaped;
 use mlbench_domain::error::one_line;
 
 /// The command's exit code, or its error printed as one line and exit code 1.
@@ -11,7 +14,14 @@ pub fn report<E: Display>(outcome: Result<ExitCode, E>) -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("mlbench: {}", one_line(&err.to_string()));
+            let line = one_line(&err.to_string());
+            // The error may quote what a job wrote (a file name, a server's answer).
+            let line = if std::io::stderr().is_terminal() {
+                escaped(&line)
+            } else {
+                line.into()
+            };
+            eprintln!("mlbench: {line}");
             ExitCode::FAILURE
         }
     }
