@@ -517,6 +517,91 @@ fn serve_cuts_off_slow_clients_and_refuses_what_it_cannot_take() {
     let _ = server.wait();
 }
 
+/// A client cannot hold the server with headers that grow without end (refused at 64 KiB, at
+/// once) or by not reading its answers (cut off after the client timeout).
+#[test]
+fn serve_caps_header_bytes_and_cuts_off_a_client_that_does_not_read() {
+    use std::io::Write;
+    let s = Sandbox::new("local");
+    let (mut server, addr) = serve_on_port_zero(&s, &["--client-timeout", "2"]);
+    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+
+    let mut endless = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
+    // Above the cap, below hyper's own default (about 400 KB), which waited for more.
+    endless.extend(std::iter::repeat_n(b'a', 100 << 10));
+    let started = Instant::now();
+    let (_, answer) = raw(port, &endless, Duration::from_secs(5));
+    // A 431, or a reset when the close beat the answer to the client: at once either way.
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A client that reads its answers a trickle at a time: pipelined requests whose answers
+    // are far more than the sockets buffer, read 64 KB every 100 ms. Each write the server makes
+    // restarts its wait for the next request, so only a deadline on the answer cuts it off.
+    let (_, one) = raw(
+        port,
+        b"GET /openapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(2),
+    );
+    let request = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n";
+    let count = (32 << 20) / one.len();
+    let mut trickle = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut sending = trickle.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        for _ in 0..count {
+            if sending.write_all(request).is_err() {
+                break;
+            }
+        }
+    });
+    trickle.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let started = Instant::now();
+    let mut buf = vec![0u8; 64 << 10];
+    let mut first = None;
+    let cut = loop {
+        match std::io::Read::read(&mut trickle, &mut buf) {
+            Ok(0) => break true,
+            Ok(n) if first.is_none() => first = Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            Err(e)
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break true;
+            }
+            _ => {}
+        }
+        if started.elapsed() > Duration::from_secs(8) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let first = first.unwrap_or_default();
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    assert!(
+        cut,
+        "a client reading a trickle was served for {:?}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(trickle);
+    sender.join().unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
 /// Requests hyper refuses before any route sees them still get the JSON error every refusal
 /// carries: not HTTP (400), an over-long URI (414), over-large headers (431).
 #[test]

@@ -33,7 +33,7 @@ pub struct ServeArgs {
     /// Log every request (off by default: it would dominate throughput).
     #[arg(long)]
     access_log: bool,
-    /// Seconds a client may take to send a request's headers, or its body.
+    /// Seconds a client may take to send a request's headers or its body, or to read an answer.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     client_timeout: f64,
     /// Connections served at once (default: what the open-file limit allows, at most 4096).

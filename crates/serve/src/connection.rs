@@ -1,7 +1,7 @@
 //! One client connection of the model server: HTTP/1.1 through hyper with a deadline for the
-//! request headers ([`HeaderWatch`]: a slowloris client that trickles them is cut off), or a
-//! quick refusal when
-//! the server already holds as many connections as it may. Its writes pass through
+//! request headers and for reading answers ([`HeaderWatch`]: a slowloris client that trickles
+//! its headers, or reads a trickle, is cut off) and a cap on header bytes; or a quick refusal
+//! when the server already holds as many connections as it may. Its writes pass through
 //! [`JsonProtocolErrors`], so hyper's own refusals carry the JSON error too.
 
 use std::time::Duration;
@@ -16,11 +16,15 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::header_watch::{HeaderClock, HeaderWatch};
 use super::protocol_errors::JsonProtocolErrors;
 
-/// Serves requests on `stream` until the client closes it; `permit` is held meanwhile.
+/// The most a connection may buffer of a request's headers: far above any real client's.
+pub(crate) const MAX_HEADER_BYTES: usize = 64 << 10;
+
+/// Serves requests on `stream` until the client closes it or is late (with its headers, or in
+/// reading an answer: `client_timeout`); `permit` is held meanwhile.
 pub(crate) async fn serve(
     stream: TcpStream,
     app: Router,
-    header_timeout: Duration,
+    client_timeout: Duration,
     permit: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
@@ -28,6 +32,9 @@ pub(crate) async fn serve(
     let connection = hyper::server::conn::http1::Builder::new()
         // Kept by the HeaderWatch instead, without a timer per request.
         .header_read_timeout(None)
+        // A request's headers past this are refused (431): hyper's default lets each of a
+        // thousand connections hold 400 KB of headers that never end.
+        .max_buf_size(MAX_HEADER_BYTES)
         .serve_connection(
             TokioIo::new(JsonProtocolErrors::new(HeaderWatch::new(stream, clock.clone()))),
             TowerToHyperService::new(app),
@@ -36,7 +43,7 @@ pub(crate) async fn serve(
     // the connection, which closes it.
     tokio::select! {
         _ = connection => {}
-        () = clock.overdue(header_timeout) => {}
+        () = clock.overdue(client_timeout) => {}
     }
     drop(permit);
 }

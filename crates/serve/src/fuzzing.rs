@@ -9,3 +9,35 @@ pub fn oip_request(data: &[u8]) {
         }
     }
 }
+
+/// What a client sends, split into reads anywhere (the first byte picks the read sizes): the
+/// header watch sees the end of the headers exactly when the bytes after any leading empty
+/// lines hold a blank line, whatever the split.
+pub fn header_watch(data: &[u8]) {
+    use crate::header_watch::{HeaderClock, HeaderWatch};
+    let Some((&seed, sent)) = data.split_first() else {
+        return;
+    };
+    let request = &sent[sent
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n'))
+        .unwrap_or(sent.len())..];
+    let expected = memchr::memmem::find(request, b"\r\n\r\n").is_some();
+    let mut watch = HeaderWatch::new((), HeaderClock::new());
+    let sizes = (1..=usize::from(seed % 8) + 1).cycle();
+    let mut rest = sent;
+    for size in sizes {
+        if rest.is_empty() {
+            break;
+        }
+        let (read, after) = rest.split_at(size.min(rest.len()));
+        watch.saw(read);
+        rest = after;
+    }
+    assert_eq!(
+        watch.headers_ended(),
+        expected,
+        "{sent:?} in reads of up to {}",
+        seed % 8 + 1
+    );
+}

@@ -4,7 +4,9 @@
 //! that holds a connection without sending anything, as hyper's own header timer did. That timer
 //! is armed and dropped for every request, which cost `GET /sal/25` about a tenth of its
 //! throughput; here the stream notes the times and one check per connection, a few times per
-//! deadline, closes a connection whose headers are late.
+//! deadline, closes a connection whose headers are late. The same clock keeps the deadline for
+//! reading an answer: from its first byte written until the client sends again, so a client
+//! that reads a trickle (each write resets the wait for its next request) is cut off too.
 
 use std::io;
 use std::pin::Pin;
@@ -20,12 +22,17 @@ use tokio::time::Instant;
 const NOT_IN_HEADERS: u64 = 0;
 const END_OF_HEADERS: &[u8] = b"\r\n\r\n";
 
-/// Since when the connection has waited for a request's headers.
+/// Since when the connection has waited for a request's headers, and since when an answer has
+/// waited for the client to read it.
 pub(crate) struct HeaderClock {
     epoch: Instant,
     /// Milliseconds from `epoch` to when the wait began, plus one; or [`NOT_IN_HEADERS`].
     started: AtomicU64,
+    /// The same for the answer being written, or [`NOT_ANSWERING`].
+    answering: AtomicU64,
 }
+
+const NOT_ANSWERING: u64 = 0;
 
 impl HeaderClock {
     /// A new connection's clock: it waits for its first request from now.
@@ -33,33 +40,44 @@ impl HeaderClock {
         Arc::new(HeaderClock {
             epoch: Instant::now(),
             started: AtomicU64::new(1),
+            answering: AtomicU64::new(NOT_ANSWERING),
         })
     }
 
-    /// Returns once a request's headers have taken longer than `limit`.
+    /// Returns once a request's headers, or the client's reading of an answer, have taken
+    /// longer than `limit`.
     pub(crate) async fn overdue(&self, limit: Duration) {
         let look_every = (limit / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
         let mut looks = tokio::time::interval(look_every);
         looks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let late = |mark: u64| mark != 0 && (self.epoch + Duration::from_millis(mark - 1)).elapsed() >= limit;
         loop {
             looks.tick().await;
-            let started = self.started.load(Ordering::Relaxed);
-            if started != NOT_IN_HEADERS {
-                let since = self.epoch + Duration::from_millis(started - 1);
-                if since.elapsed() >= limit {
-                    return;
-                }
+            if late(self.started.load(Ordering::Relaxed)) || late(self.answering.load(Ordering::Relaxed)) {
+                return;
             }
         }
     }
 
+    /// Now, as a mark: milliseconds since `epoch`, plus one.
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+
     fn begin(&self) {
-        let millis = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
-        self.started.store(millis + 1, Ordering::Relaxed);
+        self.started.store(self.now(), Ordering::Relaxed);
     }
 
     fn end(&self) {
         self.started.store(NOT_IN_HEADERS, Ordering::Relaxed);
+    }
+
+    fn begin_answer(&self) {
+        self.answering.store(self.now(), Ordering::Relaxed);
+    }
+
+    fn end_answer(&self) {
+        self.answering.store(NOT_ANSWERING, Ordering::Relaxed);
     }
 }
 
@@ -78,6 +96,8 @@ pub(crate) struct HeaderWatch<S> {
     /// Whether the request line has begun. Empty lines before it are skipped (RFC 9112 lets a
     /// server), so they must not end the wait: `\r\n\r\n` sent first would stop the clock.
     request_begun: bool,
+    /// Writing an answer: from its first byte until the client sends again.
+    answering: bool,
 }
 
 /// The bytes of a blank line that can lie before a read's first byte.
@@ -100,10 +120,17 @@ impl<S> HeaderWatch<S> {
             tail: [0; KEEP],
             tail_len: 0,
             request_begun: false,
+            answering: false,
         }
     }
 
-    fn saw(&mut self, bytes: &[u8]) {
+    /// Whether the request's headers have ended (for the fuzz target).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn headers_ended(&self) -> bool {
+        !self.in_headers
+    }
+
+    pub(crate) fn saw(&mut self, bytes: &[u8]) {
         if !self.in_headers {
             return;
         }
@@ -147,7 +174,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for HeaderWatch<S> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = polled {
+        if let Poll::Ready(Ok(())) = polled
+            && buf.filled().len() > before
+        {
+            if self.answering {
+                // The client sends again: it has done with the answer.
+                self.answering = false;
+                self.clock.end_answer();
+            }
             self.saw(&buf.filled()[before..]);
         }
         polled
@@ -161,6 +195,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for HeaderWatch<S> {
             // A response: the request it answers is over, whatever its headers did, and the
             // wait for the next one begins.
             self.answered();
+            if !self.answering {
+                self.answering = true;
+                self.clock.begin_answer();
+            }
         }
         written
     }
@@ -248,6 +286,28 @@ mod tests {
         w.answered();
         w.saw(b"\r\n\r\n");
         assert!(in_headers(&w));
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_timed_from_its_first_byte_until_the_client_sends_again() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (server, mut client) = tokio::io::duplex(64);
+        let clock = HeaderClock::new();
+        let mut watch = HeaderWatch::new(server, clock.clone());
+        let answering = || clock.answering.load(Ordering::Relaxed) != NOT_ANSWERING;
+        assert!(!answering());
+        watch.write_all(b"HTTP/1.1 200 OK\r\n").await.unwrap();
+        let first = clock.answering.load(Ordering::Relaxed);
+        assert_ne!(first, NOT_ANSWERING);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        // More of the same answer does not restart its clock.
+        watch.write_all(b"content-length: 0\r\n\r\n").await.unwrap();
+        assert_eq!(clock.answering.load(Ordering::Relaxed), first);
+        let mut read = [0u8; 64];
+        let _ = client.read(&mut read).await.unwrap();
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let _ = watch.read(&mut read).await.unwrap();
+        assert!(!answering(), "the client sent again: the answer is done");
     }
 
     #[tokio::test]

@@ -117,7 +117,8 @@ pub struct ServeOptions {
     pub host: String,
     pub port: u16,
     pub access_log: bool,
-    /// How long a client may take to send a request's headers, or its body.
+    /// How long a client may take to send a request's headers or its body, or to read an
+    /// answer.
     pub client_timeout: Duration,
     /// Connections served at once; `None`: as many as the open-file limit allows.
     pub max_connections: Option<usize>,
