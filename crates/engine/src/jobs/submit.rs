@@ -65,6 +65,8 @@ pub(crate) async fn submit_as(
         skip: vec![engine.home.root().to_path_buf()],
         max_bytes: (!force).then_some(engine.config.max_repo_bytes),
     };
+    // Until the job is stored (and names its snapshot), gc must not remove the one picked.
+    let held = workspaces::hold_snapshots(&engine.home, false)?;
     let snapshot =
         workspaces::take(&engine.home, &spec.source, staging.path(), &rules).map_err(|e| {
             match e.field_name() {
@@ -101,6 +103,7 @@ pub(crate) async fn submit_as(
     }
     let own_copy = (!layered).then_some(copy.as_path());
     let submitted = place_job(engine, &spec, runtime, own_copy, &snapshot, trial)?;
+    drop(held);
     start_now(engine, runtime, submitted.job, spec.build_dockerfile.is_none()).await?;
     Ok(submitted)
 }

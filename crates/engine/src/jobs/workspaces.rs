@@ -92,6 +92,33 @@ fn mark_used(dir: &Path) {
     }
 }
 
+/// A hold on the snapshots: shared by every submit from before it picks a snapshot until its
+/// job is stored (which names the snapshot), exclusive for gc while it decides which to remove
+/// and removes them. So a snapshot a submit picked is never removed under it. An advisory
+/// lock on a file beside the snapshots; it goes with the process that holds it.
+pub(crate) struct SnapshotsHeld {
+    _lock: std::fs::File,
+}
+
+/// Takes the hold on the snapshots, waiting for one of the other kind to go.
+pub(crate) fn hold_snapshots(home: &Home, exclusive: bool) -> Result<SnapshotsHeld> {
+    use rustix::fs::{FlockOperation, flock};
+    let path = home.root().join("snapshots.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(Error::at(&path, "cannot open"))?;
+    let operation = if exclusive {
+        FlockOperation::LockExclusive
+    } else {
+        FlockOperation::LockShared
+    };
+    flock(&file, operation).map_err(|e| Error::io(format!("cannot lock {}", path.display()), e.into()))?;
+    Ok(SnapshotsHeld { _lock: file })
+}
+
 /// The snapshot folder `key` names.
 pub(crate) fn snapshot_dir(home: &Home, key: &str) -> PathBuf {
     home.snapshots_dir().join(key)

@@ -91,6 +91,8 @@ pub fn collect<'a>(
             }
             freed.jobs.push(job);
         }
+        // No submit is between picking a snapshot and storing the job that names it.
+        let held = workspaces::hold_snapshots(&engine.home, true)?;
         let in_use: HashSet<String> = engine
             .store
             .snapshot_users()?
@@ -105,6 +107,7 @@ pub fn collect<'a>(
                 disk::remove_folder(&snapshot)?;
             }
         }
+        drop(held);
         for leftover in crate::jobs::reconcile::staging_leftovers(&engine.home) {
             freed.staging += 1;
             freed.staging_bytes += disk::used_bytes(&leftover);
@@ -163,6 +166,48 @@ fn unused_snapshots(engine: &Engine, in_use: &HashSet<String>) -> Vec<(PathBuf, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A submit holds the snapshots from picking one until its job is stored: gc waits for it
+    /// instead of removing the snapshot it picked (it looks unused until the job is stored).
+    #[test]
+    fn gc_waits_for_a_submit_between_picking_a_snapshot_and_storing_its_job() {
+        use mlbench_store::home::Home;
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().join("home")).unwrap();
+        let snapshot = home.snapshots_dir().join("folder-picked");
+        std::fs::create_dir_all(&snapshot).unwrap();
+        std::fs::write(snapshot.join("train.py"), "print(1)").unwrap();
+        let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        std::fs::File::open(&snapshot)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+
+        let submit = workspaces::hold_snapshots(&home, false).unwrap();
+        let root = home.root().to_path_buf();
+        let gc = std::thread::spawn(move || {
+            let home = Home::at(root).unwrap();
+            let engine = Engine {
+                store: mlbench_store::Store::open(&home).unwrap(),
+                config: mlbench_config::Config::parse("").unwrap(),
+                home,
+            };
+            let options = Options {
+                older_than: chrono::Duration::zero(),
+                keep_failed: false,
+                dry_run: false,
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime.block_on(collect(&engine, None, &options)).unwrap()
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(!gc.is_finished(), "gc went on while a submit held the snapshots");
+        assert!(snapshot.join("train.py").exists());
+        drop(submit);
+        // Nothing names it once the submit is gone without a job: now it is unused.
+        assert_eq!(gc.join().unwrap().snapshots, 1);
+        assert!(!snapshot.exists());
+    }
 
     #[test]
     fn ages_have_a_unit_or_are_zero() {
