@@ -316,3 +316,65 @@ fn bad_sweeps_are_refused_in_one_line_with_nothing_stored() {
     assert_eq!(s.ok(&["sweeps", "--json"]).trim(), "[]");
     assert_eq!(s.jobs(), serde_json::json!([]));
 }
+
+/// `--parallel` above what fits runs only what fits: a trial that could only wait for capacity
+/// would hold a supervisor process for nothing (`--parallel 1000` made 291 of them).
+#[test]
+fn parallel_above_what_fits_runs_only_what_fits() {
+    let s = Sandbox::new("local");
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    s.configure(
+        "",
+        &format!("[machines.WHOLE]\ncpus = {cpus}\nmemory = \"64MiB\"\n"),
+    );
+    s.ok(&["project", "create", "p"]);
+    let repo = s.folder("code", &[]);
+    let out = s.run(&[
+        "sweep",
+        "--project",
+        "p",
+        "--machine",
+        "WHOLE",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--grid",
+        "x=1..5",
+        "--metric",
+        "m",
+        "--minimize",
+        "--parallel",
+        "1000",
+        "--",
+        "sh",
+        "-c",
+        "echo m : {x}; sleep 0.3",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--parallel 1000: 1 trial(s) of machine type WHOLE fit at once"),
+        "{stderr}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut most_live = 0;
+    loop {
+        let jobs = s.jobs();
+        let jobs = jobs.as_array().unwrap();
+        let live = jobs
+            .iter()
+            .filter(|j| {
+                !matches!(
+                    j["state"].as_str(),
+                    Some("succeeded" | "failed" | "stopped" | "lost" | "oom-killed")
+                )
+            })
+            .count();
+        most_live = most_live.max(live);
+        if jobs.len() == 5 && live == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the sweep did not finish: {jobs:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(most_live, 1, "more trials were in flight than fit");
+}

@@ -97,6 +97,17 @@ pub fn start<'a>(
         };
         let points = spec.validate().map_err(|e| Error::field("parameters", e))?;
         preflight(engine, runtime, &mut spec.base, &mut *progress).await?;
+        if let Some(asked) = spec.parallel {
+            let machine = engine.config.machine(&spec.base.machine)?;
+            let host = crate::with_runtime!(runtime, rt => rt.capacity().await)?;
+            let fit = default_parallel(machine, &host);
+            if asked > fit {
+                progress(&format!(
+                    "--parallel {asked}: {fit} trial(s) of machine type {} fit at once, so {fit} run at once (a waiting trial would hold a process for nothing)",
+                    machine.name
+                ));
+            }
+        }
         if let Some(existing) = engine.store.find_sweep(&spec)? {
             return resume(engine, existing);
         }
@@ -201,7 +212,8 @@ pub fn remove(engine: &Engine, sweep: i64) -> Result<usize> {
     Ok(jobs.len())
 }
 
-/// Trials at once when the sweep does not say: as many of its machine type as fit the host.
+/// Trials at once when the sweep does not say, and the most when it does: as many of its
+/// machine type as fit the host.
 fn default_parallel(machine: &MachineType, host: &Capacity) -> usize {
     let mut fit = (host.cpus / machine.cpus.max(1e-9)).floor() as usize;
     if let Some(n) = host.memory_bytes.checked_div(machine.memory_bytes) {
@@ -229,14 +241,12 @@ pub fn drive<'a>(engine: &'a Engine, sweep: i64) -> LocalBoxFuture<'a, Result<()
         let record = engine.store.sweep(sweep)?;
         let runtime = AnyRuntime::of(record.runtime, engine).await?;
         let spec = record.spec;
-        let parallel = match spec.parallel {
-            Some(k) => k,
-            None => {
-                let machine = engine.config.machine(&spec.base.machine)?;
-                let host = crate::with_runtime!(&runtime, rt => rt.capacity().await)?;
-                default_parallel(machine, &host)
-            }
-        };
+        // Never more trials in flight than fit: each holds a supervisor process, and one that
+        // can only wait for capacity would hold it for nothing (--parallel 1000 made 291).
+        let machine = engine.config.machine(&spec.base.machine)?;
+        let host = crate::with_runtime!(&runtime, rt => rt.capacity().await)?;
+        let fit = default_parallel(machine, &host);
+        let parallel = spec.parallel.map_or(fit, |asked| asked.min(fit));
         loop {
             let record = engine.store.sweep(sweep)?;
             if record.stop_requested || record.finished_at.is_some() {
