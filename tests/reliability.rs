@@ -268,3 +268,85 @@ fn escapes_a_job_prints_reach_a_terminal_shown_not_obeyed_and_a_pipe_unchanged()
     let listed = on_a_terminal(&s, &["storage", "ls", "p"]);
     assert!(listed.contains("/storage/^[]2;title^Gname"), "{listed:?}");
 }
+
+/// The peak memory of a running process, from /proc.
+fn peak_rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak memory for {pid}: {status}"));
+    kib * 1024
+}
+
+/// A job that prints 60 MB without a newline: the supervisor writes it in pieces of the
+/// configured size and `logs -f` prints it back whole, neither holding it (each stays under
+/// 50 MB).
+#[test]
+fn a_line_without_end_is_kept_in_pieces_and_never_held_whole() {
+    const LINE: u64 = 60_000_000;
+    const MOST: u64 = 50 << 20;
+    let s = Sandbox::new("local");
+    s.configure("max_line_size = \"1MiB\"", "");
+    s.ok(&["project", "create", "p"]);
+    let repo = s.folder("code", &[]);
+    let script = format!("head -c {LINE} /dev/zero | tr '\\0' a; sleep 5");
+    s.ok(&[
+        "run",
+        "--project",
+        "p",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let log = s.files.join("jobs/1/output.log");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // All but the last piece, which waits for the line's end (the job's, here).
+    let most_of_it = LINE - (2 << 20);
+    while std::fs::metadata(&log).map_or(0, |m| m.len()) < most_of_it {
+        assert!(Instant::now() < deadline, "the job's line did not reach the log");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let job = s.job(1);
+    let supervisor =
+        u32::try_from(job["supervisor_pid"].as_i64().unwrap_or_else(|| panic!("{job}"))).unwrap();
+    let held = peak_rss_bytes(supervisor);
+    assert!(held < MOST, "the supervisor held {held} bytes");
+
+    let printed = s.dir.path().join("printed");
+    let mut follow = s
+        .cmd(&["logs", "-f", "1"])
+        .stdout(std::fs::File::create(&printed).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while std::fs::metadata(&printed).map_or(0, |m| m.len()) < most_of_it {
+        assert!(Instant::now() < deadline, "logs -f did not print the line");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let follower = peak_rss_bytes(follow.id());
+    assert!(follow.wait().unwrap().success());
+    assert!(follower < MOST, "logs -f held {follower} bytes");
+    eprintln!("peak memory: supervisor {held} bytes, logs -f {follower} bytes");
+    let text = std::fs::read(&printed).unwrap();
+    assert_eq!(
+        text.len() as u64,
+        LINE + 1,
+        "the line came back whole, with its newline"
+    );
+    assert!(text[..LINE as usize].iter().all(|b| *b == b'a') && text.ends_with(b"\n"));
+    let records = std::fs::read(&log).unwrap();
+    let cut = records
+        .split(|b| *b == b'\n')
+        .filter(|r| r.get(31) == Some(&b'O'))
+        .count();
+    assert_eq!(
+        cut as u64,
+        LINE / (1 << 20),
+        "pieces of 1 MiB, each but the last marked cut"
+    );
+}

@@ -23,6 +23,9 @@ pub(crate) struct LogPrint {
     /// mlbench's notes (`[mlbench] queued: …`) on stderr beside the job's own: for a person at
     /// a terminal (or asked with `--notes`), never into a file that holds the job's stderr.
     pub(crate) notes: bool,
+    /// Per stream (stdout, stderr): the last record was a cut piece, so the next one goes on
+    /// with the same line (no time before it).
+    continuing: std::cell::Cell<[bool; 2]>,
 }
 
 impl LogPrint {
@@ -31,6 +34,7 @@ impl LogPrint {
         LogPrint {
             timestamps,
             notes: asked || super::shown::is_terminal(false),
+            continuing: std::cell::Cell::new([false; 2]),
         }
     }
 
@@ -44,7 +48,11 @@ impl LogPrint {
         }
         let to_stdout = record.stream == Stream::Stdout;
         let target: &mut dyn Write = if to_stdout { out } else { err };
-        if self.timestamps {
+        let mut continuing = self.continuing.get();
+        let slot = usize::from(!to_stdout);
+        let goes_on = std::mem::replace(&mut continuing[slot], record.cut);
+        self.continuing.set(continuing);
+        if self.timestamps && !goes_on {
             target.write_all(record.ts.as_bytes())?;
             target.write_all(b" ")?;
         }
@@ -57,6 +65,10 @@ impl LogPrint {
             target.write_all(mlbench_domain::controls::escaped(&text).as_bytes())?;
         } else {
             target.write_all(record.text)?;
+        }
+        // A piece of an over-long line: the next record of its stream goes on with it.
+        if record.cut {
+            return Ok(());
         }
         target.write_all(b"\n")
     }

@@ -47,6 +47,7 @@ struct ConfigFile {
     default_image: String,
     stop_grace_secs: u64,
     max_repo_size: String,
+    max_line_size: String,
     disk_use_warning: String,
     workspaces: String,
     run_as: String,
@@ -64,6 +65,9 @@ struct ConfigFile {
     colors: BTreeMap<String, String>,
 }
 
+/// The largest piece a log line may be kept in: a reader holds one piece at a time.
+const MAX_LINE_CAP: u64 = 64 << 20;
+
 /// The longest grace a stop gives a job between SIGTERM and SIGKILL: a day.
 const MAX_GRACE_SECS: u64 = 86_400;
 
@@ -75,6 +79,8 @@ pub struct Config {
     pub stop_grace_secs: u64,
     /// A repo folder holding more than this is not copied into a job without `--force`.
     pub max_repo_bytes: u64,
+    /// A job's output line longer than this is kept in the log in pieces of this size.
+    pub max_line_bytes: usize,
     /// Above this many bytes in the home, the workbench and `doctor` suggest `mlbench gc`.
     pub disk_use_warning_bytes: u64,
     /// Whether Docker jobs share their code's snapshot through an overlay, or copy it.
@@ -277,6 +283,17 @@ impl Config {
             },
             max_repo_bytes: machine::parse_bytes(&file.max_repo_size)
                 .map_err(|e| Error::Invalid(format!("max_repo_size: {e}")))?,
+            max_line_bytes: match machine::parse_bytes(&file.max_line_size)
+                .map_err(|e| Error::Invalid(format!("max_line_size: {e}")))?
+            {
+                bytes @ 1024..=MAX_LINE_CAP => bytes as usize,
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "max_line_size: {:?} is not between 1KiB and 64MiB: a line is kept in pieces of this size",
+                        file.max_line_size
+                    )));
+                }
+            },
             disk_use_warning_bytes: machine::parse_bytes(&file.disk_use_warning)
                 .map_err(|e| Error::Invalid(format!("disk_use_warning: {e}")))?,
             workspaces: match file.workspaces.as_str() {

@@ -19,10 +19,11 @@ use bollard::query_parameters::{
 use futures_util::future::LocalBoxFuture;
 use futures_util::{FutureExt, StreamExt};
 use mlbench_domain::output::{
-    OutputSink, ResumeFilter, ResumePoint, Stream, TS_LEN, normalize_docker_ts, now_ts,
+    HeldLine, OutputSink, Piece, ResumeFilter, ResumePoint, Stream, TS_LEN, normalize_docker_ts, now_ts,
 };
 use mlbench_domain::{Capacity, FromIo};
 
+use super::lines::{RawLines, without_cr};
 use super::{Exit, LaunchSpec, Runtime, Workspace};
 use crate::{Error, Result};
 
@@ -536,59 +537,22 @@ async fn copy_attached(attached: AttachContainerResults, log: &mut impl OutputSi
     let _input = input;
     let mut lines = RawLines::default();
     copy_frames(output, log, |stream, bytes, log| lines.push(stream, bytes, log)).await?;
-    finish_partials(&mut lines.partial, log).map_err(|e| Error::io("cannot write the job log", e))?;
+    lines
+        .finish(log)
+        .map_err(|e| Error::io("cannot write the job log", e))?;
     log.flush().map_err(|e| Error::io("cannot write the job log", e))
-}
-
-/// Splits an attached container's raw output into lines, holding each stream's unfinished
-/// line until its newline arrives.
-#[derive(Default)]
-struct RawLines {
-    partial: [Vec<u8>; 2],
-}
-
-impl RawLines {
-    fn push(&mut self, stream: Stream, bytes: &[u8], log: &mut impl OutputSink) -> std::io::Result<()> {
-        let slot = usize::from(stream == Stream::Stderr);
-        let ts = now_ts();
-        let mut rest = bytes;
-        while let Some(nl) = memchr::memchr(b'\n', rest) {
-            let (piece, after) = (&rest[..nl], &rest[nl + 1..]);
-            rest = after;
-            if self.partial[slot].is_empty() {
-                log.line(ts.as_bytes(), stream, without_cr(piece))?;
-            } else {
-                let mut line = std::mem::take(&mut self.partial[slot]);
-                line.extend_from_slice(piece);
-                log.line(ts.as_bytes(), stream, without_cr(&line))?;
-            }
-        }
-        self.partial[slot].extend_from_slice(rest);
-        Ok(())
-    }
-}
-
-fn without_cr(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\r").unwrap_or(line)
-}
-
-/// A last line without a newline is still output.
-fn finish_partials(partial: &mut [Vec<u8>; 2], log: &mut impl OutputSink) -> std::io::Result<()> {
-    for (slot, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
-        if !partial[slot].is_empty() {
-            let line = std::mem::take(&mut partial[slot]);
-            log.line(now_ts().as_bytes(), stream, &line)?;
-        }
-    }
-    Ok(())
 }
 
 /// Turns Docker's log frames into whole lines. Each frame is one log entry, `TIMESTAMP text`;
 /// an entry without a final newline is part of a longer line (the json-file driver splits
-/// lines over 16 KiB), so it is held until the rest of that line arrives.
+/// lines over 16 KiB), so it is held until the rest of that line arrives, up to the log's cap
+/// (past it, the line goes out in cut pieces). A resume judges a line by its first piece: the
+/// file keeps that one of a cut line.
 pub(super) struct LineAssembler {
     filter: ResumeFilter,
-    partial: [Vec<u8>; 2],
+    held: [HeldLine; 2],
+    /// Per stream, whether the line being cut is new (its first piece was judged).
+    cut_is_new: [bool; 2],
     /// Every whole line sent, new or skipped: where a later read of the same log resumes.
     pub(super) passed: ResumePoint,
     /// Per stream, the time of the last whole line passed and how many passed lines were in
@@ -600,7 +564,8 @@ impl LineAssembler {
     pub(super) fn new(filter: ResumeFilter) -> LineAssembler {
         LineAssembler {
             filter,
-            partial: [Vec::new(), Vec::new()],
+            held: [HeldLine::default(), HeldLine::default()],
+            cut_is_new: [true, true],
             passed: ResumePoint::default(),
             last_at: [None, None],
         }
@@ -625,44 +590,72 @@ impl LineAssembler {
                 None => (normalize_docker_ts(entry), &[][..]),
             };
             let Some(ts) = ts else { continue };
-            if !complete {
-                self.partial[slot].extend_from_slice(text);
+            let (filter, passed) = (&mut self.filter, &mut self.passed);
+            let cut_is_new = &mut self.cut_is_new[slot];
+            let max = log.max_line();
+            let mut emit = |text: &[u8], piece: Piece| {
+                let text = if piece.is_cut() { text } else { without_cr(text) };
+                // Whole lines are what the file counts, judged by what it keeps of them: a
+                // line, or a cut line's first piece.
+                let new = match piece {
+                    Piece::Whole | Piece::First => {
+                        passed.last[slot].clear();
+                        passed.last[slot].extend_from_slice(text);
+                        *cut_is_new = filter.is_new(stream, text);
+                        *cut_is_new
+                    }
+                    Piece::Middle | Piece::Last => *cut_is_new,
+                };
+                if !matches!(piece, Piece::First | Piece::Middle) {
+                    passed.seen[slot] += 1;
+                }
+                match (new, piece.is_cut()) {
+                    (false, _) => Ok(()),
+                    (true, true) => log.cut(&ts, stream, text),
+                    (true, false) => log.line(&ts, stream, text),
+                }
+            };
+            if complete {
+                self.held[slot].end(text, max, &mut emit)?;
+            } else {
+                self.held[slot].add(text, max, &mut emit)?;
                 continue;
             }
-            let joined;
-            let line = if self.partial[slot].is_empty() {
-                without_cr(text)
-            } else {
-                let mut whole = std::mem::take(&mut self.partial[slot]);
-                whole.extend_from_slice(text);
-                joined = whole;
-                without_cr(&joined)
-            };
-            self.passed.seen[slot] += 1;
-            self.passed.last[slot].clear();
-            self.passed.last[slot].extend_from_slice(line);
             // The fixed-width form starts with the second, `YYYY-MM-DDTHH:MM:SS`.
             self.last_at[slot] = match self.last_at[slot] {
                 Some((at, count)) if at[..19] == ts[..19] => Some((ts, count + 1)),
                 _ => Some((ts, 1)),
             };
-            // Whole lines are what the file counts, so whole lines are what a resume skips.
-            if self.filter.is_new(stream, line) {
-                log.line(&ts, stream, line)?;
-            }
         }
         Ok(())
     }
 
     /// Writes what is left at the stream's end, and says so when the resume did not line up.
     pub(super) fn finish(&mut self, log: &mut impl OutputSink) -> std::io::Result<()> {
-        for slot in 0..2 {
-            if !self.partial[slot].is_empty() {
-                self.passed.seen[slot] += 1;
-                self.passed.last[slot].clone_from(&self.partial[slot]);
+        let ts = now_ts();
+        let passed = &mut self.passed;
+        for (slot, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
+            if !self.held[slot].is_open() {
+                continue;
             }
+            let cut_is_new = self.cut_is_new[slot];
+            self.held[slot].end(&[], usize::MAX, &mut |text, piece| {
+                passed.seen[slot] += 1;
+                // An unfinished last line is written as it is (as it always was): only a cut
+                // one's fate was judged, at its first piece.
+                let new = if piece == Piece::Whole {
+                    passed.last[slot] = text.to_vec();
+                    true
+                } else {
+                    cut_is_new
+                };
+                if new {
+                    log.line(ts.as_bytes(), stream, text)
+                } else {
+                    Ok(())
+                }
+            })?;
         }
-        finish_partials(&mut self.partial, log)?;
         self.say_mismatch(log)
     }
 
@@ -683,9 +676,15 @@ impl LineAssembler {
 mod tests {
     use super::*;
 
-    /// Keeps what a follower writes, as the log file would: `<ts> <o|e|m> <text>`.
-    #[derive(Default)]
-    struct Lines(Vec<String>);
+    /// Keeps what a follower writes, as the log file would: `<ts> <o|e|m> <text>` (a cut
+    /// piece's stream in capitals), with lines cut at the given length.
+    struct Lines(Vec<String>, usize);
+
+    impl Default for Lines {
+        fn default() -> Lines {
+            Lines(Vec::new(), mlbench_domain::output::DEFAULT_MAX_LINE)
+        }
+    }
 
     impl OutputSink for Lines {
         fn line(&mut self, ts: &[u8], stream: Stream, text: &[u8]) -> std::io::Result<()> {
@@ -693,6 +692,17 @@ mod tests {
             self.0
                 .push(format!("{ts} {} {text}", char::from(stream.marker())));
             Ok(())
+        }
+
+        fn cut(&mut self, ts: &[u8], stream: Stream, text: &[u8]) -> std::io::Result<()> {
+            let (ts, text) = (String::from_utf8_lossy(ts), String::from_utf8_lossy(text));
+            let marker = char::from(stream.marker()).to_ascii_uppercase();
+            self.0.push(format!("{ts} {marker} {text}"));
+            Ok(())
+        }
+
+        fn max_line(&self) -> usize {
+            self.1
         }
 
         fn flush(&mut self) -> std::io::Result<()> {
@@ -726,6 +736,38 @@ mod tests {
     }
 
     #[test]
+    fn lines_past_the_cap_go_out_in_pieces_and_a_resume_skips_them_whole() {
+        let mut log = Lines(Vec::new(), 4);
+        let mut raw = RawLines::default();
+        raw.push(Stream::Stdout, b"abcdefg", &mut log).unwrap();
+        raw.push(Stream::Stdout, b"hij\nok\nendless", &mut log).unwrap();
+        raw.finish(&mut log).unwrap();
+        let got: Vec<&str> = log.0.iter().map(|l| &l[31..]).collect();
+        assert_eq!(got, ["O abcd", "O efgh", "o ij", "o ok", "O endl", "o ess"]);
+
+        // Docker's log sends the cut line again after a resume: the file has it (known by its
+        // first piece) and the line after it, so only what follows is written.
+        let mut point = ResumePoint::default();
+        point.seen[0] = 2;
+        point.last[0] = b"ok".to_vec();
+        let mut log = Lines(Vec::new(), 4);
+        let mut lines = LineAssembler::new(ResumeFilter::new(Some(&point)));
+        for frame in [
+            &b"2026-11-23T12:00:01Z abcdef"[..],
+            b"2026-11-23T12:00:01Z ghij\n",
+            b"2026-11-23T12:00:02Z ok\n",
+            b"2026-11-23T12:00:03Z new-and-long\n",
+        ] {
+            lines.push(Stream::Stdout, frame, &mut log).unwrap();
+        }
+        lines.finish(&mut log).unwrap();
+        let got: Vec<&str> = log.0.iter().map(|l| &l[31..]).collect();
+        assert_eq!(got, ["O new-", "O and-", "o long"]);
+        assert_eq!(lines.passed.seen[0], 3);
+        assert_eq!(lines.passed.last[0], b"new-");
+    }
+
+    #[test]
     fn attached_output_is_split_into_lines_per_stream() {
         let mut log = Lines::default();
         let mut lines = RawLines::default();
@@ -733,7 +775,7 @@ mod tests {
         lines.push(Stream::Stderr, b"oops\r\nhalf", &mut log).unwrap();
         lines.push(Stream::Stdout, b"o\n\nthree", &mut log).unwrap();
         lines.push(Stream::Stderr, b" done\n", &mut log).unwrap();
-        finish_partials(&mut lines.partial, &mut log).unwrap();
+        lines.finish(&mut log).unwrap();
         let got: Vec<&str> = log.0.iter().map(|l| &l[31..]).collect();
         assert_eq!(got, ["o one", "e oops", "o two", "o ", "e half done", "o three"]);
     }

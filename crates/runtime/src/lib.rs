@@ -6,6 +6,7 @@ mod error;
 pub mod exec;
 mod host;
 pub mod images;
+mod lines;
 pub(crate) mod local;
 pub(crate) mod swarm;
 pub mod usage;

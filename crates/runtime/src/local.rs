@@ -8,11 +8,12 @@ use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use mlbench_domain::output::{OutputSink, ResumePoint, Stream, now_ts};
+use mlbench_domain::output::{OutputSink, ResumePoint, Stream};
 use mlbench_domain::{Capacity, FromIo};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Child;
 
+use super::lines::RawLines;
 use super::{Exit, LaunchSpec, Runtime};
 use crate::{Error, Result};
 
@@ -136,14 +137,17 @@ impl Runtime for LocalRuntime {
             };
             (child.stdout.take(), child.stderr.take())
         };
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<(Stream, Vec<u8>)>(1024);
+        // Raw reads, not lines: a line without end must not be held whole (RawLines caps it).
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(Stream, Vec<u8>)>(64);
         let readers = [
             stdout.map(|s| spawn_reader(s, Stream::Stdout, tx.clone())),
             stderr.map(|s| spawn_reader(s, Stream::Stderr, tx.clone())),
         ];
         drop(tx);
-        while let Some((stream, line)) = rx.recv().await {
-            log.line(now_ts().as_bytes(), stream, &line)
+        let mut lines = RawLines::default();
+        while let Some((stream, bytes)) = rx.recv().await {
+            lines
+                .push(stream, &bytes, log)
                 .map_err(|e| Error::io("cannot write the job log", e))?;
             if rx.is_empty() {
                 log.flush()
@@ -153,6 +157,9 @@ impl Runtime for LocalRuntime {
         for reader in readers.into_iter().flatten() {
             let _ = reader.await;
         }
+        lines
+            .finish(log)
+            .map_err(|e| Error::io("cannot write the job log", e))?;
         log.flush().map_err(|e| Error::io("cannot write the job log", e))
     }
 
@@ -221,16 +228,13 @@ fn spawn_reader(
     tx: tokio::sync::mpsc::Sender<(Stream, Vec<u8>)>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut reader = BufReader::with_capacity(1 << 16, source);
+        let mut source = source;
+        let mut buf = vec![0u8; 16 << 10];
         loop {
-            let mut line = Vec::new();
-            match reader.read_until(b'\n', &mut line).await {
+            match source.read(&mut buf).await {
                 Ok(0) | Err(_) => return,
-                Ok(_) => {
-                    if line.last() == Some(&b'\n') {
-                        line.pop();
-                    }
-                    if tx.send((stream, line)).await.is_err() {
+                Ok(n) => {
+                    if tx.send((stream, buf[..n].to_vec())).await.is_err() {
                         return;
                     }
                 }

@@ -1,19 +1,23 @@
 //! A job's log file, the source of truth for its output. One record a line:
 //! `<timestamp> <stream> <text>`, where the timestamp is RFC 3339 UTC with nine fraction digits
 //! (fixed width, so records compare as strings) and the stream is `o` (stdout), `e` (stderr)
-//! or `m` (mlbench's own notes, such as image build output).
+//! or `m` (mlbench's own notes, such as image build output). A line longer than the log's cap
+//! is written in pieces: each but the last has its stream in capitals (`O`, `E`), "cut: the
+//! line goes on in the next record of this stream".
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use mlbench_domain::output::{OutputSink, ResumePoint, Stream, TS_LEN, now_ts};
+use mlbench_domain::output::{DEFAULT_MAX_LINE, OutputSink, ResumePoint, Stream, TS_LEN, now_ts};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Record<'a> {
     pub ts: &'a str,
     pub stream: Stream,
     pub text: &'a [u8],
+    /// A piece of a longer line, which goes on in the stream's next record.
+    pub cut: bool,
 }
 
 /// Splits one line of the file (without its newline) into its parts.
@@ -22,14 +26,29 @@ pub fn parse_record(line: &[u8]) -> Option<Record<'_>> {
         return None;
     }
     let ts = std::str::from_utf8(&line[..TS_LEN]).ok()?;
-    let stream = Stream::from_marker(line[TS_LEN + 1])?;
+    let marker = line[TS_LEN + 1];
+    let cut = matches!(marker, b'O' | b'E');
+    let stream = Stream::from_marker(marker.to_ascii_lowercase())?;
     let text = line.get(TS_LEN + 3..).unwrap_or(&[]);
-    Some(Record { ts, stream, text })
+    Some(Record {
+        ts,
+        stream,
+        text,
+        cut,
+    })
 }
 
 impl OutputSink for LogWriter {
     fn line(&mut self, ts: &[u8], stream: Stream, text: &[u8]) -> io::Result<()> {
-        self.write(ts, stream, text)
+        self.write(ts, stream.marker(), text)
+    }
+
+    fn cut(&mut self, ts: &[u8], stream: Stream, text: &[u8]) -> io::Result<()> {
+        self.write(ts, stream.marker().to_ascii_uppercase(), text)
+    }
+
+    fn max_line(&self) -> usize {
+        self.max_line
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -39,6 +58,7 @@ impl OutputSink for LogWriter {
 
 pub struct LogWriter {
     out: BufWriter<File>,
+    max_line: usize,
 }
 
 impl LogWriter {
@@ -46,12 +66,19 @@ impl LogWriter {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(LogWriter {
             out: BufWriter::with_capacity(1 << 16, file),
+            max_line: DEFAULT_MAX_LINE,
         })
     }
 
-    pub(crate) fn write(&mut self, ts: &[u8], stream: Stream, text: &[u8]) -> io::Result<()> {
+    /// Lines longer than `bytes` are written in pieces.
+    pub fn with_max_line(mut self, bytes: usize) -> LogWriter {
+        self.max_line = bytes.max(1);
+        self
+    }
+
+    fn write(&mut self, ts: &[u8], marker: u8, text: &[u8]) -> io::Result<()> {
         self.out.write_all(ts)?;
-        self.out.write_all(&[b' ', stream.marker(), b' '])?;
+        self.out.write_all(&[b' ', marker, b' '])?;
         // A record is one line: a stray carriage return or newline inside it would split it.
         self.out.write_all(text)?;
         self.out.write_all(b"\n")
@@ -59,7 +86,7 @@ impl LogWriter {
 
     pub fn note(&mut self, text: &str) -> io::Result<()> {
         for line in text.lines() {
-            self.write(now_ts().as_bytes(), Stream::Note, line.as_bytes())?;
+            self.write(now_ts().as_bytes(), Stream::Note.marker(), line.as_bytes())?;
         }
         self.out.flush()
     }
@@ -78,13 +105,18 @@ pub fn prepare_resume(path: &Path) -> io::Result<Option<ResumePoint>> {
     let mut point = ResumePoint::default();
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut line = Vec::new();
+    // Per stream: inside a cut line, whose first piece is what a resume compares.
+    let mut cut_line: [Option<Vec<u8>>; 2] = [None, None];
     while reader.read_until(b'\n', &mut line)? > 0 {
         let whole = line.strip_suffix(b"\n").unwrap_or(&line);
         if let Some(record) = parse_record(whole).filter(|r| r.stream != Stream::Note) {
             let slot = usize::from(record.stream == Stream::Stderr);
-            point.seen[slot] += 1;
-            point.last[slot].clear();
-            point.last[slot].extend_from_slice(record.text);
+            if record.cut {
+                cut_line[slot].get_or_insert_with(|| record.text.to_vec());
+            } else {
+                point.seen[slot] += 1;
+                point.last[slot] = cut_line[slot].take().unwrap_or_else(|| record.text.to_vec());
+            }
         }
         line.clear();
     }
@@ -178,6 +210,30 @@ mod tests {
     }
 
     #[test]
+    fn a_cut_line_counts_once_for_a_resume_and_is_known_by_its_first_piece() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut w = LogWriter::open(&path).unwrap().with_max_line(4);
+        w.line(&ts("2026-11-23T12:00:01Z"), Stream::Stdout, b"one")
+            .unwrap();
+        w.cut(&ts("2026-11-23T12:00:02Z"), Stream::Stdout, b"abcd")
+            .unwrap();
+        w.cut(&ts("2026-11-23T12:00:02Z"), Stream::Stdout, b"efgh")
+            .unwrap();
+        w.line(&ts("2026-11-23T12:00:02Z"), Stream::Stdout, b"ij")
+            .unwrap();
+        w.flush().unwrap();
+        assert_eq!(w.max_line(), 4);
+        let text = std::fs::read(&path).unwrap();
+        let records: Vec<Record> = text.split(|b| *b == b'\n').filter_map(parse_record).collect();
+        let cut: Vec<bool> = records.iter().map(|r| r.cut).collect();
+        assert_eq!(cut, [false, true, true, false]);
+        assert!(records.iter().all(|r| r.stream == Stream::Stdout));
+        let point = prepare_resume(&path).unwrap().unwrap();
+        assert_eq!((point.seen, point.last[0].as_slice()), ([2, 0], &b"abcd"[..]));
+    }
+
+    #[test]
     fn docker_times_become_fixed_width() {
         assert_eq!(&ts("2026-11-23T12:00:01.5Z"), b"2026-11-23T12:00:01.500000000Z");
         assert_eq!(&ts("2026-11-23T12:00:01Z"), b"2026-11-23T12:00:01.000000000Z");
@@ -194,9 +250,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         let mut w = LogWriter::open(&path).unwrap();
-        w.write(&ts("2026-11-23T12:00:01Z"), Stream::Stderr, b"oops")
+        w.line(&ts("2026-11-23T12:00:01Z"), Stream::Stderr, b"oops")
             .unwrap();
-        w.write(&ts("2026-11-23T12:00:02Z"), Stream::Stdout, b"").unwrap();
+        w.line(&ts("2026-11-23T12:00:02Z"), Stream::Stdout, b"").unwrap();
         w.flush().unwrap();
         let mut seen = Vec::new();
         LogTail::open(&path, 0)
@@ -224,15 +280,15 @@ mod tests {
         // Enough lines to cross a read buffer's refill.
         for i in 0..50_000 {
             let t = ts(&format!("2026-11-23T12:00:{:02}.{:03}Z", i / 1000 % 60, i % 1000));
-            w.write(&t, Stream::Stdout, format!("line {i} padding").as_bytes())
+            w.line(&t, Stream::Stdout, format!("line {i} padding").as_bytes())
                 .unwrap();
         }
         // The stamps need not be in order: only the count matters.
-        w.write(&ts("2026-11-23T12:00:19.5Z"), Stream::Stderr, b"b")
+        w.line(&ts("2026-11-23T12:00:19.5Z"), Stream::Stderr, b"b")
             .unwrap();
-        w.write(&ts("2026-11-23T12:00:19.4Z"), Stream::Stdout, b"c")
+        w.line(&ts("2026-11-23T12:00:19.4Z"), Stream::Stdout, b"c")
             .unwrap();
-        w.write(&ts("2026-11-23T12:00:20Z"), Stream::Note, b"note")
+        w.line(&ts("2026-11-23T12:00:20Z"), Stream::Note, b"note")
             .unwrap();
         w.flush().unwrap();
         drop(w);

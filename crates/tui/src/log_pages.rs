@@ -18,14 +18,29 @@ use crate::{Error, Result};
 /// How often a followed log file is read: a burst arrives in large batches, drawn once each.
 const LOG_POLL: std::time::Duration = std::time::Duration::from_millis(30);
 
+/// The most of one record the view holds: more than a screenful, however wide the terminal.
+const SHOWN_BYTES: usize = 16 << 10;
+
 /// A record of the file as the view shows it; None for a line that is not a record or that the
-/// filter hides.
+/// filter hides. A long record is shown by its start and its length; a piece of a line longer
+/// than the log keeps in one record says that the line goes on.
 fn log_line(at: u64, raw: &[u8], filter: Option<&LineFilter>) -> Option<LogLine> {
     let record = parse_record(raw)?;
     if filter.is_some_and(|f| !f.matches(record.text)) {
         return None;
     }
-    let (text, runs) = ansi::parse(&String::from_utf8_lossy(record.text));
+    let mut shown = String::from_utf8_lossy(&record.text[..record.text.len().min(SHOWN_BYTES)]).into_owned();
+    let more = record.text.len().saturating_sub(SHOWN_BYTES);
+    match (more, record.cut) {
+        (0, false) => {}
+        (0, true) => shown.push_str(" … (the line goes on)"),
+        (more, cut) => shown.push_str(&format!(
+            " … ({} more{})",
+            mlbench_domain::numfmt::human_bytes(more as u64),
+            if cut { ", and the line goes on" } else { "" }
+        )),
+    }
+    let (text, runs) = ansi::parse(&shown);
     Some(LogLine {
         at,
         ts: record.ts.to_string(),

@@ -54,6 +54,15 @@ impl OutputSink for JobOutput<'_> {
         Ok(())
     }
 
+    /// A piece of an over-long line: kept in the log, never read for metrics.
+    fn cut(&mut self, ts: &[u8], stream: Stream, text: &[u8]) -> io::Result<()> {
+        self.log.cut(ts, stream, text)
+    }
+
+    fn max_line(&self) -> usize {
+        self.log.max_line()
+    }
+
     /// The log first: a metric is stored only once its line is on disk.
     fn flush(&mut self) -> io::Result<()> {
         self.log.flush()?;

@@ -455,7 +455,9 @@ async fn follow_to_end<R: Runtime>(engine: &Engine, runtime: &R, job: i64, handl
 async fn append_output<R: Runtime>(engine: &Engine, runtime: &R, job: i64, handle: &str) -> Result<()> {
     let path = engine.home.job_log(job);
     let resume = logfile::prepare_resume(&path).map_err(Error::at(&path, "cannot read"))?;
-    let log = LogWriter::open(&path).map_err(Error::at(&path, "cannot open"))?;
+    let log = LogWriter::open(&path)
+        .map_err(Error::at(&path, "cannot open"))?
+        .with_max_line(engine.config.max_line_bytes);
     let mut output = JobOutput::new(log, &engine.store, job)?;
     Ok(runtime.follow(handle, resume, &mut output).await?)
 }

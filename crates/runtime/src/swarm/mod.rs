@@ -368,10 +368,14 @@ impl SwarmRuntime {
             if let Some(found) = end
                 .0
                 .iter()
-                .rposition(|(ts, text)| *ts == at && *text == passed.last)
+                .rposition(|(ts, text, _)| *ts == at && *text == passed.last)
             {
-                for (ts, text) in &end.0[found + 1..] {
-                    log.line(ts, stream, text).map_err(write)?;
+                for (ts, text, cut) in &end.0[found + 1..] {
+                    if *cut {
+                        log.cut(ts, stream, text).map_err(write)?;
+                    } else {
+                        log.line(ts, stream, text).map_err(write)?;
+                    }
                 }
                 return Ok(());
             }
@@ -419,15 +423,25 @@ struct Passed {
 
 /// Lines kept in memory, for a look at a stream's end.
 #[derive(Default)]
-struct Collected(Vec<([u8; TS_LEN], Vec<u8>)>);
+struct Collected(Vec<([u8; TS_LEN], Vec<u8>, bool)>);
 
-impl OutputSink for Collected {
-    fn line(&mut self, ts: &[u8], _stream: Stream, text: &[u8]) -> std::io::Result<()> {
+impl Collected {
+    fn keep(&mut self, ts: &[u8], text: &[u8], cut: bool) -> std::io::Result<()> {
         let ts = ts
             .try_into()
             .map_err(|_| std::io::Error::other("a log time of the wrong width"))?;
-        self.0.push((ts, text.to_vec()));
+        self.0.push((ts, text.to_vec(), cut));
         Ok(())
+    }
+}
+
+impl OutputSink for Collected {
+    fn line(&mut self, ts: &[u8], _stream: Stream, text: &[u8]) -> std::io::Result<()> {
+        self.keep(ts, text, false)
+    }
+
+    fn cut(&mut self, ts: &[u8], _stream: Stream, text: &[u8]) -> std::io::Result<()> {
+        self.keep(ts, text, true)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
