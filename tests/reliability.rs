@@ -350,3 +350,246 @@ fn a_line_without_end_is_kept_in_pieces_and_never_held_whole() {
         "pieces of 1 MiB, each but the last marked cut"
     );
 }
+
+/// Whether this test process runs as root. Without root, under CI=true the test fails, elsewhere
+/// it prints a notice and the caller skips.
+fn root_available(test: &str) -> bool {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if !root {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{test}: needs root, and CI=true needs it to run"
+        );
+        eprintln!("skipped {test}: needs root");
+    }
+    root
+}
+
+/// A small tmpfs mounted on a folder, unmounted when dropped (after the sandbox using it, when
+/// made before it).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(at).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .arg(at)
+            .status()
+            .unwrap();
+        assert!(mounted.success(), "cannot mount a tmpfs on {}", at.display());
+        SmallDisk(at.to_path_buf())
+    }
+
+    fn resize(&self, size: &str) {
+        let done = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(done.success());
+    }
+
+    fn free_bytes(&self) -> u64 {
+        let out = Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(&self.0)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The home's disk fills while a job prints: the job goes on, `run` and `stop` say the disk is
+/// full at once instead of hanging, `jobs` says why logs wait, and once there is room again the
+/// log goes on from Docker's copy with every line once, in order, and the end is recorded.
+#[test]
+fn a_full_disk_holds_a_log_back_and_loses_nothing() {
+    const LINES: usize = 60_000;
+    if !root_available("a_full_disk_holds_a_log_back_and_loses_nothing") {
+        return;
+    }
+    let Some(probe) = common::docker_sandbox("a_full_disk_holds_a_log_back_and_loses_nothing") else {
+        return;
+    };
+    drop(probe);
+    let outer = tempfile::tempdir().unwrap();
+    // Made before the sandbox, so it is unmounted after the sandbox has stopped its jobs.
+    let disk = SmallDisk::mount(&outer.path().join("disk"), "4m");
+    let mut s = Sandbox::new("docker");
+    s.home = disk.0.join("home");
+    s.files = s.home.clone();
+    s.ok(&["project", "create", "p"]);
+    let repo = s.folder("code", &[]);
+    // ~100 bytes a record: 60,000 lines are about 6 MB, more than the disk holds.
+    let script = format!(
+        "i=0; while [ $i -lt {LINES} ]; do i=$((i+1)); echo \"line $i ................................................\"; done; sleep 600"
+    );
+    let (image, repo) = (common::BUSYBOX, repo.to_str().unwrap());
+    let run = [
+        "run",
+        "--project",
+        "p",
+        "--image",
+        image,
+        "--repo",
+        repo,
+        "--",
+        "sh",
+        "-c",
+    ];
+    s.ok(&[&run[..], &[script.as_str()]].concat());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while disk.free_bytes() > 64 << 10 {
+        assert!(
+            Instant::now() < deadline,
+            "the disk did not fill: {} free",
+            disk.free_bytes()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let refusal = refused(&s, &[&run[..], &["true"]].concat());
+    assert!(refusal.contains("is full"), "{refusal}");
+    let listed = run_within(&s, &["jobs"], Duration::from_secs(10));
+    let said = String::from_utf8_lossy(&listed.stderr);
+    assert!(
+        said.contains("is full") && said.contains("logs wait for room"),
+        "{said}"
+    );
+    let started = Instant::now();
+    let stop = run_within(&s, &["stop", "1", "--grace", "1"], Duration::from_secs(10));
+    let stop_said = String::from_utf8_lossy(&stop.stderr);
+    assert!(
+        !stop.status.success() && stop_said.contains("is full"),
+        "{stop_said}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stop took {:?}",
+        started.elapsed()
+    );
+
+    disk.resize("32m");
+    // The stop may or may not have been recorded before the disk was full: stop it now.
+    s.ok(&["stop", "1", "--grace", "1"]);
+    let job = s.wait_for_state(1, |st| st == "stopped", Duration::from_secs(60));
+    assert!(job["trouble"].is_null(), "{job}");
+    let records = s.log_records(1);
+    let printed: Vec<&str> = records
+        .iter()
+        .filter(|(stream, _)| *stream == 'o')
+        .map(|(_, text)| text.as_str())
+        .collect();
+    assert_eq!(printed.len(), LINES, "every line once");
+    for (i, line) in printed.iter().enumerate() {
+        assert!(
+            line.starts_with(&format!("line {} ", i + 1)),
+            "line {}: {line}",
+            i + 1
+        );
+    }
+    assert!(
+        records
+            .iter()
+            .any(|(stream, text)| *stream == 'm' && text.starts_with("the disk was full from")),
+        "the log says it waited"
+    );
+}
+
+/// The Docker socket's group, so a user without root may still reach the engine.
+fn docker_group() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/var/run/docker.sock").unwrap().gid()
+}
+
+/// mlbench run by a user without root (nobody, in the Docker socket's group), whose jobs' images
+/// run as root: what they leave in the job's folder and in /storage is root's, and the overlay's
+/// `work/work` is root's with mode 000. `jobs rm`, `gc`, `sweep rm` and `project rm` remove it
+/// all through the engine, and never drop a row while its files remain.
+#[test]
+fn upkeep_as_a_user_removes_what_root_jobs_left() {
+    const NOBODY: u32 = 65534;
+    let test = "upkeep_as_a_user_removes_what_root_jobs_left";
+    if !root_available(test) || !common::tool_available("setpriv", "--version", test) {
+        return;
+    }
+    let Some(probe) = common::docker_sandbox(test) else {
+        return;
+    };
+    drop(probe);
+    let mut s = Sandbox::new("docker");
+    let open = |path: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    open(s.dir.path());
+    std::fs::create_dir_all(&s.home).unwrap();
+    std::os::unix::fs::chown(&s.home, Some(NOBODY), Some(NOBODY)).unwrap();
+    s.wrapper = [
+        "setpriv",
+        &format!("--reuid={NOBODY}"),
+        &format!("--regid={NOBODY}"),
+        &format!("--groups={}", docker_group()),
+        "--",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    s.ok(&["project", "create", "p"]);
+    let repo = s.folder("code", &[("train.sh", "echo hi\n")]);
+    open(&repo);
+    let script = "mkdir -p /workspace/made/deep && echo x > /workspace/made/deep/f && chmod 700 /workspace/made && mkdir -p /storage/out && echo y > /storage/out/model && chmod 700 /storage/out";
+    let (image, repo) = (common::BUSYBOX, repo.to_str().unwrap());
+    let run = [
+        "run",
+        "--project",
+        "p",
+        "--image",
+        image,
+        "--repo",
+        repo,
+        "-f",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ];
+    for _ in 0..3 {
+        s.ok(&run);
+    }
+    let job_dir = |id: i64| s.files.join(format!("jobs/{id}"));
+    // What a job left is root's: this user could not remove it alone.
+    let left = job_dir(1).join("changes/made");
+    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&left).unwrap());
+    assert_eq!(owner, 0, "{} is not root's", left.display());
+
+    s.ok(&["jobs", "rm", "1"]);
+    assert!(!job_dir(1).exists(), "jobs rm left {}", job_dir(1).display());
+    assert!(s.jobs().as_array().unwrap().iter().all(|j| j["id"] != 1));
+
+    let freed = s.ok(&["gc", "--older-than", "0"]);
+    assert!(!job_dir(2).exists(), "gc left {}: {freed}", job_dir(2).display());
+    assert!(!s.job(2)["cleaned_at"].is_null(), "gc marks what it cleaned");
+    assert!(job_dir(3).exists() || !s.job(3)["cleaned_at"].is_null());
+
+    s.ok(&["project", "rm", "p", "--yes"]);
+    assert!(
+        !s.files.join("projects/p").exists(),
+        "project rm left the storage"
+    );
+    assert!(s.jobs().as_array().unwrap().is_empty());
+    assert!(s.containers().is_empty(), "a helper was left behind");
+}

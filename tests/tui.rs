@@ -550,3 +550,63 @@ fn the_status_line_shows_what_doctor_finds_wrong() {
     tmux.keys(&["q"]);
     tmux.wait_for("EXITED 0");
 }
+
+/// The peak memory of the workbench tmux runs (the pane's shell's child), from /proc.
+fn workbench_peak_rss(tmux: &Tmux) -> u64 {
+    let shell = tmux.tmux(&["list-panes", "-t", &tmux.session, "-F", "#{pane_pid}"]);
+    let shell = shell.trim();
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
+    let pid = children
+        .split_whitespace()
+        .next()
+        .expect("mlbench runs in the pane");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// A storage of 300,000 files in 300 folders: the browser reads one folder at a time, so it
+/// opens at once and the workbench stays small (it took 509 MB when it listed everything).
+#[test]
+fn the_storage_browser_opens_a_huge_storage_one_folder_at_a_time() {
+    const FOLDERS: usize = 300;
+    const FILES: usize = 1_000;
+    if !tmux_available("the_storage_browser_opens_a_huge_storage_one_folder_at_a_time") {
+        return;
+    }
+    let s = Sandbox::new("local");
+    s.ok(&["project", "create", "big"]);
+    let storage = s.home.join("projects/big/storage");
+    for folder in 0..FOLDERS {
+        let dir = storage.join(format!("shard-{folder:03}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for file in 0..FILES {
+            std::fs::File::create(dir.join(format!("part-{file:04}.csv"))).unwrap();
+        }
+    }
+    let tmux = Tmux::start(&s, "storage");
+    tmux.wait_for("jobs of big");
+    tmux.keys(&["b"]);
+    let screen = tmux.wait_for("/storage of big · 300 entries");
+    assert!(screen.contains("shard-000/"), "{screen}");
+    tmux.keys(&["j", "Enter"]);
+    let screen = tmux.wait_for("/storage/shard-001 of big · 1000 entries");
+    assert!(screen.contains("part-0000.csv"), "{screen}");
+    tmux.keys(&["G"]);
+    tmux.wait_for("▶part-0999.csv");
+    tmux.keys(&["Escape"]);
+    let screen = tmux.wait_for("/storage of big · 300 entries");
+    assert!(
+        screen.contains("▶shard-001/"),
+        "back on the folder it came from: {screen}"
+    );
+    let peak = workbench_peak_rss(&tmux);
+    eprintln!("the workbench's peak memory: {peak} bytes");
+    assert!(peak < 64 << 20, "the workbench held {peak} bytes");
+    tmux.keys(&["Escape", "q"]);
+    tmux.wait_for("EXITED 0");
+}

@@ -138,6 +138,12 @@ fn exit_note(record: &JobRecord) -> String {
 pub(crate) fn list(engine: &Engine, project: Option<&str>, json: bool) -> Result<()> {
     mlbench_engine::reconcile(&engine.home, &engine.store)?;
     let jobs = engine.store.jobs(project)?;
+    // Said here too: with no room at all, the supervisors cannot say it in the jobs' rows.
+    if jobs.iter().any(|j| !j.state.is_final())
+        && let Some(full) = mlbench_engine::upkeep::full_disk(engine)
+    {
+        eprintln!("mlbench: {full}");
+    }
     if json {
         return table::print_json(&jobs);
     }
@@ -158,7 +164,7 @@ pub(crate) fn list(engine: &Engine, project: Option<&str>, json: bool) -> Result
             let mut row = vec![
                 j.id.to_string(),
                 j.spec.project.clone(),
-                j.state.to_string(),
+                j.state_shown(),
                 j.spec.machine.clone(),
             ];
             if on_nodes {
@@ -218,8 +224,8 @@ pub(crate) async fn exec(engine: &Engine, job: i64, command: Vec<String>) -> Res
 
 /// Deletes finished jobs with their logs and workspaces: all of them, or (a live one among
 /// them) none.
-pub(crate) fn remove(engine: &Engine, ids: &[i64]) -> Result<()> {
-    jobs::remove_finished(engine, ids)?;
+pub(crate) async fn remove(engine: &Engine, ids: &[i64]) -> Result<()> {
+    jobs::remove_finished(engine, ids).await?;
     let listed: Vec<String> = ids.iter().map(ToString::to_string).collect();
     println!("deleted job(s) {} with their logs", listed.join(", "));
     Ok(())

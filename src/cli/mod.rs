@@ -430,7 +430,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         } => project::create(&engine, &name).and(ok),
         Command::Project {
             action: ProjectAction::Rm { name, yes },
-        } => project::remove(&engine, &name, yes).and(ok),
+        } => project::remove(&engine, &name, yes).await.and(ok),
         Command::Project {
             action: ProjectAction::List { json },
         }
@@ -462,7 +462,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Jobs {
             action: Some(JobsAction::Rm { jobs: ids }),
             ..
-        } => jobs::remove(&engine, &ids).and(ok),
+        } => jobs::remove(&engine, &ids).await.and(ok),
         Command::Jobs {
             action: None,
             project,

@@ -14,7 +14,7 @@ pub(crate) fn create(engine: &Engine, name: &str) -> Result<()> {
 }
 
 /// Deletes a project with its jobs' logs and its /storage; `--yes` says the user means it.
-pub(crate) fn remove(engine: &Engine, name: &str, yes: bool) -> Result<()> {
+pub(crate) async fn remove(engine: &Engine, name: &str, yes: bool) -> Result<()> {
     if !yes {
         let jobs = engine.store.projects()?.into_iter().find(|p| p.name == name);
         let Some(project) = jobs else {
@@ -27,7 +27,7 @@ pub(crate) fn remove(engine: &Engine, name: &str, yes: bool) -> Result<()> {
             project.jobs
         )));
     }
-    let removed = projects::remove(engine, name)?;
+    let removed = projects::remove(engine, name).await?;
     println!(
         "deleted project {name}: {} job(s), {} freed",
         removed.jobs,

@@ -91,7 +91,7 @@ pub(crate) async fn deploy(engine: &Engine, args: DeployArgs) -> Result<()> {
             return move_deployment(engine, &name, Target::Previous).await;
         }
         Some(DeployAction::Rm { name }) => {
-            let removed = deploy::remove_deployment(engine, &name)?;
+            let removed = deploy::remove_deployment(engine, &name).await?;
             let jobs: Vec<String> = removed.iter().map(i64::to_string).collect();
             println!("removed deployment {name} (job {})", jobs.join(", "));
             return Ok(());

@@ -167,7 +167,7 @@ pub(crate) async fn sweep(engine: &Engine, args: SweepArgs) -> Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
         Some(SweepAction::Rm { sweep }) => {
-            let jobs = experiments::sweeps::remove(engine, sweep)?;
+            let jobs = experiments::sweeps::remove(engine, sweep).await?;
             eprintln!("deleted sweep {sweep} and its {jobs} trial jobs");
             Ok(ExitCode::SUCCESS)
         }

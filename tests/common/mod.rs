@@ -25,6 +25,9 @@ pub struct Sandbox {
     pub files: PathBuf,
     /// Set for every mlbench this sandbox runs (DOCKER_HOST of a swarm, say).
     pub env: Vec<(&'static str, String)>,
+    /// A command that runs mlbench (`setpriv --reuid …` to run it as another user); none: it
+    /// runs as this process.
+    pub wrapper: Vec<String>,
 }
 
 impl Sandbox {
@@ -38,6 +41,7 @@ impl Sandbox {
             home,
             runtime,
             env: Vec::new(),
+            wrapper: Vec::new(),
         }
     }
 
@@ -48,7 +52,15 @@ impl Sandbox {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlbench"));
+        let mlbench = env!("CARGO_BIN_EXE_mlbench");
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(wrapper_args).arg(mlbench);
+                cmd
+            }
+            None => Command::new(mlbench),
+        };
         cmd.args(args)
             .env("MLBENCH_HOME", &self.home)
             .env("MLBENCH_CONFIG", self.dir.path().join("config.toml"))

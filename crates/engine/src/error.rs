@@ -24,6 +24,9 @@ pub enum Error {
     DockerUnavailable { address: String, reason: String },
     #[error(transparent)]
     Io(#[from] IoError),
+    /// A disk mlbench writes to is full; the message names it and what to do.
+    #[error("{0}")]
+    DiskFull(String),
     /// A step of a use case that failed in a way no input explains; says which.
     #[error("{0}")]
     Other(String),
@@ -44,6 +47,16 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Whether this failed because a disk is full: a write refused with ENOSPC or EDQUOT, or a
+    /// store SQLite found full, however deep in the chain of causes.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Error::DiskFull(_) => true,
+            Error::Store(store) => store.is_disk_full() || disk_full_in(store),
+            other => disk_full_in(other),
+        }
+    }
+
     /// Says which input field `source` is about.
     pub fn field(field: &'static str, source: impl Into<Error>) -> Error {
         Error::Field {
@@ -61,6 +74,29 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// Whether `err` or one of its causes is a full disk. An `io::Error` made from another error
+/// hides it from `source()`, so its inner error is looked into too.
+fn disk_full_in(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(err) = next {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && (io.kind() == std::io::ErrorKind::StorageFull
+                || io.kind() == std::io::ErrorKind::QuotaExceeded
+                || io.get_ref().is_some_and(|inner| disk_full_in(inner)))
+        {
+            return true;
+        }
+        if err
+            .downcast_ref::<mlbench_store::Error>()
+            .is_some_and(mlbench_store::Error::is_disk_full)
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 mod outcome;
 mod serve;
 mod train;
+mod upkeep;
 
 use std::process::ExitCode;
 
@@ -14,6 +15,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 pub use outcome::{argument_error, report};
 pub use serve::ServeArgs;
 pub use train::TrainArgs;
+pub use upkeep::EmptyFolderArgs;
 
 /// Why a command inside a job failed; each prints as one line.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,10 @@ pub enum JobCommand {
     Train(TrainArgs),
     /// Serve a model over HTTP (the tutorial's routes and Open Inference Protocol v2).
     Serve(ServeArgs),
+    /// Remove everything inside a folder, links not followed (mlbench's upkeep runs it in a
+    /// helper container, as root, for files a job left that the user may not remove).
+    #[command(hide = true)]
+    EmptyFolder(EmptyFolderArgs),
 }
 
 /// The slim binary: parses its arguments and runs the one command, each error one line and a
@@ -69,6 +75,7 @@ impl JobCommand {
     pub fn run(self) -> ExitCode {
         match self {
             JobCommand::Train(args) => report(train::train(args).map(|()| ExitCode::SUCCESS)),
+            JobCommand::EmptyFolder(args) => report(upkeep::empty_folder(&args).map(|()| ExitCode::SUCCESS)),
             JobCommand::Serve(args) => {
                 // The model server wants every core.
                 let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

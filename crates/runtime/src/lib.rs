@@ -4,6 +4,7 @@
 pub mod docker;
 mod error;
 pub mod exec;
+mod helpers;
 mod host;
 pub mod images;
 mod lines;

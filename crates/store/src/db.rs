@@ -69,6 +69,7 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE jobs ADD COLUMN node_address TEXT;",
     "ALTER TABLE jobs ADD COLUMN cleaned_at TEXT;
     ALTER TABLE jobs ADD COLUMN snapshot TEXT;",
+    "ALTER TABLE jobs ADD COLUMN trouble TEXT;",
 ];
 
 /// The schema version this mlbench writes.
@@ -155,9 +156,21 @@ pub struct JobRecord {
     pub cleaned_at: Option<String>,
     /// The shared snapshot of its code (a folder under the home's `snapshots/`), if it has one.
     pub snapshot: Option<String>,
+    /// What keeps a live job's supervisor from following it right now, and since when ("disk
+    /// full since 14:02"); cleared when it follows again and when the job ends.
+    pub trouble: Option<String>,
 }
 
 impl JobRecord {
+    /// Its state as a user reads it: with what keeps it from being followed, while it lives
+    /// (`running (disk full since 14:02)`).
+    pub fn state_shown(&self) -> String {
+        match &self.trouble {
+            Some(trouble) if !self.state.is_final() => format!("{} ({trouble})", self.state),
+            _ => self.state.to_string(),
+        }
+    }
+
     /// The end someone asked for, which wins over how the process exited.
     pub fn requested_end(&self) -> Option<JobState> {
         if self.prune_requested {
@@ -178,7 +191,7 @@ pub struct TrialOf<'a> {
 }
 
 const JOB_COLUMNS: &str = "j.id, j.spec, j.runtime, j.state, j.commit_sha, j.created_at, j.started_at, \
-     j.finished_at, j.exit_code, j.detail, j.handle, j.supervisor_pid, j.stop_requested, j.sweep_id, j.params, j.devices, j.node, j.node_address, j.cleaned_at, j.snapshot";
+     j.finished_at, j.exit_code, j.detail, j.handle, j.supervisor_pid, j.stop_requested, j.sweep_id, j.params, j.devices, j.node, j.node_address, j.cleaned_at, j.snapshot, j.trouble";
 
 fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
     let spec: String = row.get(1)?;
@@ -216,6 +229,7 @@ fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
         node_address: row.get(17)?,
         cleaned_at: row.get(18)?,
         snapshot: row.get(19)?,
+        trouble: row.get(20)?,
     })
 }
 
@@ -647,8 +661,16 @@ impl Store {
                 ("exit_code", &exit_code),
                 ("detail", &detail),
                 ("finished_at", &finished_at),
+                ("trouble", &None::<String>),
             ],
         )
+    }
+
+    /// Says what keeps the live job's supervisor from following it, or (`None`) that nothing does.
+    pub fn set_trouble(&self, id: i64, trouble: Option<&str>) -> Result<()> {
+        self.conn
+            .execute("UPDATE jobs SET trouble = ?1 WHERE id = ?2", params![trouble, id])?;
+        Ok(())
     }
 
     pub fn set_detail(&self, id: i64, detail: Option<&str>) -> Result<()> {
@@ -698,16 +720,8 @@ impl Store {
     /// refuses the whole deletion. A sweep's point whose job goes keeps no job.
     pub fn delete_finished_jobs(&self, ids: &[i64]) -> Result<()> {
         let tx = self.write()?;
+        removable_jobs(&tx, ids)?;
         for id in ids {
-            let state: String = tx
-                .query_row("SELECT state FROM jobs WHERE id = ?1", [id], |r| r.get(0))
-                .optional()?
-                .ok_or_else(|| Error::NotFound(format!("no job {id}: `mlbench jobs` lists them")))?;
-            if !state.parse::<JobState>().is_ok_and(JobState::is_final) {
-                return Err(Error::Invalid(format!(
-                    "job {id} is {state}: stop it first with `mlbench stop {id}`"
-                )));
-            }
             tx.execute("DELETE FROM metrics WHERE job_id = ?1", [id])?;
             tx.execute("UPDATE trials SET job_id = NULL WHERE job_id = ?1", [id])?;
             tx.execute("DELETE FROM jobs WHERE id = ?1", [id])?;
@@ -767,36 +781,24 @@ impl Store {
         Ok(())
     }
 
+    /// Refuses when one of the jobs does not exist or has not ended. Their files go first;
+    /// [`Store::delete_finished_jobs`] then.
+    pub fn removable_jobs(&self, ids: &[i64]) -> Result<()> {
+        removable_jobs(&self.conn, ids)
+    }
+
+    /// The jobs of a project that may be deleted: refused while one of its jobs is live or a
+    /// sweep of it has not finished. Their files go first; [`Store::delete_project`] then.
+    pub fn removable_project(&self, name: &str) -> Result<Vec<i64>> {
+        removable_project(&self.conn, name, self.project_id(name)?)
+    }
+
     /// Deletes a project with its jobs, their metrics, and its sweeps, in one transaction; a
     /// live job or an unfinished sweep refuses it. Returns the deleted jobs' ids.
     pub fn delete_project(&self, name: &str) -> Result<Vec<i64>> {
         let project = self.project_id(name)?;
         let tx = self.write()?;
-        let jobs: Vec<(i64, String)> = {
-            let mut stmt = tx.prepare("SELECT id, state FROM jobs WHERE project_id = ?1 ORDER BY id")?;
-            stmt.query_map([project], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?
-        };
-        if let Some((id, state)) = jobs
-            .iter()
-            .find(|(_, state)| !state.parse::<JobState>().is_ok_and(JobState::is_final))
-        {
-            return Err(Error::Invalid(format!(
-                "job {id} of {name} is {state}: stop it first with `mlbench stop {id}`"
-            )));
-        }
-        let unfinished: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM sweeps WHERE project_id = ?1 AND finished_at IS NULL LIMIT 1",
-                [project],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(sweep) = unfinished {
-            return Err(Error::Invalid(format!(
-                "sweep {sweep} of {name} has not finished: stop it first with `mlbench sweep stop {sweep}`"
-            )));
-        }
+        let jobs = removable_project(&tx, name, project)?;
         tx.execute(
             "DELETE FROM metrics WHERE job_id IN (SELECT id FROM jobs WHERE project_id = ?1)",
             [project],
@@ -809,9 +811,57 @@ impl Store {
         tx.execute("DELETE FROM sweeps WHERE project_id = ?1", [project])?;
         tx.execute("DELETE FROM projects WHERE id = ?1", [project])?;
         tx.commit()?;
-        Ok(jobs.into_iter().map(|(id, _)| id).collect())
+        Ok(jobs)
     }
+}
 
+/// See [`Store::removable_jobs`].
+fn removable_jobs(conn: &Connection, ids: &[i64]) -> Result<()> {
+    for id in ids {
+        let state: String = conn
+            .query_row("SELECT state FROM jobs WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| Error::NotFound(format!("no job {id}: `mlbench jobs` lists them")))?;
+        if !state.parse::<JobState>().is_ok_and(JobState::is_final) {
+            return Err(Error::Invalid(format!(
+                "job {id} is {state}: stop it first with `mlbench stop {id}`"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// See [`Store::removable_project`].
+fn removable_project(conn: &Connection, name: &str, project: i64) -> Result<Vec<i64>> {
+    let jobs: Vec<(i64, String)> = {
+        let mut stmt = conn.prepare("SELECT id, state FROM jobs WHERE project_id = ?1 ORDER BY id")?;
+        stmt.query_map([project], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    if let Some((id, state)) = jobs
+        .iter()
+        .find(|(_, state)| !state.parse::<JobState>().is_ok_and(JobState::is_final))
+    {
+        return Err(Error::Invalid(format!(
+            "job {id} of {name} is {state}: stop it first with `mlbench stop {id}`"
+        )));
+    }
+    let unfinished: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM sweeps WHERE project_id = ?1 AND finished_at IS NULL LIMIT 1",
+            [project],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(sweep) = unfinished {
+        return Err(Error::Invalid(format!(
+            "sweep {sweep} of {name} has not finished: stop it first with `mlbench sweep stop {sweep}`"
+        )));
+    }
+    Ok(jobs.into_iter().map(|(id, _)| id).collect())
+}
+
+impl Store {
     /// Adds metric points; a point seen again (a follow resumed over it) replaces itself.
     pub fn insert_metrics(&self, job: i64, points: &[(String, i64, f64)]) -> Result<()> {
         let tx = self.write()?;
@@ -1038,6 +1088,27 @@ mod tests {
     #[test]
     fn migrates_from_version_4_nodes() {
         migrates_from(4);
+    }
+
+    #[test]
+    fn migrates_from_version_6_snapshots() {
+        migrates_from(6);
+    }
+
+    #[test]
+    fn trouble_is_said_while_a_job_lives_and_cleared_by_its_end() {
+        let (_dir, store) = store();
+        store.create_project("p").unwrap();
+        let job = store.insert_job(&spec("p"), RuntimeKind::Docker, None).unwrap();
+        store.set_trouble(job, Some("disk full since 14:02")).unwrap();
+        assert_eq!(
+            store.job(job).unwrap().state_shown(),
+            "queued (disk full since 14:02)"
+        );
+        store.finish(job, JobState::Stopped, None, None).unwrap();
+        let ended = store.job(job).unwrap();
+        assert_eq!(ended.trouble, None);
+        assert_eq!(ended.state_shown(), "stopped");
     }
 
     #[test]

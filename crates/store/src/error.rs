@@ -40,3 +40,10 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Whether SQLite refused a write because the disk (or the database's size limit) is full.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, Error::Sqlite(err) if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+    }
+}

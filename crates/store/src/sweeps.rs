@@ -223,37 +223,18 @@ impl Store {
         Ok(())
     }
 
+    /// The jobs of a sweep that may be deleted: refused while it runs (not finished and not
+    /// stopped) or has a live trial. Their files go first; [`Store::delete_sweep`] then.
+    pub fn removable_sweep(&self, id: i64) -> Result<Vec<i64>> {
+        removable_sweep(&self.conn, id)
+    }
+
     /// Deletes a sweep whole: its trials, its jobs and their metrics, in one transaction;
     /// returns the jobs deleted. A sweep that still runs (not finished and not stopped) or has
     /// a live trial refuses the whole deletion.
     pub fn delete_sweep(&self, id: i64) -> Result<Vec<i64>> {
         let tx = self.write()?;
-        let open: bool = tx
-            .query_row(
-                "SELECT finished_at IS NULL AND stop_requested = 0 FROM sweeps WHERE id = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()?
-            .ok_or_else(|| Error::NotFound(format!("no sweep {id}: `mlbench sweeps` lists them")))?;
-        if open {
-            return Err(Error::Invalid(format!(
-                "sweep {id} is running: stop it first with `mlbench sweep stop {id}`"
-            )));
-        }
-        let jobs: Vec<(i64, String)> = {
-            let mut stmt = tx.prepare("SELECT id, state FROM jobs WHERE sweep_id = ?1 ORDER BY id")?;
-            stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?
-        };
-        if let Some((job, state)) = jobs
-            .iter()
-            .find(|(_, state)| !state.parse::<JobState>().is_ok_and(JobState::is_final))
-        {
-            return Err(Error::Invalid(format!(
-                "trial job {job} of sweep {id} is {state}: wait for it to stop, or `mlbench stop {job}`"
-            )));
-        }
+        let jobs = removable_sweep(&tx, id)?;
         tx.execute(
             "DELETE FROM metrics WHERE job_id IN (SELECT id FROM jobs WHERE sweep_id = ?1)",
             [id],
@@ -262,7 +243,7 @@ impl Store {
         tx.execute("DELETE FROM jobs WHERE sweep_id = ?1", [id])?;
         tx.execute("DELETE FROM sweeps WHERE id = ?1", [id])?;
         tx.commit()?;
-        Ok(jobs.into_iter().map(|(job, _)| job).collect())
+        Ok(jobs)
     }
 
     /// The `key` series of each job of the sweep, by job, each in step order.
@@ -293,4 +274,35 @@ impl Store {
         }
         Ok(series)
     }
+}
+
+/// See [`Store::removable_sweep`].
+fn removable_sweep(conn: &rusqlite::Connection, id: i64) -> Result<Vec<i64>> {
+    let open: bool = conn
+        .query_row(
+            "SELECT finished_at IS NULL AND stop_requested = 0 FROM sweeps WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("no sweep {id}: `mlbench sweeps` lists them")))?;
+    if open {
+        return Err(Error::Invalid(format!(
+            "sweep {id} is running: stop it first with `mlbench sweep stop {id}`"
+        )));
+    }
+    let jobs: Vec<(i64, String)> = {
+        let mut stmt = conn.prepare("SELECT id, state FROM jobs WHERE sweep_id = ?1 ORDER BY id")?;
+        stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    if let Some((job, state)) = jobs
+        .iter()
+        .find(|(_, state)| !state.parse::<JobState>().is_ok_and(JobState::is_final))
+    {
+        return Err(Error::Invalid(format!(
+            "trial job {job} of sweep {id} is {state}: wait for it to stop, or `mlbench stop {job}`"
+        )));
+    }
+    Ok(jobs.into_iter().map(|(job, _)| job).collect())
 }

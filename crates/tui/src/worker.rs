@@ -241,7 +241,7 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             ))
         }
         Effect::DeleteSweep(sweep) => {
-            let jobs = experiments::sweeps::remove(engine, sweep)?;
+            let jobs = experiments::sweeps::remove(engine, sweep).await?;
             Message::Done(format!("deleted sweep {sweep} and its {jobs} trial jobs"))
         }
         Effect::Deploy { project, model, port } => {
@@ -376,15 +376,15 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
                 at_end,
             }
         }
-        Effect::LoadStorage(project) => {
-            let root = engine.home.storage_dir(&project);
-            let entries = if root.exists() {
-                projects::storage::list(engine, &project, &root)?
-            } else {
-                Vec::new()
-            };
-            Message::Storage { project, entries }
-        }
+        Effect::LoadStorage {
+            project,
+            folder,
+            select,
+        } => Message::Storage {
+            folder: projects::storage::list_folder(engine, &project, folder.as_deref())?,
+            project,
+            select,
+        },
         Effect::PreviewStorage { project, path } => {
             Message::StoragePreview(projects::storage::preview(engine, &project, &path)?)
         }
@@ -406,7 +406,7 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             Message::ProjectCreated(name)
         }
         Effect::DeleteProject(name) => {
-            let removed = projects::remove(engine, &name)?;
+            let removed = projects::remove(engine, &name).await?;
             Message::Done(format!(
                 "deleted project {name}: {} job(s), {} freed",
                 removed.jobs,
@@ -414,7 +414,7 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             ))
         }
         Effect::DeleteJob(job) => {
-            jobs::remove_finished(engine, &[job])?;
+            jobs::remove_finished(engine, &[job]).await?;
             Message::Done(format!("deleted job {job} with its log"))
         }
         Effect::SaveLog { job, filter, path } => {
@@ -437,6 +437,7 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
 /// very first look sends the newest jobs and the live ones at once, then everything.
 async fn refresher(context: Rc<Context>) {
     let (engine, mut seen) = (&context.engine, None);
+    let mut disk_full = None;
     match first_look(&engine.store) {
         Ok(message) => context.send(message),
         Err(e) => context.send(Message::Failed(e.to_string())),
@@ -453,6 +454,15 @@ async fn refresher(context: Rc<Context>) {
         } else if round % 10 == 0 {
             // Ages move on even when nothing else does.
             context.send(Message::Tick);
+        }
+        // A full disk holds running jobs' logs back, and their supervisors may not be able
+        // to say so in the store: the workbench looks for itself.
+        if round % 4 == 0 {
+            let now = upkeep::full_disk(engine);
+            if now != disk_full {
+                disk_full.clone_from(&now);
+                context.send(Message::DiskFull(now));
+            }
         }
         if context.messages.is_closed() {
             return;

@@ -189,27 +189,28 @@ pub fn stop<'a>(
     })
 }
 
-/// Deletes a stopped or finished sweep whole: its record, its trials' jobs with their logs and
-/// folders, and its own folder. Returns how many jobs went.
-pub fn remove(engine: &Engine, sweep: i64) -> Result<usize> {
-    if engine.store.sweep(sweep)?.state() == "running" {
-        return Err(Error::Invalid(format!(
-            "sweep {sweep} is running: stop it first with `mlbench sweep stop {sweep}`"
-        )));
-    }
-    // Held to the end: a driver still holding the sweep could start a trial after the check
-    // below, and none can start while this is held.
-    let Some(_driver) = acquire_driver_lock(&engine.home, sweep)? else {
-        return Err(Error::Invalid(format!(
-            "sweep {sweep} is still being driven: stop it first with `mlbench sweep stop {sweep}`"
-        )));
-    };
-    let jobs = engine.store.delete_sweep(sweep)?;
-    for job in &jobs {
-        crate::disk::remove_folder(&engine.home.job_dir(*job))?;
-    }
-    crate::disk::remove_folder(&engine.home.sweep_dir(sweep))?;
-    Ok(jobs.len())
+/// Deletes a stopped or finished sweep whole: its trials' jobs' folders and its own first, then
+/// its record and its jobs' rows. Returns how many jobs went.
+pub fn remove(engine: &Engine, sweep: i64) -> LocalBoxFuture<'_, Result<usize>> {
+    Box::pin(async move {
+        if engine.store.sweep(sweep)?.state() == "running" {
+            return Err(Error::Invalid(format!(
+                "sweep {sweep} is running: stop it first with `mlbench sweep stop {sweep}`"
+            )));
+        }
+        // Held to the end: a driver still holding the sweep could start a trial after the check
+        // below, and none can start while this is held.
+        let Some(_driver) = acquire_driver_lock(&engine.home, sweep)? else {
+            return Err(Error::Invalid(format!(
+                "sweep {sweep} is still being driven: stop it first with `mlbench sweep stop {sweep}`"
+            )));
+        };
+        for job in engine.store.removable_sweep(sweep)? {
+            crate::disk::remove_job_files(engine, &engine.home.job_dir(job)).await?;
+        }
+        crate::disk::remove_folder(&engine.home.sweep_dir(sweep))?;
+        Ok(engine.store.delete_sweep(sweep)?.len())
+    })
 }
 
 /// Trials at once when the sweep does not say, and the most when it does: as many of its

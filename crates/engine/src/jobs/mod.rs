@@ -166,14 +166,20 @@ pub enum Latest {
     Sweep(SweepSpec),
 }
 
-/// Deletes finished jobs: their rows and metrics first (all or none), then their folders
-/// (workspace and log). A live job refuses the whole deletion.
-pub fn remove_finished(engine: &Engine, ids: &[i64]) -> Result<()> {
-    engine.store.delete_finished_jobs(ids)?;
-    for id in ids {
-        crate::disk::remove_folder(&engine.home.job_dir(*id))?;
-    }
-    Ok(())
+/// Deletes finished jobs: their folders (workspace and log) first, then their rows and
+/// metrics. A live job refuses the whole deletion; a row goes only once its files are gone
+/// (one whose files went before another's failed stays, marked cleaned), so a new job never
+/// takes an id whose old folder is still there.
+pub fn remove_finished<'a>(engine: &'a Engine, ids: &'a [i64]) -> LocalBoxFuture<'a, Result<()>> {
+    Box::pin(async move {
+        engine.store.removable_jobs(ids)?;
+        for id in ids {
+            crate::disk::remove_job_files(engine, &engine.home.job_dir(*id)).await?;
+            engine.store.mark_cleaned(*id)?;
+        }
+        engine.store.delete_finished_jobs(ids)?;
+        Ok(())
+    })
 }
 
 pub(crate) fn latest_training(engine: &Engine, project: &str) -> Result<Option<Latest>> {

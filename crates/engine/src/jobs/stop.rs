@@ -21,7 +21,16 @@ pub fn stop<'a>(
         if record.state.is_final() {
             return Ok(record.state);
         }
-        engine.store.request_stop(job)?;
+        engine.store.request_stop(job).map_err(|err| {
+            let err = Error::from(err);
+            let full = err.is_disk_full().then(|| {
+                crate::disk::full(
+                    &engine.home.job_dir(job),
+                    &format!("the stop of job {job} cannot be recorded"),
+                )
+            });
+            full.flatten().unwrap_or(err)
+        })?;
         if record.state == JobState::Running
             && let Some(handle) = &record.handle
         {
@@ -42,6 +51,13 @@ pub fn stop<'a>(
             let state = engine.store.job(job)?.state;
             if state.is_final() {
                 return Ok(state);
+            }
+            // The supervisor cannot record the end without room: say so now, not at the deadline.
+            if let Some(full) = crate::disk::full(
+                &engine.home.job_dir(job),
+                &format!("job {job} was sent the stop, and its end is recorded once there is room"),
+            ) {
+                return Err(full);
             }
             if Instant::now() > deadline {
                 return Err(Error::Other(format!(

@@ -118,6 +118,9 @@ pub(crate) async fn preflight(
     progress: &mut dyn FnMut(&str),
 ) -> Result<()> {
     spec.validate()?;
+    if let Some(full) = crate::disk::full(engine.home.root(), "a job needs room for its log and workspace") {
+        return Err(full);
+    }
     if !spec.placement.is_empty() && !matches!(runtime, AnyRuntime::Swarm(_)) {
         return Err(Error::Invalid(
             "--node and --constraint place a job on a swarm's nodes, and jobs here do not run on a swarm: set runtime = \"swarm\" (or MLBENCH_RUNTIME=swarm)".into(),

@@ -375,14 +375,23 @@ fn invoking_user() -> Option<String> {
 async fn follow_to_end<R: Runtime>(engine: &Engine, runtime: &R, job: i64, handle: &str) -> Result<()> {
     let mut failures = 0u32;
     loop {
-        if let Err(err) = append_output(engine, runtime, job, handle).await {
-            failures += 1;
-            eprintln!("job {job}: following its output failed ({err}); trying again");
-            if failures > 30 {
-                return Err(err);
+        match append_output(engine, runtime, job, handle).await {
+            Ok(()) => {}
+            // The job goes on, and Docker keeps what it prints meanwhile: the follow waits for
+            // room and resumes from Docker's copy, losing nothing.
+            Err(err) if err.is_disk_full() => {
+                wait_for_room(engine, job).await;
+                continue;
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
+            Err(err) => {
+                failures += 1;
+                eprintln!("job {job}: following its output failed ({err}); trying again");
+                if failures > 30 {
+                    return Err(err);
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
         }
         // The end is recorded before the container is removed: a kill in between leaves a
         // container the next supervisor sweeps away, never a job that ended well shown as lost.
@@ -441,14 +450,51 @@ async fn follow_to_end<R: Runtime>(engine: &Engine, runtime: &R, job: i64, handl
                 (state, Some(code), detail, finished_at)
             }
         };
-        engine
-            .store
-            .finish_at(job, state, code, detail.as_deref(), finished_at.as_deref())?;
+        // The container (and Docker's copy of the output) goes only once the end is on record.
+        loop {
+            match engine
+                .store
+                .finish_at(job, state, code, detail.as_deref(), finished_at.as_deref())
+            {
+                Ok(_) => break,
+                Err(err) => match Error::from(err) {
+                    err if err.is_disk_full() => wait_for_room(engine, job).await,
+                    err => return Err(err),
+                },
+            }
+        }
         if let Err(err) = runtime.remove(handle).await {
             eprintln!("job {job}: cannot remove its container: {err}");
         }
         return Ok(());
     }
+}
+
+/// Waits until the disk holding the job's log has room again, saying so in the job's row while
+/// it waits (if the store can still take that much) and in its log once it goes on.
+async fn wait_for_room(engine: &Engine, job: i64) {
+    let since = chrono::Local::now().format("%H:%M").to_string();
+    let _ = engine
+        .store
+        .set_trouble(job, Some(&format!("disk full since {since}")));
+    let dir = engine.home.job_dir(job);
+    // At least a second each time: a disk can refuse writes while statvfs shows room (a quota,
+    // no inodes left).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    while crate::disk::full(&dir, "").is_some() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    // The write that failed may have left half a record: cut it before the note goes after it.
+    let _ = logfile::prepare_resume(&engine.home.job_log(job));
+    note(
+        engine,
+        job,
+        &format!(
+            "the disk was full from {since} to {}: the log waited and goes on from Docker's copy of the output",
+            chrono::Local::now().format("%H:%M")
+        ),
+    );
+    let _ = engine.store.set_trouble(job, None);
 }
 
 /// Appends the job's output after what the log file already holds, recording its metrics.

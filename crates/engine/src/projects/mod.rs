@@ -6,6 +6,7 @@
 pub(crate) mod model_folder;
 pub mod storage;
 
+use futures_util::future::LocalBoxFuture;
 use mlbench_domain::FromIo;
 
 use crate::{Engine, Error, Result};
@@ -24,27 +25,30 @@ pub struct Removed {
     pub bytes: u64,
 }
 
-/// Deletes a project whose jobs have all ended: its rows first (all or none), then its jobs'
-/// folders and its /storage.
-pub fn remove(engine: &Engine, name: &str) -> Result<Removed> {
-    let jobs = engine.store.delete_project(name)?;
-    let mut folders: Vec<std::path::PathBuf> = jobs.iter().map(|id| engine.home.job_dir(*id)).collect();
-    // The project's own folder holds its /storage.
-    folders.extend(
-        engine
-            .home
-            .storage_dir(name)
-            .parent()
-            .map(std::path::Path::to_path_buf),
-    );
-    let mut bytes = 0;
-    for folder in folders {
-        bytes += size_of(&folder);
-        crate::disk::remove_folder(&folder)?;
-    }
-    Ok(Removed {
-        jobs: jobs.len(),
-        bytes,
+/// Deletes a project whose jobs have all ended: its jobs' folders and its /storage first, then
+/// its rows (all or none), so no row outlives files it names.
+pub fn remove<'a>(engine: &'a Engine, name: &'a str) -> LocalBoxFuture<'a, Result<Removed>> {
+    Box::pin(async move {
+        let jobs = engine.store.removable_project(name)?;
+        let mut folders: Vec<std::path::PathBuf> = jobs.iter().map(|id| engine.home.job_dir(*id)).collect();
+        // The project's own folder holds its /storage.
+        folders.extend(
+            engine
+                .home
+                .storage_dir(name)
+                .parent()
+                .map(std::path::Path::to_path_buf),
+        );
+        let mut bytes = 0;
+        for folder in folders {
+            bytes += size_of(&folder);
+            crate::disk::remove_job_files(engine, &folder).await?;
+        }
+        let jobs = engine.store.delete_project(name)?;
+        Ok(Removed {
+            jobs: jobs.len(),
+            bytes,
+        })
     })
 }
 
@@ -72,8 +76,8 @@ mod tests {
     use mlbench_store::Store;
     use mlbench_store::home::Home;
 
-    #[test]
-    fn a_project_goes_with_its_jobs_and_storage_once_nothing_runs() {
+    #[tokio::test]
+    async fn a_project_goes_with_its_jobs_and_storage_once_nothing_runs() {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::at(dir.path().to_path_buf()).unwrap();
         let engine = Engine {
@@ -103,11 +107,14 @@ mod tests {
         let other = engine.store.insert_job(&spec("kept"), local, None).unwrap();
         std::fs::create_dir_all(engine.home.job_dir(job)).unwrap();
         std::fs::write(engine.home.job_log(job), "log").unwrap();
-        let err = remove(&engine, "doomed").unwrap_err().to_string();
+        let err = remove(&engine, "doomed").await.unwrap_err().to_string();
         assert!(err.contains(&format!("job {job} of doomed is queued")), "{err}");
         assert!(storage.join("model.json").exists(), "a refusal removes nothing");
         engine.store.finish(job, JobState::Failed, Some(1), None).unwrap();
-        assert_eq!(remove(&engine, "doomed").unwrap(), Removed { jobs: 1, bytes: 5 });
+        assert_eq!(
+            remove(&engine, "doomed").await.unwrap(),
+            Removed { jobs: 1, bytes: 5 }
+        );
         assert!(!storage.exists() && !engine.home.job_dir(job).exists());
         let names: Vec<String> = engine
             .store
@@ -118,6 +125,9 @@ mod tests {
             .collect();
         assert_eq!(names, ["kept"]);
         assert!(engine.store.job(other).is_ok());
-        assert!(remove(&engine, "doomed").is_err(), "no such project any more");
+        assert!(
+            remove(&engine, "doomed").await.is_err(),
+            "no such project any more"
+        );
     }
 }

@@ -22,6 +22,60 @@ pub struct Entry {
     pub link: Option<PathBuf>,
     /// What a special file is ("a FIFO"); it is listed, never opened.
     pub special: Option<&'static str>,
+    /// A folder, listed by [`list_folder`] (whose entries are one folder's); [`list`] lists
+    /// files only.
+    pub is_folder: bool,
+}
+
+/// One folder of the storage, as the browser shows it: what is directly in it, folders first,
+/// then the rest, each by name. Only this folder is read, so a storage of any size opens at
+/// once and holds only what one folder has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    /// As a job sees it: `/storage` or `/storage/...`.
+    pub path: String,
+    pub entries: Vec<Entry>,
+}
+
+/// Lists the folder at `path` (as a job sees it: `/storage/...` or relative to it; `None`: the
+/// storage itself), links and special files named, never followed or opened. A storage no job
+/// has written yet is an empty folder.
+pub fn list_folder(engine: &Engine, project: &str, path: Option<&str>) -> Result<Folder> {
+    let root = engine.home.storage_dir(project);
+    if path.is_none() && !root.exists() {
+        engine.store.require_project(project)?;
+        return Ok(Folder {
+            path: "/storage".into(),
+            entries: Vec::new(),
+        });
+    }
+    let dir = resolve(engine, project, path)?;
+    let storage = open(engine, project)?;
+    let mut entries = Vec::new();
+    for (name, found) in storage.list(&dir)? {
+        let at = dir.join(&name);
+        let link = match found.kind {
+            Kind::Link => Some(storage.link_target(&at)?),
+            _ => None,
+        };
+        entries.push(Entry {
+            path: shown(storage.root(), &at),
+            bytes: if found.kind == Kind::File { found.bytes } else { 0 },
+            modified: found.modified.map(chrono::DateTime::<chrono::Utc>::from),
+            link,
+            special: match found.kind {
+                Kind::Special(what) => Some(what),
+                _ => None,
+            },
+            is_folder: found.kind == Kind::Folder,
+        });
+    }
+    // `list` gives them by name; folders go first, keeping that order.
+    entries.sort_by_key(|e| !e.is_folder);
+    Ok(Folder {
+        path: shown(storage.root(), &dir).trim_end_matches('/').to_string(),
+        entries,
+    })
 }
 
 /// The project's storage, opened for host-side reads and writes that follow no link.
@@ -97,6 +151,7 @@ pub fn list(engine: &Engine, project: &str, dir: &Path) -> Result<Vec<Entry>> {
                 Kind::Special(what) => Some(what),
                 _ => None,
             },
+            is_folder: false,
         });
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
@@ -241,5 +296,54 @@ mod tests {
         let (dest, skipped) = get(&engine, "p", "salary/model.json", Some(out.clone())).unwrap();
         assert_eq!((dest, skipped.len()), (out.clone(), 0));
         assert!(get(&engine, "p", "salary/model.json", Some(out)).is_err());
+    }
+
+    #[test]
+    fn a_folder_lists_only_what_is_directly_in_it_folders_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().join("home")).unwrap();
+        let engine = Engine {
+            store: Store::open(&home).unwrap(),
+            config: Config::parse("").unwrap(),
+            home,
+        };
+        engine.store.create_project("p").unwrap();
+        let top = list_folder(&engine, "p", None).unwrap();
+        assert_eq!(
+            (top.path.as_str(), top.entries.len()),
+            ("/storage", 0),
+            "no storage yet"
+        );
+        let root = engine.home.storage_dir("p");
+        std::fs::create_dir_all(root.join("b/deep/deeper")).unwrap();
+        std::fs::write(root.join("b/deep/deeper/f"), "x").unwrap();
+        std::fs::write(root.join("a.txt"), "abc").unwrap();
+        std::fs::create_dir(root.join("z")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("c")).unwrap();
+        let top = list_folder(&engine, "p", None).unwrap();
+        let names: Vec<(&str, bool)> = top
+            .entries
+            .iter()
+            .map(|e| (e.path.as_str(), e.is_folder))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("/storage/b", true),
+                ("/storage/z", true),
+                ("/storage/a.txt", false),
+                ("/storage/c", false)
+            ]
+        );
+        assert_eq!(top.entries[2].bytes, 3);
+        assert_eq!(top.entries[3].link.as_deref(), Some(Path::new("/etc")));
+        let deep = list_folder(&engine, "p", Some("/storage/b/deep")).unwrap();
+        assert_eq!(deep.path, "/storage/b/deep");
+        assert_eq!(deep.entries[0].path, "/storage/b/deep/deeper");
+        let refused = list_folder(&engine, "p", Some("/storage/c"))
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("link"), "{refused}");
+        assert!(list_folder(&engine, "p", Some("../x")).is_err());
     }
 }

@@ -508,31 +508,33 @@ fn last_lines(engine: &Engine, job: i64, n: usize) -> Vec<String> {
 
 /// Forgets a deployment that is not running: its serving jobs with their logs, and its pin.
 /// Returns the jobs removed.
-pub fn remove_deployment(engine: &Engine, name: &str) -> Result<Vec<i64>> {
-    let jobs: Vec<JobRecord> = engine
-        .store
-        .jobs(None)?
-        .into_iter()
-        .filter(|j| j.spec.kind == JobKind::Serving && j.spec.deployment.as_deref() == Some(name))
-        .collect();
-    if jobs.is_empty() {
-        return Err(Error::NotFound(format!(
-            "no deployment {name}: `mlbench deployments --all` lists them"
-        )));
-    }
-    if jobs.iter().any(|j| !j.state.is_final()) {
-        return Err(Error::Invalid(format!(
-            "deployment {name} is running: stop it first with `mlbench deploy stop {name}`"
-        )));
-    }
-    let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
-    crate::jobs::remove_finished(engine, &ids)?;
-    for job in &jobs {
-        if let Some((folder, pin)) = crate::serving::pins::served_files(engine, job) {
-            folder?.remove_pin(&pin)?;
+pub fn remove_deployment<'a>(engine: &'a Engine, name: &'a str) -> LocalBoxFuture<'a, Result<Vec<i64>>> {
+    Box::pin(async move {
+        let jobs: Vec<JobRecord> = engine
+            .store
+            .jobs(None)?
+            .into_iter()
+            .filter(|j| j.spec.kind == JobKind::Serving && j.spec.deployment.as_deref() == Some(name))
+            .collect();
+        if jobs.is_empty() {
+            return Err(Error::NotFound(format!(
+                "no deployment {name}: `mlbench deployments --all` lists them"
+            )));
         }
-    }
-    Ok(ids)
+        if jobs.iter().any(|j| !j.state.is_final()) {
+            return Err(Error::Invalid(format!(
+                "deployment {name} is running: stop it first with `mlbench deploy stop {name}`"
+            )));
+        }
+        let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+        crate::jobs::remove_finished(engine, &ids).await?;
+        for job in &jobs {
+            if let Some((folder, pin)) = crate::serving::pins::served_files(engine, job) {
+                folder?.remove_pin(&pin)?;
+            }
+        }
+        Ok(ids)
+    })
 }
 
 /// Stops every live replica of a deployment; returns their final states.

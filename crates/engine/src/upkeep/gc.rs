@@ -86,7 +86,7 @@ pub fn collect<'a>(
             let dir = engine.home.job_dir(job);
             freed.job_bytes += disk::used_bytes(&dir);
             if !options.dry_run {
-                disk::remove_folder(&dir)?;
+                disk::remove_job_files(engine, &dir).await?;
                 engine.store.mark_cleaned(job)?;
             }
             freed.jobs.push(job);

@@ -4,3 +4,8 @@
 
 pub mod doctor;
 pub mod gc;
+
+/// When the home's disk is full, the line that says running jobs' logs wait for room.
+pub fn full_disk(engine: &crate::Engine) -> Option<String> {
+    crate::disk::full(engine.home.root(), "running jobs' logs wait for room").map(|e| e.to_string())
+}

@@ -100,6 +100,8 @@ pub(crate) enum Message {
     Engine(String),
     /// Doctor's first failing line (`None`: all is well).
     Health(Option<String>),
+    /// The home's disk is full, so running jobs' logs wait for room (`None`: it has room).
+    DiskFull(Option<String>),
     /// The running deployments' traffic since the last scrape.
     Traffic(std::collections::BTreeMap<String, serving::stats::ServingRate>),
     /// The running jobs' CPU and memory, read just now.
@@ -154,10 +156,11 @@ pub(crate) enum Message {
         url: String,
         model: ModelInputs,
     },
-    /// A project's /storage, listed.
+    /// A folder of a project's /storage, listed; `select` names the entry to select.
     Storage {
         project: String,
-        entries: Vec<projects::storage::Entry>,
+        folder: projects::storage::Folder,
+        select: Option<String>,
     },
     StoragePreview(projects::storage::Preview),
     /// The form's job was submitted as this job.
@@ -219,8 +222,13 @@ pub(crate) enum Effect {
     Copy(String),
     /// Leave the workbench for a shell in the running job, and come back when it ends.
     Shell(i64),
-    /// List a project's /storage.
-    LoadStorage(String),
+    /// List a folder of a project's /storage (`None`: the storage itself), then select the
+    /// entry `select` names.
+    LoadStorage {
+        project: String,
+        folder: Option<String>,
+        select: Option<String>,
+    },
     PreviewStorage {
         project: String,
         path: String,
@@ -334,6 +342,8 @@ pub(crate) struct App {
     pub(crate) engine: String,
     /// What `mlbench doctor` finds wrong first, if anything.
     pub(crate) health: Option<String>,
+    /// Why running jobs' logs wait, when the home's disk is full.
+    pub(crate) disk_full: Option<String>,
     pub(crate) status: Option<String>,
     pub(crate) quit: bool,
     pub(crate) keys: std::sync::Arc<keys::KeyMap>,
@@ -383,6 +393,7 @@ impl App {
             usage: HashMap::new(),
             engine: "connecting to the Docker Engine…".into(),
             health: None,
+            disk_full: None,
             status: None,
             quit: false,
             keys: std::sync::Arc::new(keys::KeyMap::defaults()),
@@ -626,6 +637,7 @@ fn on_message(app: &mut App, message: Message) -> Effect {
         }
         Message::Engine(text) => app.engine = text,
         Message::Health(line) => app.health = line,
+        Message::DiskFull(line) => app.disk_full = line,
         Message::Traffic(rates) => traffic::record(&mut app.traffic, rates),
         Message::Usage(round) => usage::record(&mut app.usage, round),
         Message::LogLines { generation, lines } => {
@@ -691,7 +703,11 @@ fn on_message(app: &mut App, message: Message) -> Effect {
             app.form = Some(super::form::Form::new(*options));
             app.status = None;
         }
-        Message::Storage { project, entries } => storage::show(app, project, entries),
+        Message::Storage {
+            project,
+            folder,
+            select,
+        } => storage::show(app, project, folder, select.as_deref()),
         Message::StoragePreview(preview) => {
             if let Some(view) = app.storage.as_mut() {
                 view.preview = Some(preview);

@@ -1,15 +1,16 @@
-//! The storage browser: a project's /storage as a list (size, time), a preview of the selected
-//! file, and copying it out, as `mlbench storage get` does.
+//! The storage browser: one folder of a project's /storage at a time (size, time), Enter to go
+//! into a folder or preview a file, Esc to go back up, and copying a file out, as `mlbench
+//! storage get` does. Only the folder shown is read, so a storage of any size opens at once.
 
 use mlbench_config::keymap::{Command, Screen};
-use mlbench_engine::projects::storage::{Entry, Preview};
+use mlbench_engine::projects::storage::{Entry, Folder, Preview};
 
 use super::{App, Effect};
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct StorageView {
     pub(crate) project: String,
-    pub(crate) entries: Vec<Entry>,
+    pub(crate) folder: Folder,
     pub(crate) row: usize,
     /// The selected file's start, once Enter asked for it.
     pub(crate) preview: Option<Preview>,
@@ -19,16 +20,20 @@ pub(crate) struct StorageView {
 
 impl StorageView {
     pub(crate) fn selected(&self) -> Option<&Entry> {
-        self.entries.get(self.row)
+        self.folder.entries.get(self.row)
     }
 }
 
-/// The listing arrived: the browser opens on it.
-pub(super) fn show(app: &mut App, project: String, entries: Vec<Entry>) {
+/// A folder's listing arrived: the browser shows it, on the entry `select` names if given (the
+/// folder it came up from).
+pub(super) fn show(app: &mut App, project: String, folder: Folder, select: Option<&str>) {
+    let row = select
+        .and_then(|path| folder.entries.iter().position(|e| e.path == path))
+        .unwrap_or(0);
     app.storage = Some(StorageView {
         project,
-        entries,
-        row: 0,
+        folder,
+        row,
         preview: None,
         scroll: 0,
     });
@@ -36,20 +41,35 @@ pub(super) fn show(app: &mut App, project: String, entries: Vec<Entry>) {
     app.status = None;
 }
 
+/// The folder above `path` (`/storage/a/b` → `/storage/a`); none above `/storage`.
+fn parent(path: &str) -> Option<&str> {
+    let (up, _) = path.rsplit_once('/')?;
+    up.starts_with("/storage").then_some(up)
+}
+
 pub(super) fn storage_command(app: &mut App, command: Command) -> Effect {
     let Some(view) = app.storage.as_mut() else {
         app.screen = Screen::Workbench;
         return Effect::None;
     };
-    let last = view.entries.len().saturating_sub(1);
+    let last = view.folder.entries.len().saturating_sub(1);
     match (command, view.preview.is_some()) {
         (Command::Quit, _) => app.quit = true,
         (Command::Help, _) => app.help = true,
         (Command::Back, true) => view.preview = None,
-        (Command::Back, false) => {
-            app.storage = None;
-            app.screen = Screen::Workbench;
-        }
+        (Command::Back, false) => match parent(&view.folder.path) {
+            Some(up) => {
+                return Effect::LoadStorage {
+                    project: view.project.clone(),
+                    folder: Some(up.to_string()),
+                    select: Some(view.folder.path.clone()),
+                };
+            }
+            None => {
+                app.storage = None;
+                app.screen = Screen::Workbench;
+            }
+        },
         (Command::Up, true) => view.scroll = view.scroll.saturating_sub(1),
         (Command::Down, true) => view.scroll += 1,
         (Command::Top, true) => view.scroll = 0,
@@ -58,7 +78,15 @@ pub(super) fn storage_command(app: &mut App, command: Command) -> Effect {
         (Command::Top, false) => view.row = 0,
         (Command::Bottom, false) => view.row = last,
         (Command::Open, _) => {
-            if let Some(path) = view.selected().map(|e| e.path.clone()) {
+            if let Some(entry) = view.selected() {
+                let path = entry.path.clone();
+                if entry.is_folder {
+                    return Effect::LoadStorage {
+                        project: view.project.clone(),
+                        folder: Some(path),
+                        select: None,
+                    };
+                }
                 view.scroll = 0;
                 return Effect::PreviewStorage {
                     project: view.project.clone(),
@@ -78,4 +106,16 @@ pub(super) fn storage_command(app: &mut App, command: Command) -> Effect {
         _ => {}
     }
     Effect::None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parent;
+
+    #[test]
+    fn the_folder_above_stops_at_the_storage() {
+        assert_eq!(parent("/storage/a/b"), Some("/storage/a"));
+        assert_eq!(parent("/storage/a"), Some("/storage"));
+        assert_eq!(parent("/storage"), None);
+    }
 }

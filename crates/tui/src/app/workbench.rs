@@ -123,7 +123,11 @@ pub(super) fn workbench_command(app: &mut App, command: Command) -> Effect {
         (Command::Storage, _) => {
             if let Some(project) = app.selected_project().map(|p| p.name.clone()) {
                 app.status = Some(format!("listing the storage of {project}…"));
-                return Effect::LoadStorage(project);
+                return Effect::LoadStorage {
+                    project,
+                    folder: None,
+                    select: None,
+                };
             }
         }
         (Command::NewProject, _) => {

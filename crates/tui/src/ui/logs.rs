@@ -17,7 +17,7 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) -> Op
     let logs = app.logs.as_ref()?;
     let job = app.jobs.iter().find(|j| j.id == logs.job);
     let state = job
-        .map(|j| (j.state.to_string(), theme.state(j.state)))
+        .map(|j| (j.state_shown(), theme.state(j.state)))
         .unwrap_or_default();
     let paused = format!(" · paused ({} follows) ", app.keys.key_of(Command::Bottom));
     let history = format!(" · history ({}: the live end) ", app.keys.key_of(Command::Bottom));

@@ -1,5 +1,5 @@
 //! The status line: the last message first (what the user just did is what they look for),
-//! then what doctor finds wrong, the running and queued counts and the engine; the help key
+//! then a full disk that holds running jobs' logs back, what doctor finds wrong, the running and queued counts and the engine; the help key
 //! always shows.
 
 use ratatui::Frame;
@@ -22,6 +22,10 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     );
     if let Some(health) = &app.health {
         text = format!("⚠ {health} │ {text}");
+    }
+    // Before doctor's line: this one is about jobs running now.
+    if let Some(full) = &app.disk_full {
+        text = format!("⚠ {full} │ {text}");
     }
     if let Some(status) = &app.status {
         text = format!("{status} │ {text}");

@@ -1,5 +1,5 @@
-//! The storage browser: the project's /storage with sizes and times, and a preview of the
-//! selected file beside it.
+//! The storage browser: one folder of the project's /storage with sizes and times, and a preview
+//! of the selected file beside it.
 
 use mlbench_domain::numfmt::human_bytes;
 use ratatui::Frame;
@@ -22,35 +22,47 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
 }
 
 fn draw_list(frame: &mut Frame, area: Rect, view: &StorageView, theme: Theme) {
-    let total: u64 = view.entries.iter().map(|e| e.bytes).sum();
+    let entries = &view.folder.entries;
+    let total: u64 = entries.iter().map(|e| e.bytes).sum();
     let title = format!(
-        " /storage of {} · {} files, {} ",
+        " {} of {} · {} entries, {} ",
+        view.folder.path,
         view.project,
-        view.entries.len(),
+        entries.len(),
         human_bytes(total)
     );
     let block = Block::bordered().title(title).border_style(theme.border(true));
-    if view.entries.is_empty() {
+    if entries.is_empty() {
         let text = "empty: jobs write here (a model with `mlbench train -o /storage/NAME`)";
         frame.render_widget(Paragraph::new(text).block(block), area);
         return;
     }
-    let rows: Vec<Row> = view
-        .entries
+    // Only the rows that fit are built: a folder may hold a few hundred thousand files.
+    let visible = area.height.saturating_sub(3).max(1) as usize;
+    let start = view.row.saturating_sub(visible - 1);
+    let rows: Vec<Row> = entries
         .iter()
+        .skip(start)
+        .take(visible)
         .map(|e| {
-            // The title says /storage: the rows say what is in it.
-            let shown = e.path.strip_prefix("/storage/").unwrap_or(&e.path);
+            // The title says which folder: the rows say what is in it.
+            let name = e.path.rsplit('/').next().unwrap_or(&e.path);
             let path = match (&e.link, e.special) {
-                (Some(target), _) => format!("{shown} → {} (link)", target.display()),
-                (None, Some(what)) => format!("{shown} ({what})"),
-                (None, None) => shown.to_string(),
+                (Some(target), _) => format!("{name} → {} (link)", target.display()),
+                (None, Some(what)) => format!("{name} ({what})"),
+                (None, None) if e.is_folder => format!("{name}/"),
+                (None, None) => name.to_string(),
             };
             let modified = e
                 .modified
                 .map(|m| m.format("%m-%d %H:%M").to_string())
                 .unwrap_or_default();
-            Row::new(vec![path, human_bytes(e.bytes), modified])
+            let size = if e.is_folder {
+                String::new()
+            } else {
+                human_bytes(e.bytes)
+            };
+            Row::new(vec![path, size, modified])
         })
         .collect();
     let header = Row::new(vec!["PATH", "SIZE", "UTC"]).style(Style::default().add_modifier(Modifier::BOLD));
@@ -62,14 +74,14 @@ fn draw_list(frame: &mut Frame, area: Rect, view: &StorageView, theme: Theme) {
     .block(block)
     .row_highlight_style(theme.selected())
     .highlight_symbol("▶");
-    let mut state = TableState::default().with_selected(Some(view.row));
+    let mut state = TableState::default().with_selected(Some(view.row - start));
     frame.render_stateful_widget(table, area, &mut state);
 }
 
 fn draw_preview(frame: &mut Frame, area: Rect, view: &StorageView, copy_key: &str, theme: Theme) {
     let lines: Vec<Line> = match &view.preview {
         None => vec![Line::styled(
-            "Enter: preview the file · e: copy it to the current folder",
+            format!("Enter: open the folder or preview the file · Esc: up · {copy_key}: copy it out"),
             theme.fg(Color::DarkGray),
         )],
         Some(preview) => match &preview.text {

@@ -61,6 +61,7 @@ fn job(id: i64, state: JobState, command: &[&str], exit: Option<i64>) -> JobReco
         node_address: None,
         cleaned_at: None,
         snapshot: None,
+        trouble: None,
     }
 }
 
@@ -498,6 +499,32 @@ fn logs_filtered_selected_and_saved() {
 #[test]
 fn too_small() {
     insta::assert_snapshot!("too_small", render(&fixture(), 60, 20));
+}
+
+/// A full disk holds running jobs' logs back: the status line says so first, and a job whose
+/// supervisor could say it in the store shows it in its row and details.
+#[test]
+fn a_full_disk_shows_in_the_status_line_and_the_stalled_job() {
+    let mut app = fixture();
+    let line = "the disk holding /home/u/.local/share/mlbench is full (80.0 KiB free): running jobs' logs wait for room; free some space (`mlbench gc` removes what finished jobs left) and try again";
+    update(&mut app, Event::Message(Message::DiskFull(Some(line.into()))));
+    let running = app
+        .jobs
+        .iter_mut()
+        .find(|j| j.state == JobState::Running)
+        .expect("a running job");
+    running.trouble = Some("disk full since 14:02".into());
+    let id = running.id;
+    select_salary(&mut app);
+    app.job_row = app
+        .project_rows()
+        .iter()
+        .position(|r| matches!(r, crate::app::JobRow::Job(j) if j.id == id))
+        .expect("listed");
+    both_sizes("disk_full", &app);
+    update(&mut app, Event::Message(Message::DiskFull(None)));
+    let screen = render(&app, 140, 40);
+    assert!(!screen.lines().last().unwrap().contains("is full"));
 }
 
 #[test]
@@ -1311,37 +1338,77 @@ fn a_running_jobs_cpu_and_memory_show_against_its_limits() {
     assert!(app.usage.is_empty());
 }
 
-/// `o` lists the project's /storage; Enter previews a file (text, or its size when binary),
-/// `e` copies it out, Esc closes the preview, then the browser.
+/// `b` lists the top of the project's /storage; Enter goes into a folder or previews a file
+/// (text, or its size when binary), `e` copies it out, Esc closes the preview, goes up a folder
+/// (back on the one it came from), then closes the browser.
 #[test]
-fn the_storage_browser_lists_previews_and_copies_out() {
-    use mlbench_engine::projects::storage::{Entry, Preview};
+fn the_storage_browser_goes_through_folders_previews_and_copies_out() {
+    use mlbench_engine::projects::storage::{Entry, Folder, Preview};
     let mut app = fixture();
     select_salary(&mut app);
     assert_eq!(
         update(&mut app, key(KeyCode::Char('b'))),
-        Effect::LoadStorage("salary".into())
+        Effect::LoadStorage {
+            project: "salary".into(),
+            folder: None,
+            select: None
+        }
     );
     let at = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 12, 10, 0).unwrap();
-    let entry = |path: &str, bytes| Entry {
+    let entry = |path: &str, bytes, is_folder| Entry {
         path: path.into(),
         bytes,
         modified: Some(at),
         link: None,
         special: None,
+        is_folder,
+    };
+    let listed = |path: &str, entries: Vec<Entry>, select: Option<&str>| {
+        Event::Message(Message::Storage {
+            project: "salary".into(),
+            folder: Folder {
+                path: path.into(),
+                entries,
+            },
+            select: select.map(str::to_string),
+        })
     };
     update(
         &mut app,
-        Event::Message(Message::Storage {
-            project: "salary".into(),
-            entries: vec![
-                entry("/storage/salary/model.json", 412),
-                entry("/storage/salary/model.pkl", 2_048),
-                entry("/storage/salary/versions/1/model.json", 398),
+        listed(
+            "/storage",
+            vec![
+                entry("/storage/iris", 0, true),
+                entry("/storage/salary", 0, true),
+                entry("/storage/notes.txt", 120, false),
             ],
-        }),
+            None,
+        ),
+    );
+    both_sizes("storage_top", &app);
+    update(&mut app, key(KeyCode::Down));
+    assert_eq!(
+        update(&mut app, key(KeyCode::Enter)),
+        Effect::LoadStorage {
+            project: "salary".into(),
+            folder: Some("/storage/salary".into()),
+            select: None
+        }
+    );
+    update(
+        &mut app,
+        listed(
+            "/storage/salary",
+            vec![
+                entry("/storage/salary/versions", 0, true),
+                entry("/storage/salary/model.json", 412, false),
+                entry("/storage/salary/model.pkl", 2_048, false),
+            ],
+            None,
+        ),
     );
     both_sizes("storage_list", &app);
+    update(&mut app, key(KeyCode::Down));
     assert_eq!(
         update(&mut app, key(KeyCode::Enter)),
         Effect::PreviewStorage {
@@ -1372,6 +1439,59 @@ fn the_storage_browser_lists_previews_and_copies_out() {
             path: "/storage/salary/model.pkl".into()
         }
     );
+    assert_eq!(
+        update(&mut app, key(KeyCode::Esc)),
+        Effect::LoadStorage {
+            project: "salary".into(),
+            folder: Some("/storage".into()),
+            select: Some("/storage/salary".into())
+        }
+    );
+    update(
+        &mut app,
+        listed(
+            "/storage",
+            vec![entry("/storage/iris", 0, true), entry("/storage/salary", 0, true)],
+            Some("/storage/salary"),
+        ),
+    );
+    assert_eq!(
+        app.storage.as_ref().map(|v| v.row),
+        Some(1),
+        "back on the folder it came from"
+    );
     update(&mut app, key(KeyCode::Esc));
     assert_eq!(app.screen, Screen::Workbench);
+}
+
+/// A folder of 300,000 files draws only the rows that fit, around the selected one.
+#[test]
+fn the_storage_browser_draws_a_huge_folder_by_the_screenful() {
+    use mlbench_engine::projects::storage::{Entry, Folder};
+    let mut app = fixture();
+    select_salary(&mut app);
+    let entries = (0..300_000)
+        .map(|i| Entry {
+            path: format!("/storage/shards/part-{i:06}.csv"),
+            bytes: 100,
+            modified: None,
+            link: None,
+            special: None,
+            is_folder: false,
+        })
+        .collect();
+    update(
+        &mut app,
+        Event::Message(Message::Storage {
+            project: "salary".into(),
+            folder: Folder {
+                path: "/storage/shards".into(),
+                entries,
+            },
+            select: Some("/storage/shards/part-150000.csv".into()),
+        }),
+    );
+    let screen = render(&app, 140, 40);
+    assert!(screen.contains("▶part-150000.csv"), "{screen}");
+    assert!(screen.contains("300000 entries"), "{screen}");
 }

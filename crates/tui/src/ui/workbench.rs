@@ -166,7 +166,12 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             JobRow::Job(j) | JobRow::Trial(j) => {
                 let mut cells = vec![
                     Span::raw(j.id.to_string()),
-                    Span::styled(j.state.to_string(), theme.state(j.state)),
+                    // The cell is narrow: a mark says something holds the job back, the
+                    // details say what.
+                    match j.trouble.as_ref().filter(|_| !j.state.is_final()) {
+                        Some(_) => Span::styled(format!("{} ⚠", j.state), theme.fg(Color::Yellow)),
+                        None => Span::styled(j.state.to_string(), theme.state(j.state)),
+                    },
                     Span::raw(age(app, &j.created_at)),
                 ];
                 let metric_width = usize::from(if wide { METRIC_WIDTH } else { NARROW_METRIC_WIDTH });
@@ -355,6 +360,9 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     }
     if let Some(detail) = &job.detail {
         lines.extend(prose("note", detail, theme.fg(Color::Yellow), width, theme));
+    }
+    if let Some(trouble) = job.trouble.as_ref().filter(|_| !job.state.is_final()) {
+        lines.extend(prose("trouble", trouble, theme.fg(Color::Yellow), width, theme));
     }
     let serving: Vec<&JobRecord> = app
         .jobs
