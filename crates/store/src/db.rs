@@ -1091,8 +1091,8 @@ mod tests {
     }
 
     #[test]
-    fn migrates_from_version_6_snapshots() {
-        migrates_from(6);
+    fn migrates_from_version_5_snapshots() {
+        migrates_from(5);
     }
 
     #[test]
