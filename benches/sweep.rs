@@ -125,6 +125,7 @@ fn spec(repo: &Path, command: &[&str]) -> JobSpec {
         env: vec![],
         ports: vec![],
         placement: Vec::new(),
+        engine: mlbench_domain::LOCAL_ENGINE.into(),
     }
 }
 
@@ -230,6 +231,7 @@ fn compare_screen(dir: &Path) -> Figure {
                 .insert_placed_job(
                     &sweep.trial_spec(params),
                     RuntimeKind::Local,
+                    mlbench_domain::LOCAL_ENGINE,
                     &Code {
                         commit: None,
                         snapshot: None,

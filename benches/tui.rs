@@ -163,6 +163,7 @@ fn spec(command: &[&str], repo: &Path) -> JobSpec {
         env: vec![],
         ports: vec![],
         placement: Vec::new(),
+        engine: mlbench_domain::LOCAL_ENGINE.into(),
     }
 }
 

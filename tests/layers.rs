@@ -28,7 +28,7 @@ const CRATES: &[(&str, u8)] = &[
 
 /// The engine's rooms, lowest first: a room names only rooms below it (`disk`, `error` and the
 /// crate root sit under all of them).
-const ENGINE_ROOMS: &[&str] = &["projects", "jobs", "experiments", "serving", "upkeep"];
+const ENGINE_ROOMS: &[&str] = &["engines", "projects", "jobs", "experiments", "serving", "upkeep"];
 
 /// What the slim binary must not carry, and what proves the check can see a crate at all.
 const NOT_IN_THE_SLIM_BINARY: &[&str] = &["ratatui", "crossterm", "bollard", "rusqlite", "plotters"];

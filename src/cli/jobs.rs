@@ -30,9 +30,16 @@ pub(crate) async fn run(engine: &Engine, args: RunArgs) -> Result<ExitCode> {
         env: job.env,
         ports: args.ports,
         placement,
+        engine: job.engine,
         force: args.force,
     };
-    let runtime = choose_runtime(engine).await?;
+    let runtime = mlbench_engine::engines::runtime_for(
+        engine,
+        &request.engine,
+        request.machine.as_deref(),
+        &mut |notice| eprintln!("mlbench: {notice}"),
+    )
+    .await?;
     let submitted = jobs::run(engine, &runtime, request, &mut super::shown::say).await?;
     let follow = args
         .follow

@@ -53,8 +53,8 @@ pub(crate) struct PlotArgs {
     actual_vs_predicted: bool,
 }
 
-pub(crate) fn plot(engine: &Engine, args: PlotArgs) -> Result<()> {
-    let fit = Fit::load(engine, args.job, args.model, args.data)?;
+pub(crate) async fn plot(engine: &Engine, args: PlotArgs) -> Result<()> {
+    let fit = Fit::load(engine, args.job, args.model, args.data).await?;
     let view = match (&args.feature, args.actual_vs_predicted) {
         (_, true) => FitView::ActualVsPredicted,
         (Some(name), false) => fit.feature_view(name)?,

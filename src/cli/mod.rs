@@ -142,6 +142,9 @@ enum Command {
     Models {
         #[arg(long)]
         project: Option<String>,
+        /// The engine whose storage to look in (`mlbench engines`).
+        #[arg(long, default_value = "local")]
+        engine: String,
         #[arg(long)]
         json: bool,
     },
@@ -273,7 +276,13 @@ enum ImagesAction {
 #[derive(Subcommand)]
 enum StorageAction {
     /// List files under /storage (or a folder in it).
-    Ls { project: String, path: Option<String> },
+    Ls {
+        project: String,
+        path: Option<String>,
+        /// The engine whose storage to list (`mlbench engines`).
+        #[arg(long, default_value = "local")]
+        engine: String,
+    },
     /// Copy a file or folder out of /storage.
     Get {
         project: String,
@@ -281,6 +290,9 @@ enum StorageAction {
         /// Where to put it (default: its name, in the current folder).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// The engine whose storage to copy from (`mlbench engines`).
+        #[arg(long, default_value = "local")]
+        engine: String,
     },
 }
 
@@ -308,6 +320,10 @@ pub(crate) struct JobArgs {
     /// Swarm: a placement constraint such as 'node.labels.gpu==true', repeatable.
     #[arg(long = "constraint", value_name = "EXPR")]
     constraints: Vec<String>,
+    /// The Docker Engine to run on: local, a name from `mlbench engines`, auto (where the
+    /// machine type fits now), or names with commas.
+    #[arg(long, default_value = "local")]
+    engine: String,
 }
 
 impl JobArgs {
@@ -490,16 +506,22 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             .await
             .and(ok),
         Command::Storage {
-            action: StorageAction::Ls { project, path },
-        } => storage::ls(&engine, &project, path.as_deref()).and(ok),
+            action:
+                StorageAction::Ls {
+                    project,
+                    path,
+                    engine: on,
+                },
+        } => storage::ls(&engine, &project, &on, path.as_deref()).await.and(ok),
         Command::Storage {
             action:
                 StorageAction::Get {
                     project,
                     path,
                     output,
+                    engine: on,
                 },
-        } => storage::get(&engine, &project, &path, output).and(ok),
+        } => storage::get(&engine, &project, &on, &path, output).await.and(ok),
         Command::Demo { which, detach } => jobs::demo(&engine, which, detach).await,
         Command::Train(_)
         | Command::Serve(_)
@@ -510,10 +532,16 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         }
         Command::Deploy(args) => serving::deploy(&engine, args).await.and(ok),
         Command::Deployments { all, json } => serving::list(&engine, all, json).await.and(ok),
-        Command::Models { project, json } => serving::models(&engine, project.as_deref(), json).and(ok),
+        Command::Models {
+            project,
+            engine: on,
+            json,
+        } => serving::models(&engine, project.as_deref(), &on, json)
+            .await
+            .and(ok),
         Command::Predict(args) => serving::predict(&engine, args).await.and(ok),
         Command::Metrics { job, json } => ml::metrics(&engine, job, json).and(ok),
-        Command::Plot(args) => ml::plot(&engine, args).and(ok),
+        Command::Plot(args) => ml::plot(&engine, args).await.and(ok),
         Command::Sweep(args) => sweeps::sweep(&engine, args).await,
         Command::Sweeps { project, json } => sweeps::list(&engine, project.as_deref(), json).and(ok),
         Command::Compare(args) => sweeps::compare_command(&engine, args).and(ok),

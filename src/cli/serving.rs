@@ -9,7 +9,7 @@ use mlbench_engine::serving::client;
 use mlbench_engine::serving::deploy::{self, DeployRequest, ModelDeployment, Readiness, url_of};
 use mlbench_engine::serving::pins::{self, Target};
 use mlbench_engine::serving::stats::{self, ServingRate};
-use mlbench_engine::{AnyRuntime, Engine, experiments};
+use mlbench_engine::{Engine, experiments};
 use serde::Serialize;
 
 use super::table;
@@ -53,6 +53,10 @@ pub(crate) struct DeployArgs {
     /// Seconds to wait for every replica to be ready.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// The Docker Engine to serve on (`mlbench engines`); mlbench's server reads the model from
+    /// the project's storage there.
+    #[arg(long, default_value = "local")]
+    engine: String,
     /// A user's own server command, after `--`.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -105,7 +109,11 @@ pub(crate) async fn deploy(engine: &Engine, args: DeployArgs) -> Result<()> {
         .project
         .ok_or_else(|| Error::Invalid("--project is needed to deploy".into()))?;
     let port: PortMapping = args.port.parse()?;
-    let runtime = AnyRuntime::choose(engine, &mut |notice| eprintln!("mlbench: {notice}")).await?;
+    let runtime =
+        mlbench_engine::engines::runtime_for(engine, &args.engine, args.machine.as_deref(), &mut |notice| {
+            eprintln!("mlbench: {notice}");
+        })
+        .await?;
     let (name, replicas) = match (args.model, args.command.is_empty()) {
         (Some(model), true) => {
             let request = ModelDeployment {
@@ -183,8 +191,8 @@ async fn move_deployment(engine: &Engine, name: &str, target: Target) -> Result<
     Ok(())
 }
 
-pub(crate) fn models(engine: &Engine, project: Option<&str>, json: bool) -> Result<()> {
-    let models = experiments::models::list(engine, project)?;
+pub(crate) async fn models(engine: &Engine, project: Option<&str>, on: &str, json: bool) -> Result<()> {
+    let models = experiments::models::list(engine, project, on).await?;
     if json {
         return table::print_json(&models);
     }

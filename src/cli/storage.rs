@@ -8,9 +8,9 @@ use mlbench_engine::projects::storage;
 use super::table;
 use crate::Result;
 
-pub(crate) fn ls(engine: &Engine, project: &str, path: Option<&str>) -> Result<()> {
-    let dir = storage::resolve(engine, project, path)?;
-    let rows: Vec<Vec<String>> = storage::list(engine, project, &dir)?
+pub(crate) async fn ls(engine: &Engine, project: &str, on: &str, path: Option<&str>) -> Result<()> {
+    let rows: Vec<Vec<String>> = storage::list(engine, project, on, path)
+        .await?
         .into_iter()
         .map(|e| {
             let path = match (&e.link, e.special) {
@@ -29,8 +29,14 @@ pub(crate) fn ls(engine: &Engine, project: &str, path: Option<&str>) -> Result<(
     Ok(())
 }
 
-pub(crate) fn get(engine: &Engine, project: &str, path: &str, output: Option<PathBuf>) -> Result<()> {
-    let (dest, skipped) = storage::get(engine, project, path, output)?;
+pub(crate) async fn get(
+    engine: &Engine,
+    project: &str,
+    on: &str,
+    path: &str,
+    output: Option<PathBuf>,
+) -> Result<()> {
+    let (dest, skipped) = storage::get(engine, project, on, path, output).await?;
     for (path, why) in skipped {
         eprintln!(
             "mlbench: left out {}: {why}",

@@ -144,6 +144,7 @@ fn request(args: SweepArgs) -> Result<SweepRequest> {
             command: args.command,
             env: args.job.env,
             ports: Vec::new(),
+            engine: args.job.engine,
             force: false,
         },
         space,

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mlbench_domain::machine::{self, MachineType, builtin_catalogue};
-use mlbench_domain::{FromIo, JobState, RuntimeKind};
+use mlbench_domain::{EngineAddress, FromIo, JobState, RuntimeKind};
 use ratatui::style::Color;
 use serde::Deserialize;
 
@@ -42,6 +42,86 @@ fn default_pids() -> u32 {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct EngineTable {
+    host: String,
+    #[serde(default)]
+    ssh_config: Option<PathBuf>,
+    #[serde(default)]
+    socket: Option<String>,
+    #[serde(default)]
+    tls_ca: Option<PathBuf>,
+    #[serde(default)]
+    tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    tls_key: Option<PathBuf>,
+}
+
+/// A Docker Engine the config names beside the local one (`[engines.NAME]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineEntry {
+    pub name: String,
+    pub address: EngineAddress,
+    /// An ssh config file used instead of the user's (`ssh -F`); for the engine lab, or a key of
+    /// its own.
+    pub ssh_config: Option<PathBuf>,
+    /// The engine's socket on its machine, which SSH forwards.
+    pub socket: String,
+    /// A `tcp://` engine's TLS files: the CA, the client's certificate and key.
+    pub tls: Option<Tls>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Where Docker Engines keep their socket unless the engine's table says otherwise.
+pub const DEFAULT_ENGINE_SOCKET: &str = "/var/run/docker.sock";
+
+impl EngineTable {
+    fn entry(self, name: &str) -> Result<EngineEntry> {
+        let bad = |e: mlbench_domain::Error| Error::Invalid(format!("engines.{name}: {e}"));
+        mlbench_domain::engine::check_engine_name(name).map_err(bad)?;
+        let address: EngineAddress = self.host.parse().map_err(bad)?;
+        let tls = match (self.tls_ca, self.tls_cert, self.tls_key) {
+            (None, None, None) => None,
+            (Some(ca), Some(cert), Some(key)) => Some(Tls { ca, cert, key }),
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "engines.{name}: give all three of tls_ca, tls_cert and tls_key, or none"
+                )));
+            }
+        };
+        if tls.is_some() && !matches!(address, EngineAddress::Tcp { .. }) {
+            return Err(Error::Invalid(format!(
+                "engines.{name}: tls_ca, tls_cert and tls_key are for a tcp:// engine; {address} is reached without them"
+            )));
+        }
+        if self.ssh_config.is_some() && !matches!(address, EngineAddress::Ssh { .. }) {
+            return Err(Error::Invalid(format!(
+                "engines.{name}: ssh_config is for an ssh:// engine, not {address}"
+            )));
+        }
+        let socket = self.socket.unwrap_or_else(|| DEFAULT_ENGINE_SOCKET.into());
+        if !socket.starts_with('/') {
+            return Err(Error::Invalid(format!(
+                "engines.{name}: socket {socket:?} is not an absolute path on the engine's machine, such as \"{DEFAULT_ENGINE_SOCKET}\""
+            )));
+        }
+        Ok(EngineEntry {
+            name: name.to_string(),
+            address,
+            ssh_config: self.ssh_config,
+            socket,
+            tls,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ConfigFile {
     default_machine: String,
     default_image: String,
@@ -59,6 +139,8 @@ struct ConfigFile {
     storage_root: String,
     #[serde(default)]
     machines: BTreeMap<String, MachineEntry>,
+    #[serde(default)]
+    engines: BTreeMap<String, EngineTable>,
     #[serde(default)]
     keys: BTreeMap<String, Vec<String>>,
     #[serde(default)]
@@ -106,6 +188,8 @@ pub struct Config {
     /// A folder mounted at the same path on every Swarm node; jobs' workspaces and projects'
     /// storage live under it.
     pub storage_root: Option<PathBuf>,
+    /// The Docker Engines named beside the local one, by name.
+    pub engines: Vec<EngineEntry>,
 }
 
 /// How a Docker job gets its code from the snapshot (see the config's `workspaces`).
@@ -349,6 +433,11 @@ impl Config {
                     )));
                 }
             },
+            engines: file
+                .engines
+                .into_iter()
+                .map(|(name, table)| table.entry(&name))
+                .collect::<Result<_>>()?,
             light: match file.theme.as_str() {
                 "dark" => false,
                 "light" => true,
@@ -372,6 +461,21 @@ impl Config {
             )),
             _ => Ok(self.runtime),
         }
+    }
+
+    /// The engine the config names `name`; `None` for `local`, the one `DOCKER_HOST` names.
+    pub fn engine(&self, name: &str) -> Result<Option<&EngineEntry>> {
+        if name == mlbench_domain::LOCAL_ENGINE {
+            return Ok(None);
+        }
+        self.engines.iter().find(|e| e.name == name).map(Some).ok_or_else(|| {
+            let mut names = vec![mlbench_domain::LOCAL_ENGINE];
+            names.extend(self.engines.iter().map(|e| e.name.as_str()));
+            Error::Invalid(format!(
+                "engine {name:?} is not in the config: choose one of {} (`mlbench engines add NAME HOST` names another)",
+                names.join(", ")
+            ))
+        })
     }
 
     pub fn machine(&self, name: &str) -> Result<&MachineType> {

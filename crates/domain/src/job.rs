@@ -117,6 +117,19 @@ pub struct JobSpec {
     /// `node.hostname==gpu1` or `node.labels.gpu==true`; ignored by a single engine.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub placement: Vec<String>,
+    /// The engine asked for: `local` (the default), a name from the config's `[engines]`,
+    /// `auto`, or names with commas (mlbench picks among them when the job is submitted; the
+    /// job's row says where it went).
+    #[serde(default = "local_engine", skip_serializing_if = "is_local_engine")]
+    pub engine: String,
+}
+
+fn local_engine() -> String {
+    crate::LOCAL_ENGINE.to_string()
+}
+
+fn is_local_engine(engine: &String) -> bool {
+    engine == crate::LOCAL_ENGINE
 }
 
 /// Words as a POSIX shell reads them back: plain where nothing in them is special, else in
@@ -364,6 +377,7 @@ mod tests {
             env: vec![],
             ports: vec!["80:80".parse().unwrap(), "80:81".parse().unwrap()],
             placement: Vec::new(),
+            engine: crate::LOCAL_ENGINE.into(),
         };
         assert!(
             spec.validate()

@@ -534,6 +534,7 @@ mod tests {
                 env: vec!["MODE={criterion}".parse().unwrap()],
                 ports: vec![],
                 placement: Vec::new(),
+                engine: crate::LOCAL_ENGINE.into(),
             },
             space,
             metric: "Accuracy".into(),

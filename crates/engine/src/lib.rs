@@ -7,6 +7,7 @@
 
 mod beneath;
 pub mod disk;
+pub mod engines;
 mod error;
 pub mod experiments;
 pub mod jobs;
@@ -96,9 +97,32 @@ impl AnyRuntime {
         }
     }
 
+    /// The engine jobs run on: a named remote one, or `local` (this machine, its Docker Engine
+    /// or a swarm whose manager `DOCKER_HOST` names).
+    pub fn engine_name(&self) -> &str {
+        match self {
+            AnyRuntime::Docker(docker) => docker.engine_name(),
+            AnyRuntime::Local(_) | AnyRuntime::Swarm(_) => mlbench_domain::LOCAL_ENGINE,
+        }
+    }
+
+    /// A Docker Engine that sees none of this machine's files: a job's code, image and
+    /// storage reach it through the Engine API.
+    pub fn remote(&self) -> Option<&DockerRuntime> {
+        match self {
+            AnyRuntime::Docker(docker) if docker.is_remote() => Some(docker),
+            _ => None,
+        }
+    }
+
     /// One line for a status bar: where jobs run.
     pub fn describe(&self, engine: &Engine) -> String {
         match self {
+            AnyRuntime::Docker(docker) if docker.is_remote() => format!(
+                "Docker Engine {} at {}",
+                docker.engine_name(),
+                docker.where_reached()
+            ),
             AnyRuntime::Docker(_) => format!("Docker Engine at {}", DockerRuntime::address()),
             AnyRuntime::Swarm(_) => format!("Docker Swarm, manager at {}", DockerRuntime::address()),
             AnyRuntime::Local(_) if engine.config.chosen_runtime().is_ok_and(|r| r.is_some()) => {
@@ -141,7 +165,35 @@ impl AnyRuntime {
         })
     }
 
-    /// The runtime a stored job was started on.
+    /// The runtime a stored job was started on, on its engine.
+    pub fn of_job<'a>(
+        job: &'a mlbench_store::JobRecord,
+        engine: &'a Engine,
+    ) -> LocalBoxFuture<'a, Result<AnyRuntime>> {
+        Box::pin(async move {
+            if job.engine == mlbench_domain::LOCAL_ENGINE {
+                return AnyRuntime::of(job.runtime, engine).await;
+            }
+            Ok(AnyRuntime::Docker(engines::connect(engine, &job.engine).await?))
+        })
+    }
+
+    /// The runtime for new jobs on the engine called `name`: a named engine's Docker, or for
+    /// `local` what [`AnyRuntime::choose`] picks.
+    pub fn on_engine<'a>(
+        engine: &'a Engine,
+        name: &'a str,
+        notice: &'a mut dyn FnMut(&str),
+    ) -> LocalBoxFuture<'a, Result<AnyRuntime>> {
+        Box::pin(async move {
+            if name == mlbench_domain::LOCAL_ENGINE {
+                return AnyRuntime::choose(engine, notice).await;
+            }
+            Ok(AnyRuntime::Docker(engines::connect(engine, name).await?))
+        })
+    }
+
+    /// The runtime a stored job of kind `kind` was started on, on the local engine.
     pub fn of<'a>(kind: RuntimeKind, engine: &'a Engine) -> LocalBoxFuture<'a, Result<AnyRuntime>> {
         Box::pin(async move {
             let unavailable = |err: &dyn std::fmt::Display| Error::DockerUnavailable {
@@ -177,6 +229,13 @@ pub fn connect_swarm<'a>(engine: &'a Engine) -> LocalBoxFuture<'a, Result<SwarmR
         }
         Ok(SwarmRuntime::connect(engine.config.registry.clone()).await?)
     })
+}
+
+/// The user and group ids of this process (the owner of `/proc/self`): whose files a job of
+/// mlbench's own image writes, here or on a remote engine.
+pub(crate) fn invoking_ids() -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map_or((0, 0), |me| (me.uid(), me.gid()))
 }
 
 /// The label that marks a container as this home's (test homes never see each other's).

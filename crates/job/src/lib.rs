@@ -15,7 +15,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 pub use outcome::{argument_error, report};
 pub use serve::ServeArgs;
 pub use train::TrainArgs;
-pub use upkeep::EmptyFolderArgs;
+pub use upkeep::{EmptyFolderArgs, OwnFolderArgs, RemoveFilesArgs};
 
 /// Why a command inside a job failed; each prints as one line.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +52,14 @@ pub enum JobCommand {
     /// helper container, as root, for files a job left that the user may not remove).
     #[command(hide = true)]
     EmptyFolder(EmptyFolderArgs),
+    /// Give a folder to UID:GID (mlbench runs it in a helper container, as root, on a new
+    /// volume whose jobs run as the user).
+    #[command(hide = true)]
+    OwnFolder(OwnFolderArgs),
+    /// Remove files, links not followed (mlbench runs it in a helper container on a remote
+    /// project's storage: a deployment's pin).
+    #[command(hide = true)]
+    RemoveFiles(RemoveFilesArgs),
 }
 
 /// The slim binary: parses its arguments and runs the one command, each error one line and a
@@ -76,6 +84,8 @@ impl JobCommand {
         match self {
             JobCommand::Train(args) => report(train::train(args).map(|()| ExitCode::SUCCESS)),
             JobCommand::EmptyFolder(args) => report(upkeep::empty_folder(&args).map(|()| ExitCode::SUCCESS)),
+            JobCommand::OwnFolder(args) => report(upkeep::own_folder(&args).map(|()| ExitCode::SUCCESS)),
+            JobCommand::RemoveFiles(args) => report(upkeep::remove_files(&args).map(|()| ExitCode::SUCCESS)),
             JobCommand::Serve(args) => {
                 // The model server wants every core.
                 let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

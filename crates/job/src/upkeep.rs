@@ -1,7 +1,9 @@
-//! `mlbench empty-folder`: what mlbench's upkeep runs in a short-lived helper container, as root,
-//! to remove files a job left that the user who runs mlbench may not remove (a job's image ran as
-//! root; the overlay's own `work/work`, mode 000). The folder itself stays, for its owner to
-//! remove; links are removed, never followed.
+//! What mlbench runs in short-lived helper containers, as root, on an engine's files:
+//! `empty-folder` removes files a job left that the user who runs mlbench may not remove (a
+//! job's image ran as root; the overlay's own `work/work`, mode 000); the folder itself stays,
+//! for its owner to remove, and links are removed, never followed. `own-folder` gives a new
+//! volume's root to the user whose jobs write there (a remote project's /storage);
+//! `remove-files` removes a remote deployment's pin.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +32,43 @@ pub(crate) fn empty_folder(args: &EmptyFolderArgs) -> Result<()> {
         removed.map_err(|e| cannot("remove", &path, &e))?;
     }
     Ok(())
+}
+
+#[derive(Args)]
+pub struct RemoveFilesArgs {
+    /// The files (or links, removed themselves) to remove; one already gone is fine.
+    pub files: Vec<PathBuf>,
+}
+
+pub(crate) fn remove_files(args: &RemoveFilesArgs) -> Result<()> {
+    for file in &args.files {
+        match std::fs::symlink_metadata(file) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(cannot("read", file, &e)),
+            Ok(meta) if meta.is_dir() => {
+                return Err(Error::Invalid(format!("{} is a folder", file.display())));
+            }
+            Ok(_) => std::fs::remove_file(file).map_err(|e| cannot("remove", file, &e))?,
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct OwnFolderArgs {
+    /// The folder to give away.
+    pub folder: PathBuf,
+    /// Its new owner, as UID:GID.
+    pub owner: String,
+}
+
+pub(crate) fn own_folder(args: &OwnFolderArgs) -> Result<()> {
+    let bad = || Error::Invalid(format!("{:?} is not UID:GID", args.owner));
+    let (uid, gid) = args.owner.split_once(':').ok_or_else(bad)?;
+    let uid: u32 = uid.parse().map_err(|_| bad())?;
+    let gid: u32 = gid.parse().map_err(|_| bad())?;
+    std::os::unix::fs::chown(&args.folder, Some(uid), Some(gid))
+        .map_err(|e| cannot("give away", &args.folder, &e))
 }
 
 fn cannot(action: &str, path: &Path, err: &std::io::Error) -> Error {

@@ -21,9 +21,10 @@ use futures_util::{FutureExt, StreamExt};
 use mlbench_domain::output::{
     HeldLine, OutputSink, Piece, ResumeFilter, ResumePoint, Stream, TS_LEN, normalize_docker_ts, now_ts,
 };
-use mlbench_domain::{Capacity, FromIo};
+use mlbench_domain::{Capacity, EngineAddress, FromIo};
 
 use super::lines::{RawLines, without_cr};
+use super::ssh::SshLink;
 use super::{Exit, LaunchSpec, Runtime, Workspace};
 use crate::{Error, Result};
 
@@ -40,6 +41,28 @@ pub struct DockerRuntime {
     capacity_cache: Option<PathBuf>,
     /// Output streams of the containers this process started, by id, until they are followed.
     attached: Arc<Mutex<HashMap<String, AttachContainerResults>>>,
+    /// Which engine this is: the local one, or one the config names.
+    pub(crate) engine: EngineRef,
+}
+
+/// A Docker Engine the config names, and how it is reached.
+#[derive(Debug, Clone)]
+pub struct NamedEngine {
+    pub name: String,
+    pub address: EngineAddress,
+    /// Over SSH: the link that forwards its socket (and deployments' ports).
+    pub link: Option<SshLink>,
+    /// Over TCP with TLS: the CA, the client's certificate and its key.
+    pub tls: Option<[PathBuf; 3]>,
+}
+
+/// Which engine a [`DockerRuntime`] talks to.
+#[derive(Debug, Clone)]
+pub enum EngineRef {
+    /// The engine `DOCKER_HOST` names (or the default socket), beside this machine's files.
+    Local,
+    /// A named engine: remote, it sees none of this machine's files.
+    Named(Box<NamedEngine>),
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -48,6 +71,8 @@ struct CachedCapacity {
     fetched_unix: i64,
     cpus: f64,
     memory_bytes: u64,
+    #[serde(default)]
+    gpus: u32,
 }
 
 pub(super) fn is_not_found(err: &BollardError) -> bool {
@@ -63,32 +88,171 @@ impl DockerRuntime {
         Box::pin(async move { self.docker.info().await })
     }
 
+    /// The engine's Docker version (`docker version`'s server line).
+    pub fn version<'a>(&'a self) -> LocalBoxFuture<'a, Result<String>> {
+        Box::pin(async move {
+            let version = self.docker.version().await?;
+            Ok(version.version.unwrap_or_else(|| "unknown".into()))
+        })
+    }
+
     /// The API version agreed on with the engine.
     pub fn api_version(&self) -> bollard::ClientVersion {
         self.docker.client_version()
     }
 
-    /// Connects and agrees on an API version; `Err` says why no engine answered.
-    /// `capacity_cache` is a file where the engine's totals are kept between processes.
+    /// Connects to the local engine and agrees on an API version; `Err` says why no engine
+    /// answered. `capacity_cache` is a file where the engine's totals are kept between
+    /// processes.
     pub fn connect(capacity_cache: Option<PathBuf>) -> LocalBoxFuture<'static, Result<DockerRuntime>> {
         Box::pin(async move {
             let docker = Docker::connect_with_defaults()?;
-            let docker = tokio::time::timeout(Duration::from_secs(3), docker.negotiate_version())
-                .await
-                .map_err(|_| Error::Docker("no answer within 3 s".into()))??;
-            Ok(DockerRuntime {
-                docker,
-                capacity_cache,
-                attached: Arc::default(),
-            })
+            DockerRuntime::negotiate(docker, capacity_cache, EngineRef::Local).await
         })
     }
 
-    /// Where the engine is reached, for messages.
+    /// Connects to a named engine: over SSH, the link's forwarded socket (started when no
+    /// mlbench process keeps it yet); over TCP, with TLS when the engine's table names its files.
+    pub fn connect_named(
+        engine: NamedEngine,
+        capacity_cache: Option<PathBuf>,
+    ) -> LocalBoxFuture<'static, Result<DockerRuntime>> {
+        Box::pin(async move {
+            let docker = match (&engine.link, &engine.address) {
+                (Some(link), _) => {
+                    let link = link.clone();
+                    // The first connection waits for ssh: not on the caller's async thread.
+                    let socket = tokio::task::spawn_blocking(move || link.ensure())
+                        .await
+                        .map_err(|e| Error::Other(format!("the ssh link's thread failed: {e}")))??;
+                    Docker::connect_with_unix(
+                        &socket.display().to_string(),
+                        DOCKER_TIMEOUT_SECS,
+                        bollard::API_DEFAULT_VERSION,
+                    )?
+                }
+                (None, EngineAddress::Unix(path)) => Docker::connect_with_unix(
+                    &path.display().to_string(),
+                    DOCKER_TIMEOUT_SECS,
+                    bollard::API_DEFAULT_VERSION,
+                )?,
+                (None, EngineAddress::Tcp { host, port }) => {
+                    super::tls::connect_tcp(host, *port, engine.tls.as_ref(), DOCKER_TIMEOUT_SECS)?
+                }
+                (None, EngineAddress::Ssh { .. }) => {
+                    return Err(Error::Invalid(format!(
+                        "engine {} is reached over ssh, and no link was given for it",
+                        engine.name
+                    )));
+                }
+            };
+            let name = engine.name.clone();
+            let address = engine.address.to_string();
+            DockerRuntime::negotiate(docker, capacity_cache, EngineRef::Named(Box::new(engine)))
+                .await
+                .map_err(|err| {
+                    Error::Docker(format!(
+                        "engine {name} ({address}) does not answer: {}",
+                        mlbench_domain::error::brief(&err.to_string())
+                    ))
+                })
+        })
+    }
+
+    async fn negotiate(
+        docker: Docker,
+        capacity_cache: Option<PathBuf>,
+        engine: EngineRef,
+    ) -> Result<DockerRuntime> {
+        let docker = tokio::time::timeout(Duration::from_secs(3), docker.negotiate_version())
+            .await
+            .map_err(|_| Error::Docker("no answer within 3 s".into()))??;
+        Ok(DockerRuntime {
+            docker,
+            capacity_cache,
+            attached: Arc::default(),
+            engine,
+        })
+    }
+
+    /// Where the local engine is reached, for messages.
     pub fn address() -> String {
         std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
     }
+
+    /// The GPUs of the engine's machine: this one's device nodes, a remote one's asked over its
+    /// SSH link; none known for an engine reached otherwise.
+    async fn gpus(&self) -> u32 {
+        match &self.engine {
+            EngineRef::Local => super::host::gpus(),
+            EngineRef::Named(named) if named.link.is_some() => {
+                let Some(link) = named.link.as_ref() else { return 0 };
+                let link = link.clone();
+                tokio::task::spawn_blocking(move || link.gpus())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or(0)
+            }
+            EngineRef::Named(_) => 0,
+        }
+    }
+
+    /// Makes `ports` (host ports the engine publishes on its machine's 127.0.0.1) answer on
+    /// this machine's 127.0.0.1 too: through the SSH link of a remote engine; nothing to do for
+    /// the local one, or one reached otherwise (its ports are on its own host).
+    pub fn reach_ports<'a>(&'a self, ports: &'a [u16]) -> LocalBoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let EngineRef::Named(named) = &self.engine else {
+                return Ok(());
+            };
+            let Some(link) = named.link.clone() else {
+                return Ok(());
+            };
+            let ports = ports.to_vec();
+            tokio::task::spawn_blocking(move || {
+                for port in ports {
+                    // A forward the link already carries answers here.
+                    if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                        link.forward_port(port, port)?;
+                    }
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| Error::Other(format!("the ssh link's thread failed: {e}")))?
+        })
+    }
+
+    /// Which engine this is.
+    pub fn engine(&self) -> &EngineRef {
+        &self.engine
+    }
+
+    /// The engine's name: `local`, or its name in the config.
+    pub fn engine_name(&self) -> &str {
+        match &self.engine {
+            EngineRef::Local => mlbench_domain::LOCAL_ENGINE,
+            EngineRef::Named(named) => &named.name,
+        }
+    }
+
+    /// Whether the engine sees none of this machine's files (a named engine).
+    pub fn is_remote(&self) -> bool {
+        matches!(self.engine, EngineRef::Named(_))
+    }
+
+    /// Where this engine is reached, for messages.
+    pub fn where_reached(&self) -> String {
+        match &self.engine {
+            EngineRef::Local => DockerRuntime::address(),
+            EngineRef::Named(named) => named.address.to_string(),
+        }
+    }
 }
+
+/// How long a request to a named engine may take (bollard's default is two minutes).
+const DOCKER_TIMEOUT_SECS: u64 = 120;
 
 impl DockerRuntime {
     /// Every container, running or not, that carries all of `labels` (`key=value` each).
@@ -171,15 +335,15 @@ impl DockerRuntime {
 impl Runtime for DockerRuntime {
     async fn capacity(&self) -> Result<Capacity> {
         let now = chrono::Utc::now().timestamp();
-        let address = DockerRuntime::address();
+        let address = self.where_reached();
         let cached = self
             .capacity_cache
             .as_ref()
             .and_then(|path| std::fs::read(path).ok())
             .and_then(|bytes| serde_json::from_slice::<CachedCapacity>(&bytes).ok())
             .filter(|c| c.address == address && (0..CAPACITY_TTL_SECS).contains(&(now - c.fetched_unix)));
-        let (cpus, memory_bytes) = match cached {
-            Some(c) => (c.cpus, c.memory_bytes),
+        let (cpus, memory_bytes, gpus) = match cached {
+            Some(c) => (c.cpus, c.memory_bytes, c.gpus),
             None => {
                 let info = self.docker.info().await?;
                 let fresh = CachedCapacity {
@@ -187,6 +351,7 @@ impl Runtime for DockerRuntime {
                     fetched_unix: now,
                     cpus: info.ncpu.unwrap_or(1) as f64,
                     memory_bytes: info.mem_total.unwrap_or(0).max(0) as u64,
+                    gpus: self.gpus().await,
                 };
                 if let (Some(path), Ok(bytes)) = (&self.capacity_cache, serde_json::to_vec(&fresh)) {
                     // Written whole then renamed, so a reader never sees half a file.
@@ -195,13 +360,13 @@ impl Runtime for DockerRuntime {
                         let _ = std::fs::rename(&tmp, path);
                     }
                 }
-                (fresh.cpus, fresh.memory_bytes)
+                (fresh.cpus, fresh.memory_bytes, fresh.gpus)
             }
         };
         Ok(Capacity {
             cpus,
             memory_bytes,
-            gpus: super::host::gpus(),
+            gpus,
         })
     }
 
@@ -241,13 +406,26 @@ impl Runtime for DockerRuntime {
             }]
         });
         let memory = i64::try_from(spec.machine.memory_bytes).unwrap_or(i64::MAX);
-        let (workspace_bind, workspace_mount) = match &spec.workspace {
-            Workspace::Folder(path) => (Some(format!("{}:/workspace", path.display())), None),
+        // Typed mounts, never legacy binds: a bind of a path the engine's machine lacks fails
+        // loudly instead of becoming an empty folder there.
+        let workspace = match &spec.workspace {
+            Workspace::Folder(path) => bind_mount(path, "/workspace", false),
             Workspace::Layered {
                 snapshot,
                 changes,
                 work,
-            } => (None, Some(overlay_mount(snapshot, changes, work)?)),
+            } => overlay_mount(snapshot, changes, work)?,
+            Workspace::Volumes { code, layer } => {
+                let code = Path::new(&self.volume_path(code).await?).join(super::remote::CODE_TREE);
+                let layer = PathBuf::from(self.volume_path(layer).await?);
+                overlay_mount(&code, &layer.join("upper"), &layer.join("work"))?
+            }
+        };
+        let storage = match &spec.storage {
+            super::Storage::Folder(path) => bind_mount(path, "/storage", spec.storage_read_only),
+            super::Storage::Volume(volume) => {
+                super::helpers::volume_mount(volume, "/storage", spec.storage_read_only)
+            }
         };
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
@@ -264,17 +442,7 @@ impl Runtime for DockerRuntime {
             labels: Some(spec.labels.clone()),
             exposed_ports: Some(port_bindings.keys().cloned().collect()),
             host_config: Some(HostConfig {
-                binds: Some(
-                    workspace_bind
-                        .into_iter()
-                        .chain([format!(
-                            "{}:/storage{}",
-                            spec.storage.display(),
-                            if spec.storage_read_only { ":ro" } else { "" }
-                        )])
-                        .collect(),
-                ),
-                mounts: workspace_mount.map(|m| vec![m]),
+                mounts: Some(vec![workspace, storage]),
                 nano_cpus: Some((spec.machine.cpus * 1e9) as i64),
                 memory: Some(memory),
                 // Swap equal to memory means none: over the limit is an OOM kill, not a crawl.
@@ -450,6 +618,17 @@ impl Runtime for DockerRuntime {
             Err(err) if !is_not_found(&err) => Err(err.into()),
             _ => Ok(()),
         }
+    }
+}
+
+/// A bind mount of the engine machine's folder `path` at `target`.
+fn bind_mount(path: &Path, target: &str, read_only: bool) -> Mount {
+    Mount {
+        target: Some(target.into()),
+        source: Some(path.display().to_string()),
+        typ: Some(MountType::BIND),
+        read_only: Some(read_only),
+        ..Default::default()
     }
 }
 

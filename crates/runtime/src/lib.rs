@@ -9,8 +9,12 @@ mod host;
 pub mod images;
 mod lines;
 pub(crate) mod local;
+pub mod remote;
+pub mod ssh;
 pub(crate) mod swarm;
+mod tls;
 pub mod usage;
+pub mod volume_files;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -19,7 +23,7 @@ use std::time::Duration;
 use mlbench_domain::output::{OutputSink, ResumePoint};
 use mlbench_domain::{Capacity, EnvVar, MachineType, PortMapping};
 
-pub use docker::DockerRuntime;
+pub use docker::{DockerRuntime, EngineRef, NamedEngine};
 pub use error::{Error, Result};
 pub use local::LocalRuntime;
 pub use swarm::SwarmRuntime;
@@ -32,7 +36,7 @@ pub struct LaunchSpec {
     pub command: Vec<String>,
     pub env: Vec<EnvVar>,
     pub workspace: Workspace,
-    pub storage: PathBuf,
+    pub storage: Storage,
     pub storage_read_only: bool,
     pub machine: MachineType,
     pub ports: Vec<PortMapping>,
@@ -59,6 +63,30 @@ pub enum Workspace {
         changes: PathBuf,
         work: PathBuf,
     },
+    /// On a remote engine: the code volume (its files under `tree/`) under the job's own layer
+    /// volume (`upper/`, `work/`), mounted as an overlay there.
+    Volumes { code: String, layer: String },
+}
+
+/// The project's /storage as the job sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// A folder of the engine's machine (the local engine's is this machine).
+    Folder(PathBuf),
+    /// A volume of a remote engine.
+    Volume(String),
+}
+
+impl Storage {
+    /// The folder a runtime that runs jobs beside this machine's files mounts.
+    pub(crate) fn folder(&self) -> Result<&std::path::Path> {
+        match self {
+            Storage::Folder(path) => Ok(path),
+            Storage::Volume(volume) => Err(Error::Invalid(format!(
+                "storage volume {volume} is on a remote engine: only a Docker job there can mount it"
+            ))),
+        }
+    }
 }
 
 impl Workspace {
@@ -68,6 +96,9 @@ impl Workspace {
             Workspace::Folder(path) => Ok(path),
             Workspace::Layered { .. } => Err(Error::Invalid(
                 "a layered workspace needs the Docker Engine to mount it: set workspaces = \"copied\" in the config".into(),
+            )),
+            Workspace::Volumes { .. } => Err(Error::Invalid(
+                "a remote job's workspace is a volume of its engine: only a Docker job there can mount it".into(),
             )),
         }
     }

@@ -67,7 +67,7 @@ impl Runtime for LocalRuntime {
         command
             .args(args)
             .current_dir(spec.workspace.folder()?)
-            .env("MLBENCH_STORAGE", &spec.storage)
+            .env("MLBENCH_STORAGE", spec.storage.folder()?)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

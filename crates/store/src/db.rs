@@ -70,6 +70,8 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE jobs ADD COLUMN cleaned_at TEXT;
     ALTER TABLE jobs ADD COLUMN snapshot TEXT;",
     "ALTER TABLE jobs ADD COLUMN trouble TEXT;",
+    "ALTER TABLE jobs ADD COLUMN engine TEXT NOT NULL DEFAULT 'local';
+    CREATE INDEX jobs_by_engine ON jobs(engine, state);",
 ];
 
 /// The schema version this mlbench writes.
@@ -86,6 +88,15 @@ pub fn file_schema_version(path: &Path) -> Result<usize> {
 pub struct Code<'a> {
     pub commit: Option<&'a str>,
     pub snapshot: Option<&'a str>,
+}
+
+/// What an engine's jobs hold and wait for (see [`Store::engine_load`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineLoad {
+    /// The machine type of each job holding capacity there.
+    pub held: Vec<String>,
+    /// Jobs waiting in its queue.
+    pub queued: usize,
 }
 
 /// Whether a queued job was taken from the queue, or what it waits for.
@@ -159,6 +170,8 @@ pub struct JobRecord {
     /// What keeps a live job's supervisor from following it right now, and since when ("disk
     /// full since 14:02"); cleared when it follows again and when the job ends.
     pub trouble: Option<String>,
+    /// The Docker Engine it runs on: `local`, or a name from the config's `[engines]`.
+    pub engine: String,
 }
 
 impl JobRecord {
@@ -191,7 +204,7 @@ pub struct TrialOf<'a> {
 }
 
 const JOB_COLUMNS: &str = "j.id, j.spec, j.runtime, j.state, j.commit_sha, j.created_at, j.started_at, \
-     j.finished_at, j.exit_code, j.detail, j.handle, j.supervisor_pid, j.stop_requested, j.sweep_id, j.params, j.devices, j.node, j.node_address, j.cleaned_at, j.snapshot, j.trouble";
+     j.finished_at, j.exit_code, j.detail, j.handle, j.supervisor_pid, j.stop_requested, j.sweep_id, j.params, j.devices, j.node, j.node_address, j.cleaned_at, j.snapshot, j.trouble, j.engine";
 
 fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
     let spec: String = row.get(1)?;
@@ -230,6 +243,7 @@ fn job_from_row(row: &Row) -> rusqlite::Result<JobRecord> {
         cleaned_at: row.get(18)?,
         snapshot: row.get(19)?,
         trouble: row.get(20)?,
+        engine: row.get(21)?,
     })
 }
 
@@ -422,7 +436,9 @@ impl Store {
             commit,
             snapshot: None,
         };
-        self.insert_placed_job(spec, runtime, &code, None, |_| Ok(()))
+        self.insert_placed_job(spec, runtime, mlbench_domain::LOCAL_ENGINE, &code, None, |_| {
+            Ok(())
+        })
     }
 
     /// Stores a new queued job and, in the same transaction, calls `place` with its id to put
@@ -433,6 +449,7 @@ impl Store {
         &self,
         spec: &JobSpec,
         runtime: RuntimeKind,
+        engine: &str,
         code: &Code<'_>,
         trial: Option<TrialOf<'_>>,
         place: impl FnOnce(i64) -> Result<()>,
@@ -453,8 +470,8 @@ impl Store {
             .transpose()
             .map_err(Error::from)?;
         tx.execute(
-            "INSERT INTO jobs (project_id, spec, runtime, state, commit_sha, created_at, sweep_id, params, snapshot)
-             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO jobs (project_id, spec, runtime, state, commit_sha, created_at, sweep_id, params, snapshot, engine)
+             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 project_id,
                 spec_json,
@@ -463,7 +480,8 @@ impl Store {
                 now(),
                 trial.as_ref().map(|t| t.sweep),
                 params_json,
-                code.snapshot
+                code.snapshot,
+                engine
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -552,9 +570,9 @@ impl Store {
         Ok(true)
     }
 
-    /// Takes the job from the queue if its machine type fits beside the jobs already holding
-    /// capacity and no older job is waiting (first come, first served); else says what it
-    /// waits for.
+    /// Takes the job from its engine's queue if its machine type fits beside the jobs already
+    /// holding that engine's capacity and no older job is waiting there (first come, first
+    /// served); else says what it waits for.
     pub fn try_claim(
         &self,
         id: i64,
@@ -563,9 +581,10 @@ impl Store {
         catalogue: &[MachineType],
     ) -> Result<Claim> {
         let tx = self.write()?;
+        let engine: String = tx.query_row("SELECT engine FROM jobs WHERE id = ?1", [id], |r| r.get(0))?;
         let older: Option<i64> = tx.query_row(
-            "SELECT MIN(id) FROM jobs WHERE state = 'queued' AND id < ?1 AND stop_requested = 0",
-            [id],
+            "SELECT MIN(id) FROM jobs WHERE state = 'queued' AND id < ?1 AND stop_requested = 0 AND engine = ?2",
+            params![id, engine],
             |r| r.get(0),
         )?;
         if let Some(older) = older {
@@ -577,9 +596,9 @@ impl Store {
         let mut held_devices = Vec::new();
         {
             let mut stmt = tx.prepare(
-                "SELECT id, spec, devices FROM jobs WHERE state IN ('preparing', 'running') AND id != ?1 ORDER BY id",
+                "SELECT id, spec, devices FROM jobs WHERE state IN ('preparing', 'running') AND id != ?1 AND engine = ?2 ORDER BY id",
             )?;
-            let rows = stmt.query_map([id], |r| {
+            let rows = stmt.query_map(params![id, engine], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
@@ -624,6 +643,26 @@ impl Store {
         } else {
             Claim::Waits("left the queue meanwhile".into())
         })
+    }
+
+    /// What an engine's jobs hold and wait for: the machine types of its preparing and running
+    /// jobs (one entry a job), and how many of its jobs are queued.
+    pub fn engine_load(&self, engine: &str) -> Result<EngineLoad> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT state, spec FROM jobs WHERE engine = ?1 AND state IN ('queued', 'preparing', 'running')",
+        )?;
+        let rows = stmt.query_map([engine], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut load = EngineLoad::default();
+        for row in rows {
+            let (state, spec) = row?;
+            if state == "queued" {
+                load.queued += 1;
+            } else {
+                let spec: JobSpec = serde_json::from_str(&spec).map_err(Error::from)?;
+                load.held.push(spec.machine);
+            }
+        }
+        Ok(load)
     }
 
     pub fn mark_running(&self, id: i64, handle: &str) -> Result<bool> {
@@ -983,6 +1022,7 @@ mod tests {
             env: vec![],
             ports: vec![],
             placement: Vec::new(),
+            engine: mlbench_domain::LOCAL_ENGINE.into(),
         }
     }
 
@@ -1093,6 +1133,19 @@ mod tests {
     #[test]
     fn migrates_from_version_5_snapshots() {
         migrates_from(5);
+    }
+
+    #[test]
+    fn migrates_from_version_6_trouble() {
+        migrates_from(6);
+    }
+
+    #[test]
+    fn a_job_of_an_older_store_ran_on_the_local_engine() {
+        let (_dir, home) = home_at(6);
+        let store = Store::open(&home).unwrap();
+        assert_eq!(store.job(7).unwrap().engine, mlbench_domain::LOCAL_ENGINE);
+        assert_eq!(store.engine_load("local").unwrap(), crate::EngineLoad::default());
     }
 
     #[test]

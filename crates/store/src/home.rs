@@ -148,6 +148,20 @@ impl Home {
         self.root.join("engine-capacity.json")
     }
 
+    /// What mlbench keeps of a named engine: its SSH link's sockets and ssh's own words, and its
+    /// CPU and memory totals.
+    pub fn engine_dir(&self, engine: &str) -> PathBuf {
+        self.root.join("engines").join(engine)
+    }
+
+    /// The CPU and memory totals of the engine called `engine` (`local` or a named one).
+    pub fn engine_capacity_cache(&self, engine: &str) -> PathBuf {
+        if engine == mlbench_domain::LOCAL_ENGINE {
+            return self.capacity_cache();
+        }
+        self.engine_dir(engine).join("capacity.json")
+    }
+
     /// Workspaces are prepared here before their job exists, so that a failed clone stores nothing.
     pub fn staging_dir(&self) -> PathBuf {
         self.shared.join("staging")

@@ -10,7 +10,8 @@ pub mod logwatch;
 mod sweeps;
 
 pub use db::{
-    Claim, Code, JobRecord, MetricSummary, ProjectRecord, SCHEMA_VERSION, Store, TrialOf, file_schema_version,
+    Claim, Code, EngineLoad, JobRecord, MetricSummary, ProjectRecord, SCHEMA_VERSION, Store, TrialOf,
+    file_schema_version,
 };
 pub use error::{Error, Result};
 pub use home::Home;

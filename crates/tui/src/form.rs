@@ -557,6 +557,7 @@ impl Form {
             env: words(&self.text.env).map(str::to_string).collect(),
             ports: words(&self.text.ports).map(str::to_string).collect(),
             placement: Vec::new(),
+            engine: mlbench_domain::LOCAL_ENGINE.into(),
             force: false,
         }
     }
@@ -729,6 +730,7 @@ pub(crate) mod tests {
                 env: vec![],
                 ports: vec![],
                 placement: Vec::new(),
+                engine: mlbench_domain::LOCAL_ENGINE.into(),
             },
             space: sweep.space.clone(),
             metric: sweep.metric.clone(),

@@ -188,7 +188,7 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
                 engine.config.keys.key_of(Command::Open)
             ))
         }
-        Effect::LoadChart(job) => match Fit::load(engine, job, None, None) {
+        Effect::LoadChart(job) => match Fit::load(engine, job, None, None).await {
             Ok(fit) => Message::Chart(Box::new(fit)),
             // No fit to draw (not the built-in trainer's job): its metric curves, if any.
             Err(no_fit) => match Curves::load(&engine.store, CurvesOf::Job(job)) {
@@ -223,11 +223,19 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
         },
         Effect::ExportChart(job, view) => {
             let path = engine.export_path(std::path::Path::new(&format!("fit-job{job}.png")))?;
-            Fit::load(engine, job, None, None)?.write_png(view, &path)?;
+            Fit::load(engine, job, None, None).await?.write_png(view, &path)?;
             Message::Done(format!("wrote {}", path.display()))
         }
         Effect::ToggleServing(job) => match deploy::serving_of_job(engine, job)? {
-            ServingOfJob::NeedsPort { project, model } => Message::AskPort { project, model },
+            ServingOfJob::NeedsPort {
+                project,
+                model,
+                engine: on,
+            } => Message::AskPort {
+                project,
+                model,
+                engine: on,
+            },
             ServingOfJob::Running { name } => Message::ConfirmStopServing(name),
         },
         Effect::StopServing(name) => {
@@ -244,8 +252,19 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             let jobs = experiments::sweeps::remove(engine, sweep).await?;
             Message::Done(format!("deleted sweep {sweep} and its {jobs} trial jobs"))
         }
-        Effect::Deploy { project, model, port } => {
-            let runtime = context.runtime().await?;
+        Effect::Deploy {
+            project,
+            model,
+            engine: on,
+            port,
+        } => {
+            let remote;
+            let runtime = if on == mlbench_domain::LOCAL_ENGINE {
+                context.runtime().await?
+            } else {
+                remote = AnyRuntime::on_engine(engine, &on, &mut |_| {}).await?;
+                &remote
+            };
             let request = ModelDeployment::single(project, model, port);
             let (name, replicas) = deploy::deploy_model(engine, runtime, request, &mut |_| {}).await?;
             let url = replicas.first().map(|r| r.url.clone()).unwrap_or_default();
@@ -378,22 +397,30 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
         }
         Effect::LoadStorage {
             project,
+            engine: on,
             folder,
             select,
         } => Message::Storage {
-            folder: projects::storage::list_folder(engine, &project, folder.as_deref())?,
+            folder: projects::storage::list_folder(engine, &project, &on, folder.as_deref()).await?,
             project,
+            engine: on,
             select,
         },
-        Effect::PreviewStorage { project, path } => {
-            Message::StoragePreview(projects::storage::preview(engine, &project, &path)?)
-        }
-        Effect::CopyOutStorage { project, path } => {
+        Effect::PreviewStorage {
+            project,
+            engine: on,
+            path,
+        } => Message::StoragePreview(projects::storage::preview(engine, &project, &on, &path).await?),
+        Effect::CopyOutStorage {
+            project,
+            engine: on,
+            path,
+        } => {
             let name = std::path::Path::new(&path)
                 .file_name()
                 .map_or_else(|| std::path::PathBuf::from(&project), std::path::PathBuf::from);
             let dest = engine.export_path(&name)?;
-            let (dest, skipped) = projects::storage::get(engine, &project, &path, Some(dest))?;
+            let (dest, skipped) = projects::storage::get(engine, &project, &on, &path, Some(dest)).await?;
             let left_out = if skipped.is_empty() {
                 String::new()
             } else {

@@ -274,6 +274,7 @@ mod tests {
                     env: vec![],
                     ports: vec![],
                     placement: Vec::new(),
+                    engine: mlbench_domain::LOCAL_ENGINE.into(),
                 },
                 space: Space::Grid { axes },
                 metric: "Accuracy".into(),

@@ -41,6 +41,7 @@ pub fn prepare(engine: &Engine) -> Result<JobSpec> {
         env: vec![],
         ports: vec![],
         placement: Vec::new(),
+        engine: mlbench_domain::LOCAL_ENGINE.into(),
     })
 }
 
@@ -75,6 +76,7 @@ pub fn prepare_iris(engine: &Engine) -> Result<SweepRequest> {
             env: vec![],
             ports: vec![],
             placement: Vec::new(),
+            engine: mlbench_domain::LOCAL_ENGINE.into(),
             force: false,
         },
         space: Space::Grid {

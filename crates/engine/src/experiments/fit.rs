@@ -13,16 +13,33 @@ use mlbench_ml::train::parse_model_line;
 use mlbench_ml::{csvscan, versions};
 use mlbench_store::JobRecord;
 
+use futures_util::future::LocalBoxFuture;
+
 use crate::beneath::{Beneath, Cap};
+use crate::projects::files::{STORAGE_MOUNT, StorageFiles};
 use crate::{Engine, Error, Result};
 
 /// A file a job saw, as this machine reaches it.
 pub(crate) struct SeenFile {
     pub(crate) path: PathBuf,
-    /// The folder the job could write that holds it (its storage or workspace), read without
-    /// following a link; none for a path of the user's own (`--data`, a local-process job's).
-    within: Option<Beneath>,
+    within: Within,
 }
+
+/// Where a file a job saw is read from.
+enum Within {
+    /// A path of the user's own, outside anything a job writes (`--data`, a local-process
+    /// job's).
+    Mine,
+    /// The folder the job could write that holds it (its storage or workspace), read without
+    /// following a link.
+    Folder(Beneath),
+    /// A remote job's storage: its bytes, fetched through the engine.
+    Fetched(Vec<u8>),
+}
+
+/// A file as read: from disk, or from memory.
+trait ReadSeek: Read + Seek {}
+impl<T: Read + Seek> ReadSeek for T {}
 
 /// The most of a data set a chart reads: it samples rows but reads every one for the means.
 const DATA_FILE: Cap = Cap {
@@ -38,13 +55,18 @@ const MODEL_FILE: Cap = Cap {
 impl SeenFile {
     /// A path of the user's own, outside anything a job writes.
     fn mine(path: PathBuf) -> SeenFile {
-        SeenFile { path, within: None }
+        SeenFile {
+            path,
+            within: Within::Mine,
+        }
     }
 
     /// The regular file, refused above `cap`.
-    fn open(&self, cap: Cap) -> Result<File> {
-        if let Some(folder) = &self.within {
-            return Ok(folder.open_file(&self.path, cap)?.0);
+    fn open(&self, cap: Cap) -> Result<Box<dyn ReadSeek + '_>> {
+        match &self.within {
+            Within::Folder(folder) => return Ok(Box::new(folder.open_file(&self.path, cap)?.0)),
+            Within::Fetched(bytes) => return Ok(Box::new(std::io::Cursor::new(bytes.as_slice()))),
+            Within::Mine => {}
         }
         // Checked before the open: opening a FIFO waits for a writer.
         let meta = std::fs::metadata(&self.path).map_err(|e| match e.kind() {
@@ -59,7 +81,9 @@ impl SeenFile {
                 cap.what
             )));
         }
-        File::open(&self.path).map_err(Error::at(&self.path, "cannot read"))
+        Ok(Box::new(
+            File::open(&self.path).map_err(Error::at(&self.path, "cannot read"))?,
+        ))
     }
 
     fn model(&self) -> Result<ModelFile> {
@@ -74,9 +98,18 @@ impl SeenFile {
 
 /// Maps a path as a job saw it (`/storage/...`, or relative to /workspace) to this machine.
 /// The job wrote both places and may have left links or special files there: the file is
-/// reached without following any.
-fn seen_file(engine: &Engine, job: &JobRecord, seen: &str) -> Result<SeenFile> {
+/// reached without following any. A remote job's storage is read through its engine (up to
+/// `cap`); its workspace is the code it was sent, whose snapshot is here.
+async fn seen_file(engine: &Engine, job: &JobRecord, seen: &str, cap: Cap) -> Result<SeenFile> {
     let seen = Path::new(seen);
+    if job.engine != mlbench_domain::LOCAL_ENGINE && seen.starts_with(STORAGE_MOUNT) {
+        let folder = seen.parent().unwrap_or(Path::new(STORAGE_MOUNT));
+        let storage = StorageFiles::open(engine, &job.spec.project, &job.engine, Some(folder), true).await?;
+        return Ok(SeenFile {
+            path: seen.to_path_buf(),
+            within: Within::Fetched(storage.read(seen, cap)?),
+        });
+    }
     let (root, path, place) = if let Ok(rest) = seen.strip_prefix("/storage") {
         let storage = engine.home.storage_dir(&job.spec.project);
         (
@@ -94,7 +127,7 @@ fn seen_file(engine: &Engine, job: &JobRecord, seen: &str) -> Result<SeenFile> {
     };
     Ok(SeenFile {
         path,
-        within: Some(Beneath::open(&root, place)?),
+        within: Within::Folder(Beneath::open(&root, place)?),
     })
 }
 
@@ -108,16 +141,22 @@ fn reported_model(engine: &Engine, job: &JobRecord) -> Option<(PathBuf, Option<u
     })
 }
 
-/// The host path of the `model.json` a job's trainer wrote.
-pub(crate) fn model_of_job(engine: &Engine, job: &JobRecord) -> Result<Option<PathBuf>> {
-    reported_model(engine, job)
-        .map(|(seen, _)| seen_file(engine, job, &seen.to_string_lossy()).map(|f| f.path))
-        .transpose()
+/// The folder under /storage of the `model.json` a job's trainer wrote (`salary`, as the job
+/// saw `/storage/salary/model.json`); none when it wrote none there.
+pub(crate) fn model_of_job(engine: &Engine, job: &JobRecord) -> Option<String> {
+    let (seen, _) = reported_model(engine, job)?;
+    let dir = seen.parent()?;
+    // A local-process job saw its storage's real folder.
+    let folder = dir
+        .strip_prefix(STORAGE_MOUNT)
+        .or_else(|_| dir.strip_prefix(engine.home.storage_dir(&job.spec.project)))
+        .ok()?;
+    Some(folder.display().to_string()).filter(|f| !f.is_empty())
 }
 
 /// The model version a job wrote, and its number: not whatever `model.json` is now, since a
 /// later job may have trained into the same folder.
-fn written_model(engine: &Engine, job: &JobRecord) -> Result<Option<(SeenFile, Option<u32>)>> {
+async fn written_model(engine: &Engine, job: &JobRecord) -> Result<Option<(SeenFile, Option<u32>)>> {
     let Some((seen, version)) = reported_model(engine, job) else {
         return Ok(None);
     };
@@ -125,7 +164,10 @@ fn written_model(engine: &Engine, job: &JobRecord) -> Result<Option<(SeenFile, O
         (Some(n), Some(dir)) => versions::path(dir, n),
         _ => seen,
     };
-    Ok(Some((seen_file(engine, job, &seen.to_string_lossy())?, version)))
+    Ok(Some((
+        seen_file(engine, job, &seen.to_string_lossy(), MODEL_FILE).await?,
+        version,
+    )))
 }
 
 /// What the chart shows: one feature's partial dependence, or actual against predicted.
@@ -232,47 +274,58 @@ pub struct FitPicture {
 }
 
 impl Fit {
-    /// The job's fit; `model` and `data` override what the job says.
-    pub fn load(engine: &Engine, job: i64, model: Option<PathBuf>, data: Option<PathBuf>) -> Result<Fit> {
-        let job = engine.store.job(job)?;
-        let (model_file, version) = match model {
-            Some(path) => (Some(SeenFile::mine(path)), None),
-            None => match written_model(engine, &job)? {
-                Some((file, version)) => (Some(file), version),
-                None => (None, None),
-            },
-        };
-        let model = model_file.as_ref().map(SeenFile::model).transpose()?;
-        let trained_on = model.as_ref().map(|m| m.data.path.clone());
-        let drawn = match model {
-            Some(model) => Drawn::from_model(model),
-            None => {
-                let (intercept, slope) = line_from_metrics(engine, &job)?;
-                Drawn {
-                    predictor: Predictor::Linear {
-                        intercept,
-                        coefficients: vec![slope],
-                    },
-                    features: vec!["x".to_string()],
-                    target: "y".to_string(),
-                    classes: None,
-                }
-            }
-        };
-        let (data, data_from) = match (data, trained_on) {
-            (Some(path), _) => (given_data(engine, &job, path)?, "--data"),
-            (None, Some(seen)) => (seen_file(engine, &job, &seen)?, "the model file"),
-            (None, None) => match data_in_command(&job.spec.command) {
-                Some(seen) => (seen_file(engine, &job, &seen)?, "the job's command"),
+    /// The job's fit; `model` and `data` override what the job says. A remote job's files are
+    /// read through its engine.
+    pub fn load(
+        engine: &Engine,
+        job: i64,
+        model: Option<PathBuf>,
+        data: Option<PathBuf>,
+    ) -> LocalBoxFuture<'_, Result<Fit>> {
+        Box::pin(async move {
+            let job = engine.store.job(job)?;
+            let (model_file, version) = match model {
+                Some(path) => (Some(SeenFile::mine(path)), None),
+                None => match written_model(engine, &job).await? {
+                    Some((file, version)) => (Some(file), version),
+                    None => (None, None),
+                },
+            };
+            let model = model_file.as_ref().map(SeenFile::model).transpose()?;
+            let trained_on = model.as_ref().map(|m| m.data.path.clone());
+            let drawn = match model {
+                Some(model) => Drawn::from_model(model),
                 None => {
-                    return Err(Error::Invalid(format!(
-                        "job {} wrote no model file and its command names no .csv data set: name the data set with --data",
-                        job.id
-                    )));
+                    let (intercept, slope) = line_from_metrics(engine, &job)?;
+                    Drawn {
+                        predictor: Predictor::Linear {
+                            intercept,
+                            coefficients: vec![slope],
+                        },
+                        features: vec!["x".to_string()],
+                        target: "y".to_string(),
+                        classes: None,
+                    }
                 }
-            },
-        };
-        Fit::of(job.id, version, drawn, (data, data_from))
+            };
+            let (data, data_from) = match (data, trained_on) {
+                (Some(path), _) => (given_data(engine, &job, path).await?, "--data"),
+                (None, Some(seen)) => (seen_file(engine, &job, &seen, DATA_FILE).await?, "the model file"),
+                (None, None) => match data_in_command(&job.spec.command) {
+                    Some(seen) => (
+                        seen_file(engine, &job, &seen, DATA_FILE).await?,
+                        "the job's command",
+                    ),
+                    None => {
+                        return Err(Error::Invalid(format!(
+                            "job {} wrote no model file and its command names no .csv data set: name the data set with --data",
+                            job.id
+                        )));
+                    }
+                },
+            };
+            Fit::of(job.id, version, drawn, (data, data_from))
+        })
     }
 
     /// The fit of a model file on a data set, as a job's fit is drawn.
@@ -551,11 +604,11 @@ fn line_from_metrics(engine: &Engine, job: &JobRecord) -> Result<(f64, f64)> {
 
 /// `--data` as given: a relative path that is not here is looked up in the job's workspace,
 /// where the job saw it.
-fn given_data(engine: &Engine, job: &JobRecord, path: PathBuf) -> Result<SeenFile> {
+async fn given_data(engine: &Engine, job: &JobRecord, path: PathBuf) -> Result<SeenFile> {
     if path.is_absolute() || path.exists() {
         return Ok(SeenFile::mine(path));
     }
-    seen_file(engine, job, &path.to_string_lossy())
+    seen_file(engine, job, &path.to_string_lossy(), DATA_FILE).await
 }
 
 /// The data set a job's command names: the value of `-i`/`--input`, or else its first

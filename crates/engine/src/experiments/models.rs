@@ -7,7 +7,12 @@ use std::path::{Path, PathBuf};
 use mlbench_ml::model::Model;
 use serde::Serialize;
 
-use crate::beneath::{Beneath, Kind};
+use std::rc::Rc;
+
+use futures_util::future::LocalBoxFuture;
+
+use crate::beneath::Kind;
+use crate::projects::files::StorageFiles;
 use crate::projects::model_folder::ModelFolder;
 use crate::{Engine, Error, Result};
 
@@ -38,47 +43,51 @@ pub struct VersionEntry {
 /// Folders deeper than this under `/storage` are not looked into.
 const DEPTH: usize = 4;
 
-pub fn list(engine: &Engine, project: Option<&str>) -> Result<Vec<ModelEntry>> {
-    let projects = match project {
-        Some(p) => {
-            engine.store.require_project(p)?;
-            vec![p.to_string()]
+/// The models in the storage of `project` (none: every project) on the engine called
+/// `engine_name`.
+pub fn list<'a>(
+    engine: &'a Engine,
+    project: Option<&'a str>,
+    engine_name: &'a str,
+) -> LocalBoxFuture<'a, Result<Vec<ModelEntry>>> {
+    Box::pin(async move {
+        let projects = match project {
+            Some(p) => {
+                engine.store.require_project(p)?;
+                vec![p.to_string()]
+            }
+            None => engine.store.projects()?.into_iter().map(|p| p.name).collect(),
+        };
+        let mut models = Vec::new();
+        for project in projects {
+            let storage = Rc::new(StorageFiles::open(engine, &project, engine_name, None, true).await?);
+            let root = storage.root().to_path_buf();
+            let mut folders = Vec::new();
+            model_folders(&storage, &root, DEPTH, &mut folders);
+            folders.sort();
+            for dir in folders {
+                let name = dir
+                    .strip_prefix(&root)
+                    .map_err(|_| Error::Other(format!("{} is outside /storage", dir.display())))?
+                    .display()
+                    .to_string();
+                let folder = ModelFolder::within(storage.clone(), dir);
+                let current = folder.load(None).ok().and_then(|m| m.version);
+                let versions = folder
+                    .numbers()
+                    .into_iter()
+                    .filter_map(|n| version_entry(&folder, n))
+                    .collect();
+                models.push(ModelEntry {
+                    project: project.clone(),
+                    name,
+                    current,
+                    versions,
+                });
+            }
         }
-        None => engine.store.projects()?.into_iter().map(|p| p.name).collect(),
-    };
-    let mut models = Vec::new();
-    for project in projects {
-        let storage = engine.home.storage_dir(&project);
-        let mut folders = Vec::new();
-        model_folders(
-            &crate::projects::storage::open(engine, &project)?,
-            &storage,
-            DEPTH,
-            &mut folders,
-        );
-        folders.sort();
-        for dir in folders {
-            let name = dir
-                .strip_prefix(&storage)
-                .map_err(|_| Error::Other(format!("{} is outside /storage", dir.display())))?
-                .display()
-                .to_string();
-            let folder = ModelFolder::within(crate::projects::storage::open(engine, &project)?, dir);
-            let current = folder.load(None).ok().and_then(|m| m.version);
-            let versions = folder
-                .numbers()
-                .into_iter()
-                .filter_map(|n| version_entry(&folder, n))
-                .collect();
-            models.push(ModelEntry {
-                project: project.clone(),
-                name,
-                current,
-                versions,
-            });
-        }
-    }
-    Ok(models)
+        Ok(models)
+    })
 }
 
 fn version_entry(folder: &ModelFolder, n: u32) -> Option<VersionEntry> {
@@ -104,7 +113,7 @@ fn version_entry(folder: &ModelFolder, n: u32) -> Option<VersionEntry> {
 
 /// Folders under `dir` that hold a model; a model's own `versions` and `pins` are not models,
 /// and no link is followed.
-fn model_folders(storage: &Beneath, dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
+fn model_folders(storage: &StorageFiles, dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
     let Ok(entries) = storage.list(dir) else {
         return;
     };

@@ -27,8 +27,9 @@ pub fn exec<'a>(
         }
         let handle = record
             .handle
+            .clone()
             .ok_or_else(|| Error::Other(format!("job {job} runs but has no handle yet: try again")))?;
-        let runtime = AnyRuntime::of(record.runtime, engine).await?;
+        let runtime = AnyRuntime::of_job(&record, engine).await?;
         let storage = engine.home.storage_dir(&record.spec.project);
         let mut env = record.spec.env.clone();
         env.push(EnvVar {

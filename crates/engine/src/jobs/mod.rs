@@ -54,6 +54,8 @@ pub struct JobRequest {
     pub ports: Vec<String>,
     /// Swarm placement constraints (`node.hostname==NAME`, `node.labels.KEY==VALUE`, …).
     pub placement: Vec<String>,
+    /// The engine asked for: `local`, a configured engine's name, `auto`, or names with commas.
+    pub engine: String,
     /// Copy a repo folder even when it holds more than the config's limit.
     pub force: bool,
 }
@@ -104,6 +106,7 @@ impl JobRequest {
             env,
             ports,
             placement: self.placement,
+            engine: self.engine,
         })
     }
 }
@@ -225,6 +228,7 @@ mod tests {
             env: vec!["A=1".into()],
             ports: vec!["8080:80".into()],
             placement: Vec::new(),
+            engine: mlbench_domain::LOCAL_ENGINE.into(),
             force: false,
         }
     }

@@ -35,13 +35,14 @@ pub fn stop<'a>(
             && let Some(handle) = &record.handle
         {
             let connected;
-            let runtime = match known.filter(|r| r.kind() == record.runtime) {
-                Some(runtime) => runtime,
-                None => {
-                    connected = AnyRuntime::of(record.runtime, engine).await?;
-                    &connected
-                }
-            };
+            let runtime =
+                match known.filter(|r| r.kind() == record.runtime && r.engine_name() == record.engine) {
+                    Some(runtime) => runtime,
+                    None => {
+                        connected = AnyRuntime::of_job(&record, engine).await?;
+                        &connected
+                    }
+                };
             crate::with_runtime!(runtime, rt => rt.stop(handle, grace).await)?;
         }
         // The supervisor sees the stop (or the process end) and records it; make sure there is one.

@@ -96,13 +96,21 @@ pub(crate) async fn submit_as(
         ));
     }
     // A Docker job layers its own changes over the shared snapshot; every other job gets a copy.
+    // A remote job's code goes to its engine when it starts: nothing of it stays here.
     let layered = matches!(runtime, AnyRuntime::Docker(_)) && engine.config.workspaces == Workspaces::Layered;
+    let remote = runtime.remote().is_some();
     let copy = staging.path().join("workspace");
-    if !layered {
+    if !layered && !remote {
         sources::copy_tree(&snapshot.dir, &copy)?;
     }
-    let own_copy = (!layered).then_some(copy.as_path());
-    let submitted = place_job(engine, &spec, runtime, own_copy, &snapshot, trial)?;
+    let files = if remote {
+        JobFiles::OnItsEngine
+    } else if layered {
+        JobFiles::Layered
+    } else {
+        JobFiles::Copy(&copy)
+    };
+    let submitted = place_job(engine, &spec, runtime, files, &snapshot, trial)?;
     drop(held);
     start_now(engine, runtime, submitted.job, spec.build_dockerfile.is_none()).await?;
     Ok(submitted)
@@ -256,7 +264,10 @@ async fn check_image(runtime: &AnyRuntime, spec: &JobSpec, progress: &mut dyn Fn
         if built {
             progress(&format!("built {tag}"));
         }
-    } else if matches!(runtime, AnyRuntime::Docker(_)) && !docker.image_exists(&spec.image).await? {
+    } else if matches!(runtime, AnyRuntime::Docker(_))
+        && !docker.image_exists(&spec.image).await?
+        && !crate::jobs::supervisor::send_local_image(docker, &spec.image, &mut *progress).await?
+    {
         return Err(Error::field(
             "image",
             mlbench_runtime::Error::ImageMissing {
@@ -274,14 +285,23 @@ async fn check_image(runtime: &AnyRuntime, spec: &JobSpec, progress: &mut dyn Fn
     Ok(())
 }
 
+/// Where a new job's files go.
+enum JobFiles<'a> {
+    /// A copy of the snapshot of its own, made in the staging folder.
+    Copy(&'a Path),
+    /// An empty layer of its own over the shared snapshot.
+    Layered,
+    /// Its engine's volumes (a remote job): here, only its log.
+    OnItsEngine,
+}
+
 /// Stores the job and puts its workspace in place, in one transaction: a kill at any point
-/// leaves either no job, or a job with its workspace. `own_copy` is the job's copy of the
-/// snapshot; without one, the job gets an empty layer of its own over the snapshot.
+/// leaves either no job, or a job with its workspace.
 fn place_job(
     engine: &Engine,
     spec: &JobSpec,
     runtime: &AnyRuntime,
-    own_copy: Option<&Path>,
+    files: JobFiles<'_>,
     snapshot: &workspaces::Snapshot,
     trial: Option<TrialOf<'_>>,
 ) -> Result<Submitted> {
@@ -294,17 +314,18 @@ fn place_job(
         }
         let placed = (|| {
             std::fs::create_dir_all(&dir).map_err(IoError::at(&dir, "cannot create"))?;
-            match own_copy {
-                Some(copy) => {
+            match files {
+                JobFiles::Copy(copy) => {
                     let dest = engine.home.job_workspace(job);
                     std::fs::rename(copy, &dest)
                         .map_err(IoError::at(&dest, "cannot move the workspace to"))?;
                 }
-                None => {
+                JobFiles::Layered => {
                     for layer in [engine.home.job_changes(job), engine.home.job_overlay_work(job)] {
                         std::fs::create_dir(&layer).map_err(IoError::at(&layer, "cannot create"))?;
                     }
                 }
+                JobFiles::OnItsEngine => return Ok(()),
             }
             let storage = engine.home.storage_dir(&spec.project);
             std::fs::create_dir_all(&storage).map_err(IoError::at(&storage, "cannot create"))?;
@@ -319,9 +340,10 @@ fn place_job(
         commit: snapshot.commit.as_deref(),
         snapshot: Some(&snapshot.key),
     };
-    let job = engine
-        .store
-        .insert_placed_job(spec, runtime.kind(), &code, trial, place)?;
+    let job =
+        engine
+            .store
+            .insert_placed_job(spec, runtime.kind(), runtime.engine_name(), &code, trial, place)?;
     Ok(Submitted {
         job,
         commit: snapshot.commit.clone(),

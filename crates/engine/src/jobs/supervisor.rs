@@ -9,7 +9,8 @@ use std::time::Duration;
 use futures_util::future::LocalBoxFuture;
 use mlbench_config::RunAs;
 use mlbench_domain::{FromIo, JobState};
-use mlbench_runtime::{Exit, LaunchSpec, Runtime};
+use mlbench_runtime::remote::{CodeSent, VolumeNames};
+use mlbench_runtime::{Exit, LaunchSpec, Runtime, Storage, Workspace};
 use mlbench_store::logfile::{self, LogWriter};
 use mlbench_store::{Claim, JobRecord};
 
@@ -25,13 +26,13 @@ const QUEUE_POLL: Duration = Duration::from_millis(300);
 /// supervisor's code for each runtime is made once, in this crate, not in every caller's.
 pub fn supervise<'a>(engine: &'a Engine, job: i64, handover: bool) -> LocalBoxFuture<'a, Result<()>> {
     Box::pin(async move {
-        let runtime = AnyRuntime::of(engine.store.job(job)?.runtime, engine).await?;
+        let runtime = AnyRuntime::of_job(&engine.store.job(job)?, engine).await?;
         crate::with_runtime!(&runtime, rt => supervise_on(engine, rt, job, handover).await)
     })
 }
 
 /// [`supervise`] on a runtime of the caller's.
-pub(crate) async fn supervise_on<R: Runtime + ImagePreparer>(
+pub(crate) async fn supervise_on<R: Runtime + LaunchPreparer>(
     engine: &Engine,
     runtime: &R,
     job: i64,
@@ -48,6 +49,10 @@ pub(crate) async fn supervise_on<R: Runtime + ImagePreparer>(
             // Only a launcher stops at a made container.
             Step::Created => continue,
             Step::Running(handle) => {
+                // A remote job's ports, forwarded again after a restart of the link.
+                if let Err(err) = runtime.reach_ports(&engine.store.job(job)?).await {
+                    note(engine, job, &format!("its ports do not answer here: {err}"));
+                }
                 // Beside the follow, not before it: a submit may be waiting for the first line.
                 let (followed, ()) = tokio::join!(
                     follow_to_end(engine, runtime, job, &handle),
@@ -112,7 +117,7 @@ impl Start {
         }
     }
 
-    pub(crate) async fn advance<R: Runtime + ImagePreparer>(
+    pub(crate) async fn advance<R: Runtime + LaunchPreparer>(
         &mut self,
         engine: &Engine,
         runtime: &R,
@@ -174,7 +179,10 @@ impl Start {
                     let handle = match created {
                         Ok(_) if self.creates_only => return Ok(Step::Created),
                         Ok(handle) => handle,
-                        Err(err) => return fail_before_command(engine, job, &err),
+                        Err(err) => {
+                            let _ = runtime.release_files(engine, &record).await;
+                            return fail_before_command(engine, job, &err);
+                        }
                     };
                     if let Err(err) = runtime.start(&handle).await {
                         // The engine undoes a create whose caller went away (a launch killed
@@ -185,6 +193,7 @@ impl Start {
                             tokio::time::sleep(Duration::from_millis(200)).await;
                             continue;
                         }
+                        let _ = runtime.release_files(engine, &record).await;
                         return fail_before_command(engine, job, &err);
                     }
                     // In the log, so `run -f` says it where it happened: after the image
@@ -242,15 +251,42 @@ pub(crate) fn note(engine: &Engine, job: i64, text: &str) {
     }
 }
 
-/// Image work that only some runtimes do before a launch.
+/// What each runtime does before a launch, and after the end, besides the container.
 #[allow(async_fn_in_trait)]
-pub(crate) trait ImagePreparer {
+pub(crate) trait LaunchPreparer {
     /// Makes sure the job's image exists, building it when the job asks to; build output goes
     /// to the job's log.
     async fn prepare_image(&self, engine: &Engine, job: &JobRecord) -> Result<()>;
+
+    /// The job's /workspace and its project's /storage where this runtime runs it: folders of
+    /// this machine, or on a remote engine volumes filled through the Engine API.
+    async fn job_files(&self, engine: &Engine, job: &JobRecord) -> Result<(Workspace, Storage)> {
+        local_files(engine, job)
+    }
+
+    /// Frees what the job's files held on the engine once it ended (its container is gone).
+    async fn release_files(&self, _engine: &Engine, _job: &JobRecord) -> Result<()> {
+        Ok(())
+    }
+
+    /// Makes the ports the running job publishes answer on this machine (a remote engine's
+    /// through its SSH link).
+    async fn reach_ports(&self, _job: &JobRecord) -> Result<()> {
+        Ok(())
+    }
 }
 
-impl ImagePreparer for mlbench_runtime::LocalRuntime {
+/// The job's workspace and its project's storage as folders of this machine.
+fn local_files(engine: &Engine, job: &JobRecord) -> Result<(Workspace, Storage)> {
+    let storage = engine.home.storage_dir(&job.spec.project);
+    std::fs::create_dir_all(&storage).map_err(Error::at(&storage, "cannot create"))?;
+    Ok((
+        crate::jobs::workspaces::of_job(&engine.home, job),
+        Storage::Folder(storage),
+    ))
+}
+
+impl LaunchPreparer for mlbench_runtime::LocalRuntime {
     async fn prepare_image(&self, engine: &Engine, job: &JobRecord) -> Result<()> {
         note(
             engine,
@@ -266,7 +302,7 @@ impl ImagePreparer for mlbench_runtime::LocalRuntime {
 
 /// What the manager's engine does for a Docker job, then a push to the swarm's registry so
 /// every node can pull the image.
-impl ImagePreparer for mlbench_runtime::SwarmRuntime {
+impl LaunchPreparer for mlbench_runtime::SwarmRuntime {
     async fn prepare_image(&self, engine: &Engine, job: &JobRecord) -> Result<()> {
         self.manager().prepare_image(engine, job).await?;
         let log_path = engine.home.job_log(job.id);
@@ -279,7 +315,52 @@ impl ImagePreparer for mlbench_runtime::SwarmRuntime {
     }
 }
 
-impl ImagePreparer for mlbench_runtime::DockerRuntime {
+impl LaunchPreparer for mlbench_runtime::DockerRuntime {
+    async fn job_files(&self, engine: &Engine, job: &JobRecord) -> Result<(Workspace, Storage)> {
+        if !self.is_remote() {
+            return local_files(engine, job);
+        }
+        let key = job
+            .snapshot
+            .as_deref()
+            .ok_or_else(|| Error::Other(format!("job {} has no snapshot of its code to send", job.id)))?;
+        let names = VolumeNames::of_home(&engine.home.label());
+        let labels = crate::home_labels(&engine.home);
+        let owner = crate::invoking_ids();
+        let code = names.code(key);
+        let snapshot = crate::jobs::workspaces::snapshot_dir(&engine.home, key);
+        if let CodeSent::Sent(bytes) = self.ensure_code(&code, &snapshot, owner, &labels).await? {
+            note(
+                engine,
+                job.id,
+                &format!(
+                    "sent the code to engine {} ({}); its other jobs of the same code use it there",
+                    self.engine_name(),
+                    mlbench_domain::numfmt::human_bytes(bytes)
+                ),
+            );
+        }
+        let layer = names.layer(job.id);
+        self.make_layer(&layer, owner, &labels).await?;
+        let storage = names.storage(&job.spec.project);
+        self.ensure_storage(&storage, Some(&format!("{}:{}", owner.0, owner.1)), &labels)
+            .await?;
+        Ok((Workspace::Volumes { code, layer }, Storage::Volume(storage)))
+    }
+
+    async fn reach_ports(&self, job: &JobRecord) -> Result<()> {
+        let ports: Vec<u16> = job.spec.ports.iter().map(|p| p.host_port).collect();
+        Ok(mlbench_runtime::DockerRuntime::reach_ports(self, &ports).await?)
+    }
+
+    async fn release_files(&self, engine: &Engine, job: &JobRecord) -> Result<()> {
+        if self.is_remote() {
+            let layer = VolumeNames::of_home(&engine.home.label()).layer(job.id);
+            self.remove_volume(&layer).await?;
+        }
+        Ok(())
+    }
+
     async fn prepare_image(&self, engine: &Engine, job: &JobRecord) -> Result<()> {
         let spec = &job.spec;
         let mut log = LogWriter::open(&engine.home.job_log(job.id))
@@ -301,7 +382,9 @@ impl ImagePreparer for mlbench_runtime::DockerRuntime {
             .await?;
         } else if spec.image == mlbench_runtime::images::runtime_tag() {
             self.ensure_runtime_image(false, &mut write).await?;
-        } else if !self.image_exists(&spec.image).await? {
+        } else if !self.image_exists(&spec.image).await?
+            && !send_local_image(self, &spec.image, &mut write).await?
+        {
             return Err(mlbench_runtime::Error::ImageMissing {
                 image: spec.image.clone(),
             }
@@ -311,7 +394,32 @@ impl ImagePreparer for mlbench_runtime::DockerRuntime {
     }
 }
 
-async fn prepare_and_create<R: Runtime + ImagePreparer>(
+/// Sends `image` to the remote engine `docker` when this machine's engine has it (a remote
+/// engine cannot pull what was built here); false when there is nothing to send it from.
+pub(crate) async fn send_local_image(
+    docker: &mlbench_runtime::DockerRuntime,
+    image: &str,
+    progress: &mut dyn FnMut(&str),
+) -> Result<bool> {
+    if !docker.is_remote() {
+        return Ok(false);
+    }
+    let Ok(local) = mlbench_runtime::DockerRuntime::connect(None).await else {
+        return Ok(false);
+    };
+    if !local.image_exists(image).await? {
+        return Ok(false);
+    }
+    let sent = docker.copy_image_from(&local, image, progress).await?;
+    progress(&format!(
+        "image {image} sent to engine {} ({})",
+        docker.engine_name(),
+        mlbench_domain::numfmt::human_bytes(sent)
+    ));
+    Ok(true)
+}
+
+async fn prepare_and_create<R: Runtime + LaunchPreparer>(
     engine: &Engine,
     runtime: &R,
     job: &JobRecord,
@@ -321,8 +429,7 @@ async fn prepare_and_create<R: Runtime + ImagePreparer>(
         runtime.prepare_image(engine, job).await?;
     }
     let machine = engine.config.machine(&job.spec.machine)?.clone();
-    let storage = engine.home.storage_dir(&job.spec.project);
-    std::fs::create_dir_all(&storage).map_err(Error::at(&storage, "cannot create"))?;
+    let (workspace, storage) = runtime.job_files(engine, job).await?;
     // mlbench's runtime image runs as the user who runs mlbench, so files in /storage are
     // theirs; a user's image keeps its own user unless the config's run_as says otherwise.
     let own_image = job.spec.image == mlbench_runtime::images::runtime_tag();
@@ -340,7 +447,7 @@ async fn prepare_and_create<R: Runtime + ImagePreparer>(
                 value: job.id.to_string(),
             }])
             .collect(),
-        workspace: crate::jobs::workspaces::of_job(&engine.home, job),
+        workspace,
         storage,
         storage_read_only: job.spec.storage_read_only,
         machine,
@@ -362,17 +469,21 @@ async fn prepare_and_create<R: Runtime + ImagePreparer>(
     Ok(runtime.create(&spec).await?)
 }
 
-/// `uid:gid` of this process (the owner of `/proc/self`).
+/// `uid:gid` of this process.
 fn invoking_user() -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let me = std::fs::metadata("/proc/self").ok()?;
-    Some(format!("{}:{}", me.uid(), me.gid()))
+    let (uid, gid) = crate::invoking_ids();
+    Some(format!("{uid}:{gid}"))
 }
 
 /// Follows the job's output until its process ends, then records the end and frees the
 /// container. A follow that ends while the job still runs (the engine restarted, a network
 /// hiccup) is resumed from the log file.
-async fn follow_to_end<R: Runtime>(engine: &Engine, runtime: &R, job: i64, handle: &str) -> Result<()> {
+async fn follow_to_end<R: Runtime + LaunchPreparer>(
+    engine: &Engine,
+    runtime: &R,
+    job: i64,
+    handle: &str,
+) -> Result<()> {
     let mut failures = 0u32;
     loop {
         match append_output(engine, runtime, job, handle).await {
@@ -465,6 +576,8 @@ async fn follow_to_end<R: Runtime>(engine: &Engine, runtime: &R, job: i64, handl
         }
         if let Err(err) = runtime.remove(handle).await {
             eprintln!("job {job}: cannot remove its container: {err}");
+        } else if let Err(err) = runtime.release_files(engine, &engine.store.job(job)?).await {
+            eprintln!("job {job}: cannot free its files on its engine: {err}");
         }
         return Ok(());
     }
@@ -581,6 +694,12 @@ mod tests {
         }
     }
 
+    impl LaunchPreparer for Exited {
+        async fn prepare_image(&self, _engine: &Engine, _job: &JobRecord) -> crate::Result<()> {
+            Ok(())
+        }
+    }
+
     fn engine(dir: &std::path::Path) -> Engine {
         let home = Home::at(dir.to_path_buf()).unwrap();
         let store = Store::open(&home).unwrap();
@@ -606,6 +725,7 @@ mod tests {
             env: vec![],
             ports: vec![],
             placement: Vec::new(),
+            engine: mlbench_domain::LOCAL_ENGINE.into(),
         };
         let job = engine.store.insert_job(&spec, RuntimeKind::Docker, None).unwrap();
         let host = Capacity {

@@ -141,18 +141,31 @@ pub(crate) fn of_job(home: &Home, job: &JobRecord) -> Workspace {
     }
 }
 
-/// The job's code as it was submitted: what a Dockerfile is built from.
+/// The job's code as it was submitted: what a Dockerfile is built from. A remote job has no
+/// folder of its own here: its code is its snapshot.
 pub(crate) fn code_of_job(home: &Home, job: &JobRecord) -> PathBuf {
     match &job.snapshot {
-        Some(key) if is_layered(home, job) => snapshot_dir(home, key),
+        Some(key) if is_layered(home, job) || job.engine != mlbench_domain::LOCAL_ENGINE => {
+            snapshot_dir(home, key)
+        }
         _ => home.job_workspace(job.id),
     }
 }
 
 /// Where on this machine the file the job saw at `/workspace/<relative>` is, and the folder it
 /// must stay inside: the job's layer when it wrote (or deleted: an overlay whiteout, which
-/// reads as no data) the file, else its snapshot.
+/// reads as no data) the file, else its snapshot (a remote job's, always: its layer is on its
+/// engine).
 pub(crate) fn host_file(home: &Home, job: &JobRecord, relative: &Path) -> (PathBuf, PathBuf) {
+    // A remote job's layer stayed on its engine: what it was sent is its snapshot, here.
+    if let Some(key) = job
+        .snapshot
+        .as_deref()
+        .filter(|_| job.engine != mlbench_domain::LOCAL_ENGINE)
+    {
+        let snapshot = snapshot_dir(home, key);
+        return (snapshot.join(relative), snapshot);
+    }
     let Some(key) = job.snapshot.as_deref().filter(|_| is_layered(home, job)) else {
         let root = home.job_workspace(job.id);
         return (root.join(relative), root);

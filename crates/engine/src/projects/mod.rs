@@ -3,6 +3,7 @@
 //! `storage` browses and copies out of a project's /storage without following a link in it;
 //! `model_folder` reads and writes a model's folder there the same way.
 
+pub(crate) mod files;
 pub(crate) mod model_folder;
 pub mod storage;
 
@@ -101,6 +102,7 @@ mod tests {
             env: vec![],
             ports: vec![],
             placement: Vec::new(),
+            engine: mlbench_domain::LOCAL_ENGINE.into(),
         };
         let local = mlbench_domain::RuntimeKind::Local;
         let job = engine.store.insert_job(&spec("doomed"), local, None).unwrap();

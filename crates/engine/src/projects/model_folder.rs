@@ -1,16 +1,18 @@
-//! A model's folder in a project's /storage, as the host reads and writes it: its kept
+//! A model's folder in a project's /storage, as mlbench reads and writes it from here: its kept
 //! versions, its current `model.json` and the pins of its deployments. A job can write the
-//! folder, so all of it goes through [`Beneath`]: no link is followed, model files are read
-//! only when they are regular files under [`ModelFile::MAX_BYTES`], and a pin is replaced
-//! through an exclusive temporary file.
+//! folder, so all of it goes through [`StorageFiles`]: no link is followed, model files are read
+//! only when they are regular files under [`ModelFile::MAX_BYTES`], and a pin here is replaced
+//! through an exclusive temporary file (on a remote engine, sent at [`ModelFolder::commit`]).
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::SystemTime;
 
 use mlbench_ml::model::{FILE_NAME, ModelFile};
 use mlbench_ml::versions;
 
-use crate::beneath::{Beneath, Cap, Kind};
+use crate::beneath::{Cap, Kind};
+use crate::projects::files::StorageFiles;
 use crate::{Engine, Result};
 
 /// The folder, inside a model's folder, of the files that say which version each deployment
@@ -23,22 +25,36 @@ const MODEL_FILE: Cap = Cap {
 };
 
 pub(crate) struct ModelFolder {
-    storage: Beneath,
-    /// The folder's host path.
+    storage: Rc<StorageFiles>,
+    /// The folder's path: a host path here, `/storage/<model>` on a remote engine.
     dir: PathBuf,
 }
 
 impl ModelFolder {
-    /// The folder `/storage/<model>` of `project`.
-    pub(crate) fn open(engine: &Engine, project: &str, model: &str) -> Result<ModelFolder> {
-        let storage = crate::projects::storage::open(engine, project)?;
+    /// The folder `/storage/<model>` of `project` on the engine called `engine_name`.
+    pub(crate) async fn open(
+        engine: &Engine,
+        project: &str,
+        engine_name: &str,
+        model: &str,
+    ) -> Result<ModelFolder> {
+        let inside = Path::new(crate::projects::files::STORAGE_MOUNT).join(model);
+        let storage = StorageFiles::open(engine, project, engine_name, Some(&inside), true).await?;
         let dir = storage.root().join(model);
-        Ok(ModelFolder { storage, dir })
+        Ok(ModelFolder {
+            storage: Rc::new(storage),
+            dir,
+        })
     }
 
-    /// The folder at host path `dir` of a storage already open.
-    pub(crate) fn within(storage: Beneath, dir: PathBuf) -> ModelFolder {
+    /// The folder at `dir` of a storage already open.
+    pub(crate) fn within(storage: Rc<StorageFiles>, dir: PathBuf) -> ModelFolder {
         ModelFolder { storage, dir }
+    }
+
+    /// Sends what was written to a remote engine's storage; nothing to do here.
+    pub(crate) async fn commit(&self) -> Result<()> {
+        self.storage.commit().await
     }
 
     pub(crate) fn dir(&self) -> &Path {

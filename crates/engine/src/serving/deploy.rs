@@ -58,21 +58,21 @@ pub fn serving_spec(
         env: vec![],
         ports: vec![],
         placement: Vec::new(),
+        engine: mlbench_domain::LOCAL_ENGINE.into(),
     }
 }
 
 /// mlbench's own server for the project's `/storage/<model>/model.json` (or a kept version of
-/// it), which must load now, so a missing or broken model is refused before anything starts.
-/// The server follows the deployment's pin file, `/storage/<model>/pins/<name>`.
-pub(crate) fn model_server_spec(
+/// it) in `model_folder`, which must load now, so a missing or broken model is refused before
+/// anything starts. The server follows the deployment's pin file, `/storage/<model>/pins/<name>`.
+fn model_server_spec(
     engine: &Engine,
     runtime: &AnyRuntime,
     request: &ModelDeployment,
     name: &str,
+    model_folder: &ModelFolder,
 ) -> Result<JobSpec> {
     let (project, model) = (request.project.as_str(), request.model.as_str());
-    engine.store.require_project(project)?;
-    let model_folder = ModelFolder::open(engine, project, model)?;
     let folder = model_folder.dir().to_path_buf();
     model_folder.load(request.version).map_err(|e| {
         Error::NotFound(format!(
@@ -119,14 +119,16 @@ pub(crate) fn model_server_spec(
     // mlbench's server needs no code: its workspace is an empty folder.
     let workspace = engine.home.root().join("empty-workspace");
     std::fs::create_dir_all(&workspace).map_err(Error::at(&workspace, "cannot create"))?;
-    Ok(serving_spec(
+    let mut spec = serving_spec(
         engine,
         project,
         request.machine.clone(),
         image,
         Source::Folder { path: workspace },
         command,
-    ))
+    );
+    spec.engine = runtime.engine_name().to_string();
+    Ok(spec)
 }
 
 /// The one naming rule for a deployment of a model: its folder under /storage, lowercased,
@@ -194,10 +196,16 @@ pub fn deploy_model<'a>(
             .unwrap_or_else(|| deployment_name(&request.model));
         // Before the pin is written: a name like `../../x` must not name a file.
         check_name(&name)?;
-        let template = model_server_spec(engine, runtime, &request, &name)?;
+        engine.store.require_project(&request.project)?;
+        // The model is read where the deployment runs: this machine's storage, or the
+        // engine's volume.
+        let folder =
+            ModelFolder::open(engine, &request.project, runtime.engine_name(), &request.model).await?;
+        let template = model_server_spec(engine, runtime, &request, &name, &folder)?;
         // The pin is the running deployment's if there is one: refuse before touching it.
         refuse_running(engine, &name)?;
-        ModelFolder::open(engine, &request.project, &request.model)?.write_pin(&name, request.version)?;
+        folder.write_pin(&name, request.version)?;
+        folder.commit().await?;
         let replicas = deploy(
             engine,
             runtime,
@@ -219,8 +227,13 @@ pub fn deploy_model<'a>(
 /// Whether a training job's model is served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServingOfJob {
-    /// Nothing serves the job's model: serving it needs a port mapping.
-    NeedsPort { project: String, model: String },
+    /// Nothing serves the job's model: serving it (on the job's engine, from its storage
+    /// there) needs a port mapping.
+    NeedsPort {
+        project: String,
+        model: String,
+        engine: String,
+    },
     /// This deployment serves it.
     Running { name: String },
 }
@@ -229,23 +242,17 @@ pub enum ServingOfJob {
 /// `s` starts serving it, or asks before stopping that deployment.
 pub fn serving_of_job(engine: &Engine, job: i64) -> Result<ServingOfJob> {
     let record = engine.store.job(job)?;
-    let model_file = crate::experiments::fit::model_of_job(engine, &record)?.ok_or_else(|| {
+    let model = crate::experiments::fit::model_of_job(engine, &record).ok_or_else(|| {
         Error::Invalid(format!(
-            "job {job} wrote no model file: serving needs a job of `mlbench train -o /storage/NAME`"
+            "job {job} wrote no model file in its project's /storage: serving needs a job of `mlbench train -o /storage/NAME`"
         ))
     })?;
-    let storage = engine.home.storage_dir(&record.spec.project);
-    let model = model_file
-        .parent()
-        .and_then(|dir| dir.strip_prefix(&storage).ok())
-        .map(|m| m.display().to_string())
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| Error::Invalid(format!("the model of job {job} is not in its project's /storage")))?;
     let name = deployment_name(&model);
     Ok(if live_replicas(engine, &name)?.is_empty() {
         ServingOfJob::NeedsPort {
             project: record.spec.project,
             model,
+            engine: record.engine,
         }
     } else {
         ServingOfJob::Running { name }
@@ -345,6 +352,9 @@ pub fn deploy<'a>(
     progress: &'a mut dyn FnMut(&str),
 ) -> LocalBoxFuture<'a, Result<Vec<Replica>>> {
     Box::pin(async move {
+        let mut request = request;
+        // A rerun of a replica goes where the deployment runs.
+        request.template.engine = runtime.engine_name().to_string();
         check_name(&request.name)?;
         refuse_running(engine, &request.name)?;
         if request.replicas == 0 {
@@ -529,8 +539,10 @@ pub fn remove_deployment<'a>(engine: &'a Engine, name: &'a str) -> LocalBoxFutur
         let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
         crate::jobs::remove_finished(engine, &ids).await?;
         for job in &jobs {
-            if let Some((folder, pin)) = crate::serving::pins::served_files(engine, job) {
-                folder?.remove_pin(&pin)?;
+            if let Some((folder, pin)) = crate::serving::pins::served_files(engine, job).await {
+                let folder = folder?;
+                folder.remove_pin(&pin)?;
+                folder.commit().await?;
             }
         }
         Ok(ids)

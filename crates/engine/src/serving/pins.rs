@@ -2,7 +2,7 @@
 //! follow is rewritten, and every replica is asked until it serves the new version. Each
 //! server swaps the model in whole between requests (the reload path), so none is dropped.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures_util::future::LocalBoxFuture;
@@ -70,7 +70,7 @@ pub fn move_deployment<'a>(
                 "deployment {name} is not running: `mlbench deployments` lists them"
             ))
         })?;
-        let (folder, pin) = served_files(engine, first).ok_or_else(|| {
+        let (folder, pin) = served_files(engine, first).await.ok_or_else(|| {
             Error::Invalid(format!(
                 "deployment {name} does not serve a model of mlbench's with versions: deploy it again with `mlbench deploy --model`"
             ))
@@ -106,6 +106,7 @@ pub fn move_deployment<'a>(
             }
         };
         folder.write_pin(&pin, pinned)?;
+        folder.commit().await?;
         let deadline = Instant::now() + PICKUP;
         for replica in &replicas {
             while served_version(replica).await? != Some(to) {
@@ -128,22 +129,32 @@ pub fn move_deployment<'a>(
     })
 }
 
-/// The model folder a serving job's command names (opened in its project's storage) and the
-/// name of its pin there; none when the command is not mlbench's server with a pin.
-pub(crate) fn served_files(engine: &Engine, job: &JobRecord) -> Option<(Result<ModelFolder>, String)> {
+/// The model folder a serving job's command names (opened in its project's storage, on the
+/// job's engine) and the name of its pin there; none when the command is not mlbench's server
+/// with a pin.
+pub(crate) async fn served_files(engine: &Engine, job: &JobRecord) -> Option<(Result<ModelFolder>, String)> {
     let argument = |flag: &str| {
         let at = job.spec.command.iter().position(|a| a == flag)?;
-        let value = job.spec.command.get(at + 1)?;
-        // Inside a container /storage is the project's storage folder.
-        Some(match Path::new(value).strip_prefix("/storage") {
-            Ok(rest) => engine.home.storage_dir(&job.spec.project).join(rest),
-            Err(_) => PathBuf::from(value),
-        })
+        job.spec.command.get(at + 1).map(PathBuf::from)
     };
-    let dir = argument("-m")?.parent()?.to_path_buf();
+    let model = argument("-m")?;
     let pin = argument("--pin-file")?.file_name()?.to_str()?.to_string();
-    let folder = crate::projects::storage::open(engine, &job.spec.project)
-        .map(|storage| ModelFolder::within(storage, dir));
+    // Inside a container /storage is the project's storage; a local process names its folder.
+    let dir = model.parent()?;
+    let inside = match dir.strip_prefix(crate::projects::files::STORAGE_MOUNT) {
+        Ok(inside) => inside.to_path_buf(),
+        Err(_) => dir
+            .strip_prefix(engine.home.storage_dir(&job.spec.project))
+            .ok()?
+            .to_path_buf(),
+    };
+    let folder = ModelFolder::open(
+        engine,
+        &job.spec.project,
+        &job.engine,
+        &inside.display().to_string(),
+    )
+    .await;
     Some((folder, pin))
 }
 

@@ -52,7 +52,7 @@ pub(crate) fn service_spec(spec: &LaunchSpec, image: &str) -> Result<ServiceSpec
         user: spec.user.clone(),
         mounts: Some(vec![
             bind(workspace, "/workspace", false),
-            bind(&spec.storage, "/storage", spec.storage_read_only),
+            bind(spec.storage.folder()?, "/storage", spec.storage_read_only),
         ]),
         // An init process forwards SIGTERM to the command, so stop is quick.
         init: Some(true),
@@ -155,7 +155,7 @@ mod tests {
                 value: "1".into(),
             }],
             workspace: Workspace::Folder(PathBuf::from("/mnt/shared/jobs/7/workspace")),
-            storage: PathBuf::from("/mnt/shared/projects/salary/storage"),
+            storage: crate::Storage::Folder(PathBuf::from("/mnt/shared/projects/salary/storage")),
             storage_read_only: false,
             machine,
             ports: Vec::new(),

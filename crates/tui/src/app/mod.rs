@@ -138,6 +138,8 @@ pub(crate) enum Message {
     AskPort {
         project: String,
         model: String,
+        /// The engine whose storage holds the model: where it is served.
+        engine: String,
     },
     FormOptions(Box<super::form::FormOptions>),
     Prediction(PredictionRow),
@@ -156,9 +158,11 @@ pub(crate) enum Message {
         url: String,
         model: ModelInputs,
     },
-    /// A folder of a project's /storage, listed; `select` names the entry to select.
+    /// A folder of a project's /storage on an engine, listed; `select` names the entry to
+    /// select.
     Storage {
         project: String,
+        engine: String,
         folder: projects::storage::Folder,
         select: Option<String>,
     },
@@ -222,20 +226,23 @@ pub(crate) enum Effect {
     Copy(String),
     /// Leave the workbench for a shell in the running job, and come back when it ends.
     Shell(i64),
-    /// List a folder of a project's /storage (`None`: the storage itself), then select the
-    /// entry `select` names.
+    /// List a folder of a project's /storage on an engine (`None`: the storage itself), then
+    /// select the entry `select` names.
     LoadStorage {
         project: String,
+        engine: String,
         folder: Option<String>,
         select: Option<String>,
     },
     PreviewStorage {
         project: String,
+        engine: String,
         path: String,
     },
     /// Copy a file of the storage to the exports folder.
     CopyOutStorage {
         project: String,
+        engine: String,
         path: String,
     },
     /// The log view closed: its follower stops.
@@ -278,6 +285,7 @@ pub(crate) enum Effect {
     Deploy {
         project: String,
         model: String,
+        engine: String,
         port: PortMapping,
     },
     /// The last lines of a failed job's log, for its details.
@@ -672,9 +680,17 @@ fn on_message(app: &mut App, message: Message) -> Effect {
         }
         Message::Comparison { comparison, reload } => compare::show(app, comparison, reload),
         Message::Curves { curves, reload } => curves::show(app, curves, reload),
-        Message::AskPort { project, model } => {
+        Message::AskPort {
+            project,
+            model,
+            engine,
+        } => {
             app.prompt = Some(Prompt {
-                purpose: PromptFor::Port { project, model },
+                purpose: PromptFor::Port {
+                    project,
+                    model,
+                    engine,
+                },
                 input: crate::line_input::LineInput::new("8080:8080"),
             });
             app.status = None;
@@ -705,9 +721,10 @@ fn on_message(app: &mut App, message: Message) -> Effect {
         }
         Message::Storage {
             project,
+            engine,
             folder,
             select,
-        } => storage::show(app, project, folder, select.as_deref()),
+        } => storage::show(app, project, engine, folder, select.as_deref()),
         Message::StoragePreview(preview) => {
             if let Some(view) = app.storage.as_mut() {
                 view.preview = Some(preview);

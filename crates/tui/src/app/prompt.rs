@@ -17,8 +17,12 @@ pub(crate) struct Prompt {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum PromptFor {
-    /// The port mapping for serving `model` of `project`.
-    Port { project: String, model: String },
+    /// The port mapping for serving `model` of `project` from its storage on `engine`.
+    Port {
+        project: String,
+        model: String,
+        engine: String,
+    },
     /// Inputs for the model served at `url`.
     Predict {
         project: String,
@@ -79,11 +83,20 @@ pub(super) fn on_prompt_key(app: &mut App, key: KeyEvent) -> Effect {
     match key.code {
         KeyCode::Esc => app.prompt = None,
         KeyCode::Enter => match prompt.purpose.clone() {
-            PromptFor::Port { project, model } => match prompt.input.text.trim().parse::<PortMapping>() {
+            PromptFor::Port {
+                project,
+                model,
+                engine,
+            } => match prompt.input.text.trim().parse::<PortMapping>() {
                 Ok(port) => {
                     app.prompt = None;
                     app.status = Some(format!("starting to serve {model} on {port}…"));
-                    return Effect::Deploy { project, model, port };
+                    return Effect::Deploy {
+                        project,
+                        model,
+                        engine,
+                        port,
+                    };
                 }
                 Err(e) => app.status = Some(e.to_string()),
             },

@@ -10,6 +10,8 @@ use super::{App, Effect};
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct StorageView {
     pub(crate) project: String,
+    /// The engine whose storage this is.
+    pub(crate) engine: String,
     pub(crate) folder: Folder,
     pub(crate) row: usize,
     /// The selected file's start, once Enter asked for it.
@@ -26,12 +28,13 @@ impl StorageView {
 
 /// A folder's listing arrived: the browser shows it, on the entry `select` names if given (the
 /// folder it came up from).
-pub(super) fn show(app: &mut App, project: String, folder: Folder, select: Option<&str>) {
+pub(super) fn show(app: &mut App, project: String, engine: String, folder: Folder, select: Option<&str>) {
     let row = select
         .and_then(|path| folder.entries.iter().position(|e| e.path == path))
         .unwrap_or(0);
     app.storage = Some(StorageView {
         project,
+        engine,
         folder,
         row,
         preview: None,
@@ -61,6 +64,7 @@ pub(super) fn storage_command(app: &mut App, command: Command) -> Effect {
             Some(up) => {
                 return Effect::LoadStorage {
                     project: view.project.clone(),
+                    engine: view.engine.clone(),
                     folder: Some(up.to_string()),
                     select: Some(view.folder.path.clone()),
                 };
@@ -83,6 +87,7 @@ pub(super) fn storage_command(app: &mut App, command: Command) -> Effect {
                 if entry.is_folder {
                     return Effect::LoadStorage {
                         project: view.project.clone(),
+                        engine: view.engine.clone(),
                         folder: Some(path),
                         select: None,
                     };
@@ -90,6 +95,7 @@ pub(super) fn storage_command(app: &mut App, command: Command) -> Effect {
                 view.scroll = 0;
                 return Effect::PreviewStorage {
                     project: view.project.clone(),
+                    engine: view.engine.clone(),
                     path,
                 };
             }
@@ -99,6 +105,7 @@ pub(super) fn storage_command(app: &mut App, command: Command) -> Effect {
                 app.status = Some(format!("copying {} out…", entry.path));
                 return Effect::CopyOutStorage {
                     project: view.project.clone(),
+                    engine: view.engine.clone(),
                     path: entry.path.clone(),
                 };
             }

@@ -122,9 +122,14 @@ pub(super) fn workbench_command(app: &mut App, command: Command) -> Effect {
         },
         (Command::Storage, _) => {
             if let Some(project) = app.selected_project().map(|p| p.name.clone()) {
+                // A project has a storage on each engine its jobs ran on: the selected job's.
+                let engine = app
+                    .selected_job()
+                    .map_or_else(|| mlbench_domain::LOCAL_ENGINE.to_string(), |j| j.engine.clone());
                 app.status = Some(format!("listing the storage of {project}…"));
                 return Effect::LoadStorage {
                     project,
+                    engine,
                     folder: None,
                     select: None,
                 };

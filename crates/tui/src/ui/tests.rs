@@ -40,6 +40,7 @@ fn job(id: i64, state: JobState, command: &[&str], exit: Option<i64>) -> JobReco
             env: vec![],
             ports: vec![],
             placement: Vec::new(),
+            engine: mlbench_domain::LOCAL_ENGINE.into(),
         },
         runtime: RuntimeKind::Docker,
         state,
@@ -62,6 +63,7 @@ fn job(id: i64, state: JobState, command: &[&str], exit: Option<i64>) -> JobReco
         cleaned_at: None,
         snapshot: None,
         trouble: None,
+        engine: mlbench_domain::LOCAL_ENGINE.into(),
     }
 }
 
@@ -638,6 +640,7 @@ fn serving_prompts() {
     update(
         &mut app,
         Event::Message(Message::AskPort {
+            engine: mlbench_domain::LOCAL_ENGINE.into(),
             project: "salary".into(),
             model: "salary".into(),
         }),
@@ -702,6 +705,7 @@ fn prompts_validate_and_submit() {
     update(
         &mut app,
         Event::Message(Message::AskPort {
+            engine: mlbench_domain::LOCAL_ENGINE.into(),
             project: "salary".into(),
             model: "salary".into(),
         }),
@@ -723,6 +727,7 @@ fn prompts_validate_and_submit() {
     assert_eq!(
         effect,
         crate::app::Effect::Deploy {
+            engine: mlbench_domain::LOCAL_ENGINE.into(),
             project: "salary".into(),
             model: "salary".into(),
             port: "8080:8080".parse().unwrap()
@@ -1349,6 +1354,7 @@ fn the_storage_browser_goes_through_folders_previews_and_copies_out() {
     assert_eq!(
         update(&mut app, key(KeyCode::Char('b'))),
         Effect::LoadStorage {
+            engine: mlbench_domain::LOCAL_ENGINE.into(),
             project: "salary".into(),
             folder: None,
             select: None
@@ -1365,6 +1371,7 @@ fn the_storage_browser_goes_through_folders_previews_and_copies_out() {
     };
     let listed = |path: &str, entries: Vec<Entry>, select: Option<&str>| {
         Event::Message(Message::Storage {
+            engine: mlbench_domain::LOCAL_ENGINE.into(),
             project: "salary".into(),
             folder: Folder {
                 path: path.into(),
@@ -1390,6 +1397,7 @@ fn the_storage_browser_goes_through_folders_previews_and_copies_out() {
     assert_eq!(
         update(&mut app, key(KeyCode::Enter)),
         Effect::LoadStorage {
+            engine: mlbench_domain::LOCAL_ENGINE.into(),
             project: "salary".into(),
             folder: Some("/storage/salary".into()),
             select: None
@@ -1412,6 +1420,7 @@ fn the_storage_browser_goes_through_folders_previews_and_copies_out() {
     assert_eq!(
         update(&mut app, key(KeyCode::Enter)),
         Effect::PreviewStorage {
+            engine: mlbench_domain::LOCAL_ENGINE.into(),
             project: "salary".into(),
             path: "/storage/salary/model.json".into()
         }
@@ -1435,6 +1444,7 @@ fn the_storage_browser_goes_through_folders_previews_and_copies_out() {
     assert_eq!(
         update(&mut app, key(KeyCode::Char('e'))),
         Effect::CopyOutStorage {
+            engine: mlbench_domain::LOCAL_ENGINE.into(),
             project: "salary".into(),
             path: "/storage/salary/model.pkl".into()
         }
@@ -1442,6 +1452,7 @@ fn the_storage_browser_goes_through_folders_previews_and_copies_out() {
     assert_eq!(
         update(&mut app, key(KeyCode::Esc)),
         Effect::LoadStorage {
+            engine: mlbench_domain::LOCAL_ENGINE.into(),
             project: "salary".into(),
             folder: Some("/storage".into()),
             select: Some("/storage/salary".into())
@@ -1483,6 +1494,7 @@ fn the_storage_browser_draws_a_huge_folder_by_the_screenful() {
     update(
         &mut app,
         Event::Message(Message::Storage {
+            engine: mlbench_domain::LOCAL_ENGINE.into(),
             project: "salary".into(),
             folder: Folder {
                 path: "/storage/shards".into(),
