@@ -1,6 +1,7 @@
 //! The command line: every workbench action has a twin here, for scripts.
 
 mod doctor;
+mod engines;
 mod follow;
 mod gc;
 mod images;
@@ -56,6 +57,14 @@ enum Command {
     },
     /// The swarm's nodes: state, resources, labels and this home's jobs on each (Swarm only).
     Nodes {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The Docker Engines jobs run on: the local one and those the config names, whether each
+    /// answers, what it has and holds; `engines add NAME HOST`, `engines rm NAME`.
+    Engines {
+        #[command(subcommand)]
+        action: Option<EnginesAction>,
         #[arg(long)]
         json: bool,
     },
@@ -274,6 +283,21 @@ enum ImagesAction {
 }
 
 #[derive(Subcommand)]
+enum EnginesAction {
+    /// Name an engine in the config: HOST is ssh://[user@]host[:port], tcp://host:port or
+    /// unix:///path.
+    Add {
+        name: String,
+        host: String,
+        /// An ssh config file to reach it with instead of yours (ssh -F).
+        #[arg(long, value_name = "PATH")]
+        ssh_config: Option<PathBuf>,
+    },
+    /// Take an engine out of the config (none of this home's jobs may live there).
+    Rm { name: String },
+}
+
+#[derive(Subcommand)]
 enum StorageAction {
     /// List files under /storage (or a folder in it).
     Ls {
@@ -401,6 +425,7 @@ fn prints_a_listing(command: &Command) -> bool {
             | Command::Projects { .. }
             | Command::Machines { .. }
             | Command::Nodes { .. }
+            | Command::Engines { action: None, .. }
             | Command::Images { action: None, .. }
             | Command::Jobs { .. }
             | Command::Top { .. }
@@ -453,6 +478,20 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         | Command::Projects { json } => project::list(&engine, json).and(ok),
         Command::Machines { json } => project::machines(&engine, json).await.and(ok),
         Command::Nodes { json } => nodes::list(&engine, json).await.and(ok),
+        Command::Engines { action: None, json } => engines::list(&engine, json).await.and(ok),
+        Command::Engines {
+            action:
+                Some(EnginesAction::Add {
+                    name,
+                    host,
+                    ssh_config,
+                }),
+            ..
+        } => engines::add(&name, &host, ssh_config.as_deref()).and(ok),
+        Command::Engines {
+            action: Some(EnginesAction::Rm { name }),
+            ..
+        } => engines::remove(&engine, &name).and(ok),
         Command::Images { action: None, json } => images::list(json).await.and(ok),
         Command::Images {
             action:

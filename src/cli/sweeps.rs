@@ -9,7 +9,7 @@ use mlbench_domain::sweep::{EarlyStop, Goal, GridAxis, RandomAxis, Space};
 use mlbench_engine::experiments::compare::{Comparison, compare};
 use mlbench_engine::experiments::sweeps::{SweepRequest, SweepStarted};
 use mlbench_engine::jobs::{ImageSource, JobRequest};
-use mlbench_engine::{AnyRuntime, Engine, experiments};
+use mlbench_engine::{Engine, experiments};
 
 use super::table;
 use crate::{Error, Result};
@@ -175,7 +175,14 @@ pub(crate) async fn sweep(engine: &Engine, args: SweepArgs) -> Result<ExitCode> 
         None => {
             let follow = args.follow;
             let request = request(args)?;
-            let runtime = AnyRuntime::choose(engine, &mut |notice| eprintln!("mlbench: {notice}")).await?;
+            // The sweep is checked on one of its engines; each trial is placed when it starts.
+            let runtime = mlbench_engine::engines::runtime_for(
+                engine,
+                &request.job.engine,
+                request.job.machine.as_deref(),
+                &mut |notice| eprintln!("mlbench: {notice}"),
+            )
+            .await?;
             let started =
                 experiments::sweeps::start(engine, &runtime, request, &mut |line| eprintln!("{line}"))
                     .await?;

@@ -1,6 +1,7 @@
 //! The config file (TOML): defaults and user machine types. An embedded default documents
 //! every key and is what a missing file means.
 
+pub mod edit;
 mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
@@ -286,12 +287,15 @@ impl Config {
 
     pub fn load() -> Result<Config> {
         match Config::path() {
-            Some(path) if path.exists() => {
-                let text = std::fs::read_to_string(&path).map_err(Error::at(&path, "cannot read config"))?;
-                Config::parse(&text).map_err(|e| Error::Invalid(format!("config {}: {e}", path.display())))
-            }
+            Some(path) if path.exists() => Config::load_from(&path),
             _ => Config::parse(DEFAULT_CONFIG),
         }
+    }
+
+    /// The config file at `path`.
+    pub fn load_from(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(Error::at(path, "cannot read config"))?;
+        Config::parse(&text).map_err(|e| Error::Invalid(format!("config {}: {e}", path.display())))
     }
 
     /// Parses a config; keys the file leaves out take the embedded default's value.

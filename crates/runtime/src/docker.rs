@@ -224,6 +224,24 @@ impl DockerRuntime {
         })
     }
 
+    /// Whether the engine answers now; a remote engine's SSH link is started again first if it
+    /// ended (the master was killed, the network came back).
+    pub fn answers(&self) -> LocalBoxFuture<'_, bool> {
+        Box::pin(async move {
+            if let EngineRef::Named(named) = &self.engine
+                && let Some(link) = named.link.clone()
+            {
+                let linked = tokio::task::spawn_blocking(move || link.ensure()).await;
+                if !matches!(linked, Ok(Ok(_))) {
+                    return false;
+                }
+            }
+            tokio::time::timeout(Duration::from_secs(10), self.docker.ping())
+                .await
+                .is_ok_and(|pinged| pinged.is_ok())
+        })
+    }
+
     /// Which engine this is.
     pub fn engine(&self) -> &EngineRef {
         &self.engine

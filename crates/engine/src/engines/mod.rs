@@ -7,7 +7,7 @@ pub mod placement;
 
 use futures_util::future::LocalBoxFuture;
 use mlbench_config::EngineEntry;
-use mlbench_domain::{Capacity, EngineAddress, LOCAL_ENGINE};
+use mlbench_domain::{Capacity, EngineAddress, FromIo, LOCAL_ENGINE};
 use mlbench_runtime::ssh::SshLink;
 use mlbench_runtime::{DockerRuntime, NamedEngine, Runtime};
 use serde::Serialize;
@@ -72,6 +72,49 @@ pub fn runtime_for<'a>(
             .map_err(|e| Error::field("engine", e))?;
         AnyRuntime::on_engine(engine, &name, notice).await
     })
+}
+
+/// The config file mlbench reads, which `engines add|rm` write.
+fn config_file() -> Result<std::path::PathBuf> {
+    mlbench_config::Config::path().ok_or_else(|| {
+        Error::Invalid(
+            "there is no place for a config file (no MLBENCH_CONFIG, no config folder): set MLBENCH_CONFIG"
+                .into(),
+        )
+    })
+}
+
+/// Names engine `name` at `host` in the config file (its own ssh config file: `ssh_config`);
+/// returns the file's path.
+pub fn add(name: &str, host: &str, ssh_config: Option<&std::path::Path>) -> Result<std::path::PathBuf> {
+    let path = config_file()?;
+    let ssh_config = ssh_config
+        .map(|p| std::path::absolute(p).map_err(Error::at(p, "cannot find")))
+        .transpose()?;
+    mlbench_config::edit::add_engine(&path, name, host, ssh_config.as_deref())?;
+    Ok(path)
+}
+
+/// Takes engine `name` out of the config file, once none of this home's jobs lives there; its
+/// SSH link ends. Returns the file's path.
+pub fn remove(engine: &Engine, name: &str) -> Result<std::path::PathBuf> {
+    let entry = engine.config.engine(name)?.ok_or_else(|| {
+        Error::Invalid("the local engine is not in the config: it cannot be removed".into())
+    })?;
+    let load = engine.store.engine_load(name)?;
+    if !load.held.is_empty() || load.queued > 0 {
+        return Err(Error::Invalid(format!(
+            "{} of this home's jobs run or wait on engine {name}: stop them first (`mlbench jobs` lists them)",
+            load.held.len() + load.queued
+        )));
+    }
+    let path = config_file()?;
+    mlbench_config::edit::remove_engine(&path, name)?;
+    if let Some(link) = named(engine, entry).link {
+        link.exit();
+    }
+    crate::disk::remove_folder(&engine.home.engine_dir(name))?;
+    Ok(path)
 }
 
 /// The names of every engine: `local` first, then the config's.

@@ -4,16 +4,18 @@
 //! capacity queue allow, prunes by the median rule, and marks the sweep finished.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 use std::time::Duration;
 
 use futures_util::future::LocalBoxFuture;
 use mlbench_domain::sweep::{EarlyStop, Goal, Space, SweepSpec};
-use mlbench_domain::{Capacity, JobState, MachineType, Source};
+use mlbench_domain::{Capacity, JobState, MachineType, RuntimeKind, Source};
 use mlbench_runtime::Runtime;
 use mlbench_store::{Store, TrialOf, TrialStatus};
 use serde::Serialize;
 
+use crate::engines::placement::{self, Choice};
 use crate::experiments::compare::compare;
 use crate::jobs::reconcile::{acquire_driver_lock, spawn_driver};
 use crate::jobs::submit::{preflight, submit_as};
@@ -240,13 +242,12 @@ pub fn drive<'a>(engine: &'a Engine, sweep: i64) -> LocalBoxFuture<'a, Result<()
             return Ok(());
         };
         let record = engine.store.sweep(sweep)?;
-        let runtime = AnyRuntime::of(record.runtime, engine).await?;
         let spec = record.spec;
+        let engines = TrialEngines::of_sweep(engine, record.runtime, &spec.base.engine).await?;
         // Never more trials in flight than fit: each holds a supervisor process, and one that
         // can only wait for capacity would hold it for nothing (--parallel 1000 made 291).
         let machine = engine.config.machine(&spec.base.machine)?;
-        let host = crate::with_runtime!(&runtime, rt => rt.capacity().await)?;
-        let fit = default_parallel(machine, &host);
+        let fit = engines.fit(engine, machine).await?;
         let parallel = spec.parallel.map_or(fit, |asked| asked.min(fit));
         loop {
             let record = engine.store.sweep(sweep)?;
@@ -262,7 +263,7 @@ pub fn drive<'a>(engine: &'a Engine, sweep: i64) -> LocalBoxFuture<'a, Result<()
             }
             let run = Run {
                 engine,
-                runtime: &runtime,
+                engines: &engines,
                 sweep,
                 spec: &spec,
                 queue: RefCell::new(queue),
@@ -285,10 +286,86 @@ pub fn drive<'a>(engine: &'a Engine, sweep: i64) -> LocalBoxFuture<'a, Result<()
     })
 }
 
+/// The engines a sweep's trials run on: the one it names, or those it lets mlbench pick among
+/// (each trial placed when it is submitted, so they spread), with a runtime kept for each.
+struct TrialEngines {
+    choice: Choice,
+    runtimes: RefCell<HashMap<String, Rc<AnyRuntime>>>,
+    /// Held from a trial's placement until it is stored, when there is a choice: the next
+    /// placement then sees it on its engine (slots placing at once would all pick the same).
+    placing: tokio::sync::Mutex<()>,
+}
+
+impl TrialEngines {
+    async fn of_sweep(engine: &Engine, kind: RuntimeKind, request: &str) -> Result<TrialEngines> {
+        let choice = Choice::parse(engine, request)?;
+        let runtimes = RefCell::new(HashMap::new());
+        if choice == Choice::One(mlbench_domain::LOCAL_ENGINE.into()) {
+            // The sweep's own runtime on this machine: its engine, a swarm, or local processes.
+            let local = Rc::new(AnyRuntime::of(kind, engine).await?);
+            runtimes
+                .borrow_mut()
+                .insert(mlbench_domain::LOCAL_ENGINE.to_string(), local);
+        }
+        Ok(TrialEngines {
+            choice,
+            runtimes,
+            placing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn names(&self) -> Vec<String> {
+        match &self.choice {
+            Choice::One(name) => vec![name.clone()],
+            Choice::Among(names) => names.clone(),
+        }
+    }
+
+    async fn runtime(&self, engine: &Engine, name: &str) -> Result<Rc<AnyRuntime>> {
+        if let Some(runtime) = self.runtimes.borrow().get(name) {
+            return Ok(runtime.clone());
+        }
+        let runtime = Rc::new(AnyRuntime::on_engine(engine, name, &mut |_| {}).await?);
+        self.runtimes
+            .borrow_mut()
+            .insert(name.to_string(), runtime.clone());
+        Ok(runtime)
+    }
+
+    /// How many trials of `machine` fit at once over every engine that answers.
+    async fn fit(&self, engine: &Engine, machine: &MachineType) -> Result<usize> {
+        let mut fit = 0;
+        let mut last_error = None;
+        for name in self.names() {
+            let capacity = match self.runtime(engine, &name).await {
+                Ok(runtime) => runtime.capacity().await,
+                Err(err) => Err(err),
+            };
+            match capacity {
+                // An engine too small for the machine type holds none of its trials.
+                Ok(host) if machine.shortfall(&host).is_none() => fit += default_parallel(machine, &host),
+                Ok(_) => {}
+                Err(err) => last_error = Some(err),
+            }
+        }
+        match (fit, last_error) {
+            (0, Some(err)) => Err(err),
+            (0, None) => Ok(1),
+            (fit, _) => Ok(fit),
+        }
+    }
+
+    /// The runtime of the engine the next trial goes to.
+    async fn for_trial(&self, engine: &Engine, machine: &MachineType) -> Result<Rc<AnyRuntime>> {
+        let name = placement::place(engine, &self.choice, machine).await?;
+        self.runtime(engine, &name).await
+    }
+}
+
 /// What a driver's slots and watcher share (one task: cells, not locks).
 struct Run<'a> {
     engine: &'a Engine,
-    runtime: &'a AnyRuntime,
+    engines: &'a TrialEngines,
     sweep: i64,
     spec: &'a SweepSpec,
     queue: RefCell<VecDeque<TrialStatus>>,
@@ -314,7 +391,20 @@ impl Run<'_> {
                     params: &trial.params,
                 };
                 let job_spec = self.spec.trial_spec(&trial.params);
-                match submit_as(self.engine, self.runtime, job_spec, false, Some(tag), &mut |_| {}).await {
+                let machine = self.engine.config.machine(&job_spec.machine)?;
+                let turn = match self.engines.choice {
+                    Choice::Among(_) => Some(self.engines.placing.lock().await),
+                    Choice::One(_) => None,
+                };
+                let placed = self.engines.for_trial(self.engine, machine).await;
+                let submitted = match &placed {
+                    Ok(runtime) => {
+                        submit_as(self.engine, runtime, job_spec, false, Some(tag), &mut |_| {}).await
+                    }
+                    Err(err) => Err(Error::Other(err.to_string())),
+                };
+                drop(turn);
+                match submitted {
                     Ok(submitted) => self.wait_for_end(submitted.job).await?,
                     // A trial stored and then failed at its launch is a failed trial; one
                     // that could not even be stored (its repo vanished, the image was removed)
@@ -350,7 +440,7 @@ impl Run<'_> {
                 self.stopped.set(true);
             } else if let Some(rule) = &self.spec.early_stop {
                 let trials = self.engine.store.trial_statuses(self.sweep)?;
-                prune(self.engine, self.runtime, self.sweep, self.spec, rule, &trials).await?;
+                prune(self.engine, self.sweep, self.spec, rule, &trials).await?;
             }
             tokio::time::sleep(WATCH_TICK).await;
         }
@@ -362,7 +452,6 @@ impl Run<'_> {
 /// finished ones.
 async fn prune(
     engine: &Engine,
-    runtime: &AnyRuntime,
     sweep: i64,
     spec: &SweepSpec,
     rule: &EarlyStop,
@@ -403,7 +492,8 @@ async fn prune(
         engine.store.request_prune(job)?;
         if let Some(handle) = &record.handle {
             let grace = Duration::from_secs(engine.config.stop_grace_secs);
-            crate::with_runtime!(runtime, rt => rt.stop(handle, grace).await)?;
+            let runtime = AnyRuntime::of_job(&record, engine).await?;
+            crate::with_runtime!(&runtime, rt => rt.stop(handle, grace).await)?;
         }
     }
     Ok(())

@@ -26,22 +26,95 @@ const QUEUE_POLL: Duration = Duration::from_millis(300);
 /// supervisor's code for each runtime is made once, in this crate, not in every caller's.
 pub fn supervise<'a>(engine: &'a Engine, job: i64, handover: bool) -> LocalBoxFuture<'a, Result<()>> {
     Box::pin(async move {
-        let runtime = AnyRuntime::of_job(&engine.store.job(job)?, engine).await?;
-        crate::with_runtime!(&runtime, rt => supervise_on(engine, rt, job, handover).await)
+        let Some(_lock) = acquire_supervisor_lock(&engine.home, job, handover)? else {
+            return Ok(());
+        };
+        engine.store.set_supervisor(job, std::process::id())?;
+        let runtime = connect_waiting(engine, job).await?;
+        crate::with_runtime!(&runtime, rt => supervise_on(engine, rt, job).await)
     })
 }
 
-/// [`supervise`] on a runtime of the caller's.
+/// How often a supervisor asks an engine that does not answer whether it is back.
+const ENGINE_RETRY: Duration = Duration::from_secs(3);
+
+/// The runtime of the job's engine. A remote engine that does not answer (the link dropped,
+/// the laptop slept) is waited for while the job lives: the job goes on there, its row says
+/// since when its engine is unreachable, and the log says so once it answers again.
+async fn connect_waiting(engine: &Engine, job: i64) -> Result<AnyRuntime> {
+    let mut since: Option<String> = None;
+    loop {
+        let record = engine.store.job(job)?;
+        match AnyRuntime::of_job(&record, engine).await {
+            Ok(runtime) => {
+                if let Some(since) = since {
+                    back_again(engine, job, &record.engine, &since);
+                }
+                return Ok(runtime);
+            }
+            Err(err) if record.engine != mlbench_domain::LOCAL_ENGINE && !record.state.is_final() => {
+                if since.is_none() {
+                    eprintln!("job {job}: {err}");
+                    since = Some(unreachable_since(engine, job, &record.engine));
+                }
+                tokio::time::sleep(ENGINE_RETRY).await;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// Says in the job's row that its engine does not answer; returns since when.
+fn unreachable_since(engine: &Engine, job: i64, name: &str) -> String {
+    let since = chrono::Local::now().format("%H:%M").to_string();
+    let _ = engine
+        .store
+        .set_trouble(job, Some(&format!("{name} unreachable since {since}")));
+    since
+}
+
+/// Says in the job's log that its engine answers again, and clears its row's trouble.
+fn back_again(engine: &Engine, job: i64, name: &str, since: &str) {
+    note(
+        engine,
+        job,
+        &format!(
+            "engine {name} was unreachable from {since} to {}: following again from Docker's copy of the output",
+            chrono::Local::now().format("%H:%M")
+        ),
+    );
+    let _ = engine.store.set_trouble(job, None);
+}
+
+/// Waits while the remote engine `runtime` talks to does not answer; true when it did not (the
+/// caller follows again from Docker's log), false when it answers (or is not remote: the
+/// caller's error is its own).
+async fn waited_for_engine<R: LaunchPreparer>(engine: &Engine, runtime: &R, job: i64) -> bool {
+    let Some(name) = runtime.remote_engine() else {
+        return false;
+    };
+    if runtime.engine_answers().await {
+        return false;
+    }
+    let since = unreachable_since(engine, job, name);
+    while !runtime.engine_answers().await {
+        tokio::time::sleep(ENGINE_RETRY).await;
+    }
+    back_again(engine, job, name, &since);
+    if let Ok(record) = engine.store.job(job)
+        && let Err(err) = runtime.reach_ports(&record).await
+    {
+        note(engine, job, &format!("its ports do not answer here: {err}"));
+    }
+    true
+}
+
+/// [`supervise`] on a runtime of the caller's, the job's lock held.
 pub(crate) async fn supervise_on<R: Runtime + LaunchPreparer>(
     engine: &Engine,
     runtime: &R,
     job: i64,
-    handover: bool,
 ) -> Result<()> {
-    let Some(_lock) = acquire_supervisor_lock(&engine.home, job, handover)? else {
-        return Ok(());
-    };
-    engine.store.set_supervisor(job, std::process::id())?;
     let mut start = Start::default();
     loop {
         match start.advance(engine, runtime, job).await? {
@@ -274,6 +347,17 @@ pub(crate) trait LaunchPreparer {
     async fn reach_ports(&self, _job: &JobRecord) -> Result<()> {
         Ok(())
     }
+
+    /// The remote engine this runtime talks to, if it is one: what may stop answering while
+    /// its jobs run on.
+    fn remote_engine(&self) -> Option<&str> {
+        None
+    }
+
+    /// Whether the engine answers now (a remote one's link is started again if it ended).
+    async fn engine_answers(&self) -> bool {
+        true
+    }
 }
 
 /// The job's workspace and its project's storage as folders of this machine.
@@ -351,6 +435,14 @@ impl LaunchPreparer for mlbench_runtime::DockerRuntime {
     async fn reach_ports(&self, job: &JobRecord) -> Result<()> {
         let ports: Vec<u16> = job.spec.ports.iter().map(|p| p.host_port).collect();
         Ok(mlbench_runtime::DockerRuntime::reach_ports(self, &ports).await?)
+    }
+
+    fn remote_engine(&self) -> Option<&str> {
+        self.is_remote().then(|| self.engine_name())
+    }
+
+    async fn engine_answers(&self) -> bool {
+        self.answers().await
     }
 
     async fn release_files(&self, engine: &Engine, job: &JobRecord) -> Result<()> {
@@ -494,6 +586,7 @@ async fn follow_to_end<R: Runtime + LaunchPreparer>(
                 wait_for_room(engine, job).await;
                 continue;
             }
+            Err(_) if waited_for_engine(engine, runtime, job).await => continue,
             Err(err) => {
                 failures += 1;
                 eprintln!("job {job}: following its output failed ({err}); trying again");
@@ -506,7 +599,12 @@ async fn follow_to_end<R: Runtime + LaunchPreparer>(
         }
         // The end is recorded before the container is removed: a kill in between leaves a
         // container the next supervisor sweeps away, never a job that ended well shown as lost.
-        let (state, code, detail, finished_at) = match runtime.exit_status(handle).await? {
+        let exit = match runtime.exit_status(handle).await {
+            Ok(exit) => exit,
+            Err(_) if waited_for_engine(engine, runtime, job).await => continue,
+            Err(err) => return Err(err.into()),
+        };
+        let (state, code, detail, finished_at) = match exit {
             None => continue,
             Some(Exit::Vanished) => {
                 let why = "its container or process vanished: removed outside mlbench (docker rm -f?) before its end was seen";
