@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 #![allow(unreachable_pub)] // a test binary has no API: `pub` shares a helper between its modules
 
+pub mod engine_lab;
 pub mod lab;
 
 use std::path::{Path, PathBuf};
@@ -191,6 +192,18 @@ impl Drop for Sandbox {
         }
         for id in self.containers() {
             let _ = Command::new("docker").args(["rm", "-f", "-v", &id]).output();
+        }
+        // The SSH links to remote engines this home's mlbench kept.
+        if let Ok(engines) = std::fs::read_dir(self.home.join("engines")) {
+            for control in engines.flatten().map(|e| e.path().join("ssh.ctl")) {
+                if control.exists() {
+                    let _ = Command::new("ssh")
+                        .arg("-S")
+                        .arg(&control)
+                        .args(["-O", "exit", "engine"])
+                        .output();
+                }
+            }
         }
     }
 }

@@ -361,7 +361,12 @@ fn extract(
                 name.display()
             )));
         }
-        let target = dest.join(&below);
+        // A file asked for by name is the tar's one entry: it becomes `dest` itself.
+        let target = if below.as_os_str().is_empty() {
+            dest.to_path_buf()
+        } else {
+            dest.join(&below)
+        };
         match entry.header().entry_type() {
             tar::EntryType::Directory => {
                 std::fs::create_dir_all(&target).map_err(Error::at(&target, "cannot create"))?;
@@ -475,6 +480,25 @@ mod tests {
             )]
         );
         assert!(!dest.join("pins/x").exists());
+    }
+
+    #[test]
+    fn a_file_asked_for_by_name_becomes_the_destination() {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut file = tar::Header::new_gnu();
+        file.set_size(2);
+        file.set_mode(0o644);
+        builder.append_data(&mut file, "model.json", &b"{}"[..]).unwrap();
+        let archive = builder.into_inner().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("got.json");
+        extract(
+            tar::Archive::new(archive.as_slice()),
+            Path::new("/storage/salary/model.json"),
+            &dest,
+        )
+        .unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"{}");
     }
 
     #[test]

@@ -1,0 +1,453 @@
+//! Jobs on remote Docker engines over real SSH, in the engine lab: engines in namespaces of
+//! their own (they see none of this machine's files), each with its own sshd and host key.
+//! One lab for the whole run, its steps in order: the salary tutorial there (train, logs,
+//! metrics, storage, plot, deploy, predict through the tunnel), an image only this machine has,
+//! a supervisor killed, the link cut and restored, a sweep spread over three engines, a changed
+//! host key, and /storage never a host path.
+
+// A test harness: a failed unwrap is a failed run, said where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::engine_lab::EngineLab;
+use common::{BUSYBOX, Sandbox, busybox_image};
+
+/// A machine type that fits once per engine of the lab (each has 2 vCPUs): a sweep of it
+/// spreads.
+const WIDE: &str = "[machines.WIDE]\ncpus = 1.5\nmemory = \"256MiB\"\n";
+
+fn lab_sandbox(lab: &EngineLab) -> Sandbox {
+    let s = Sandbox::new("docker");
+    s.configure("", &format!("{}\n{WIDE}", lab.engine_tables()));
+    busybox_image(&s);
+    s.ok(&["project", "create", "p"]);
+    s
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// Waits until job `id`'s row satisfies `done`; returns the row.
+fn wait_for(
+    s: &Sandbox,
+    id: i64,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let job = s.job(id);
+        if done(&job) {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job {id} never {what}: {job}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The job's stdout lines, in order.
+fn printed(s: &Sandbox, id: i64) -> Vec<String> {
+    s.log_records(id)
+        .into_iter()
+        .filter(|(stream, _)| *stream == 'o')
+        .map(|(_, text)| text)
+        .collect()
+}
+
+fn assert_counted(lines: &[String], n: usize) {
+    assert_eq!(
+        lines.len(),
+        n,
+        "every line once: {:?}",
+        &lines[lines.len().saturating_sub(3)..]
+    );
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line, &format!("line {}", i + 1), "in order");
+    }
+}
+
+#[test]
+fn remote_engines_over_ssh_in_the_lab() {
+    let Some(lab) = EngineLab::up("remote_engines_over_ssh_in_the_lab", 2) else {
+        return;
+    };
+    if !common::docker_available("remote_engines_over_ssh_in_the_lab") {
+        return;
+    }
+    let s = lab_sandbox(&lab);
+    let checkout = env!("CARGO_MANIFEST_DIR");
+
+    // The lab's engines are elsewhere: none of this machine's files are there.
+    for path in ["/work", checkout, &s.home.display().to_string()] {
+        let seen = lab.in_engine(1, &["ls", path]);
+        assert!(!seen.status.success(), "{path} exists inside the lab's engine");
+    }
+
+    let engines = json(&s.ok(&["engines", "--json"]));
+    let names: Vec<&str> = engines
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["local", "lab1", "lab2"]);
+    for engine in engines.as_array().unwrap() {
+        assert!(engine["docker_version"].is_string(), "{engine}");
+    }
+
+    the_salary_tutorial_runs_there(&lab, &s);
+    an_image_only_here_is_sent(&lab, &s);
+    a_killed_supervisor_is_replaced_with_nothing_lost(&s);
+    a_cut_link_is_waited_for_and_nothing_is_lost(&lab, &s);
+    a_sweep_spreads_over_three_engines_sending_its_code_once_to_each(&s);
+    a_changed_host_key_is_refused(&lab, &s);
+}
+
+/// Train, its logs and metrics, the model in the engine's storage (not here), plot and get from
+/// there, deploy there, predict through the SSH tunnel, stop.
+fn the_salary_tutorial_runs_there(lab: &EngineLab, s: &Sandbox) {
+    let repo = s.folder("salary", &[]);
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sal.csv"),
+        repo.join("sal.csv"),
+    )
+    .unwrap();
+    let out = s.run(&[
+        "run",
+        "--project",
+        "p",
+        "--engine",
+        "lab1",
+        "--repo",
+        repo.to_str().unwrap(),
+        "-f",
+        "--",
+        "mlbench",
+        "train",
+        "-i",
+        "sal.csv",
+        "-o",
+        "/storage/salary",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Model written to /storage/salary/model.json (version 1)"),
+        "{stdout}"
+    );
+    let job = s.job(1);
+    assert_eq!(
+        (job["engine"].as_str(), job["state"].as_str()),
+        (Some("lab1"), Some("succeeded"))
+    );
+    assert!(s.ok(&["logs", "1"]).contains("Slope : "), "the log is kept here");
+    let metrics = json(&s.ok(&["metrics", "1", "--json"]));
+    assert!(metrics.to_string().contains("\"Slope\""), "{metrics}");
+
+    // Nothing of it here but its log and metrics: the storage is the engine's volume.
+    assert!(
+        !s.home.join("projects/p/storage/salary").exists(),
+        "a host path became its storage"
+    );
+    assert!(!s.home.join("jobs/1/workspace").exists() && !s.home.join("jobs/1/changes").exists());
+    let label = mlbench_store::Home::at(s.home.clone()).unwrap().label();
+    // The supervisor frees the job's layer right after it records the end.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let volumes = loop {
+        let volumes = lab.docker(1, &["volume", "ls", "-q"]);
+        if !volumes.contains(&format!("mlbench-{label}-job-1")) || Instant::now() > deadline {
+            break volumes;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        volumes.contains(&format!("mlbench-{label}-storage-p")),
+        "{volumes}"
+    );
+    assert!(
+        !volumes.contains(&format!("mlbench-{label}-job-1")),
+        "the job's layer went with it: {volumes}"
+    );
+    let listed = s.ok(&["storage", "ls", "p", "--engine", "lab1"]);
+    assert!(
+        listed.contains("/storage/salary/versions/1/model.json"),
+        "{listed}"
+    );
+    assert!(
+        !s.ok(&["storage", "ls", "p"]).contains("salary"),
+        "the local storage is another"
+    );
+    let got = s.dir.path().join("model.json");
+    s.ok(&[
+        "storage",
+        "get",
+        "p",
+        "salary/model.json",
+        "--engine",
+        "lab1",
+        "-o",
+        got.to_str().unwrap(),
+    ]);
+    let model = json(&std::fs::read_to_string(&got).unwrap());
+    let intercept = model["intercept"].as_f64().unwrap();
+    let slope = model["coefficients"][0].as_f64().unwrap();
+    let models = json(&s.ok(&["models", "--engine", "lab1", "--json"]));
+    assert_eq!(models[0]["versions"][0]["job"], 1, "{models}");
+
+    let png = s.dir.path().join("fit.png");
+    s.ok(&["plot", "1", "-o", png.to_str().unwrap()]);
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+
+    let port = common::free_port();
+    let url = s.ok(&[
+        "deploy",
+        "--project",
+        "p",
+        "--model",
+        "salary",
+        "--engine",
+        "lab1",
+        "--port",
+        &format!("{port}:8080"),
+    ]);
+    assert_eq!(
+        url.trim(),
+        format!("http://127.0.0.1:{port}"),
+        "one local URL, through the tunnel"
+    );
+    let answer = json(&s.ok(&["predict", "25", "--json"]));
+    let want = intercept + slope * 25.0;
+    let got = answer[0]["salary"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no prediction in {answer}"));
+    assert!((got - want).abs() < 1e-6 * want.abs(), "{got} != {want}");
+    s.ok(&["deploy", "stop", "salary"]);
+}
+
+/// A user's image only this machine's engine has goes to the remote one before the job starts.
+fn an_image_only_here_is_sent(lab: &EngineLab, s: &Sandbox) {
+    assert!(lab.docker(2, &["images", "-q", BUSYBOX]).is_empty());
+    let repo = s.folder("empty", &[]);
+    let out = s.run(&[
+        "run",
+        "--project",
+        "p",
+        "--engine",
+        "lab2",
+        "--image",
+        BUSYBOX,
+        "--repo",
+        repo.to_str().unwrap(),
+        "-f",
+        "--",
+        "sh",
+        "-c",
+        "echo hi > /storage/x; cat /storage/x",
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("image {BUSYBOX} sent to engine lab2")),
+        "{said}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hi");
+    assert!(!lab.docker(2, &["images", "-q", BUSYBOX]).is_empty());
+    assert!(!s.home.join("projects/p/storage/x").exists());
+}
+
+/// Starts a job on lab1 printing `line 1` … `line N`, `pause` seconds apart; returns its id.
+fn counting_job(s: &Sandbox, lines: usize, pause: &str) -> i64 {
+    let repo = s.folder("count", &[]);
+    let script =
+        format!("i=0; while [ $i -lt {lines} ]; do i=$((i+1)); echo \"line $i\"; sleep {pause}; done");
+    let out = s.ok(&[
+        "run",
+        "--project",
+        "p",
+        "--engine",
+        "lab1",
+        "--image",
+        BUSYBOX,
+        "--repo",
+        repo.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    out.trim().parse().unwrap()
+}
+
+fn a_killed_supervisor_is_replaced_with_nothing_lost(s: &Sandbox) {
+    let id = counting_job(s, 300, "0.01");
+    wait_for(s, id, "printed", |_| printed(s, id).len() > 20);
+    s.kill_supervisor(id);
+    let job = wait_for(s, id, "ended", |j| {
+        j["state"] == "succeeded" || j["state"] == "failed"
+    });
+    assert_eq!(job["exit_code"], 0, "{job}");
+    assert_counted(&printed(s, id), 300);
+}
+
+/// The lab's network taken from lab1 and its SSH master killed mid-job: the row says since when
+/// the engine is unreachable; once it is back, the job's every line is there once and its end
+/// is recorded.
+fn a_cut_link_is_waited_for_and_nothing_is_lost(lab: &EngineLab, s: &Sandbox) {
+    let id = counting_job(s, 120, "0.1");
+    wait_for(s, id, "printed", |_| printed(s, id).len() > 5);
+    lab.set_link(1, false);
+    let control = s.home.join("engines/lab1/ssh.ctl");
+    let killed = Command::new("ssh")
+        .arg("-S")
+        .arg(&control)
+        .args(["-O", "exit", "lab1"])
+        .output()
+        .unwrap();
+    assert!(
+        killed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&killed.stderr)
+    );
+    let job = wait_for(s, id, "said its engine is unreachable", |j| {
+        j["trouble"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("lab1 unreachable since"))
+    });
+    assert_eq!(job["state"], "running");
+    let listed = s.ok(&["jobs"]);
+    assert!(listed.contains("running (lab1 unreachable since"), "{listed}");
+    std::thread::sleep(Duration::from_secs(3));
+    lab.set_link(1, true);
+    let job = wait_for(s, id, "ended", |j| {
+        j["state"] == "succeeded" || j["state"] == "failed"
+    });
+    assert_eq!(job["exit_code"], 0, "{job}");
+    assert!(job["trouble"].is_null(), "{job}");
+    assert_counted(&printed(s, id), 120);
+    let notes: Vec<String> = s
+        .log_records(id)
+        .into_iter()
+        .filter(|(stream, _)| *stream == 'm')
+        .map(|(_, text)| text)
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("engine lab1 was unreachable from")),
+        "{notes:?}"
+    );
+}
+
+fn a_sweep_spreads_over_three_engines_sending_its_code_once_to_each(s: &Sandbox) {
+    let repo = s.folder("sweep", &[("train.sh", "sleep 1; echo \"score : $1\"\n")]);
+    let out = s.run(&[
+        "sweep",
+        "--project",
+        "p",
+        "--engine",
+        "auto",
+        "--machine",
+        "WIDE",
+        "--image",
+        BUSYBOX,
+        "--repo",
+        repo.to_str().unwrap(),
+        "--grid",
+        "x=1..6",
+        "--metric",
+        "score",
+        "--minimize",
+        "-f",
+        "--",
+        "sh",
+        "train.sh",
+        "{x}",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let jobs = s.jobs();
+    let trials: Vec<&serde_json::Value> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| !j["sweep"].is_null())
+        .collect();
+    assert_eq!(trials.len(), 6);
+    let mut engines: Vec<&str> = trials.iter().map(|j| j["engine"].as_str().unwrap()).collect();
+    engines.sort_unstable();
+    assert_eq!(
+        engines,
+        ["lab1", "lab1", "lab2", "lab2", "local", "local"],
+        "spread evenly"
+    );
+    for engine in ["lab1", "lab2"] {
+        let sent = trials
+            .iter()
+            .filter(|j| j["engine"] == engine)
+            .filter(|j| {
+                s.log_records(j["id"].as_i64().unwrap())
+                    .iter()
+                    .any(|(stream, text)| *stream == 'm' && text.starts_with("sent the code to engine"))
+            })
+            .count();
+        assert_eq!(sent, 1, "the code went to {engine} once");
+    }
+}
+
+/// An engine whose host key is not the one known_hosts pins is refused, naming it, in one line.
+fn a_changed_host_key_is_refused(lab: &EngineLab, s: &Sandbox) {
+    let known = std::fs::read_to_string(lab.dir.join("known_hosts")).unwrap();
+    let keys: Vec<&str> = known.lines().collect();
+    // lab2's address pinned to lab1's key: what a reinstalled (or impersonated) server looks like.
+    let lab1_key = keys[0].split_once(' ').unwrap().1;
+    let lab2_address = keys[1].split_once(' ').unwrap().0;
+    let tampered = s.dir.path().join("known_hosts");
+    std::fs::write(&tampered, format!("{lab2_address} {lab1_key}\n")).unwrap();
+    let config = std::fs::read_to_string(lab.ssh_config()).unwrap().replace(
+        &lab.dir.join("known_hosts").display().to_string(),
+        &tampered.display().to_string(),
+    );
+    let ssh_config = s.dir.path().join("ssh_config");
+    std::fs::write(&ssh_config, config).unwrap();
+    s.ok(&[
+        "engines",
+        "add",
+        "moved",
+        "ssh://root@lab2",
+        "--ssh-config",
+        ssh_config.to_str().unwrap(),
+    ]);
+    let repo = s.folder("empty", &[]);
+    let out = s.run(&[
+        "run",
+        "--project",
+        "p",
+        "--engine",
+        "moved",
+        "--image",
+        BUSYBOX,
+        "--repo",
+        repo.to_str().unwrap(),
+        "--",
+        "true",
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(
+        said.contains("engine moved (ssh://root@lab2)") && said.contains("host key has changed"),
+        "{said}"
+    );
+    let engines = s.ok(&["engines", "--json"]);
+    assert!(engines.contains("host key has changed"), "{engines}");
+    s.ok(&["engines", "rm", "moved"]);
+}
