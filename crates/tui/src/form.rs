@@ -7,7 +7,7 @@ use mlbench_domain::job::shell_words;
 use mlbench_domain::sweep::{Goal, GridAxis, Space, SweepSpec};
 use mlbench_domain::{EnvVar, JobSpec, PortMapping, Source};
 use mlbench_engine::experiments::sweeps::SweepRequest;
-use mlbench_engine::jobs::choices::{JobChoices, MachineChoice};
+use mlbench_engine::jobs::choices::{EngineChoice, JobChoices, MachineChoice};
 use mlbench_engine::jobs::{ImageSource, JobRequest, Latest};
 
 use super::line_input::{self, Edit};
@@ -16,6 +16,8 @@ use super::line_input::{self, Edit};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Field {
     Machine,
+    /// Where it runs: shown only when the config names engines.
+    Engine,
     Image,
     Repo,
     Ref,
@@ -29,8 +31,9 @@ pub(crate) enum Field {
 }
 
 impl Field {
-    pub(crate) const ALL: [Field; 9] = [
+    pub(crate) const ALL: [Field; 10] = [
         Field::Machine,
+        Field::Engine,
         Field::Image,
         Field::Repo,
         Field::Ref,
@@ -47,6 +50,7 @@ impl Field {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Field::Machine => "machine",
+            Field::Engine => "engine",
             Field::Image => "image",
             Field::Repo => "repo",
             Field::Ref => "ref",
@@ -65,14 +69,6 @@ impl Field {
 
     fn row(self) -> usize {
         Field::ALL.iter().position(|f| *f == self).unwrap_or(0)
-    }
-
-    pub(crate) fn next(self) -> Field {
-        Field::ALL[(self.row() + 1).min(Field::ALL.len() - 1)]
-    }
-
-    pub(crate) fn previous(self) -> Field {
-        Field::ALL[self.row().saturating_sub(1)]
     }
 }
 
@@ -159,7 +155,7 @@ impl FormText {
     /// The text of a typed field (machine has none; image has the name to pull).
     pub(crate) fn get(&self, field: Field) -> Option<&String> {
         match field {
-            Field::Machine => None,
+            Field::Machine | Field::Engine => None,
             Field::Image => Some(&self.pull),
             Field::Repo => Some(&self.repo),
             Field::Ref => Some(&self.reference),
@@ -173,7 +169,7 @@ impl FormText {
 
     fn get_mut(&mut self, field: Field) -> Option<&mut String> {
         match field {
-            Field::Machine => None,
+            Field::Machine | Field::Engine => None,
             Field::Image => Some(&mut self.pull),
             Field::Repo => Some(&mut self.repo),
             Field::Ref => Some(&mut self.reference),
@@ -268,6 +264,9 @@ pub(crate) enum FormRequest {
 pub(crate) struct FormOptions {
     pub(crate) project: String,
     pub(crate) machines: Vec<MachineChoice>,
+    /// None when the config names no engine: the field is not shown.
+    pub(crate) engines: Vec<EngineChoice>,
+    pub(crate) engine_row: usize,
     pub(crate) images: Vec<String>,
     /// The text to start from: the project's latest job, so Enter through the form runs it again.
     pub(crate) text: FormText,
@@ -285,6 +284,8 @@ impl FormOptions {
                 .map(FormText::of_latest)
                 .unwrap_or_default(),
             machines: choices.machines,
+            engines: choices.engines,
+            engine_row: choices.engine_row,
             images: choices.images,
             machine_row: choices.machine_row,
             image_row: choices.image_row,
@@ -310,6 +311,7 @@ impl FieldErrors {
 pub(crate) struct Form {
     pub(crate) options: FormOptions,
     pub(crate) machine_row: usize,
+    pub(crate) engine_row: usize,
     pub(crate) image_row: usize,
     pub(crate) text: FormText,
     pub(crate) focus: Field,
@@ -325,6 +327,7 @@ impl Form {
     pub(crate) fn new(options: FormOptions) -> Form {
         Form {
             machine_row: options.machine_row,
+            engine_row: options.engine_row,
             image_row: options.image_row,
             text: options.text.clone(),
             focus: Field::Repo,
@@ -339,6 +342,28 @@ impl Form {
         self.options.machines.get(self.machine_row)
     }
 
+    /// The engine chosen; none when the config names no engine (the job runs locally).
+    pub(crate) fn engine(&self) -> Option<&EngineChoice> {
+        self.options.engines.get(self.engine_row)
+    }
+
+    /// The fields shown: the engine only when there are engines to choose from.
+    pub(crate) fn fields(&self) -> impl Iterator<Item = Field> + '_ {
+        Field::ALL
+            .into_iter()
+            .filter(|f| *f != Field::Engine || !self.options.engines.is_empty())
+    }
+
+    /// The field below `field` (the last stays).
+    pub(crate) fn next_field(&self, field: Field) -> Field {
+        self.fields().skip_while(|f| *f != field).nth(1).unwrap_or(field)
+    }
+
+    /// The field above `field` (the first stays).
+    pub(crate) fn previous_field(&self, field: Field) -> Field {
+        self.fields().take_while(|f| *f != field).last().unwrap_or(field)
+    }
+
     /// The local images, then "build from the repo's Dockerfile", then "pull a name".
     pub(crate) fn image(&self) -> ImageChoice {
         let local = self.options.images.len();
@@ -351,7 +376,7 @@ impl Form {
 
     fn typing_here(&self) -> bool {
         match self.focus {
-            Field::Machine => false,
+            Field::Machine | Field::Engine => false,
             Field::Image => matches!(self.image(), ImageChoice::Pull(_)),
             _ => true,
         }
@@ -365,6 +390,7 @@ impl Form {
     pub(crate) fn cycle(&mut self, step: isize) {
         let (row, len) = match self.focus {
             Field::Machine => (&mut self.machine_row, self.options.machines.len()),
+            Field::Engine => (&mut self.engine_row, self.options.engines.len()),
             Field::Image => (&mut self.image_row, self.options.images.len() + 2),
             _ => return,
         };
@@ -418,7 +444,7 @@ impl Form {
                 self.text.repo = completed;
                 self.refusal = None;
             }
-            None => self.focus = self.focus.next(),
+            None => self.focus = self.next_field(self.focus),
         }
     }
 
@@ -557,7 +583,9 @@ impl Form {
             env: words(&self.text.env).map(str::to_string).collect(),
             ports: words(&self.text.ports).map(str::to_string).collect(),
             placement: Vec::new(),
-            engine: mlbench_domain::LOCAL_ENGINE.into(),
+            engine: self
+                .engine()
+                .map_or_else(|| mlbench_domain::LOCAL_ENGINE.to_string(), |e| e.name.clone()),
             force: false,
         }
     }
@@ -618,6 +646,8 @@ pub(crate) mod tests {
                     unfit: Some("needs 1 GPU (host has 0)".into()),
                 },
             ],
+            engines: Vec::new(),
+            engine_row: 0,
             images: vec!["mlbench/runtime:0.1.0".into(), "busybox:1".into()],
             text: FormText {
                 repo: "/".into(),
@@ -687,7 +717,7 @@ pub(crate) mod tests {
             (format!("{root}/salary/"), Field::Repo)
         );
         form.completed(&format!("{root}/salary/"), None);
-        assert_eq!(form.focus, Field::Repo.next());
+        assert_eq!(form.focus, form.next_field(Field::Repo));
     }
 
     #[test]

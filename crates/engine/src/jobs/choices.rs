@@ -20,6 +20,10 @@ pub struct MachineChoice {
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobChoices {
     pub machines: Vec<MachineChoice>,
+    /// Where the job may run, each with what it has free: `local`, the config's engines and
+    /// `auto`; none when the config names no engine (the field is not shown).
+    pub engines: Vec<EngineChoice>,
+    pub engine_row: usize,
     /// The default image first, then the engine's images.
     pub images: Vec<String>,
     /// The project's latest training job (or its sweep), if it has one.
@@ -27,6 +31,54 @@ pub struct JobChoices {
     /// The rows of `machines` and `images` to start on: the latest job's, else the defaults.
     pub machine_row: usize,
     pub image_row: usize,
+}
+
+/// An engine as the form offers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineChoice {
+    pub name: String,
+    /// What it has free now, or why it does not answer.
+    pub label: String,
+}
+
+/// How long the form waits for an engine to say what it has free.
+const ENGINE_ANSWER: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Every engine with what it has free (asked all at once, each for at most [`ENGINE_ANSWER`]),
+/// and `auto`; none when the config names no engine.
+async fn engine_choices(engine: &Engine) -> Result<Vec<EngineChoice>> {
+    if engine.config.engines.is_empty() {
+        return Ok(Vec::new());
+    }
+    let statuses = tokio::time::timeout(ENGINE_ANSWER, crate::engines::list(engine)).await;
+    let mut choices: Vec<EngineChoice> = match statuses {
+        Ok(statuses) => statuses?
+            .into_iter()
+            .map(|status| EngineChoice {
+                label: match status.answer {
+                    crate::engines::Answer::Facts(facts) => format!(
+                        "{} vCPU · {} free",
+                        fmt_cpus(facts.free.cpus),
+                        format_bytes(facts.free.memory_bytes)
+                    ),
+                    crate::engines::Answer::Error { error } => mlbench_domain::error::brief(&error),
+                },
+                name: status.name,
+            })
+            .collect(),
+        Err(_) => crate::engines::names(engine)
+            .into_iter()
+            .map(|name| EngineChoice {
+                name,
+                label: format!("did not say what it has within {} s", ENGINE_ANSWER.as_secs()),
+            })
+            .collect(),
+    };
+    choices.push(EngineChoice {
+        name: mlbench_domain::engine::AUTO_ENGINE.into(),
+        label: "where the machine type fits now".into(),
+    });
+    Ok(choices)
 }
 
 pub fn job_choices<'a>(
@@ -83,7 +135,11 @@ pub fn job_choices<'a>(
             }
             None => (engine.config.default_machine.clone(), images[0].clone()),
         };
+        let engines = engine_choices(engine).await?;
+        let asked = latest_spec.map_or(mlbench_domain::LOCAL_ENGINE, |spec| spec.engine.as_str());
         Ok(JobChoices {
+            engine_row: engines.iter().position(|e| e.name == asked).unwrap_or(0),
+            engines,
             machine_row: machines.iter().position(|m| m.name == machine).unwrap_or(0),
             image_row: images.iter().position(|i| *i == image).unwrap_or(0),
             machines,

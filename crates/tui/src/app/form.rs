@@ -25,12 +25,12 @@ pub(super) fn on_form_key(app: &mut App, key: KeyEvent) -> Effect {
         KeyCode::Tab if form.focus == Field::Repo => return Effect::CompleteRepo(form.text.repo.clone()),
         KeyCode::Tab | KeyCode::Down => {
             form.image_query.clear();
-            form.focus = form.focus.next();
+            form.focus = form.next_field(form.focus);
         }
-        KeyCode::BackTab | KeyCode::Up => form.focus = form.focus.previous(),
+        KeyCode::BackTab | KeyCode::Up => form.focus = form.previous_field(form.focus),
         KeyCode::Left => form.cycle(-1),
         KeyCode::Right => form.cycle(1),
-        KeyCode::Enter if form.focus != Field::LAST && !follow => form.focus = form.focus.next(),
+        KeyCode::Enter if form.focus != Field::LAST && !follow => form.focus = form.next_field(form.focus),
         KeyCode::Enter => match form.request() {
             Ok(request) => {
                 // Kept aside: a refusal from the engine opens it again at the field concerned.

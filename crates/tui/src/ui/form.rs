@@ -12,20 +12,23 @@ use crate::line_input;
 
 pub(crate) fn draw(frame: &mut Frame, area: Rect, form: &Form, theme: Theme) {
     let width = area.width.saturating_sub(4).min(100);
-    let height = (Field::ALL.len() as u16 * 2 + 4).min(area.height);
+    let height = (form.fields().count() as u16 * 2 + 4).min(area.height);
     let rect = centered(area, width, height);
     frame.render_widget(Clear, rect);
     let errors = form.errors();
     // The borders, the marker and the field's name take 15 columns.
     let room = usize::from(width.saturating_sub(15));
     let mut lines = Vec::new();
-    for field in Field::ALL {
+    for field in form.fields() {
         let (name, focused) = (field.name(), field == form.focus);
         let marker = if focused { "▶ " } else { "  " };
         let value = match field {
             Field::Machine => form
                 .machine()
                 .map_or(String::new(), |m| format!("‹ {} · {} ›", m.name, m.label)),
+            Field::Engine => form
+                .engine()
+                .map_or(String::new(), |e| format!("‹ {} · {} ›", e.name, e.label)),
             Field::Image => match form.image() {
                 ImageChoice::Local(name) if focused && !form.image_query.is_empty() => {
                     format!("‹ {name} › /{}", form.image_query)

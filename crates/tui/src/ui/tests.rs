@@ -745,6 +745,72 @@ fn prompts_validate_and_submit() {
     );
 }
 
+/// With engines in the config the form has an engine field, each engine with what it has free
+/// (or why it does not answer) beside it; the job goes where it says.
+#[test]
+fn the_form_chooses_an_engine_when_the_config_names_some() {
+    use crate::form::{Field, FormOptions, FormRequest, FormText};
+    use mlbench_engine::jobs::choices::{EngineChoice, MachineChoice};
+    let mut app = fixture();
+    select_salary(&mut app);
+    let choice = |name: &str, label: &str| EngineChoice {
+        name: name.into(),
+        label: label.into(),
+    };
+    let options = FormOptions {
+        project: "salary".into(),
+        machines: vec![MachineChoice {
+            name: "G1".into(),
+            label: "1 vCPU · 1.70 GiB · 0 GPU".into(),
+            unfit: None,
+        }],
+        engines: vec![
+            choice("local", "2 vCPU · 23.5 GiB free"),
+            choice("gpu1", "8 vCPU · 60.0 GiB free"),
+            choice(
+                "gpu2",
+                "engine gpu2 (ssh://gpu2.lab) does not answer over ssh: Connection refused",
+            ),
+            choice("auto", "where the machine type fits now"),
+        ],
+        engine_row: 0,
+        images: vec!["mlbench/runtime:0.1.0".into()],
+        text: FormText {
+            repo: "/".into(),
+            command: "mlbench train -i data/sal.csv -o /storage/salary".into(),
+            ..FormText::default()
+        },
+        machine_row: 0,
+        image_row: 0,
+    };
+    update(&mut app, Event::Message(Message::FormOptions(Box::new(options))));
+    for _ in 0..2 {
+        update(&mut app, key(KeyCode::Up));
+    }
+    assert_eq!(app.form.as_ref().unwrap().focus, Field::Engine);
+    update(&mut app, key(KeyCode::Right));
+    both_sizes("new_experiment_form_engines", &app);
+    let request = app.form.as_ref().unwrap().request().unwrap();
+    let FormRequest::Job(job) = request else {
+        panic!("a job: {request:?}")
+    };
+    assert_eq!(job.engine, "gpu1");
+}
+
+/// A job that ran on a remote engine says so in its row (where the table has room) and in its
+/// details.
+#[test]
+fn a_remote_job_names_its_engine() {
+    let mut app = fixture();
+    for job in &mut app.jobs {
+        if job.id == 3 {
+            job.engine = "gpu1".into();
+        }
+    }
+    select_salary(&mut app);
+    both_sizes("workbench_remote_job", &app);
+}
+
 #[test]
 fn new_experiment_form() {
     use crate::form::{Field, FormOptions, FormText};
@@ -771,6 +837,8 @@ fn new_experiment_form() {
                 unfit: Some("needs 8 vCPU (host has 2), 1 GPU (host has 0)".into()),
             },
         ],
+        engines: Vec::new(),
+        engine_row: 0,
         images: vec!["mlbench/runtime:0.1.0".into()],
         text,
         machine_row: 1,

@@ -77,7 +77,13 @@ fn age(app: &App, created_at: &str) -> String {
 }
 
 /// A sweep's row: its progress and best value so far; ▸ when its trials are hidden, ▾ shown.
-fn sweep_row<'a>(app: &App, sweep: &SweepSummary, (wide, full): (bool, bool), theme: Theme) -> Row<'a> {
+/// A sweep's row; `columns` are the table's widths (wide, full, with an ENGINE column).
+fn sweep_row<'a>(
+    app: &App,
+    sweep: &SweepSummary,
+    (wide, full, on_engines): (bool, bool, bool),
+    theme: Theme,
+) -> Row<'a> {
     let state = match sweep.state {
         "running" => JobState::Running,
         "finished" => JobState::Succeeded,
@@ -105,8 +111,13 @@ fn sweep_row<'a>(app: &App, sweep: &SweepSummary, (wide, full): (bool, bool), th
     ];
     let progress = format!("{open} sweep {}/{}", sweep.done, sweep.trials);
     if wide {
-        // Under MACHINE, EXIT and CPU MEM a sweep has nothing of its own.
-        let blanks = if full { 3 } else { 1 };
+        // Under MACHINE, (ENGINE,) EXIT and CPU MEM a sweep has nothing of its own: its
+        // trials say theirs.
+        let blanks = match (full, on_engines) {
+            (true, true) => 4,
+            (true, false) => 3,
+            (false, _) => 1,
+        };
         cells.extend(std::iter::repeat_n(Span::raw(""), blanks));
         cells.push(Span::raw(best));
         // While a trial waits, why it waits says more than the command.
@@ -153,6 +164,12 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     // always keeps room.
     let wide = area.width >= 70;
     let full = area.width >= 100;
+    // An ENGINE column where jobs ran elsewhere than here, and room for it.
+    let on_engines = full
+        && jobs.iter().any(|row| match row {
+            JobRow::Job(j) | JobRow::Trial(j) => j.engine != mlbench_domain::LOCAL_ENGINE,
+            JobRow::Sweep(_) => false,
+        });
     // Only the rows that fit are built: with thousands of jobs, building them all per frame
     // would be most of the frame's cost.
     let visible = area.height.saturating_sub(3).max(1) as usize;
@@ -162,7 +179,7 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .skip(start)
         .take(visible)
         .map(|row| match row {
-            JobRow::Sweep(sweep) => sweep_row(app, sweep, (wide, full), theme),
+            JobRow::Sweep(sweep) => sweep_row(app, sweep, (wide, full, on_engines), theme),
             JobRow::Job(j) | JobRow::Trial(j) => {
                 let mut cells = vec![
                     Span::raw(j.id.to_string()),
@@ -181,6 +198,9 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                     .unwrap_or_default();
                 if full {
                     cells.push(Span::raw(j.spec.machine.clone()));
+                    if on_engines {
+                        cells.push(Span::raw(j.engine.clone()));
+                    }
                     cells.push(Span::raw(j.exit_code.map(|c| c.to_string()).unwrap_or_default()));
                 }
                 if wide {
@@ -205,21 +225,24 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         })
         .collect();
     let (widths, header) = if full {
-        (
-            vec![
-                Constraint::Length(4),
-                Constraint::Length(10),
-                Constraint::Length(4),
-                Constraint::Length(7),
-                Constraint::Length(4),
-                Constraint::Length(8),
-                Constraint::Length(METRIC_WIDTH),
-                Constraint::Min(10),
-            ],
-            vec![
-                "ID", "STATE", "AGE", "MACHINE", "EXIT", "CPU MEM", "METRIC", "COMMAND",
-            ],
-        )
+        let mut widths = vec![
+            Constraint::Length(4),
+            Constraint::Length(10),
+            Constraint::Length(4),
+            Constraint::Length(7),
+            Constraint::Length(4),
+            Constraint::Length(8),
+            Constraint::Length(METRIC_WIDTH),
+            Constraint::Min(10),
+        ];
+        let mut header = vec![
+            "ID", "STATE", "AGE", "MACHINE", "EXIT", "CPU MEM", "METRIC", "COMMAND",
+        ];
+        if on_engines {
+            widths.insert(4, Constraint::Length(7));
+            header.insert(4, "ENGINE");
+        }
+        (widths, header)
     } else if wide {
         (
             vec![
@@ -325,6 +348,9 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         Line::from(vec![label("image"), Span::raw(job.spec.image.clone())]),
         Line::from(vec![label("code"), Span::raw(job.spec.source.to_string())]),
     ];
+    if job.engine != mlbench_domain::LOCAL_ENGINE {
+        lines.push(Line::from(vec![label("engine"), Span::raw(job.engine.clone())]));
+    }
     if let Some(node) = &job.node {
         lines.push(Line::from(vec![label("node"), Span::raw(node.clone())]));
     }
