@@ -15,6 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::engine_lab::EngineLab;
+use common::tmux::{Tmux, tmux_available};
 use common::{BUSYBOX, Sandbox, busybox_image};
 
 /// A machine type that fits once per engine of the lab (each has 2 vCPUs): a sweep of it
@@ -102,6 +103,7 @@ fn remote_engines_over_ssh_in_the_lab() {
     }
 
     the_salary_tutorial_runs_there(&lab, &s);
+    the_workbench_runs_it_there_too(&s);
     an_image_only_here_is_sent(&lab, &s);
     a_killed_supervisor_is_replaced_with_nothing_lost(&s);
     a_cut_link_is_waited_for_and_nothing_is_lost(&lab, &s);
@@ -232,6 +234,64 @@ fn the_salary_tutorial_runs_there(lab: &EngineLab, s: &Sandbox) {
         .unwrap_or_else(|| panic!("no prediction in {answer}"));
     assert!((got - want).abs() < 1e-6 * want.abs(), "{got} != {want}");
     s.ok(&["deploy", "stop", "salary"]);
+}
+
+/// The same tutorial from the workbench: the form's engine field, the job's log, the fit chart
+/// from the engine's storage, serving there and a prediction through the SSH tunnel.
+fn the_workbench_runs_it_there_too(s: &Sandbox) {
+    if !tmux_available("remote_engines_over_ssh_in_the_lab (the workbench)") {
+        return;
+    }
+    s.ok(&["project", "create", "w"]);
+    let repo = s.folder("workbench", &[]);
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sal.csv"),
+        repo.join("sal.csv"),
+    )
+    .unwrap();
+    let tmux = Tmux::start_with(s, "remote", "docker");
+    tmux.wait_for("jobs of p");
+    tmux.keys(&["Tab", "Down"]);
+    tmux.wait_for("jobs of w");
+    tmux.keys(&["n"]);
+    tmux.wait_for("new experiment in w");
+    // From the repo field up to the engine's: local, lab1, lab2, auto.
+    tmux.keys(&["Up", "Up"]);
+    tmux.wait_for("▶ engine");
+    tmux.keys(&["Right"]);
+    tmux.wait_for("‹ lab1 · ");
+    tmux.keys(&["Down", "Down", repo.to_str().unwrap(), "Enter", "Enter"]);
+    tmux.keys(&["mlbench train -i sal.csv -o /storage/salary"]);
+    tmux.keys(&["Enter"; 5]);
+    let screen = tmux.wait_for(" submitted");
+    let job: i64 = screen
+        .split("job ")
+        .filter_map(|rest| rest.split_once(" submitted"))
+        .find_map(|(id, _)| id.parse().ok())
+        .expect("the status line names the job");
+    tmux.wait_for(&format!("{job:<3} succeeded"));
+    assert_eq!(s.job(job)["engine"], "lab1");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Model written to /storage/salary/model.json");
+    tmux.keys(&["Escape", "c"]);
+    tmux.wait_for("y = 103126 + 1841·x");
+    tmux.keys(&["Escape"]);
+    let port = common::free_port();
+    tmux.keys(&["s"]);
+    tmux.wait_for("8080:8080");
+    tmux.keys(&["BSpace"; 9]);
+    tmux.keys(&[&format!("{port}:8080"), "Enter"]);
+    tmux.wait_for("serving salary at");
+    tmux.keys(&["p"]);
+    tmux.wait_for("predict: w at");
+    tmux.keys(&["2", "5", "Enter"]);
+    tmux.wait_for("25 → 149147");
+    tmux.keys(&["Escape", "s"]);
+    tmux.wait_for("Stop deployment salary?");
+    tmux.keys(&["y"]);
+    tmux.wait_for("stopped serving");
+    tmux.keys(&["q"]);
+    tmux.wait_for("EXITED 0");
 }
 
 /// A user's image only this machine's engine has goes to the remote one before the job starts.

@@ -6,6 +6,7 @@
 
 pub mod engine_lab;
 pub mod lab;
+pub mod tmux;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -258,13 +258,8 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             engine: on,
             port,
         } => {
-            let remote;
-            let runtime = if on == mlbench_domain::LOCAL_ENGINE {
-                context.runtime().await?
-            } else {
-                remote = AnyRuntime::on_engine(engine, &on, &mut |_| {}).await?;
-                &remote
-            };
+            let mut remote = None;
+            let runtime = runtime_for(context, &on, None, &mut remote).await?;
             let request = ModelDeployment::single(project, model, port);
             let (name, replicas) = deploy::deploy_model(engine, runtime, request, &mut |_| {}).await?;
             let url = replicas.first().map(|r| r.url.clone()).unwrap_or_default();
@@ -335,8 +330,12 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             Message::FormOptions(Box::new(FormOptions::new(project, choices)))
         }
         Effect::Submit(request) => {
-            let runtime = context.runtime().await?;
-            let submitted = jobs::run(engine, runtime, request, &mut context.progress()).await;
+            let mut remote = None;
+            let placed = runtime_for(context, &request.engine, request.machine.as_deref(), &mut remote).await;
+            let submitted = match placed {
+                Ok(runtime) => jobs::run(engine, runtime, request, &mut context.progress()).await,
+                Err(err) => Err(err),
+            };
             context.send(Message::Progress(None));
             match submitted {
                 Ok(submitted) => Message::Submitted(submitted.job),
@@ -350,9 +349,20 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             }
         }
         Effect::StartSweep(request) => {
-            let runtime = context.runtime().await?;
-            let started =
-                experiments::sweeps::start(engine, runtime, *request, &mut context.progress()).await;
+            let mut remote = None;
+            let placed = runtime_for(
+                context,
+                &request.job.engine,
+                request.job.machine.as_deref(),
+                &mut remote,
+            )
+            .await;
+            let started = match placed {
+                Ok(runtime) => {
+                    experiments::sweeps::start(engine, runtime, *request, &mut context.progress()).await
+                }
+                Err(err) => Err(err),
+            };
             context.send(Message::Progress(None));
             match started {
                 Ok(started) => {
@@ -457,6 +467,22 @@ async fn run_effect(context: &Context, effect: Effect) -> Result<Message> {
             return Err(Error::Other("an effect reached the wrong handler".into()));
         }
     })
+}
+
+/// The runtime for a job asking for the engine `request` (a name, `auto`, names with commas):
+/// the workbench's own for `local`; else placed for `machine` and connected now, kept in `slot`.
+async fn runtime_for<'a>(
+    context: &'a Context,
+    request: &str,
+    machine: Option<&str>,
+    slot: &'a mut Option<AnyRuntime>,
+) -> Result<&'a AnyRuntime> {
+    if request == mlbench_domain::LOCAL_ENGINE {
+        return context.runtime().await;
+    }
+    let runtime =
+        mlbench_engine::engines::runtime_for(&context.engine, request, machine, &mut |_| {}).await?;
+    Ok(slot.insert(runtime))
 }
 
 /// Looks at the store every half second or when woken (reconciling first, so jobs left by an
