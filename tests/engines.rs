@@ -109,6 +109,29 @@ fn remote_engines_over_ssh_in_the_lab() {
     a_cut_link_is_waited_for_and_nothing_is_lost(&lab, &s);
     a_sweep_spreads_over_three_engines_sending_its_code_once_to_each(&s);
     a_changed_host_key_is_refused(&lab, &s);
+    gc_frees_what_ended_jobs_left_on_the_engines(&lab, &s);
+}
+
+/// The engines' images are listed through them; gc removes the code volumes no live job runs
+/// and keeps the projects' storage.
+fn gc_frees_what_ended_jobs_left_on_the_engines(lab: &EngineLab, s: &Sandbox) {
+    assert!(s.ok(&["images", "--engine", "lab2"]).contains(BUSYBOX));
+    let label = mlbench_store::Home::at(s.home.clone()).unwrap().label();
+    let code = format!("mlbench-{label}-code-");
+    assert!(lab.docker(1, &["volume", "ls", "-q"]).contains(&code));
+    let freed = s.ok(&["gc", "--older-than", "0"]);
+    assert!(
+        freed.contains("volume(s) of code and ended jobs' layers on remote engines: lab1/"),
+        "{freed}"
+    );
+    for n in [1, 2] {
+        let volumes = lab.docker(n, &["volume", "ls", "-q"]);
+        assert!(!volumes.contains(&code), "lab{n}: {volumes}");
+        assert!(
+            volumes.contains(&format!("mlbench-{label}-storage-")),
+            "lab{n}: {volumes}"
+        );
+    }
 }
 
 /// Train, its logs and metrics, the model in the engine's storage (not here), plot and get from

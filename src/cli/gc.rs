@@ -56,6 +56,20 @@ pub(crate) async fn gc(
             human_bytes(freed.image_bytes)
         ),
     }
+    if !engine.config.engines.is_empty() {
+        println!(
+            "{verb} {} volume(s) of code and ended jobs' layers on remote engines{}",
+            freed.remote_volumes.len(),
+            if freed.remote_volumes.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", freed.remote_volumes.join(", "))
+            }
+        );
+    }
+    for skipped in &freed.engines_skipped {
+        println!("not looked at: engine {skipped}");
+    }
     println!(
         "{} {} (jobs stay listed with their metrics; projects' /storage is never touched)",
         if dry_run { "would free" } else { "freed" },

@@ -10,7 +10,11 @@ use mlbench_runtime::DockerRuntime;
 use super::table;
 use crate::{Error, Result};
 
-async fn docker() -> Result<DockerRuntime> {
+/// The engine called `name`: the local one (`DOCKER_HOST`), or one the config names.
+async fn docker(engine: &Engine, name: &str) -> Result<DockerRuntime> {
+    if name != mlbench_domain::LOCAL_ENGINE {
+        return mlbench_engine::engines::connect(engine, name).await;
+    }
     DockerRuntime::connect(None).await.map_err(|err| {
         Error::Runtime(mlbench_runtime::Error::Docker(format!(
             "no engine answered at {} ({err}): images need a Docker Engine",
@@ -19,8 +23,8 @@ async fn docker() -> Result<DockerRuntime> {
     })
 }
 
-pub(crate) async fn list(json: bool) -> Result<()> {
-    let images = docker().await?.list_images().await?;
+pub(crate) async fn list(engine: &Engine, on: &str, json: bool) -> Result<()> {
+    let images = docker(engine, on).await?.list_images().await?;
     if json {
         return table::print_json(&images);
     }
@@ -49,12 +53,13 @@ pub(crate) async fn list(json: bool) -> Result<()> {
 
 pub(crate) async fn build(
     engine: &Engine,
+    on: &str,
     repo: &str,
     reference: Option<String>,
     dockerfile: &str,
     tag: &str,
 ) -> Result<()> {
-    let docker = docker().await?;
+    let docker = docker(engine, on).await?;
     let staging_root = engine.home.staging_dir();
     std::fs::create_dir_all(&staging_root).map_err(Error::at(&staging_root, "cannot create"))?;
     let context = tempfile::Builder::new()
@@ -77,15 +82,15 @@ pub(crate) async fn build(
     Ok(())
 }
 
-pub(crate) async fn pull(name: &str) -> Result<()> {
-    let docker = docker().await?;
+pub(crate) async fn pull(engine: &Engine, on: &str, name: &str) -> Result<()> {
+    let docker = docker(engine, on).await?;
     docker.pull(name, &mut |line| eprintln!("{line}")).await?;
     println!("pulled {name}");
     Ok(())
 }
 
-pub(crate) async fn build_runtime(force: bool) -> Result<()> {
-    let docker = docker().await?;
+pub(crate) async fn build_runtime(engine: &Engine, on: &str, force: bool) -> Result<()> {
+    let docker = docker(engine, on).await?;
     let (tag, built) = docker
         .ensure_runtime_image(force, &mut |line| eprintln!("{line}"))
         .await?;

@@ -74,6 +74,9 @@ enum Command {
         action: Option<ImagesAction>,
         #[arg(long)]
         json: bool,
+        /// The Docker Engine whose images these are (`mlbench engines`).
+        #[arg(long, global = true, default_value = "local")]
+        engine: String,
     },
     /// Run a job: machine type + image + code + command.
     Run(RunArgs),
@@ -492,7 +495,11 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             action: Some(EnginesAction::Rm { name }),
             ..
         } => engines::remove(&engine, &name).and(ok),
-        Command::Images { action: None, json } => images::list(json).await.and(ok),
+        Command::Images {
+            action: None,
+            json,
+            engine: on,
+        } => images::list(&engine, &on, json).await.and(ok),
         Command::Images {
             action:
                 Some(ImagesAction::Build {
@@ -501,18 +508,21 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                     dockerfile,
                     tag,
                 }),
+            engine: on,
             ..
-        } => images::build(&engine, &repo, reference, &dockerfile, &tag)
+        } => images::build(&engine, &on, &repo, reference, &dockerfile, &tag)
             .await
             .and(ok),
         Command::Images {
             action: Some(ImagesAction::Pull { name }),
+            engine: on,
             ..
-        } => images::pull(&name).await.and(ok),
+        } => images::pull(&engine, &on, &name).await.and(ok),
         Command::Images {
             action: Some(ImagesAction::BuildRuntime { force }),
+            engine: on,
             ..
-        } => images::build_runtime(force).await.and(ok),
+        } => images::build_runtime(&engine, &on, force).await.and(ok),
         Command::Run(args) => jobs::run(&engine, args).await,
         Command::Jobs {
             action: Some(JobsAction::Rm { jobs: ids }),

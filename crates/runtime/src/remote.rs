@@ -44,6 +44,18 @@ impl VolumeNames {
         }
     }
 
+    /// What the volume called `name` holds, if it is one of this home's.
+    pub fn kind_of<'n>(&self, name: &'n str) -> Option<VolumeKind<'n>> {
+        let rest = name.strip_prefix(&format!("mlbench-{}-", self.home))?;
+        if let Some(key) = rest.strip_prefix("code-") {
+            return Some(VolumeKind::Code(key));
+        }
+        if let Some(job) = rest.strip_prefix("job-") {
+            return job.parse().ok().map(VolumeKind::Layer);
+        }
+        rest.strip_prefix("storage-").map(VolumeKind::Storage)
+    }
+
     /// The code snapshot called `key`.
     pub fn code(&self, key: &str) -> String {
         format!("mlbench-{}-code-{key}", self.home)
@@ -58,6 +70,17 @@ impl VolumeNames {
     pub fn storage(&self, project: &str) -> String {
         format!("mlbench-{}-storage-{project}", self.home)
     }
+}
+
+/// What one of a home's volumes holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VolumeKind<'n> {
+    /// The code snapshot of this key.
+    Code(&'n str),
+    /// The writable layer of this job.
+    Layer(i64),
+    /// The /storage of this project.
+    Storage(&'n str),
 }
 
 /// How a remote job's code got there.
@@ -162,6 +185,29 @@ impl DockerRuntime {
                 self.own_volume(volume, owner, labels).await?;
             }
             Ok(())
+        })
+    }
+
+    /// The volumes carrying all of `labels` (a home's), by name.
+    pub fn volumes_labelled<'a>(
+        &'a self,
+        labels: &'a HashMap<String, String>,
+    ) -> LocalBoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(async move {
+            let wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let filters = HashMap::from([("label".to_string(), wanted)]);
+            let options = bollard::query_parameters::ListVolumesOptionsBuilder::default()
+                .filters(&filters)
+                .build();
+            let listed = self.docker.list_volumes(Some(options)).await?;
+            let mut names: Vec<String> = listed
+                .volumes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| v.name)
+                .collect();
+            names.sort();
+            Ok(names)
         })
     }
 
@@ -416,5 +462,9 @@ mod tests {
         assert_eq!(names.code("f00d"), "mlbench-a2ce3e7c182d-code-f00d");
         assert_eq!(names.layer(7), "mlbench-a2ce3e7c182d-job-7");
         assert_eq!(names.storage("salary"), "mlbench-a2ce3e7c182d-storage-salary");
+        assert_eq!(names.kind_of(&names.code("f00d")), Some(VolumeKind::Code("f00d")));
+        assert_eq!(names.kind_of(&names.layer(7)), Some(VolumeKind::Layer(7)));
+        assert_eq!(names.kind_of(&names.storage("p")), Some(VolumeKind::Storage("p")));
+        assert_eq!(names.kind_of("mlbench-otherhome-code-f00d"), None);
     }
 }

@@ -1,5 +1,5 @@
-//! `mlbench gc`: removes what finished jobs and killed submits left, code snapshots no job runs,
-//! and runtime images a newer build replaced; never a project's /storage, never a job that has not finished, never a row
+//! `mlbench gc`: removes what finished jobs and killed submits left, code snapshots no job runs
+//! (here, and as volumes on remote engines), and runtime images a newer build replaced; never a project's /storage, never a job that has not finished, never a row
 //! or a metric (a cleaned job stays listed, with when it was cleaned).
 
 use std::collections::HashSet;
@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use futures_util::future::LocalBoxFuture;
 use mlbench_runtime::DockerRuntime;
+use mlbench_runtime::remote::{VolumeKind, VolumeNames};
 use serde::Serialize;
 
 use crate::jobs::workspaces;
@@ -37,6 +38,11 @@ pub struct Freed {
     pub image_bytes: u64,
     /// Why images were not looked at (no Docker Engine), if so.
     pub images_skipped: Option<String>,
+    /// On remote engines, as `engine/volume`: code no live job there runs, and layers jobs
+    /// that ended left.
+    pub remote_volumes: Vec<String>,
+    /// Remote engines not looked at, each with why.
+    pub engines_skipped: Vec<String>,
 }
 
 impl Freed {
@@ -132,8 +138,56 @@ pub fn collect<'a>(
             }
             None => freed.images_skipped = Some("no Docker Engine: images were not looked at".into()),
         }
+        for entry in &engine.config.engines {
+            if let Err(err) = collect_on(engine, &entry.name, options, &mut freed).await {
+                freed.engines_skipped.push(format!(
+                    "{}: {}",
+                    entry.name,
+                    mlbench_domain::error::brief(&err.to_string())
+                ));
+            }
+        }
         Ok(freed)
     })
+}
+
+/// On the remote engine called `name`: the code volumes no live job of this home runs there,
+/// the layers of jobs that ended, and the runtime images a newer build replaced. A volume a
+/// container still mounts is refused by the engine and stays.
+async fn collect_on(engine: &Engine, name: &str, options: &Options, freed: &mut Freed) -> Result<()> {
+    let docker = crate::engines::connect(engine, name).await?;
+    let names = VolumeNames::of_home(&engine.home.label());
+    let live: Vec<mlbench_store::JobRecord> = engine
+        .store
+        .live_jobs()?
+        .into_iter()
+        .filter(|j| j.engine == name)
+        .collect();
+    for volume in docker.volumes_labelled(&crate::home_labels(&engine.home)).await? {
+        let unused = match names.kind_of(&volume) {
+            Some(VolumeKind::Code(key)) => !live.iter().any(|j| j.snapshot.as_deref() == Some(key)),
+            Some(VolumeKind::Layer(job)) => !live.iter().any(|j| j.id == job),
+            Some(VolumeKind::Storage(_)) | None => false,
+        };
+        if !unused {
+            continue;
+        }
+        if !options.dry_run && docker.remove_volume(&volume).await.is_err() {
+            // In use by a container (a job submitted meanwhile): it stays.
+            continue;
+        }
+        freed.remote_volumes.push(format!("{name}/{volume}"));
+    }
+    for (id, bytes) in docker.dangling_runtime_images().await? {
+        if !options.dry_run {
+            docker.remove_image(&id).await?;
+        }
+        freed.image_bytes += bytes;
+        freed
+            .images
+            .push(format!("{name}/{}", mlbench_runtime::images::short_id(&id)));
+    }
+    Ok(())
 }
 
 /// Snapshots no job in `in_use` runs and none took within [`workspaces::UNUSED_FOR`], with
