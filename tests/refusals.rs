@@ -278,6 +278,18 @@ fn every_refusal_reads_as_it_did() {
         (typed("stop 1 --grace 99999999999"), none),
         (typed("compare 99"), none),
         (typed("sweeps --project nosuch"), none),
+        // Engines.
+        (typed("$RUN --engine nosuch -- echo"), none),
+        (typed("$RUN --engine local,nosuch -- echo"), none),
+        (typed("storage ls p --engine nosuch"), none),
+        (typed("models --engine nosuch"), none),
+        (typed("images --engine nosuch"), none),
+        (typed("engines add gpu1 gpu1.lab"), none),
+        (typed("engines add local ssh://gpu1.lab"), none),
+        (typed("engines add Bad ssh://gpu1.lab"), none),
+        (typed("engines add gpu1 ssh://-oProxyCommand=x"), none),
+        (typed("engines rm nosuch"), none),
+        (typed("engines rm local"), none),
         // Upkeep and the rest.
         (typed("gc --older-than forever"), none),
         (typed("gc --older-than -3d"), none),
