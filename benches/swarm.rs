@@ -14,6 +14,8 @@
 
 #[path = "common/docker.rs"]
 mod docker;
+#[path = "common/follow.rs"]
+mod follow;
 #[path = "common/summary.rs"]
 mod summary;
 
@@ -26,6 +28,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use docker::{IMAGE, check};
+use follow::{file_ends_with_line, first_line, median};
 use summary::{Figure, Goal};
 
 const WORKER: &str = "mlblab-n2";
@@ -98,21 +101,6 @@ impl Bench {
             .unwrap()[field]
             .clone()
     }
-}
-
-/// Reads `child`'s stdout until its first line; the time since `started`.
-fn first_line(child: &mut Child, started: Instant) -> Duration {
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .expect("read");
-    assert!(!line.is_empty(), "printed nothing");
-    started.elapsed()
-}
-
-fn median(mut values: Vec<Duration>) -> Duration {
-    values.sort();
-    values[values.len() / 2]
 }
 
 fn main() {
@@ -275,19 +263,6 @@ fn main() {
         Goal::AtLeast(0.9),
     ));
     summary::record("swarm", &figures);
-}
-
-/// Whether `line` is among the last 64 KiB of the file at `path` (false while there is no file).
-fn file_ends_with_line(path: &std::path::Path, line: &str) -> bool {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return false;
-    };
-    let len = file.metadata().map_or(0, |m| m.len());
-    let mut tail = Vec::new();
-    file.seek(SeekFrom::Start(len.saturating_sub(1 << 16))).unwrap();
-    file.read_to_end(&mut tail).unwrap();
-    tail.windows(line.len()).any(|w| w == line.as_bytes())
 }
 
 /// The registry reference by digest mlbench pushed `image` under.

@@ -15,7 +15,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 pub use outcome::{argument_error, report};
 pub use serve::ServeArgs;
 pub use train::TrainArgs;
-pub use upkeep::{EmptyFolderArgs, OwnFolderArgs, RemoveFilesArgs};
+pub use upkeep::{EmptyFolderArgs, OwnFolderArgs, RemovePathsArgs};
 
 /// Why a command inside a job failed; each prints as one line.
 #[derive(Debug, thiserror::Error)]
@@ -56,10 +56,10 @@ pub enum JobCommand {
     /// volume whose jobs run as the user).
     #[command(hide = true)]
     OwnFolder(OwnFolderArgs),
-    /// Remove files, links not followed (mlbench runs it in a helper container on a remote
-    /// project's storage: a deployment's pin).
+    /// Remove files or folders, links not followed (mlbench runs it in a helper container on a
+    /// remote engine: a deployment's pin, ended jobs' layers).
     #[command(hide = true)]
-    RemoveFiles(RemoveFilesArgs),
+    RemovePaths(RemovePathsArgs),
 }
 
 /// The slim binary: parses its arguments and runs the one command, each error one line and a
@@ -85,7 +85,8 @@ impl JobCommand {
             JobCommand::Train(args) => report(train::train(args).map(|()| ExitCode::SUCCESS)),
             JobCommand::EmptyFolder(args) => report(upkeep::empty_folder(&args).map(|()| ExitCode::SUCCESS)),
             JobCommand::OwnFolder(args) => report(upkeep::own_folder(&args).map(|()| ExitCode::SUCCESS)),
-            JobCommand::RemoveFiles(args) => report(upkeep::remove_files(&args).map(|()| ExitCode::SUCCESS)),
+            JobCommand::RemovePaths(args) => report(upkeep::remove_paths(&args).map(|()| ExitCode::SUCCESS)),
+
             JobCommand::Serve(args) => {
                 // The model server wants every core.
                 let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -3,7 +3,8 @@
 //! job's image ran as root; the overlay's own `work/work`, mode 000); the folder itself stays,
 //! for its owner to remove, and links are removed, never followed. `own-folder` gives a new
 //! volume's root to the user whose jobs write there (a remote project's /storage);
-//! `remove-files` removes a remote deployment's pin.
+//! `remove-paths` removes a remote deployment's pin, and ended jobs' layers from a remote
+//! engine's layers volume.
 
 use std::path::{Path, PathBuf};
 
@@ -35,20 +36,22 @@ pub(crate) fn empty_folder(args: &EmptyFolderArgs) -> Result<()> {
 }
 
 #[derive(Args)]
-pub struct RemoveFilesArgs {
-    /// The files (or links, removed themselves) to remove; one already gone is fine.
-    pub files: Vec<PathBuf>,
+pub struct RemovePathsArgs {
+    /// The files, links (removed themselves) or folders (with everything in them) to remove;
+    /// one already gone is fine.
+    pub paths: Vec<PathBuf>,
 }
 
-pub(crate) fn remove_files(args: &RemoveFilesArgs) -> Result<()> {
-    for file in &args.files {
-        match std::fs::symlink_metadata(file) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(cannot("read", file, &e)),
+pub(crate) fn remove_paths(args: &RemovePathsArgs) -> Result<()> {
+    for path in &args.paths {
+        match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(cannot("read", path, &e)),
+            // remove_dir_all removes a link inside the tree, never what it points at.
             Ok(meta) if meta.is_dir() => {
-                return Err(Error::Invalid(format!("{} is a folder", file.display())));
+                std::fs::remove_dir_all(path).map_err(|e| cannot("remove", path, &e))?;
             }
-            Ok(_) => std::fs::remove_file(file).map_err(|e| cannot("remove", file, &e))?,
+            Ok(_) => std::fs::remove_file(path).map_err(|e| cannot("remove", path, &e))?,
         }
     }
     Ok(())
@@ -78,6 +81,26 @@ fn cannot(action: &str, path: &Path, err: &std::io::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_removed_whole_links_themselves() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::create_dir_all(dir.path().join("7/upper/deep")).unwrap();
+        std::fs::write(dir.path().join("pin"), "3\n").unwrap();
+        std::os::unix::fs::symlink(&outside, dir.path().join("7/upper/link")).unwrap();
+        remove_paths(&RemovePathsArgs {
+            paths: vec![
+                dir.path().join("7"),
+                dir.path().join("pin"),
+                dir.path().join("gone"),
+            ],
+        })
+        .unwrap();
+        assert!(!dir.path().join("7").exists() && !dir.path().join("pin").exists());
+        assert!(outside.is_dir());
+    }
 
     #[test]
     fn a_folder_is_emptied_without_following_links() {

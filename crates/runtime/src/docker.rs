@@ -433,9 +433,9 @@ impl Runtime for DockerRuntime {
                 changes,
                 work,
             } => overlay_mount(snapshot, changes, work)?,
-            Workspace::Volumes { code, layer } => {
+            Workspace::Volumes { code, layers, job } => {
                 let code = Path::new(&self.volume_path(code).await?).join(super::remote::CODE_TREE);
-                let layer = PathBuf::from(self.volume_path(layer).await?);
+                let layer = PathBuf::from(self.volume_path(layers).await?).join(job.to_string());
                 overlay_mount(&code, &layer.join("upper"), &layer.join("work"))?
             }
         };

@@ -173,6 +173,53 @@ impl DockerRuntime {
     }
 }
 
+impl DockerRuntime {
+    /// The never-started helper called `name` that mounts `volume` at `mount`, made on first
+    /// use and kept (a job's layer is made through it at once, without a container of its
+    /// own). Processes making it at once find the one that won.
+    pub(crate) async fn lasting_files_helper(
+        &self,
+        name: &str,
+        volume: &str,
+        mount: &str,
+        labels: &HashMap<String, String>,
+    ) -> Result<FilesHelper<'_>> {
+        if let Ok(found) = self.docker.inspect_container(name, None).await {
+            return Ok(FilesHelper {
+                runtime: self,
+                id: found.id.unwrap_or_else(|| name.to_string()),
+            });
+        }
+        let (image, _) = self.ensure_runtime_image(false, &mut |_| {}).await?;
+        let body = ContainerCreateBody {
+            image: Some(image),
+            entrypoint: Some(vec!["mlbench".into()]),
+            cmd: Some(vec!["--version".into()]),
+            labels: Some(labels.clone()),
+            network_disabled: Some(true),
+            host_config: Some(HostConfig {
+                mounts: Some(vec![volume_mount(volume, mount, false)]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = bollard::query_parameters::CreateContainerOptionsBuilder::default()
+            .name(name)
+            .build();
+        let id = match self.docker.create_container(Some(options), body).await {
+            Ok(created) => created.id,
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => self
+                .docker
+                .inspect_container(name, None)
+                .await?
+                .id
+                .unwrap_or_else(|| name.to_string()),
+            Err(err) => return Err(err.into()),
+        };
+        Ok(FilesHelper { runtime: self, id })
+    }
+}
+
 /// A never-started helper whose archive API reads and writes the volumes it mounts.
 pub(crate) struct FilesHelper<'a> {
     runtime: &'a DockerRuntime,

@@ -64,8 +64,8 @@ pub enum Workspace {
         work: PathBuf,
     },
     /// On a remote engine: the code volume (its files under `tree/`) under the job's own layer
-    /// volume (`upper/`, `work/`), mounted as an overlay there.
-    Volumes { code: String, layer: String },
+    /// (`<job>/upper`, `<job>/work` of the layers volume), mounted as an overlay there.
+    Volumes { code: String, layers: String, job: i64 },
 }
 
 /// The project's /storage as the job sees it.

@@ -3,9 +3,10 @@
 //!
 //! - the job's code: a volume per snapshot, uploaded once per content and engine through the
 //!   archive API of a helper that is never started, and shared read-only by every job of that
-//!   code (its files under `tree/`, and `complete` beside them once all of it is there); each
-//!   job writes in a layer of its own (a volume with `upper/` and `work/`), the two mounted as
-//!   an overlay at /workspace, as the local engine does with folders;
+//!   code (its files under `tree/`; an empty volume beside it says all of it is there); each
+//!   job writes in a layer of its own (`<job>/upper` and `<job>/work` in the home's layers
+//!   volume, made through a never-started helper that is kept), the two mounted as an overlay
+//!   at /workspace, as the local engine does with folders; gc removes ended jobs' layers;
 //! - a project's /storage: a volume, given to the user whose jobs write there when it is made;
 //! - images: a user's image that only the local engine has is copied there (save, then load).
 //!
@@ -27,8 +28,15 @@ use crate::{DockerRuntime, Error, Result};
 
 /// Where a code volume's files are, inside it.
 pub(crate) const CODE_TREE: &str = "tree";
-/// Written last: the volume holds all of its snapshot.
-const CODE_COMPLETE: &str = "complete";
+
+/// Where the layers helper mounts the layers volume.
+const LAYERS_MOUNT: &str = "/layers";
+
+/// The volume made once all of the code volume `volume` was sent: an empty volume, so that a
+/// job of code sent earlier is known to find all of it with a question to the engine.
+fn sent_marker(volume: &str) -> String {
+    format!("{volume}.sent")
+}
 
 /// The volumes of one home on an engine, by what they hold.
 #[derive(Debug, Clone)]
@@ -48,10 +56,10 @@ impl VolumeNames {
     pub fn kind_of<'n>(&self, name: &'n str) -> Option<VolumeKind<'n>> {
         let rest = name.strip_prefix(&format!("mlbench-{}-", self.home))?;
         if let Some(key) = rest.strip_prefix("code-") {
-            return Some(VolumeKind::Code(key));
+            return Some(VolumeKind::Code(key.strip_suffix(".sent").unwrap_or(key)));
         }
-        if let Some(job) = rest.strip_prefix("job-") {
-            return job.parse().ok().map(VolumeKind::Layer);
+        if rest == "layers" {
+            return Some(VolumeKind::Layers);
         }
         rest.strip_prefix("storage-").map(VolumeKind::Storage)
     }
@@ -61,9 +69,15 @@ impl VolumeNames {
         format!("mlbench-{}-code-{key}", self.home)
     }
 
-    /// The writable layer of job `id`.
-    pub fn layer(&self, id: i64) -> String {
-        format!("mlbench-{}-job-{id}", self.home)
+    /// The writable layers of the home's jobs on the engine, one folder each (`<job>/upper`,
+    /// `<job>/work`).
+    pub fn layers(&self) -> String {
+        format!("mlbench-{}-layers", self.home)
+    }
+
+    /// The never-started helper, kept, through which jobs' layers are made.
+    pub fn layers_helper(&self) -> String {
+        format!("mlbench-{}-layers-helper", self.home)
     }
 
     /// The /storage of `project`.
@@ -77,8 +91,8 @@ impl VolumeNames {
 pub enum VolumeKind<'n> {
     /// The code snapshot of this key.
     Code(&'n str),
-    /// The writable layer of this job.
-    Layer(i64),
+    /// The writable layers of the home's jobs.
+    Layers,
     /// The /storage of this project.
     Storage(&'n str),
 }
@@ -93,6 +107,14 @@ pub enum CodeSent {
 }
 
 impl DockerRuntime {
+    async fn volume_exists(&self, volume: &str) -> Result<bool> {
+        match self.docker.inspect_volume(volume).await {
+            Ok(_) => Ok(true),
+            Err(err) if is_not_found(&err) => Ok(false),
+            Err(err) => Err(err.into()),
+        }
+    }
+
     /// Makes `volume` unless it exists; true when it was made now.
     async fn ensure_volume(&self, volume: &str, labels: &HashMap<String, String>) -> Result<bool> {
         match self.docker.inspect_volume(volume).await {
@@ -126,47 +148,72 @@ impl DockerRuntime {
         labels: &'a HashMap<String, String>,
     ) -> LocalBoxFuture<'a, Result<CodeSent>> {
         Box::pin(async move {
+            // Two questions to the engine, not a helper: a job of code already sent starts at
+            // once.
+            let marker = sent_marker(volume);
+            if self.volume_exists(volume).await? && self.volume_exists(&marker).await? {
+                return Ok(CodeSent::AlreadyThere);
+            }
             self.ensure_volume(volume, labels).await?;
             let helper = self.files_helper(&[(volume, "/code", false)], labels).await?;
-            let sent = async {
-                if helper.stat(&format!("/code/{CODE_COMPLETE}")).await?.is_some() {
-                    return Ok(CodeSent::AlreadyThere);
-                }
-                let (body, sent_bytes) = tar_stream(snapshot.to_path_buf(), owner);
-                helper.put_stream("/code", body).await?;
-                let mut done = tar::Builder::new(Vec::new());
-                append_file(&mut done, CODE_COMPLETE, b"", owner, 0o444)?;
-                helper.put("/code", finish(done)?).await?;
-                Ok(CodeSent::Sent(
-                    sent_bytes.load(std::sync::atomic::Ordering::Relaxed),
-                ))
-            }
-            .await;
+            let (body, sent_bytes) = tar_stream(snapshot.to_path_buf(), owner);
+            let sent = helper.put_stream("/code", body).await;
             helper.remove().await;
-            sent
+            sent?;
+            self.ensure_volume(&marker, labels).await?;
+            Ok(CodeSent::Sent(
+                sent_bytes.load(std::sync::atomic::Ordering::Relaxed),
+            ))
         })
     }
 
     /// Makes job `volume`'s writable layer: `upper/` and `work/`, the user's.
     pub fn make_layer<'a>(
         &'a self,
-        volume: &'a str,
+        names: &'a VolumeNames,
+        job: i64,
         owner: (u32, u32),
         labels: &'a HashMap<String, String>,
     ) -> LocalBoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            self.ensure_volume(volume, labels).await?;
-            let helper = self.files_helper(&[(volume, "/layer", false)], labels).await?;
-            let made = async {
-                let mut dirs = tar::Builder::new(Vec::new());
-                for dir in ["upper", "work"] {
-                    append_dir(&mut dirs, dir, owner)?;
-                }
-                helper.put("/layer", finish(dirs)?).await
+            let volume = names.layers();
+            self.ensure_volume(&volume, labels).await?;
+            let helper = self
+                .lasting_files_helper(&names.layers_helper(), &volume, LAYERS_MOUNT, labels)
+                .await?;
+            let mut dirs = tar::Builder::new(Vec::new());
+            for dir in [String::new(), "/upper".into(), "/work".into()] {
+                append_dir(&mut dirs, &format!("{job}{dir}"), owner)?;
             }
-            .await;
-            helper.remove().await;
-            made
+            helper.put(LAYERS_MOUNT, finish(dirs)?).await
+        })
+    }
+
+    /// Removes the layers of the ended jobs `ended` from the layers volume, as root from a
+    /// started helper (an ended job's overlay leaves root's files there). Only ended jobs are
+    /// named: a layer made meanwhile for a new job is never touched.
+    pub fn remove_layers<'a>(
+        &'a self,
+        names: &'a VolumeNames,
+        ended: &'a [i64],
+        labels: &'a HashMap<String, String>,
+    ) -> LocalBoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let volume = names.layers();
+            if ended.is_empty() || !self.volume_exists(&volume).await? {
+                return Ok(());
+            }
+            let mount = super::helpers::volume_mount(&volume, LAYERS_MOUNT, false);
+            // A thousand at a time keeps each command line short.
+            for batch in ended.chunks(1000) {
+                let mut args = vec!["remove-paths".to_string()];
+                args.extend(batch.iter().map(|job| format!("{LAYERS_MOUNT}/{job}")));
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                self.run_helper(&args, vec![mount.clone()], labels)
+                    .await
+                    .map_err(|why| Error::Docker(format!("cannot remove ended jobs' layers: {why}")))?;
+            }
+            Ok(())
         })
     }
 
@@ -384,23 +431,6 @@ fn append_dir<W: Write>(builder: &mut tar::Builder<W>, name: &str, owner: (u32, 
         .map_err(|e| Error::io("cannot make a tar for the engine", e))
 }
 
-fn append_file<W: Write>(
-    builder: &mut tar::Builder<W>,
-    name: &str,
-    data: &[u8],
-    owner: (u32, u32),
-    mode: u32,
-) -> Result<()> {
-    let mut header = tar::Header::new_gnu();
-    header.set_size(data.len() as u64);
-    header.set_mode(mode);
-    header.set_uid(owner.0.into());
-    header.set_gid(owner.1.into());
-    builder
-        .append_data(&mut header, name, data)
-        .map_err(|e| Error::io("cannot make a tar for the engine", e))
-}
-
 fn finish(builder: tar::Builder<Vec<u8>>) -> Result<Vec<u8>> {
     builder
         .into_inner()
@@ -460,10 +490,14 @@ mod tests {
     fn volumes_are_named_by_home_and_what_they_hold() {
         let names = VolumeNames::of_home("a2ce3e7c182d");
         assert_eq!(names.code("f00d"), "mlbench-a2ce3e7c182d-code-f00d");
-        assert_eq!(names.layer(7), "mlbench-a2ce3e7c182d-job-7");
+        assert_eq!(names.layers(), "mlbench-a2ce3e7c182d-layers");
         assert_eq!(names.storage("salary"), "mlbench-a2ce3e7c182d-storage-salary");
         assert_eq!(names.kind_of(&names.code("f00d")), Some(VolumeKind::Code("f00d")));
-        assert_eq!(names.kind_of(&names.layer(7)), Some(VolumeKind::Layer(7)));
+        assert_eq!(
+            names.kind_of(&sent_marker(&names.code("f00d"))),
+            Some(VolumeKind::Code("f00d"))
+        );
+        assert_eq!(names.kind_of(&names.layers()), Some(VolumeKind::Layers));
         assert_eq!(names.kind_of(&names.storage("p")), Some(VolumeKind::Storage("p")));
         assert_eq!(names.kind_of("mlbench-otherhome-code-f00d"), None);
     }

@@ -176,7 +176,7 @@ impl DockerRuntime {
         labels: &'a HashMap<String, String>,
     ) -> LocalBoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let mut args = vec!["remove-files".to_string()];
+            let mut args = vec!["remove-paths".to_string()];
             for path in paths {
                 inside(path, mount)?;
                 args.push(path.display().to_string());

@@ -252,10 +252,7 @@ impl Start {
                     let handle = match created {
                         Ok(_) if self.creates_only => return Ok(Step::Created),
                         Ok(handle) => handle,
-                        Err(err) => {
-                            let _ = runtime.release_files(engine, &record).await;
-                            return fail_before_command(engine, job, &err);
-                        }
+                        Err(err) => return fail_before_command(engine, job, &err),
                     };
                     if let Err(err) = runtime.start(&handle).await {
                         // The engine undoes a create whose caller went away (a launch killed
@@ -266,7 +263,6 @@ impl Start {
                             tokio::time::sleep(Duration::from_millis(200)).await;
                             continue;
                         }
-                        let _ = runtime.release_files(engine, &record).await;
                         return fail_before_command(engine, job, &err);
                     }
                     // In the log, so `run -f` says it where it happened: after the image
@@ -335,11 +331,6 @@ pub(crate) trait LaunchPreparer {
     /// this machine, or on a remote engine volumes filled through the Engine API.
     async fn job_files(&self, engine: &Engine, job: &JobRecord) -> Result<(Workspace, Storage)> {
         local_files(engine, job)
-    }
-
-    /// Frees what the job's files held on the engine once it ended (its container is gone).
-    async fn release_files(&self, _engine: &Engine, _job: &JobRecord) -> Result<()> {
-        Ok(())
     }
 
     /// Makes the ports the running job publishes answer on this machine (a remote engine's
@@ -424,12 +415,18 @@ impl LaunchPreparer for mlbench_runtime::DockerRuntime {
                 ),
             );
         }
-        let layer = names.layer(job.id);
-        self.make_layer(&layer, owner, &labels).await?;
+        self.make_layer(&names, job.id, owner, &labels).await?;
         let storage = names.storage(&job.spec.project);
         self.ensure_storage(&storage, Some(&format!("{}:{}", owner.0, owner.1)), &labels)
             .await?;
-        Ok((Workspace::Volumes { code, layer }, Storage::Volume(storage)))
+        Ok((
+            Workspace::Volumes {
+                code,
+                layers: names.layers(),
+                job: job.id,
+            },
+            Storage::Volume(storage),
+        ))
     }
 
     async fn reach_ports(&self, job: &JobRecord) -> Result<()> {
@@ -443,14 +440,6 @@ impl LaunchPreparer for mlbench_runtime::DockerRuntime {
 
     async fn engine_answers(&self) -> bool {
         self.answers().await
-    }
-
-    async fn release_files(&self, engine: &Engine, job: &JobRecord) -> Result<()> {
-        if self.is_remote() {
-            let layer = VolumeNames::of_home(&engine.home.label()).layer(job.id);
-            self.remove_volume(&layer).await?;
-        }
-        Ok(())
     }
 
     async fn prepare_image(&self, engine: &Engine, job: &JobRecord) -> Result<()> {
@@ -674,8 +663,6 @@ async fn follow_to_end<R: Runtime + LaunchPreparer>(
         }
         if let Err(err) = runtime.remove(handle).await {
             eprintln!("job {job}: cannot remove its container: {err}");
-        } else if let Err(err) = runtime.release_files(engine, &engine.store.job(job)?).await {
-            eprintln!("job {job}: cannot free its files on its engine: {err}");
         }
         return Ok(());
     }

@@ -38,8 +38,8 @@ pub struct Freed {
     pub image_bytes: u64,
     /// Why images were not looked at (no Docker Engine), if so.
     pub images_skipped: Option<String>,
-    /// On remote engines, as `engine/volume`: code no live job there runs, and layers jobs
-    /// that ended left.
+    /// On remote engines, as `engine/volume`: code no live job there runs (ended jobs' layers
+    /// go too, from the engine's layers volume).
     pub remote_volumes: Vec<String>,
     /// Remote engines not looked at, each with why.
     pub engines_skipped: Vec<String>,
@@ -151,8 +151,8 @@ pub fn collect<'a>(
     })
 }
 
-/// On the remote engine called `name`: the code volumes no live job of this home runs there,
-/// the layers of jobs that ended, and the runtime images a newer build replaced. A volume a
+/// On the remote engine called `name`: the layers of jobs that ended, the code volumes no live
+/// job of this home runs there, and the runtime images a newer build replaced. A volume a
 /// container still mounts is refused by the engine and stays.
 async fn collect_on(engine: &Engine, name: &str, options: &Options, freed: &mut Freed) -> Result<()> {
     let docker = crate::engines::connect(engine, name).await?;
@@ -163,11 +163,21 @@ async fn collect_on(engine: &Engine, name: &str, options: &Options, freed: &mut 
         .into_iter()
         .filter(|j| j.engine == name)
         .collect();
-    for volume in docker.volumes_labelled(&crate::home_labels(&engine.home)).await? {
+    let labels = crate::home_labels(&engine.home);
+    if !options.dry_run {
+        let ended: Vec<i64> = engine
+            .store
+            .jobs(None)?
+            .into_iter()
+            .filter(|j| j.engine == name && j.state.is_final())
+            .map(|j| j.id)
+            .collect();
+        docker.remove_layers(&names, &ended, &labels).await?;
+    }
+    for volume in docker.volumes_labelled(&labels).await? {
         let unused = match names.kind_of(&volume) {
             Some(VolumeKind::Code(key)) => !live.iter().any(|j| j.snapshot.as_deref() == Some(key)),
-            Some(VolumeKind::Layer(job)) => !live.iter().any(|j| j.id == job),
-            Some(VolumeKind::Storage(_)) | None => false,
+            Some(VolumeKind::Layers | VolumeKind::Storage(_)) | None => false,
         };
         if !unused {
             continue;
