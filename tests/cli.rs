@@ -500,3 +500,52 @@ fn a_job_printing_a_new_metric_name_per_line_keeps_the_first_thousand() {
         "{notes:?}"
     );
 }
+
+/// A configured engine nothing listens for is listed with the client's own reason, once, and a
+/// job sent there is refused in one line naming it; nothing is stored.
+#[test]
+fn an_engine_that_refuses_connections_is_listed_and_refused_with_its_reason() {
+    // A port just closed: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let s = Sandbox::new("");
+    s.configure(
+        "",
+        &format!("[engines.gone]\nhost = \"tcp://127.0.0.1:{port}\"\n"),
+    );
+    s.ok(&["project", "create", "p"]);
+    let listed = s.ok(&["engines"]);
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with("gone "))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(row.contains("does not answer: Connection refused"), "{row}");
+    assert!(!row.contains("hyper") && !row.contains("engine gone"), "{row}");
+
+    let repo = s.folder("code", &[("a.txt", "a")]);
+    let out = s.run(&[
+        "run",
+        "--project",
+        "p",
+        "--engine",
+        "gone",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--",
+        "true",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "engine gone (tcp://127.0.0.1:{port}) does not answer: Connection refused"
+        )),
+        "{stderr}"
+    );
+    let jobs: serde_json::Value = serde_json::from_str(&s.ok(&["jobs", "--json"])).unwrap();
+    assert_eq!(jobs, serde_json::json!([]), "a job was stored");
+}

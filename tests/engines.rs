@@ -3,7 +3,7 @@
 //! One lab for the whole run, its steps in order: the salary tutorial there (train, logs,
 //! metrics, storage, plot, deploy, predict through the tunnel), an image only this machine has,
 //! a supervisor killed, the link cut and restored, a sweep spread over three engines, a changed
-//! host key, and /storage never a host path.
+//! host key, /storage never a host path, and an engine reached over tcp:// with TLS.
 
 // A test harness: a failed unwrap is a failed run, said where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -81,7 +81,7 @@ fn remote_engines_over_ssh_in_the_lab() {
     if !common::docker_available("remote_engines_over_ssh_in_the_lab") {
         return;
     }
-    let s = lab_sandbox(&lab);
+    let mut s = lab_sandbox(&lab);
     let checkout = env!("CARGO_MANIFEST_DIR");
 
     // The lab's engines are elsewhere: none of this machine's files are there.
@@ -110,6 +110,78 @@ fn remote_engines_over_ssh_in_the_lab() {
     a_sweep_spreads_over_three_engines_sending_its_code_once_to_each(&s);
     a_changed_host_key_is_refused(&lab, &s);
     gc_frees_what_ended_jobs_left_on_the_engines(&lab, &s);
+    a_tls_engine_serves_on_its_own_address(&lab, &mut s);
+}
+
+/// lab1 again, over tcp:// with the lab's CA and client certificate, from the hub (the only
+/// place its address answers): the model trained there is read and served, its URL on the
+/// engine's host, since a tcp:// engine's 127.0.0.1 is not this machine's.
+fn a_tls_engine_serves_on_its_own_address(lab: &EngineLab, s: &mut Sandbox) {
+    s.configure(
+        "",
+        &format!("{}\n{}", lab.engine_tables(), lab.tls_engine_tables()),
+    );
+    s.wrapper = lab.in_hub();
+    let engines = json(&s.ok(&["engines", "--json"]));
+    let tls = engines
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "lab1tls")
+        .unwrap_or_else(|| panic!("no lab1tls in {engines}"));
+    assert!(tls["docker_version"].is_string(), "{tls}");
+
+    let got = s.dir.path().join("model-tls.json");
+    s.ok(&[
+        "storage",
+        "get",
+        "p",
+        "salary/model.json",
+        "--engine",
+        "lab1tls",
+        "-o",
+        got.to_str().unwrap(),
+    ]);
+    let model = json(&std::fs::read_to_string(&got).unwrap());
+    let want = model["intercept"].as_f64().unwrap() + model["coefficients"][0].as_f64().unwrap() * 7.5;
+
+    let port = common::free_port();
+    let deploy = |mapping: &str| {
+        s.run(&[
+            "deploy",
+            "--project",
+            "p",
+            "--model",
+            "salary",
+            "--engine",
+            "lab1tls",
+            "--port",
+            mapping,
+        ])
+    };
+    let loopback = deploy(&format!("{port}:8080"));
+    let said = String::from_utf8_lossy(&loopback.stderr);
+    assert!(
+        !loopback.status.success()
+            && said.contains("127.0.0.1")
+            && said.contains(&format!("0.0.0.0:{port}:8080")),
+        "{said}"
+    );
+    let out = deploy(&format!("0.0.0.0:{port}:8080"));
+    let url = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        url.trim(),
+        format!("http://10.79.0.11:{port}"),
+        "the engine's host"
+    );
+    let answer = json(&s.ok(&["predict", "7.5", "--json"]));
+    let got = answer[0]["salary"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no prediction in {answer}"));
+    assert!((got - want).abs() < 1e-6 * want.abs(), "{got} != {want}");
+    s.ok(&["deploy", "stop", "salary"]);
+    s.wrapper.clear();
 }
 
 /// The engines' images are listed through them; gc removes the code volumes no live job runs

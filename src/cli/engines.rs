@@ -40,7 +40,14 @@ pub(crate) async fn list(engine: &Engine, json: bool) -> Result<()> {
                 Answer::Error { error } => vec![
                     e.name.clone(),
                     e.address.clone(),
-                    super::shown::err(error).into_owned(),
+                    // The row names the engine and its address already: from "does not
+                    // answer" on is what this column adds.
+                    super::shown::err(
+                        error
+                            .find("does not answer")
+                            .map_or(error.as_str(), |at| &error[at..]),
+                    )
+                    .into_owned(),
                     "-".into(),
                     "-".into(),
                     "-".into(),

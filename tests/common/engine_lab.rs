@@ -25,6 +25,7 @@ impl EngineLab {
             "ssh",
             "ssh-keygen",
             "nc",
+            "openssl",
             "/usr/sbin/sshd",
         ]
         .into_iter()
@@ -79,6 +80,17 @@ impl EngineLab {
     /// The `[engines.labN]` tables `up` wrote, for a test's config.
     pub fn engine_tables(&self) -> String {
         std::fs::read_to_string(self.dir.join("engines.toml")).unwrap()
+    }
+
+    /// The `[engines.labNtls]` tables: the same engines over tcp:// with TLS, reachable from
+    /// the hub only.
+    pub fn tls_engine_tables(&self) -> String {
+        std::fs::read_to_string(self.dir.join("tls.toml")).unwrap()
+    }
+
+    /// What runs a command in the lab's hub network namespace, where the engines' addresses are.
+    pub fn in_hub(&self) -> Vec<String> {
+        vec!["nsenter".into(), "--net=/run/netns/mlbeng-hub".into()]
     }
 
     /// The lab's ssh config: its key, its pinned known_hosts, the way through the hub.

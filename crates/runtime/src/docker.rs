@@ -151,9 +151,14 @@ impl DockerRuntime {
             DockerRuntime::negotiate(docker, capacity_cache, EngineRef::Named(Box::new(engine)))
                 .await
                 .map_err(|err| {
+                    let why = match err {
+                        Error::Engine(err) => crate::error::engine_message(&err),
+                        Error::Docker(why) => why,
+                        other => other.to_string(),
+                    };
                     Error::Docker(format!(
                         "engine {name} ({address}) does not answer: {}",
-                        mlbench_domain::error::brief(&err.to_string())
+                        mlbench_domain::error::brief(&why)
                     ))
                 })
         })
@@ -195,6 +200,19 @@ impl DockerRuntime {
                     .unwrap_or(0)
             }
             EngineRef::Named(_) => 0,
+        }
+    }
+
+    /// The host a job's published ports answer on from here when they cannot be forwarded: a
+    /// `tcp://` engine's (its machine's 127.0.0.1 is not this one's); none for the local engine,
+    /// a `unix://` one (this machine) and an SSH one (its ports are forwarded here).
+    pub fn ports_host(&self) -> Option<String> {
+        match &self.engine {
+            EngineRef::Named(named) if named.link.is_none() => match &named.address {
+                EngineAddress::Tcp { host, .. } => Some(host.clone()),
+                _ => None,
+            },
+            _ => None,
         }
     }
 

@@ -34,9 +34,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The engine's own words: its message for an error answer, else what the client saw, on one
 /// line.
-fn engine_message(err: &bollard::errors::Error) -> String {
+pub(crate) fn engine_message(err: &bollard::errors::Error) -> String {
     match err {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.trim().to_string(),
-        other => other.to_string().replace('\n', " "),
+        other => {
+            // A failure on the client's side (connect, TLS) wraps its cause a few layers deep
+            // ("client error (Connect)"): the deepest says what happened.
+            let mut cause: &dyn std::error::Error = other;
+            while let Some(source) = cause.source() {
+                cause = source;
+            }
+            cause.to_string().replace('\n', " ")
+        }
     }
 }

@@ -728,6 +728,16 @@ impl Store {
         Ok(())
     }
 
+    /// Records where the job's published ports answer, when that is not this machine (a
+    /// `tcp://` engine's host).
+    pub fn set_address(&self, id: i64, address: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE jobs SET node_address = ?1 WHERE id = ?2",
+            params![address, id],
+        )?;
+        Ok(())
+    }
+
     pub fn set_supervisor(&self, id: i64, pid: u32) -> Result<()> {
         self.conn.execute(
             "UPDATE jobs SET supervisor_pid = ?1 WHERE id = ?2",

@@ -7,8 +7,8 @@ use std::path::Path;
 use futures_util::future::LocalBoxFuture;
 use mlbench_config::Workspaces;
 use mlbench_domain::{FromIo, IoError, JobSpec, JobState, PortInUse, PortMapping};
-use mlbench_runtime::Runtime;
 use mlbench_runtime::images::runtime_tag;
+use mlbench_runtime::{DockerRuntime, Runtime};
 use mlbench_store::{Code, TrialOf};
 
 use crate::jobs::reconcile::{acquire_supervisor_lock, spawn_supervisor, staging_prefix};
@@ -112,6 +112,12 @@ pub(crate) async fn submit_as(
     };
     let submitted = place_job(engine, &spec, runtime, files, &snapshot, trial)?;
     drop(held);
+    // A tcp:// engine publishes ports on its own host: the job's URLs name it from the start.
+    if let Some(host) = runtime.remote().and_then(DockerRuntime::ports_host)
+        && !spec.ports.is_empty()
+    {
+        engine.store.set_address(submitted.job, &host)?;
+    }
     start_now(engine, runtime, submitted.job, spec.build_dockerfile.is_none()).await?;
     Ok(submitted)
 }
@@ -154,6 +160,19 @@ pub(crate) async fn preflight(
             Error::Invalid(format!(
                 "machine type {} does not fit this host: it {shortfall}; `mlbench machines` lists those that do",
                 machine.name
+            )),
+        ));
+    }
+    if let Some(host) = runtime.remote().and_then(DockerRuntime::ports_host)
+        && let Some(port) = spec.ports.iter().find(|p| p.host_ip.is_loopback())
+    {
+        return Err(Error::field(
+            "ports",
+            Error::Invalid(format!(
+                "engine {} is reached over tcp://, so a port on its 127.0.0.1 does not answer here: publish it on {host}'s addresses with --port 0.0.0.0:{}:{}",
+                runtime.engine_name(),
+                port.host_port,
+                port.container_port
             )),
         ));
     }
@@ -230,7 +249,9 @@ pub(crate) fn ensure_port_free(
     engine
         .store
         .refuse_claimed_ports(std::slice::from_ref(port), deployment.filter(|_| on_swarm))?;
-    if on_swarm {
+    // Published elsewhere (a node of the swarm, a tcp:// engine's host): this machine's ports
+    // say nothing; the engine refuses a taken one when the job starts.
+    if on_swarm || runtime.remote().and_then(DockerRuntime::ports_host).is_some() {
         return Ok(());
     }
     TcpListener::bind((port.host_ip, port.host_port)).map_err(|source| {
