@@ -2,8 +2,9 @@
 //! their own (they see none of this machine's files), each with its own sshd and host key.
 //! One lab for the whole run, its steps in order: the salary tutorial there (train, logs,
 //! metrics, storage, plot, deploy, predict through the tunnel), an image only this machine has,
-//! a supervisor killed, the link cut and restored, a sweep spread over three engines, a changed
-//! host key, /storage never a host path, and an engine reached over tcp:// with TLS.
+//! a supervisor killed, exec, top and stop there, the link cut and restored, a sweep spread over
+//! three engines, a changed host key, /storage never a host path, and an engine reached over
+//! tcp:// with TLS.
 
 // A test harness: a failed unwrap is a failed run, said where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -106,6 +107,7 @@ fn remote_engines_over_ssh_in_the_lab() {
     the_workbench_runs_it_there_too(&s);
     an_image_only_here_is_sent(&lab, &s);
     a_killed_supervisor_is_replaced_with_nothing_lost(&s);
+    exec_top_and_stop_reach_a_remote_job(&s);
     a_cut_link_is_waited_for_and_nothing_is_lost(&lab, &s);
     a_sweep_spreads_over_three_engines_sending_its_code_once_to_each(&s);
     a_changed_host_key_is_refused(&lab, &s);
@@ -452,6 +454,57 @@ fn a_killed_supervisor_is_replaced_with_nothing_lost(s: &Sandbox) {
     });
     assert_eq!(job["exit_code"], 0, "{job}");
     assert_counted(&printed(s, id), 300);
+}
+
+/// `exec` runs in the job's container there (its code under its own layer), `top` reads its
+/// usage from that engine, `stop` ends it.
+fn exec_top_and_stop_reach_a_remote_job(s: &Sandbox) {
+    let repo = s.folder("entered", &[("marker.txt", "in the workspace\n")]);
+    let id: i64 = s
+        .ok(&[
+            "run",
+            "--project",
+            "p",
+            "--engine",
+            "lab2",
+            "--image",
+            BUSYBOX,
+            "--repo",
+            repo.to_str().unwrap(),
+            "--",
+            "sleep",
+            "600",
+        ])
+        .trim()
+        .parse()
+        .unwrap();
+    wait_for(s, id, "ran", |j| j["state"] == "running");
+    let out = s.run(&[
+        "exec",
+        &id.to_string(),
+        "--",
+        "sh",
+        "-c",
+        "cat marker.txt; echo written > own.txt; cat own.txt; exit 3",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, "in the workspace\nwritten\n");
+    let top = json(&s.ok(&["top", "--json"]));
+    let row = top
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["job"] == id)
+        .unwrap_or_else(|| panic!("job {id} not in {top}"));
+    assert!(row["memory_bytes"].as_u64().unwrap() > 0, "{row}");
+    s.ok(&["stop", &id.to_string(), "--grace", "1"]);
+    assert_eq!(s.job(id)["state"], "stopped");
 }
 
 /// The lab's network taken from lab1 and its SSH master killed mid-job: the row says since when

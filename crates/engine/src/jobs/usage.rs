@@ -2,15 +2,16 @@
 //! runtime, turned into rates against the reading before.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use futures_util::future::{LocalBoxFuture, join_all};
-use mlbench_domain::{JobState, RuntimeKind};
+use mlbench_domain::{JobState, LOCAL_ENGINE, RuntimeKind};
 use mlbench_runtime::usage::Usage;
 use mlbench_runtime::{DockerRuntime, LocalRuntime, Runtime};
 use mlbench_store::JobRecord;
 use serde::Serialize;
 
-use crate::Engine;
+use crate::{Engine, engines};
 
 /// Memory use at or above this share of the limit is shown as a warning (an OOM kill is near).
 pub const MEMORY_WARN: f64 = 0.8;
@@ -38,14 +39,23 @@ impl JobUsage {
     }
 }
 
+/// How long an engine that did not answer is left alone before it is asked again, so one
+/// unreachable engine does not hold every reading up for its connect timeout.
+const UNANSWERED_PAUSE: Duration = Duration::from_secs(15);
+
 /// Reads running jobs again and again, each rate against that job's reading before.
 #[derive(Default)]
 pub struct UsageWatch {
     before: HashMap<i64, Usage>,
+    /// The named engines jobs run on, connected once.
+    remote: HashMap<String, DockerRuntime>,
+    /// Named engines that did not answer, and when.
+    unanswered: HashMap<String, Instant>,
 }
 
 impl UsageWatch {
-    /// Reads every running job (Docker ones through `docker`, when there is an engine).
+    /// Reads every running job (Docker ones on the local engine through `docker`, when there is
+    /// one; those on a named engine through it).
     pub fn read<'a>(
         &'a mut self,
         engine: &'a Engine,
@@ -58,18 +68,36 @@ impl UsageWatch {
                 .into_iter()
                 .filter(|j| j.state == JobState::Running && j.handle.is_some())
                 .collect();
+            self.connect_engines(engine, &running).await;
             let local = LocalRuntime::default();
+            let remote = &self.remote;
             let readings = join_all(running.iter().map(|job| async {
                 let handle = job.handle.as_deref().unwrap_or_default();
-                match (job.runtime, docker) {
+                if job.engine != LOCAL_ENGINE {
+                    return match remote.get(&job.engine) {
+                        Some(runtime) => runtime.usage(handle).await.map_err(|_| &job.engine),
+                        None => Ok(None),
+                    };
+                }
+                Ok(match (job.runtime, docker) {
                     (RuntimeKind::Docker, Some(docker)) => docker.usage(handle).await.ok().flatten(),
                     (RuntimeKind::Docker, None) => None,
                     (RuntimeKind::Local, _) => local.usage(handle).await.ok().flatten(),
                     // The manager cannot read a container on another node.
                     (RuntimeKind::Swarm, _) => None,
-                }
+                })
             }))
             .await;
+            // An engine that failed to answer is connected again (its link started again) on
+            // a later reading.
+            let failed: Vec<String> = readings
+                .iter()
+                .filter_map(|r| r.as_ref().err().map(ToString::to_string))
+                .collect();
+            for name in failed {
+                self.remote.remove(&name);
+            }
+            let readings = readings.into_iter().map(|r| r.ok().flatten());
             let mut now = HashMap::new();
             let mut usages = Vec::new();
             for (job, reading) in running.iter().zip(readings) {
@@ -94,5 +122,34 @@ impl UsageWatch {
             self.before = now;
             Ok(usages)
         })
+    }
+
+    /// Connects to the named engines `running` jobs are on that are not connected yet (an
+    /// engine that did not answer: once its pause is over).
+    async fn connect_engines(&mut self, engine: &Engine, running: &[JobRecord]) {
+        let mut names: Vec<&str> = running
+            .iter()
+            .map(|job| job.engine.as_str())
+            .filter(|name| *name != LOCAL_ENGINE && !self.remote.contains_key(*name))
+            .filter(|name| {
+                self.unanswered
+                    .get(*name)
+                    .is_none_or(|at| at.elapsed() >= UNANSWERED_PAUSE)
+            })
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let connected = join_all(names.iter().map(|name| engines::connect(engine, name))).await;
+        for (name, runtime) in names.into_iter().zip(connected) {
+            match runtime {
+                Ok(runtime) => {
+                    self.unanswered.remove(name);
+                    self.remote.insert(name.to_string(), runtime);
+                }
+                Err(_) => {
+                    self.unanswered.insert(name.to_string(), Instant::now());
+                }
+            }
+        }
     }
 }
