@@ -13,15 +13,17 @@
 
 #[path = "common/docker.rs"]
 mod docker;
+#[path = "common/follow.rs"]
+mod follow;
 #[path = "common/summary.rs"]
 mod summary;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use docker::{IMAGE, check};
+use follow::{count_lines, first_line, median};
 use summary::{Figure, Goal};
 
 fn mlbench(home: &Path) -> Command {
@@ -38,12 +40,7 @@ fn time_to_first_line(cmd: &mut Command) -> Duration {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .expect("read");
-    let elapsed = started.elapsed();
-    assert!(!line.is_empty(), "{cmd:?} printed nothing");
+    let elapsed = first_line(&mut child, started);
     child.wait().expect("wait");
     elapsed
 }
@@ -51,20 +48,9 @@ fn time_to_first_line(cmd: &mut Command) -> Duration {
 /// Runs `cmd` and counts the lines it prints to stdout.
 fn count_output(cmd: &mut Command) -> u64 {
     let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
-    let mut counted = 0u64;
-    let mut reader = BufReader::with_capacity(1 << 16, child.stdout.take().unwrap());
-    let mut buf = Vec::new();
-    while reader.read_until(b'\n', &mut buf).unwrap() > 0 {
-        counted += 1;
-        buf.clear();
-    }
+    let counted = count_lines(child.stdout.take().unwrap(), u64::MAX);
     assert!(child.wait().unwrap().success());
     counted
-}
-
-fn median(mut values: Vec<Duration>) -> Duration {
-    values.sort();
-    values[values.len() / 2]
 }
 
 fn vm_hwm_kib(pid: i64) -> Option<u64> {

@@ -26,14 +26,15 @@ mod summary;
 #[path = "../tests/common/engine_lab.rs"]
 #[allow(dead_code)] // the tests use the rest of it
 mod engine_lab;
+#[path = "../tests/common/lab_host.rs"]
+mod lab_host;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use docker::{IMAGE, check};
-use follow::{file_ends_with_line, first_line, median};
+use follow::{assert_log_holds, count_lines, first_line, median, print_rounds, wait_for_log_line};
 use summary::{Figure, Goal};
 
 struct Bench {
@@ -143,18 +144,7 @@ fn main() {
         theirs.push(first_line(&mut child, started));
         child.wait().unwrap();
     }
-    let ms = |values: &[Duration]| {
-        let each: Vec<String> = values
-            .iter()
-            .map(|d| format!("{:.0}", d.as_secs_f64() * 1e3))
-            .collect();
-        each.join(" ")
-    };
-    println!(
-        "    rounds, mlbench ms: {}; docker ms: {}",
-        ms(&ours),
-        ms(&theirs)
-    );
+    print_rounds(&ours, &theirs);
     let (ours, theirs) = (median(ours), median(theirs));
     let ratio = ours.as_secs_f64() / theirs.as_secs_f64();
     println!("(a) submit -> first log line on a remote engine ({command}), median of {rounds}");
@@ -181,17 +171,9 @@ fn main() {
     let started = Instant::now();
     let id = check(&mut run(false, "lab1", &repo, &script)).trim().to_string();
     let log_path = bench.home.join(format!("jobs/{id}/output.log"));
-    let last_line = format!(" o {lines}\n");
-    while !file_ends_with_line(&log_path, &last_line) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_log_line(&log_path, lines);
     let ours = started.elapsed();
-    let log = std::fs::read_to_string(&log_path).unwrap();
-    let written = log
-        .lines()
-        .filter(|l| l.as_bytes().get(31) == Some(&b'o'))
-        .count() as u64;
-    assert_eq!(written, lines, "the log file lost or doubled lines");
+    assert_log_holds(&log_path, lines);
     let started = Instant::now();
     let mut child = bench
         .docker(1)
@@ -200,12 +182,7 @@ fn main() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut reader = BufReader::with_capacity(1 << 16, child.stdout.take().unwrap());
-    let (mut counted, mut buf) = (0u64, Vec::new());
-    while counted < lines && reader.read_until(b'\n', &mut buf).unwrap() > 0 {
-        counted += 1;
-        buf.clear();
-    }
+    let counted = count_lines(child.stdout.take().unwrap(), lines);
     let theirs = started.elapsed();
     child.wait().unwrap();
     assert_eq!(counted, lines, "docker run lost lines");

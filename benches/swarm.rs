@@ -22,13 +22,14 @@ mod summary;
 #[path = "../tests/common/lab.rs"]
 #[allow(dead_code)] // the tests use the rest of it
 mod lab;
+#[path = "../tests/common/lab_host.rs"]
+mod lab_host;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use docker::{IMAGE, check};
-use follow::{file_ends_with_line, first_line, median};
+use follow::{assert_log_holds, count_lines, first_line, median, print_rounds, wait_for_log_line};
 use summary::{Figure, Goal};
 
 const WORKER: &str = "mlblab-n2";
@@ -157,18 +158,7 @@ fn main() {
         let _ = logs.wait();
         bench.service_rm(&name);
     }
-    let ms = |values: &[Duration]| {
-        let each: Vec<String> = values
-            .iter()
-            .map(|d| format!("{:.0}", d.as_secs_f64() * 1e3))
-            .collect();
-        each.join(" ")
-    };
-    println!(
-        "    rounds, mlbench ms: {}; docker ms: {}",
-        ms(&ours),
-        ms(&theirs)
-    );
+    print_rounds(&ours, &theirs);
     let (ours, theirs) = (median(ours), median(theirs));
     let ratio = ours.as_secs_f64() / theirs.as_secs_f64();
     println!("(a) submit -> first log line on a worker ({command}), median of {rounds}");
@@ -199,10 +189,7 @@ fn main() {
         .lab
         .shared_files(&label)
         .join(format!("jobs/{id}/output.log"));
-    let last_line = format!(" o {lines}\n");
-    while !file_ends_with_line(&log_path, &last_line) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_log_line(&log_path, lines);
     let ours = started.elapsed();
     while !matches!(
         bench.job_field(&id, "state").as_str(),
@@ -212,23 +199,13 @@ fn main() {
     }
     let ended = started.elapsed();
     assert_eq!(bench.job_field(&id, "state"), "succeeded");
-    let log = std::fs::read_to_string(&log_path).unwrap();
-    let written = log
-        .lines()
-        .filter(|l| l.as_bytes().get(31) == Some(&b'o'))
-        .count() as u64;
-    assert_eq!(written, lines, "the log file lost or doubled lines");
+    assert_log_holds(&log_path, lines);
 
     // `docker service logs -f` never ends (the task's end does not end it): count to the last.
     let started = Instant::now();
     let name = bench.service_create(&digest, "bench-lines", &script);
     let mut logs = bench.service_logs(&name);
-    let mut reader = BufReader::with_capacity(1 << 16, logs.stdout.take().unwrap());
-    let (mut counted, mut buf) = (0u64, Vec::new());
-    while counted < lines && reader.read_until(b'\n', &mut buf).unwrap() > 0 {
-        counted += 1;
-        buf.clear();
-    }
+    let counted = count_lines(logs.stdout.take().unwrap(), lines);
     let theirs = started.elapsed();
     let _ = logs.kill();
     let _ = logs.wait();

@@ -31,6 +31,22 @@ fn lab_sandbox(lab: &EngineLab) -> Sandbox {
     s
 }
 
+/// Project p's salary model as `storage get` copies it out of `engine`'s storage.
+fn salary_model_on(s: &Sandbox, engine: &str) -> serde_json::Value {
+    let got = s.dir.path().join(format!("model-{engine}.json"));
+    s.ok(&[
+        "storage",
+        "get",
+        "p",
+        "salary/model.json",
+        "--engine",
+        engine,
+        "-o",
+        got.to_str().unwrap(),
+    ]);
+    json(&std::fs::read_to_string(&got).unwrap())
+}
+
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
@@ -133,18 +149,7 @@ fn a_tls_engine_serves_on_its_own_address(lab: &EngineLab, s: &mut Sandbox) {
         .unwrap_or_else(|| panic!("no lab1tls in {engines}"));
     assert!(tls["docker_version"].is_string(), "{tls}");
 
-    let got = s.dir.path().join("model-tls.json");
-    s.ok(&[
-        "storage",
-        "get",
-        "p",
-        "salary/model.json",
-        "--engine",
-        "lab1tls",
-        "-o",
-        got.to_str().unwrap(),
-    ]);
-    let model = json(&std::fs::read_to_string(&got).unwrap());
+    let model = salary_model_on(s, "lab1tls");
     let want = model["intercept"].as_f64().unwrap() + model["coefficients"][0].as_f64().unwrap() * 7.5;
 
     let port = common::free_port();
@@ -286,18 +291,7 @@ fn the_salary_tutorial_runs_there(lab: &EngineLab, s: &Sandbox) {
         !s.ok(&["storage", "ls", "p"]).contains("salary"),
         "the local storage is another"
     );
-    let got = s.dir.path().join("model.json");
-    s.ok(&[
-        "storage",
-        "get",
-        "p",
-        "salary/model.json",
-        "--engine",
-        "lab1",
-        "-o",
-        got.to_str().unwrap(),
-    ]);
-    let model = json(&std::fs::read_to_string(&got).unwrap());
+    let model = salary_model_on(s, "lab1");
     let intercept = model["intercept"].as_f64().unwrap();
     let slope = model["coefficients"][0].as_f64().unwrap();
     let models = json(&s.ok(&["models", "--engine", "lab1", "--json"]));

@@ -3,6 +3,8 @@
 //! SSH through the lab's hub namespace. Dropping an [`EngineLab`] removes it, whatever happened.
 #![allow(unreachable_pub)] // a test binary has no API: `pub` shares the lab between its modules
 
+use super::lab_host;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -17,7 +19,7 @@ impl EngineLab {
     /// Brings a lab of `engines` engines up. Without root or the tools it needs: under CI=true
     /// this fails, elsewhere it prints a notice and gives `None` (the caller skips).
     pub fn up(what: &str, engines: u32) -> Option<EngineLab> {
-        let missing: Vec<&str> = [
+        let tools = [
             "dockerd",
             "nsenter",
             "unshare",
@@ -27,37 +29,11 @@ impl EngineLab {
             "nc",
             "openssl",
             "/usr/sbin/sshd",
-        ]
-        .into_iter()
-        .filter(|tool| {
-            !Command::new("sh")
-                .args(["-c", &format!("command -v {tool}")])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .collect();
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-        if !missing.is_empty() || !root {
-            let why = if root {
-                format!("missing {}", missing.join(", "))
-            } else {
-                "not root".to_string()
-            };
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{what}: the engine lab cannot run ({why}), and CI=true needs it"
-            );
-            eprintln!("skipped {what}: the engine lab cannot run here ({why})");
+        ];
+        if !lab_host::can_run(what, "engine lab", &tools) {
             return None;
         }
-        let namespaces = Command::new("ip").args(["netns", "list"]).output().unwrap();
-        assert!(
-            !String::from_utf8_lossy(&namespaces.stdout).contains("mlbeng-hub"),
-            "an engine lab is up already: `scripts/engine-lab down` first (this brings its own)"
-        );
+        lab_host::refuse_one_up("mlbeng-hub", "scripts/engine-lab");
         let dir = std::env::temp_dir().join(format!("mlbench-engine-lab-{}", std::process::id()));
         let lab = EngineLab { dir, engines };
         let out = lab.script(&["up", "--engines", &engines.to_string()]);

@@ -3,6 +3,8 @@
 //! lab's network. It is one per machine; dropping a [`Lab`] removes it, whatever happened.
 #![allow(unreachable_pub)] // a test binary has no API: `pub` shares the lab between its modules
 
+use super::lab_host;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -16,37 +18,11 @@ impl Lab {
     /// Brings a lab of three nodes up. Without root or the tools it needs: under CI=true this
     /// fails, elsewhere it prints a notice and gives `None` (the caller skips).
     pub fn up(what: &str) -> Option<Lab> {
-        let missing: Vec<&str> = ["dockerd", "docker-registry", "nsenter", "unshare", "ip"]
-            .into_iter()
-            .filter(|tool| {
-                !Command::new("sh")
-                    .args(["-c", &format!("command -v {tool}")])
-                    .output()
-                    .is_ok_and(|o| o.status.success())
-            })
-            .collect();
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-        if !missing.is_empty() || !root {
-            let why = if root {
-                format!("missing {}", missing.join(", "))
-            } else {
-                "not root".to_string()
-            };
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{what}: the swarm lab cannot run ({why}), and CI=true needs it"
-            );
-            eprintln!("skipped {what}: the swarm lab cannot run here ({why})");
+        let tools = ["dockerd", "docker-registry", "nsenter", "unshare", "ip"];
+        if !lab_host::can_run(what, "swarm lab", &tools) {
             return None;
         }
-        let namespaces = Command::new("ip").args(["netns", "list"]).output().unwrap();
-        assert!(
-            !String::from_utf8_lossy(&namespaces.stdout).contains("mlblab-hub"),
-            "a swarm lab is up already: `scripts/swarm-lab down` first (this brings its own)"
-        );
+        lab_host::refuse_one_up("mlblab-hub", "scripts/swarm-lab");
         let dir = std::env::temp_dir().join(format!("mlbench-swarm-lab-{}", std::process::id()));
         let lab = Lab { dir };
         let out = lab.script(&["up", "--nodes", "3"]);

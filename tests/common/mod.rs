@@ -6,6 +6,7 @@
 
 pub mod engine_lab;
 pub mod lab;
+pub mod lab_host;
 pub mod tmux;
 
 use std::path::{Path, PathBuf};

@@ -394,16 +394,22 @@ mod tests {
     use mlbench_store::Store;
     use mlbench_store::home::Home;
 
-    #[tokio::test]
-    async fn a_preview_is_text_when_the_file_is_and_a_copy_never_replaces_a_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = Home::at(dir.path().join("home")).unwrap();
+    /// An engine on a home under `dir` with project `p`.
+    fn engine_with_project(dir: &std::path::Path) -> Engine {
+        let home = Home::at(dir.join("home")).unwrap();
         let engine = Engine {
             store: Store::open(&home).unwrap(),
             config: Config::parse("").unwrap(),
             home,
         };
         engine.store.create_project("p").unwrap();
+        engine
+    }
+
+    #[tokio::test]
+    async fn a_preview_is_text_when_the_file_is_and_a_copy_never_replaces_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine_with_project(dir.path());
         let root = engine.home.storage_dir("p");
         std::fs::create_dir_all(root.join("salary")).unwrap();
         std::fs::write(root.join("salary/model.json"), "{\n  \"kind\": \"linear\"\n}\n").unwrap();
@@ -438,13 +444,7 @@ mod tests {
     #[tokio::test]
     async fn a_folder_lists_only_what_is_directly_in_it_folders_first() {
         let dir = tempfile::tempdir().unwrap();
-        let home = Home::at(dir.path().join("home")).unwrap();
-        let engine = Engine {
-            store: Store::open(&home).unwrap(),
-            config: Config::parse("").unwrap(),
-            home,
-        };
-        engine.store.create_project("p").unwrap();
+        let engine = engine_with_project(dir.path());
         let top = list_folder(&engine, "p", LOCAL_ENGINE, None).await.unwrap();
         assert_eq!(
             (top.path.as_str(), top.entries.len()),
